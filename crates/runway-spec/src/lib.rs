@@ -1,1 +1,55 @@
+//! The model of `runway.toml`: parsing, defaults, validation and error messages.
+//!
+//! A service deployed by runway is described in one small TOML file:
+//!
+//! ```toml
+//! [service]
+//! name = "web"
+//! listen = "127.0.0.1:8080"
+//!
+//! [run]
+//! command = ["python3", "app.py", "--port", "{port}"]
+//! replicas = 3
+//! ```
+//!
+//! [`parse_str`] / [`parse_file`] turn that text into a complete [`Spec`] (defaults
+//! filled in, every rule checked) or a [`SpecError`] that names the file, line and
+//! column of the offending text and usually says how to fix it. Unknown keys are
+//! errors, because a misspelled optional key would otherwise be silently ignored.
+//!
+//! The crate is organised by job:
+//! - `model`: the public types, their defaults and JSON shape, and [`Spec::validate`];
+//! - `reader`: TOML text to [`Spec`], keeping positions for errors;
+//! - `rules`: the semantic rules, shared by the reader and [`Spec::validate`];
+//! - `duration`: the `"1m30s"` duration syntax ([`parse_duration`], [`Dur`]);
+//! - `error`: [`SpecError`] and its rustc-like rendering;
+//! - `suggest`: "did you mean" for typos.
 
+mod duration;
+mod error;
+mod model;
+mod reader;
+mod rules;
+mod suggest;
+
+use std::path::Path;
+
+pub use duration::{parse_duration, Dur};
+pub use error::SpecError;
+pub use model::{HealthSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec};
+
+/// A commented `runway.toml` that explains every key, written by `runway init`.
+pub const INIT_TEMPLATE: &str = include_str!("init_template.toml");
+
+/// Parses and validates the text of a `runway.toml`. `origin` is the file name shown in
+/// errors (e.g. `"runway.toml"`).
+pub fn parse_str(text: &str, origin: &str) -> Result<Spec, SpecError> {
+    reader::read(text, origin)
+}
+
+/// Reads, parses and validates the `runway.toml` at `path`. Errors name the file as
+/// `path` was given; a read failure is a [`SpecError`] with line and column 0.
+pub fn parse_file(path: &Path) -> Result<Spec, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|err| SpecError::read(path, &err))?;
+    parse_str(&text, &path.display().to_string())
+}

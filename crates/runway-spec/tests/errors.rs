@@ -1,0 +1,490 @@
+//! Rejecting bad files: every error must point at the offending text (1-based line and
+//! column), say what is wrong and, usually, what to write instead. And no input, however
+//! mangled, may panic.
+
+use runway_spec::{parse_str, SpecError, INIT_TEMPLATE};
+
+/// The reference file from the design brief (line numbers below refer to it).
+const SAMPLE: &str = r#"[service]
+name = "web"
+listen = "127.0.0.1:8080"        # where the built-in proxy takes the service's traffic
+
+[run]                            # the embedded default platform: local supervised processes
+command = ["python3", "app.py", "--port", "{port}", "--version", "{version}"]
+replicas = 3
+env = { APP_ENV = "production" }
+
+[health]
+path = "/health/ready"
+interval = "1s"
+timeout = "2s"
+deadline = "30s"                 # a replica not healthy by then fails the deployment
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+"#;
+
+/// SAMPLE with the first occurrence of `from` replaced by `to` (which must exist).
+fn edit(from: &str, to: &str) -> String {
+    assert!(SAMPLE.contains(from), "SAMPLE has no {from:?}");
+    SAMPLE.replacen(from, to, 1)
+}
+
+fn error_of(text: &str) -> SpecError {
+    match parse_str(text, "runway.toml") {
+        Ok(spec) => panic!("should fail, parsed {spec:?} from:\n{text}"),
+        Err(err) => err,
+    }
+}
+
+/// Asserts where the error points, that its message contains `message`, and that its
+/// hint contains `hint`.
+#[track_caller]
+fn assert_error(text: &str, (line, col): (usize, usize), message: &str, hint: &str) {
+    let err = error_of(text);
+    assert_eq!((err.line, err.col), (line, col), "wrong position:\n{err}");
+    assert!(
+        err.message.contains(message),
+        "message should contain {message:?}:\n{err}"
+    );
+    let got = err
+        .hint
+        .as_deref()
+        .unwrap_or_else(|| panic!("no hint:\n{err}"));
+    assert!(got.contains(hint), "hint should contain {hint:?}:\n{err}");
+}
+
+#[test]
+fn renders_in_the_documented_format() {
+    let err = error_of(&edit("replicas = 3", "replicas = 0"));
+    assert_eq!(
+        err.to_string(),
+        "runway.toml:7:12: error: replicas must be at least 1
+  |
+7 | replicas = 0
+  |            ^
+  = hint: set replicas = 1 or more"
+    );
+    let _: &dyn std::error::Error = &err;
+}
+
+#[test]
+fn underlines_the_whole_value() {
+    let err = error_of(&edit("\"30s\"", "\"5 minutes\""));
+    let caret_line = err.to_string().lines().nth(3).unwrap().to_owned();
+    assert_eq!(
+        caret_line,
+        format!("   | {}{}", " ".repeat(11), "^".repeat(11))
+    );
+}
+
+#[test]
+fn unknown_keys() {
+    assert_error(
+        &edit("replicas = 3", "replica = 3"),
+        (7, 1),
+        "unknown key `replica` in [run]",
+        "did you mean `replicas`? valid keys: command, replicas, env, dir, stop_timeout, drain_timeout",
+    );
+    assert_error(
+        &edit("max_surge", "max-surge"),
+        (18, 1),
+        "unknown key `max-surge` in [strategy]",
+        "did you mean `max_surge`? valid keys: kind, max_surge, max_unavailable",
+    );
+    assert_error(
+        &edit("replicas = 3", "timeout = \"1s\""),
+        (7, 1),
+        "unknown key `timeout` in [run]",
+        "`timeout` belongs in [health]",
+    );
+    assert_error(
+        &edit("[health]", "[healthcheck]"),
+        (10, 2),
+        "unknown section [healthcheck]",
+        "did you mean [health]?",
+    );
+    assert_error(
+        &format!("replicas = 3\n{SAMPLE}"),
+        (1, 1),
+        "unknown key `replicas` at the top level",
+        "belongs in [run]",
+    );
+    assert_error(
+        &edit(
+            "APP_ENV = \"production\" }",
+            "APP_ENV = \"production\" }\n[run.envs]",
+        ),
+        (9, 6),
+        "unknown key `envs` in [run]",
+        "did you mean `env`?",
+    );
+}
+
+#[test]
+fn strategy_kinds() {
+    assert_error(
+        &edit("\"rolling\"", "\"canary\""),
+        (17, 8),
+        "strategy kind \"canary\" is not supported yet",
+        "supported kinds: \"rolling\" (canary, blue-green, recreate are not supported yet)",
+    );
+    assert_error(
+        &edit("\"rolling\"", "\"rollign\""),
+        (17, 8),
+        "unknown strategy kind \"rollign\"",
+        "did you mean \"rolling\"? supported kinds: \"rolling\"",
+    );
+    assert_error(
+        &edit("\"rolling\"", "\"fast\""),
+        (17, 8),
+        "unknown strategy kind \"fast\"",
+        "supported kinds: \"rolling\"",
+    );
+    assert_error(
+        &edit("kind = \"rolling\"\n", ""),
+        (16, 1),
+        "missing `kind` in [strategy]",
+        "add kind = \"rolling\"",
+    );
+    assert_error(
+        &edit("\"rolling\"", "1"),
+        (17, 8),
+        "`kind` must be a string",
+        "kind =",
+    );
+}
+
+#[test]
+fn rolling_needs_surge_or_unavailability() {
+    assert_error(
+        &edit("max_surge = 1", "max_surge = 0"),
+        (18, 13),
+        "max_surge and max_unavailable cannot both be 0",
+        "set max_surge = 1",
+    );
+    // With max_surge left out, point at the value that was written.
+    let text = "[service]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\n[run]\ncommand = [\"a\"]\n\
+                [strategy]\nkind = \"rolling\"\nmax_surge = 0\n";
+    assert_error(text, (8, 13), "cannot both be 0", "max_surge = 1");
+}
+
+#[test]
+fn replicas() {
+    let hint = "replicas = 1 or more";
+    assert_error(
+        &edit("replicas = 3", "replicas = 0"),
+        (7, 12),
+        "at least 1",
+        hint,
+    );
+    assert_error(
+        &edit("replicas = 3", "replicas = -1"),
+        (7, 12),
+        "cannot be negative",
+        "replicas = 3",
+    );
+    assert_error(
+        &edit("replicas = 3", "replicas = 5000000000"),
+        (7, 12),
+        "too large",
+        "replicas = 3",
+    );
+    assert_error(
+        &edit("replicas = 3", "replicas = \"3\""),
+        (7, 12),
+        "`replicas` must be a whole number, found a string",
+        "replicas = 3",
+    );
+    assert_error(
+        &edit("replicas = 3", "replicas = 3.0"),
+        (7, 12),
+        "found a float",
+        "replicas = 3",
+    );
+}
+
+#[test]
+fn durations() {
+    assert_error(
+        &edit("\"30s\"", "\"5 minutes\""),
+        (14, 12),
+        "invalid duration \"5 minutes\" for `deadline`: durations cannot contain spaces",
+        "deadline = \"30s\"",
+    );
+    assert_error(
+        &edit("\"30s\"", "\"5\""),
+        (14, 12),
+        "has no unit",
+        "ms, s, m, h",
+    );
+    assert_error(
+        &edit("\"30s\"", "\"-1s\""),
+        (14, 12),
+        "sign",
+        "deadline = \"30s\"",
+    );
+    assert_error(
+        &edit("\"30s\"", "\"\""),
+        (14, 12),
+        "empty",
+        "deadline = \"30s\"",
+    );
+    assert_error(
+        &edit("\"30s\"", "30"),
+        (14, 12),
+        "`deadline` needs a unit",
+        "deadline = \"30s\"",
+    );
+    assert_error(
+        &edit("\"1s\"", "\"0s\""),
+        (12, 12),
+        "`interval` must be greater than 0",
+        "interval = \"1s\"",
+    );
+    assert_error(
+        &edit("\"2s\"", "\"0ms\""),
+        (13, 11),
+        "`timeout` must be greater than 0",
+        "timeout = \"2s\"",
+    );
+    let text = edit("replicas = 3", "replicas = 3\nstop_timeout = \"10 s\"");
+    assert_error(
+        &text,
+        (8, 16),
+        "for `stop_timeout`",
+        "stop_timeout = \"10s\"",
+    );
+}
+
+#[test]
+fn listen_addresses() {
+    let field = "\"127.0.0.1:8080\"";
+    assert_error(
+        &edit(field, "\"localhost:8080\""),
+        (3, 10),
+        "invalid listen address",
+        "\"127.0.0.1:8080\"",
+    );
+    assert_error(
+        &edit(field, "\"127.0.0.1\""),
+        (3, 10),
+        "invalid listen address",
+        "add a port",
+    );
+    assert_error(
+        &edit(field, "\"127.0.0.1:99999\""),
+        (3, 10),
+        "invalid listen address",
+        "IP address and a port",
+    );
+    assert_error(
+        &edit(field, "8080"),
+        (3, 10),
+        "`listen` must be a string",
+        "listen = ",
+    );
+}
+
+#[test]
+fn service_names() {
+    assert_error(
+        &edit("\"web\"", "\"\""),
+        (2, 8),
+        "must not be empty",
+        "name = \"web\"",
+    );
+    assert_error(
+        &edit("\"web\"", "\"My Web\""),
+        (2, 8),
+        "invalid service name",
+        "name = \"my-web\"",
+    );
+    let long = format!("\"{}\"", "a".repeat(64));
+    assert_error(&edit("\"web\"", &long), (2, 8), "maximum is 63", "shorter");
+}
+
+#[test]
+fn health_paths() {
+    assert_error(
+        &edit("\"/health/ready\"", "\"health/ready\""),
+        (11, 8),
+        "must start with '/'",
+        "path = \"/health/ready\"",
+    );
+}
+
+#[test]
+fn commands() {
+    let command =
+        "command = [\"python3\", \"app.py\", \"--port\", \"{port}\", \"--version\", \"{version}\"]";
+    assert_error(
+        &edit(command, "command = []"),
+        (6, 11),
+        "must not be empty",
+        "command = [",
+    );
+    assert_error(
+        &edit(command, "command = [\"\", \"app.py\"]"),
+        (6, 12),
+        "program",
+        "command = [",
+    );
+    assert_error(
+        &edit(command, "command = [\"python3\", 8080]"),
+        (6, 23),
+        "must be a string, found an integer",
+        "\"8080\"",
+    );
+    assert_error(
+        &edit(command, "command = \"python3 app.py\""),
+        (6, 11),
+        "must be an array of strings, not a single string",
+        "command = [\"python3\", \"app.py\"]",
+    );
+    assert_error(
+        &edit(command, ""),
+        (5, 1),
+        "missing `command` in [run]",
+        "add command = [",
+    );
+}
+
+#[test]
+fn env_vars() {
+    assert_error(
+        &edit("APP_ENV =", "\"APP-ENV\" ="),
+        (8, 9),
+        "\"APP-ENV\" is not a valid environment variable name",
+        "letters, digits and '_'",
+    );
+    assert_error(
+        &edit("\"production\" }", "8080 }"),
+        (8, 19),
+        "must be a string, found an integer",
+        "APP_ENV = \"8080\"",
+    );
+    assert_error(
+        &edit("{ APP_ENV = \"production\" }", "\"x\""),
+        (8, 7),
+        "`env` must be a table",
+        "env = {",
+    );
+}
+
+#[test]
+fn dirs() {
+    assert_error(
+        &edit("replicas = 3", "dir = \"\""),
+        (7, 7),
+        "`dir` must not be empty",
+        "remove `dir`",
+    );
+}
+
+#[test]
+fn missing_sections_and_keys() {
+    assert_error("", (1, 1), "missing [service] section", "[service]");
+    let no_run = SAMPLE.split("[run]").next().unwrap();
+    assert_error(no_run, (1, 1), "missing [run] section", "command = [");
+    assert_error(
+        &edit("name = \"web\"\n", ""),
+        (1, 1),
+        "missing `name` in [service]",
+        "name = \"web\"",
+    );
+    assert_error(
+        &edit("[run]", "[[run]]"),
+        (5, 1),
+        "[run] must be a table, found an array of tables",
+        "[run]",
+    );
+}
+
+#[test]
+fn syntax_errors_are_located_too() {
+    assert_error(&edit("\"web\"", "\"web"), (2, 12), "invalid TOML", "quote");
+    assert_error(
+        &edit("\"web\"", "web"),
+        (2, 8),
+        "invalid TOML: invalid string",
+        "name = \"web\"",
+    );
+    assert_error(
+        &edit("\"127.0.0.1:8080\"", "127.0.0.1:8080"),
+        (3, 15),
+        "invalid TOML",
+        "quote text values",
+    );
+    assert_error(
+        &edit("replicas = 3", "replicas = 4\nreplicas = 3"),
+        (8, 1),
+        "duplicate key",
+        "only once",
+    );
+    assert_error(
+        &format!("{SAMPLE}[run]\n"),
+        (20, 1),
+        "invalid TOML",
+        "only once",
+    );
+    let err = error_of(&edit("[health]", "[health"));
+    assert_eq!(err.line, 10);
+    assert!(err.to_string().starts_with("runway.toml:10:"), "{err}");
+}
+
+/// Variants of `text` that a truncated write or a slip of the keyboard could produce:
+/// prefixes, lines dropped or repeated and (if `typos`) single characters replaced.
+fn mangled(text: &str, typos: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in text.char_indices() {
+        out.push(text[..i].to_owned());
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    for i in 0..lines.len() {
+        let mut dropped = lines.clone();
+        dropped.remove(i);
+        out.push(dropped.join("\n"));
+        let mut repeated = lines.clone();
+        repeated.insert(i, lines[i]);
+        out.push(repeated.join("\n"));
+    }
+    for (i, c) in text.char_indices().filter(|_| typos) {
+        for junk in [
+            '"', '[', ']', '=', '{', '}', ',', '\n', '#', '0', '-', 'é', '\0', '\t',
+        ] {
+            let mut s = String::with_capacity(text.len() + 2);
+            s.push_str(&text[..i]);
+            s.push(junk);
+            s.push_str(&text[i + c.len_utf8()..]);
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_input_panics_and_every_error_is_located() {
+    let mut checked = 0;
+    for (base, typos) in [(SAMPLE, true), (INIT_TEMPLATE, false)] {
+        for text in mangled(base, typos) {
+            match parse_str(&text, "runway.toml") {
+                // Whatever the reader accepts, the JSON path must accept too.
+                Ok(spec) => assert_eq!(spec.validate(), Ok(()), "{text}"),
+                Err(err) => {
+                    assert!(
+                        err.line >= 1 && err.col >= 1,
+                        "unlocated error {err:?} for:\n{text}"
+                    );
+                    let shown = err.to_string();
+                    let head = format!("runway.toml:{}:{}: error: ", err.line, err.col);
+                    assert!(shown.starts_with(&head), "{shown}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 5_000, "only {checked} variants");
+}

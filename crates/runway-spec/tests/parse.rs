@@ -1,0 +1,314 @@
+//! Accepting valid files: the reference sample, defaults, the `runway init` template,
+//! and the JSON form used by the state store and the API.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use runway_spec::{
+    parse_file, parse_str, Dur, HealthSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    INIT_TEMPLATE,
+};
+
+/// The reference file from the design brief; it must be accepted exactly as written.
+const SAMPLE: &str = r#"[service]
+name = "web"
+listen = "127.0.0.1:8080"        # where the built-in proxy takes the service's traffic
+
+[run]                            # the embedded default platform: local supervised processes
+command = ["python3", "app.py", "--port", "{port}", "--version", "{version}"]
+replicas = 3
+env = { APP_ENV = "production" }
+
+[health]
+path = "/health/ready"
+interval = "1s"
+timeout = "2s"
+deadline = "30s"                 # a replica not healthy by then fails the deployment
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+"#;
+
+const MINIMAL: &str = r#"
+[service]
+name = "web"
+listen = "127.0.0.1:8080"
+
+[run]
+command = ["./server"]
+"#;
+
+fn parse(text: &str) -> Spec {
+    parse_str(text, "runway.toml").unwrap_or_else(|e| panic!("should parse:\n{e}"))
+}
+
+#[test]
+fn accepts_the_sample_exactly() {
+    let spec = parse(SAMPLE);
+    let want = Spec {
+        service: ServiceSpec {
+            name: "web".into(),
+            listen: "127.0.0.1:8080".parse().unwrap(),
+        },
+        run: RunSpec {
+            command: [
+                "python3",
+                "app.py",
+                "--port",
+                "{port}",
+                "--version",
+                "{version}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            replicas: 3,
+            env: BTreeMap::from([("APP_ENV".to_owned(), "production".to_owned())]),
+            dir: None,
+            stop_timeout: Dur::from_secs(10),
+            drain_timeout: Dur::from_secs(30),
+        },
+        health: HealthSpec {
+            path: "/health/ready".into(),
+            interval: Dur::from_secs(1),
+            timeout: Dur::from_secs(2),
+            deadline: Dur::from_secs(30),
+        },
+        strategy: StrategySpec::Rolling(RollingSpec {
+            max_surge: 1,
+            max_unavailable: 0,
+        }),
+    };
+    assert_eq!(spec, want);
+    assert_eq!(spec.strategy.kind(), "rolling");
+    assert_eq!(spec.validate(), Ok(()));
+}
+
+#[test]
+fn fills_in_defaults() {
+    let spec = parse(MINIMAL);
+    assert_eq!(spec.run.replicas, 1);
+    assert!(spec.run.env.is_empty());
+    assert_eq!(spec.run.dir, None);
+    assert_eq!(spec.run.stop_timeout.get(), Duration::from_secs(10));
+    assert_eq!(spec.run.drain_timeout.get(), Duration::from_secs(30));
+    assert_eq!(
+        spec.health,
+        HealthSpec {
+            path: "/".into(),
+            interval: Dur::from_secs(1),
+            timeout: Dur::from_secs(2),
+            deadline: Dur::from_secs(30),
+        }
+    );
+    assert_eq!(
+        spec.strategy,
+        StrategySpec::Rolling(RollingSpec {
+            max_surge: 1,
+            max_unavailable: 0
+        })
+    );
+}
+
+#[test]
+fn partial_sections_keep_the_other_defaults() {
+    let spec = parse(&format!(
+        "{MINIMAL}[health]\npath = \"/ok\"\n[strategy]\nkind = \"rolling\"\nmax_unavailable = 1\n"
+    ));
+    assert_eq!(spec.health.path, "/ok");
+    assert_eq!(spec.health.deadline, Dur::from_secs(30));
+    assert_eq!(
+        spec.strategy,
+        StrategySpec::Rolling(RollingSpec {
+            max_surge: 1,
+            max_unavailable: 1
+        })
+    );
+}
+
+#[test]
+fn accepts_the_optional_run_keys() {
+    let spec = parse(&format!(
+        "{MINIMAL}dir = \"app\"\nstop_timeout = \"1.5s\"\ndrain_timeout = \"1m30s\"\n"
+    ));
+    assert_eq!(spec.run.dir.as_deref(), Some("app"));
+    assert_eq!(spec.run.stop_timeout, Dur::from_millis(1_500));
+    assert_eq!(spec.run.drain_timeout, Dur::from_secs(90));
+}
+
+#[test]
+fn accepts_other_spellings_of_the_same_tables() {
+    // A [run.env] section, dotted keys and an IPv6 listen address.
+    let text = r#"
+service.name = "web"
+service.listen = "[::1]:9000"
+
+[run]
+command = ["./server"]
+
+[run.env]
+APP_ENV = "production"
+_PRIVATE = ""
+"#;
+    let spec = parse(text);
+    assert_eq!(spec.service.listen, "[::1]:9000".parse().unwrap());
+    assert_eq!(spec.run.env.len(), 2);
+    assert_eq!(spec.run.env["APP_ENV"], "production");
+}
+
+#[test]
+fn a_timeout_longer_than_the_interval_is_fine() {
+    let text = SAMPLE.replace("timeout = \"2s\"", "timeout = \"5s\"");
+    assert_eq!(parse(&text).health.timeout, Dur::from_secs(5));
+}
+
+#[test]
+fn the_init_template_parses() {
+    let spec = parse(INIT_TEMPLATE);
+    assert_eq!(spec.service.name, "web");
+    assert_eq!(spec.validate(), Ok(()));
+    // It documents every key, including the ones it leaves commented out.
+    for key in [
+        "name",
+        "listen",
+        "command",
+        "replicas",
+        "env",
+        "dir",
+        "stop_timeout",
+        "drain_timeout",
+        "path",
+        "interval",
+        "timeout",
+        "deadline",
+        "kind",
+        "max_surge",
+        "max_unavailable",
+    ] {
+        assert!(
+            INIT_TEMPLATE.contains(&format!("{key} = ")),
+            "INIT_TEMPLATE does not mention {key}"
+        );
+    }
+}
+
+#[test]
+fn json_round_trip_is_exact() {
+    for text in [SAMPLE, MINIMAL, INIT_TEMPLATE] {
+        let spec = parse(text);
+        let json = serde_json::to_string(&spec).unwrap();
+        let back: Spec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec, "{json}");
+    }
+    let odd = parse(&format!(
+        "{MINIMAL}dir = \"x\"\nstop_timeout = \"1h0m0.000000001s\"\n"
+    ));
+    let back: Spec = serde_json::from_str(&serde_json::to_string(&odd).unwrap()).unwrap();
+    assert_eq!(back, odd);
+}
+
+#[test]
+fn json_uses_the_toml_names_and_strings() {
+    let json: serde_json::Value = serde_json::to_value(parse(SAMPLE)).unwrap();
+    assert_eq!(json["service"]["listen"], "127.0.0.1:8080");
+    assert_eq!(json["run"]["stop_timeout"], "10s");
+    assert_eq!(json["health"]["deadline"], "30s");
+    assert_eq!(
+        json["strategy"],
+        serde_json::json!({"kind": "rolling", "max_surge": 1, "max_unavailable": 0})
+    );
+    assert!(json["run"].get("dir").is_none());
+}
+
+#[test]
+fn json_fills_in_the_same_defaults() {
+    let json = r#"{"service": {"name": "web", "listen": "127.0.0.1:8080"},
+                   "run": {"command": ["./server"]}}"#;
+    let spec: Spec = serde_json::from_str(json).unwrap();
+    assert_eq!(spec, parse(MINIMAL));
+}
+
+#[test]
+fn json_rejects_unknown_fields_and_kinds() {
+    let base = serde_json::to_value(parse(SAMPLE)).unwrap();
+    let mut bad = base.clone();
+    bad["run"]["replica"] = 3.into();
+    assert!(serde_json::from_value::<Spec>(bad).is_err());
+    let mut bad = base.clone();
+    bad["strategy"]["surge"] = 3.into();
+    assert!(serde_json::from_value::<Spec>(bad).is_err());
+    let mut bad = base;
+    bad["strategy"]["kind"] = "canary".into();
+    assert!(serde_json::from_value::<Spec>(bad).is_err());
+}
+
+#[test]
+fn validate_applies_the_toml_rules_to_json_specs() {
+    let good = parse(SAMPLE);
+    type Breakage = fn(&mut Spec);
+    let cases: Vec<(Breakage, &str)> = vec![
+        (|s| s.service.name = "Web".into(), "service.name"),
+        (|s| s.run.command.clear(), "run.command"),
+        (|s| s.run.command[0].clear(), "run.command"),
+        (
+            |s| s.run.replicas = 0,
+            "run.replicas: replicas must be at least 1",
+        ),
+        (
+            |s| {
+                s.run.env.insert("1X".into(), "y".into());
+            },
+            "run.env",
+        ),
+        (|s| s.run.dir = Some(String::new()), "run.dir"),
+        (|s| s.health.path = "ready".into(), "health.path"),
+        (|s| s.health.interval = Dur::ZERO, "health.interval"),
+        (|s| s.health.timeout = Dur::ZERO, "health.timeout"),
+        (|s| s.health.deadline = Dur::ZERO, "health.deadline"),
+        (
+            |s| {
+                s.strategy = StrategySpec::Rolling(RollingSpec {
+                    max_surge: 0,
+                    max_unavailable: 0,
+                })
+            },
+            "strategy: max_surge and max_unavailable cannot both be 0",
+        ),
+    ];
+    for (break_it, want) in cases {
+        let mut spec = good.clone();
+        break_it(&mut spec);
+        let err = spec.validate().expect_err(want);
+        assert!(err.starts_with(want), "{err:?} should start with {want:?}");
+        assert!(err.contains("(hint: "), "{err:?}");
+    }
+}
+
+#[test]
+fn parse_file_reads_and_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("runway-spec-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("runway.toml");
+
+    std::fs::write(&path, SAMPLE).unwrap();
+    assert_eq!(parse_file(&path).unwrap(), parse(SAMPLE));
+
+    std::fs::write(&path, SAMPLE.replace("replicas = 3", "replicas = 0")).unwrap();
+    let err = parse_file(&path).unwrap_err();
+    assert_eq!(err.origin, path.display().to_string());
+    assert!(err
+        .to_string()
+        .starts_with(&format!("{}:7:12: error:", path.display())));
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = parse_file(&path).unwrap_err();
+    assert_eq!((err.line, err.col), (0, 0));
+    let shown = path.display().to_string();
+    assert!(err.message.contains(&shown), "{}", err.message);
+    let os_error = std::fs::read(&path).unwrap_err().to_string();
+    assert!(err.message.contains(&os_error), "{}", err.message);
+    assert!(err
+        .to_string()
+        .starts_with(&format!("{shown}: error: cannot read {shown}: ")));
+}
