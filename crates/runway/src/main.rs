@@ -1,1 +1,39 @@
-fn main() {}
+//! runway: deployment runbooks that run themselves.
+
+mod api_types;
+mod cli;
+mod demo;
+mod engine;
+mod platform;
+mod server;
+mod state_dir;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNWAY_LOG").unwrap_or_else(|_| {
+        // The server logs what it does; other commands only warnings, to keep output readable.
+        let level = if matches!(cli.command, cli::Command::Server { .. }) { "info" } else { "warn" };
+        tracing_subscriber::EnvFilter::new(level)
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The JSON the server and the CLI exchange. `--json` output of the CLI is these types as well,
+//! so they are part of the user-facing contract: add fields, don't rename them.
+
+use runway_proxy::ReleaseMetrics;
+use runway_spec::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Deployment, JournalEntry};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeployRequest {
+    pub version: String,
+    pub spec: Spec,
+    /// Directory of runway.toml: the default working directory of the replicas.
+    pub base_dir: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub version: Option<String>,
+    pub revision: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub count: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaView {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub release_id: i64,
+    pub port: u16,
+    pub pid: Option<i32>,
+    /// starting | running | restarting | exited | stopping | stopped
+    pub state: String,
+    pub health: String,
+    pub in_rotation: bool,
+    pub restarts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub deployment_id: i64,
+    pub version: String,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationView {
+    pub deployment_id: i64,
+    pub description: String,
+    pub last_event: Option<JournalEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub listen: String,
+    /// The release that serves when no deployment is under way; during a rolling update both
+    /// it and the new release serve (see the replicas' versions and `metrics`).
+    pub serving: Vec<ReleaseView>,
+    pub replicas: Vec<ReplicaView>,
+    pub deployment: Option<OperationView>,
+    pub metrics: Vec<ReleaseMetrics>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusView {
+    pub services: Vec<ServiceView>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    pub deployment: Deployment,
+    pub journal: Vec<JournalEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogLine {
+    pub replica: String,
+    pub version: String,
+    pub line: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogsResponse {
+    pub lines: Vec<LogLine>,
+    /// Pass back to get only what was written since (follow mode): replica name -> offset.
+    pub cursor: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub version: String,
+    pub pid: u32,
+    pub state_dir: String,
+    pub metrics: String,
+}

@@ -1,0 +1,100 @@
+//! The CLI's side of the API: finds the server through the state dir and speaks JSON to it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::api_types::ErrorBody;
+use crate::state_dir;
+
+pub struct Client {
+    state_dir: PathBuf,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+/// Why a request got no answer from the API: the server is not there (or went away), or it
+/// answered with an error status.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    NoServer(String),
+    #[error("{message}")]
+    Api { status: StatusCode, message: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Client {
+    pub fn new(state_dir: &Path) -> Client {
+        Client {
+            state_dir: state_dir.to_path_buf(),
+            http: HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        }
+    }
+
+    fn no_server(&self, why: &str) -> ClientError {
+        let dir = self.state_dir.display();
+        ClientError::NoServer(format!(
+            "no runway server is running for state dir {dir} ({why}).\n\
+             Start one with:  runway server --state-dir {dir}\n\
+             (or point --state-dir / RUNWAY_STATE_DIR at the state dir of the server you mean)"
+        ))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.request(Method::GET, path, None::<&()>).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    async fn request<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        // Read the server file on every request: a restarted server has a new address and token.
+        let server = state_dir::read_server_file(&self.state_dir)
+            .ok_or_else(|| self.no_server("no server.json in it"))?;
+        let body = match body {
+            Some(b) => Bytes::from(serde_json::to_vec(b).map_err(anyhow::Error::from)?),
+            None => Bytes::new(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", server.api))
+            .header("authorization", format!("Bearer {}", server.token))
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .map_err(anyhow::Error::from)?;
+        let resp = self.http.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                self.no_server(&format!("nothing answers on {}", server.api))
+            } else {
+                ClientError::Other(anyhow!("talking to the runway server at {}: {e}", server.api))
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| anyhow!("reading the server's answer: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ClientError::Api { status, message });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| anyhow!("unexpected answer from the server: {e}").into())
+    }
+}

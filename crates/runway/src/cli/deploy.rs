@@ -1,0 +1,126 @@
+//! `deploy`, `rollback` and `scale`: start an operation, then follow its journal to the end.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::output::{describe, seconds_between, Progress};
+use super::{base_dir_of, Cli, ClientError};
+use crate::api_types::{DeployRequest, DeploymentDetail, RollbackRequest, ScaleRequest};
+use crate::store::{Deployment, Status};
+
+/// How long the CLI keeps waiting for a server that went away in the middle of a deployment
+/// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
+const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+pub async fn deploy(cli: &Cli, version: &str, detach: bool) -> Result<ExitCode> {
+    let spec = match runway_spec::parse_file(&cli.file) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("nothing was deployed");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let client = cli.client();
+    let req = DeployRequest { version: version.to_string(), spec, base_dir: base_dir_of(&cli.file)? };
+    let d = start(client.post("/v1/deployments", &req).await)?;
+    follow(cli, d, detach).await
+}
+
+pub async fn rollback(cli: &Cli, version: Option<&str>, revision: Option<i64>, detach: bool) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let req = RollbackRequest { version: version.map(str::to_string), revision };
+    let d = start(client.post(&format!("/v1/services/{service}/rollback"), &req).await)?;
+    follow(cli, d, detach).await
+}
+
+pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let d = start(client.post(&format!("/v1/services/{service}/scale"), &ScaleRequest { count }).await)?;
+    follow(cli, d, detach).await
+}
+
+fn start(answer: Result<Deployment, ClientError>) -> Result<Deployment> {
+    answer.map_err(|e| match e {
+        ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
+        other => other.into(),
+    })
+}
+
+/// Prints the deployment's journal as it grows and exits 0 only when it succeeded.
+pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> {
+    let kind = format!("{:?}", d.kind).to_lowercase();
+    println!("{kind} #{}: {} {}", d.id, d.service, d.version);
+    if detach {
+        println!("follow it with `runway status --watch`; the outcome will be in `runway history`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = cli.client();
+    let progress = Progress::new();
+    let mut after = 0;
+    let mut lost_since: Option<Instant> = None;
+    let started_at = d.started_at.clone();
+    loop {
+        let path = format!("/v1/deployments/{}/events?after={after}&wait=10", d.id);
+        let detail: DeploymentDetail = match client.get(&path).await {
+            Ok(detail) => {
+                if lost_since.take().is_some() {
+                    progress.line("  server is back");
+                }
+                detail
+            }
+            Err(ClientError::NoServer(_)) | Err(ClientError::Other(_)) => {
+                let since = *lost_since.get_or_insert_with(|| {
+                    progress.line("  lost the server; waiting for it to come back (the deployment resumes then)");
+                    Instant::now()
+                });
+                if since.elapsed() > RECONNECT_FOR {
+                    progress.finish();
+                    anyhow::bail!(
+                        "the server has been gone for {}s; deployment #{} will resume when it restarts",
+                        RECONNECT_FOR.as_secs(),
+                        d.id
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for e in &detail.journal {
+            let at = seconds_between(&started_at, &e.at).unwrap_or(0.0);
+            let text = describe(e);
+            progress.line(&format!("  [{at:6.1}s] {text}"));
+            progress.step(&text);
+            after = e.seq;
+        }
+        let dep = &detail.deployment;
+        if dep.status != Status::Running {
+            progress.finish();
+            let took = dep
+                .finished_at
+                .as_deref()
+                .and_then(|f| seconds_between(&dep.started_at, f))
+                .map(|s| format!(" in {s:.1}s"))
+                .unwrap_or_default();
+            return Ok(match dep.status {
+                Status::Succeeded => {
+                    println!("{kind} #{} succeeded{took}: {} serves all traffic", dep.id, dep.version);
+                    ExitCode::SUCCESS
+                }
+                status => {
+                    let reason = dep.reason.as_deref().unwrap_or("no reason recorded");
+                    eprintln!("{kind} #{} {}{took}: {reason}", dep.id, status.as_str());
+                    if let Some(prev) = &dep.previous_version {
+                        eprintln!("{prev} still serves all traffic");
+                    }
+                    ExitCode::FAILURE
+                }
+            });
+        }
+    }
+}

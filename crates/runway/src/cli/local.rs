@@ -1,0 +1,112 @@
+//! Commands that need no server to change anything: `init`, `validate`, `plan`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use runway_spec::{Spec, StrategySpec};
+
+use super::{Cli, ClientError};
+use crate::api_types::StatusView;
+use crate::engine::plan::{simulate, RollingState, Step};
+
+pub fn init(file: &Path, force: bool) -> Result<ExitCode> {
+    if file.exists() && !force {
+        eprintln!("{} already exists; use --force to overwrite it", file.display());
+        return Ok(ExitCode::from(2));
+    }
+    std::fs::write(file, runway_spec::INIT_TEMPLATE).with_context(|| format!("writing {}", file.display()))?;
+    println!("wrote {}: edit [service] and [run], then `runway validate` and `runway plan`", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn validate(file: &Path) -> Result<ExitCode> {
+    match runway_spec::parse_file(file) {
+        Ok(spec) => {
+            println!(
+                "{} is valid: service {} on {}, {} replicas, {} strategy",
+                file.display(),
+                spec.service.name,
+                spec.service.listen,
+                spec.run.replicas,
+                strategy_name(&spec)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn strategy_name(spec: &Spec) -> &'static str {
+    match spec.strategy {
+        StrategySpec::Rolling(_) => "rolling",
+    }
+}
+
+/// Prints what `deploy VERSION` would do from the current state. Changes nothing.
+pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
+    let spec = match runway_spec::parse_file(&cli.file) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let name = &spec.service.name;
+    let (serving_version, old) = match cli.client().get::<StatusView>("/v1/status").await {
+        Ok(status) => match status.services.iter().find(|s| &s.name == name) {
+            Some(s) => {
+                let v = s.serving.first().map(|r| r.version.clone());
+                let count = s.replicas.iter().filter(|r| r.in_rotation).count() as u32;
+                (v, count)
+            }
+            None => (None, 0),
+        },
+        Err(ClientError::NoServer(_)) => {
+            println!("(no server running: planning as if nothing serves yet)");
+            (None, 0)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let StrategySpec::Rolling(rolling) = &spec.strategy;
+    println!(
+        "plan: deploy {name} {version} on {} (rolling: {} replicas, max_surge {}, max_unavailable {})",
+        spec.service.listen, spec.run.replicas, rolling.max_surge, rolling.max_unavailable
+    );
+    match &serving_version {
+        Some(v) => println!("  now serving: {v} on {old} replicas"),
+        None => println!("  now serving: nothing"),
+    }
+    let argv: Vec<String> = spec.run.command.iter().map(|a| a.replace("{version}", version)).collect();
+    println!("  each replica runs: {} (with {{port}} a free loopback port)", argv.join(" "));
+    let steps = simulate(RollingState {
+        target: spec.run.replicas,
+        max_surge: rolling.max_surge,
+        max_unavailable: rolling.max_unavailable,
+        old,
+        new: 0,
+    });
+    let old_name = serving_version.as_deref().unwrap_or("old");
+    for (i, step) in steps.iter().enumerate() {
+        let text = match step {
+            Step::StartNew(k) => format!(
+                "start {k} replica(s) of {version}, wait until {} answers 2xx (deadline {}), then route traffic to them",
+                spec.health.path, spec.health.deadline
+            ),
+            Step::RetireOld(k) => format!(
+                "take {k} replica(s) of {old_name} out of rotation, drain in-flight requests (up to {}), stop them (SIGTERM, SIGKILL after {})",
+                spec.run.drain_timeout, spec.run.stop_timeout
+            ),
+            Step::RetireNew(k) => format!("stop {k} surplus replica(s) of {version}"),
+            Step::Done => format!("done: {version} serves all traffic on {} replicas", spec.run.replicas),
+            Step::Stuck => "stuck: max_surge and max_unavailable are both 0".to_string(),
+        };
+        println!("  {}. {text}", i + 1);
+    }
+    println!("  on failure: new replicas are stopped and {old_name} keeps (or gets back) all traffic");
+    println!("nothing was changed");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,210 @@
+//! The command line: parsing, and dispatch to one module per group of commands.
+
+mod client;
+mod deploy;
+mod inspect;
+mod local;
+mod output;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+pub use client::{Client, ClientError};
+
+#[derive(Parser, Debug)]
+#[command(name = "runway", version, about = "Deployment runbooks that run themselves")]
+pub struct Cli {
+    /// The server's state dir: the CLI finds the server's address and token there.
+    #[arg(long, global = true, env = "RUNWAY_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The service description.
+    #[arg(short = 'f', long = "file", global = true, default_value = "runway.toml", value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Which service (default: the one in runway.toml, or the only one the server runs).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub service: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a commented runway.toml to start from.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check runway.toml and report every problem with file:line:col.
+    Validate,
+    /// Print the steps a deploy would take; changes nothing.
+    Plan {
+        /// The version to plan for.
+        #[arg(default_value = "NEXT")]
+        version: String,
+    },
+    /// Run the runway server in the foreground until SIGTERM or SIGINT.
+    Server {
+        /// Address of the API the CLI talks to (the chosen port is written to the state dir).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        api_listen: SocketAddr,
+        /// Address of the Prometheus /metrics endpoint.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_listen: SocketAddr,
+    },
+    /// Deploy VERSION with runway.toml and wait for the outcome.
+    Deploy {
+        version: String,
+        /// Return once the deployment has started instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Show what runs: serving releases, replicas, the deployment in progress, request metrics.
+    Status {
+        /// Refresh every second until interrupted.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deployments, newest first.
+    History {
+        #[arg(long)]
+        json: bool,
+        /// How many to show.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Roll back to the previous release (or VERSION, or a revision from `history`), with the
+    /// config it had.
+    Rollback {
+        version: Option<String>,
+        /// The deployment id (from `runway history`) whose release to restore.
+        #[arg(long, value_name = "N", conflicts_with = "version")]
+        to_revision: Option<i64>,
+        #[arg(long)]
+        detach: bool,
+    },
+    /// List, restart, stop or start replicas ("nodes").
+    Nodes {
+        #[command(subcommand)]
+        action: NodesCommand,
+    },
+    /// Change the serving release's number of replicas.
+    Scale {
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Show replica logs.
+    Logs {
+        /// Keep printing new lines.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Lines per replica.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        /// Only replicas of this version.
+        #[arg(long = "version", value_name = "VERSION")]
+        release: Option<String>,
+        /// Only this replica.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// The demo: a server, a demo app, steady load, deploys, a refused bad release, a rollback.
+    Demo,
+    /// The demo app itself (used by the demo, the tests and the benchmarks).
+    #[command(hide = true, disable_version_flag = true)]
+    DemoApp(runway_demo_app::Args),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodesCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a replica by a fresh one (the new one serves before the old one stops).
+    Restart { node: String },
+    /// Drain and stop a replica.
+    Stop { node: String },
+    /// Start a stopped replica again.
+    Start { node: String },
+}
+
+impl Cli {
+    pub fn state_dir(&self) -> PathBuf {
+        crate::state_dir::resolve(self.state_dir.as_deref())
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.state_dir())
+    }
+
+    /// The service a command is about: --service, else runway.toml's, else the only one running.
+    pub async fn service(&self, client: &Client) -> Result<String> {
+        if let Some(s) = &self.service {
+            return Ok(s.clone());
+        }
+        if let Ok(spec) = runway_spec::parse_file(&self.file) {
+            return Ok(spec.service.name);
+        }
+        let status: crate::api_types::StatusView = client.get("/v1/status").await?;
+        match status.services.as_slice() {
+            [one] => Ok(one.name.clone()),
+            [] => anyhow::bail!("the server runs no service yet; deploy one with `runway deploy VERSION`"),
+            many => anyhow::bail!(
+                "the server runs several services ({}); say which with --service NAME",
+                many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Init { force } => local::init(&cli.file, *force),
+        Command::Validate => local::validate(&cli.file),
+        Command::Plan { version } => local::plan(&cli, version).await,
+        Command::Server { api_listen, metrics_listen } => {
+            crate::server::run(crate::server::ServerOptions {
+                state_dir: cli.state_dir(),
+                api_listen: *api_listen,
+                metrics_listen: *metrics_listen,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deploy { version, detach } => deploy::deploy(&cli, version, *detach).await,
+        Command::Rollback { version, to_revision, detach } => {
+            deploy::rollback(&cli, version.as_deref(), *to_revision, *detach).await
+        }
+        Command::Scale { count, detach } => deploy::scale(&cli, *count, *detach).await,
+        Command::Status { watch, json } => inspect::status(&cli, *watch, *json).await,
+        Command::History { json, limit } => inspect::history(&cli, *json, *limit).await,
+        Command::Nodes { action } => inspect::nodes(&cli, action).await,
+        Command::Logs { follow, lines, release, node } => {
+            inspect::logs(&cli, *follow, *lines, release.as_deref(), node.as_deref()).await
+        }
+        Command::Demo => crate::demo::run().await,
+        Command::DemoApp(args) => {
+            runway_demo_app::run(args.clone()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The absolute directory of runway.toml: replicas run there unless [run] dir says otherwise.
+pub fn base_dir_of(file: &Path) -> Result<String> {
+    let abs = std::path::absolute(file)?;
+    let dir = abs.parent().unwrap_or(Path::new("/"));
+    Ok(dir.to_string_lossy().into_owned())
+}

@@ -1,0 +1,1 @@
+pub async fn run() -> anyhow::Result<std::process::ExitCode> { todo!() }

@@ -1,0 +1,184 @@
+//! Converging a service to a release: the rolling update, step by step.
+
+use std::sync::Arc;
+
+use runway_spec::StrategySpec;
+use serde_json::json;
+
+use super::plan::{self, RollingState, Step};
+use super::{Engine, Release, Service};
+use crate::platform::replica::{Launch, NewReplica, Replica};
+use crate::platform::{logfile, process};
+
+impl Engine {
+    /// Makes the service serve exactly `target.spec.run.replicas` healthy replicas of `target`,
+    /// replacing everything else under the strategy's surge and availability limits.
+    pub(super) async fn converge(&self, svc: &Arc<Service>, id: i64, target: &Release) -> Result<(), String> {
+        let fingerprint = target.fingerprint();
+        let StrategySpec::Rolling(rolling) = &target.spec.strategy;
+        loop {
+            let replicas = svc.replicas();
+            // Replicas that serve no traffic cost nothing to remove and only confuse the count:
+            // a replica that failed its health check, or one left half-started by a crash.
+            let strays: Vec<_> = replicas.iter().filter(|r| !r.in_rotation()).cloned().collect();
+            if !strays.is_empty() {
+                self.retire(svc, id, strays).await;
+                continue;
+            }
+            let (current, old): (Vec<_>, Vec<_>) =
+                replicas.into_iter().partition(|r| r.fingerprint == fingerprint);
+            let state = RollingState {
+                target: target.spec.run.replicas,
+                max_surge: rolling.max_surge,
+                max_unavailable: rolling.max_unavailable,
+                old: old.len() as u32,
+                new: current.len() as u32,
+            };
+            match plan::next_step(state) {
+                Step::Done => return Ok(()),
+                Step::Stuck => {
+                    return Err(format!(
+                        "the rolling update cannot progress with max_surge = {} and max_unavailable = {}",
+                        rolling.max_surge, rolling.max_unavailable
+                    ))
+                }
+                Step::StartNew(k) => self.start_replicas(svc, id, target, k).await?,
+                Step::RetireOld(k) => {
+                    // Unhealthy ones first: they serve nothing anyway.
+                    let mut old = old;
+                    old.sort_by_key(|r| (r.routable(), r.id));
+                    self.retire(svc, id, old.into_iter().take(k as usize).collect()).await;
+                }
+                Step::RetireNew(k) => {
+                    let mut current = current;
+                    current.sort_by_key(|r| (r.routable(), std::cmp::Reverse(r.id)));
+                    self.retire(svc, id, current.into_iter().take(k as usize).collect()).await;
+                }
+            }
+        }
+    }
+
+    /// Starts `count` replicas of `release`, waits until each passes its health check, and only
+    /// then puts them into rotation. Any failure fails the whole step; the replicas that did
+    /// start stay out of rotation for the caller to clean up.
+    pub(super) async fn start_replicas(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        release: &Release,
+        count: u32,
+    ) -> Result<(), String> {
+        let mut started = Vec::new();
+        for _ in 0..count {
+            let replica = self.launch_replica(svc, id, release, None, false).map_err(|e| e.to_string())?;
+            started.push(replica);
+        }
+        let deadline = release.spec.health.deadline.0;
+        let waits = started.iter().map(|r| r.wait_healthy(deadline));
+        let results = futures_util::future::join_all(waits).await;
+        if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+            return Err(e);
+        }
+        for r in &started {
+            self.journal(id, "replica_routed", json!({ "replica": r.name, "version": r.version }));
+            r.set_in_rotation(true);
+        }
+        svc.sync_routes();
+        Ok(())
+    }
+
+    /// Creates the record of a new replica, journals it, and starts its process. With
+    /// `reuse_id`, a stopped replica record comes back instead of a new one.
+    pub(super) fn launch_replica(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        release: &Release,
+        reuse_id: Option<i64>,
+        in_rotation: bool,
+    ) -> anyhow::Result<Arc<Replica>> {
+        let port = process::free_port()?;
+        let replica_id = match reuse_id {
+            Some(rid) => {
+                self.store.update_replica_process(rid, port, None, None)?;
+                self.store.set_replica_state(rid, "starting")?;
+                rid
+            }
+            None => self.store.insert_replica(&svc.name, release.id, &release.version, port)?,
+        };
+        let name = format!("{}-{replica_id}", svc.name);
+        self.journal(
+            id,
+            "replica_starting",
+            json!({ "replica": name, "version": release.version, "port": port }),
+        );
+        let replica = Replica::start(
+            NewReplica {
+                id: replica_id,
+                name: name.clone(),
+                release_id: release.id,
+                version: release.version.clone(),
+                fingerprint: release.fingerprint(),
+                port,
+                launch: self.launch_for(svc, release, &name),
+                in_rotation,
+                restarts: 0,
+                adopt: None,
+            },
+            self.store.clone(),
+            svc.changed.clone(),
+        );
+        svc.add_replica(replica.clone());
+        Ok(replica)
+    }
+
+    pub(super) fn launch_for(&self, svc: &Service, release: &Release, replica_name: &str) -> Launch {
+        let spec = &release.spec;
+        let dir = match &spec.run.dir {
+            Some(d) => release.base_dir.join(d),
+            None => release.base_dir.clone(),
+        };
+        let mut env = spec.run.env.clone();
+        env.insert("RUNWAY_VERSION".into(), release.version.clone());
+        env.insert("RUNWAY_SERVICE".into(), svc.name.clone());
+        env.insert("RUNWAY_REPLICA".into(), replica_name.to_string());
+        Launch {
+            argv_template: spec
+                .run
+                .command
+                .iter()
+                .map(|a| a.replace("{version}", &release.version))
+                .collect(),
+            command: process::Command { argv: Vec::new(), env, dir },
+            health_path: spec.health.path.clone(),
+            health_interval: spec.health.interval.0,
+            health_timeout: spec.health.timeout.0,
+            stop_timeout: spec.run.stop_timeout.0,
+            drain_timeout: spec.run.drain_timeout.0,
+            log_path: logfile::log_path(&self.state_dir, &svc.name, replica_name),
+        }
+    }
+
+    /// Takes replicas out of rotation, lets their in-flight requests finish (up to the drain
+    /// timeout), then stops them. Runs them concurrently.
+    pub(super) async fn retire(&self, svc: &Arc<Service>, id: i64, replicas: Vec<Arc<Replica>>) {
+        for r in &replicas {
+            self.journal(
+                id,
+                "replica_retiring",
+                json!({ "replica": r.name, "version": r.version, "in_flight": svc.proxy.in_flight(&r.name) }),
+            );
+            r.set_in_rotation(false);
+        }
+        svc.sync_routes();
+        let retirements = replicas.iter().map(|r| async move {
+            let drained = svc.proxy.wait_drained(&r.name, r.launch.drain_timeout).await;
+            r.stop().await;
+            svc.remove_replica(r.id);
+            (r, drained)
+        });
+        for (r, drained) in futures_util::future::join_all(retirements).await {
+            self.journal(id, "replica_stopped", json!({ "replica": r.name, "version": r.version, "drained": drained }));
+        }
+    }
+}

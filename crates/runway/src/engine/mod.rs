@@ -1,0 +1,442 @@
+//! The deployment engine: turns "serve this release" into steps, journals each step before it
+//! takes effect, runs it, and on failure brings the previous release back.
+//!
+//! Every operation (deploy, rollback, scale, a server restart resuming an interrupted
+//! deployment) is the same thing: `converge` the service to a target release with the rolling
+//! rules of that release's strategy. Reverting a failed deployment is converging to the previous
+//! release. That one code path is what makes "resume exactly where it was" simple: after a crash
+//! the engine re-adopts the replicas that still run and converges again from there.
+
+mod converge;
+pub mod nodes;
+pub mod plan;
+mod recovery;
+mod service;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use runway_spec::Spec;
+use tokio::sync::watch;
+
+use crate::api_types::{OperationView, ReleaseView, ReplicaView, ServiceView, StatusView};
+use crate::store::{Deployment, Kind, NewDeployment, Status, Store};
+pub use service::Service;
+
+/// An error the API turns into an HTTP status and a message a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A release: a version with the config it runs with. Its id is the deployment that introduced
+/// it; a replica belongs to a release.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub id: i64,
+    pub version: String,
+    pub spec: Spec,
+    pub base_dir: PathBuf,
+}
+
+impl Release {
+    fn from_deployment(d: &Deployment) -> Result<Release> {
+        let spec = d.spec.clone().ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!("deployment #{} has no readable config", d.id))
+        })?;
+        Ok(Release {
+            id: d.id,
+            version: d.version.clone(),
+            spec,
+            base_dir: PathBuf::from(&d.base_dir),
+        })
+    }
+
+    /// Replicas of two releases with equal fingerprints are interchangeable: same version, same
+    /// config except the replica count. A scale change therefore keeps its replicas.
+    pub fn fingerprint(&self) -> String {
+        let mut spec = self.spec.clone();
+        spec.run.replicas = 0;
+        serde_json::json!([self.version, spec, self.base_dir]).to_string()
+    }
+}
+
+pub struct Engine {
+    store: Arc<Store>,
+    state_dir: PathBuf,
+    services: Mutex<BTreeMap<String, Arc<Service>>>,
+    /// Bumped on every journal entry, so event streams wake up without polling the store.
+    journal_tick: watch::Sender<u64>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>, state_dir: PathBuf) -> Arc<Engine> {
+        Arc::new(Engine {
+            store,
+            state_dir,
+            services: Mutex::new(BTreeMap::new()),
+            journal_tick: watch::Sender::new(0),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+
+    pub fn journal_ticks(&self) -> watch::Receiver<u64> {
+        self.journal_tick.subscribe()
+    }
+
+    pub fn services(&self) -> Vec<Arc<Service>> {
+        self.services.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub fn service(&self, name: &str) -> Result<Arc<Service>> {
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("no service named `{name}` has been deployed")))
+    }
+
+    /// Appends to a deployment's journal. Called *before* the step it describes takes effect.
+    /// Node actions run outside any deployment and pass id 0: they are only logged.
+    fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) {
+        if deployment_id == 0 {
+            tracing::info!(%detail, "{event}");
+            return;
+        }
+        if let Err(e) = self.store.journal(deployment_id, event, detail) {
+            tracing::error!(deployment_id, "cannot write journal entry {event}: {e:#}");
+        }
+        self.journal_tick.send_modify(|t| *t += 1);
+    }
+
+    /// The service's runtime, creating it (and binding its proxy listener) on first use.
+    /// With `open` false the listener is bound but accepts nothing until `Service::open`, so a
+    /// recovering server can re-check its replicas before traffic arrives.
+    async fn service_for(&self, name: &str, spec: &Spec, open: bool) -> Result<Arc<Service>> {
+        if let Ok(svc) = self.service(name) {
+            if svc.listen != spec.service.listen {
+                return Err(EngineError::BadRequest(format!(
+                    "service `{name}` listens on {} and this config says {}: moving a running service \
+                     to another address is not supported; keep service.listen = \"{}\"",
+                    svc.listen, spec.service.listen, svc.listen
+                )));
+            }
+            return Ok(svc);
+        }
+        let listener = tokio::net::TcpListener::bind(spec.service.listen).await.map_err(|e| {
+            EngineError::BadRequest(format!(
+                "cannot listen on {} for service `{name}`: {e}; choose a free address in [service] listen",
+                spec.service.listen
+            ))
+        })?;
+        let svc = Service::new(name, spec.service.listen);
+        let proxy = svc.proxy.clone();
+        let mut gate = svc.gate();
+        tokio::spawn(async move {
+            let _ = gate.wait_for(|open| *open).await;
+            if let Err(e) = proxy.serve(listener, std::future::pending()).await {
+                tracing::error!("proxy stopped: {e}");
+            }
+        });
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), svc.clone());
+        if open {
+            svc.open();
+        }
+        Ok(svc)
+    }
+
+    fn serving(&self, service: &str) -> Result<Option<Release>> {
+        match self.store.serving_release(service)? {
+            Some(id) => {
+                let d = self.store.deployment(id)?.ok_or_else(|| {
+                    EngineError::Internal(anyhow::anyhow!("serving release #{id} is missing"))
+                })?;
+                Ok(Some(Release::from_deployment(&d)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a deployment of `version` with `spec`; returns its id at once. The outcome is in
+    /// the deployment's record and journal.
+    pub async fn deploy(self: &Arc<Self>, version: &str, spec: Spec, base_dir: &str) -> Result<Deployment> {
+        validate_version(version)?;
+        spec.validate().map_err(EngineError::BadRequest)?;
+        if !std::path::Path::new(base_dir).is_absolute() {
+            return Err(EngineError::BadRequest(format!("base_dir must be absolute, got `{base_dir}`")));
+        }
+        self.start_operation(Kind::Deploy, version, spec, base_dir, None).await
+    }
+
+    /// Rolls back to an earlier release: by default the newest succeeded release before the one
+    /// serving whose version differs; or the newest succeeded release of `version`; or exactly
+    /// deployment `revision`. The config stored with that release comes back with it.
+    pub async fn rollback(
+        self: &Arc<Self>,
+        service: &str,
+        version: Option<&str>,
+        revision: Option<i64>,
+    ) -> Result<Deployment> {
+        let serving = self.serving(service)?.ok_or_else(|| {
+            EngineError::BadRequest(format!("service `{service}` has no serving release to roll back from"))
+        })?;
+        let history = self.store.history(Some(service), 10_000)?;
+        let usable = |d: &&Deployment| matches!(d.status, Status::Succeeded | Status::RolledBack);
+        let target = match (version, revision) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::BadRequest("give a version or --to-revision, not both".into()))
+            }
+            (_, Some(rev)) => history.iter().filter(usable).find(|d| d.id == rev).ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "no deployment #{rev} of `{service}` that ever served; see `runway history`"
+                ))
+            })?,
+            (Some(v), None) => history
+                .iter()
+                .filter(usable)
+                .find(|d| d.version == v)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "`{service}` never served version {v}; see `runway history`"
+                    ))
+                })?,
+            (None, None) => history
+                .iter()
+                .filter(|d| d.status == Status::Succeeded && d.id < serving.id)
+                .find(|d| d.version != serving.version)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "`{service}` has no earlier release to roll back to from {}",
+                        serving.version
+                    ))
+                })?,
+        };
+        let release = Release::from_deployment(target)?;
+        let base_dir = release.base_dir.to_string_lossy().to_string();
+        self.start_operation(Kind::Rollback, &release.version, release.spec, &base_dir, Some(serving.id))
+            .await
+    }
+
+    /// Changes the serving release's replica count; existing replicas keep running.
+    pub async fn scale(self: &Arc<Self>, service: &str, count: u32) -> Result<Deployment> {
+        if count == 0 {
+            return Err(EngineError::BadRequest(
+                "--count must be at least 1 (to stop a service, stop its nodes)".into(),
+            ));
+        }
+        let serving = self.serving(service)?.ok_or_else(|| {
+            EngineError::BadRequest(format!("service `{service}` has no serving release to scale"))
+        })?;
+        let mut spec = serving.spec.clone();
+        spec.run.replicas = count;
+        let base_dir = serving.base_dir.to_string_lossy().to_string();
+        self.start_operation(Kind::Scale, &serving.version, spec, &base_dir, None).await
+    }
+
+    async fn start_operation(
+        self: &Arc<Self>,
+        kind: Kind,
+        version: &str,
+        spec: Spec,
+        base_dir: &str,
+        rolls_back: Option<i64>,
+    ) -> Result<Deployment> {
+        let name = spec.service.name.clone();
+        let svc = self.service_for(&name, &spec, true).await?;
+        let previous = self.serving(&name)?;
+        let (guard, id) = svc.begin(
+            || {
+                let id = self.store.insert_deployment(NewDeployment {
+                    service: &name,
+                    kind,
+                    version,
+                    previous_version: previous.as_ref().map(|p| p.version.as_str()),
+                    previous_release_id: previous.as_ref().map(|p| p.id),
+                    spec: &spec,
+                    base_dir,
+                })?;
+                self.store.ensure_service(&name)?;
+                let what = match kind {
+                    Kind::Deploy => "deployment",
+                    Kind::Rollback => "rollback",
+                    Kind::Scale => "scale",
+                };
+                Ok((
+                    service::Operation { deployment_id: id, description: format!("{what} #{id} of {version}") },
+                    id,
+                ))
+            },
+            |op| {
+                EngineError::Conflict(format!(
+                    "service `{name}` is busy with {}; wait for it (`runway status`) and try again",
+                    op.description
+                ))
+            },
+        )?;
+        self.journal(
+            id,
+            "started",
+            serde_json::json!({
+                "kind": format!("{kind:?}").to_lowercase(), "version": version,
+                "previous_version": previous.as_ref().map(|p| &p.version),
+                "replicas": spec.run.replicas,
+            }),
+        );
+        let deployment = self.store.deployment(id)?.ok_or_else(|| anyhow::anyhow!("deployment vanished"))?;
+        let target = Release::from_deployment(&deployment)?;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.run(svc, id, target, previous, rolls_back).await;
+            drop(guard);
+        });
+        Ok(deployment)
+    }
+
+    /// Drives one operation to its end and records the outcome.
+    async fn run(
+        self: Arc<Self>,
+        svc: Arc<Service>,
+        id: i64,
+        target: Release,
+        previous: Option<Release>,
+        rolls_back: Option<i64>,
+    ) {
+        let started = std::time::Instant::now();
+        match self.converge(&svc, id, &target).await {
+            Ok(()) => {
+                let seconds = started.elapsed().as_secs_f64();
+                self.journal(id, "succeeded", serde_json::json!({ "seconds": seconds }));
+                let outcome = self
+                    .store
+                    .set_serving_release(&svc.name, Some(id))
+                    .and_then(|()| self.store.finish_deployment(id, Status::Succeeded, None));
+                if let Some(from) = rolls_back {
+                    let why = format!("rolled back to {} by deployment #{id}", target.version);
+                    if let Err(e) = self.store.mark_rolled_back(from, &why) {
+                        tracing::error!("cannot record rollback of #{from}: {e:#}");
+                    }
+                }
+                if let Err(e) = outcome {
+                    tracing::error!(id, "cannot record success: {e:#}");
+                }
+            }
+            Err(reason) => {
+                self.journal(id, "failed", serde_json::json!({ "reason": reason }));
+                let mut reason = reason;
+                match &previous {
+                    Some(prev) => {
+                        self.journal(id, "reverting", serde_json::json!({ "to": prev.version }));
+                        match self.converge(&svc, id, prev).await {
+                            Ok(()) => self.journal(id, "reverted", serde_json::json!({ "to": prev.version })),
+                            Err(e) => {
+                                reason = format!("{reason}; reverting to {} also failed: {e}", prev.version);
+                                self.journal(id, "revert_failed", serde_json::json!({ "reason": e }));
+                            }
+                        }
+                    }
+                    None => {
+                        // A first deployment has nothing to go back to: stop what it started.
+                        let all = svc.replicas();
+                        self.retire(&svc, id, all).await;
+                    }
+                }
+                if let Err(e) = self.store.finish_deployment(id, Status::Failed, Some(&reason)) {
+                    tracing::error!(id, "cannot record failure: {e:#}");
+                }
+            }
+        }
+        self.journal_tick.send_modify(|t| *t += 1);
+    }
+
+    pub fn status(&self) -> Result<StatusView> {
+        let mut services = Vec::new();
+        for svc in self.services() {
+            let serving = self
+                .serving(&svc.name)?
+                .map(|r| ReleaseView { deployment_id: r.id, version: r.version, replicas: r.spec.run.replicas })
+                .into_iter()
+                .collect();
+            let replicas = svc.replicas().iter().map(|r| replica_view(r)).collect();
+            let deployment = match svc.operation() {
+                Some(op) => Some(OperationView {
+                    deployment_id: op.deployment_id,
+                    description: op.description,
+                    last_event: self.store.journal_since(op.deployment_id, 0)?.pop(),
+                }),
+                None => None,
+            };
+            services.push(ServiceView {
+                name: svc.name.clone(),
+                listen: svc.listen.to_string(),
+                serving,
+                replicas,
+                deployment,
+                metrics: svc.proxy.metrics(),
+            });
+        }
+        Ok(StatusView { services })
+    }
+
+    /// Stops every replica (on a graceful server shutdown): the proxy goes down with the server,
+    /// so leaving them running would only leave orphans. Deployments still running stay
+    /// `running` in the store and resume at the next start.
+    pub async fn shutdown(&self) {
+        let mut stops = Vec::new();
+        for svc in self.services() {
+            for r in svc.replicas() {
+                stops.push(async move { r.stop().await });
+            }
+        }
+        futures_util::future::join_all(stops).await;
+    }
+}
+
+pub fn replica_view(r: &crate::platform::replica::Replica) -> ReplicaView {
+    let s = r.status();
+    ReplicaView {
+        id: r.id,
+        name: r.name.clone(),
+        version: r.version.clone(),
+        release_id: r.release_id,
+        port: s.port,
+        pid: s.pid,
+        state: serde_json::to_value(s.phase)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        health: if s.healthy { "healthy" } else { "unhealthy" }.to_string(),
+        in_rotation: r.in_rotation(),
+        restarts: r.restarts(),
+        last_error: s.last_error,
+    }
+}
+
+fn validate_version(version: &str) -> Result<()> {
+    if version.is_empty() || version.len() > 128 || version.chars().any(char::is_control) {
+        return Err(EngineError::BadRequest(
+            "the version must be 1 to 128 characters without control characters".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! A service at run time: its proxy, its live replicas, and the one operation allowed at a time.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use runway_proxy::{Backend, Proxy, ReleaseRoute};
+use tokio::sync::Notify;
+
+use crate::platform::replica::Replica;
+
+/// What holds a service's operation lock, for the message that refuses a second one.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub deployment_id: i64,
+    pub description: String,
+}
+
+pub struct Service {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub proxy: Proxy,
+    replicas: Mutex<Vec<Arc<Replica>>>,
+    /// Notified whenever a replica's routability may have changed.
+    pub changed: Arc<Notify>,
+    operation: Mutex<Option<Operation>>,
+    /// Whether the proxy accepts connections yet (see `Engine::service_for`).
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+/// Releases the operation lock when dropped, whatever way the operation ended.
+pub struct OperationGuard(Arc<Service>);
+
+impl Drop for OperationGuard {
+    fn drop(&mut self) {
+        *lock(&self.0.operation) = None;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Service {
+    pub fn new(name: &str, listen: SocketAddr) -> Arc<Service> {
+        let service = Arc::new(Service {
+            name: name.to_string(),
+            listen,
+            proxy: Proxy::new(name, runway_proxy::ProxyConfig::default()),
+            replicas: Mutex::new(Vec::new()),
+            changed: Arc::new(Notify::new()),
+            operation: Mutex::new(None),
+            gate: tokio::sync::watch::Sender::new(false),
+        });
+        // Health changes arrive from replica tasks; keep the routes in step with them.
+        let weak = Arc::downgrade(&service);
+        let changed = service.changed.clone();
+        tokio::spawn(async move {
+            loop {
+                changed.notified().await;
+                match weak.upgrade() {
+                    Some(s) => s.sync_routes(),
+                    None => return,
+                }
+            }
+        });
+        service
+    }
+
+    /// Takes the service's operation lock, or says which operation holds it. `start` runs under
+    /// the lock, so recording the operation and taking the lock are one step.
+    pub fn begin<T, E>(
+        self: &Arc<Self>,
+        start: impl FnOnce() -> Result<(Operation, T), E>,
+        busy: impl FnOnce(&Operation) -> E,
+    ) -> Result<(OperationGuard, T), E> {
+        let mut slot = lock(&self.operation);
+        if let Some(op) = slot.as_ref() {
+            return Err(busy(op));
+        }
+        let (op, value) = start()?;
+        *slot = Some(op);
+        Ok((OperationGuard(self.clone()), value))
+    }
+
+    pub fn gate(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.gate.subscribe()
+    }
+
+    pub fn open(&self) {
+        self.gate.send_replace(true);
+    }
+
+    pub fn operation(&self) -> Option<Operation> {
+        lock(&self.operation).clone()
+    }
+
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        lock(&self.replicas).clone()
+    }
+
+    pub fn add_replica(&self, replica: Arc<Replica>) {
+        lock(&self.replicas).push(replica);
+    }
+
+    pub fn remove_replica(&self, id: i64) {
+        lock(&self.replicas).retain(|r| r.id != id);
+    }
+
+    /// Routes every routable replica, each release weighted by its number of replicas, so a
+    /// rolling update spreads requests evenly over replicas whatever their version.
+    pub fn sync_routes(&self) {
+        let mut by_release: BTreeMap<String, Vec<Backend>> = BTreeMap::new();
+        for r in self.replicas().iter().filter(|r| r.routable()) {
+            by_release.entry(r.version.clone()).or_default().push(Backend {
+                id: r.name.clone(),
+                addr: SocketAddr::from(([127, 0, 0, 1], r.port())),
+            });
+        }
+        let routes = by_release
+            .into_iter()
+            .map(|(release, backends)| ReleaseRoute {
+                release,
+                weight: backends.len() as u32,
+                backends,
+            })
+            .collect();
+        self.proxy.set_routes(routes);
+    }
+}

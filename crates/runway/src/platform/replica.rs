@@ -1,0 +1,375 @@
+//! One supervised replica: its process (restarted with backoff once it has served), its health
+//! probe, and a watchable status the engine and the router react to.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::health::Prober;
+use super::logfile;
+use super::process::{self, Command, Process};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Starting,
+    Running,
+    Restarting,
+    Exited,
+    Stopping,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaStatus {
+    pub phase: Phase,
+    pub healthy: bool,
+    pub pid: Option<i32>,
+    pub port: u16,
+    /// Why it is not healthy, or how it exited.
+    pub last_error: Option<String>,
+}
+
+/// Everything needed to (re)start a replica; fixed for the replica's life.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// argv with `{port}` still in it; `{version}` is already filled in.
+    pub argv_template: Vec<String>,
+    pub command: Command,
+    pub health_path: String,
+    pub health_interval: Duration,
+    pub health_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub log_path: std::path::PathBuf,
+}
+
+impl Launch {
+    fn command_for(&self, port: u16) -> Command {
+        let mut cmd = self.command.clone();
+        cmd.argv = self
+            .argv_template
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
+        cmd.env.insert("PORT".into(), port.to_string());
+        cmd
+    }
+}
+
+pub struct Replica {
+    pub id: i64,
+    pub name: String,
+    pub release_id: i64,
+    pub version: String,
+    /// Identity of the release config, so a scale change does not replace replicas.
+    pub fingerprint: String,
+    pub launch: Launch,
+    status: watch::Sender<ReplicaStatus>,
+    in_rotation: AtomicBool,
+    /// Restart on crash: only once the replica has been put into rotation. A new replica that
+    /// dies before that fails its deployment instead of crash-looping.
+    restart: AtomicBool,
+    restarts: AtomicU32,
+    stop: CancellationToken,
+    changed: Arc<Notify>,
+    store: Arc<Store>,
+}
+
+pub struct NewReplica {
+    pub id: i64,
+    pub name: String,
+    pub release_id: i64,
+    pub version: String,
+    pub fingerprint: String,
+    pub port: u16,
+    pub launch: Launch,
+    pub in_rotation: bool,
+    pub restarts: u32,
+    /// A process recorded before a server restart that still runs.
+    pub adopt: Option<Process>,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A healthy replica must fail this many probes in a row to leave rotation: one slow answer
+/// under load is not an outage.
+const UNHEALTHY_AFTER: u32 = 3;
+
+impl Replica {
+    /// Starts (or adopts) the process and its health probe. `changed` is notified whenever the
+    /// replica's routability may have changed.
+    pub fn start(new: NewReplica, store: Arc<Store>, changed: Arc<Notify>) -> Arc<Replica> {
+        let replica = Arc::new(Replica {
+            id: new.id,
+            name: new.name,
+            release_id: new.release_id,
+            version: new.version,
+            fingerprint: new.fingerprint,
+            launch: new.launch,
+            status: watch::Sender::new(ReplicaStatus {
+                phase: Phase::Starting,
+                healthy: false,
+                pid: None,
+                port: new.port,
+                last_error: None,
+            }),
+            in_rotation: AtomicBool::new(new.in_rotation),
+            restart: AtomicBool::new(new.in_rotation),
+            restarts: AtomicU32::new(new.restarts),
+            stop: CancellationToken::new(),
+            changed,
+            store,
+        });
+        tokio::spawn(replica.clone().supervise(new.adopt));
+        tokio::spawn(replica.clone().probe_health());
+        replica
+    }
+
+    pub fn status(&self) -> ReplicaStatus {
+        self.status.borrow().clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.status.borrow().port
+    }
+
+    pub fn restarts(&self) -> u32 {
+        self.restarts.load(Ordering::SeqCst)
+    }
+
+    pub fn in_rotation(&self) -> bool {
+        self.in_rotation.load(Ordering::SeqCst)
+    }
+
+    /// Whether the router may send it traffic right now.
+    pub fn routable(&self) -> bool {
+        let s = self.status.borrow();
+        self.in_rotation() && s.healthy && s.phase == Phase::Running
+    }
+
+    pub fn set_in_rotation(&self, on: bool) {
+        self.in_rotation.store(on, Ordering::SeqCst);
+        if on {
+            self.restart.store(true, Ordering::SeqCst);
+        }
+        if let Err(e) = self.store.set_replica_rotation(self.id, on) {
+            tracing::error!(replica = %self.name, "cannot record rotation: {e:#}");
+        }
+        self.changed.notify_one();
+    }
+
+    /// Waits until the replica passes a health check, exits, or `deadline` passes.
+    pub async fn wait_healthy(&self, deadline: Duration) -> Result<(), String> {
+        let mut rx = self.status.subscribe();
+        let outcome = tokio::time::timeout(deadline, async {
+            loop {
+                {
+                    let s = rx.borrow_and_update();
+                    if s.healthy && s.phase == Phase::Running {
+                        return Ok(());
+                    }
+                    if matches!(s.phase, Phase::Exited | Phase::Stopped) {
+                        return Err(format!(
+                            "{} ({}) {} before becoming healthy{}",
+                            self.name,
+                            self.version,
+                            s.last_error.as_deref().unwrap_or("exited"),
+                            process::last_words(&self.launch.log_path)
+                        ));
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return Err(format!("{} was dropped", self.name));
+                }
+            }
+        })
+        .await;
+        outcome.unwrap_or_else(|_| {
+            let s = self.status();
+            Err(format!(
+                "{} ({}) was not healthy within {}: {}",
+                self.name,
+                self.version,
+                runway_spec::Dur(deadline),
+                s.last_error.as_deref().unwrap_or("no successful health check")
+            ))
+        })
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL after the stop timeout) and waits for it.
+    pub async fn stop(&self) {
+        self.restart.store(false, Ordering::SeqCst);
+        self.stop.cancel();
+        let mut rx = self.status.subscribe();
+        let _ = rx.wait_for(|s| s.phase == Phase::Stopped).await;
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ReplicaStatus)) {
+        let mut routable_before = false;
+        let mut routable_after = false;
+        self.status.send_modify(|s| {
+            routable_before = s.healthy && s.phase == Phase::Running;
+            f(s);
+            routable_after = s.healthy && s.phase == Phase::Running;
+        });
+        if routable_before != routable_after {
+            self.changed.notify_one();
+        }
+    }
+
+    fn record_state(&self, state: &str) {
+        if let Err(e) = self.store.set_replica_state(self.id, state) {
+            tracing::error!(replica = %self.name, "cannot record state {state}: {e:#}");
+        }
+    }
+
+    async fn supervise(self: Arc<Self>, mut adopt: Option<Process>) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let port = self.port();
+            let mut proc = match adopt.take() {
+                Some(p) => p,
+                None => match Process::spawn(&self.launch.command_for(port), &self.launch.log_path) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(replica = %self.name, "{e}");
+                        self.update(|s| {
+                            s.phase = Phase::Exited;
+                            s.healthy = false;
+                            s.last_error = Some(e);
+                        });
+                        if !self.wait_to_restart(&mut backoff).await {
+                            return self.finish_stopped(false);
+                        }
+                        continue;
+                    }
+                },
+            };
+            let pid = proc.pid();
+            let start = pid.and_then(process::start_time);
+            if let Err(e) = self.store.update_replica_process(self.id, port, pid, start) {
+                tracing::error!(replica = %self.name, "cannot record pid: {e:#}");
+            }
+            self.record_state("running");
+            self.update(|s| {
+                s.phase = Phase::Running;
+                s.pid = pid;
+                s.last_error = None;
+            });
+            tracing::info!(replica = %self.name, version = %self.version, ?pid, port, "replica running");
+
+            tokio::select! {
+                how = proc.wait() => {
+                    tracing::warn!(replica = %self.name, "replica {how}");
+                    self.update(|s| {
+                        s.phase = Phase::Exited;
+                        s.healthy = false;
+                        s.last_error = Some(how);
+                    });
+                    if !self.wait_to_restart(&mut backoff).await {
+                        return self.finish_stopped(false);
+                    }
+                    self.restarts.fetch_add(1, Ordering::SeqCst);
+                    if let Err(e) = self.store.bump_replica_restarts(self.id) {
+                        tracing::error!("cannot record restart: {e:#}");
+                    }
+                    // Keep its port when it is still free, so logs and dashboards stay stable.
+                    if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                        if let Ok(p) = process::free_port() {
+                            self.update(|s| s.port = p);
+                        }
+                    }
+                }
+                _ = self.stop.cancelled() => {
+                    self.update(|s| { s.phase = Phase::Stopping; s.healthy = false; });
+                    proc.terminate(self.launch.stop_timeout).await;
+                    return self.finish_stopped(true);
+                }
+            }
+        }
+    }
+
+    /// After an exit: false when the replica should stay down; otherwise sleeps the backoff.
+    async fn wait_to_restart(&self, backoff: &mut Duration) -> bool {
+        if !self.restart.load(Ordering::SeqCst) || self.stop.is_cancelled() {
+            return false;
+        }
+        self.record_state("restarting");
+        self.update(|s| s.phase = Phase::Restarting);
+        let delay = *backoff;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => !self.stop.is_cancelled(),
+            _ = self.stop.cancelled() => false,
+        }
+    }
+
+    fn finish_stopped(&self, stopped_on_request: bool) {
+        self.record_state(if stopped_on_request { "stopped" } else { "failed" });
+        self.update(|s| {
+            s.phase = if stopped_on_request { Phase::Stopped } else { Phase::Exited };
+            s.healthy = false;
+            s.pid = None;
+        });
+        if stopped_on_request {
+            // Exited replicas keep their phase for the engine's error message; a stop is final.
+            self.status.send_modify(|s| s.phase = Phase::Stopped);
+        }
+        self.stop.cancel();
+    }
+
+    /// Probes the health endpoint: quickly while the replica has never been healthy (so a deploy
+    /// does not wait a whole interval for a replica that is ready), then every `interval`.
+    async fn probe_health(self: Arc<Self>) {
+        let prober = Prober::new(self.launch.health_timeout);
+        let mut failures = 0u32;
+        let mut probes = 0u64;
+        loop {
+            let status = self.status();
+            let delay = if status.healthy {
+                self.launch.health_interval
+            } else {
+                self.launch.health_interval.min(Duration::from_millis(100))
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.cancelled() => return,
+            }
+            if self.status().phase != Phase::Running {
+                failures = 0;
+                continue;
+            }
+            let port = self.port();
+            match prober.probe(port, &self.launch.health_path).await {
+                Ok(()) => {
+                    failures = 0;
+                    self.update(|s| {
+                        if s.phase == Phase::Running && s.port == port {
+                            s.healthy = true;
+                            s.last_error = None;
+                        }
+                    });
+                }
+                Err(e) => {
+                    failures += 1;
+                    let drop_out = !status.healthy || failures >= UNHEALTHY_AFTER;
+                    self.update(|s| {
+                        s.last_error = Some(e);
+                        if drop_out {
+                            s.healthy = false;
+                        }
+                    });
+                }
+            }
+            probes += 1;
+            if probes % 50 == 0 {
+                let _ = logfile::rotate_if_needed(&self.launch.log_path, logfile::MAX_BYTES, logfile::KEEP);
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The HTTP API the CLI talks to. Every route needs the bearer token from server.json; the
+//! Prometheus endpoint lives on a separate admin listener without it (it carries no secrets,
+//! and Prometheus should not need the CLI's token).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::api_types::*;
+use crate::engine::nodes::NodeAction;
+use crate::engine::{replica_view, Engine, EngineError};
+use crate::platform::logfile;
+use crate::store::Status;
+
+#[derive(Clone)]
+struct Api {
+    engine: Arc<Engine>,
+    token: Arc<str>,
+    metrics_addr: String,
+}
+
+pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Router {
+    let api = Api { engine, token: token.into(), metrics_addr };
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/status", get(status))
+        .route("/v1/deployments", get(history).post(deploy))
+        .route("/v1/deployments/{id}", get(deployment))
+        .route("/v1/deployments/{id}/events", get(events))
+        .route("/v1/services/{service}/rollback", post(rollback))
+        .route("/v1/services/{service}/scale", post(scale))
+        .route("/v1/services/{service}/nodes", get(nodes))
+        .route("/v1/services/{service}/nodes/{node}/{action}", post(node_action))
+        .route("/v1/services/{service}/logs", get(logs))
+        .layer(middleware::from_fn_with_state(api.clone(), require_token))
+        .with_state(api)
+}
+
+pub fn metrics_router(engine: Arc<Engine>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let engine = engine.clone();
+            async move {
+                let proxies: Vec<_> = engine.services().iter().map(|s| s.proxy.clone()).collect();
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    runway_proxy::render_prometheus(&proxies),
+                )
+            }
+        }),
+    )
+}
+
+async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), api.token.as_bytes()) {
+        return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong token: the CLI reads it from the server's state dir (server.json)".into())
+            .into_response();
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let code = match &e {
+            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::Internal(err) => {
+                tracing::error!("internal error: {err:#}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let msg = match e {
+            EngineError::Internal(err) => format!("internal error: {err:#}"),
+            other => other.to_string(),
+        };
+        ApiError(code, msg)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        EngineError::Internal(e).into()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+async fn info(State(api): State<Api>) -> ApiResult<ServerInfo> {
+    Ok(Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        state_dir: api.engine.state_dir().display().to_string(),
+        metrics: api.metrics_addr.clone(),
+    }))
+}
+
+async fn status(State(api): State<Api>) -> ApiResult<StatusView> {
+    Ok(Json(api.engine.status()?))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    service: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn history(State(api): State<Api>, Query(q): Query<HistoryQuery>) -> ApiResult<Vec<crate::store::Deployment>> {
+    Ok(Json(api.engine.store().history(q.service.as_deref(), q.limit.unwrap_or(50))?))
+}
+
+async fn deploy(State(api): State<Api>, Json(req): Json<DeployRequest>) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+    let d = api.engine.deploy(&req.version, req.spec, &req.base_dir).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<DeploymentDetail> {
+    let store = api.engine.store();
+    let deployment = store
+        .deployment(id)?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no deployment #{id}")))?;
+    Ok(Json(DeploymentDetail { deployment, journal: store.journal_since(id, 0)? }))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<i64>,
+    /// Long-poll: seconds to wait for something new (at most 30).
+    wait: Option<u64>,
+}
+
+/// Journal entries after `after`; waits up to `wait` seconds for new ones while the deployment
+/// runs, so `runway deploy` can follow a deployment without busy polling.
+async fn events(State(api): State<Api>, Path(id): Path<i64>, Query(q): Query<EventsQuery>) -> ApiResult<DeploymentDetail> {
+    let after = q.after.unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(30));
+    let mut ticks = api.engine.journal_ticks();
+    loop {
+        ticks.borrow_and_update();
+        let store = api.engine.store();
+        let deployment = store
+            .deployment(id)?
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no deployment #{id}")))?;
+        let journal = store.journal_since(id, after)?;
+        if !journal.is_empty() || deployment.status != Status::Running {
+            return Ok(Json(DeploymentDetail { deployment, journal }));
+        }
+        if tokio::time::timeout_at(deadline, ticks.changed()).await.is_err() {
+            return Ok(Json(DeploymentDetail { deployment, journal }));
+        }
+    }
+}
+
+async fn rollback(State(api): State<Api>, Path(service): Path<String>, Json(req): Json<RollbackRequest>) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+    let d = api.engine.rollback(&service, req.version.as_deref(), req.revision).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn scale(State(api): State<Api>, Path(service): Path<String>, Json(req): Json<ScaleRequest>) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+    let d = api.engine.scale(&service, req.count).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn nodes(State(api): State<Api>, Path(service): Path<String>) -> ApiResult<Vec<ReplicaView>> {
+    let svc = api.engine.service(&service)?;
+    Ok(Json(svc.replicas().iter().map(|r| replica_view(r)).collect()))
+}
+
+async fn node_action(State(api): State<Api>, Path((service, node, action)): Path<(String, String, String)>) -> ApiResult<serde_json::Value> {
+    let action = match action.as_str() {
+        "restart" => NodeAction::Restart,
+        "stop" => NodeAction::Stop,
+        "start" => NodeAction::Start,
+        other => return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown node action `{other}`: restart, stop or start"))),
+    };
+    let message = api.engine.node_action(&service, &node, action).await?;
+    Ok(Json(serde_json::json!({ "message": message })))
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    n: Option<usize>,
+    version: Option<String>,
+    node: Option<String>,
+    /// JSON of a previous response's cursor: follow mode.
+    cursor: Option<String>,
+}
+
+/// The last `n` lines of each matching replica's log, or what each wrote since `cursor`.
+async fn logs(State(api): State<Api>, Path(service): Path<String>, Query(q): Query<LogsQuery>) -> ApiResult<LogsResponse> {
+    let svc = api.engine.service(&service)?;
+    let cursor: BTreeMap<String, u64> = match &q.cursor {
+        Some(c) => serde_json::from_str(c).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad cursor: {e}")))?,
+        None => BTreeMap::new(),
+    };
+    let mut out = LogsResponse { lines: Vec::new(), cursor: BTreeMap::new() };
+    for r in svc.replicas() {
+        if q.version.as_ref().is_some_and(|v| v != &r.version) || q.node.as_ref().is_some_and(|n| n != &r.name) {
+            continue;
+        }
+        let path = &r.launch.log_path;
+        let (lines, offset) = match cursor.get(&r.name) {
+            Some(&offset) => logfile::read_from(path, offset).unwrap_or_default(),
+            None => {
+                let tail = logfile::tail_lines(path, q.n.unwrap_or(50)).unwrap_or_default();
+                (tail, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+            }
+        };
+        out.cursor.insert(r.name.clone(), offset);
+        out.lines.extend(lines.into_iter().map(|line| LogLine { replica: r.name.clone(), version: r.version.clone(), line }));
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,71 @@
+//! `runway server`: the daemon. Opens the state, re-adopts what still runs, resumes interrupted
+//! deployments, serves the API, and on SIGTERM/SIGINT stops its replicas and exits.
+
+mod api;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::engine::Engine;
+use crate::state_dir::{self, ServerFile};
+use crate::store::Store;
+
+pub struct ServerOptions {
+    pub state_dir: PathBuf,
+    pub api_listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+}
+
+pub async fn run(opts: ServerOptions) -> Result<()> {
+    std::fs::create_dir_all(&opts.state_dir)
+        .with_context(|| format!("creating state dir {}", opts.state_dir.display()))?;
+    let state_dir = opts.state_dir.canonicalize()?;
+    let _lock = state_dir::lock(&state_dir)?;
+    let store = Arc::new(Store::open(&state_dir.join(state_dir::DATABASE))?);
+    let engine = Engine::new(store, state_dir.clone());
+
+    let api_listener = tokio::net::TcpListener::bind(opts.api_listen)
+        .await
+        .with_context(|| format!("binding the API address {}", opts.api_listen))?;
+    let metrics_listener = tokio::net::TcpListener::bind(opts.metrics_listen)
+        .await
+        .with_context(|| format!("binding the metrics address {}", opts.metrics_listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let metrics_addr = metrics_listener.local_addr()?;
+
+    engine.recover().await.context("recovering state from the last run")?;
+
+    let token = state_dir::new_token();
+    let app = api::router(engine.clone(), token.clone(), metrics_addr.to_string());
+    let metrics = api::metrics_router(engine.clone());
+    tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
+    state_dir::write_server_file(
+        &state_dir,
+        &ServerFile { api: api_addr.to_string(), metrics: metrics_addr.to_string(), token, pid: std::process::id() },
+    )?;
+    tracing::info!(api = %api_addr, metrics = %metrics_addr, state_dir = %state_dir.display(), "runway server ready");
+    eprintln!(
+        "runway server ready: API on {api_addr}, metrics on http://{metrics_addr}/metrics, state in {}",
+        state_dir.display()
+    );
+
+    axum::serve(api_listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+
+    eprintln!("runway server stopping: draining and stopping replicas");
+    state_dir::remove_server_file(&state_dir);
+    engine.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,503 @@
+//! The embedded state store: one SQLite file in the state dir.
+//!
+//! Everything the server must remember across a crash lives here: deployments (with the release
+//! config that went with them, so a rollback restores config and not just a version), the journal
+//! of every step, which release each service serves, and the replicas with their pids, so a
+//! restarted server can re-adopt processes that outlived it.
+//!
+//! SQLite runs in WAL mode with `synchronous = NORMAL`: a committed transaction survives the
+//! server being killed (-9) at any moment, which is the failure this store is designed for.
+//! Calls are short and synchronous behind a mutex; at the rate a deployment writes (a few rows per
+//! second) that is simpler and faster than a connection pool.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use runway_spec::Spec;
+use serde::{Deserialize, Serialize};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS deployments (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    service             TEXT NOT NULL,
+    kind                TEXT NOT NULL,
+    version             TEXT NOT NULL,
+    previous_version    TEXT,
+    previous_release_id INTEGER,
+    status              TEXT NOT NULL,
+    reason              TEXT,
+    spec                TEXT NOT NULL,
+    base_dir            TEXT NOT NULL,
+    started_at          TEXT NOT NULL,
+    finished_at         TEXT
+);
+CREATE INDEX IF NOT EXISTS deployments_by_service ON deployments(service, id);
+CREATE TABLE IF NOT EXISTS journal (
+    deployment_id INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    at            TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    detail        TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+);
+CREATE TABLE IF NOT EXISTS services (
+    name            TEXT PRIMARY KEY,
+    serving_release INTEGER
+);
+CREATE TABLE IF NOT EXISTS replicas (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    service     TEXT NOT NULL,
+    release_id  INTEGER NOT NULL,
+    version     TEXT NOT NULL,
+    port        INTEGER NOT NULL,
+    pid         INTEGER,
+    proc_start  INTEGER,
+    state       TEXT NOT NULL,
+    in_rotation INTEGER NOT NULL DEFAULT 0,
+    restarts    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    stopped_at  TEXT
+);
+"#;
+
+/// Deployment outcome, as `history` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    RolledBack,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::RolledBack => "rolled_back",
+        }
+    }
+    fn parse(s: &str) -> Status {
+        match s {
+            "succeeded" => Status::Succeeded,
+            "failed" => Status::Failed,
+            "rolled_back" => Status::RolledBack,
+            _ => Status::Running,
+        }
+    }
+}
+
+/// Why a deployment exists: a new version, a rollback to an earlier release, or a scale change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Deploy,
+    Rollback,
+    Scale,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deploy => "deploy",
+            Kind::Rollback => "rollback",
+            Kind::Scale => "scale",
+        }
+    }
+    fn parse(s: &str) -> Kind {
+        match s {
+            "rollback" => Kind::Rollback,
+            "scale" => Kind::Scale,
+            _ => Kind::Deploy,
+        }
+    }
+}
+
+/// One row of the history. A deployment's id doubles as the id of the release it introduced:
+/// replicas point at it, and a rollback copies its `spec`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: i64,
+    pub service: String,
+    pub kind: Kind,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub previous_release_id: Option<i64>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    #[serde(skip)]
+    pub spec: Option<Spec>,
+    #[serde(skip)]
+    pub base_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at: String,
+    pub event: String,
+    pub detail: serde_json::Value,
+}
+
+/// A replica as persisted: enough to re-adopt its process after a crash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaRow {
+    pub id: i64,
+    pub service: String,
+    pub release_id: i64,
+    pub version: String,
+    pub port: u16,
+    pub pid: Option<i32>,
+    pub proc_start: Option<u64>,
+    pub state: String,
+    pub in_rotation: bool,
+    pub restarts: u32,
+}
+
+pub struct NewDeployment<'a> {
+    pub service: &'a str,
+    pub kind: Kind,
+    pub version: &'a str,
+    pub previous_version: Option<&'a str>,
+    pub previous_release_id: Option<i64>,
+    pub spec: &'a Spec,
+    pub base_dir: &'a str,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening state database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)
+            .context("creating the state database schema")?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (every write is one
+        // statement or one transaction), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ---- deployments ----
+
+    pub fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<i64> {
+        let spec = serde_json::to_string(d.spec)?;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO deployments (service, kind, version, previous_version, previous_release_id,
+                 status, spec, base_dir, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8)",
+            params![
+                d.service,
+                d.kind.as_str(),
+                d.version,
+                d.previous_version,
+                d.previous_release_id,
+                spec,
+                d.base_dir,
+                now()
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn finish_deployment(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET status = ?2, reason = COALESCE(?3, reason), finished_at = ?4 WHERE id = ?1",
+            params![id, status.as_str(), reason, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a finished deployment as rolled back, keeping its original finish time.
+    pub fn mark_rolled_back(&self, id: i64, reason: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET status = 'rolled_back', reason = ?2,
+                 finished_at = COALESCE(finished_at, ?3) WHERE id = ?1",
+            params![id, reason, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn deployment(&self, id: i64) -> Result<Option<Deployment>> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM deployments WHERE id = ?1",
+                [id],
+                deployment_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// History newest first; `service` None means all services.
+    pub fn history(&self, service: Option<&str>, limit: u32) -> Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM deployments WHERE (?1 IS NULL OR service = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![service, limit], deployment_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn running_deployments(&self) -> Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT * FROM deployments WHERE status = 'running' ORDER BY id")?;
+        let rows = stmt.query_map([], deployment_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- journal ----
+
+    pub fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) -> Result<i64> {
+        let conn = self.conn();
+        let seq: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE deployment_id = ?1",
+            [deployment_id],
+            |r| r.get(0),
+        )?;
+        conn.execute(
+            "INSERT INTO journal (deployment_id, seq, at, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![deployment_id, seq, now(), event, detail.to_string()],
+        )?;
+        Ok(seq)
+    }
+
+    pub fn journal_since(&self, deployment_id: i64, after: i64) -> Result<Vec<JournalEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT seq, at, event, detail FROM journal WHERE deployment_id = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![deployment_id, after], |r| {
+            let detail: String = r.get(3)?;
+            Ok(JournalEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                event: r.get(2)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- services ----
+
+    pub fn services(&self) -> Result<Vec<(String, Option<i64>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, serving_release FROM services ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn serving_release(&self, service: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT serving_release FROM services WHERE name = ?1",
+                [service],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Records that a service exists (before its first release serves), so a restarted server
+    /// knows to bring up its proxy and resume its first deployment.
+    pub fn ensure_service(&self, service: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO services (name, serving_release) VALUES (?1, NULL)",
+            [service],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_serving_release(&self, service: &str, release: Option<i64>) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO services (name, serving_release) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET serving_release = excluded.serving_release",
+            params![service, release],
+        )?;
+        Ok(())
+    }
+
+    // ---- replicas ----
+
+    pub fn insert_replica(&self, service: &str, release_id: i64, version: &str, port: u16) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO replicas (service, release_id, version, port, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
+            params![service, release_id, version, port, now()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn update_replica_process(&self, id: i64, port: u16, pid: Option<i32>, proc_start: Option<u64>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE replicas SET port = ?2, pid = ?3, proc_start = ?4 WHERE id = ?1",
+            params![id, port, pid, proc_start.map(|v| v as i64)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_replica_state(&self, id: i64, state: &str) -> Result<()> {
+        let stopped = matches!(state, "stopped" | "failed").then(now);
+        self.conn().execute(
+            "UPDATE replicas SET state = ?2, stopped_at = COALESCE(?3, stopped_at) WHERE id = ?1",
+            params![id, state, stopped],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_replica_rotation(&self, id: i64, in_rotation: bool) -> Result<()> {
+        self.conn().execute(
+            "UPDATE replicas SET in_rotation = ?2 WHERE id = ?1",
+            params![id, in_rotation],
+        )?;
+        Ok(())
+    }
+
+    pub fn bump_replica_restarts(&self, id: i64) -> Result<()> {
+        self.conn()
+            .execute("UPDATE replicas SET restarts = restarts + 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Replicas that may still have a process: everything not stopped or failed for good.
+    pub fn live_replicas(&self, service: &str) -> Result<Vec<ReplicaRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, service, release_id, version, port, pid, proc_start, state, in_rotation, restarts
+             FROM replicas WHERE service = ?1 AND state NOT IN ('stopped', 'failed') ORDER BY id",
+        )?;
+        let rows = stmt.query_map([service], replica_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn replica(&self, id: i64) -> Result<Option<ReplicaRow>> {
+        self.conn()
+            .query_row(
+                "SELECT id, service, release_id, version, port, pid, proc_start, state, in_rotation, restarts
+                 FROM replicas WHERE id = ?1",
+                [id],
+                replica_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+}
+
+fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
+    let spec: String = r.get("spec")?;
+    Ok(Deployment {
+        id: r.get("id")?,
+        service: r.get("service")?,
+        kind: Kind::parse(&r.get::<_, String>("kind")?),
+        version: r.get("version")?,
+        previous_version: r.get("previous_version")?,
+        previous_release_id: r.get("previous_release_id")?,
+        status: Status::parse(&r.get::<_, String>("status")?),
+        reason: r.get("reason")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+        spec: serde_json::from_str(&spec).ok(),
+        base_dir: r.get("base_dir")?,
+    })
+}
+
+fn replica_from_row(r: &Row<'_>) -> rusqlite::Result<ReplicaRow> {
+    Ok(ReplicaRow {
+        id: r.get(0)?,
+        service: r.get(1)?,
+        release_id: r.get(2)?,
+        version: r.get(3)?,
+        port: r.get::<_, i64>(4)? as u16,
+        pid: r.get(5)?,
+        proc_start: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+        state: r.get(7)?,
+        in_rotation: r.get(8)?,
+        restarts: r.get::<_, i64>(9)? as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        runway_spec::parse_str(
+            "[service]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\n[run]\ncommand = [\"app\"]\nreplicas = 2\n",
+            "runway.toml",
+        )
+        .expect("valid spec")
+    }
+
+    #[test]
+    fn deployments_round_trip_with_their_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let spec = spec();
+        let id = store
+            .insert_deployment(NewDeployment {
+                service: "web",
+                kind: Kind::Deploy,
+                version: "v1",
+                previous_version: None,
+                previous_release_id: None,
+                spec: &spec,
+                base_dir: "/srv/web",
+            })
+            .unwrap();
+        store.journal(id, "started", serde_json::json!({"x": 1})).unwrap();
+        store.journal(id, "succeeded", serde_json::json!({})).unwrap();
+        store.finish_deployment(id, Status::Succeeded, None).unwrap();
+
+        // Reopen: everything must come back from disk.
+        drop(store);
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let d = store.deployment(id).unwrap().unwrap();
+        assert_eq!(d.status, Status::Succeeded);
+        assert_eq!(d.spec.as_ref(), Some(&spec));
+        assert_eq!(d.base_dir, "/srv/web");
+        assert!(d.finished_at.is_some());
+        let journal = store.journal_since(id, 0).unwrap();
+        assert_eq!(journal.iter().map(|j| j.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(store.journal_since(id, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn replicas_track_rotation_and_liveness() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let r = store.insert_replica("web", 1, "v1", 4000).unwrap();
+        store.update_replica_process(r, 4001, Some(123), Some(99)).unwrap();
+        store.set_replica_rotation(r, true).unwrap();
+        let live = store.live_replicas("web").unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].port, live[0].pid, live[0].in_rotation), (4001, Some(123), true));
+        store.set_replica_state(r, "stopped").unwrap();
+        assert!(store.live_replicas("web").unwrap().is_empty());
+    }
+}
