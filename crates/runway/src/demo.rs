@@ -1,1 +1,237 @@
-pub async fn run() -> anyhow::Result<std::process::ExitCode> { todo!() }
+//! `runway demo`: the whole story on one machine in under a minute, with nothing to install.
+//!
+//! It starts a real `runway server` in a temporary state dir, deploys the demo app (this same
+//! binary, `runway demo-app`) as v1, drives steady HTTP load through the proxy, rolls to v2,
+//! shows a bad v3 refused by its health check, rolls back, and prints what the load saw. Every
+//! step runs the real CLI, so what you see is what you would type.
+
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::cli::Client as ApiClient;
+use crate::store::Deployment;
+
+/// Requests per second the demo's load aims at (spread over a few keep-alive connections).
+const LOAD_RPS: u64 = 400;
+const LOAD_WORKERS: u64 = 8;
+
+pub async fn run() -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the runway binary")?;
+    let tmp = tempfile::Builder::new().prefix("runway-demo-").tempdir()?;
+    let state_dir = tmp.path().join("state");
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    write_configs(tmp.path(), &exe, listen)?;
+    println!("== runway demo: state in {}, service on http://{listen}", tmp.path().display());
+
+    let mut server = tokio::process::Command::new(&exe)
+        .args(["server", "--state-dir"])
+        .arg(&state_dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("server.log"))?)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting runway server")?;
+    let outcome = story(&exe, tmp.path(), &state_dir, listen).await;
+
+    // Stop the server gracefully: it drains and stops its replicas, leaving nothing behind.
+    if let Some(pid) = server.id() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    }
+    if tokio::time::timeout(Duration::from_secs(30), server.wait()).await.is_err() {
+        let _ = server.kill().await;
+    }
+    if outcome.is_err() {
+        let log = std::fs::read_to_string(tmp.path().join("server.log")).unwrap_or_default();
+        eprintln!("-- server log --\n{log}");
+    }
+    outcome
+}
+
+fn write_configs(dir: &Path, exe: &Path, listen: std::net::SocketAddr) -> Result<()> {
+    let config = |extra: &str, deadline: &str| {
+        format!(
+            r#"[service]
+name = "demo"
+listen = "{listen}"
+
+[run]
+command = [{exe:?}, "demo-app", "--port", "{{port}}", "--version", "{{version}}", "--slow-start-ms", "300"{extra}]
+replicas = 3
+env = {{ APP_ENV = "demo" }}
+
+[health]
+path = "/health/ready"
+interval = "1s"
+timeout = "2s"
+deadline = "{deadline}"
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+"#,
+            exe = exe.display().to_string()
+        )
+    };
+    std::fs::write(dir.join("runway.toml"), config("", "30s"))?;
+    // v3 is broken: its health check never passes.
+    std::fs::write(dir.join("runway-bad.toml"), config(r#", "--fail-health""#, "3s"))?;
+    Ok(())
+}
+
+async fn story(exe: &Path, dir: &Path, state_dir: &Path, listen: std::net::SocketAddr) -> Result<ExitCode> {
+    wait_for_server(state_dir).await?;
+    let mut timings = Vec::new();
+
+    step("deploy v1 (first release: 3 replicas)");
+    timings.push(("deploy v1", cli(exe, dir, state_dir, &["deploy", "v1"], true).await?));
+
+    let load = Load::start(listen);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    step("roll to v2 under load (max_surge 1, max_unavailable 0)");
+    timings.push(("deploy v2", cli(exe, dir, state_dir, &["deploy", "v2"], true).await?));
+
+    step("deploy a bad v3: its health check fails, so it never gets traffic");
+    timings.push((
+        "deploy v3 (refused)",
+        cli(exe, dir, state_dir, &["-f", "runway-bad.toml", "deploy", "v3"], false).await?,
+    ));
+
+    step("roll back to the release before v2");
+    timings.push(("rollback", cli(exe, dir, state_dir, &["rollback"], true).await?));
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = load.stop().await;
+    step("history");
+    cli(exe, dir, state_dir, &["history"], true).await?;
+
+    let history: Vec<Deployment> = ApiClient::new(state_dir).get("/v1/deployments?limit=10").await?;
+    println!("\n== summary");
+    println!("requests served:  {}", seen.ok);
+    println!("requests failed:  {}", seen.failed);
+    println!("responses by version: {}", seen.by_version());
+    for (what, took) in &timings {
+        println!("{what:<22} {:.1}s", took.as_secs_f64());
+    }
+    let serving = history.iter().find(|d| d.status == crate::store::Status::Succeeded).map(|d| d.version.clone());
+    println!("serving now: {}", serving.as_deref().unwrap_or("?"));
+    if seen.failed > 0 || seen.ok == 0 {
+        eprintln!("the demo saw failed requests: that is a bug in runway");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("zero failed requests across every deployment, the refused one and the rollback.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn step(text: &str) {
+    println!("\n== {text}");
+}
+
+async fn wait_for_server(state_dir: &Path) -> Result<()> {
+    let client = ApiClient::new(state_dir);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if client.get::<crate::api_types::ServerInfo>("/v1/info").await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the runway server did not come up within 20s")
+}
+
+/// Runs the real CLI, its output shown as is; checks it succeeded (or failed, when expected).
+async fn cli(exe: &Path, dir: &Path, state_dir: &Path, args: &[&str], expect_success: bool) -> Result<Duration> {
+    println!("$ runway {}", args.join(" "));
+    let started = Instant::now();
+    let status = tokio::process::Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .env("RUNWAY_STATE_DIR", state_dir)
+        .status()
+        .await?;
+    if status.success() != expect_success {
+        bail!("`runway {}` {}", args.join(" "), if expect_success { "failed" } else { "unexpectedly succeeded" });
+    }
+    Ok(started.elapsed())
+}
+
+#[derive(Default)]
+struct Seen {
+    ok: u64,
+    failed: u64,
+    versions: std::collections::BTreeMap<String, u64>,
+}
+
+impl Seen {
+    fn by_version(&self) -> String {
+        self.versions.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Steady load through the proxy, counting every outcome.
+struct Load {
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<Seen>>,
+}
+
+impl Load {
+    fn start(addr: std::net::SocketAddr) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let workers = (0..LOAD_WORKERS)
+            .map(|_| {
+                let (stop, client) = (stop.clone(), client.clone());
+                tokio::spawn(async move {
+                    let mut seen = Seen::default();
+                    let period = Duration::from_micros(1_000_000 * LOAD_WORKERS / LOAD_RPS);
+                    let mut tick = tokio::time::interval(period);
+                    let uri: hyper::Uri = format!("http://{addr}/").parse().expect("valid URI");
+                    while !stop.load(Ordering::Relaxed) {
+                        tick.tick().await;
+                        match client.get(uri.clone()).await {
+                            Ok(resp) if resp.status().is_success() => {
+                                let version = resp
+                                    .headers()
+                                    .get("x-version")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("?")
+                                    .to_string();
+                                let _ = resp.into_body().collect().await;
+                                seen.ok += 1;
+                                *seen.versions.entry(version).or_default() += 1;
+                            }
+                            _ => seen.failed += 1,
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        Load { stop, workers }
+    }
+
+    async fn stop(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = Seen::default();
+        for w in self.workers {
+            if let Ok(seen) = w.await {
+                total.ok += seen.ok;
+                total.failed += seen.failed;
+                for (v, n) in seen.versions {
+                    *total.versions.entry(v).or_default() += n;
+                }
+            }
+        }
+        total
+    }
+}

@@ -15,6 +15,15 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Server { .. } | cli::Command::Demo | cli::Command::DemoApp(_)) {
+        // A reporting command piped into `head` should end quietly, like any Unix tool, not
+        // panic on a broken pipe. The long-running commands keep SIGPIPE ignored: a client
+        // hanging up must never kill the server.
+        // SAFETY: no other thread exists yet; setting a signal disposition is then sound.
+        unsafe {
+            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNWAY_LOG").unwrap_or_else(|_| {
         // The server logs what it does; other commands only warnings, to keep output readable.
         let level = if matches!(cli.command, cli::Command::Server { .. }) { "info" } else { "warn" };
