@@ -1,1 +1,205 @@
+//! runway's built-in reverse proxy.
+//!
+//! runway runs every release of a service as local processes ("replicas") and
+//! puts this proxy in front of them. The deploy engine owns *which* replicas
+//! receive traffic ([`Proxy::set_routes`]); the proxy owns *how* each request
+//! gets there and measures what happened, because canary analysis judges
+//! releases on exactly these numbers.
+//!
+//! Design constraints, and where they are met:
+//!
+//! * **Per-request weighted routing** (`routes`): a canary at weight 10 gets
+//!   ~10% of *requests*, not of connections. The route table is an immutable
+//!   snapshot behind an `ArcSwap`, so the hot path never takes a lock to read
+//!   it and a route change takes effect for the very next request.
+//! * **Zero-loss rollouts** (`forward`): connect failures are retried on
+//!   another replica, idempotent requests are also retried when a replica dies
+//!   before answering, so removing or losing a replica costs no request.
+//! * **Drain** (`routes`): every backend counts the requests it is serving;
+//!   the engine removes a replica from the routes, waits on
+//!   [`Proxy::wait_drained`] and only then stops the process.
+//! * **Exact per-release metrics** (`metrics`): a request is counted once,
+//!   when its response body has finished streaming, in exactly one class.
+//! * **Speed** (`server`, `forward`): hyper on both sides, pooled
+//!   keep-alive upstream connections, no global lock per request.
 
+mod body;
+mod forward;
+mod headers;
+mod metrics;
+mod routes;
+mod server;
+mod upgrade;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use metrics::ReleaseMetrics;
+pub use routes::{Backend, ReleaseRoute};
+
+use metrics::MetricsRegistry;
+use routes::Router;
+
+/// Tuning knobs of a [`Proxy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// How long to wait for a TCP connection to a replica before trying
+    /// another one (the attempt then counts as a connect failure).
+    pub connect_timeout: Duration,
+    /// How many additional backends a request may be tried on after its first
+    /// attempt failed (see [`Proxy`] for which failures are retried).
+    pub max_retries: u32,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            connect_timeout: Duration::from_secs(2),
+            max_retries: 2,
+        }
+    }
+}
+
+/// A reverse proxy for one service.
+///
+/// Cheap to clone: clones share routes, connection pools and metrics.
+///
+/// # Request handling
+///
+/// * A release is chosen per request at random, weighted by
+///   [`ReleaseRoute::weight`], among releases with a positive weight and at
+///   least one backend; within it the backend with fewer in-flight requests of
+///   two random picks ("power of two choices"), avoiding for 1 s a backend
+///   that just refused a connection. Without any routable backend the proxy
+///   answers `503 no healthy replica` (not attributed to a release).
+/// * `X-Forwarded-For` is appended, `X-Forwarded-Proto`/`X-Forwarded-Host` are
+///   set, an `X-Request-Id` is generated when absent and echoed in the
+///   response, hop-by-hop headers are stripped (except for upgrades).
+/// * Retries (at most [`ProxyConfig::max_retries`], each on a backend not tried
+///   yet, preferring the same release): always when connecting failed, and
+///   for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) also when the
+///   backend failed without sending a response head. Only requests whose body
+///   could be buffered (known length up to 1 MiB) can be retried.
+/// * When no backend produced a response head the proxy answers `502` (or
+///   `504` when the last failure was a connect timeout), counted as `failed`.
+/// * HTTP/1.1 upgrades (WebSocket) are tunnelled once the backend answers 101.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+/// State shared by all clones of a [`Proxy`] and all of its connections.
+pub(crate) struct Inner {
+    pub(crate) service: String,
+    pub(crate) config: ProxyConfig,
+    pub(crate) router: Router,
+    pub(crate) metrics: MetricsRegistry,
+}
+
+impl Proxy {
+    /// Creates a proxy for `service` with no routes (every request gets 503
+    /// until [`Proxy::set_routes`] is called).
+    pub fn new(service: &str, config: ProxyConfig) -> Proxy {
+        let router = Router::new(config.connect_timeout);
+        Proxy {
+            inner: Arc::new(Inner {
+                service: service.to_owned(),
+                config,
+                router,
+                metrics: MetricsRegistry::default(),
+            }),
+        }
+    }
+
+    /// The service name this proxy was created for (the `service` label).
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// Atomically replaces the route table; the next request uses it.
+    ///
+    /// Requests already sent to a backend that is no longer routed finish
+    /// normally (see [`Proxy::wait_drained`]). Once this returns, no new
+    /// request is sent to a backend missing from `routes`. Backends keep their
+    /// pooled connections across calls as long as their id and address stay.
+    pub fn set_routes(&self, routes: Vec<ReleaseRoute>) {
+        self.inner.router.set_routes(routes, &self.inner.metrics);
+    }
+
+    /// The routes as last set (empty before the first [`Proxy::set_routes`]).
+    pub fn routes(&self) -> Vec<ReleaseRoute> {
+        self.inner.router.routes()
+    }
+
+    /// Requests currently being proxied to the backend with this id: from the
+    /// moment one is chosen for a request until its response body has been
+    /// streamed (or, for upgraded connections, until the tunnel closes).
+    /// 0 for unknown ids.
+    pub fn in_flight(&self, backend_id: &str) -> u64 {
+        self.inner
+            .router
+            .backend(backend_id)
+            .map_or(0, |backend| backend.in_flight())
+    }
+
+    /// Waits until the backend has no request in flight; `true` when that
+    /// happened within `timeout` (immediately for unknown ids).
+    pub async fn wait_drained(&self, backend_id: &str, timeout: Duration) -> bool {
+        match self.inner.router.backend(backend_id) {
+            Some(backend) => backend.wait_drained(timeout).await,
+            None => true,
+        }
+    }
+
+    /// Metrics of every release that has ever been part of this proxy's
+    /// routes (so every release that ever served through it), sorted by
+    /// release name. Releases are kept after they leave the routes.
+    pub fn metrics(&self) -> Vec<ReleaseMetrics> {
+        self.inner
+            .metrics
+            .snapshots()
+            .into_iter()
+            .map(|snapshot| snapshot.metrics)
+            .collect()
+    }
+
+    /// Serves HTTP/1.1 (keep-alive) and HTTP/2 prior-knowledge (h2c) clients
+    /// accepted on `listener` until `shutdown` completes, then shuts down
+    /// gracefully: stops accepting, lets in-flight requests finish (at most
+    /// 10 s) and returns.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve(Arc::clone(&self.inner), listener, shutdown).await
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("service", &self.inner.service)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Renders the metrics of all `proxies` in the Prometheus text exposition
+/// format (version 0.0.4). Each metric family's `HELP`/`TYPE` appears once;
+/// series carry `service` and `release` labels:
+///
+/// * `runway_requests_total{class="2xx|3xx|4xx|5xx|failed"}` (counter)
+/// * `runway_request_duration_seconds` (histogram, 1 ms .. 10 s buckets)
+/// * `runway_requests_in_flight` (gauge)
+/// * `runway_request_latency_quantile_seconds{quantile="0.5|0.95|0.99"}`
+///   (gauge, computed over all requests since the proxy started)
+pub fn render_prometheus(proxies: &[Proxy]) -> String {
+    let services: Vec<(&str, Vec<metrics::Snapshot>)> = proxies
+        .iter()
+        .map(|proxy| (proxy.service(), proxy.inner.metrics.snapshots()))
+        .collect();
+    metrics::render(&services)
+}

@@ -1,0 +1,189 @@
+//! Header rewriting between client and backend.
+//!
+//! Hop-by-hop headers describe one connection and must not be forwarded
+//! (RFC 9110 §7.6.1); the `X-Forwarded-*` headers tell the replica who the
+//! real client was, since it only ever sees the proxy; `X-Request-Id` lets a
+//! request be followed through proxy and replica logs.
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{Request, Version};
+use rand::Rng;
+
+pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Whether `req` asks for an HTTP/1.1 protocol upgrade (e.g. WebSocket).
+pub(crate) fn is_upgrade_request<B>(req: &Request<B>) -> bool {
+    req.version() == Version::HTTP_11
+        && req.headers().contains_key(UPGRADE)
+        && connection_has_token(req.headers(), "upgrade")
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
+    connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+/// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a
+/// `Connection: upgrade` survive so the upgrade handshake can pass through.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Headers named in `Connection` are hop-by-hop too. Only allocate when
+    // one that is not removed anyway is listed (rare).
+    let is_known = |token: &str| {
+        ["keep-alive", "close", "upgrade", "te", "trailer"]
+            .iter()
+            .any(|known| token.eq_ignore_ascii_case(known))
+    };
+    if connection_tokens(headers).any(|token| !is_known(token)) {
+        let listed: Vec<HeaderName> = connection_tokens(headers)
+            .filter(|token| !is_known(token))
+            .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+
+    for name in [
+        &KEEP_ALIVE,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &PROXY_CONNECTION,
+        &PROXY_AUTHENTICATE,
+        &PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+    if headers
+        .keys()
+        .any(|name| name.as_str().starts_with("proxy-"))
+    {
+        let proxy: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("proxy-"))
+            .cloned()
+            .collect();
+        for name in proxy {
+            headers.remove(name);
+        }
+    }
+
+    if keep_upgrade && headers.contains_key(UPGRADE) {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(CONNECTION);
+        headers.remove(UPGRADE);
+    }
+}
+
+/// Sets `X-Forwarded-For` (appending the client to an existing chain),
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (from `Host`).
+pub(crate) fn set_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+        None => client_ip.clone(),
+        Some(_) => {
+            let mut chain = Vec::with_capacity(64);
+            for value in headers.get_all(&X_FORWARDED_FOR) {
+                chain.extend_from_slice(value.as_bytes());
+                chain.extend_from_slice(b", ");
+            }
+            chain.extend_from_slice(client_ip.as_bytes());
+            HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone())
+        }
+    };
+    headers.insert(&X_FORWARDED_FOR, forwarded_for);
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    match headers.get(HOST).cloned() {
+        Some(host) => headers.insert(&X_FORWARDED_HOST, host),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
+}
+
+/// Returns the request's `X-Request-Id`, generating a random 128-bit hex id
+/// (and adding it to `headers`) when there is none.
+pub(crate) fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(&X_REQUEST_ID) {
+        return id.clone();
+    }
+    let id = new_request_id();
+    headers.insert(&X_REQUEST_ID, id.clone());
+    id
+}
+
+fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut value: u128 = rand::thread_rng().gen();
+    let mut text = [0u8; 32];
+    for digit in text.iter_mut().rev() {
+        *digit = HEX[(value & 0xf) as usize];
+        value >>= 4;
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits are a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_listed_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, X-Secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert("proxy-foo", HeaderValue::from_static("1"));
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn keeps_upgrade_handshake() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade, keep-alive"));
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        strip_hop_by_hop(&mut headers, true);
+        assert_eq!(headers[CONNECTION], "upgrade");
+        assert_eq!(headers[UPGRADE], "websocket");
+    }
+
+    #[test]
+    fn forwarded_headers_append_and_set() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        headers.insert(HOST, HeaderValue::from_static("example.test"));
+        set_forwarded(&mut headers, &HeaderValue::from_static("127.0.0.1"));
+        assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
+        assert_eq!(headers[&X_FORWARDED_PROTO], "http");
+        assert_eq!(headers[&X_FORWARDED_HOST], "example.test");
+    }
+
+    #[test]
+    fn request_id_is_kept_or_generated() {
+        let mut headers = HeaderMap::new();
+        let id = ensure_request_id(&mut headers);
+        assert_eq!(id.len(), 32);
+        assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit));
+        assert_eq!(ensure_request_id(&mut headers), id);
+    }
+}

@@ -1,0 +1,488 @@
+//! Per-release request metrics and their Prometheus rendering.
+//!
+//! Canary analysis compares releases on these numbers, so they must be exact
+//! and mutually consistent. Definitions:
+//!
+//! * A request is **counted when it completes**, exactly once, in the release
+//!   that served it (after a retry on another release: that release):
+//!   - with a response from a backend, when the response body has been fully
+//!     handed to the client connection, or when the body is dropped earlier
+//!     (client went away, HEAD, upgrade): class by status (`2xx`..`5xx`;
+//!     `1xx` such as 101 only counts in `requests`);
+//!   - as `failed` when the proxy itself answered 502/504 because no backend
+//!     produced a response head, or when a backend's response body broke off
+//!     mid-stream. Failed requests are not also counted as `5xx`.
+//!   - Requests the client abandons before any response head are not counted.
+//! * **Latency** is measured from the moment the proxy started handling the
+//!   request (head parsed) to that completion, so it includes buffering the
+//!   request body, retries and streaming the response body.
+//! * **In flight** counts requests from the choice of a release to completion.
+//!
+//! Each release has one small mutex around its counters and histograms; it is
+//! held for a few counter increments per request, and gives snapshots in which
+//! `requests`, the classes and the histogram count always agree. Quantiles
+//! come from an HDR histogram (3 significant digits) over all requests since
+//! the proxy started; the Prometheus buckets are exact counters.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use http::StatusCode;
+use serde::Serialize;
+
+/// Upper bounds (seconds, inclusive) of the Prometheus latency buckets.
+const BUCKETS: [(f64, &str); 13] = [
+    (0.001, "0.001"),
+    (0.0025, "0.0025"),
+    (0.005, "0.005"),
+    (0.01, "0.01"),
+    (0.025, "0.025"),
+    (0.05, "0.05"),
+    (0.1, "0.1"),
+    (0.25, "0.25"),
+    (0.5, "0.5"),
+    (1.0, "1"),
+    (2.5, "2.5"),
+    (5.0, "5"),
+    (10.0, "10"),
+];
+
+/// Largest latency the quantile histogram resolves (larger ones saturate).
+const HISTOGRAM_MAX_MICROS: u64 = 3_600 * 1_000_000;
+
+/// A point-in-time view of one release's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ReleaseMetrics {
+    /// Release name.
+    pub release: String,
+    /// Completed requests (all classes, including `failed`).
+    pub requests: u64,
+    /// Completed with a 2xx response from a backend.
+    pub status_2xx: u64,
+    /// Completed with a 3xx response from a backend.
+    pub status_3xx: u64,
+    /// Completed with a 4xx response from a backend.
+    pub status_4xx: u64,
+    /// Completed with a 5xx response from a backend.
+    pub status_5xx: u64,
+    /// No backend produced a response (the proxy answered 502/504 itself), or
+    /// the response body broke off mid-stream.
+    pub failed: u64,
+    /// Requests currently being handled.
+    pub in_flight: u64,
+    /// `(status_5xx + failed) / requests`, 0 without requests.
+    pub error_rate: f64,
+    /// Median latency in seconds (0 without requests).
+    pub latency_p50: f64,
+    /// 95th percentile latency in seconds (0 without requests).
+    pub latency_p95: f64,
+    /// 99th percentile latency in seconds (0 without requests).
+    pub latency_p99: f64,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A backend response was delivered with this status.
+    Status(StatusCode),
+    /// The proxy could not deliver a backend response.
+    Failed,
+}
+
+/// Live metrics of one release.
+pub(crate) struct ReleaseStats {
+    pub(crate) release: String,
+    in_flight: AtomicU64,
+    recorded: Mutex<Recorded>,
+}
+
+/// Everything updated on completion, under one lock for consistent snapshots.
+struct Recorded {
+    requests: u64,
+    classes: [u64; 4],
+    failed: u64,
+    /// Non-cumulative counts per bucket; the last slot is `+Inf`.
+    buckets: [u64; BUCKETS.len() + 1],
+    sum: Duration,
+    latency_micros: Histogram<u64>,
+}
+
+impl ReleaseStats {
+    fn new(release: &str) -> ReleaseStats {
+        let latency_micros = Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, 3)
+            .expect("static histogram bounds are valid");
+        ReleaseStats {
+            release: release.to_owned(),
+            in_flight: AtomicU64::new(0),
+            recorded: Mutex::new(Recorded {
+                requests: 0,
+                classes: [0; 4],
+                failed: 0,
+                buckets: [0; BUCKETS.len() + 1],
+                sum: Duration::ZERO,
+                latency_micros,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Recorded> {
+        self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, outcome: Outcome, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&(bound, _)| seconds <= bound)
+            .unwrap_or(BUCKETS.len());
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+
+        let mut recorded = self.lock();
+        recorded.requests += 1;
+        match outcome {
+            Outcome::Failed => recorded.failed += 1,
+            Outcome::Status(status) => {
+                if let Some(class) = (status.as_u16() / 100).checked_sub(2) {
+                    if let Some(count) = recorded.classes.get_mut(usize::from(class)) {
+                        *count += 1;
+                    }
+                }
+            }
+        }
+        recorded.buckets[bucket] += 1;
+        recorded.sum += latency;
+        recorded.latency_micros.saturating_record(micros);
+        // Under the lock, so no snapshot sees the request both completed and
+        // in flight.
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let recorded = self.lock();
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let quantile = |q: f64| {
+            if recorded.latency_micros.is_empty() {
+                0.0
+            } else {
+                recorded.latency_micros.value_at_quantile(q) as f64 / 1e6
+            }
+        };
+        let error_rate = if recorded.requests == 0 {
+            0.0
+        } else {
+            (recorded.classes[3] + recorded.failed) as f64 / recorded.requests as f64
+        };
+        let mut cumulative = [0u64; BUCKETS.len() + 1];
+        let mut running = 0;
+        for (slot, count) in cumulative.iter_mut().zip(recorded.buckets) {
+            running += count;
+            *slot = running;
+        }
+        Snapshot {
+            metrics: ReleaseMetrics {
+                release: self.release.clone(),
+                requests: recorded.requests,
+                status_2xx: recorded.classes[0],
+                status_3xx: recorded.classes[1],
+                status_4xx: recorded.classes[2],
+                status_5xx: recorded.classes[3],
+                failed: recorded.failed,
+                in_flight,
+                error_rate,
+                latency_p50: quantile(0.5),
+                latency_p95: quantile(0.95),
+                latency_p99: quantile(0.99),
+            },
+            cumulative_buckets: cumulative,
+            sum_seconds: recorded.sum.as_secs_f64(),
+        }
+    }
+}
+
+/// One request's presence in a release's metrics: in flight from
+/// [`RequestRecord::begin`] until [`RequestRecord::finish`]; dropping it
+/// unfinished (client abandoned the request) only ends the in-flight count.
+pub(crate) struct RequestRecord {
+    stats: Arc<ReleaseStats>,
+    started: Instant,
+    finished: bool,
+}
+
+impl RequestRecord {
+    pub(crate) fn begin(stats: Arc<ReleaseStats>, started: Instant) -> RequestRecord {
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        RequestRecord {
+            stats,
+            started,
+            finished: false,
+        }
+    }
+
+    /// The release the request is currently attributed to.
+    pub(crate) fn stats(&self) -> &Arc<ReleaseStats> {
+        &self.stats
+    }
+
+    /// Moves the request to another release (a retry went there).
+    pub(crate) fn attribute_to(&mut self, stats: &Arc<ReleaseStats>) {
+        if !Arc::ptr_eq(&self.stats, stats) {
+            stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            let previous = std::mem::replace(&mut self.stats, Arc::clone(stats));
+            previous.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts the completed request.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.finished = true;
+        self.stats.record(outcome, self.started.elapsed());
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// All releases a proxy has ever routed to, kept for its whole lifetime.
+#[derive(Default)]
+pub(crate) struct MetricsRegistry {
+    releases: Mutex<BTreeMap<String, Arc<ReleaseStats>>>,
+}
+
+impl MetricsRegistry {
+    /// The stats of `release`, created on first use.
+    pub(crate) fn release(&self, release: &str) -> Arc<ReleaseStats> {
+        let mut releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(stats) = releases.get(release) {
+            return Arc::clone(stats);
+        }
+        let stats = Arc::new(ReleaseStats::new(release));
+        releases.insert(release.to_owned(), Arc::clone(&stats));
+        stats
+    }
+
+    /// Snapshots of all releases, sorted by release name.
+    pub(crate) fn snapshots(&self) -> Vec<Snapshot> {
+        let releases: Vec<Arc<ReleaseStats>> = self
+            .releases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        releases.iter().map(|stats| stats.snapshot()).collect()
+    }
+}
+
+/// A release's metrics plus the histogram data only Prometheus needs.
+pub(crate) struct Snapshot {
+    pub(crate) metrics: ReleaseMetrics,
+    /// Cumulative bucket counts matching `BUCKETS`, then `+Inf`.
+    cumulative_buckets: [u64; BUCKETS.len() + 1],
+    sum_seconds: f64,
+}
+
+/// Renders the Prometheus text exposition for `(service, snapshots)` pairs.
+pub(crate) fn render(services: &[(&str, Vec<Snapshot>)]) -> String {
+    let mut out = String::with_capacity(4096);
+    write_families(&mut out, services).expect("writing to a String cannot fail");
+    out
+}
+
+fn write_families(out: &mut String, services: &[(&str, Vec<Snapshot>)]) -> std::fmt::Result {
+    let series = || {
+        services.iter().flat_map(|(service, snapshots)| {
+            snapshots.iter().map(move |snapshot| {
+                let labels = format!(
+                    "service=\"{}\",release=\"{}\"",
+                    escape(service),
+                    escape(&snapshot.metrics.release)
+                );
+                (labels, snapshot)
+            })
+        })
+    };
+    family(
+        out,
+        "runway_requests_total",
+        "Completed requests by outcome class; failed = no backend response.",
+        "counter",
+    )?;
+    for (labels, s) in series() {
+        let m = &s.metrics;
+        for (class, value) in [
+            ("2xx", m.status_2xx),
+            ("3xx", m.status_3xx),
+            ("4xx", m.status_4xx),
+            ("5xx", m.status_5xx),
+            ("failed", m.failed),
+        ] {
+            writeln!(
+                out,
+                "runway_requests_total{{{labels},class=\"{class}\"}} {value}"
+            )?;
+        }
+    }
+
+    family(
+        out,
+        "runway_request_duration_seconds",
+        "Time from request received to response body completed.",
+        "histogram",
+    )?;
+    for (labels, s) in series() {
+        let bounds = BUCKETS.iter().map(|&(_, le)| le).chain(["+Inf"]);
+        for (le, count) in bounds.zip(s.cumulative_buckets) {
+            writeln!(
+                out,
+                "runway_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {count}"
+            )?;
+        }
+        writeln!(
+            out,
+            "runway_request_duration_seconds_sum{{{labels}}} {}",
+            s.sum_seconds
+        )?;
+        writeln!(
+            out,
+            "runway_request_duration_seconds_count{{{labels}}} {}",
+            s.metrics.requests
+        )?;
+    }
+
+    family(
+        out,
+        "runway_requests_in_flight",
+        "Requests currently being proxied.",
+        "gauge",
+    )?;
+    for (labels, s) in series() {
+        writeln!(
+            out,
+            "runway_requests_in_flight{{{labels}}} {}",
+            s.metrics.in_flight
+        )?;
+    }
+
+    family(
+        out,
+        "runway_request_latency_quantile_seconds",
+        "Request latency quantiles since the proxy started.",
+        "gauge",
+    )?;
+    for (labels, s) in series() {
+        let m = &s.metrics;
+        for (quantile, value) in [
+            ("0.5", m.latency_p50),
+            ("0.95", m.latency_p95),
+            ("0.99", m.latency_p99),
+        ] {
+            writeln!(
+                    out,
+                    "runway_request_latency_quantile_seconds{{{labels},quantile=\"{quantile}\"}} {value}"
+                )?;
+        }
+    }
+    Ok(())
+}
+
+fn family(out: &mut String, name: &str, help: &str, kind: &str) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} {kind}")
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
+    let mut escaped = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finish(stats: &Arc<ReleaseStats>, outcome: Outcome, latency: Duration) {
+        let mut record = RequestRecord::begin(Arc::clone(stats), Instant::now());
+        // Deterministic latency: bypass the clock.
+        record.finished = true;
+        stats.record(outcome, latency);
+    }
+
+    #[test]
+    fn classes_failed_error_rate_and_buckets_are_exact() {
+        let registry = MetricsRegistry::default();
+        let stats = registry.release("v1");
+        let ms = Duration::from_millis;
+        finish(&stats, Outcome::Status(StatusCode::OK), ms(1));
+        finish(&stats, Outcome::Status(StatusCode::FOUND), ms(3));
+        finish(&stats, Outcome::Status(StatusCode::NOT_FOUND), ms(20));
+        finish(&stats, Outcome::Status(StatusCode::BAD_GATEWAY), ms(20));
+        finish(
+            &stats,
+            Outcome::Status(StatusCode::SWITCHING_PROTOCOLS),
+            ms(2),
+        );
+        finish(&stats, Outcome::Failed, Duration::from_secs(11));
+
+        let snapshot = &registry.snapshots()[0];
+        let m = &snapshot.metrics;
+        assert_eq!(m.requests, 6);
+        assert_eq!(
+            (
+                m.status_2xx,
+                m.status_3xx,
+                m.status_4xx,
+                m.status_5xx,
+                m.failed
+            ),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!(m.in_flight, 0);
+        assert!((m.error_rate - 2.0 / 6.0).abs() < 1e-12);
+        assert!(m.latency_p50 > 0.0 && m.latency_p50 <= m.latency_p95);
+        assert!(m.latency_p95 <= m.latency_p99);
+        // le=0.001 holds the 1 ms request (inclusive bound); +Inf holds all.
+        assert_eq!(snapshot.cumulative_buckets[0], 1);
+        assert_eq!(snapshot.cumulative_buckets[BUCKETS.len() - 1], 5);
+        assert_eq!(snapshot.cumulative_buckets[BUCKETS.len()], 6);
+    }
+
+    #[test]
+    fn abandoned_request_leaves_no_count() {
+        let registry = MetricsRegistry::default();
+        let a = registry.release("a");
+        let b = registry.release("b");
+        let mut record = RequestRecord::begin(Arc::clone(&a), Instant::now());
+        record.attribute_to(&b);
+        assert_eq!(a.snapshot().metrics.in_flight, 0);
+        assert_eq!(b.snapshot().metrics.in_flight, 1);
+        drop(record);
+        let m = b.snapshot().metrics;
+        assert_eq!((m.in_flight, m.requests, m.error_rate), (0, 0, 0.0));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

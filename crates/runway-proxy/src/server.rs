@@ -1,0 +1,99 @@
+//! The client-facing accept loop and graceful shutdown.
+//!
+//! hyper-util's `auto` builder serves HTTP/1.1 with keep-alive and detects
+//! HTTP/2 prior knowledge (h2c) per connection, so benchmarks and gRPC-style
+//! clients both work on one port. Each connection is registered with a
+//! `GracefulShutdown` watcher: on shutdown, idle keep-alive connections close
+//! at once and busy ones after their current requests, bounded by
+//! [`SHUTDOWN_GRACE`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::forward;
+use crate::Inner;
+
+/// How long in-flight requests may take to finish after shutdown started.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Pause after an accept error that is not about a single connection (e.g.
+/// out of file descriptors), so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+pub(crate) async fn serve(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Deliberately no hyper timer: with one, hyper arms a boxed header-read
+    // timeout per request, a measurable cost on the hot path. The proxy
+    // serves local, trusted traffic; idle keep-alive connections stay open
+    // until the client closes them.
+    let builder = auto::Builder::new(TokioExecutor::new());
+
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) if is_connection_error(&error) => continue,
+                Err(error) => {
+                    warn!(service = %inner.service, %error, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            debug!(%error, "set_nodelay failed");
+        }
+
+        // Formatted once per connection, cloned (refcount) per request.
+        let client_ip = HeaderValue::from_str(&peer.ip().to_string())
+            .expect("an IP address is a valid header value");
+        let inner = Arc::clone(&inner);
+        let service =
+            service_fn(move |req| forward::handle(Arc::clone(&inner), client_ip.clone(), req));
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "client connection ended with error");
+            }
+        });
+    }
+
+    drop(listener);
+    info!(service = %inner.service, "proxy shutting down, draining connections");
+    tokio::select! {
+        () = graceful.shutdown() => debug!(service = %inner.service, "all connections closed"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            warn!(service = %inner.service, "connections still open after {SHUTDOWN_GRACE:?}, giving up");
+        }
+    }
+    Ok(())
+}
+
+/// Errors that concern only the connection being accepted.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionRefused
+    )
+}
