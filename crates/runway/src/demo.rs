@@ -7,17 +7,11 @@
 
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-
 use crate::cli::Client as ApiClient;
+use crate::loadgen::Load;
 use crate::store::Deployment;
 
 /// Requests per second the demo's load aims at (spread over a few keep-alive connections).
@@ -95,7 +89,7 @@ async fn story(exe: &Path, dir: &Path, state_dir: &Path, listen: std::net::Socke
     step("deploy v1 (first release: 3 replicas)");
     timings.push(("deploy v1", cli(exe, dir, state_dir, &["deploy", "v1"], true).await?));
 
-    let load = Load::start(listen);
+    let load = Load::start(listen, "/", LOAD_WORKERS, LOAD_RPS);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     step("roll to v2 under load (max_surge 1, max_unavailable 0)");
@@ -165,73 +159,3 @@ async fn cli(exe: &Path, dir: &Path, state_dir: &Path, args: &[&str], expect_suc
     Ok(started.elapsed())
 }
 
-#[derive(Default)]
-struct Seen {
-    ok: u64,
-    failed: u64,
-    versions: std::collections::BTreeMap<String, u64>,
-}
-
-impl Seen {
-    fn by_version(&self) -> String {
-        self.versions.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", ")
-    }
-}
-
-/// Steady load through the proxy, counting every outcome.
-struct Load {
-    stop: Arc<AtomicBool>,
-    workers: Vec<tokio::task::JoinHandle<Seen>>,
-}
-
-impl Load {
-    fn start(addr: std::net::SocketAddr) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let workers = (0..LOAD_WORKERS)
-            .map(|_| {
-                let (stop, client) = (stop.clone(), client.clone());
-                tokio::spawn(async move {
-                    let mut seen = Seen::default();
-                    let period = Duration::from_micros(1_000_000 * LOAD_WORKERS / LOAD_RPS);
-                    let mut tick = tokio::time::interval(period);
-                    let uri: hyper::Uri = format!("http://{addr}/").parse().expect("valid URI");
-                    while !stop.load(Ordering::Relaxed) {
-                        tick.tick().await;
-                        match client.get(uri.clone()).await {
-                            Ok(resp) if resp.status().is_success() => {
-                                let version = resp
-                                    .headers()
-                                    .get("x-version")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or("?")
-                                    .to_string();
-                                let _ = resp.into_body().collect().await;
-                                seen.ok += 1;
-                                *seen.versions.entry(version).or_default() += 1;
-                            }
-                            _ => seen.failed += 1,
-                        }
-                    }
-                    seen
-                })
-            })
-            .collect();
-        Load { stop, workers }
-    }
-
-    async fn stop(self) -> Seen {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut total = Seen::default();
-        for w in self.workers {
-            if let Ok(seen) = w.await {
-                total.ok += seen.ok;
-                total.failed += seen.failed;
-                for (v, n) in seen.versions {
-                    *total.versions.entry(v).or_default() += n;
-                }
-            }
-        }
-        total
-    }
-}

@@ -1,17 +1,9 @@
 //! runway: deployment runbooks that run themselves.
 
-mod api_types;
-mod cli;
-mod demo;
-mod engine;
-mod platform;
-mod server;
-mod state_dir;
-mod store;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use runway::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1,0 +1,15 @@
+//! runway: deployment runbooks that run themselves.
+//!
+//! The binary is a thin shell over this library: `cli` parses and dispatches, `server` is the
+//! daemon, `engine` decides and journals, `platform` runs processes, `store` remembers. See
+//! docs/architecture.md for the design and why it is so.
+
+pub mod api_types;
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod loadgen;
+pub mod platform;
+pub mod server;
+pub mod state_dir;
+pub mod store;

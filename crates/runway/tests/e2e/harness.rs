@@ -1,0 +1,261 @@
+//! A real `runway server` in a temporary state dir, the real CLI, the real demo app.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use runway::cli::Client;
+
+pub const RUNWAY: &str = env!("CARGO_BIN_EXE_runway");
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+    pub listen: SocketAddr,
+    server: Option<Child>,
+}
+
+/// How the demo app of a release behaves; becomes runway.toml.
+#[derive(Clone)]
+pub struct App {
+    pub replicas: u32,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub deadline: &'static str,
+    pub max_surge: u32,
+    pub max_unavailable: u32,
+    pub drain_timeout: &'static str,
+    /// Replace the whole command (e.g. with one that does not exist).
+    pub command: Option<Vec<String>>,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App {
+            replicas: 3,
+            extra_args: Vec::new(),
+            env: vec![("APP_ENV".into(), "test".into())],
+            deadline: "15s",
+            max_surge: 1,
+            max_unavailable: 0,
+            drain_timeout: "10s",
+            command: None,
+        }
+    }
+}
+
+impl App {
+    pub fn args(mut self, args: &[&str]) -> App {
+        self.extra_args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+}
+
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut h = Harness { listen: free_addr(), state, dir, server: None };
+        h.start_server().await;
+        h
+    }
+
+    pub async fn start_server(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        let child = Command::new(RUNWAY)
+            .args(["server", "--state-dir"])
+            .arg(&self.state)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.server = Some(child);
+        let client = self.client();
+        let started = Instant::now();
+        loop {
+            if let Ok(info) = client.get::<runway::api_types::ServerInfo>("/v1/info").await {
+                if info.pid == pid {
+                    return;
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "server did not start:\n{}", self.server_log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill9_server(&mut self) {
+        let mut child = self.server.take().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait: the server drains and stops its replicas.
+    pub fn stop_server(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not stop within 20s of SIGTERM");
+        }
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.state)
+    }
+
+    pub fn config(&self, app: &App) -> String {
+        let command = app.command.clone().unwrap_or_else(|| {
+            let mut c: Vec<String> = [RUNWAY, "demo-app", "--port", "{port}", "--version", "{version}"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            c.extend(app.extra_args.iter().cloned());
+            c
+        });
+        let env = app.env.iter().map(|(k, v)| format!("{k} = {v:?}")).collect::<Vec<_>>().join(", ");
+        format!(
+            r#"[service]
+name = "web"
+listen = "{listen}"
+
+[run]
+command = {command:?}
+replicas = {replicas}
+env = {{ {env} }}
+stop_timeout = "5s"
+drain_timeout = "{drain}"
+
+[health]
+path = "/health/ready"
+interval = "500ms"
+timeout = "2s"
+deadline = "{deadline}"
+
+[strategy]
+kind = "rolling"
+max_surge = {surge}
+max_unavailable = {unavailable}
+"#,
+            listen = self.listen,
+            replicas = app.replicas,
+            drain = app.drain_timeout,
+            deadline = app.deadline,
+            surge = app.max_surge,
+            unavailable = app.max_unavailable,
+        )
+    }
+
+    /// Writes a config file named `name` in the test dir and returns its path.
+    pub fn write(&self, name: &str, app: &App) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, self.config(app)).unwrap();
+        path
+    }
+
+    /// Runs the CLI to completion (in a blocking thread, so load keeps flowing meanwhile).
+    pub async fn runway(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(RUNWAY);
+        cmd.args(args).current_dir(self.dir.path()).env("RUNWAY_STATE_DIR", &self.state);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    }
+
+    /// Deploys `version` with `app` and returns the CLI's output.
+    pub async fn deploy(&self, version: &str, app: &App) -> Output {
+        let file = self.write(&format!("runway-{}.toml", sanitize(version)), app);
+        self.runway(&["-f", file.to_str().unwrap(), "deploy", version]).await
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        let out = self.runway(&["status", "--json"]).await;
+        assert!(out.status.success(), "status failed: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub async fn history(&self) -> Vec<serde_json::Value> {
+        let out = self.runway(&["history", "--json"]).await;
+        assert!(out.status.success(), "history failed: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// GET through the service's proxy.
+    pub async fn get(&self, path: &str) -> (u16, String, String) {
+        http_get(self.listen, path).await
+    }
+
+    pub fn state_path(&self) -> &Path {
+        &self.state
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- server log\n{}", self.server_log());
+        }
+        if self.server.is_some() && !std::thread::panicking() {
+            self.stop_server();
+        } else if let Some(child) = self.server.take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A plain GET: status, x-version header, body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.get(format!("http://{addr}{path}").parse().unwrap()))
+        .await
+        .expect("GET timed out")
+        .expect("GET failed");
+    let status = resp.status().as_u16();
+    let version = resp.headers().get("x-version").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, version, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The environment of a live process, from /proc.
+pub fn environ(pid: i64) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|b| b.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .unwrap_or_default()
+}
+
+pub fn pid_alive(pid: i64) -> bool {
+    runway::platform::process::start_time(pid as i32).is_some()
+}

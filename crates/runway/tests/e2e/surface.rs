@@ -1,0 +1,239 @@
+//! The CLI and API surface: bad input, authentication, history and status shapes, rollback with
+//! config, nodes, scale, logs, metrics.
+
+use std::time::Duration;
+
+use crate::harness::{environ, text, App, Harness, RUNWAY};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_configs_are_rejected_with_file_line_col_and_nothing_starts() {
+    let h = Harness::start().await;
+    let good = h.config(&App::default());
+    let cases = [
+        (good.replace("replicas = 3", "replicas = 0"), "replicas must be at least 1"),
+        (good.replace("deadline = \"15s\"", "deadline = \"5 minutes\""), "duration"),
+        (good.replace("replicas = 3", "replicas = 3\nreplica = 2"), "unknown key `replica`"),
+        (good.replace("replicas = 3", "replicas = \"three\""), "replicas"),
+        (good.replace("name = \"web\"", "name = \"web"), "runway.toml:"),
+    ];
+    for (config, expected) in cases {
+        std::fs::write(h.dir.path().join("runway.toml"), &config).unwrap();
+        let out = h.runway(&["deploy", "v1"]).await;
+        assert!(!out.status.success(), "accepted a bad config:\n{config}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "expected `{expected}` in:\n{stderr}");
+        let location = stderr.lines().next().unwrap_or("");
+        let parts: Vec<&str> = location.splitn(4, ':').collect();
+        assert!(
+            parts.len() == 4 && parts[0].ends_with("runway.toml") && parts[1].parse::<u32>().is_ok() && parts[2].parse::<u32>().is_ok(),
+            "no file:line:col in `{location}`"
+        );
+        assert!(stderr.contains("hint"), "no hint in:\n{stderr}");
+    }
+    let status = h.status().await;
+    assert!(status["services"].as_array().unwrap().is_empty(), "something started: {status}");
+    assert!(h.history().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_requests_without_the_token() {
+    let h = Harness::start().await;
+    let server: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap()).unwrap();
+    let api: std::net::SocketAddr = server["api"].as_str().unwrap().parse().unwrap();
+    for path in ["/v1/status", "/v1/deployments", "/v1/info"] {
+        assert_eq!(crate::harness::http_get(api, path).await.0, 401, "{path} without a token");
+    }
+    // A wrong token is refused too.
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let req = hyper::Request::get(format!("http://{api}/v1/status"))
+        .header("authorization", "Bearer not-the-token")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    assert_eq!(client.request(req).await.unwrap().status(), 401);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(h.state_path().join("server.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn without_a_server_the_cli_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(RUNWAY)
+        .args(["status"])
+        .env("RUNWAY_STATE_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no runway server is running") && stderr.contains("runway server --state-dir"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_with_shell_metacharacters_is_just_a_string() {
+    let h = Harness::start().await;
+    let marker = h.dir.path().join("pwned");
+    let version = format!("v1;touch {}$(touch {})`touch {}`", marker.display(), marker.display(), marker.display());
+    let out = h.deploy(&version, &App { replicas: 1, ..App::default() }).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, served, _) = h.get("/").await;
+    assert_eq!(served, version);
+    assert!(!marker.exists(), "the version string reached a shell");
+    assert_eq!(h.history().await[0]["version"], version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_config_that_went_with_the_release() {
+    let h = Harness::start().await;
+    let with_env = |v: &str| App { replicas: 2, env: vec![("APP_ENV".into(), v.into())], ..App::default() };
+    assert!(h.deploy("v1", &with_env("one")).await.status.success());
+    assert!(h.deploy("v2", &with_env("two")).await.status.success());
+    let env_of_replicas = |status: serde_json::Value| -> Vec<String> {
+        status["services"][0]["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                environ(r["pid"].as_i64().unwrap()).into_iter().find(|e| e.starts_with("APP_ENV=")).unwrap_or_default()
+            })
+            .collect()
+    };
+    assert_eq!(env_of_replicas(h.status().await), vec!["APP_ENV=two"; 2]);
+
+    let out = h.runway(&["rollback"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(h.get("/").await.1, "v1");
+    assert_eq!(env_of_replicas(h.status().await), vec!["APP_ENV=one"; 2]);
+    let history = h.history().await;
+    assert_eq!(history[0]["kind"], "rollback");
+    assert_eq!(history[0]["status"], "succeeded");
+    assert_eq!(history[1]["version"], "v2");
+    assert_eq!(history[1]["status"], "rolled_back");
+    for key in ["id", "service", "version", "previous_version", "status", "started_at", "finished_at", "reason"] {
+        assert!(history[0].get(key).is_some(), "history entry lacks `{key}`");
+    }
+
+    // Back to v2 by revision, with its own config.
+    let out = h.runway(&["rollback", "--to-revision", "2"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(h.get("/").await.1, "v2");
+    assert_eq!(env_of_replicas(h.status().await), vec!["APP_ENV=two"; 2]);
+    // And by version.
+    assert!(h.runway(&["rollback", "v1"]).await.status.success());
+    assert_eq!(h.get("/").await.1, "v1");
+    let out = h.runway(&["rollback", "v9"]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never served version v9"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_json_names_releases_replicas_and_metrics() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App { replicas: 2, ..App::default() }).await.status.success());
+    for _ in 0..20 {
+        assert_eq!(h.get("/").await.0, 200);
+    }
+    let status = h.status().await;
+    let svc = &status["services"][0];
+    assert_eq!(svc["name"], "web");
+    assert_eq!(svc["serving"][0]["version"], "v1");
+    assert!(svc["deployment"].is_null());
+    for r in svc["replicas"].as_array().unwrap() {
+        assert!(r["port"].as_u64().unwrap() > 0);
+        assert!(r["pid"].as_i64().unwrap() > 0);
+        assert_eq!(r["state"], "running");
+        assert_eq!(r["health"], "healthy");
+    }
+    let m = &svc["metrics"][0];
+    assert_eq!(m["release"], "v1");
+    assert_eq!(m["requests"], 20);
+    assert_eq!(m["status_2xx"], 20);
+    assert!(m["latency_p99"].as_f64().unwrap() > 0.0);
+
+    // The same numbers in Prometheus format on the metrics address.
+    let server: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap()).unwrap();
+    let metrics: std::net::SocketAddr = server["metrics"].as_str().unwrap().parse().unwrap();
+    let (code, _, body) = crate::harness::http_get(metrics, "/metrics").await;
+    assert_eq!(code, 200);
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("runway_requests_total{") && l.contains("release=\"v1\"") && l.contains("class=\"2xx\""))
+        .unwrap_or_else(|| panic!("no 2xx counter in:\n{body}"));
+    assert!(line.ends_with(" 20"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_scale_and_logs() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App { replicas: 2, ..App::default() }).await.status.success());
+    let list = h.runway(&["nodes", "list", "--json"]).await;
+    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(nodes.len(), 2);
+    let first = nodes[0]["name"].as_str().unwrap().to_string();
+
+    let out = h.runway(&["nodes", "restart", &first]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let names: Vec<String> = h.status().await["services"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(!names.contains(&first), "restart kept the old replica: {names:?}");
+
+    let second = names[0].clone();
+    assert!(h.runway(&["nodes", "stop", &second]).await.status.success());
+    assert_eq!(h.status().await["services"][0]["replicas"].as_array().unwrap().len(), 1);
+    let out = h.runway(&["nodes", "start", &second]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(h.status().await["services"][0]["replicas"].as_array().unwrap().len(), 2);
+
+    let before: Vec<i64> = h.status().await["services"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    let out = h.runway(&["scale", "--count", "4"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let after: Vec<i64> = h.status().await["services"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(after.len(), 4);
+    assert!(before.iter().all(|id| after.contains(id)), "scaling replaced running replicas");
+    assert_eq!(h.history().await[0]["kind"], "scale");
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = h.runway(&["logs", "-n", "5"]).await;
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.contains("demo-app v1 listening on 127.0.0.1:"), "{}", text(&out));
+    let out = h.runway(&["logs", "--version", "v9"]).await;
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn validate_init_and_plan_work_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(RUNWAY)
+            .args(args)
+            .current_dir(dir.path())
+            .env("RUNWAY_STATE_DIR", dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init"]).status.success());
+    assert!(!run(&["init"]).status.success(), "init overwrote a file");
+    let out = run(&["validate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["plan", "v2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("start") && plan.contains("nothing was changed"), "{plan}");
+    assert!(!dir.path().join("state").exists(), "plan changed something");
+}
