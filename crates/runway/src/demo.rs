@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
 use crate::cli::Client as ApiClient;
 use crate::loadgen::Load;
 use crate::store::Deployment;
+use anyhow::{bail, Context, Result};
 
 /// Requests per second the demo's load aims at (spread over a few keep-alive connections).
 const LOAD_RPS: u64 = 400;
@@ -24,7 +24,10 @@ pub async fn run() -> Result<ExitCode> {
     let state_dir = tmp.path().join("state");
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     write_configs(tmp.path(), &exe, listen)?;
-    println!("== runway demo: state in {}, service on http://{listen}", tmp.path().display());
+    println!(
+        "== runway demo: state in {}, service on http://{listen}",
+        tmp.path().display()
+    );
 
     let mut server = tokio::process::Command::new(&exe)
         .args(["server", "--state-dir"])
@@ -38,9 +41,15 @@ pub async fn run() -> Result<ExitCode> {
 
     // Stop the server gracefully: it drains and stops its replicas, leaving nothing behind.
     if let Some(pid) = server.id() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
     }
-    if tokio::time::timeout(Duration::from_secs(30), server.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .is_err()
+    {
         let _ = server.kill().await;
     }
     if outcome.is_err() {
@@ -78,38 +87,64 @@ max_unavailable = 0
     };
     std::fs::write(dir.join("runway.toml"), config("", "30s"))?;
     // v3 is broken: its health check never passes.
-    std::fs::write(dir.join("runway-bad.toml"), config(r#", "--fail-health""#, "3s"))?;
+    std::fs::write(
+        dir.join("runway-bad.toml"),
+        config(r#", "--fail-health""#, "3s"),
+    )?;
     Ok(())
 }
 
-async fn story(exe: &Path, dir: &Path, state_dir: &Path, listen: std::net::SocketAddr) -> Result<ExitCode> {
+async fn story(
+    exe: &Path,
+    dir: &Path,
+    state_dir: &Path,
+    listen: std::net::SocketAddr,
+) -> Result<ExitCode> {
     wait_for_server(state_dir).await?;
     let mut timings = Vec::new();
 
     step("deploy v1 (first release: 3 replicas)");
-    timings.push(("deploy v1", cli(exe, dir, state_dir, &["deploy", "v1"], true).await?));
+    timings.push((
+        "deploy v1",
+        cli(exe, dir, state_dir, &["deploy", "v1"], true).await?,
+    ));
 
     let load = Load::start(listen, "/", LOAD_WORKERS, LOAD_RPS);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     step("roll to v2 under load (max_surge 1, max_unavailable 0)");
-    timings.push(("deploy v2", cli(exe, dir, state_dir, &["deploy", "v2"], true).await?));
+    timings.push((
+        "deploy v2",
+        cli(exe, dir, state_dir, &["deploy", "v2"], true).await?,
+    ));
 
     step("deploy a bad v3: its health check fails, so it never gets traffic");
     timings.push((
         "deploy v3 (refused)",
-        cli(exe, dir, state_dir, &["-f", "runway-bad.toml", "deploy", "v3"], false).await?,
+        cli(
+            exe,
+            dir,
+            state_dir,
+            &["-f", "runway-bad.toml", "deploy", "v3"],
+            false,
+        )
+        .await?,
     ));
 
     step("roll back to the release before v2");
-    timings.push(("rollback", cli(exe, dir, state_dir, &["rollback"], true).await?));
+    timings.push((
+        "rollback",
+        cli(exe, dir, state_dir, &["rollback"], true).await?,
+    ));
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let seen = load.stop().await;
     step("history");
     cli(exe, dir, state_dir, &["history"], true).await?;
 
-    let history: Vec<Deployment> = ApiClient::new(state_dir).get("/v1/deployments?limit=10").await?;
+    let history: Vec<Deployment> = ApiClient::new(state_dir)
+        .get("/v1/deployments?limit=10")
+        .await?;
     println!("\n== summary");
     println!("requests served:  {}", seen.ok);
     println!("requests failed:  {}", seen.failed);
@@ -117,7 +152,10 @@ async fn story(exe: &Path, dir: &Path, state_dir: &Path, listen: std::net::Socke
     for (what, took) in &timings {
         println!("{what:<22} {:.1}s", took.as_secs_f64());
     }
-    let serving = history.iter().find(|d| d.status == crate::store::Status::Succeeded).map(|d| d.version.clone());
+    let serving = history
+        .iter()
+        .find(|d| d.status == crate::store::Status::Succeeded)
+        .map(|d| d.version.clone());
     println!("serving now: {}", serving.as_deref().unwrap_or("?"));
     if seen.failed > 0 || seen.ok == 0 {
         eprintln!("the demo saw failed requests: that is a bug in runway");
@@ -135,7 +173,11 @@ async fn wait_for_server(state_dir: &Path) -> Result<()> {
     let client = ApiClient::new(state_dir);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
-        if client.get::<crate::api_types::ServerInfo>("/v1/info").await.is_ok() {
+        if client
+            .get::<crate::api_types::ServerInfo>("/v1/info")
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -144,7 +186,13 @@ async fn wait_for_server(state_dir: &Path) -> Result<()> {
 }
 
 /// Runs the real CLI, its output shown as is; checks it succeeded (or failed, when expected).
-async fn cli(exe: &Path, dir: &Path, state_dir: &Path, args: &[&str], expect_success: bool) -> Result<Duration> {
+async fn cli(
+    exe: &Path,
+    dir: &Path,
+    state_dir: &Path,
+    args: &[&str],
+    expect_success: bool,
+) -> Result<Duration> {
     println!("$ runway {}", args.join(" "));
     let started = Instant::now();
     let status = tokio::process::Command::new(exe)
@@ -154,8 +202,15 @@ async fn cli(exe: &Path, dir: &Path, state_dir: &Path, args: &[&str], expect_suc
         .status()
         .await?;
     if status.success() != expect_success {
-        bail!("`runway {}` {}", args.join(" "), if expect_success { "failed" } else { "unexpectedly succeeded" });
+        bail!(
+            "`runway {}` {}",
+            args.join(" "),
+            if expect_success {
+                "failed"
+            } else {
+                "unexpectedly succeeded"
+            }
+        );
     }
     Ok(started.elapsed())
 }
-

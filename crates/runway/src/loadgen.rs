@@ -27,7 +27,11 @@ pub struct Seen {
 
 impl Seen {
     pub fn by_version(&self) -> String {
-        self.versions.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", ")
+        self.versions
+            .iter()
+            .map(|(v, n)| format!("{v}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn merge(&mut self, other: Seen) {
@@ -72,7 +76,10 @@ impl Load {
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("?")
                                 .to_string();
-                            resp.into_body().collect().await.map_err(|e| e.to_string())?;
+                            resp.into_body()
+                                .collect()
+                                .await
+                                .map_err(|e| e.to_string())?;
                             Ok::<_, String>((status, version))
                         })
                         .await;

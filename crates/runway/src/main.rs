@@ -7,23 +7,39 @@ use runway::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if !matches!(cli.command, cli::Command::Server { .. } | cli::Command::Demo | cli::Command::DemoApp(_)) {
+    if !matches!(
+        cli.command,
+        cli::Command::Server { .. } | cli::Command::Demo | cli::Command::DemoApp(_)
+    ) {
         // A reporting command piped into `head` should end quietly, like any Unix tool, not
         // panic on a broken pipe. The long-running commands keep SIGPIPE ignored: a client
         // hanging up must never kill the server.
         // SAFETY: no other thread exists yet; setting a signal disposition is then sound.
         unsafe {
-            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
         }
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNWAY_LOG").unwrap_or_else(|_| {
         // The server logs what it does; other commands only warnings, to keep output readable.
-        let level = if matches!(cli.command, cli::Command::Server { .. }) { "info" } else { "warn" };
+        let level = if matches!(cli.command, cli::Command::Server { .. }) {
+            "info"
+        } else {
+            "warn"
+        };
         tracing_subscriber::EnvFilter::new(level)
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -27,7 +27,9 @@ pub fn resolve(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
         return p.to_path_buf();
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/runway")
 }
 
@@ -76,13 +78,17 @@ pub fn lock(dir: &Path) -> Result<fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => {
-            let pid = read_server_file(dir).map(|s| format!(" (pid {})", s.pid)).unwrap_or_default();
+            let pid = read_server_file(dir)
+                .map(|s| format!(" (pid {})", s.pid))
+                .unwrap_or_default();
             anyhow::bail!(
                 "another runway server{pid} already uses the state dir {}; stop it first or use another --state-dir",
                 dir.display()
             )
         }
-        Err(fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 
@@ -94,9 +100,17 @@ mod tests {
     #[test]
     fn server_file_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let info = ServerFile { api: "127.0.0.1:1".into(), metrics: "127.0.0.1:2".into(), token: new_token(), pid: 7 };
+        let info = ServerFile {
+            api: "127.0.0.1:1".into(),
+            metrics: "127.0.0.1:2".into(),
+            token: new_token(),
+            pid: 7,
+        };
         write_server_file(dir.path(), &info).unwrap();
-        let mode = fs::metadata(dir.path().join(SERVER_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(SERVER_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(read_server_file(dir.path()).unwrap().token, info.token);
         assert_eq!(info.token.len(), 64);

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use runway_spec::Spec;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 const SCHEMA: &str = r#"
@@ -271,7 +271,12 @@ impl Store {
 
     // ---- journal ----
 
-    pub fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) -> Result<i64> {
+    pub fn journal(
+        &self,
+        deployment_id: i64,
+        event: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64> {
         let conn = self.conn();
         let seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE deployment_id = ?1",
@@ -344,7 +349,13 @@ impl Store {
 
     // ---- replicas ----
 
-    pub fn insert_replica(&self, service: &str, release_id: i64, version: &str, port: u16) -> Result<i64> {
+    pub fn insert_replica(
+        &self,
+        service: &str,
+        release_id: i64,
+        version: &str,
+        port: u16,
+    ) -> Result<i64> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO replicas (service, release_id, version, port, state, created_at)
@@ -354,7 +365,13 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
-    pub fn update_replica_process(&self, id: i64, port: u16, pid: Option<i32>, proc_start: Option<u64>) -> Result<()> {
+    pub fn update_replica_process(
+        &self,
+        id: i64,
+        port: u16,
+        pid: Option<i32>,
+        proc_start: Option<u64>,
+    ) -> Result<()> {
         self.conn().execute(
             "UPDATE replicas SET port = ?2, pid = ?3, proc_start = ?4 WHERE id = ?1",
             params![id, port, pid, proc_start.map(|v| v as i64)],
@@ -380,8 +397,10 @@ impl Store {
     }
 
     pub fn bump_replica_restarts(&self, id: i64) -> Result<()> {
-        self.conn()
-            .execute("UPDATE replicas SET restarts = restarts + 1 WHERE id = ?1", [id])?;
+        self.conn().execute(
+            "UPDATE replicas SET restarts = restarts + 1 WHERE id = ?1",
+            [id],
+        )?;
         Ok(())
     }
 
@@ -470,9 +489,15 @@ mod tests {
                 base_dir: "/srv/web",
             })
             .unwrap();
-        store.journal(id, "started", serde_json::json!({"x": 1})).unwrap();
-        store.journal(id, "succeeded", serde_json::json!({})).unwrap();
-        store.finish_deployment(id, Status::Succeeded, None).unwrap();
+        store
+            .journal(id, "started", serde_json::json!({"x": 1}))
+            .unwrap();
+        store
+            .journal(id, "succeeded", serde_json::json!({}))
+            .unwrap();
+        store
+            .finish_deployment(id, Status::Succeeded, None)
+            .unwrap();
 
         // Reopen: everything must come back from disk.
         drop(store);
@@ -483,7 +508,10 @@ mod tests {
         assert_eq!(d.base_dir, "/srv/web");
         assert!(d.finished_at.is_some());
         let journal = store.journal_since(id, 0).unwrap();
-        assert_eq!(journal.iter().map(|j| j.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            journal.iter().map(|j| j.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(store.journal_since(id, 1).unwrap().len(), 1);
     }
 
@@ -492,11 +520,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
         let r = store.insert_replica("web", 1, "v1", 4000).unwrap();
-        store.update_replica_process(r, 4001, Some(123), Some(99)).unwrap();
+        store
+            .update_replica_process(r, 4001, Some(123), Some(99))
+            .unwrap();
         store.set_replica_rotation(r, true).unwrap();
         let live = store.live_replicas("web").unwrap();
         assert_eq!(live.len(), 1);
-        assert_eq!((live[0].port, live[0].pid, live[0].in_rotation), (4001, Some(123), true));
+        assert_eq!(
+            (live[0].port, live[0].pid, live[0].in_rotation),
+            (4001, Some(123), true)
+        );
         store.set_replica_state(r, "stopped").unwrap();
         assert!(store.live_replicas("web").unwrap().is_empty());
     }

@@ -51,7 +51,11 @@ impl Client {
         self.request(Method::GET, path, None::<&()>).await
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         self.request(Method::POST, path, Some(body)).await
     }
 
@@ -79,7 +83,10 @@ impl Client {
             if e.is_connect() {
                 self.no_server(&format!("nothing answers on {}", server.api))
             } else {
-                ClientError::Other(anyhow!("talking to the runway server at {}: {e}", server.api))
+                ClientError::Other(anyhow!(
+                    "talking to the runway server at {}: {e}",
+                    server.api
+                ))
             }
         })?;
         let status = resp.status();
@@ -95,6 +102,7 @@ impl Client {
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
             return Err(ClientError::Api { status, message });
         }
-        serde_json::from_slice(&bytes).map_err(|e| anyhow!("unexpected answer from the server: {e}").into())
+        serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow!("unexpected answer from the server: {e}").into())
     }
 }

@@ -15,7 +15,7 @@ use crate::store::{Deployment, Status};
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 pub async fn deploy(cli: &Cli, version: &str, detach: bool) -> Result<ExitCode> {
-    let spec = match runway_spec::parse_file(&cli.file) {
+    let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("{e}");
@@ -24,23 +24,46 @@ pub async fn deploy(cli: &Cli, version: &str, detach: bool) -> Result<ExitCode> 
         }
     };
     let client = cli.client();
-    let req = DeployRequest { version: version.to_string(), spec, base_dir: base_dir_of(&cli.file)? };
+    let req = DeployRequest {
+        version: version.to_string(),
+        spec,
+        base_dir: base_dir_of(&cli.file())?,
+    };
     let d = start(client.post("/v1/deployments", &req).await)?;
     follow(cli, d, detach).await
 }
 
-pub async fn rollback(cli: &Cli, version: Option<&str>, revision: Option<i64>, detach: bool) -> Result<ExitCode> {
+pub async fn rollback(
+    cli: &Cli,
+    version: Option<&str>,
+    revision: Option<i64>,
+    detach: bool,
+) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let req = RollbackRequest { version: version.map(str::to_string), revision };
-    let d = start(client.post(&format!("/v1/services/{service}/rollback"), &req).await)?;
+    let req = RollbackRequest {
+        version: version.map(str::to_string),
+        revision,
+    };
+    let d = start(
+        client
+            .post(&format!("/v1/services/{service}/rollback"), &req)
+            .await,
+    )?;
     follow(cli, d, detach).await
 }
 
 pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let d = start(client.post(&format!("/v1/services/{service}/scale"), &ScaleRequest { count }).await)?;
+    let d = start(
+        client
+            .post(
+                &format!("/v1/services/{service}/scale"),
+                &ScaleRequest { count },
+            )
+            .await,
+    )?;
     follow(cli, d, detach).await
 }
 
@@ -109,7 +132,10 @@ pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> 
                 .unwrap_or_default();
             return Ok(match dep.status {
                 Status::Succeeded => {
-                    println!("{kind} #{} succeeded{took}: {} serves all traffic", dep.id, dep.version);
+                    println!(
+                        "{kind} #{} succeeded{took}: {} serves all traffic",
+                        dep.id, dep.version
+                    );
                     ExitCode::SUCCESS
                 }
                 status => {

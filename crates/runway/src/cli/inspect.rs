@@ -38,17 +38,43 @@ fn print_status(status: &StatusView) {
         let serving = s
             .serving
             .iter()
-            .map(|r| format!("{} (deployment #{}, {} replicas)", r.version, r.deployment_id, r.replicas))
+            .map(|r| {
+                format!(
+                    "{} (deployment #{}, {} replicas)",
+                    r.version, r.deployment_id, r.replicas
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        println!("service {} on {}: serving {}", s.name, s.listen, if serving.is_empty() { "nothing yet" } else { &serving });
+        println!(
+            "service {} on {}: serving {}",
+            s.name,
+            s.listen,
+            if serving.is_empty() {
+                "nothing yet"
+            } else {
+                &serving
+            }
+        );
         if let Some(d) = &s.deployment {
             let last = d.last_event.as_ref().map(describe).unwrap_or_default();
             println!("  in progress: {} — {last}", d.description);
         }
         print_replicas(&s.replicas);
         if !s.metrics.is_empty() {
-            let mut t = table(&["release", "requests", "2xx", "4xx", "5xx", "failed", "error rate", "p50", "p95", "p99", "in flight"]);
+            let mut t = table(&[
+                "release",
+                "requests",
+                "2xx",
+                "4xx",
+                "5xx",
+                "failed",
+                "error rate",
+                "p50",
+                "p95",
+                "p99",
+                "in flight",
+            ]);
             for m in &s.metrics {
                 t.add_row(vec![
                     m.release.clone(),
@@ -74,7 +100,17 @@ fn ms(seconds: f64) -> String {
 }
 
 fn print_replicas(replicas: &[ReplicaView]) {
-    let mut t = table(&["node", "version", "port", "pid", "state", "health", "in rotation", "restarts", "last error"]);
+    let mut t = table(&[
+        "node",
+        "version",
+        "port",
+        "pid",
+        "state",
+        "health",
+        "in rotation",
+        "restarts",
+        "last error",
+    ]);
     for r in replicas {
         t.add_row(vec![
             r.name.clone(),
@@ -97,12 +133,16 @@ pub async fn history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
         Some(s) => format!("&service={s}"),
         None => String::new(),
     };
-    let rows: Vec<Deployment> = client.get(&format!("/v1/deployments?limit={limit}{service}")).await?;
+    let rows: Vec<Deployment> = client
+        .get(&format!("/v1/deployments?limit={limit}{service}"))
+        .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = table(&["id", "service", "kind", "version", "from", "status", "started", "took", "reason"]);
+    let mut t = table(&[
+        "id", "service", "kind", "version", "from", "status", "started", "took", "reason",
+    ]);
     for d in &rows {
         let took = d
             .finished_at
@@ -131,7 +171,8 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
     let service = cli.service(&client).await?;
     let (node, action) = match cmd {
         NodesCommand::List { json } => {
-            let replicas: Vec<ReplicaView> = client.get(&format!("/v1/services/{service}/nodes")).await?;
+            let replicas: Vec<ReplicaView> =
+                client.get(&format!("/v1/services/{service}/nodes")).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&replicas)?);
             } else {
@@ -144,13 +185,22 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
         NodesCommand::Start { node } => (node, "start"),
     };
     let answer: serde_json::Value = client
-        .post(&format!("/v1/services/{service}/nodes/{node}/{action}"), &serde_json::json!({}))
+        .post(
+            &format!("/v1/services/{service}/nodes/{node}/{action}"),
+            &serde_json::json!({}),
+        )
         .await?;
     println!("{}", answer["message"].as_str().unwrap_or("done"));
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn logs(cli: &Cli, follow: bool, lines: usize, version: Option<&str>, node: Option<&str>) -> Result<ExitCode> {
+pub async fn logs(
+    cli: &Cli,
+    follow: bool,
+    lines: usize,
+    version: Option<&str>,
+    node: Option<&str>,
+) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
     let mut query = format!("n={lines}");
@@ -166,7 +216,9 @@ pub async fn logs(cli: &Cli, follow: bool, lines: usize, version: Option<&str>, 
         if let Some(c) = &cursor {
             q.push_str(&format!("&cursor={}", encode(&serde_json::to_string(c)?)));
         }
-        let answer: LogsResponse = client.get(&format!("/v1/services/{service}/logs?{q}")).await?;
+        let answer: LogsResponse = client
+            .get(&format!("/v1/services/{service}/logs?{q}"))
+            .await?;
         for l in &answer.lines {
             println!("{} | {}", l.replica, l.line);
         }
@@ -185,7 +237,9 @@ pub async fn logs(cli: &Cli, follow: bool, lines: usize, version: Option<&str>, 
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -12,11 +12,18 @@ use crate::engine::plan::{simulate, RollingState, Step};
 
 pub fn init(file: &Path, force: bool) -> Result<ExitCode> {
     if file.exists() && !force {
-        eprintln!("{} already exists; use --force to overwrite it", file.display());
+        eprintln!(
+            "{} already exists; use --force to overwrite it",
+            file.display()
+        );
         return Ok(ExitCode::from(2));
     }
-    std::fs::write(file, runway_spec::INIT_TEMPLATE).with_context(|| format!("writing {}", file.display()))?;
-    println!("wrote {}: edit [service] and [run], then `runway validate` and `runway plan`", file.display());
+    std::fs::write(file, runway_spec::INIT_TEMPLATE)
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!(
+        "wrote {}: edit [service] and [run], then `runway validate` and `runway plan`",
+        file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -48,7 +55,7 @@ fn strategy_name(spec: &Spec) -> &'static str {
 
 /// Prints what `deploy VERSION` would do from the current state. Changes nothing.
 pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
-    let spec = match runway_spec::parse_file(&cli.file) {
+    let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("{e}");
@@ -80,8 +87,16 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
         Some(v) => println!("  now serving: {v} on {old} replicas"),
         None => println!("  now serving: nothing"),
     }
-    let argv: Vec<String> = spec.run.command.iter().map(|a| a.replace("{version}", version)).collect();
-    println!("  each replica runs: {} (with {{port}} a free loopback port)", argv.join(" "));
+    let argv: Vec<String> = spec
+        .run
+        .command
+        .iter()
+        .map(|a| a.replace("{version}", version))
+        .collect();
+    println!(
+        "  each replica runs: {} (with {{port}} a free loopback port)",
+        argv.join(" ")
+    );
     let steps = simulate(RollingState {
         target: spec.run.replicas,
         max_surge: rolling.max_surge,
@@ -106,7 +121,9 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
         };
         println!("  {}. {text}", i + 1);
     }
-    println!("  on failure: new replicas are stopped and {old_name} keeps (or gets back) all traffic");
+    println!(
+        "  on failure: new replicas are stopped and {old_name} keeps (or gets back) all traffic"
+    );
     println!("nothing was changed");
     Ok(ExitCode::SUCCESS)
 }

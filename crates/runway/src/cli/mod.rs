@@ -16,15 +16,20 @@ use clap::{Parser, Subcommand};
 pub use client::{Client, ClientError};
 
 #[derive(Parser, Debug)]
-#[command(name = "runway", version, about = "Deployment runbooks that run themselves")]
+#[command(
+    name = "runway",
+    version,
+    about = "Deployment runbooks that run themselves"
+)]
 pub struct Cli {
     /// The server's state dir: the CLI finds the server's address and token there.
     #[arg(long, global = true, env = "RUNWAY_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// The service description.
-    #[arg(short = 'f', long = "file", global = true, default_value = "runway.toml", value_name = "FILE")]
-    pub file: PathBuf,
+    /// The service description (default: ./runway.toml). Also accepted after the
+    /// subcommand by the commands that read it: `runway deploy v2 -f other.toml`.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
 
     /// Which service (default: the one in runway.toml, or the only one the server runs).
     #[arg(long, global = true, value_name = "NAME")]
@@ -41,14 +46,21 @@ pub enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        file: FileArg,
     },
     /// Check runway.toml and report every problem with file:line:col.
-    Validate,
+    Validate {
+        #[command(flatten)]
+        file: FileArg,
+    },
     /// Print the steps a deploy would take; changes nothing.
     Plan {
         /// The version to plan for.
         #[arg(default_value = "NEXT")]
         version: String,
+        #[command(flatten)]
+        file: FileArg,
     },
     /// Run the runway server in the foreground until SIGTERM or SIGINT.
     Server {
@@ -65,6 +77,8 @@ pub enum Command {
         /// Return once the deployment has started instead of following it.
         #[arg(long)]
         detach: bool,
+        #[command(flatten)]
+        file: FileArg,
     },
     /// Show what runs: serving releases, replicas, the deployment in progress, request metrics.
     Status {
@@ -126,6 +140,14 @@ pub enum Command {
     DemoApp(runway_demo_app::Args),
 }
 
+/// `-f FILE` after a subcommand that reads runway.toml.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FileArg {
+    /// The service description (default: ./runway.toml).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum NodesCommand {
     List {
@@ -141,6 +163,20 @@ pub enum NodesCommand {
 }
 
 impl Cli {
+    /// runway.toml's path: after the subcommand, else before it, else ./runway.toml.
+    pub fn file(&self) -> PathBuf {
+        let after = match &self.command {
+            Command::Init { file, .. }
+            | Command::Validate { file }
+            | Command::Plan { file, .. }
+            | Command::Deploy { file, .. } => file.file.clone(),
+            _ => None,
+        };
+        after
+            .or_else(|| self.file.clone())
+            .unwrap_or_else(|| PathBuf::from("runway.toml"))
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         crate::state_dir::resolve(self.state_dir.as_deref())
     }
@@ -154,16 +190,21 @@ impl Cli {
         if let Some(s) = &self.service {
             return Ok(s.clone());
         }
-        if let Ok(spec) = runway_spec::parse_file(&self.file) {
+        if let Ok(spec) = runway_spec::parse_file(&self.file()) {
             return Ok(spec.service.name);
         }
         let status: crate::api_types::StatusView = client.get("/v1/status").await?;
         match status.services.as_slice() {
             [one] => Ok(one.name.clone()),
-            [] => anyhow::bail!("the server runs no service yet; deploy one with `runway deploy VERSION`"),
+            [] => anyhow::bail!(
+                "the server runs no service yet; deploy one with `runway deploy VERSION`"
+            ),
             many => anyhow::bail!(
                 "the server runs several services ({}); say which with --service NAME",
-                many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -171,10 +212,13 @@ impl Cli {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
-        Command::Init { force } => local::init(&cli.file, *force),
-        Command::Validate => local::validate(&cli.file),
-        Command::Plan { version } => local::plan(&cli, version).await,
-        Command::Server { api_listen, metrics_listen } => {
+        Command::Init { force, .. } => local::init(&cli.file(), *force),
+        Command::Validate { .. } => local::validate(&cli.file()),
+        Command::Plan { version, .. } => local::plan(&cli, version).await,
+        Command::Server {
+            api_listen,
+            metrics_listen,
+        } => {
             crate::server::run(crate::server::ServerOptions {
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
@@ -183,17 +227,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deploy { version, detach } => deploy::deploy(&cli, version, *detach).await,
-        Command::Rollback { version, to_revision, detach } => {
-            deploy::rollback(&cli, version.as_deref(), *to_revision, *detach).await
-        }
+        Command::Deploy {
+            version, detach, ..
+        } => deploy::deploy(&cli, version, *detach).await,
+        Command::Rollback {
+            version,
+            to_revision,
+            detach,
+        } => deploy::rollback(&cli, version.as_deref(), *to_revision, *detach).await,
         Command::Scale { count, detach } => deploy::scale(&cli, *count, *detach).await,
         Command::Status { watch, json } => inspect::status(&cli, *watch, *json).await,
         Command::History { json, limit } => inspect::history(&cli, *json, *limit).await,
         Command::Nodes { action } => inspect::nodes(&cli, action).await,
-        Command::Logs { follow, lines, release, node } => {
-            inspect::logs(&cli, *follow, *lines, release.as_deref(), node.as_deref()).await
-        }
+        Command::Logs {
+            follow,
+            lines,
+            release,
+            node,
+        } => inspect::logs(&cli, *follow, *lines, release.as_deref(), node.as_deref()).await,
         Command::Demo => crate::demo::run().await,
         Command::DemoApp(args) => {
             runway_demo_app::run(args.clone()).await?;
@@ -207,4 +258,26 @@ pub fn base_dir_of(file: &Path) -> Result<String> {
     let abs = std::path::absolute(file)?;
     let dir = abs.parent().unwrap_or(Path::new("/"));
     Ok(dir.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks conflicting flags only when a subcommand is used; check them all now.
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn file_is_accepted_before_and_after_the_subcommand() {
+        use clap::Parser;
+        let before = super::Cli::parse_from(["runway", "-f", "a.toml", "deploy", "v1"]);
+        assert_eq!(before.file(), std::path::PathBuf::from("a.toml"));
+        let after = super::Cli::parse_from(["runway", "deploy", "v1", "-f", "b.toml"]);
+        assert_eq!(after.file(), std::path::PathBuf::from("b.toml"));
+        let default = super::Cli::parse_from(["runway", "logs", "-f"]);
+        assert_eq!(default.file(), std::path::PathBuf::from("runway.toml"));
+    }
 }

@@ -71,20 +71,52 @@ pub fn seconds_between(from: &str, to: &str) -> Option<f64> {
 pub fn describe(e: &JournalEntry) -> String {
     let d = &e.detail;
     let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-    let n = |k: &str| d.get(k).map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+    let n = |k: &str| {
+        d.get(k)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into())
+    };
     match e.event.as_str() {
         "started" => match d.get("previous_version").and_then(|v| v.as_str()) {
-            Some(prev) => format!("started: {} -> {} ({} replicas)", prev, s("version"), n("replicas")),
-            None => format!("started: {} ({} replicas, first release)", s("version"), n("replicas")),
+            Some(prev) => format!(
+                "started: {} -> {} ({} replicas)",
+                prev,
+                s("version"),
+                n("replicas")
+            ),
+            None => format!(
+                "started: {} ({} replicas, first release)",
+                s("version"),
+                n("replicas")
+            ),
         },
-        "replica_starting" => format!("{} ({}) starting on 127.0.0.1:{}", s("replica"), s("version"), n("port")),
-        "replica_routed" => format!("{} ({}) healthy, now receiving traffic", s("replica"), s("version")),
+        "replica_starting" => format!(
+            "{} ({}) starting on 127.0.0.1:{}",
+            s("replica"),
+            s("version"),
+            n("port")
+        ),
+        "replica_routed" => format!(
+            "{} ({}) healthy, now receiving traffic",
+            s("replica"),
+            s("version")
+        ),
         "replica_retiring" => {
-            format!("{} ({}) out of rotation, draining {} in-flight", s("replica"), s("version"), n("in_flight"))
+            format!(
+                "{} ({}) out of rotation, draining {} in-flight",
+                s("replica"),
+                s("version"),
+                n("in_flight")
+            )
         }
         "replica_stopped" => {
             let drained = d.get("drained").and_then(|v| v.as_bool()).unwrap_or(true);
-            format!("{} ({}) stopped{}", s("replica"), s("version"), if drained { "" } else { " (drain timed out)" })
+            format!(
+                "{} ({}) stopped{}",
+                s("replica"),
+                s("version"),
+                if drained { "" } else { " (drain timed out)" }
+            )
         }
         "failed" => format!("FAILED: {}", s("reason")),
         "reverting" => format!("reverting to {}", s("to")),

@@ -13,20 +13,30 @@ use crate::platform::{logfile, process};
 impl Engine {
     /// Makes the service serve exactly `target.spec.run.replicas` healthy replicas of `target`,
     /// replacing everything else under the strategy's surge and availability limits.
-    pub(super) async fn converge(&self, svc: &Arc<Service>, id: i64, target: &Release) -> Result<(), String> {
+    pub(super) async fn converge(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+    ) -> Result<(), String> {
         let fingerprint = target.fingerprint();
         let StrategySpec::Rolling(rolling) = &target.spec.strategy;
         loop {
             let replicas = svc.replicas();
             // Replicas that serve no traffic cost nothing to remove and only confuse the count:
             // a replica that failed its health check, or one left half-started by a crash.
-            let strays: Vec<_> = replicas.iter().filter(|r| !r.in_rotation()).cloned().collect();
+            let strays: Vec<_> = replicas
+                .iter()
+                .filter(|r| !r.in_rotation())
+                .cloned()
+                .collect();
             if !strays.is_empty() {
                 self.retire(svc, id, strays).await;
                 continue;
             }
-            let (current, old): (Vec<_>, Vec<_>) =
-                replicas.into_iter().partition(|r| r.fingerprint == fingerprint);
+            let (current, old): (Vec<_>, Vec<_>) = replicas
+                .into_iter()
+                .partition(|r| r.fingerprint == fingerprint);
             let state = RollingState {
                 target: target.spec.run.replicas,
                 max_surge: rolling.max_surge,
@@ -70,7 +80,9 @@ impl Engine {
     ) -> Result<(), String> {
         let mut started = Vec::new();
         for _ in 0..count {
-            let replica = self.launch_replica(svc, id, release, None, false).map_err(|e| e.to_string())?;
+            let replica = self
+                .launch_replica(svc, id, release, None, false)
+                .map_err(|e| e.to_string())?;
             started.push(replica);
         }
         let deadline = release.spec.health.deadline.0;
@@ -80,7 +92,11 @@ impl Engine {
             return Err(e);
         }
         for r in &started {
-            self.journal(id, "replica_routed", json!({ "replica": r.name, "version": r.version }));
+            self.journal(
+                id,
+                "replica_routed",
+                json!({ "replica": r.name, "version": r.version }),
+            );
             r.set_in_rotation(true);
         }
         svc.sync_routes();
@@ -104,7 +120,9 @@ impl Engine {
                 self.store.set_replica_state(rid, "starting")?;
                 rid
             }
-            None => self.store.insert_replica(&svc.name, release.id, &release.version, port)?,
+            None => self
+                .store
+                .insert_replica(&svc.name, release.id, &release.version, port)?,
         };
         let name = format!("{}-{replica_id}", svc.name);
         self.journal(
@@ -132,7 +150,12 @@ impl Engine {
         Ok(replica)
     }
 
-    pub(super) fn launch_for(&self, svc: &Service, release: &Release, replica_name: &str) -> Launch {
+    pub(super) fn launch_for(
+        &self,
+        svc: &Service,
+        release: &Release,
+        replica_name: &str,
+    ) -> Launch {
         let spec = &release.spec;
         let dir = match &spec.run.dir {
             Some(d) => release.base_dir.join(d),
@@ -149,7 +172,11 @@ impl Engine {
                 .iter()
                 .map(|a| a.replace("{version}", &release.version))
                 .collect(),
-            command: process::Command { argv: Vec::new(), env, dir },
+            command: process::Command {
+                argv: Vec::new(),
+                env,
+                dir,
+            },
             health_path: spec.health.path.clone(),
             health_interval: spec.health.interval.0,
             health_timeout: spec.health.timeout.0,
@@ -172,13 +199,20 @@ impl Engine {
         }
         svc.sync_routes();
         let retirements = replicas.iter().map(|r| async move {
-            let drained = svc.proxy.wait_drained(&r.name, r.launch.drain_timeout).await;
+            let drained = svc
+                .proxy
+                .wait_drained(&r.name, r.launch.drain_timeout)
+                .await;
             r.stop().await;
             svc.remove_replica(r.id);
             (r, drained)
         });
         for (r, drained) in futures_util::future::join_all(retirements).await {
-            self.journal(id, "replica_stopped", json!({ "replica": r.name, "version": r.version, "drained": drained }));
+            self.journal(
+                id,
+                "replica_stopped",
+                json!({ "replica": r.name, "version": r.version, "drained": drained }),
+            );
         }
     }
 }

@@ -52,7 +52,10 @@ pub struct Release {
 impl Release {
     fn from_deployment(d: &Deployment) -> Result<Release> {
         let spec = d.spec.clone().ok_or_else(|| {
-            EngineError::Internal(anyhow::anyhow!("deployment #{} has no readable config", d.id))
+            EngineError::Internal(anyhow::anyhow!(
+                "deployment #{} has no readable config",
+                d.id
+            ))
         })?;
         Ok(Release {
             id: d.id,
@@ -102,7 +105,12 @@ impl Engine {
     }
 
     pub fn services(&self) -> Vec<Arc<Service>> {
-        self.services.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn service(&self, name: &str) -> Result<Arc<Service>> {
@@ -111,7 +119,9 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
-            .ok_or_else(|| EngineError::NotFound(format!("no service named `{name}` has been deployed")))
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("no service named `{name}` has been deployed"))
+            })
     }
 
     /// Appends to a deployment's journal. Called *before* the step it describes takes effect.
@@ -180,13 +190,21 @@ impl Engine {
 
     /// Starts a deployment of `version` with `spec`; returns its id at once. The outcome is in
     /// the deployment's record and journal.
-    pub async fn deploy(self: &Arc<Self>, version: &str, spec: Spec, base_dir: &str) -> Result<Deployment> {
+    pub async fn deploy(
+        self: &Arc<Self>,
+        version: &str,
+        spec: Spec,
+        base_dir: &str,
+    ) -> Result<Deployment> {
         validate_version(version)?;
         spec.validate().map_err(EngineError::BadRequest)?;
         if !std::path::Path::new(base_dir).is_absolute() {
-            return Err(EngineError::BadRequest(format!("base_dir must be absolute, got `{base_dir}`")));
+            return Err(EngineError::BadRequest(format!(
+                "base_dir must be absolute, got `{base_dir}`"
+            )));
         }
-        self.start_operation(Kind::Deploy, version, spec, base_dir, None).await
+        self.start_operation(Kind::Deploy, version, spec, base_dir, None)
+            .await
     }
 
     /// Rolls back to an earlier release: by default the newest succeeded release before the one
@@ -199,19 +217,27 @@ impl Engine {
         revision: Option<i64>,
     ) -> Result<Deployment> {
         let serving = self.serving(service)?.ok_or_else(|| {
-            EngineError::BadRequest(format!("service `{service}` has no serving release to roll back from"))
+            EngineError::BadRequest(format!(
+                "service `{service}` has no serving release to roll back from"
+            ))
         })?;
         let history = self.store.history(Some(service), 10_000)?;
         let usable = |d: &&Deployment| matches!(d.status, Status::Succeeded | Status::RolledBack);
         let target = match (version, revision) {
             (Some(_), Some(_)) => {
-                return Err(EngineError::BadRequest("give a version or --to-revision, not both".into()))
+                return Err(EngineError::BadRequest(
+                    "give a version or --to-revision, not both".into(),
+                ))
             }
-            (_, Some(rev)) => history.iter().filter(usable).find(|d| d.id == rev).ok_or_else(|| {
-                EngineError::NotFound(format!(
+            (_, Some(rev)) => history
+                .iter()
+                .filter(usable)
+                .find(|d| d.id == rev)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
                     "no deployment #{rev} of `{service}` that ever served; see `runway history`"
                 ))
-            })?,
+                })?,
             (Some(v), None) => history
                 .iter()
                 .filter(usable)
@@ -234,8 +260,14 @@ impl Engine {
         };
         let release = Release::from_deployment(target)?;
         let base_dir = release.base_dir.to_string_lossy().to_string();
-        self.start_operation(Kind::Rollback, &release.version, release.spec, &base_dir, Some(serving.id))
-            .await
+        self.start_operation(
+            Kind::Rollback,
+            &release.version,
+            release.spec,
+            &base_dir,
+            Some(serving.id),
+        )
+        .await
     }
 
     /// Changes the serving release's replica count; existing replicas keep running.
@@ -246,12 +278,15 @@ impl Engine {
             ));
         }
         let serving = self.serving(service)?.ok_or_else(|| {
-            EngineError::BadRequest(format!("service `{service}` has no serving release to scale"))
+            EngineError::BadRequest(format!(
+                "service `{service}` has no serving release to scale"
+            ))
         })?;
         let mut spec = serving.spec.clone();
         spec.run.replicas = count;
         let base_dir = serving.base_dir.to_string_lossy().to_string();
-        self.start_operation(Kind::Scale, &serving.version, spec, &base_dir, None).await
+        self.start_operation(Kind::Scale, &serving.version, spec, &base_dir, None)
+            .await
     }
 
     async fn start_operation(
@@ -283,7 +318,10 @@ impl Engine {
                     Kind::Scale => "scale",
                 };
                 Ok((
-                    service::Operation { deployment_id: id, description: format!("{what} #{id} of {version}") },
+                    service::Operation {
+                        deployment_id: id,
+                        description: format!("{what} #{id} of {version}"),
+                    },
                     id,
                 ))
             },
@@ -303,7 +341,10 @@ impl Engine {
                 "replicas": spec.run.replicas,
             }),
         );
-        let deployment = self.store.deployment(id)?.ok_or_else(|| anyhow::anyhow!("deployment vanished"))?;
+        let deployment = self
+            .store
+            .deployment(id)?
+            .ok_or_else(|| anyhow::anyhow!("deployment vanished"))?;
         let target = Release::from_deployment(&deployment)?;
         let engine = self.clone();
         tokio::spawn(async move {
@@ -348,10 +389,21 @@ impl Engine {
                     Some(prev) => {
                         self.journal(id, "reverting", serde_json::json!({ "to": prev.version }));
                         match self.converge(&svc, id, prev).await {
-                            Ok(()) => self.journal(id, "reverted", serde_json::json!({ "to": prev.version })),
+                            Ok(()) => self.journal(
+                                id,
+                                "reverted",
+                                serde_json::json!({ "to": prev.version }),
+                            ),
                             Err(e) => {
-                                reason = format!("{reason}; reverting to {} also failed: {e}", prev.version);
-                                self.journal(id, "revert_failed", serde_json::json!({ "reason": e }));
+                                reason = format!(
+                                    "{reason}; reverting to {} also failed: {e}",
+                                    prev.version
+                                );
+                                self.journal(
+                                    id,
+                                    "revert_failed",
+                                    serde_json::json!({ "reason": e }),
+                                );
                             }
                         }
                     }
@@ -361,7 +413,10 @@ impl Engine {
                         self.retire(&svc, id, all).await;
                     }
                 }
-                if let Err(e) = self.store.finish_deployment(id, Status::Failed, Some(&reason)) {
+                if let Err(e) = self
+                    .store
+                    .finish_deployment(id, Status::Failed, Some(&reason))
+                {
                     tracing::error!(id, "cannot record failure: {e:#}");
                 }
             }
@@ -374,7 +429,11 @@ impl Engine {
         for svc in self.services() {
             let serving = self
                 .serving(&svc.name)?
-                .map(|r| ReleaseView { deployment_id: r.id, version: r.version, replicas: r.spec.run.replicas })
+                .map(|r| ReleaseView {
+                    deployment_id: r.id,
+                    version: r.version,
+                    replicas: r.spec.run.replicas,
+                })
                 .into_iter()
                 .collect();
             let replicas = svc.replicas().iter().map(|r| replica_view(r)).collect();

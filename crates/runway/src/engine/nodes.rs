@@ -14,21 +14,45 @@ pub enum NodeAction {
 
 impl Engine {
     /// Runs a node action to its end. `node` is a replica id or name (`web-3`).
-    pub async fn node_action(self: &Arc<Self>, service: &str, node: &str, action: NodeAction) -> Result<String, EngineError> {
+    pub async fn node_action(
+        self: &Arc<Self>,
+        service: &str,
+        node: &str,
+        action: NodeAction,
+    ) -> Result<String, EngineError> {
         let svc = self.service(service)?;
         let id: i64 = node
             .rsplit('-')
             .next()
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| EngineError::BadRequest(format!("`{node}` is not a node id; see `runway nodes list`")))?;
+            .ok_or_else(|| {
+                EngineError::BadRequest(format!(
+                    "`{node}` is not a node id; see `runway nodes list`"
+                ))
+            })?;
         let row = self
             .store
             .replica(id)?
             .filter(|r| r.service == service)
-            .ok_or_else(|| EngineError::NotFound(format!("no node {node} in service `{service}`")))?;
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("no node {node} in service `{service}`"))
+            })?;
         let (_guard, ()) = svc.begin(
-            || Ok((Operation { deployment_id: 0, description: format!("{action:?} of node {node}").to_lowercase() }, ())),
-            |op| EngineError::Conflict(format!("service `{service}` is busy with {}; try again when it is done", op.description)),
+            || {
+                Ok((
+                    Operation {
+                        deployment_id: 0,
+                        description: format!("{action:?} of node {node}").to_lowercase(),
+                    },
+                    (),
+                ))
+            },
+            |op| {
+                EngineError::Conflict(format!(
+                    "service `{service}` is busy with {}; try again when it is done",
+                    op.description
+                ))
+            },
         )?;
         let running = svc.replicas().into_iter().find(|r| r.id == id);
         let name = format!("{service}-{id}");
@@ -39,14 +63,25 @@ impl Engine {
             }
             (NodeAction::Restart, Some(r)) => {
                 // Replace it: the new process serves before the old one stops.
-                let d = self.store.deployment(r.release_id)?.ok_or_else(|| anyhow::anyhow!("release missing"))?;
+                let d = self
+                    .store
+                    .deployment(r.release_id)?
+                    .ok_or_else(|| anyhow::anyhow!("release missing"))?;
                 let release = Release::from_deployment(&d)?;
-                self.start_replicas(&svc, 0, &release, 1).await.map_err(EngineError::BadRequest)?;
+                self.start_replicas(&svc, 0, &release, 1)
+                    .await
+                    .map_err(EngineError::BadRequest)?;
                 self.retire(&svc, 0, vec![r]).await;
-                Ok(format!("{name} restarted (replaced by a new replica of {})", release.version))
+                Ok(format!(
+                    "{name} restarted (replaced by a new replica of {})",
+                    release.version
+                ))
             }
             (NodeAction::Start, None) => {
-                let d = self.store.deployment(row.release_id)?.ok_or_else(|| anyhow::anyhow!("release missing"))?;
+                let d = self
+                    .store
+                    .deployment(row.release_id)?
+                    .ok_or_else(|| anyhow::anyhow!("release missing"))?;
                 let release = Release::from_deployment(&d)?;
                 let r = self.launch_replica(&svc, 0, &release, Some(id), false)?;
                 if let Err(e) = r.wait_healthy(release.spec.health.deadline.0).await {
@@ -57,8 +92,12 @@ impl Engine {
                 svc.sync_routes();
                 Ok(format!("{name} started"))
             }
-            (NodeAction::Start, Some(_)) => Err(EngineError::Conflict(format!("{name} is already running"))),
-            (_, None) => Err(EngineError::Conflict(format!("{name} is not running; `runway nodes start {name}` starts it"))),
+            (NodeAction::Start, Some(_)) => {
+                Err(EngineError::Conflict(format!("{name} is already running")))
+            }
+            (_, None) => Err(EngineError::Conflict(format!(
+                "{name} is not running; `runway nodes start {name}` starts it"
+            ))),
         }
     }
 }

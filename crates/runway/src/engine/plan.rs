@@ -75,7 +75,13 @@ mod tests {
     use Step::*;
 
     fn state(target: u32, surge: u32, unavailable: u32, old: u32, new: u32) -> RollingState {
-        RollingState { target, max_surge: surge, max_unavailable: unavailable, old, new }
+        RollingState {
+            target,
+            max_surge: surge,
+            max_unavailable: unavailable,
+            old,
+            new,
+        }
     }
 
     /// Checks the invariants along a simulated rollout.
@@ -86,7 +92,10 @@ mod tests {
             match *step {
                 StartNew(k) => {
                     s.new += k;
-                    assert!(s.old + s.new <= s.target + s.max_surge, "surge exceeded at {s:?}");
+                    assert!(
+                        s.old + s.new <= s.target + s.max_surge,
+                        "surge exceeded at {s:?}"
+                    );
                 }
                 RetireOld(k) => {
                     s.old -= k;
@@ -109,7 +118,15 @@ mod tests {
     fn surge_one_unavailable_zero_replaces_one_at_a_time() {
         assert_eq!(
             check(state(3, 1, 0, 3, 0)),
-            vec![StartNew(1), RetireOld(1), StartNew(1), RetireOld(1), StartNew(1), RetireOld(1), Done]
+            vec![
+                StartNew(1),
+                RetireOld(1),
+                StartNew(1),
+                RetireOld(1),
+                StartNew(1),
+                RetireOld(1),
+                Done
+            ]
         );
     }
 
@@ -128,7 +145,10 @@ mod tests {
     #[test]
     fn bigger_budgets_take_bigger_steps() {
         assert_eq!(check(state(4, 2, 0, 4, 0))[0], StartNew(2));
-        assert_eq!(check(state(4, 4, 0, 4, 0)), vec![StartNew(4), RetireOld(4), Done]);
+        assert_eq!(
+            check(state(4, 4, 0, 4, 0)),
+            vec![StartNew(4), RetireOld(4), Done]
+        );
     }
 
     #[test]

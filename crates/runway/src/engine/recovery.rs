@@ -19,7 +19,8 @@ const ADOPTION_GRACE: Duration = Duration::from_secs(5);
 impl Engine {
     pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
         let running = self.store.running_deployments()?;
-        let mut names: BTreeSet<String> = self.store.services()?.into_iter().map(|(n, _)| n).collect();
+        let mut names: BTreeSet<String> =
+            self.store.services()?.into_iter().map(|(n, _)| n).collect();
         names.extend(running.iter().map(|d| d.service.clone()));
 
         for name in &names {
@@ -39,13 +40,18 @@ impl Engine {
             };
             let mut adopted = Vec::new();
             for row in self.store.live_replicas(name)? {
-                let process = row.pid.zip(row.proc_start).and_then(|(pid, start)| Process::adopt(pid, start));
+                let process = row
+                    .pid
+                    .zip(row.proc_start)
+                    .and_then(|(pid, start)| Process::adopt(pid, start));
                 if process.is_none() && !row.in_rotation {
                     // It served nothing and its process is gone: nothing to bring back.
                     self.store.set_replica_state(row.id, "stopped")?;
                     continue;
                 }
-                let Some(d) = self.store.deployment(row.release_id)? else { continue };
+                let Some(d) = self.store.deployment(row.release_id)? else {
+                    continue;
+                };
                 let release = Release::from_deployment(&d)?;
                 let replica_name = format!("{name}-{}", row.id);
                 tracing::info!(
@@ -88,7 +94,15 @@ impl Engine {
             }
             if let Some(release) = self.serving(&svc.name)? {
                 let (guard, ()) = svc.begin(
-                    || Ok::<_, anyhow::Error>((Operation { deployment_id: 0, description: format!("restoring {} after restart", release.version) }, ())),
+                    || {
+                        Ok::<_, anyhow::Error>((
+                            Operation {
+                                deployment_id: 0,
+                                description: format!("restoring {} after restart", release.version),
+                            },
+                            (),
+                        ))
+                    },
                     |op| anyhow::anyhow!("{} is already running", op.description),
                 )?;
                 let engine = self.clone();
@@ -105,14 +119,23 @@ impl Engine {
             let svc = self.service(&d.service)?;
             let target = Release::from_deployment(&d)?;
             let previous = match d.previous_release_id {
-                Some(p) => self.store.deployment(p)?.map(|d| Release::from_deployment(&d)).transpose()?,
+                Some(p) => self
+                    .store
+                    .deployment(p)?
+                    .map(|d| Release::from_deployment(&d))
+                    .transpose()?,
                 None => None,
             };
-            let rolls_back = (d.kind == Kind::Rollback).then_some(d.previous_release_id).flatten();
+            let rolls_back = (d.kind == Kind::Rollback)
+                .then_some(d.previous_release_id)
+                .flatten();
             let (guard, ()) = svc.begin(
                 || {
                     Ok::<_, anyhow::Error>((
-                        Operation { deployment_id: d.id, description: format!("deployment #{} of {}", d.id, d.version) },
+                        Operation {
+                            deployment_id: d.id,
+                            description: format!("deployment #{} of {}", d.id, d.version),
+                        },
                         (),
                     ))
                 },

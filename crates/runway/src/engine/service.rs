@@ -112,10 +112,13 @@ impl Service {
     pub fn sync_routes(&self) {
         let mut by_release: BTreeMap<String, Vec<Backend>> = BTreeMap::new();
         for r in self.replicas().iter().filter(|r| r.routable()) {
-            by_release.entry(r.version.clone()).or_default().push(Backend {
-                id: r.name.clone(),
-                addr: SocketAddr::from(([127, 0, 0, 1], r.port())),
-            });
+            by_release
+                .entry(r.version.clone())
+                .or_default()
+                .push(Backend {
+                    id: r.name.clone(),
+                    addr: SocketAddr::from(([127, 0, 0, 1], r.port())),
+                });
         }
         let routes = by_release
             .into_iter()

@@ -29,7 +29,10 @@ impl Prober {
             .parse()
             .map_err(|e| format!("bad health URL: {e}"))?;
         match tokio::time::timeout(self.timeout, self.client.get(uri)).await {
-            Err(_) => Err(format!("health check timed out after {}", runway_spec::Dur(self.timeout))),
+            Err(_) => Err(format!(
+                "health check timed out after {}",
+                runway_spec::Dur(self.timeout)
+            )),
             Ok(Err(e)) => Err(format!("health check failed: {}", error_chain(&e))),
             Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
             Ok(Ok(resp)) => Err(format!("health check answered {}", resp.status())),

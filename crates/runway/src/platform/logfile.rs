@@ -16,7 +16,10 @@ pub const MAX_BYTES: u64 = 10 * 1024 * 1024;
 pub const KEEP: usize = 3;
 
 pub fn log_path(state_dir: &Path, service: &str, replica_name: &str) -> PathBuf {
-    state_dir.join("logs").join(service).join(format!("{replica_name}.log"))
+    state_dir
+        .join("logs")
+        .join(service)
+        .join(format!("{replica_name}.log"))
 }
 
 pub fn open_for_append(path: &Path) -> io::Result<File> {
@@ -89,7 +92,10 @@ pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<String>, u64)> {
     // Only hand out complete lines; a partial last line is read again next time.
     let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let text = String::from_utf8_lossy(&buf[..complete]);
-    Ok((text.lines().map(str::to_string).collect(), start + complete as u64))
+    Ok((
+        text.lines().map(str::to_string).collect(),
+        start + complete as u64,
+    ))
 }
 
 #[cfg(test)]
@@ -108,8 +114,12 @@ mod tests {
         }
         writeln!(writer, "after").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "after\n");
-        assert!(fs::read_to_string(generation_path(&path, 1)).unwrap().starts_with("round 3"));
-        assert!(fs::read_to_string(generation_path(&path, 2)).unwrap().starts_with("round 2"));
+        assert!(fs::read_to_string(generation_path(&path, 1))
+            .unwrap()
+            .starts_with("round 3"));
+        assert!(fs::read_to_string(generation_path(&path, 2))
+            .unwrap()
+            .starts_with("round 2"));
         assert!(!generation_path(&path, 3).exists());
     }
 

@@ -121,7 +121,9 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// A free loopback port, for a replica to listen on.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The last lines a replica wrote, to explain why it failed.

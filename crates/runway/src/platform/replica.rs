@@ -76,6 +76,8 @@ pub struct Replica {
     /// dies before that fails its deployment instead of crash-looping.
     restart: AtomicBool,
     restarts: AtomicU32,
+    /// Set when the supervisor task has ended: the replica will not change by itself any more.
+    supervisor_done: AtomicBool,
     stop: CancellationToken,
     changed: Arc<Notify>,
     store: Arc<Store>,
@@ -121,6 +123,7 @@ impl Replica {
             in_rotation: AtomicBool::new(new.in_rotation),
             restart: AtomicBool::new(new.in_rotation),
             restarts: AtomicU32::new(new.restarts),
+            supervisor_done: AtomicBool::new(false),
             stop: CancellationToken::new(),
             changed,
             store,
@@ -196,17 +199,24 @@ impl Replica {
                 self.name,
                 self.version,
                 runway_spec::Dur(deadline),
-                s.last_error.as_deref().unwrap_or("no successful health check")
+                s.last_error
+                    .as_deref()
+                    .unwrap_or("no successful health check")
             ))
         })
     }
 
     /// Stops the process (SIGTERM, then SIGKILL after the stop timeout) and waits for it.
+    /// A replica whose process already exited for good is simply marked stopped.
     pub async fn stop(&self) {
         self.restart.store(false, Ordering::SeqCst);
         self.stop.cancel();
         let mut rx = self.status.subscribe();
-        let _ = rx.wait_for(|s| s.phase == Phase::Stopped).await;
+        let _ = rx
+            .wait_for(|s| s.phase == Phase::Stopped || self.supervisor_done.load(Ordering::SeqCst))
+            .await;
+        self.record_state("stopped");
+        self.status.send_modify(|s| s.phase = Phase::Stopped);
     }
 
     fn update(&self, f: impl FnOnce(&mut ReplicaStatus)) {
@@ -234,7 +244,8 @@ impl Replica {
             let port = self.port();
             let mut proc = match adopt.take() {
                 Some(p) => p,
-                None => match Process::spawn(&self.launch.command_for(port), &self.launch.log_path) {
+                None => match Process::spawn(&self.launch.command_for(port), &self.launch.log_path)
+                {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(replica = %self.name, "{e}");
@@ -309,18 +320,24 @@ impl Replica {
         }
     }
 
+    /// The supervisor's last act. An exit that will not be restarted keeps the phase `Exited`
+    /// (and its reason) for the engine's error message; a requested stop ends in `Stopped`.
     fn finish_stopped(&self, stopped_on_request: bool) {
-        self.record_state(if stopped_on_request { "stopped" } else { "failed" });
+        self.record_state(if stopped_on_request {
+            "stopped"
+        } else {
+            "failed"
+        });
+        self.supervisor_done.store(true, Ordering::SeqCst);
         self.update(|s| {
-            s.phase = if stopped_on_request { Phase::Stopped } else { Phase::Exited };
+            s.phase = if stopped_on_request {
+                Phase::Stopped
+            } else {
+                Phase::Exited
+            };
             s.healthy = false;
             s.pid = None;
         });
-        if stopped_on_request {
-            // Exited replicas keep their phase for the engine's error message; a stop is final.
-            self.status.send_modify(|s| s.phase = Phase::Stopped);
-        }
-        self.stop.cancel();
     }
 
     /// Probes the health endpoint: quickly while the replica has never been healthy (so a deploy
@@ -367,8 +384,12 @@ impl Replica {
                 }
             }
             probes += 1;
-            if probes % 50 == 0 {
-                let _ = logfile::rotate_if_needed(&self.launch.log_path, logfile::MAX_BYTES, logfile::KEEP);
+            if probes.is_multiple_of(50) {
+                let _ = logfile::rotate_if_needed(
+                    &self.launch.log_path,
+                    logfile::MAX_BYTES,
+                    logfile::KEEP,
+                );
             }
         }
     }

@@ -28,7 +28,11 @@ struct Api {
 }
 
 pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Router {
-    let api = Api { engine, token: token.into(), metrics_addr };
+    let api = Api {
+        engine,
+        token: token.into(),
+        metrics_addr,
+    };
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/status", get(status))
@@ -38,7 +42,10 @@ pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Route
         .route("/v1/services/{service}/rollback", post(rollback))
         .route("/v1/services/{service}/scale", post(scale))
         .route("/v1/services/{service}/nodes", get(nodes))
-        .route("/v1/services/{service}/nodes/{node}/{action}", post(node_action))
+        .route(
+            "/v1/services/{service}/nodes/{node}/{action}",
+            post(node_action),
+        )
         .route("/v1/services/{service}/logs", get(logs))
         .layer(middleware::from_fn_with_state(api.clone(), require_token))
         .with_state(api)
@@ -68,8 +75,12 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !constant_time_eq(presented.as_bytes(), api.token.as_bytes()) {
-        return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong token: the CLI reads it from the server's state dir (server.json)".into())
-            .into_response();
+        return ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: the CLI reads it from the server's state dir (server.json)"
+                .into(),
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -132,12 +143,25 @@ struct HistoryQuery {
     limit: Option<u32>,
 }
 
-async fn history(State(api): State<Api>, Query(q): Query<HistoryQuery>) -> ApiResult<Vec<crate::store::Deployment>> {
-    Ok(Json(api.engine.store().history(q.service.as_deref(), q.limit.unwrap_or(50))?))
+async fn history(
+    State(api): State<Api>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Vec<crate::store::Deployment>> {
+    Ok(Json(
+        api.engine
+            .store()
+            .history(q.service.as_deref(), q.limit.unwrap_or(50))?,
+    ))
 }
 
-async fn deploy(State(api): State<Api>, Json(req): Json<DeployRequest>) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
-    let d = api.engine.deploy(&req.version, req.spec, &req.base_dir).await?;
+async fn deploy(
+    State(api): State<Api>,
+    Json(req): Json<DeployRequest>,
+) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+    let d = api
+        .engine
+        .deploy(&req.version, req.spec, &req.base_dir)
+        .await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -146,7 +170,10 @@ async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<De
     let deployment = store
         .deployment(id)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no deployment #{id}")))?;
-    Ok(Json(DeploymentDetail { deployment, journal: store.journal_since(id, 0)? }))
+    Ok(Json(DeploymentDetail {
+        deployment,
+        journal: store.journal_since(id, 0)?,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -158,7 +185,11 @@ struct EventsQuery {
 
 /// Journal entries after `after`; waits up to `wait` seconds for new ones while the deployment
 /// runs, so `runway deploy` can follow a deployment without busy polling.
-async fn events(State(api): State<Api>, Path(id): Path<i64>, Query(q): Query<EventsQuery>) -> ApiResult<DeploymentDetail> {
+async fn events(
+    State(api): State<Api>,
+    Path(id): Path<i64>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<DeploymentDetail> {
     let after = q.after.unwrap_or(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(30));
     let mut ticks = api.engine.journal_ticks();
@@ -170,35 +201,65 @@ async fn events(State(api): State<Api>, Path(id): Path<i64>, Query(q): Query<Eve
             .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no deployment #{id}")))?;
         let journal = store.journal_since(id, after)?;
         if !journal.is_empty() || deployment.status != Status::Running {
-            return Ok(Json(DeploymentDetail { deployment, journal }));
+            return Ok(Json(DeploymentDetail {
+                deployment,
+                journal,
+            }));
         }
-        if tokio::time::timeout_at(deadline, ticks.changed()).await.is_err() {
-            return Ok(Json(DeploymentDetail { deployment, journal }));
+        if tokio::time::timeout_at(deadline, ticks.changed())
+            .await
+            .is_err()
+        {
+            return Ok(Json(DeploymentDetail {
+                deployment,
+                journal,
+            }));
         }
     }
 }
 
-async fn rollback(State(api): State<Api>, Path(service): Path<String>, Json(req): Json<RollbackRequest>) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
-    let d = api.engine.rollback(&service, req.version.as_deref(), req.revision).await?;
+async fn rollback(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Json(req): Json<RollbackRequest>,
+) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+    let d = api
+        .engine
+        .rollback(&service, req.version.as_deref(), req.revision)
+        .await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
-async fn scale(State(api): State<Api>, Path(service): Path<String>, Json(req): Json<ScaleRequest>) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+async fn scale(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Json(req): Json<ScaleRequest>,
+) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
     let d = api.engine.scale(&service, req.count).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
 async fn nodes(State(api): State<Api>, Path(service): Path<String>) -> ApiResult<Vec<ReplicaView>> {
     let svc = api.engine.service(&service)?;
-    Ok(Json(svc.replicas().iter().map(|r| replica_view(r)).collect()))
+    Ok(Json(
+        svc.replicas().iter().map(|r| replica_view(r)).collect(),
+    ))
 }
 
-async fn node_action(State(api): State<Api>, Path((service, node, action)): Path<(String, String, String)>) -> ApiResult<serde_json::Value> {
+async fn node_action(
+    State(api): State<Api>,
+    Path((service, node, action)): Path<(String, String, String)>,
+) -> ApiResult<serde_json::Value> {
     let action = match action.as_str() {
         "restart" => NodeAction::Restart,
         "stop" => NodeAction::Stop,
         "start" => NodeAction::Start,
-        other => return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown node action `{other}`: restart, stop or start"))),
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("unknown node action `{other}`: restart, stop or start"),
+            ))
+        }
     };
     let message = api.engine.node_action(&service, &node, action).await?;
     Ok(Json(serde_json::json!({ "message": message })))
@@ -214,15 +275,25 @@ struct LogsQuery {
 }
 
 /// The last `n` lines of each matching replica's log, or what each wrote since `cursor`.
-async fn logs(State(api): State<Api>, Path(service): Path<String>, Query(q): Query<LogsQuery>) -> ApiResult<LogsResponse> {
+async fn logs(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<LogsResponse> {
     let svc = api.engine.service(&service)?;
     let cursor: BTreeMap<String, u64> = match &q.cursor {
-        Some(c) => serde_json::from_str(c).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad cursor: {e}")))?,
+        Some(c) => serde_json::from_str(c)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad cursor: {e}")))?,
         None => BTreeMap::new(),
     };
-    let mut out = LogsResponse { lines: Vec::new(), cursor: BTreeMap::new() };
+    let mut out = LogsResponse {
+        lines: Vec::new(),
+        cursor: BTreeMap::new(),
+    };
     for r in svc.replicas() {
-        if q.version.as_ref().is_some_and(|v| v != &r.version) || q.node.as_ref().is_some_and(|n| n != &r.name) {
+        if q.version.as_ref().is_some_and(|v| v != &r.version)
+            || q.node.as_ref().is_some_and(|n| n != &r.name)
+        {
             continue;
         }
         let path = &r.launch.log_path;
@@ -234,7 +305,11 @@ async fn logs(State(api): State<Api>, Path(service): Path<String>, Query(q): Que
             }
         };
         out.cursor.insert(r.name.clone(), offset);
-        out.lines.extend(lines.into_iter().map(|line| LogLine { replica: r.name.clone(), version: r.version.clone(), line }));
+        out.lines.extend(lines.into_iter().map(|line| LogLine {
+            replica: r.name.clone(),
+            version: r.version.clone(),
+            line,
+        }));
     }
     Ok(Json(out))
 }

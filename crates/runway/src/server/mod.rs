@@ -36,7 +36,10 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     let api_addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
 
-    engine.recover().await.context("recovering state from the last run")?;
+    engine
+        .recover()
+        .await
+        .context("recovering state from the last run")?;
 
     let token = state_dir::new_token();
     let app = api::router(engine.clone(), token.clone(), metrics_addr.to_string());
@@ -44,7 +47,12 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
     state_dir::write_server_file(
         &state_dir,
-        &ServerFile { api: api_addr.to_string(), metrics: metrics_addr.to_string(), token, pid: std::process::id() },
+        &ServerFile {
+            api: api_addr.to_string(),
+            metrics: metrics_addr.to_string(),
+            token,
+            pid: std::process::id(),
+        },
     )?;
     tracing::info!(api = %api_addr, metrics = %metrics_addr, state_dir = %state_dir.display(), "runway server ready");
     eprintln!(
@@ -52,7 +60,9 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         state_dir.display()
     );
 
-    axum::serve(api_listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(api_listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
 
     eprintln!("runway server stopping: draining and stopping replicas");
     state_dir::remove_server_file(&state_dir);

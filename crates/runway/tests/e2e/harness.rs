@@ -53,14 +53,22 @@ impl App {
 }
 
 pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 impl Harness {
     pub async fn start() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let mut h = Harness { listen: free_addr(), state, dir, server: None };
+        let mut h = Harness {
+            listen: free_addr(),
+            state,
+            dir,
+            server: None,
+        };
         h.start_server().await;
         h
     }
@@ -83,12 +91,19 @@ impl Harness {
         let client = self.client();
         let started = Instant::now();
         loop {
-            if let Ok(info) = client.get::<runway::api_types::ServerInfo>("/v1/info").await {
+            if let Ok(info) = client
+                .get::<runway::api_types::ServerInfo>("/v1/info")
+                .await
+            {
                 if info.pid == pid {
                     return;
                 }
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "server did not start:\n{}", self.server_log());
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "server did not start:\n{}",
+                self.server_log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -102,7 +117,10 @@ impl Harness {
     /// SIGTERM and wait: the server drains and stops its replicas.
     pub fn stop_server(&mut self) {
         if let Some(mut child) = self.server.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -126,14 +144,26 @@ impl Harness {
 
     pub fn config(&self, app: &App) -> String {
         let command = app.command.clone().unwrap_or_else(|| {
-            let mut c: Vec<String> = [RUNWAY, "demo-app", "--port", "{port}", "--version", "{version}"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let mut c: Vec<String> = [
+                RUNWAY,
+                "demo-app",
+                "--port",
+                "{port}",
+                "--version",
+                "{version}",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             c.extend(app.extra_args.iter().cloned());
             c
         });
-        let env = app.env.iter().map(|(k, v)| format!("{k} = {v:?}")).collect::<Vec<_>>().join(", ");
+        let env = app
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k} = {v:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
             r#"[service]
 name = "web"
@@ -176,14 +206,19 @@ max_unavailable = {unavailable}
     /// Runs the CLI to completion (in a blocking thread, so load keeps flowing meanwhile).
     pub async fn runway(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(RUNWAY);
-        cmd.args(args).current_dir(self.dir.path()).env("RUNWAY_STATE_DIR", &self.state);
-        tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("RUNWAY_STATE_DIR", &self.state);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
     }
 
     /// Deploys `version` with `app` and returns the CLI's output.
     pub async fn deploy(&self, version: &str, app: &App) -> Output {
         let file = self.write(&format!("runway-{}.toml", sanitize(version)), app);
-        self.runway(&["-f", file.to_str().unwrap(), "deploy", version]).await
+        self.runway(&["-f", file.to_str().unwrap(), "deploy", version])
+            .await
     }
 
     pub async fn status(&self) -> serde_json::Value {
@@ -216,13 +251,18 @@ impl Drop for Harness {
         if self.server.is_some() && !std::thread::panicking() {
             self.stop_server();
         } else if let Some(child) = self.server.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 pub fn text(out: &Output) -> String {
@@ -238,13 +278,22 @@ pub fn text(out: &Output) -> String {
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     use http_body_util::BodyExt;
     let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.get(format!("http://{addr}{path}").parse().unwrap()))
-        .await
-        .expect("GET timed out")
-        .expect("GET failed");
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.get(format!("http://{addr}{path}").parse().unwrap()),
+    )
+    .await
+    .expect("GET timed out")
+    .expect("GET failed");
     let status = resp.status().as_u16();
-    let version = resp.headers().get("x-version").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let version = resp
+        .headers()
+        .get("x-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, version, String::from_utf8_lossy(&body).into_owned())
 }
@@ -252,7 +301,11 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
 /// The environment of a live process, from /proc.
 pub fn environ(pid: i64) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|b| b.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

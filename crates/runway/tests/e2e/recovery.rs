@@ -10,7 +10,12 @@ fn pids(status: &serde_json::Value) -> Vec<(String, i64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["version"].as_str().unwrap().to_string(), r["pid"].as_i64().unwrap_or(0)))
+        .map(|r| {
+            (
+                r["version"].as_str().unwrap().to_string(),
+                r["pid"].as_i64().unwrap_or(0),
+            )
+        })
         .collect()
 }
 
@@ -18,22 +23,32 @@ fn pids(status: &serde_json::Value) -> Vec<(String, i64)> {
 async fn kill_9_mid_deployment_then_restart_resumes_it_and_loses_nothing() {
     let mut h = Harness::start().await;
     assert!(h.deploy("v1", &App::default()).await.status.success());
-    let v1_pids: Vec<i64> = pids(&h.status().await).into_iter().map(|(_, p)| p).collect();
+    let v1_pids: Vec<i64> = pids(&h.status().await)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
 
     // A slow-starting v2, followed by the CLI in the background.
     let slow = App::default().args(&["--slow-start-ms", "1500"]);
     let file = h.write("v2.toml", &slow);
     let cli = {
         let mut cmd = std::process::Command::new(RUNWAY);
-        cmd.args(["-f", file.to_str().unwrap(), "deploy", "v2"]).env("RUNWAY_STATE_DIR", h.state_path());
+        cmd.args(["-f", file.to_str().unwrap(), "deploy", "v2"])
+            .env("RUNWAY_STATE_DIR", h.state_path());
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
     };
     // Kill the server once the first v2 replica serves and the second is starting.
     let mut mid_way = false;
     for _ in 0..200 {
         let status = h.status().await;
-        let replicas = status["services"][0]["replicas"].as_array().unwrap().clone();
-        let v2_routed = replicas.iter().filter(|r| r["version"] == "v2" && r["in_rotation"] == true).count();
+        let replicas = status["services"][0]["replicas"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let v2_routed = replicas
+            .iter()
+            .filter(|r| r["version"] == "v2" && r["in_rotation"] == true)
+            .count();
         let v2_total = replicas.iter().filter(|r| r["version"] == "v2").count();
         if v2_routed == 1 && v2_total == 2 {
             mid_way = true;
@@ -41,7 +56,11 @@ async fn kill_9_mid_deployment_then_restart_resumes_it_and_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(mid_way, "never saw the deployment half-way:\n{}", h.server_log());
+    assert!(
+        mid_way,
+        "never saw the deployment half-way:\n{}",
+        h.server_log()
+    );
     h.kill9_server();
 
     // The replicas outlive the server, and the proxy's listener is gone with it.
@@ -50,14 +69,22 @@ async fn kill_9_mid_deployment_then_restart_resumes_it_and_loses_nothing() {
 
     h.start_server().await;
     let out = cli.await.unwrap();
-    assert!(out.status.success(), "the CLI did not see the resumed deployment succeed: {}\n{}", text(&out), h.server_log());
+    assert!(
+        out.status.success(),
+        "the CLI did not see the resumed deployment succeed: {}\n{}",
+        text(&out),
+        h.server_log()
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("resuming"), "{stdout}");
 
     let status = h.status().await;
     let now = pids(&status);
     assert_eq!(now.len(), 3, "{now:?}");
-    assert!(now.iter().all(|(v, p)| v == "v2" && pid_alive(*p)), "{now:?}");
+    assert!(
+        now.iter().all(|(v, p)| v == "v2" && pid_alive(*p)),
+        "{now:?}"
+    );
     for p in &v1_pids {
         assert!(!pid_alive(*p), "old replica {p} was left running");
     }
@@ -69,7 +96,12 @@ async fn kill_9_mid_deployment_then_restart_resumes_it_and_loses_nothing() {
     assert_eq!((code, version.as_str()), (200, "v2"));
 
     let detail: serde_json::Value = h.client().get("/v1/deployments/2").await.unwrap();
-    let events: Vec<&str> = detail["journal"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = detail["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert!(events.contains(&"resumed"), "{events:?}");
     assert_eq!(events.last(), Some(&"succeeded"));
 }
@@ -82,11 +114,18 @@ async fn kill_9_while_serving_re_adopts_the_same_processes() {
     h.kill9_server();
     h.start_server().await;
     let after = pids(&h.status().await);
-    assert_eq!(before, after, "replicas were replaced instead of re-adopted");
+    assert_eq!(
+        before, after,
+        "replicas were replaced instead of re-adopted"
+    );
     let (code, version, _) = h.get("/").await;
     assert_eq!((code, version.as_str()), (200, "v1"));
     // An adopted replica that dies is restarted like any other.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(after[0].1 as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(after[0].1 as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let mut back = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -103,23 +142,50 @@ async fn kill_9_while_serving_re_adopts_the_same_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_restart_of_the_server_brings_the_serving_release_back() {
     let mut h = Harness::start().await;
-    assert!(h.deploy("v1", &App { replicas: 2, ..App::default() }).await.status.success());
-    let pids_before: Vec<i64> = pids(&h.status().await).into_iter().map(|(_, p)| p).collect();
+    assert!(h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 2,
+                ..App::default()
+            }
+        )
+        .await
+        .status
+        .success());
+    let pids_before: Vec<i64> = pids(&h.status().await)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     h.stop_server();
     for p in &pids_before {
-        assert!(!pid_alive(*p), "a clean server stop left replica {p} running");
+        assert!(
+            !pid_alive(*p),
+            "a clean server stop left replica {p} running"
+        );
     }
     h.start_server().await;
     let mut serving = false;
     for _ in 0..100 {
         let status = h.status().await;
-        let replicas = status["services"][0]["replicas"].as_array().unwrap().clone();
-        if replicas.len() == 2 && replicas.iter().all(|r| r["health"] == "healthy" && r["in_rotation"] == true) {
+        let replicas = status["services"][0]["replicas"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if replicas.len() == 2
+            && replicas
+                .iter()
+                .all(|r| r["health"] == "healthy" && r["in_rotation"] == true)
+        {
             serving = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(serving, "v1 did not come back after a restart:\n{}", h.server_log());
+    assert!(
+        serving,
+        "v1 did not come back after a restart:\n{}",
+        h.server_log()
+    );
     assert_eq!(h.get("/").await.1, "v1");
 }

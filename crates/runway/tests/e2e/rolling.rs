@@ -20,7 +20,9 @@ async fn rolling_deploy_under_load_loses_no_request_and_drains_in_flight_ones() 
     let load = Load::start(h.listen, "/", WORKERS, RPS);
     // Slow requests that are in flight on v1 replicas when they leave rotation: the drain must
     // let them finish.
-    let slow: Vec<_> = (0..6).map(|_| tokio::spawn(crate::harness::http_get(h.listen, "/slow?ms=1500"))).collect();
+    let slow: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(crate::harness::http_get(h.listen, "/slow?ms=1500")))
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let out = h.deploy("v2", &app).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -30,12 +32,28 @@ async fn rolling_deploy_under_load_loses_no_request_and_drains_in_flight_ones() 
     let seen = load.stop().await;
     for s in slow {
         let (status, version, _) = s.await.unwrap();
-        assert_eq!((status, version.as_str()), (200, "v1"), "an in-flight request was cut off by the drain");
+        assert_eq!(
+            (status, version.as_str()),
+            (200, "v1"),
+            "an in-flight request was cut off by the drain"
+        );
     }
 
-    assert_eq!(seen.failed, 0, "failed requests during a rolling deploy: {:?}", seen.errors);
-    assert!(seen.ok > 100, "too little load to mean anything: {}", seen.ok);
-    assert!(seen.versions.contains_key("v1") && seen.versions.contains_key("v2"), "{}", seen.by_version());
+    assert_eq!(
+        seen.failed, 0,
+        "failed requests during a rolling deploy: {:?}",
+        seen.errors
+    );
+    assert!(
+        seen.ok > 100,
+        "too little load to mean anything: {}",
+        seen.ok
+    );
+    assert!(
+        seen.versions.contains_key("v1") && seen.versions.contains_key("v2"),
+        "{}",
+        seen.by_version()
+    );
 
     let status = h.status().await;
     let replicas = status["services"][0]["replicas"].as_array().unwrap();
@@ -57,19 +75,37 @@ async fn a_release_failing_its_health_check_is_refused_and_the_old_one_keeps_ser
     let h = Harness::start().await;
     assert!(h.deploy("v1", &App::default()).await.status.success());
     let load = Load::start(h.listen, "/", WORKERS, RPS);
-    let bad = App { deadline: "2s", ..App::default() }.args(&["--fail-health"]);
+    let bad = App {
+        deadline: "2s",
+        ..App::default()
+    }
+    .args(&["--fail-health"]);
     let out = h.deploy("v2", &bad).await;
     let seen = load.stop().await;
 
-    assert!(!out.status.success(), "a deploy that failed its health check exited 0: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "a deploy that failed its health check exited 0: {}",
+        text(&out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("was not healthy within 2s") && stderr.contains("503"), "{stderr}");
+    assert!(
+        stderr.contains("was not healthy within 2s") && stderr.contains("503"),
+        "{stderr}"
+    );
     assert_eq!(seen.failed, 0, "{:?}", seen.errors);
-    assert_eq!(seen.versions.keys().collect::<Vec<_>>(), vec!["v1"], "the bad release got traffic");
+    assert_eq!(
+        seen.versions.keys().collect::<Vec<_>>(),
+        vec!["v1"],
+        "the bad release got traffic"
+    );
 
     let history = h.history().await;
     assert_eq!(history[0]["status"], "failed");
-    assert!(history[0]["reason"].as_str().unwrap().contains("not healthy"));
+    assert!(history[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not healthy"));
     let status = h.status().await;
     let replicas = status["services"][0]["replicas"].as_array().unwrap();
     assert_eq!(replicas.len(), 3);
@@ -80,11 +116,21 @@ async fn a_release_failing_its_health_check_is_refused_and_the_old_one_keeps_ser
 async fn a_command_that_does_not_exist_fails_with_the_os_error_while_the_old_release_serves() {
     let h = Harness::start().await;
     assert!(h.deploy("v1", &App::default()).await.status.success());
-    let missing = App { command: Some(vec!["/nonexistent/bin/app".into(), "--port".into(), "{port}".into()]), ..App::default() };
+    let missing = App {
+        command: Some(vec![
+            "/nonexistent/bin/app".into(),
+            "--port".into(),
+            "{port}".into(),
+        ]),
+        ..App::default()
+    };
     let out = h.deploy("v2", &missing).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/nonexistent/bin/app") && stderr.contains("No such file or directory"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/bin/app") && stderr.contains("No such file or directory"),
+        "{stderr}"
+    );
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v1"));
 }
@@ -121,8 +167,15 @@ async fn a_replica_that_crashes_under_load_costs_no_request_and_is_restarted() {
         }
     }
     let seen = load.stop().await;
-    assert!(restarted, "the crashed replica was not restarted and healthy within 10s");
-    assert_eq!(seen.failed, 0, "a crashed replica cost requests: {:?}", seen.errors);
+    assert!(
+        restarted,
+        "the crashed replica was not restarted and healthy within 10s"
+    );
+    assert_eq!(
+        seen.failed, 0,
+        "a crashed replica cost requests: {:?}",
+        seen.errors
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +186,8 @@ async fn a_second_deployment_is_refused_with_the_name_of_the_first() {
     let file = h.write("slow.toml", &slow);
     let first = {
         let mut cmd = std::process::Command::new(crate::harness::RUNWAY);
-        cmd.args(["-f", file.to_str().unwrap(), "deploy", "v2"]).env("RUNWAY_STATE_DIR", h.state_path());
+        cmd.args(["-f", file.to_str().unwrap(), "deploy", "v2"])
+            .env("RUNWAY_STATE_DIR", h.state_path());
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
     };
     // Wait until the first deployment is under way.
@@ -149,5 +203,9 @@ async fn a_second_deployment_is_refused_with_the_name_of_the_first() {
     assert!(stderr.contains("busy with deployment #2 of v2"), "{stderr}");
     let first = first.await.unwrap();
     assert!(first.status.success(), "{}", text(&first));
-    assert_eq!(h.history().await.len(), 2, "the refused deployment must not be recorded");
+    assert_eq!(
+        h.history().await.len(),
+        2,
+        "the refused deployment must not be recorded"
+    );
 }

@@ -10,28 +10,52 @@ async fn invalid_configs_are_rejected_with_file_line_col_and_nothing_starts() {
     let h = Harness::start().await;
     let good = h.config(&App::default());
     let cases = [
-        (good.replace("replicas = 3", "replicas = 0"), "replicas must be at least 1"),
-        (good.replace("deadline = \"15s\"", "deadline = \"5 minutes\""), "duration"),
-        (good.replace("replicas = 3", "replicas = 3\nreplica = 2"), "unknown key `replica`"),
-        (good.replace("replicas = 3", "replicas = \"three\""), "replicas"),
-        (good.replace("name = \"web\"", "name = \"web"), "runway.toml:"),
+        (
+            good.replace("replicas = 3", "replicas = 0"),
+            "replicas must be at least 1",
+        ),
+        (
+            good.replace("deadline = \"15s\"", "deadline = \"5 minutes\""),
+            "duration",
+        ),
+        (
+            good.replace("replicas = 3", "replicas = 3\nreplica = 2"),
+            "unknown key `replica`",
+        ),
+        (
+            good.replace("replicas = 3", "replicas = \"three\""),
+            "replicas",
+        ),
+        (
+            good.replace("name = \"web\"", "name = \"web"),
+            "runway.toml:",
+        ),
     ];
     for (config, expected) in cases {
         std::fs::write(h.dir.path().join("runway.toml"), &config).unwrap();
         let out = h.runway(&["deploy", "v1"]).await;
         assert!(!out.status.success(), "accepted a bad config:\n{config}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(expected), "expected `{expected}` in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
         let location = stderr.lines().next().unwrap_or("");
         let parts: Vec<&str> = location.splitn(4, ':').collect();
         assert!(
-            parts.len() == 4 && parts[0].ends_with("runway.toml") && parts[1].parse::<u32>().is_ok() && parts[2].parse::<u32>().is_ok(),
+            parts.len() == 4
+                && parts[0].ends_with("runway.toml")
+                && parts[1].parse::<u32>().is_ok()
+                && parts[2].parse::<u32>().is_ok(),
             "no file:line:col in `{location}`"
         );
         assert!(stderr.contains("hint"), "no hint in:\n{stderr}");
     }
     let status = h.status().await;
-    assert!(status["services"].as_array().unwrap().is_empty(), "something started: {status}");
+    assert!(
+        status["services"].as_array().unwrap().is_empty(),
+        "something started: {status}"
+    );
     assert!(h.history().await.is_empty());
 }
 
@@ -39,21 +63,30 @@ async fn invalid_configs_are_rejected_with_file_line_col_and_nothing_starts() {
 async fn the_api_refuses_requests_without_the_token() {
     let h = Harness::start().await;
     let server: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap())
+            .unwrap();
     let api: std::net::SocketAddr = server["api"].as_str().unwrap().parse().unwrap();
     for path in ["/v1/status", "/v1/deployments", "/v1/info"] {
-        assert_eq!(crate::harness::http_get(api, path).await.0, 401, "{path} without a token");
+        assert_eq!(
+            crate::harness::http_get(api, path).await.0,
+            401,
+            "{path} without a token"
+        );
     }
     // A wrong token is refused too.
     let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
     let req = hyper::Request::get(format!("http://{api}/v1/status"))
         .header("authorization", "Bearer not-the-token")
         .body(http_body_util::Empty::new())
         .unwrap();
     assert_eq!(client.request(req).await.unwrap().status(), 401);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(h.state_path().join("server.json")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(h.state_path().join("server.json"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -67,15 +100,32 @@ async fn without_a_server_the_cli_says_how_to_start_one() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no runway server is running") && stderr.contains("runway server --state-dir"), "{stderr}");
+    assert!(
+        stderr.contains("no runway server is running")
+            && stderr.contains("runway server --state-dir"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_with_shell_metacharacters_is_just_a_string() {
     let h = Harness::start().await;
     let marker = h.dir.path().join("pwned");
-    let version = format!("v1;touch {}$(touch {})`touch {}`", marker.display(), marker.display(), marker.display());
-    let out = h.deploy(&version, &App { replicas: 1, ..App::default() }).await;
+    let version = format!(
+        "v1;touch {}$(touch {})`touch {}`",
+        marker.display(),
+        marker.display(),
+        marker.display()
+    );
+    let out = h
+        .deploy(
+            &version,
+            &App {
+                replicas: 1,
+                ..App::default()
+            },
+        )
+        .await;
     assert!(out.status.success(), "{}", text(&out));
     let (_, served, _) = h.get("/").await;
     assert_eq!(served, version);
@@ -86,7 +136,11 @@ async fn a_version_with_shell_metacharacters_is_just_a_string() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_the_config_that_went_with_the_release() {
     let h = Harness::start().await;
-    let with_env = |v: &str| App { replicas: 2, env: vec![("APP_ENV".into(), v.into())], ..App::default() };
+    let with_env = |v: &str| App {
+        replicas: 2,
+        env: vec![("APP_ENV".into(), v.into())],
+        ..App::default()
+    };
     assert!(h.deploy("v1", &with_env("one")).await.status.success());
     assert!(h.deploy("v2", &with_env("two")).await.status.success());
     let env_of_replicas = |status: serde_json::Value| -> Vec<String> {
@@ -95,7 +149,10 @@ async fn rollback_restores_the_config_that_went_with_the_release() {
             .unwrap()
             .iter()
             .map(|r| {
-                environ(r["pid"].as_i64().unwrap()).into_iter().find(|e| e.starts_with("APP_ENV=")).unwrap_or_default()
+                environ(r["pid"].as_i64().unwrap())
+                    .into_iter()
+                    .find(|e| e.starts_with("APP_ENV="))
+                    .unwrap_or_default()
             })
             .collect()
     };
@@ -110,7 +167,16 @@ async fn rollback_restores_the_config_that_went_with_the_release() {
     assert_eq!(history[0]["status"], "succeeded");
     assert_eq!(history[1]["version"], "v2");
     assert_eq!(history[1]["status"], "rolled_back");
-    for key in ["id", "service", "version", "previous_version", "status", "started_at", "finished_at", "reason"] {
+    for key in [
+        "id",
+        "service",
+        "version",
+        "previous_version",
+        "status",
+        "started_at",
+        "finished_at",
+        "reason",
+    ] {
         assert!(history[0].get(key).is_some(), "history entry lacks `{key}`");
     }
 
@@ -129,7 +195,17 @@ async fn rollback_restores_the_config_that_went_with_the_release() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_names_releases_replicas_and_metrics() {
     let h = Harness::start().await;
-    assert!(h.deploy("v1", &App { replicas: 2, ..App::default() }).await.status.success());
+    assert!(h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 2,
+                ..App::default()
+            }
+        )
+        .await
+        .status
+        .success());
     for _ in 0..20 {
         assert_eq!(h.get("/").await.0, 200);
     }
@@ -152,13 +228,18 @@ async fn status_json_names_releases_replicas_and_metrics() {
 
     // The same numbers in Prometheus format on the metrics address.
     let server: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap())
+            .unwrap();
     let metrics: std::net::SocketAddr = server["metrics"].as_str().unwrap().parse().unwrap();
     let (code, _, body) = crate::harness::http_get(metrics, "/metrics").await;
     assert_eq!(code, 200);
     let line = body
         .lines()
-        .find(|l| l.starts_with("runway_requests_total{") && l.contains("release=\"v1\"") && l.contains("class=\"2xx\""))
+        .find(|l| {
+            l.starts_with("runway_requests_total{")
+                && l.contains("release=\"v1\"")
+                && l.contains("class=\"2xx\"")
+        })
         .unwrap_or_else(|| panic!("no 2xx counter in:\n{body}"));
     assert!(line.ends_with(" 20"), "{line}");
 }
@@ -166,7 +247,17 @@ async fn status_json_names_releases_replicas_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_scale_and_logs() {
     let h = Harness::start().await;
-    assert!(h.deploy("v1", &App { replicas: 2, ..App::default() }).await.status.success());
+    assert!(h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 2,
+                ..App::default()
+            }
+        )
+        .await
+        .status
+        .success());
     let list = h.runway(&["nodes", "list", "--json"]).await;
     let nodes: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(nodes.len(), 2);
@@ -181,14 +272,29 @@ async fn nodes_scale_and_logs() {
         .map(|r| r["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names.len(), 2);
-    assert!(!names.contains(&first), "restart kept the old replica: {names:?}");
+    assert!(
+        !names.contains(&first),
+        "restart kept the old replica: {names:?}"
+    );
 
     let second = names[0].clone();
     assert!(h.runway(&["nodes", "stop", &second]).await.status.success());
-    assert_eq!(h.status().await["services"][0]["replicas"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        h.status().await["services"][0]["replicas"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let out = h.runway(&["nodes", "start", &second]).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(h.status().await["services"][0]["replicas"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        h.status().await["services"][0]["replicas"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     let before: Vec<i64> = h.status().await["services"][0]["replicas"]
         .as_array()
@@ -205,13 +311,20 @@ async fn nodes_scale_and_logs() {
         .map(|r| r["id"].as_i64().unwrap())
         .collect();
     assert_eq!(after.len(), 4);
-    assert!(before.iter().all(|id| after.contains(id)), "scaling replaced running replicas");
+    assert!(
+        before.iter().all(|id| after.contains(id)),
+        "scaling replaced running replicas"
+    );
     assert_eq!(h.history().await[0]["kind"], "scale");
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = h.runway(&["logs", "-n", "5"]).await;
     let logs = String::from_utf8_lossy(&out.stdout);
-    assert!(logs.contains("demo-app v1 listening on 127.0.0.1:"), "{}", text(&out));
+    assert!(
+        logs.contains("demo-app v1 listening on 127.0.0.1:"),
+        "{}",
+        text(&out)
+    );
     let out = h.runway(&["logs", "--version", "v9"]).await;
     assert!(out.stdout.is_empty());
 }
@@ -234,6 +347,9 @@ async fn validate_init_and_plan_work_without_a_server() {
     let out = run(&["plan", "v2"]);
     assert!(out.status.success(), "{}", text(&out));
     let plan = String::from_utf8_lossy(&out.stdout);
-    assert!(plan.contains("start") && plan.contains("nothing was changed"), "{plan}");
+    assert!(
+        plan.contains("start") && plan.contains("nothing was changed"),
+        "{plan}"
+    );
     assert!(!dir.path().join("state").exists(), "plan changed something");
 }
