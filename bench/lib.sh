@@ -1,0 +1,75 @@
+# Shared helpers for the benchmark scripts: build, a runway server in a temp state dir, cleanup.
+# Sourced, not run. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNWAY="$ROOT/target/release/runway"
+WORK="$(mktemp -d /tmp/runway-bench.XXXXXX)"
+export RUNWAY_STATE_DIR="$WORK/state"
+PIDS=()
+
+need() {
+  local missing=()
+  for pair in "$@"; do command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+build() { (cd "$ROOT" && cargo build --release -q -p runway); }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_server() {
+  "$RUNWAY" server --state-dir "$RUNWAY_STATE_DIR" 2>"$WORK/server.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 100); do [ -f "$RUNWAY_STATE_DIR/server.json" ] && return; sleep 0.1; done
+  echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
+}
+
+# write_config FILE LISTEN REPLICAS EXTRA_ARGS...
+write_config() {
+  local file=$1 listen=$2 replicas=$3; shift 3
+  local extra=""
+  for a in "$@"; do extra+=", \"$a\""; done
+  cat >"$file" <<TOML
+[service]
+name = "bench"
+listen = "$listen"
+
+[run]
+command = ["$RUNWAY", "demo-app", "--port", "{port}", "--version", "{version}"$extra]
+replicas = $replicas
+drain_timeout = "10s"
+
+[health]
+path = "/health/ready"
+interval = "1s"
+deadline = "30s"
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+TOML
+}
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+machine() {
+  echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr)"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); runway $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+}

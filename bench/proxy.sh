@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Proxy throughput and latency: wrk against the same backend directly, through nginx (a
+# keep-alive reverse proxy, the reference) and through runway's built-in proxy.
+# Usage: bench/proxy.sh [ROUNDS] [DURATION]   (defaults: 3 rounds of 10s per target)
+source "$(dirname "$0")/lib.sh"
+ROUNDS=${1:-3}
+DURATION=${2:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+need wrk:wrk nginx:nginx-light
+build
+start_server
+
+LISTEN="127.0.0.1:$(free_port)"
+write_config "$WORK/runway.toml" "$LISTEN" 1
+"$RUNWAY" -f "$WORK/runway.toml" deploy v1 >/dev/null
+BACKEND_PORT=$("$RUNWAY" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["replicas"][0]["port"])')
+
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+PIDS+=("$!")
+sleep 0.5
+
+# run TARGET_URL -> "req/s p50_ms p99_ms errors"
+run() {
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$WORK/wrk.out" 2>&1
+  python3 - "$WORK/wrk.out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+errors += int(m.group(1)) if m else 0
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors}")
+PY
+}
+
+declare -A RPS P50 P99 ERR
+for target in direct nginx runway; do RPS[$target]=""; P50[$target]=""; P99[$target]=""; ERR[$target]=0; done
+for round in $(seq "$ROUNDS"); do
+  for target in direct nginx runway; do
+    case $target in
+      direct) url="http://127.0.0.1:$BACKEND_PORT/" ;;
+      nginx) url="http://127.0.0.1:$NGINX_PORT/" ;;
+      runway) url="http://$LISTEN/" ;;
+    esac
+    read -r rps p50 p99 err < <(run "$url")
+    echo "round $round $target: $rps req/s, p50 ${p50}ms, p99 ${p99}ms, errors $err" >&2
+    RPS[$target]+="$rps "; P50[$target]+="$p50 "; P99[$target]+="$p99 "; ERR[$target]=$((ERR[$target] + err))
+  done
+done
+
+med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+echo
+echo "### Proxy: wrk -t2 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians"
+machine
+echo
+echo "| target | req/s | p50 ms | p99 ms | errors | req/s vs nginx | p99 vs nginx |"
+echo "|---|---|---|---|---|---|---|"
+NR=$(med "${RPS[nginx]}"); NP=$(med "${P99[nginx]}")
+for target in direct nginx runway; do
+  r=$(med "${RPS[$target]}"); p=$(med "${P99[$target]}")
+  echo "| $target | $r | $(med "${P50[$target]}") | $p | ${ERR[$target]} | $(python3 -c "print(f'{$r/$NR:.2f}')") | $(python3 -c "print(f'{$p/$NP:.2f}')") |"
+done
