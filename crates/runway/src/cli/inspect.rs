@@ -194,20 +194,26 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Which replicas' logs to show.
+pub struct LogFilter<'a> {
+    pub version: Option<&'a str>,
+    pub node: Option<&'a str>,
+}
+
 pub async fn logs(
     cli: &Cli,
     follow: bool,
     lines: usize,
-    version: Option<&str>,
-    node: Option<&str>,
+    filter: LogFilter<'_>,
+    json: bool,
 ) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
     let mut query = format!("n={lines}");
-    if let Some(v) = version {
+    if let Some(v) = filter.version {
         query.push_str(&format!("&version={}", encode(v)));
     }
-    if let Some(n) = node {
+    if let Some(n) = filter.node {
         query.push_str(&format!("&node={}", encode(n)));
     }
     let mut cursor: Option<BTreeMap<String, u64>> = None;
@@ -220,7 +226,11 @@ pub async fn logs(
             .get(&format!("/v1/services/{service}/logs?{q}"))
             .await?;
         for l in &answer.lines {
-            println!("{} | {}", l.replica, l.line);
+            if json {
+                println!("{}", serde_json::to_string(l)?);
+            } else {
+                println!("{} | {}", l.replica, l.line);
+            }
         }
         if !follow {
             return Ok(ExitCode::SUCCESS);

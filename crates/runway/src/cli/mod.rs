@@ -132,6 +132,9 @@ pub enum Command {
         /// Only this replica.
         #[arg(long)]
         node: Option<String>,
+        /// One JSON object per line: replica, version, line.
+        #[arg(long)]
+        json: bool,
     },
     /// The demo: a server, a demo app, steady load, deploys, a refused bad release, a rollback.
     Demo,
@@ -244,7 +247,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             lines,
             release,
             node,
-        } => inspect::logs(&cli, *follow, *lines, release.as_deref(), node.as_deref()).await,
+            json,
+        } => {
+            let filter = inspect::LogFilter {
+                version: release.as_deref(),
+                node: node.as_deref(),
+            };
+            inspect::logs(&cli, *follow, *lines, filter, *json).await
+        }
         Command::Demo => crate::demo::run().await,
         Command::DemoApp(args) => {
             runway_demo_app::run(args.clone()).await?;

@@ -353,3 +353,109 @@ async fn validate_init_and_plan_work_without_a_server() {
     );
     assert!(!dir.path().join("state").exists(), "plan changed something");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_pass_through_the_proxy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start().await;
+    assert!(h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 1,
+                ..App::default()
+            }
+        )
+        .await
+        .status
+        .success());
+    let mut conn = tokio::net::TcpStream::connect(h.listen).await.unwrap();
+    conn.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "wrong accept key: {head}"
+    );
+    conn.write_all(b"ping through runway").await.unwrap();
+    let mut echo = [0u8; 19];
+    tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping through runway");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_json_gives_one_object_per_line() {
+    let h = Harness::start().await;
+    assert!(h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 1,
+                ..App::default()
+            }
+        )
+        .await
+        .status
+        .success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = h.runway(&["logs", "--json", "-n", "1"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["version"], "v1");
+    assert!(line["replica"].as_str().unwrap().starts_with("web-"));
+}
+
+/// The README's main command, end to end: exit 0, zero failed requests, no process left behind.
+#[tokio::test]
+async fn the_demo_runs_clean_and_leaves_nothing_behind() {
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(RUNWAY)
+            .arg("demo")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("requests failed:  0"), "{stdout}");
+    assert!(
+        stdout.contains("deploy v3 (refused)") && stdout.contains("serving now: v1"),
+        "{stdout}"
+    );
+    let served: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("requests served:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(served > 500, "{stdout}");
+    // No demo replica survives the demo: none has RUNWAY_SERVICE=demo in its environment.
+    let leftovers: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|pid| environ(*pid).iter().any(|e| e == "RUNWAY_SERVICE=demo"))
+        .filter(|pid| crate::harness::pid_alive(*pid))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the demo left processes behind: {leftovers:?}"
+    );
+}
