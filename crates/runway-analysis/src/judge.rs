@@ -1,0 +1,714 @@
+//! The interval-by-interval decision of a canary analysis.
+//!
+//! Every analysis interval the engine measures both releases and calls
+//! [`Judge::judge`] with the [`AnalysisPolicy`] and an [`IntervalInput`]. The judge
+//! evaluates each metric's conditions, keeps the streaks and `for` clocks, records
+//! the [`IntervalResult`] in its history and returns it. The engine acts on
+//! [`IntervalResult::decision`]:
+//!
+//! | decision          | meaning                                                   | engine |
+//! |-------------------|-----------------------------------------------------------|--------|
+//! | [`Decision::Continue`] | every metric was measured and passed                 | may promote ([`Judge::can_promote`]) |
+//! | [`Decision::Hold`]     | something is failing but no action is due yet: a failed interval below `failure_limit`, or a condition failing for less than its `for` | stay on the step, keep measuring |
+//! | [`Decision::Inconclusive`] | not enough data (too few requests, missing values, source errors) | stay on the step, keep measuring |
+//! | [`Decision::Pause`]    | a `pause_if` condition holds, or `inconclusive_limit` inconclusive intervals in a row | wait for a human |
+//! | [`Decision::Rollback`] | `failure_limit` failed intervals in a row             | roll back |
+//!
+//! Per interval, in order of precedence:
+//! 1. With fewer than `min_requests` canary requests every metric is inconclusive
+//!    ("only N canary requests, need M"), whatever the numbers say, and the `for`
+//!    clocks are left alone.
+//! 2. Each metric gets a [`MetricVerdict`]; a source error or a missing measurement
+//!    makes it inconclusive ("source error: ..."), never a pass.
+//! 3. Any metric `Fail` → the interval failed: the failure streak grows, and at
+//!    `failure_limit` the decision is `Rollback` (before it, `Hold`).
+//! 4. Else any `Pending` → `Hold`. Else any `Pause` → `Pause`. (A failing metric
+//!    takes precedence over a pausing one so that the automatic rollback is not
+//!    replaced by a wait for a human.)
+//! 5. Else any `Inconclusive` → the inconclusive streak grows, and at
+//!    `inconclusive_limit` the decision is `Pause` (before it, `Inconclusive`).
+//! 6. Else `Continue`: both streaks reset.
+//!
+//! Streaks: the failure streak counts failed intervals and is reset only by a
+//! passing interval (an interval that could not be judged is no evidence that the
+//! canary recovered). The inconclusive streak counts inconclusive intervals and is
+//! reset by any interval that had the data to judge (pass, fail, pending, pause), and
+//! after it triggers a pause, so that a human who resumes the rollout gets a fresh
+//! `inconclusive_limit`. [`Judge::start_step`] resets both streaks and the `for`
+//! clocks and keeps the history.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::condition::{
+    Comparison, Condition, Evaluation, MetricWindow, StatisticalOptions, Verdict,
+};
+use crate::format;
+
+/// The name of the error-rate metric in the runbook policy: the share (0 to 1) of
+/// the canary's requests that failed or got a 5xx.
+pub const ERROR_RATE: &str = "error_rate";
+/// The name of the p99-latency metric in the runbook policy (any unit, the same for
+/// both releases).
+pub const LATENCY_P99: &str = "latency_p99";
+
+/// How one metric is judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPolicy {
+    /// The metric's name; [`MetricInput::name`] must match it.
+    pub name: String,
+    /// When the metric is bad enough to fail the interval (counts toward
+    /// `failure_limit` and the rollback).
+    pub fail_if: Condition,
+    /// When the metric is bad enough to stop and ask a human, but not to roll back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_if: Option<Condition>,
+    /// `for` in `runway.toml`: a condition (`fail_if` or `pause_if`, each with its own
+    /// clock) counts only once it has held continuously for this long, as in a
+    /// Prometheus alert's `for:`. The clock starts at the first interval in which the
+    /// condition holds, keeps running through inconclusive intervals, and is reset by
+    /// an interval in which the condition does not hold. Until then the metric's
+    /// verdict is [`MetricVerdict::Pending`] ("failing for 40s of 5m"), which holds
+    /// the step (no promotion) without counting as a failure. `None` or zero: counts
+    /// at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_duration: Option<Duration>,
+    /// Options of a statistical condition (ignored by the others).
+    #[serde(default)]
+    pub statistical: StatisticalOptions,
+}
+
+impl MetricPolicy {
+    /// A metric with only a `fail_if` condition and default options.
+    pub fn new(name: impl Into<String>, fail_if: Condition) -> Self {
+        MetricPolicy {
+            name: name.into(),
+            fail_if,
+            pause_if: None,
+            for_duration: None,
+            statistical: StatisticalOptions::default(),
+        }
+    }
+
+    /// Adds a `pause_if` condition.
+    pub fn with_pause_if(mut self, pause_if: Condition) -> Self {
+        self.pause_if = Some(pause_if);
+        self
+    }
+
+    /// Sets `for`.
+    pub fn with_for_duration(mut self, for_duration: Duration) -> Self {
+        self.for_duration = Some(for_duration);
+        self
+    }
+
+    /// Sets the statistical options.
+    pub fn with_statistical(mut self, statistical: StatisticalOptions) -> Self {
+        self.statistical = statistical;
+        self
+    }
+}
+
+/// How a rollout step is judged: the limits and the metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisPolicy {
+    /// Failed intervals in a row that trigger the rollback. 0 behaves as 1.
+    pub failure_limit: u32,
+    /// With fewer canary requests in an interval, every metric is inconclusive: an
+    /// error rate over 3 requests says nothing.
+    pub min_requests: u64,
+    /// Inconclusive intervals in a row that pause the rollout for a human. 0 behaves
+    /// as 1.
+    pub inconclusive_limit: u32,
+    /// The metrics. Empty: every interval is inconclusive (nothing was judged, so
+    /// nothing may be promoted); use [`AnalysisPolicy::default_for_runbooks`].
+    pub metrics: Vec<MetricPolicy>,
+}
+
+impl AnalysisPolicy {
+    /// The runbooks' decision matrix, for a rollout whose `[analysis]` names no
+    /// metrics (the limits come from `[analysis]`):
+    ///
+    /// | metric ([`ERROR_RATE`], [`LATENCY_P99`]) | `fail_if` (roll back) | `pause_if` (investigate) |
+    /// |--------------|-----------------|----------|
+    /// | `error_rate`  | `> 0.05`        | `> 0.01` |
+    /// | `latency_p99` | `> 3x stable`   | —        |
+    ///
+    /// No `for`: the failure has to persist for `failure_limit` consecutive
+    /// intervals instead, so that a badly broken canary is rolled back within a few
+    /// intervals rather than after minutes at full error rate. Set `for_duration`
+    /// on the error-rate metric to get the runbooks' stricter "above 5% for 5
+    /// minutes".
+    pub fn default_for_runbooks(
+        failure_limit: u32,
+        min_requests: u64,
+        inconclusive_limit: u32,
+    ) -> Self {
+        AnalysisPolicy {
+            failure_limit,
+            min_requests,
+            inconclusive_limit,
+            metrics: vec![
+                MetricPolicy::new(
+                    ERROR_RATE,
+                    Condition::Absolute {
+                        op: Comparison::Greater,
+                        threshold: 0.05,
+                    },
+                )
+                .with_pause_if(Condition::Absolute {
+                    op: Comparison::Greater,
+                    threshold: 0.01,
+                }),
+                MetricPolicy::new(
+                    LATENCY_P99,
+                    Condition::RelativeFactor {
+                        op: Comparison::Greater,
+                        factor: 3.0,
+                    },
+                ),
+            ],
+        }
+    }
+
+    /// Checks what the judge would otherwise have to paper over: at least one
+    /// metric, unique non-empty names, limits of at least 1, valid statistical
+    /// options where a statistical condition uses them.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.failure_limit == 0 {
+            return Err("failure_limit must be at least 1".to_string());
+        }
+        if self.inconclusive_limit == 0 {
+            return Err("inconclusive_limit must be at least 1".to_string());
+        }
+        if self.metrics.is_empty() {
+            return Err("the policy has no metrics: nothing would be judged".to_string());
+        }
+        for (i, metric) in self.metrics.iter().enumerate() {
+            if metric.name.trim().is_empty() {
+                return Err(format!("metric #{} has an empty name", i + 1));
+            }
+            if self.metrics.iter().take(i).any(|m| m.name == metric.name) {
+                return Err(format!("metric {:?} appears twice", metric.name));
+            }
+            let statistical = metric.fail_if.needs_samples()
+                || metric.pause_if.is_some_and(|c| c.needs_samples());
+            if statistical {
+                metric
+                    .statistical
+                    .validate()
+                    .map_err(|e| format!("metric {:?}: {e}", metric.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One metric's measurement for one interval, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricInput {
+    /// Matches [`MetricPolicy::name`].
+    pub name: String,
+    /// The window, or the source's error (e.g. "Prometheus unreachable: connection
+    /// refused"), which makes the metric inconclusive.
+    pub window: Result<MetricWindow, String>,
+}
+
+impl MetricInput {
+    /// A successful measurement.
+    pub fn ok(name: impl Into<String>, window: MetricWindow) -> Self {
+        MetricInput {
+            name: name.into(),
+            window: Ok(window),
+        }
+    }
+
+    /// A failed measurement.
+    pub fn error(name: impl Into<String>, error: impl Into<String>) -> Self {
+        MetricInput {
+            name: name.into(),
+            window: Err(error.into()),
+        }
+    }
+}
+
+/// Everything the judge needs about one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalInput {
+    /// When the interval ended, as time since the analysis started. Only differences
+    /// matter (for `for` durations), so any fixed epoch works as long as it survives
+    /// a restart: the engine should persist the start time and compute this from the
+    /// wall clock. Must not decrease; if it does, running `for` clocks restart.
+    pub at: Duration,
+    /// Requests the canary served in the interval (checked against `min_requests`).
+    pub canary_requests: u64,
+    /// One entry per policy metric. A policy metric without an entry is
+    /// inconclusive; entries for unknown metrics are ignored; for a duplicated name
+    /// the first entry counts.
+    pub metrics: Vec<MetricInput>,
+}
+
+/// One metric's verdict in one interval, after `for` durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MetricVerdict {
+    /// Every condition was evaluated and none holds.
+    Pass,
+    /// A condition holds but has not yet held for `for_duration`: not a pass (the
+    /// step is held), not yet a failure (does not count toward `failure_limit`).
+    Pending,
+    /// `pause_if` holds (for long enough) and `fail_if` does not.
+    Pause,
+    /// `fail_if` holds (for long enough): the interval failed.
+    Fail,
+    /// Not enough data to judge: too few requests, a missing or non-finite value,
+    /// no stable value for a relative condition, too few samples, a source error.
+    Inconclusive,
+}
+
+/// One metric's line in an interval's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    /// The metric's name.
+    pub name: String,
+    /// The verdict.
+    pub verdict: MetricVerdict,
+    /// One line with the numbers, e.g. `error_rate 0.06 > 0.05` or
+    /// `error_rate 0.06 > 0.05 (failing for 40s of 5m)`.
+    pub reason: String,
+    /// The canary's value, when measured and finite.
+    pub canary: Option<f64>,
+    /// The stable release's value, when measured and finite.
+    pub stable: Option<f64>,
+    /// The condition behind the verdict, e.g. `fail_if > 0.05` or
+    /// `pause_if > 0.01`.
+    pub condition: String,
+}
+
+/// What the engine should do after an interval. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// The interval passed: every metric was measured and passed.
+    Continue,
+    /// Something is failing but no action is due yet; do not promote.
+    Hold(String),
+    /// Not enough data to judge this interval; do not promote.
+    Inconclusive(String),
+    /// Stop and wait for a human.
+    Pause(String),
+    /// Roll back; the reason quotes the last failing interval's numbers.
+    Rollback(String),
+}
+
+impl Decision {
+    /// The reason, except for `Continue`.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Decision::Continue => None,
+            Decision::Hold(r)
+            | Decision::Inconclusive(r)
+            | Decision::Pause(r)
+            | Decision::Rollback(r) => Some(r),
+        }
+    }
+
+    /// A short lower-case name for logs and tables: `continue`, `hold`,
+    /// `inconclusive`, `pause`, `rollback`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Continue => "continue",
+            Decision::Hold(_) => "hold",
+            Decision::Inconclusive(_) => "inconclusive",
+            Decision::Pause(_) => "pause",
+            Decision::Rollback(_) => "rollback",
+        }
+    }
+}
+
+/// The record of one judged interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalResult {
+    /// The rollout step (0 for the first, +1 per [`Judge::start_step`]).
+    pub step: u32,
+    /// [`IntervalInput::at`].
+    pub at: Duration,
+    /// [`IntervalInput::canary_requests`].
+    pub canary_requests: u64,
+    /// One entry per policy metric, in policy order.
+    pub metrics: Vec<MetricResult>,
+    /// The decision.
+    pub decision: Decision,
+    /// Failed intervals in a row after this one.
+    pub consecutive_failures: u32,
+    /// Inconclusive intervals in a row after this one (the value that was compared
+    /// with `inconclusive_limit`).
+    pub consecutive_inconclusive: u32,
+}
+
+/// The running `for` clocks of one metric.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Clocks {
+    /// Since when `fail_if` has held, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fail_since: Option<Duration>,
+    /// Since when `pause_if` has held, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pause_since: Option<Duration>,
+}
+
+/// The analysis state of one rollout: streaks, `for` clocks and the history of every
+/// judged interval.
+///
+/// Serialize it after each interval and deserialize it after a restart: the analysis
+/// continues exactly where it was (same streaks, same clocks, same history).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Judge {
+    step: u32,
+    /// Index in `history` of the current step's first interval.
+    step_start: usize,
+    consecutive_failures: u32,
+    consecutive_inconclusive: u32,
+    clocks: BTreeMap<String, Clocks>,
+    history: Vec<IntervalResult>,
+}
+
+/// A condition's state after its `for` clock.
+#[derive(Clone, Copy, PartialEq)]
+enum Timed {
+    Pass,
+    Pending,
+    Fail,
+    Inconclusive,
+}
+
+impl Judge {
+    /// A judge with no history, on step 0.
+    pub fn new() -> Self {
+        Judge::default()
+    }
+
+    /// Judges one interval: evaluates every metric of `policy` on `input`, updates
+    /// the streaks and clocks, appends the result to the history and returns it.
+    pub fn judge(&mut self, policy: &AnalysisPolicy, input: IntervalInput) -> IntervalResult {
+        let lookup = |name: &str| input.metrics.iter().find(|m| m.name == name);
+        let metrics: Vec<MetricResult> = if input.canary_requests < policy.min_requests {
+            policy
+                .metrics
+                .iter()
+                .map(|mp| {
+                    let window = lookup(&mp.name).and_then(|m| m.window.as_ref().ok());
+                    result(
+                        mp,
+                        MetricVerdict::Inconclusive,
+                        format!(
+                            "{}: only {} canary requests, need {}",
+                            mp.name, input.canary_requests, policy.min_requests
+                        ),
+                        window,
+                        "fail_if",
+                        &mp.fail_if,
+                    )
+                })
+                .collect()
+        } else {
+            policy
+                .metrics
+                .iter()
+                .map(|mp| self.judge_metric(mp, lookup(&mp.name), input.at))
+                .collect()
+        };
+
+        let decision = self.decide(policy, &metrics);
+        let result = IntervalResult {
+            step: self.step,
+            at: input.at,
+            canary_requests: input.canary_requests,
+            metrics,
+            decision,
+            consecutive_failures: self.consecutive_failures,
+            consecutive_inconclusive: self.consecutive_inconclusive,
+        };
+        if matches!(result.decision, Decision::Pause(_)) && self.consecutive_inconclusive > 0 {
+            // The pause came from the inconclusive streak; a resumed rollout gets a
+            // fresh inconclusive_limit.
+            self.consecutive_inconclusive = 0;
+        }
+        self.history.push(result.clone());
+        result
+    }
+
+    /// One metric's verdict, updating its `for` clocks.
+    fn judge_metric(
+        &mut self,
+        mp: &MetricPolicy,
+        input: Option<&MetricInput>,
+        at: Duration,
+    ) -> MetricResult {
+        let name = &mp.name;
+        let window = match input.map(|m| &m.window) {
+            None => {
+                return result(
+                    mp,
+                    MetricVerdict::Inconclusive,
+                    format!("{name}: no measurement for this interval"),
+                    None,
+                    "fail_if",
+                    &mp.fail_if,
+                )
+            }
+            Some(Err(error)) => {
+                return result(
+                    mp,
+                    MetricVerdict::Inconclusive,
+                    format!("{name}: source error: {error}"),
+                    None,
+                    "fail_if",
+                    &mp.fail_if,
+                )
+            }
+            Some(Ok(window)) => window,
+        };
+
+        let clocks = self.clocks.entry(name.clone()).or_default();
+        let (fail, fail_reason) = timed(
+            &mut clocks.fail_since,
+            mp.fail_if.evaluate(name, window, &mp.statistical),
+            at,
+            mp.for_duration,
+        );
+        let pause = mp.pause_if.map(|condition| {
+            let (state, reason) = timed(
+                &mut clocks.pause_since,
+                condition.evaluate(name, window, &mp.statistical),
+                at,
+                mp.for_duration,
+            );
+            (condition, state, reason)
+        });
+
+        let from_fail =
+            |verdict, reason| result(mp, verdict, reason, Some(window), "fail_if", &mp.fail_if);
+        let from_pause = |verdict, reason, condition: &Condition| {
+            result(mp, verdict, reason, Some(window), "pause_if", condition)
+        };
+        match (fail, pause) {
+            (Timed::Fail, _) => from_fail(MetricVerdict::Fail, fail_reason),
+            (Timed::Pending, _) => from_fail(MetricVerdict::Pending, fail_reason),
+            (_, Some((c, Timed::Fail, reason))) => from_pause(MetricVerdict::Pause, reason, &c),
+            (_, Some((c, Timed::Pending, reason))) => {
+                from_pause(MetricVerdict::Pending, reason, &c)
+            }
+            (Timed::Inconclusive, _) => from_fail(MetricVerdict::Inconclusive, fail_reason),
+            (_, Some((c, Timed::Inconclusive, reason))) => {
+                from_pause(MetricVerdict::Inconclusive, reason, &c)
+            }
+            (Timed::Pass, _) => from_fail(MetricVerdict::Pass, fail_reason),
+        }
+    }
+
+    /// The interval's decision from its metric verdicts; updates the streaks.
+    fn decide(&mut self, policy: &AnalysisPolicy, metrics: &[MetricResult]) -> Decision {
+        let failure_limit = policy.failure_limit.max(1);
+        let inconclusive_limit = policy.inconclusive_limit.max(1);
+        let with = |verdict: MetricVerdict| {
+            metrics
+                .iter()
+                .filter(|m| m.verdict == verdict)
+                .map(|m| m.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let any = |verdict: MetricVerdict| metrics.iter().any(|m| m.verdict == verdict);
+
+        if any(MetricVerdict::Fail) {
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            self.consecutive_inconclusive = 0;
+            let n = self.consecutive_failures;
+            let failing = with(MetricVerdict::Fail);
+            return if n >= failure_limit {
+                Decision::Rollback(format!(
+                    "{n} failed intervals in a row (failure_limit {failure_limit}); last: \
+                     {failing}"
+                ))
+            } else {
+                Decision::Hold(format!(
+                    "failed interval {n} of {failure_limit} before rollback: {failing}"
+                ))
+            };
+        }
+        if any(MetricVerdict::Pending) {
+            self.consecutive_inconclusive = 0;
+            return Decision::Hold(with(MetricVerdict::Pending));
+        }
+        if any(MetricVerdict::Pause) {
+            self.consecutive_inconclusive = 0;
+            return Decision::Pause(format!("pause_if met: {}", with(MetricVerdict::Pause)));
+        }
+        if metrics.is_empty() || any(MetricVerdict::Inconclusive) {
+            self.consecutive_inconclusive = self.consecutive_inconclusive.saturating_add(1);
+            let n = self.consecutive_inconclusive;
+            let why = if metrics.is_empty() {
+                "the analysis policy has no metrics, nothing was judged".to_string()
+            } else {
+                with(MetricVerdict::Inconclusive)
+            };
+            return if n >= inconclusive_limit {
+                Decision::Pause(format!(
+                    "{n} inconclusive intervals in a row (inconclusive_limit \
+                     {inconclusive_limit}): the canary cannot be judged, waiting for a human; \
+                     last: {why}"
+                ))
+            } else {
+                Decision::Inconclusive(format!(
+                    "inconclusive interval {n} of {inconclusive_limit} before pausing: {why}"
+                ))
+            };
+        }
+        self.consecutive_failures = 0;
+        self.consecutive_inconclusive = 0;
+        Decision::Continue
+    }
+
+    /// Marks the start of a new rollout step (the traffic weight changed): the
+    /// streaks and `for` clocks restart, because the measurements of the previous
+    /// weight say nothing about this one; the history is kept for the deployment
+    /// record. [`Judge::can_promote`] is false until an interval of the new step
+    /// passes.
+    pub fn start_step(&mut self) {
+        self.step = self.step.saturating_add(1);
+        self.step_start = self.history.len();
+        self.consecutive_failures = 0;
+        self.consecutive_inconclusive = 0;
+        self.clocks.clear();
+    }
+
+    /// Whether the current step may be promoted: its last interval was `Continue`
+    /// (so at least one interval passed since the step began, and nothing has gone
+    /// wrong since), and no interval of the analysis ever decided `Rollback`.
+    pub fn can_promote(&self) -> bool {
+        let rolled_back = self
+            .history
+            .iter()
+            .any(|r| matches!(r.decision, Decision::Rollback(_)));
+        !rolled_back
+            && self
+                .step_history()
+                .last()
+                .is_some_and(|r| r.decision == Decision::Continue)
+    }
+
+    /// Every judged interval, oldest first, across all steps: the deployment record.
+    pub fn history(&self) -> &[IntervalResult] {
+        &self.history
+    }
+
+    /// The intervals of the current step.
+    pub fn step_history(&self) -> &[IntervalResult] {
+        self.history.get(self.step_start..).unwrap_or(&[])
+    }
+
+    /// The last judged interval.
+    pub fn last(&self) -> Option<&IntervalResult> {
+        self.history.last()
+    }
+
+    /// The current step (0 for the first).
+    pub fn step(&self) -> u32 {
+        self.step
+    }
+
+    /// Intervals that passed, across all steps.
+    pub fn passed_intervals(&self) -> usize {
+        count_passed(&self.history)
+    }
+
+    /// Intervals of the current step that passed.
+    pub fn step_passed_intervals(&self) -> usize {
+        count_passed(self.step_history())
+    }
+
+    /// Failed intervals in a row, as compared with `failure_limit`.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures
+    }
+
+    /// Inconclusive intervals in a row, as compared with `inconclusive_limit`.
+    pub fn consecutive_inconclusive(&self) -> u32 {
+        self.consecutive_inconclusive
+    }
+}
+
+fn count_passed(intervals: &[IntervalResult]) -> usize {
+    intervals
+        .iter()
+        .filter(|r| r.decision == Decision::Continue)
+        .count()
+}
+
+/// Applies a `for` clock to an evaluation: Pass resets it, Inconclusive leaves it,
+/// Fail starts it (if not running) and fails once it has run for `for_duration`.
+fn timed(
+    since: &mut Option<Duration>,
+    evaluation: Evaluation,
+    at: Duration,
+    for_duration: Option<Duration>,
+) -> (Timed, String) {
+    match evaluation.verdict {
+        Verdict::Pass => {
+            *since = None;
+            (Timed::Pass, evaluation.reason)
+        }
+        Verdict::Inconclusive => (Timed::Inconclusive, evaluation.reason),
+        Verdict::Fail => {
+            let Some(required) = for_duration.filter(|d| !d.is_zero()) else {
+                return (Timed::Fail, evaluation.reason);
+            };
+            let start = match *since {
+                Some(start) if start <= at => start,
+                // Not running, or `at` went backwards: (re)start it now.
+                _ => at,
+            };
+            *since = Some(start);
+            let elapsed = at.saturating_sub(start);
+            if elapsed >= required {
+                let reason = format!(
+                    "{} (failing for {})",
+                    evaluation.reason,
+                    format::duration(elapsed)
+                );
+                (Timed::Fail, reason)
+            } else {
+                let reason = format!(
+                    "{} (failing for {} of {})",
+                    evaluation.reason,
+                    format::duration(elapsed),
+                    format::duration(required)
+                );
+                (Timed::Pending, reason)
+            }
+        }
+    }
+}
+
+/// A metric's line; only finite values are recorded (so that the persisted history
+/// round-trips through JSON, which has no NaN).
+fn result(
+    mp: &MetricPolicy,
+    verdict: MetricVerdict,
+    reason: String,
+    window: Option<&MetricWindow>,
+    role: &str,
+    condition: &Condition,
+) -> MetricResult {
+    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+    MetricResult {
+        name: mp.name.clone(),
+        verdict,
+        reason,
+        canary: window.and_then(|w| finite(w.canary)),
+        stable: window.and_then(|w| finite(w.stable)),
+        condition: format!("{role} {condition}"),
+    }
+}
