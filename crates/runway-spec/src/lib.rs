@@ -12,6 +12,11 @@
 //! replicas = 3
 //! ```
 //!
+//! Optional sections: `[health]` (the readiness check), `[strategy]` (how a release
+//! replaces the old one: `kind = "rolling"`, the default, `"canary"` with traffic
+//! `steps`, or `"blue-green"`) and `[analysis]` (the metrics and conditions that judge
+//! a progressive rollout; the conditions' grammar is `runway-analysis`'s).
+//!
 //! [`parse_str`] / [`parse_file`] turn that text into a complete [`Spec`] (defaults
 //! filled in, every rule checked) or a [`SpecError`] that names the file, line and
 //! column of the offending text and usually says how to fix it. Unknown keys are
@@ -36,7 +41,10 @@ use std::path::Path;
 
 pub use duration::{parse_duration, Dur};
 pub use error::SpecError;
-pub use model::{HealthSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec};
+pub use model::{
+    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec, MetricSource,
+    Pause, ProxyMetric, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+};
 
 /// A commented `runway.toml` that explains every key, written by `runway init`.
 pub const INIT_TEMPLATE: &str = include_str!("init_template.toml");

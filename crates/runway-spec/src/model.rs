@@ -10,9 +10,11 @@
 //! [`Spec::validate`] on it; it applies the same rules (see `rules.rs`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::Dur;
 use crate::rules::{self, Problem};
@@ -31,6 +33,10 @@ pub struct Spec {
     /// `[strategy]`: how a new release replaces the old one.
     #[serde(default)]
     pub strategy: StrategySpec,
+    /// `[analysis]`: how a progressive rollout judges the new release. `None` when the
+    /// section is absent (the JSON form then omits the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisSpec>,
 }
 
 /// `[service]`.
@@ -135,6 +141,12 @@ impl Default for HealthSpec {
 pub enum StrategySpec {
     /// `kind = "rolling"`: replace replicas a few at a time.
     Rolling(RollingSpec),
+    /// `kind = "canary"`: send a growing share of the traffic to the new release, judged
+    /// by `[analysis]` at every step.
+    Canary(CanarySpec),
+    /// `kind = "blue-green"`: start the whole new release next to the old one, then
+    /// switch all traffic at once.
+    BlueGreen(BlueGreenSpec),
 }
 
 impl StrategySpec {
@@ -142,6 +154,8 @@ impl StrategySpec {
     pub fn kind(&self) -> &'static str {
         match self {
             StrategySpec::Rolling(_) => "rolling",
+            StrategySpec::Canary(_) => "canary",
+            StrategySpec::BlueGreen(_) => "blue-green",
         }
     }
 }
@@ -168,6 +182,319 @@ impl Default for RollingSpec {
             max_surge: 1,
             max_unavailable: 0,
         }
+    }
+}
+
+/// Settings of the canary strategy. (How many canary replicas to run is the engine's
+/// business, not the spec's.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanarySpec {
+    /// The traffic steps, in order: non-empty, weights strictly increasing, the last
+    /// one 100.
+    pub steps: Vec<CanaryStep>,
+    /// Whether a cookie keeps a client on the release it first got. Defaults to false.
+    #[serde(default)]
+    pub sticky: bool,
+}
+
+/// One step of a canary rollout: `{ weight = 10, pause = "1m" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryStep {
+    /// Percentage of the requests sent to the new release during this step, 1..=100.
+    pub weight: u32,
+    /// When to go on to the next step. The JSON form omits [`Pause::None`].
+    #[serde(default, skip_serializing_if = "Pause::is_none")]
+    pub pause: Pause,
+}
+
+/// How long a canary step lasts. Written as `pause = "10s"` or `pause = "manual"`, or
+/// left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pause {
+    /// `pause` absent: go on as soon as the step's analysis has passed at least once.
+    #[default]
+    None,
+    /// `pause = "10s"`: stay on the step this long (greater than 0); the analysis keeps
+    /// running meanwhile.
+    For(Dur),
+    /// `pause = "manual"`: wait for `runway promote`.
+    Manual,
+}
+
+impl Pause {
+    /// The word that selects [`Pause::Manual`].
+    pub const MANUAL: &'static str = "manual";
+
+    /// Whether this is [`Pause::None`] (the key was left out).
+    pub fn is_none(&self) -> bool {
+        matches!(self, Pause::None)
+    }
+}
+
+impl Serialize for Pause {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Pause::None => serializer.serialize_none(),
+            Pause::For(d) => serializer.collect_str(d),
+            Pause::Manual => serializer.serialize_str(Self::MANUAL),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Pause {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = Pause;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"10s\", or \"manual\"")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Pause, E> {
+                if s == Pause::MANUAL {
+                    return Ok(Pause::Manual);
+                }
+                s.parse().map(Pause::For).map_err(|e| {
+                    E::custom(format_args!(
+                        "invalid pause {s:?}: {e} (write a duration or \"manual\")"
+                    ))
+                })
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Pause, E> {
+                Ok(Pause::None)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Pause, E> {
+                Ok(Pause::None)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Pause, D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+
+        deserializer.deserialize_option(Visitor)
+    }
+}
+
+/// Settings of the blue-green strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreenSpec {
+    /// An address serving only the new release before the switch (differs from
+    /// `service.listen`). `None`: no preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_listen: Option<SocketAddr>,
+    /// How long the old release stays up, out of rotation, after the switch, so that a
+    /// rollback is instant. Defaults to 30s.
+    #[serde(default = "BlueGreenSpec::default_scale_down_delay")]
+    pub scale_down_delay: Dur,
+    /// How long to analyse the new release after the switch (greater than 0); `None`:
+    /// no analysis after the switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_for: Option<Dur>,
+}
+
+impl BlueGreenSpec {
+    /// `scale_down_delay` when not given.
+    pub const DEFAULT_SCALE_DOWN_DELAY: Dur = Dur::from_secs(30);
+
+    fn default_scale_down_delay() -> Dur {
+        Self::DEFAULT_SCALE_DOWN_DELAY
+    }
+}
+
+impl Default for BlueGreenSpec {
+    fn default() -> Self {
+        BlueGreenSpec {
+            preview_listen: None,
+            scale_down_delay: Self::DEFAULT_SCALE_DOWN_DELAY,
+            analysis_for: None,
+        }
+    }
+}
+
+/// `[analysis]`: how the new release is judged during a progressive rollout, one
+/// `interval` at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisSpec {
+    /// Length of one analysis interval; greater than 0. Defaults to 10s.
+    pub interval: Dur,
+    /// Consecutive failed intervals that trigger the rollback; at least 1. Defaults to 2.
+    pub failure_limit: u32,
+    /// With fewer requests to the new release in an interval, the interval is
+    /// inconclusive (never a pass). Defaults to 50.
+    pub min_requests: u64,
+    /// That many inconclusive intervals in a row pause the rollout; at least 1.
+    /// Defaults to 3.
+    pub inconclusive_limit: u32,
+    /// Base URL of the Prometheus server (`http://` or `https://`), required when a
+    /// metric has `source = "prometheus"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    /// The metrics and their conditions. Empty: the engine applies its default policy.
+    pub metrics: Vec<AnalysisMetric>,
+}
+
+impl AnalysisSpec {
+    /// `interval` when not given.
+    pub const DEFAULT_INTERVAL: Dur = Dur::from_secs(10);
+    /// `failure_limit` when not given.
+    pub const DEFAULT_FAILURE_LIMIT: u32 = 2;
+    /// `min_requests` when not given.
+    pub const DEFAULT_MIN_REQUESTS: u64 = 50;
+    /// `inconclusive_limit` when not given.
+    pub const DEFAULT_INCONCLUSIVE_LIMIT: u32 = 3;
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        AnalysisSpec {
+            interval: Self::DEFAULT_INTERVAL,
+            failure_limit: Self::DEFAULT_FAILURE_LIMIT,
+            min_requests: Self::DEFAULT_MIN_REQUESTS,
+            inconclusive_limit: Self::DEFAULT_INCONCLUSIVE_LIMIT,
+            prometheus: None,
+            metrics: Vec::new(),
+        }
+    }
+}
+
+/// One `[[analysis.metrics]]` entry: a measurement and the conditions that fail the
+/// rollout (`fail_if`) or pause it (`pause_if`).
+///
+/// `Eq` holds because the only floats, `confidence` and `min_effect`, are never NaN in
+/// a valid spec (see [`Spec::validate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisMetric {
+    /// Non-empty, unique within `[analysis]`.
+    pub name: String,
+    /// Where the measurement comes from.
+    pub source: MetricSource,
+    /// Which proxy measurement: required for `source = "proxy"`, forbidden otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<ProxyMetric>,
+    /// PromQL: required for `source = "prometheus"`, forbidden otherwise. May contain
+    /// the placeholders `{service}`, `{version}` and `{stable_version}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The condition that fails the interval, e.g. `"> 0.05"` or `"> 2x stable"`.
+    pub fail_if: String,
+    /// A condition that pauses the rollout instead of failing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_if: Option<String>,
+    /// How long a condition must hold before it counts (TOML key `for`); greater than 0.
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Dur>,
+    /// Confidence level of a statistical condition, strictly between 0.5 and 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// Smallest effect size a statistical condition fails on, 0..=1: |Cliff's delta|, the
+    /// difference between P(canary > stable) and P(canary < stable) for one request each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_effect: Option<f64>,
+}
+
+impl Eq for AnalysisMetric {}
+
+/// `source` of an analysis metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSource {
+    /// `"proxy"`: measured by runway's own proxy, per release.
+    Proxy,
+    /// `"prometheus"`: the result of a PromQL `query` against `[analysis] prometheus`.
+    Prometheus,
+}
+
+impl MetricSource {
+    /// Every source, in documentation order.
+    pub const ALL: [MetricSource; 2] = [MetricSource::Proxy, MetricSource::Prometheus];
+
+    /// The name as written in `runway.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricSource::Proxy => "proxy",
+            MetricSource::Prometheus => "prometheus",
+        }
+    }
+}
+
+impl fmt::Display for MetricSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MetricSource {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or(())
+    }
+}
+
+/// `metric` of a proxy-sourced analysis metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyMetric {
+    /// Share of the requests that got a 5xx or failed.
+    ErrorRate,
+    /// Median latency.
+    LatencyP50,
+    /// 95th percentile latency.
+    LatencyP95,
+    /// 99th percentile latency.
+    LatencyP99,
+    /// Requests per second.
+    RequestRate,
+    /// The per-request latency samples, for a statistical comparison with the stable
+    /// release.
+    Latency,
+}
+
+impl ProxyMetric {
+    /// Every proxy metric, in documentation order.
+    pub const ALL: [ProxyMetric; 6] = [
+        ProxyMetric::ErrorRate,
+        ProxyMetric::LatencyP50,
+        ProxyMetric::LatencyP95,
+        ProxyMetric::LatencyP99,
+        ProxyMetric::RequestRate,
+        ProxyMetric::Latency,
+    ];
+
+    /// The name as written in `runway.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyMetric::ErrorRate => "error_rate",
+            ProxyMetric::LatencyP50 => "latency_p50",
+            ProxyMetric::LatencyP95 => "latency_p95",
+            ProxyMetric::LatencyP99 => "latency_p99",
+            ProxyMetric::RequestRate => "request_rate",
+            ProxyMetric::Latency => "latency",
+        }
+    }
+}
+
+impl fmt::Display for ProxyMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProxyMetric {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or(())
     }
 }
 
@@ -212,8 +539,126 @@ impl Spec {
 
         match &self.strategy {
             StrategySpec::Rolling(r) => {
-                check("strategy", rules::rolling(r.max_surge, r.max_unavailable))
+                check("strategy", rules::rolling(r.max_surge, r.max_unavailable))?;
+            }
+            StrategySpec::Canary(canary) => {
+                check("strategy.steps", rules::steps_not_empty(canary.steps.len()))?;
+                let mut previous = None;
+                for (i, step) in canary.steps.iter().enumerate() {
+                    check(
+                        &format!("strategy.steps[{i}].weight"),
+                        rules::step_weight(step.weight, previous),
+                    )?;
+                    if let Pause::For(d) = step.pause {
+                        check(&format!("strategy.steps[{i}].pause"), rules::pause(d))?;
+                    }
+                    previous = Some(step.weight);
+                }
+                if let Some(last) = canary.steps.last() {
+                    let field = format!("strategy.steps[{}].weight", canary.steps.len() - 1);
+                    check(&field, rules::last_step_weight(last.weight))?;
+                }
+            }
+            StrategySpec::BlueGreen(bg) => {
+                if let Some(preview) = bg.preview_listen {
+                    check(
+                        "strategy.preview_listen",
+                        rules::preview_listen(preview, self.service.listen),
+                    )?;
+                }
+                if let Some(d) = bg.analysis_for {
+                    check(
+                        "strategy.analysis_for",
+                        rules::positive("analysis_for", d, "5m"),
+                    )?;
+                }
             }
         }
+
+        if let Some(analysis) = &self.analysis {
+            analysis.validate_with(&check)?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns a rule's outcome into [`Spec::validate`]'s error, naming the field.
+type Check<'a> = dyn Fn(&str, Result<(), Problem>) -> Result<(), String> + 'a;
+
+impl AnalysisSpec {
+    /// The rules of `[analysis]`, reported through `check` (see [`Spec::validate`]).
+    fn validate_with(&self, check: &Check<'_>) -> Result<(), String> {
+        check(
+            "analysis.interval",
+            rules::positive("interval", self.interval, "10s"),
+        )?;
+        check(
+            "analysis.failure_limit",
+            rules::at_least_one(
+                "failure_limit",
+                self.failure_limit,
+                Self::DEFAULT_FAILURE_LIMIT,
+            ),
+        )?;
+        check(
+            "analysis.inconclusive_limit",
+            rules::at_least_one(
+                "inconclusive_limit",
+                self.inconclusive_limit,
+                Self::DEFAULT_INCONCLUSIVE_LIMIT,
+            ),
+        )?;
+        if let Some(url) = &self.prometheus {
+            check("analysis.prometheus", rules::prometheus_url(url))?;
+        }
+        for (i, m) in self.metrics.iter().enumerate() {
+            let field = |key: &str| format!("analysis.metrics[{i}].{key}");
+            check(&field("name"), rules::metric_name(&m.name))?;
+            if let Some(first) = self.metrics[..i].iter().position(|o| o.name == m.name) {
+                check(
+                    &field("name"),
+                    rules::metric_name_unique(&m.name, &format!("analysis.metrics[{first}]")),
+                )?;
+            }
+            check(
+                &field("source"),
+                rules::prometheus_configured(m.source, self.prometheus.is_some()),
+            )?;
+            if m.metric.is_some() {
+                check(&field("metric"), rules::metric_allowed(m.source))?;
+            }
+            if let Some(query) = &m.query {
+                check(&field("query"), rules::query_allowed(m.source))?;
+                check(&field("query"), rules::query(query))?;
+            }
+            check(
+                &field("source"),
+                rules::source_needs(m.source, m.metric.is_some(), m.query.is_some()),
+            )?;
+            check(
+                &field("fail_if"),
+                rules::condition("fail_if", &m.fail_if, m.metric),
+            )?;
+            if let Some(pause_if) = &m.pause_if {
+                check(
+                    &field("pause_if"),
+                    rules::condition("pause_if", pause_if, m.metric),
+                )?;
+            }
+            if let Some(d) = m.for_ {
+                check(&field("for"), rules::positive("for", d, "30s"))?;
+            }
+            if let Some(x) = m.confidence {
+                let key = "confidence";
+                check(&field(key), rules::statistical_option(key, m.metric))?;
+                check(&field(key), rules::confidence(x))?;
+            }
+            if let Some(x) = m.min_effect {
+                let key = "min_effect";
+                check(&field(key), rules::statistical_option(key, m.metric))?;
+                check(&field(key), rules::min_effect(x))?;
+            }
+        }
+        Ok(())
     }
 }

@@ -13,21 +13,25 @@
 //! Defaults are applied here, so the resulting [`Spec`] is complete.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 use toml_edit::{ImDocument, Item, Key, TableLike, TomlError, Value};
 
 use crate::duration::{parse_duration, Dur};
 use crate::error::SpecError;
-use crate::model::{HealthSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec};
+use crate::model::{
+    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec, MetricSource,
+    Pause, ProxyMetric, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+};
 use crate::rules::{self, Problem};
 use crate::suggest;
 
 type Span = Range<usize>;
 
 /// The sections of `runway.toml` and their keys, in documentation order. The keys of
-/// `[strategy]` are those of its default kind, `rolling`.
+/// `[strategy]` are those of all its kinds (each kind accepts only its own, see
+/// [`STRATEGY_KINDS`]).
 const SECTIONS: &[(&str, &[&str])] = &[
     ("service", &["name", "listen"]),
     (
@@ -42,10 +46,60 @@ const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("health", &["path", "interval", "timeout", "deadline"]),
-    ("strategy", ROLLING_KEYS),
+    (
+        "strategy",
+        &[
+            "kind",
+            "max_surge",
+            "max_unavailable",
+            "steps",
+            "sticky",
+            "preview_listen",
+            "scale_down_delay",
+            "analysis_for",
+        ],
+    ),
+    (
+        "analysis",
+        &[
+            "interval",
+            "failure_limit",
+            "min_requests",
+            "inconclusive_limit",
+            "prometheus",
+            "metrics",
+        ],
+    ),
 ];
 
-const ROLLING_KEYS: &[&str] = &["kind", "max_surge", "max_unavailable"];
+/// The strategy kinds and the keys each accepts in `[strategy]`.
+const STRATEGY_KINDS: &[(&str, &[&str])] = &[
+    ("rolling", &["kind", "max_surge", "max_unavailable"]),
+    ("canary", &["kind", "steps", "sticky"]),
+    (
+        "blue-green",
+        &["kind", "preview_listen", "scale_down_delay", "analysis_for"],
+    ),
+];
+
+/// The keys of one canary step.
+const STEP_KEYS: &[&str] = &["weight", "pause"];
+
+/// The keys of one `[[analysis.metrics]]` table.
+const METRIC_KEYS: &[&str] = &[
+    "name",
+    "source",
+    "metric",
+    "query",
+    "fail_if",
+    "pause_if",
+    "for",
+    "confidence",
+    "min_effect",
+];
+
+const METRIC_EXAMPLE: &str = "[[analysis.metrics]]\nname = \"error-rate\"\nsource = \"proxy\"\n\
+                              metric = \"error_rate\"\nfail_if = \"> 0.05\"";
 
 /// Parses and validates `runway.toml` text; `origin` names the file in errors.
 pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
@@ -54,6 +108,7 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
     let root = Section {
         src: &src,
         path: String::new(),
+        label: "the top level".to_owned(),
         table: doc.as_table(),
         span: 0..0,
     };
@@ -75,14 +130,19 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
         None => HealthSpec::default(),
     };
     let strategy = match root.section("strategy", "[strategy]")? {
-        Some(section) => read_strategy(&section)?,
+        Some(section) => read_strategy(&section, service.listen)?,
         None => StrategySpec::default(),
+    };
+    let analysis = match root.section("analysis", "[analysis]")? {
+        Some(section) => Some(read_analysis(&section)?),
+        None => None,
     };
     Ok(Spec {
         service,
         run,
         health,
         strategy,
+        analysis,
     })
 }
 
@@ -94,32 +154,12 @@ fn read_service(sec: &Section<'_>) -> Result<ServiceSpec, SpecError> {
     let name = sec.required("name", NAME, sec.string("name", NAME)?)?;
     sec.src.check(&name.span, rules::service_name(name.value))?;
 
-    let listen = sec.required("listen", LISTEN, sec.string("listen", LISTEN)?)?;
-    let addr = listen.value.parse::<SocketAddr>().map_err(|_| {
-        sec.src.error(
-            &listen.span,
-            format!("invalid listen address {:?}", listen.value),
-            Some(listen_hint(listen.value)),
-        )
-    })?;
+    let listen = sec.required("listen", LISTEN, sec.address("listen", LISTEN)?)?;
 
     Ok(ServiceSpec {
         name: name.value.to_owned(),
-        listen: addr,
+        listen: listen.value,
     })
-}
-
-fn listen_hint(value: &str) -> String {
-    if let Ok(ip) = value.parse::<IpAddr>() {
-        return format!(
-            "add a port, e.g. listen = \"{}\"",
-            SocketAddr::new(ip, 8080)
-        );
-    }
-    if let Some(port) = value.strip_prefix("localhost:") {
-        return format!("host names are not resolved; write listen = \"127.0.0.1:{port}\"");
-    }
-    "use an IP address and a port, e.g. listen = \"127.0.0.1:8080\" or \"[::1]:8080\"".into()
 }
 
 fn read_run(sec: &Section<'_>) -> Result<RunSpec, SpecError> {
@@ -273,12 +313,18 @@ fn read_health(sec: &Section<'_>) -> Result<HealthSpec, SpecError> {
 
 /// `kind` is read first, by hand, so that each kind can have its own keys and every
 /// error keeps its position (serde's internally tagged enums would buffer the section
-/// and lose them).
-fn read_strategy(sec: &Section<'_>) -> Result<StrategySpec, SpecError> {
+/// and lose them). `listen` is the service's address, which a blue-green preview
+/// address must not repeat.
+fn read_strategy(sec: &Section<'_>, listen: SocketAddr) -> Result<StrategySpec, SpecError> {
     const KIND: &str = "kind = \"rolling\"";
     let kind = sec.required("kind", KIND, sec.string("kind", KIND)?)?;
+    if let Some(&(_, keys)) = STRATEGY_KINDS.iter().find(|&&(k, _)| k == kind.value) {
+        check_strategy_keys(sec, kind.value, keys)?;
+    }
     match kind.value {
         "rolling" => read_rolling(sec).map(StrategySpec::Rolling),
+        "canary" => read_canary(sec).map(StrategySpec::Canary),
+        "blue-green" => read_blue_green(sec, listen).map(StrategySpec::BlueGreen),
         planned if rules::PLANNED_KINDS.contains(&planned) => Err(sec.src.error(
             &kind.span,
             format!("strategy kind {planned:?} is not supported yet"),
@@ -298,8 +344,31 @@ fn read_strategy(sec: &Section<'_>) -> Result<StrategySpec, SpecError> {
     }
 }
 
+/// Rejects keys that `kind` does not accept; a key of another kind says so.
+fn check_strategy_keys(sec: &Section<'_>, kind: &str, allowed: &[&str]) -> Result<(), SpecError> {
+    let misplaced = sec.table.iter().find_map(|(key, item)| {
+        if item.is_none() || allowed.contains(&key) {
+            return None;
+        }
+        STRATEGY_KINDS
+            .iter()
+            .find(|&&(_, keys)| keys.contains(&key))
+            .map(|&(owner, _)| (key, owner))
+    });
+    if let Some((key, owner)) = misplaced {
+        return Err(sec.src.error(
+            &sec.key_span(key),
+            format!("unknown key `{key}` in [strategy] for kind = \"{kind}\""),
+            Some(format!(
+                "`{key}` is a setting of kind = \"{owner}\"; valid keys for kind = \"{kind}\": {}",
+                allowed.join(", ")
+            )),
+        ));
+    }
+    sec.check_keys(allowed)
+}
+
 fn read_rolling(sec: &Section<'_>) -> Result<RollingSpec, SpecError> {
-    sec.check_keys(ROLLING_KEYS)?;
     let defaults = RollingSpec::default();
     let surge = sec.count("max_surge", "max_surge = 1")?;
     let unavailable = sec.count("max_unavailable", "max_unavailable = 0")?;
@@ -318,6 +387,329 @@ fn read_rolling(sec: &Section<'_>) -> Result<RollingSpec, SpecError> {
     Ok(spec)
 }
 
+fn read_canary(sec: &Section<'_>) -> Result<CanarySpec, SpecError> {
+    let steps = sec.tables("steps", "step", rules::STEPS_EXAMPLE)?;
+    let (span, tables) = sec
+        .required("steps", rules::STEPS_EXAMPLE, steps)
+        .map(|at| (at.span, at.value))?;
+    sec.src.check(&span, rules::steps_not_empty(tables.len()))?;
+
+    let mut steps = Vec::with_capacity(tables.len());
+    let mut last: Option<At<u32>> = None;
+    for step in &tables {
+        step.check_keys(STEP_KEYS)?;
+        let weight = step.count("weight", "weight = 10")?;
+        let weight = step.required("weight", "weight = 10", weight)?;
+        let previous = last.as_ref().map(|w| w.value);
+        step.src
+            .check(&weight.span, rules::step_weight(weight.value, previous))?;
+        steps.push(CanaryStep {
+            weight: weight.value,
+            pause: read_pause(step)?,
+        });
+        last = Some(weight);
+    }
+    if let Some(last) = last {
+        sec.src
+            .check(&last.span, rules::last_step_weight(last.value))?;
+    }
+
+    let sticky = sec.get("sticky", "a boolean", "sticky = true", Value::as_bool)?;
+    Ok(CanarySpec {
+        steps,
+        sticky: sticky.is_some_and(|b| b.value),
+    })
+}
+
+/// `pause`: a duration, `"manual"`, or nothing.
+fn read_pause(step: &Section<'_>) -> Result<Pause, SpecError> {
+    let Some((item, span)) = step.entry("pause") else {
+        return Ok(Pause::None);
+    };
+    let Some(text) = item.as_str() else {
+        let (message, hint) = match item {
+            Item::Value(Value::Integer(n)) => (
+                "`pause` needs a unit".to_owned(),
+                format!(
+                    "write a quoted duration, e.g. pause = \"{}s\" (units: ms, s, m, h), \
+                     or \"manual\" to wait for `runway promote`",
+                    n.value()
+                ),
+            ),
+            _ => (
+                format!(
+                    "`pause` must be a duration string or \"manual\", found {}",
+                    describe(item)
+                ),
+                rules::pause_hint(),
+            ),
+        };
+        return Err(step.src.error(&span, message, Some(hint)));
+    };
+    if text == Pause::MANUAL {
+        return Ok(Pause::Manual);
+    }
+    match parse_duration(text) {
+        Ok(d) => {
+            step.src.check(&span, rules::pause(Dur(d)))?;
+            Ok(Pause::For(Dur(d)))
+        }
+        Err(why) => {
+            let word = text.starts_with(|c: char| c.is_alphabetic());
+            let message = if word {
+                format!("invalid pause {text:?}: expected a duration or \"manual\"")
+            } else {
+                format!("invalid pause {text:?}: {why}")
+            };
+            let hint = match suggest::closest(text, &[Pause::MANUAL]).filter(|_| word) {
+                Some(close) => format!("did you mean {close:?}? {}", rules::pause_hint()),
+                None => rules::pause_hint(),
+            };
+            Err(step.src.error(&span, message, Some(hint)))
+        }
+    }
+}
+
+fn read_blue_green(sec: &Section<'_>, listen: SocketAddr) -> Result<BlueGreenSpec, SpecError> {
+    const PREVIEW: &str = "preview_listen = \"127.0.0.1:8081\"";
+    let preview_listen = match sec.address("preview_listen", PREVIEW)? {
+        Some(addr) => {
+            sec.src
+                .check(&addr.span, rules::preview_listen(addr.value, listen))?;
+            Some(addr.value)
+        }
+        None => None,
+    };
+    let scale_down_delay = sec
+        .duration("scale_down_delay", "30s")?
+        .map_or(BlueGreenSpec::DEFAULT_SCALE_DOWN_DELAY, |d| d.value);
+    let analysis_for = match sec.duration("analysis_for", "5m")? {
+        Some(d) => {
+            sec.src
+                .check(&d.span, rules::positive("analysis_for", d.value, "5m"))?;
+            Some(d.value)
+        }
+        None => None,
+    };
+    Ok(BlueGreenSpec {
+        preview_listen,
+        scale_down_delay,
+        analysis_for,
+    })
+}
+
+fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
+    sec.check_keys(keys_of("analysis"))?;
+    let interval = match sec.duration("interval", "10s")? {
+        Some(d) => {
+            sec.src
+                .check(&d.span, rules::positive("interval", d.value, "10s"))?;
+            d.value
+        }
+        None => AnalysisSpec::DEFAULT_INTERVAL,
+    };
+    let limit = |key: &str, default: u32| -> Result<u32, SpecError> {
+        match sec.count(key, &format!("{key} = {default}"))? {
+            Some(n) => {
+                sec.src
+                    .check(&n.span, rules::at_least_one(key, n.value, default))?;
+                Ok(n.value)
+            }
+            None => Ok(default),
+        }
+    };
+    let failure_limit = limit("failure_limit", AnalysisSpec::DEFAULT_FAILURE_LIMIT)?;
+    let min_requests = sec
+        .count_u64("min_requests", "min_requests = 50")?
+        .map_or(AnalysisSpec::DEFAULT_MIN_REQUESTS, |n| n.value);
+    let inconclusive_limit = limit(
+        "inconclusive_limit",
+        AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT,
+    )?;
+    let prometheus = match sec.string("prometheus", "prometheus = \"http://127.0.0.1:9090\"")? {
+        Some(url) => {
+            sec.src.check(&url.span, rules::prometheus_url(url.value))?;
+            Some(url.value.to_owned())
+        }
+        None => None,
+    };
+
+    let mut metrics: Vec<AnalysisMetric> = Vec::new();
+    let mut names: Vec<Span> = Vec::new();
+    if let Some(tables) = sec.tables("metrics", "metric", METRIC_EXAMPLE)? {
+        for mut table in tables.value {
+            // Name the table by its metric's name when it has one.
+            if let Some(name) = table.table.get("name").and_then(Item::as_str) {
+                if !name.trim().is_empty() {
+                    table.label = format!("metric {name:?} of [analysis]");
+                }
+            }
+            let earlier = Earlier {
+                metrics: &metrics,
+                name_spans: &names,
+            };
+            let (metric, name_span) = read_metric(&table, prometheus.is_some(), earlier)?;
+            metrics.push(metric);
+            names.push(name_span);
+        }
+    }
+
+    Ok(AnalysisSpec {
+        interval,
+        failure_limit,
+        min_requests,
+        inconclusive_limit,
+        prometheus,
+        metrics,
+    })
+}
+
+/// The metrics read before the current one, and the spans of their names.
+struct Earlier<'a> {
+    metrics: &'a [AnalysisMetric],
+    name_spans: &'a [Span],
+}
+
+/// One `[[analysis.metrics]]` table, and the span of its name (names are unique among
+/// `earlier` ones).
+fn read_metric(
+    sec: &Section<'_>,
+    prometheus_configured: bool,
+    earlier: Earlier<'_>,
+) -> Result<(AnalysisMetric, Span), SpecError> {
+    sec.check_keys(METRIC_KEYS)?;
+    const NAME: &str = "name = \"error-rate\"";
+    let name = sec.required("name", NAME, sec.string("name", NAME)?)?;
+    sec.src.check(&name.span, rules::metric_name(name.value))?;
+    if let Some(i) = earlier.metrics.iter().position(|m| m.name == name.value) {
+        let line = sec.src.line_of(&earlier.name_spans[i]);
+        sec.src.check(
+            &name.span,
+            rules::metric_name_unique(name.value, &format!("on line {line}")),
+        )?;
+    }
+
+    const SOURCE: &str = "source = \"proxy\"";
+    let source_text = sec.required("source", SOURCE, sec.string("source", SOURCE)?)?;
+    let source = source_text.value.parse::<MetricSource>().map_err(|()| {
+        let names: Vec<&str> = MetricSource::ALL.iter().map(|s| s.as_str()).collect();
+        unknown_word(
+            sec,
+            &source_text,
+            "metric source",
+            &names,
+            rules::sources_hint(),
+        )
+    })?;
+    sec.src.check(
+        &source_text.span,
+        rules::prometheus_configured(source, prometheus_configured),
+    )?;
+
+    let metric = match sec.string("metric", "metric = \"error_rate\"")? {
+        Some(text) => {
+            sec.src.check(&text.span, rules::metric_allowed(source))?;
+            let names: Vec<&str> = ProxyMetric::ALL.iter().map(|m| m.as_str()).collect();
+            let metric = text.value.parse::<ProxyMetric>().map_err(|()| {
+                unknown_word(
+                    sec,
+                    &text,
+                    "proxy metric",
+                    &names,
+                    rules::proxy_metrics_hint(),
+                )
+            })?;
+            Some(At {
+                value: metric,
+                span: text.span,
+            })
+        }
+        None => None,
+    };
+    let query = match sec.string("query", "query = \"sum(rate(http_requests_total[1m]))\"")? {
+        Some(text) => {
+            sec.src.check(&text.span, rules::query_allowed(source))?;
+            sec.src.check(&text.span, rules::query(text.value))?;
+            Some(text.value.to_owned())
+        }
+        None => None,
+    };
+    sec.src.check(
+        &source_text.span,
+        rules::source_needs(source, metric.is_some(), query.is_some()),
+    )?;
+    let metric = metric.map(|m| m.value);
+
+    const FAIL_IF: &str = "fail_if = \"> 0.05\"";
+    let fail_if = sec.required("fail_if", FAIL_IF, sec.string("fail_if", FAIL_IF)?)?;
+    sec.src.check(
+        &fail_if.span,
+        rules::condition("fail_if", fail_if.value, metric),
+    )?;
+    let pause_if = match sec.string("pause_if", "pause_if = \"> 0.01\"")? {
+        Some(text) => {
+            sec.src
+                .check(&text.span, rules::condition("pause_if", text.value, metric))?;
+            Some(text.value.to_owned())
+        }
+        None => None,
+    };
+
+    let for_ = match sec.duration("for", "30s")? {
+        Some(d) => {
+            sec.src
+                .check(&d.span, rules::positive("for", d.value, "30s"))?;
+            Some(d.value)
+        }
+        None => None,
+    };
+    let option = |key: &str, example: &str, range: fn(f64) -> Result<(), Problem>| match sec
+        .fraction(key, example)?
+    {
+        Some(x) => {
+            sec.src
+                .check(&x.span, rules::statistical_option(key, metric))?;
+            sec.src.check(&x.span, range(x.value))?;
+            Ok(Some(x.value))
+        }
+        None => Ok(None),
+    };
+    let confidence = option("confidence", "confidence = 0.95", rules::confidence)?;
+    let min_effect = option("min_effect", "min_effect = 0.2", rules::min_effect)?;
+
+    let metric = AnalysisMetric {
+        name: name.value.to_owned(),
+        source,
+        metric,
+        query,
+        fail_if: fail_if.value.to_owned(),
+        pause_if,
+        for_,
+        confidence,
+        min_effect,
+    };
+    Ok((metric, name.span))
+}
+
+/// An error for a word that is not one of `valid` (`what` names the kind of word).
+fn unknown_word(
+    sec: &Section<'_>,
+    text: &At<&str>,
+    what: &str,
+    valid: &[&str],
+    list: String,
+) -> SpecError {
+    let hint = match suggest::closest(text.value, valid) {
+        Some(close) => format!("did you mean \"{close}\"? {list}"),
+        None => list,
+    };
+    sec.src.error(
+        &text.span,
+        format!("unknown {what} {:?}", text.value),
+        Some(hint),
+    )
+}
+
 fn keys_of(section: &str) -> &'static [&'static str] {
     SECTIONS
         .iter()
@@ -325,12 +717,15 @@ fn keys_of(section: &str) -> &'static [&'static str] {
         .map_or(&[], |&(_, keys)| keys)
 }
 
-/// The section (other than `current`) that has a key called `key`, if any.
-fn home_of(key: &str, current: &str) -> Option<&'static str> {
-    SECTIONS
+/// The sections (other than `current`) that have a key called `key`, as
+/// `[health] or [analysis]`, if any.
+fn home_of(key: &str, current: &str) -> Option<String> {
+    let homes: Vec<String> = SECTIONS
         .iter()
-        .find(|&&(name, keys)| name != current && keys.contains(&key))
-        .map(|&(name, _)| name)
+        .filter(|&&(name, keys)| name != current && keys.contains(&key))
+        .map(|&(name, _)| format!("[{name}]"))
+        .collect();
+    (!homes.is_empty()).then(|| homes.join(" or "))
 }
 
 /// The text being read, for making located errors.
@@ -347,6 +742,16 @@ impl Source<'_> {
     /// Turns a failed rule into an error at `span`.
     fn check(&self, span: &Span, rule: Result<(), Problem>) -> Result<(), SpecError> {
         rule.map_err(|p| self.error(span, p.message, p.hint))
+    }
+
+    /// The 1-based line where `span` starts.
+    fn line_of(&self, span: &Span) -> usize {
+        let start = span.start.min(self.text.len());
+        self.text.as_bytes()[..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// The source text of `span` (empty if the span is somehow out of range).
@@ -409,8 +814,11 @@ struct At<T> {
 /// A table being read: a `[section]`, an inline table, or the document root.
 struct Section<'a> {
     src: &'a Source<'a>,
-    /// Dotted path of the table (`run`, `run.env`); empty for the root.
+    /// Dotted path of the table (`run`, `run.env`, `strategy.steps` for a step); empty
+    /// for the root.
     path: String,
+    /// How the table is named in messages: `[run]`, `step 2 of [strategy]`.
+    label: String,
     table: &'a dyn TableLike,
     /// Where to point for errors about the table as a whole (e.g. a missing key).
     span: Span,
@@ -418,12 +826,8 @@ struct Section<'a> {
 
 impl<'a> Section<'a> {
     /// How the table is named in messages.
-    fn title(&self) -> String {
-        if self.path.is_empty() {
-            "the top level".to_owned()
-        } else {
-            format!("[{}]", self.path)
-        }
+    fn title(&self) -> &str {
+        &self.label
     }
 
     fn key_span(&self, key: &str) -> Span {
@@ -465,7 +869,7 @@ impl<'a> Section<'a> {
                     &span,
                     format!("unknown key `{key}` at the top level"),
                     Some(format!(
-                        "`{key}` belongs in [{home}]: move it below the [{home}] line"
+                        "`{key}` belongs in {home}: move it below the {home} line"
                     )),
                 );
             }
@@ -481,8 +885,8 @@ impl<'a> Section<'a> {
         let valid = format!("valid keys: {}", allowed.join(", "));
         let hint = if let Some(close) = suggest::closest(key, allowed) {
             format!("did you mean `{close}`? {valid}")
-        } else if let Some(home) = home_of(key, &self.path) {
-            format!("`{key}` belongs in [{home}]; {valid}")
+        } else if let Some(home) = home_of(key, &self.path).filter(|_| !self.path.contains('.')) {
+            format!("`{key}` belongs in {home}; {valid}")
         } else {
             valid
         };
@@ -546,10 +950,25 @@ impl<'a> Section<'a> {
 
     /// A non-negative integer that fits a `u32`.
     fn count(&self, key: &str, example: &str) -> Result<Option<At<u32>>, SpecError> {
+        self.whole(key, example, u32::MAX)
+    }
+
+    /// A non-negative integer that fits a `u64`.
+    fn count_u64(&self, key: &str, example: &str) -> Result<Option<At<u64>>, SpecError> {
+        self.whole(key, example, u64::MAX)
+    }
+
+    /// A non-negative integer that fits a `T`, whose largest value is `max`.
+    fn whole<T: TryFrom<i64> + std::fmt::Display>(
+        &self,
+        key: &str,
+        example: &str,
+        max: T,
+    ) -> Result<Option<At<T>>, SpecError> {
         let Some(n) = self.get(key, "a whole number", example, Value::as_integer)? else {
             return Ok(None);
         };
-        match u32::try_from(n.value) {
+        match T::try_from(n.value) {
             Ok(value) => Ok(Some(At {
                 value,
                 span: n.span,
@@ -558,13 +977,105 @@ impl<'a> Section<'a> {
                 let message = if n.value < 0 {
                     format!("`{key}` cannot be negative")
                 } else {
-                    format!("`{key}` is too large (the maximum is {})", u32::MAX)
+                    format!("`{key}` is too large (the maximum is {max})")
                 };
                 Err(self
                     .src
                     .error(&n.span, message, Some(format!("for example: {example}"))))
             }
         }
+    }
+
+    /// A number, written with or without a fraction (`0.95`, `1`).
+    fn fraction(&self, key: &str, example: &str) -> Result<Option<At<f64>>, SpecError> {
+        self.get(key, "a number", example, |v| match v {
+            Value::Float(x) => Some(*x.value()),
+            // Whole numbers this small convert exactly.
+            Value::Integer(n) => Some(*n.value() as f64),
+            _ => None,
+        })
+    }
+
+    /// An `ip:port` string; `example` is a whole `key = value` line.
+    fn address(&self, key: &str, example: &str) -> Result<Option<At<SocketAddr>>, SpecError> {
+        let Some(text) = self.string(key, example)? else {
+            return Ok(None);
+        };
+        match text.value.parse::<SocketAddr>() {
+            Ok(value) => Ok(Some(At {
+                value,
+                span: text.span,
+            })),
+            Err(_) => Err(self.src.error(
+                &text.span,
+                format!("invalid {key} address {:?}", text.value),
+                Some(rules::listen_hint(key, text.value)),
+            )),
+        }
+    }
+
+    /// The array of tables under `key` (`steps = [{ … }, { … }]` or `[[key]]` tables),
+    /// if present, each table labelled `<item> N of <this table>`, with the span of the
+    /// whole array.
+    fn tables(
+        &self,
+        key: &str,
+        item: &str,
+        example: &str,
+    ) -> Result<Option<At<Vec<Section<'a>>>>, SpecError> {
+        let Some((found, span)) = self.entry(key) else {
+            return Ok(None);
+        };
+        let path = format!("{}.{key}", self.path);
+        let element = |i: usize, table: &'a dyn TableLike, at: Span| Section {
+            src: self.src,
+            path: path.clone(),
+            label: format!("{item} {} of {}", i + 1, self.title()),
+            table,
+            span: header_span(self.src.text, at),
+        };
+        let tables = match found {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let at = t.span().unwrap_or_else(|| span.clone());
+                    element(i, t as &dyn TableLike, at)
+                })
+                .collect(),
+            Item::Value(Value::Array(array)) => {
+                let mut tables = Vec::with_capacity(array.len());
+                for (i, value) in array.iter().enumerate() {
+                    let at = value.span().unwrap_or_else(|| span.clone());
+                    let Some(table) = value.as_inline_table() else {
+                        return Err(self.src.error(
+                            &at,
+                            format!(
+                                "every element of `{key}` must be a table, found {}",
+                                describe_value(value)
+                            ),
+                            Some(format!("for example: {example}")),
+                        ));
+                    };
+                    tables.push(element(i, table as &dyn TableLike, at));
+                }
+                tables
+            }
+            other => {
+                return Err(self.src.error(
+                    &span,
+                    format!(
+                        "`{key}` must be an array of tables, found {}",
+                        describe(other)
+                    ),
+                    Some(format!("for example: {example}")),
+                ))
+            }
+        };
+        Ok(Some(At {
+            value: tables,
+            span,
+        }))
     }
 
     /// A duration string such as `"30s"`; `example` is a good value for `key`.
@@ -625,6 +1136,7 @@ impl<'a> Section<'a> {
         };
         Ok(Some(Section {
             src: self.src,
+            label: format!("[{path}]"),
             path,
             table,
             span: header_span(self.src.text, span),
@@ -636,7 +1148,9 @@ impl<'a> Section<'a> {
 /// as a whole underline just the header (or the first character of an inline table).
 fn header_span(text: &str, span: Span) -> Span {
     let rest = text.get(span.start..).unwrap_or("");
-    let len = if rest.starts_with('[') {
+    let len = if rest.starts_with("[[") {
+        rest.find("]]").map_or(1, |end| end + 2)
+    } else if rest.starts_with('[') {
         rest.find(']').map_or(1, |end| end + 1)
     } else {
         1

@@ -6,7 +6,12 @@
 //! call these functions, so the two paths cannot drift apart; each returns a
 //! [`Problem`] that the caller attaches a location or a field path to.
 
+use std::net::{IpAddr, SocketAddr};
+
+use runway_analysis::condition::Condition;
+
 use crate::duration::Dur;
+use crate::model::{MetricSource, ProxyMetric};
 
 /// A rule violation: what is wrong and, when useful, what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +35,18 @@ type Rule = Result<(), Problem>;
 pub(crate) const MAX_NAME_LEN: usize = 63;
 
 /// Strategy kinds this version can run.
-pub(crate) const SUPPORTED_KINDS: &[&str] = &["rolling"];
+pub(crate) const SUPPORTED_KINDS: &[&str] = &["rolling", "canary", "blue-green"];
 
 /// Strategy kinds that are planned but not implemented yet; naming them gets a clearer
 /// error than an unknown word does.
-pub(crate) const PLANNED_KINDS: &[&str] = &["canary", "blue-green", "recreate"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["recreate"];
+
+/// The placeholders a Prometheus `query` may contain.
+pub(crate) const QUERY_PLACEHOLDERS: &[&str] = &["service", "version", "stable_version"];
+
+/// An example canary `steps` array, for hints.
+pub(crate) const STEPS_EXAMPLE: &str =
+    "steps = [{ weight = 10, pause = \"1m\" }, { weight = 50, pause = \"1m\" }, { weight = 100 }]";
 
 /// `service.name`: `[a-z0-9][a-z0-9-_.]*`, at most [`MAX_NAME_LEN`] characters.
 pub(crate) fn service_name(name: &str) -> Rule {
@@ -185,11 +197,343 @@ pub(crate) fn rolling(max_surge: u32, max_unavailable: u32) -> Rule {
 /// The hint for a strategy kind this version cannot run.
 pub(crate) fn kinds_hint() -> String {
     let supported: Vec<String> = SUPPORTED_KINDS.iter().map(|k| format!("\"{k}\"")).collect();
+    let verb = if PLANNED_KINDS.len() == 1 {
+        "is"
+    } else {
+        "are"
+    };
     format!(
-        "supported kinds: {} ({} are not supported yet)",
+        "supported kinds: {} ({} {verb} not supported yet)",
         supported.join(", "),
         PLANNED_KINDS.join(", ")
     )
+}
+
+/// A canary needs at least one step.
+pub(crate) fn steps_not_empty(len: usize) -> Rule {
+    if len == 0 {
+        return Err(Problem::new(
+            "a canary needs at least one step",
+            format!("for example: {STEPS_EXAMPLE}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A step's weight is a percentage, and the weights grow from step to step.
+pub(crate) fn step_weight(weight: u32, previous: Option<u32>) -> Rule {
+    if !(1..=100).contains(&weight) {
+        return Err(Problem::new(
+            format!("a step weight must be between 1 and 100, found {weight}"),
+            "weight is the percentage of the requests sent to the new release, e.g. weight = 10",
+        ));
+    }
+    match previous {
+        Some(before) if weight <= before => Err(Problem::new(
+            format!("step weights must increase: {weight} comes after {before}"),
+            "each step sends a larger share of the traffic to the new release than the one \
+             before it; reorder the steps or remove this one",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The last step sends all the traffic to the new release.
+pub(crate) fn last_step_weight(weight: u32) -> Rule {
+    if weight != 100 {
+        return Err(Problem::new(
+            format!("the last step must have weight 100, found {weight}"),
+            "the rollout ends with all the traffic on the new release: add { weight = 100 } \
+             as the last step",
+        ));
+    }
+    Ok(())
+}
+
+/// The hint for a bad `pause` value.
+pub(crate) fn pause_hint() -> String {
+    "write a number and a unit (ms, s, m, h) with no spaces, e.g. pause = \"30s\", \
+     or \"manual\" to wait for `runway promote`"
+        .to_owned()
+}
+
+/// A timed pause must last: a zero pause says nothing that leaving it out does not.
+pub(crate) fn pause(value: Dur) -> Rule {
+    if value.is_zero() {
+        return Err(Problem::new(
+            "`pause` must be greater than 0",
+            "leave `pause` out to go on as soon as the step's analysis has passed, or \
+             write e.g. pause = \"30s\"",
+        ));
+    }
+    Ok(())
+}
+
+/// The hint for a bad `listen` or `preview_listen` address.
+pub(crate) fn listen_hint(key: &str, value: &str) -> String {
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return format!("add a port, e.g. {key} = \"{}\"", SocketAddr::new(ip, 8080));
+    }
+    if let Some(port) = value.strip_prefix("localhost:") {
+        return format!("host names are not resolved; write {key} = \"127.0.0.1:{port}\"");
+    }
+    format!("use an IP address and a port, e.g. {key} = \"127.0.0.1:8080\" or \"[::1]:8080\"")
+}
+
+/// The preview address of a blue-green rollout cannot be the service's own address.
+pub(crate) fn preview_listen(preview: SocketAddr, listen: SocketAddr) -> Rule {
+    if preview == listen {
+        return Err(Problem::new(
+            format!("preview_listen {preview} is the service's own listen address"),
+            format!(
+                "the preview serves only the new release, so it needs an address of its own, \
+                 e.g. preview_listen = \"{}\"",
+                SocketAddr::new(listen.ip(), listen.port().wrapping_add(1).max(1))
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A count that must be at least 1.
+pub(crate) fn at_least_one(key: &str, value: u32, example: u32) -> Rule {
+    if value == 0 {
+        return Err(Problem::new(
+            format!("`{key}` must be at least 1"),
+            format!("for example: {key} = {example}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `[analysis] prometheus` is the base URL of a Prometheus server.
+pub(crate) fn prometheus_url(url: &str) -> Rule {
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match host {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) => Ok(()),
+        _ => Err(Problem::new(
+            format!("invalid Prometheus URL {url:?}"),
+            "give the base URL of the Prometheus server, e.g. prometheus = \"http://127.0.0.1:9090\"",
+        )),
+    }
+}
+
+/// The name of an analysis metric.
+pub(crate) fn metric_name(name: &str) -> Rule {
+    if name.trim().is_empty() {
+        return Err(Problem::new(
+            "the metric name must not be empty",
+            "name the metric after what it checks, e.g. name = \"error-rate\"",
+        ));
+    }
+    Ok(())
+}
+
+/// Metric names are unique within `[analysis]`; `first` describes the earlier use.
+pub(crate) fn metric_name_unique(name: &str, first: &str) -> Rule {
+    Err(Problem::new(
+        format!("there is already a metric named {name:?} ({first})"),
+        "give each metric of [analysis] its own name",
+    ))
+}
+
+/// The hint for an unknown `source`.
+pub(crate) fn sources_hint() -> String {
+    let all: Vec<String> = MetricSource::ALL
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    format!("sources: {}", all.join(", "))
+}
+
+/// The hint for an unknown proxy `metric`.
+pub(crate) fn proxy_metrics_hint() -> String {
+    let all: Vec<String> = ProxyMetric::ALL
+        .iter()
+        .map(|m| format!("\"{m}\""))
+        .collect();
+    format!("proxy metrics: {}", all.join(", "))
+}
+
+/// A proxy metric names its measurement with `metric` (and has no `query`); a
+/// Prometheus metric has a `query` (and no `metric`). Checked on the `source` value,
+/// for a missing key.
+pub(crate) fn source_needs(source: MetricSource, has_metric: bool, has_query: bool) -> Rule {
+    match source {
+        MetricSource::Proxy if !has_metric => Err(Problem::new(
+            "a metric with source = \"proxy\" needs `metric`",
+            format!(
+                "add e.g. metric = \"error_rate\"; {}",
+                proxy_metrics_hint()
+            ),
+        )),
+        MetricSource::Prometheus if !has_query => Err(Problem::new(
+            "a metric with source = \"prometheus\" needs `query`",
+            "add a PromQL query, e.g. query = \"sum(rate(http_requests_total{version=\\\"{version}\\\"}[1m]))\" \
+             ({service}, {version} and {stable_version} are filled in)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `metric` only applies to source = "proxy". Checked on the `metric` value.
+pub(crate) fn metric_allowed(source: MetricSource) -> Rule {
+    if source != MetricSource::Proxy {
+        return Err(Problem::new(
+            format!("`metric` is only for source = \"proxy\", not \"{source}\""),
+            "a Prometheus metric is defined by its `query`: remove `metric`, or set \
+             source = \"proxy\"",
+        ));
+    }
+    Ok(())
+}
+
+/// `query` only applies to source = "prometheus". Checked on the `query` value.
+pub(crate) fn query_allowed(source: MetricSource) -> Rule {
+    if source != MetricSource::Prometheus {
+        return Err(Problem::new(
+            format!("`query` is only for source = \"prometheus\", not \"{source}\""),
+            "a proxy metric is chosen with `metric`, e.g. metric = \"error_rate\": remove \
+             `query`, or set source = \"prometheus\"",
+        ));
+    }
+    Ok(())
+}
+
+/// A Prometheus metric needs to know where Prometheus is. Checked on the `source` value.
+pub(crate) fn prometheus_configured(source: MetricSource, configured: bool) -> Rule {
+    if source == MetricSource::Prometheus && !configured {
+        return Err(Problem::new(
+            "source = \"prometheus\" needs the Prometheus server's address",
+            "add prometheus = \"http://127.0.0.1:9090\" (its base URL) to [analysis]",
+        ));
+    }
+    Ok(())
+}
+
+/// A PromQL query: not empty, and every `{word}` is a known placeholder (a bare word in
+/// braces is never valid PromQL, so it can only be a misspelled placeholder).
+pub(crate) fn query(query: &str) -> Rule {
+    if query.trim().is_empty() {
+        return Err(Problem::new(
+            "the query must not be empty",
+            "write a PromQL query, e.g. query = \"sum(rate(http_requests_total[1m]))\"",
+        ));
+    }
+    for (open, _) in query.match_indices('{') {
+        let after = &query[open + 1..];
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let word = &after[..len];
+        let bare = !word.is_empty() && after[len..].starts_with('}');
+        if bare && !QUERY_PLACEHOLDERS.contains(&word) {
+            let known: Vec<String> = QUERY_PLACEHOLDERS
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect();
+            let hint = match crate::suggest::closest(word, QUERY_PLACEHOLDERS) {
+                Some(close) => format!(
+                    "did you mean {{{close}}}? placeholders: {}",
+                    known.join(", ")
+                ),
+                None => format!("placeholders: {}", known.join(", ")),
+            };
+            return Err(Problem::new(
+                format!("unknown placeholder {{{word}}} in the query"),
+                hint,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `fail_if` or `pause_if` condition (`key` says which) for a metric that measures
+/// `metric` (`None` for a Prometheus query). The grammar is `runway-analysis`'s, which
+/// evaluates the conditions; a statistical condition compares per-request samples, so
+/// it goes with `metric = "latency"` and nothing else does.
+pub(crate) fn condition(key: &str, text: &str, metric: Option<ProxyMetric>) -> Rule {
+    let parsed = Condition::parse(text).map_err(|err| {
+        // "invalid condition "x": what; accepted forms: …" becomes message and hint.
+        let prefix = format!("invalid condition {:?}: ", text.trim());
+        let (what, forms) = match err.split_once("; accepted forms") {
+            Some((what, forms)) => (what, format!("accepted forms{forms}")),
+            None => (err.as_str(), format!("for example: {key} = \"> 0.05\"")),
+        };
+        let what = what.strip_prefix(&prefix).unwrap_or(what);
+        Problem::new(
+            format!("invalid condition {text:?} for `{key}`: {what}"),
+            forms,
+        )
+    })?;
+    let latency = metric == Some(ProxyMetric::Latency);
+    if parsed.needs_samples() && !latency {
+        let hint = match metric {
+            None => "a statistical test compares the per-request latencies of the two \
+                     releases, which runway's proxy records: use source = \"proxy\" and \
+                     metric = \"latency\""
+                .to_owned(),
+            Some(m) => format!(
+                "a statistical test compares per-request samples, and {m} is one number per \
+                 interval: set metric = \"latency\", or compare {m} with a threshold such as \
+                 {key} = \"> 2x stable\""
+            ),
+        };
+        return Err(Problem::new(
+            format!("the statistical condition {text:?} needs metric = \"latency\""),
+            hint,
+        ));
+    }
+    if latency && !parsed.needs_samples() {
+        return Err(Problem::new(
+            format!("metric = \"latency\" needs a statistical condition, not {text:?}"),
+            format!(
+                "\"latency\" is the per-request samples, compared with a test: write e.g. \
+                 {key} = \"> stable (mann-whitney)\", or use metric = \"latency_p99\" for \
+                 a threshold"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `confidence` and `min_effect` tune a statistical test, which only a metric of
+/// per-request samples has. Checked on the option's value.
+pub(crate) fn statistical_option(key: &str, metric: Option<ProxyMetric>) -> Rule {
+    if metric != Some(ProxyMetric::Latency) {
+        return Err(Problem::new(
+            format!("`{key}` only applies to a statistical condition"),
+            format!(
+                "remove `{key}`, or use metric = \"latency\" with a statistical condition \
+                 such as fail_if = \"> stable (mann-whitney)\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `confidence` of a statistical test: strictly between 0.5 and 1.
+pub(crate) fn confidence(value: f64) -> Rule {
+    if !(value > 0.5 && value < 1.0) {
+        return Err(Problem::new(
+            format!("`confidence` must be between 0.5 and 1 (both excluded), found {value}"),
+            "for example: confidence = 0.95",
+        ));
+    }
+    Ok(())
+}
+
+/// `min_effect`: an effect size (|Cliff's delta|), 0 to 1.
+pub(crate) fn min_effect(value: f64) -> Rule {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(Problem::new(
+            format!("`min_effect` must be between 0 and 1, found {value}"),
+            "it is an effect size (|Cliff's delta|), e.g. min_effect = 0.2: a canary request is slower than a stable one 20 points more often than it is faster",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,6 +26,73 @@ max_surge = 1
 max_unavailable = 0
 "#;
 
+/// The canary file of the progressive-delivery issue.
+const CANARY: &str = r#"[service]
+name = "web"
+listen = "127.0.0.1:8080"
+
+[run]
+command = ["python3", "app.py", "--port", "{port}"]
+replicas = 3
+
+[strategy]
+kind = "canary"
+steps = [
+  { weight = 10, pause = "10s" },
+  { weight = 50, pause = "manual" },
+  { weight = 100 },
+]
+
+[analysis]
+interval = "2s"
+failure_limit = 2            # consecutive failed intervals that trigger the rollback
+min_requests = 50            # fewer requests to the canary in an interval: inconclusive, never a pass
+
+[[analysis.metrics]]
+name = "error-rate"
+source = "proxy"
+metric = "error_rate"        # share of 5xx and failed requests
+fail_if = "> 0.05"
+
+[[analysis.metrics]]
+name = "p99"
+source = "proxy"
+metric = "latency_p99"
+fail_if = "> 2x stable"      # relative to the stable release in the same window
+"#;
+
+/// Blue-green with every [analysis] key, a Prometheus metric and a statistical one.
+const BLUE_GREEN: &str = r#"service = { name = "web", listen = "127.0.0.1:8080" }
+run = { command = ["./server"] }
+
+[strategy]
+kind = "blue-green"
+preview_listen = "127.0.0.1:8081"
+scale_down_delay = "30s"
+analysis_for = "5m"
+
+[analysis]
+interval = "5s"
+inconclusive_limit = 3
+prometheus = "http://127.0.0.1:9090"
+
+[[analysis.metrics]]
+name = "queue"
+source = "prometheus"
+query = 'max(queue{version="{version}"})'
+fail_if = "> 100"
+pause_if = "> 50"
+for = "30s"
+
+[[analysis.metrics]]
+name = "latency"
+source = "proxy"
+metric = "latency"
+fail_if = "> stable (mann-whitney)"
+confidence = 0.95
+min_effect = 0.1
+"#;
+
 /// SAMPLE with the first occurrence of `from` replaced by `to` (which must exist).
 fn edit(from: &str, to: &str) -> String {
     assert!(SAMPLE.contains(from), "SAMPLE has no {from:?}");
@@ -126,16 +193,22 @@ fn unknown_keys() {
 #[test]
 fn strategy_kinds() {
     assert_error(
-        &edit("\"rolling\"", "\"canary\""),
+        &edit("\"rolling\"", "\"recreate\""),
         (17, 8),
-        "strategy kind \"canary\" is not supported yet",
-        "supported kinds: \"rolling\" (canary, blue-green, recreate are not supported yet)",
+        "strategy kind \"recreate\" is not supported yet",
+        "supported kinds: \"rolling\", \"canary\", \"blue-green\" (recreate is not supported yet)",
     );
     assert_error(
         &edit("\"rolling\"", "\"rollign\""),
         (17, 8),
         "unknown strategy kind \"rollign\"",
         "did you mean \"rolling\"? supported kinds: \"rolling\"",
+    );
+    assert_error(
+        &edit("\"rolling\"", "\"bluegreen\""),
+        (17, 8),
+        "unknown strategy kind \"bluegreen\"",
+        "did you mean \"blue-green\"?",
     );
     assert_error(
         &edit("\"rolling\"", "\"fast\""),
@@ -466,13 +539,32 @@ fn mangled(text: &str, typos: bool) -> Vec<String> {
 }
 
 #[test]
+fn the_fuzz_samples_are_valid() {
+    for text in [SAMPLE, CANARY, BLUE_GREEN] {
+        if let Err(err) = parse_str(text, "runway.toml") {
+            panic!("{err}");
+        }
+    }
+}
+
+#[test]
 fn no_input_panics_and_every_error_is_located() {
     let mut checked = 0;
-    for (base, typos) in [(SAMPLE, true), (INIT_TEMPLATE, false)] {
+    for (base, typos) in [
+        (SAMPLE, true),
+        (INIT_TEMPLATE, false),
+        (CANARY, true),
+        (BLUE_GREEN, false),
+    ] {
         for text in mangled(base, typos) {
             match parse_str(&text, "runway.toml") {
                 // Whatever the reader accepts, the JSON path must accept too.
-                Ok(spec) => assert_eq!(spec.validate(), Ok(()), "{text}"),
+                Ok(spec) => {
+                    assert_eq!(spec.validate(), Ok(()), "{text}");
+                    let json = serde_json::to_string(&spec).unwrap();
+                    let back: runway_spec::Spec = serde_json::from_str(&json).unwrap();
+                    assert_eq!(back, spec, "{json}");
+                }
                 Err(err) => {
                     assert!(
                         err.line >= 1 && err.col >= 1,
@@ -486,5 +578,5 @@ fn no_input_panics_and_every_error_is_located() {
             checked += 1;
         }
     }
-    assert!(checked > 5_000, "only {checked} variants");
+    assert!(checked > 20_000, "only {checked} variants");
 }

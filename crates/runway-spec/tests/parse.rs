@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use runway_spec::{
-    parse_file, parse_str, Dur, HealthSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
-    INIT_TEMPLATE,
+    parse_file, parse_str, BlueGreenSpec, Dur, HealthSpec, MetricSource, RollingSpec, RunSpec,
+    ServiceSpec, Spec, StrategySpec, INIT_TEMPLATE,
 };
 
 /// The reference file from the design brief; it must be accepted exactly as written.
@@ -79,6 +79,7 @@ fn accepts_the_sample_exactly() {
             max_surge: 1,
             max_unavailable: 0,
         }),
+        analysis: None,
     };
     assert_eq!(spec, want);
     assert_eq!(spec.strategy.kind(), "rolling");
@@ -185,12 +186,87 @@ fn the_init_template_parses() {
         "kind",
         "max_surge",
         "max_unavailable",
+        "steps",
+        "weight",
+        "pause",
+        "sticky",
+        "preview_listen",
+        "scale_down_delay",
+        "analysis_for",
+        "failure_limit",
+        "min_requests",
+        "inconclusive_limit",
+        "prometheus",
+        "source",
+        "metric",
+        "query",
+        "fail_if",
+        "pause_if",
+        "for",
+        "confidence",
+        "min_effect",
     ] {
         assert!(
             INIT_TEMPLATE.contains(&format!("{key} = ")),
             "INIT_TEMPLATE does not mention {key}"
         );
     }
+    assert!(INIT_TEMPLATE.contains("[[analysis.metrics]]"));
+}
+
+/// The `nth` (from 0) commented-out block of INIT_TEMPLATE that starts with the line
+/// `first`, up to the next line that is not a comment, uncommented: `# key = 1` becomes
+/// `key = 1` and `# # prose` stays a comment.
+fn uncommented(first: &str, nth: usize) -> String {
+    let lines: Vec<&str> = INIT_TEMPLATE.lines().collect();
+    let start = (0..lines.len())
+        .filter(|&i| lines[i] == first)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("INIT_TEMPLATE has no line {first:?} #{nth}"));
+    lines[start..]
+        .iter()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn the_init_template_examples_parse_when_uncommented() {
+    // The template without its rolling [strategy] section.
+    let start = INIT_TEMPLATE.find("\n[strategy]\n").unwrap() + 1;
+    let last = "max_unavailable = 0\n";
+    let end = start + INIT_TEMPLATE[start..].find(last).unwrap() + last.len();
+    let rest = format!("{}{}", &INIT_TEMPLATE[..start], &INIT_TEMPLATE[end..]);
+    let analysis = uncommented("# [analysis]", 0);
+
+    let canary = parse(&format!(
+        "{rest}{}{analysis}",
+        uncommented("# [strategy]", 0)
+    ));
+    assert_eq!(canary.strategy.kind(), "canary");
+    let metrics = &canary
+        .analysis
+        .as_ref()
+        .expect("[analysis] is there")
+        .metrics;
+    assert_eq!(metrics.len(), 3);
+    assert_eq!(metrics[2].source, MetricSource::Prometheus);
+    assert_eq!(canary.validate(), Ok(()));
+
+    let spec = parse(&format!(
+        "{rest}{}{analysis}",
+        uncommented("# [strategy]", 1)
+    ));
+    assert_eq!(
+        spec.strategy,
+        StrategySpec::BlueGreen(BlueGreenSpec {
+            preview_listen: Some("127.0.0.1:8081".parse().unwrap()),
+            scale_down_delay: Dur::from_secs(30),
+            analysis_for: Some(Dur::from_secs(300)),
+        })
+    );
+    assert_eq!(spec.validate(), Ok(()));
 }
 
 #[test]
@@ -238,6 +314,10 @@ fn json_rejects_unknown_fields_and_kinds() {
     let mut bad = base.clone();
     bad["strategy"]["surge"] = 3.into();
     assert!(serde_json::from_value::<Spec>(bad).is_err());
+    let mut bad = base.clone();
+    bad["strategy"]["kind"] = "recreate".into();
+    assert!(serde_json::from_value::<Spec>(bad).is_err());
+    // A canary has steps, not max_surge.
     let mut bad = base;
     bad["strategy"]["kind"] = "canary".into();
     assert!(serde_json::from_value::<Spec>(bad).is_err());

@@ -50,6 +50,8 @@ pub fn validate(file: &Path) -> Result<ExitCode> {
 fn strategy_name(spec: &Spec) -> &'static str {
     match spec.strategy {
         StrategySpec::Rolling(_) => "rolling",
+        StrategySpec::Canary(_) => "canary",
+        StrategySpec::BlueGreen(_) => "blue-green",
     }
 }
 
@@ -78,7 +80,12 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let StrategySpec::Rolling(rolling) = &spec.strategy;
+    let StrategySpec::Rolling(rolling) = &spec.strategy else {
+        anyhow::bail!(
+            "{} deployments are not implemented yet",
+            spec.strategy.kind()
+        );
+    };
     println!(
         "plan: deploy {name} {version} on {} (rolling: {} replicas, max_surge {}, max_unavailable {})",
         spec.service.listen, spec.run.replicas, rolling.max_surge, rolling.max_unavailable

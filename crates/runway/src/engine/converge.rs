@@ -20,7 +20,12 @@ impl Engine {
         target: &Release,
     ) -> Result<(), String> {
         let fingerprint = target.fingerprint();
-        let StrategySpec::Rolling(rolling) = &target.spec.strategy;
+        let StrategySpec::Rolling(rolling) = &target.spec.strategy else {
+            return Err(format!(
+                "{} deployments are not implemented yet",
+                target.spec.strategy.kind()
+            ));
+        };
         loop {
             let replicas = svc.replicas();
             // Replicas that serve no traffic cost nothing to remove and only confuse the count:
