@@ -59,6 +59,34 @@ pub struct OperationView {
     pub deployment_id: i64,
     pub description: String,
     pub last_event: Option<JournalEntry>,
+    /// For a canary: where it stands and what the analysis says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryView {
+    /// 1-based.
+    pub step: usize,
+    pub steps: usize,
+    pub weight: u32,
+    /// Seconds left in the step's timed pause; None for a manual pause or none.
+    pub pause_left_seconds: Option<f64>,
+    /// Why it waits for a human, if it does.
+    pub paused: Option<String>,
+    pub intervals_judged: usize,
+    /// Per metric: its latest values, its condition and its last verdicts (oldest first).
+    pub metrics: Vec<CanaryMetricView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryMetricView {
+    pub name: String,
+    pub condition: String,
+    pub canary: Option<f64>,
+    pub stable: Option<f64>,
+    pub last_verdicts: Vec<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -23,6 +23,9 @@ pub struct Seen {
     pub versions: BTreeMap<String, u64>,
     /// The first few failures, to say what went wrong.
     pub errors: Vec<String>,
+    /// Every response, when recording: (seconds since the load started, version, status; 0
+    /// for no response).
+    pub timeline: Vec<(f64, String, u16)>,
 }
 
 impl Seen {
@@ -42,6 +45,7 @@ impl Seen {
         }
         self.errors.extend(other.errors);
         self.errors.truncate(10);
+        self.timeline.extend(other.timeline);
     }
 }
 
@@ -54,6 +58,18 @@ pub struct Load {
 
 impl Load {
     pub fn start(addr: SocketAddr, path: &str, workers: u64, rps: u64) -> Load {
+        Self::start_recording(addr, path, workers, rps, false)
+    }
+
+    /// Like `start`; with `record`, every response goes into `Seen::timeline`.
+    pub fn start_recording(
+        addr: SocketAddr,
+        path: &str,
+        workers: u64,
+        rps: u64,
+        record: bool,
+    ) -> Load {
+        let begun = std::time::Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let uri: hyper::Uri = format!("http://{addr}{path}").parse().expect("a valid URI");
@@ -83,6 +99,13 @@ impl Load {
                             Ok::<_, String>((status, version))
                         })
                         .await;
+                        if record {
+                            let at = begun.elapsed().as_secs_f64();
+                            seen.timeline.push(match &outcome {
+                                Ok(Ok((status, version))) => (at, version.clone(), status.as_u16()),
+                                _ => (at, String::new(), 0),
+                            });
+                        }
                         match outcome {
                             Ok(Ok((status, version))) if status.is_success() => {
                                 seen.ok += 1;

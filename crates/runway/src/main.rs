@@ -5,6 +5,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use runway::cli;
 
+/// mimalloc instead of the system allocator: the proxy allocates and frees a
+/// few small buffers per request (header maps, body chunks, futures), and
+/// mimalloc's thread-local free lists make that measurably cheaper than
+/// glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if !matches!(

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     spec                TEXT NOT NULL,
     base_dir            TEXT NOT NULL,
     started_at          TEXT NOT NULL,
-    finished_at         TEXT
+    finished_at         TEXT,
+    progress            TEXT
 );
 CREATE INDEX IF NOT EXISTS deployments_by_service ON deployments(service, id);
 CREATE TABLE IF NOT EXISTS journal (
@@ -45,6 +46,12 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE TABLE IF NOT EXISTS services (
     name            TEXT PRIMARY KEY,
     serving_release INTEGER
+);
+CREATE TABLE IF NOT EXISTS baselines (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    service     TEXT NOT NULL,
+    captured_at TEXT NOT NULL,
+    metrics     TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS replicas (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -131,6 +138,10 @@ pub struct Deployment {
     pub reason: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// Where a progressive rollout stands (canary step, pause left, analysis history), so a
+    /// restarted server continues exactly there.
+    #[serde(skip)]
+    pub progress: Option<serde_json::Value>,
     #[serde(skip)]
     pub spec: Option<Spec>,
     #[serde(skip)]
@@ -189,6 +200,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)
             .context("creating the state database schema")?;
+        migrate(&conn).context("upgrading the state database")?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -220,6 +232,14 @@ impl Store {
             ],
         )?;
         Ok(conn.last_insert_rowid())
+    }
+
+    pub fn set_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET progress = ?2 WHERE id = ?1",
+            params![id, progress.to_string()],
+        )?;
+        Ok(())
     }
 
     pub fn finish_deployment(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()> {
@@ -347,6 +367,41 @@ impl Store {
         Ok(())
     }
 
+    // ---- baselines ----
+
+    pub fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO baselines (service, captured_at, metrics) VALUES (?1, ?2, ?3)",
+            params![service, now(), metrics.to_string()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// A baseline by id, or the newest one of the service.
+    pub fn baseline(
+        &self,
+        service: &str,
+        id: Option<i64>,
+    ) -> Result<Option<(i64, String, serde_json::Value)>> {
+        self.conn()
+            .query_row(
+                "SELECT id, captured_at, metrics FROM baselines
+                 WHERE service = ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id DESC LIMIT 1",
+                params![service, id],
+                |r| {
+                    let metrics: String = r.get(2)?;
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        serde_json::from_str(&metrics).unwrap_or_default(),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+
     // ---- replicas ----
 
     pub fn insert_replica(
@@ -428,6 +483,17 @@ impl Store {
     }
 }
 
+/// Columns added after a table was first created: add them to older state files.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_progress = conn
+        .prepare("SELECT 1 FROM pragma_table_info('deployments') WHERE name = 'progress'")?
+        .exists([])?;
+    if !has_progress {
+        conn.execute_batch("ALTER TABLE deployments ADD COLUMN progress TEXT")?;
+    }
+    Ok(())
+}
+
 fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
     let spec: String = r.get("spec")?;
     Ok(Deployment {
@@ -442,6 +508,9 @@ fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
         spec: serde_json::from_str(&spec).ok(),
+        progress: r
+            .get::<_, Option<String>>("progress")?
+            .and_then(|p| serde_json::from_str(&p).ok()),
         base_dir: r.get("base_dir")?,
     })
 }

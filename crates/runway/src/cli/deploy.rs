@@ -67,6 +67,24 @@ pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
     follow(cli, d, detach).await
 }
 
+/// Sends promote / pause / resume / abort to the service's running canary.
+pub async fn control(cli: &Cli, command: &str) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let answer: serde_json::Value = client
+        .post(
+            &format!("/v1/services/{service}/canary/{command}"),
+            &serde_json::json!({}),
+        )
+        .await
+        .map_err(|e| match e {
+            ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
+            other => other.into(),
+        })?;
+    println!("{}", answer["message"].as_str().unwrap_or("done"));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn start(answer: Result<Deployment, ClientError>) -> Result<Deployment> {
     answer.map_err(|e| match e {
         ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
@@ -120,6 +138,16 @@ pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> 
             progress.line(&format!("  [{at:6.1}s] {text}"));
             progress.step(&text);
             after = e.seq;
+            if e.event == "scale_down_pending" {
+                // Blue-green: the new release serves all traffic; the old one only waits to be
+                // stopped, and the deployment finishes then.
+                progress.finish();
+                println!(
+                    "{kind} #{}: {} serves all traffic; the previous release stays up for an instant rollback (`runway abort`) for {}s",
+                    d.id, d.version, e.detail["seconds"]
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
         }
         let dep = &detail.deployment;
         if dep.status != Status::Running {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::output::{describe, seconds_between, table};
-use super::{Cli, NodesCommand};
+use super::{BaselineCommand, Cli, NodesCommand};
 use crate::api_types::{LogsResponse, ReplicaView, StatusView};
 use crate::store::Deployment;
 
@@ -59,6 +59,9 @@ fn print_status(status: &StatusView) {
         if let Some(d) = &s.deployment {
             let last = d.last_event.as_ref().map(describe).unwrap_or_default();
             println!("  in progress: {} — {last}", d.description);
+            if let Some(c) = &d.canary {
+                print_canary(c);
+            }
         }
         print_replicas(&s.replicas);
         if !s.metrics.is_empty() {
@@ -93,6 +96,41 @@ fn print_status(status: &StatusView) {
             println!("{t}");
         }
     }
+}
+
+fn print_canary(c: &crate::api_types::CanaryView) {
+    let pause = match (&c.paused, c.pause_left_seconds) {
+        (Some(why), _) => format!("PAUSED: {why}"),
+        (None, Some(left)) => format!("{left:.0}s left in this step's pause"),
+        (None, None) => "waits for the analysis (or `runway promote`)".to_string(),
+    };
+    println!(
+        "  canary: step {}/{}, {}% of requests; {pause}; {} intervals judged",
+        c.step, c.steps, c.weight, c.intervals_judged
+    );
+    if c.metrics.is_empty() {
+        return;
+    }
+    let mut t = table(&[
+        "metric",
+        "canary",
+        "stable",
+        "condition",
+        "last verdicts",
+        "why",
+    ]);
+    let num = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+    for m in &c.metrics {
+        t.add_row(vec![
+            m.name.clone(),
+            num(m.canary),
+            num(m.stable),
+            m.condition.clone(),
+            m.last_verdicts.join(" "),
+            m.reason.clone(),
+        ]);
+    }
+    println!("{t}");
 }
 
 fn ms(seconds: f64) -> String {
@@ -243,14 +281,91 @@ pub async fn logs(
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query-string value.
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
+    use crate::engine::baseline::{Baseline, Comparison};
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    match cmd {
+        BaselineCommand::Capture { window, json } => {
+            eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
+            let b: Baseline = client
+                .post(
+                    &format!(
+                        "/v1/services/{service}/baselines?window={}",
+                        window.as_secs_f64()
+                    ),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+            } else {
+                let m = &b.metrics;
+                println!(
+                    "baseline #{} of {} {}: {} requests ({:.1}/s), error rate {}, p50 {}, p95 {}, p99 {}",
+                    b.id, b.service, m.version, m.requests, m.request_rate,
+                    m.error_rate.map(|e| format!("{:.2}%", e * 100.0)).unwrap_or_else(|| "-".into()),
+                    m.latency_p50.map(ms).unwrap_or_else(|| "-".into()),
+                    m.latency_p95.map(ms).unwrap_or_else(|| "-".into()),
+                    m.latency_p99.map(ms).unwrap_or_else(|| "-".into()),
+                );
             }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+            Ok(ExitCode::SUCCESS)
+        }
+        BaselineCommand::Compare { window, id, json } => {
+            eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
+            let id = id.map(|i| format!("&id={i}")).unwrap_or_default();
+            let c: Comparison = client
+                .get(&format!(
+                    "/v1/services/{service}/baselines/compare?window={}{id}",
+                    window.as_secs_f64()
+                ))
+                .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!(
+                    "baseline #{} ({} at {}) against {} now",
+                    c.baseline.id,
+                    c.baseline.metrics.version,
+                    c.baseline.captured_at,
+                    c.current.version
+                );
+                let mut t = table(&["Metric", "Baseline", "Current", "Delta", "Status"]);
+                for r in &c.rows {
+                    let fmt = |v: Option<f64>| match (r.metric.as_str(), v) {
+                        (_, None) => "-".to_string(),
+                        ("error_rate", Some(v)) => format!("{:.2}%", v * 100.0),
+                        ("request_rate", Some(v)) => format!("{v:.1}/s"),
+                        (_, Some(v)) => ms(v),
+                    };
+                    let delta = match (r.metric.as_str(), r.delta) {
+                        (_, None) => "-".to_string(),
+                        ("error_rate", Some(d)) => format!("{:+.2} pts", d * 100.0),
+                        ("request_rate", Some(d)) => format!("{d:+.1}/s"),
+                        (_, Some(d)) => format!("{:+.1}ms", d * 1000.0),
+                    };
+                    t.add_row(vec![
+                        r.metric.clone(),
+                        fmt(r.baseline),
+                        fmt(r.current),
+                        delta,
+                        r.status.clone(),
+                    ]);
+                }
+                println!("{t}");
+            }
+            let failed = c.rows.iter().any(|r| r.status == "FAIL");
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }

@@ -55,6 +55,52 @@ fn strategy_name(spec: &Spec) -> &'static str {
     }
 }
 
+fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &str, stable: &str) {
+    let analysis = crate::engine::canary::Analysis::from_spec(spec);
+    println!(
+        "plan: canary of {} {version} beside {stable} on {}",
+        spec.service.name, spec.service.listen
+    );
+    for (i, step) in canary.steps.iter().enumerate() {
+        let replicas = (spec.run.replicas * step.weight)
+            .div_ceil(100)
+            .clamp(1, spec.run.replicas);
+        let pause = match step.pause {
+            runway_spec::Pause::None => "then promote once an analysis interval passed".to_string(),
+            runway_spec::Pause::For(d) => {
+                format!("watch for {d}, then promote if the analysis passed")
+            }
+            runway_spec::Pause::Manual => "wait for `runway promote`".to_string(),
+        };
+        if step.weight == 100 {
+            println!("  {}. {replicas} replica(s) of {version} take 100% of requests; drain and stop {stable}", i + 1);
+        } else {
+            println!("  {}. {replicas} replica(s) of {version} (healthy first) take {}% of requests; {pause}", i + 1, step.weight);
+        }
+    }
+    match analysis {
+        Ok(a) => {
+            println!(
+                "  analysis every {}: roll back after {} failed intervals in a row; an interval with fewer than {} canary requests is inconclusive; {} inconclusive in a row pause",
+                runway_spec::Dur(a.interval), a.policy.failure_limit, a.policy.min_requests, a.policy.inconclusive_limit
+            );
+            for m in &a.policy.metrics {
+                let pause = m
+                    .pause_if
+                    .as_ref()
+                    .map(|p| format!(", pause if {p}"))
+                    .unwrap_or_default();
+                println!("    - {}: fail if {}{pause}", m.name, m.fail_if);
+            }
+        }
+        Err(e) => println!("  analysis: invalid: {e}"),
+    }
+    println!(
+        "  on rollback: the canary's weight goes to 0 at once, then it is drained and stopped"
+    );
+    println!("nothing was changed");
+}
+
 /// Prints what `deploy VERSION` would do from the current state. Changes nothing.
 pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
     let spec = match runway_spec::parse_file(&cli.file()) {
@@ -80,11 +126,49 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let StrategySpec::Rolling(rolling) = &spec.strategy else {
-        anyhow::bail!(
-            "{} deployments are not implemented yet",
-            spec.strategy.kind()
-        );
+    let rolling = match &spec.strategy {
+        StrategySpec::Rolling(r) => r.clone(),
+        StrategySpec::Canary(canary) if serving_version.is_some() => {
+            print_canary_plan(
+                &spec,
+                canary,
+                version,
+                serving_version.as_deref().unwrap_or("stable"),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        StrategySpec::BlueGreen(bg) if serving_version.is_some() => {
+            let stable = serving_version.as_deref().unwrap_or("stable");
+            println!(
+                "plan: blue-green deploy of {name} {version} beside {stable} on {}",
+                spec.service.listen
+            );
+            println!(
+                "  1. start {} replica(s) of {version} with no traffic; wait until each passes {}",
+                spec.run.replicas, spec.health.path
+            );
+            match bg.preview_listen {
+                Some(addr) => println!("  2. preview: http://{addr} and the header `x-runway-release: {version}` reach only {version}"),
+                None => println!("  2. preview: the header `x-runway-release: {version}` reaches only {version}"),
+            }
+            println!("  3. switch all traffic to {version} at once");
+            if let Some(d) = bg.analysis_for {
+                println!(
+                    "  4. analyse {version} for {d}; a failure switches back to {stable} at once"
+                );
+            }
+            println!("  then: {stable} stays up for {} (`runway abort` switches back instantly), then it is drained and stopped", bg.scale_down_delay);
+            println!("nothing was changed");
+            return Ok(ExitCode::SUCCESS);
+        }
+        // A first release has nothing to compare with: it starts at full strength.
+        StrategySpec::Canary(_) | StrategySpec::BlueGreen(_) => {
+            println!("  (first release: no stable release to compare a canary with, so it starts all replicas at once)");
+            runway_spec::RollingSpec {
+                max_surge: spec.run.replicas,
+                max_unavailable: 0,
+            }
+        }
     };
     println!(
         "plan: deploy {name} {version} on {} (rolling: {} replicas, max_surge {}, max_unavailable {})",

@@ -106,6 +106,22 @@ pub enum Command {
         #[arg(long)]
         detach: bool,
     },
+    /// Move a canary to its next step now (or with --full, straight to 100%).
+    Promote {
+        #[arg(long)]
+        full: bool,
+    },
+    /// Hold a canary at its current step until `runway resume` or `runway promote`.
+    Pause,
+    /// Let a paused canary go on.
+    Resume,
+    /// Roll a canary back now: its weight goes to 0 at once, then it is drained and stopped.
+    Abort,
+    /// Capture the serving release's request metrics as a baseline, or compare with one.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineCommand,
+    },
     /// List, restart, stop or start replicas ("nodes").
     Nodes {
         #[command(subcommand)]
@@ -138,9 +154,50 @@ pub enum Command {
     },
     /// The demo: a server, a demo app, steady load, deploys, a refused bad release, a rollback.
     Demo,
+    /// Steady HTTP load with a per-response timeline (used by the benchmarks).
+    #[command(hide = true)]
+    Loadgen {
+        /// host:port to load.
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 2000)]
+        rps: u64,
+        #[arg(long, default_value_t = 16)]
+        workers: u64,
+        #[arg(long, default_value = "30s", value_parser = parse_window)]
+        duration: std::time::Duration,
+        /// Write "seconds,version,status" per response to this file.
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+    },
     /// The demo app itself (used by the demo, the tests and the benchmarks).
     #[command(hide = true, disable_version_flag = true)]
     DemoApp(runway_demo_app::Args),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaselineCommand {
+    /// Measure the serving release for a while and store the numbers.
+    Capture {
+        /// How long to measure (a duration like "10s").
+        #[arg(long, default_value = "10s", value_parser = parse_window)]
+        window: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure now and compare with a baseline: Metric | Baseline | Current | Delta | Status.
+    Compare {
+        #[arg(long, default_value = "10s", value_parser = parse_window)]
+        window: std::time::Duration,
+        /// The baseline to compare with (default: the newest).
+        #[arg(long)]
+        id: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_window(s: &str) -> Result<std::time::Duration, String> {
+    runway_spec::parse_duration(s)
 }
 
 /// `-f FILE` after a subcommand that reads runway.toml.
@@ -238,6 +295,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             to_revision,
             detach,
         } => deploy::rollback(&cli, version.as_deref(), *to_revision, *detach).await,
+        Command::Promote { full } => {
+            deploy::control(&cli, if *full { "promote-full" } else { "promote" }).await
+        }
+        Command::Pause => deploy::control(&cli, "pause").await,
+        Command::Resume => deploy::control(&cli, "resume").await,
+        Command::Abort => deploy::control(&cli, "abort").await,
+        Command::Baseline { action } => inspect::baseline(&cli, action).await,
         Command::Scale { count, detach } => deploy::scale(&cli, *count, *detach).await,
         Command::Status { watch, json } => inspect::status(&cli, *watch, *json).await,
         Command::History { json, limit } => inspect::history(&cli, *json, *limit).await,
@@ -256,6 +320,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             inspect::logs(&cli, *follow, *lines, filter, *json).await
         }
         Command::Demo => crate::demo::run().await,
+        Command::Loadgen {
+            addr,
+            rps,
+            workers,
+            duration,
+            timeline,
+        } => {
+            let load = crate::loadgen::Load::start_recording(
+                *addr,
+                "/",
+                *workers,
+                *rps,
+                timeline.is_some(),
+            );
+            tokio::time::sleep(*duration).await;
+            let mut seen = load.stop().await;
+            if let Some(path) = timeline {
+                seen.timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let lines: String = seen
+                    .timeline
+                    .iter()
+                    .map(|(t, v, s)| format!("{t:.6},{v},{s}\n"))
+                    .collect();
+                std::fs::write(path, lines)?;
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "ok": seen.ok, "failed": seen.failed, "rps": (seen.ok + seen.failed) as f64 / duration.as_secs_f64(), "versions": seen.versions })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DemoApp(args) => {
             runway_demo_app::run(args.clone()).await?;
             Ok(ExitCode::SUCCESS)

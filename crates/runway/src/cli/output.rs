@@ -123,7 +123,74 @@ pub fn describe(e: &JournalEntry) -> String {
         "reverted" => format!("{} serves again", s("to")),
         "revert_failed" => format!("revert failed: {}", s("reason")),
         "resumed" => "server restarted; resuming this deployment".to_string(),
+        "canary_step" => format!(
+            "canary step {}/{}: {}% of requests to the canary",
+            n("step"),
+            n("of"),
+            n("weight")
+        ),
+        "analysis" => describe_analysis(d),
+        "paused" => format!(
+            "PAUSED ({}): {} — `runway resume`, `runway promote` or `runway abort`",
+            s("by"),
+            s("reason")
+        ),
+        "promoted" => match d.get("by").and_then(|v| v.as_str()) {
+            Some("operator") if d.get("full").and_then(|v| v.as_bool()) == Some(true) => {
+                "promoted to 100% by an operator".into()
+            }
+            Some("operator") => "promoted to the next step by an operator".into(),
+            _ => format!("analysis passed at {}%: promoting", n("weight")),
+        },
+        "resumed_by_operator" => "resumed by an operator".to_string(),
+        "rolling_back" => format!("ROLLING BACK: {}", s("reason")),
+        "preview_ready" => match d.get("preview").and_then(|v| v.as_str()) {
+            Some(addr) => format!(
+                "{} ready without traffic: preview on http://{addr} or with `{}`",
+                s("version"),
+                s("header")
+            ),
+            None => format!(
+                "{} ready without traffic: preview with `{}`",
+                s("version"),
+                s("header")
+            ),
+        },
+        "switched" => format!("switched all traffic from {} to {}", s("from"), s("to")),
+        "scale_down_pending" => format!(
+            "{} stays up for {}s for an instant rollback",
+            s("version"),
+            n("seconds")
+        ),
         "succeeded" => "succeeded".to_string(),
         other => format!("{other} {d}"),
     }
+}
+
+/// One analysis interval in a line: the decision, then each metric's verdict with its numbers.
+fn describe_analysis(d: &serde_json::Value) -> String {
+    let decision = match &d["decision"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
+        _ => "?".into(),
+    };
+    let metrics: Vec<String> = d["metrics"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    format!(
+                        "{} {}",
+                        m["verdict"].as_str().unwrap_or("?").to_lowercase(),
+                        m["reason"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "analysis: {decision} ({} canary requests): {}",
+        d["canary_requests"],
+        metrics.join("; ")
+    )
 }

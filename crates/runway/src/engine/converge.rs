@@ -20,11 +20,12 @@ impl Engine {
         target: &Release,
     ) -> Result<(), String> {
         let fingerprint = target.fingerprint();
-        let StrategySpec::Rolling(rolling) = &target.spec.strategy else {
-            return Err(format!(
-                "{} deployments are not implemented yet",
-                target.spec.strategy.kind()
-            ));
+        // A rolling release rolls by its own rules. Any other converge (a first deploy, a
+        // rollback or a revert to a canary or blue-green release) starts the whole new set
+        // beside the old one and then switches: the quickest way that never drops below strength.
+        let (max_surge, max_unavailable) = match &target.spec.strategy {
+            StrategySpec::Rolling(r) => (r.max_surge, r.max_unavailable),
+            _ => (target.spec.run.replicas, 0),
         };
         loop {
             let replicas = svc.replicas();
@@ -44,8 +45,8 @@ impl Engine {
                 .partition(|r| r.fingerprint == fingerprint);
             let state = RollingState {
                 target: target.spec.run.replicas,
-                max_surge: rolling.max_surge,
-                max_unavailable: rolling.max_unavailable,
+                max_surge: max_surge,
+                max_unavailable: max_unavailable,
                 old: old.len() as u32,
                 new: current.len() as u32,
             };
@@ -54,7 +55,7 @@ impl Engine {
                 Step::Stuck => {
                     return Err(format!(
                         "the rolling update cannot progress with max_surge = {} and max_unavailable = {}",
-                        rolling.max_surge, rolling.max_unavailable
+                        max_surge, max_unavailable
                     ))
                 }
                 Step::StartNew(k) => self.start_replicas(svc, id, target, k).await?,

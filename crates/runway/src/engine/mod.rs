@@ -7,7 +7,11 @@
 //! release. That one code path is what makes "resume exactly where it was" simple: after a crash
 //! the engine re-adopts the replicas that still run and converges again from there.
 
+pub mod baseline;
+mod bluegreen;
+pub mod canary;
 mod converge;
+pub mod measure;
 pub mod nodes;
 pub mod plan;
 mod recovery;
@@ -38,6 +42,29 @@ pub enum EngineError {
 }
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// How an operation ended badly: `failed` (it could not complete; the previous release was put
+/// back) or `rolled_back` (it was judged or aborted and taken back on purpose).
+#[derive(Debug)]
+pub struct Failure {
+    pub reason: String,
+    pub rolled_back: bool,
+}
+
+impl Failure {
+    pub fn failed(reason: String) -> Failure {
+        Failure {
+            reason,
+            rolled_back: false,
+        }
+    }
+    pub fn rolled_back(reason: String) -> Failure {
+        Failure {
+            reason,
+            rolled_back: true,
+        }
+    }
+}
 
 /// A release: a version with the config it runs with. Its id is the deployment that introduced
 /// it; a replica belongs to a release.
@@ -80,6 +107,8 @@ pub struct Engine {
     services: Mutex<BTreeMap<String, Arc<Service>>>,
     /// Bumped on every journal entry, so event streams wake up without polling the store.
     journal_tick: watch::Sender<u64>,
+    /// The command channels of running progressive rollouts, by service.
+    controls: Mutex<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<canary::Control>>>,
 }
 
 impl Engine {
@@ -89,6 +118,7 @@ impl Engine {
             state_dir,
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),
+            controls: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -364,7 +394,14 @@ impl Engine {
         rolls_back: Option<i64>,
     ) {
         let started = std::time::Instant::now();
-        match self.converge(&svc, id, &target).await {
+        // A rollback or a scale change restores a known release: it goes straight there. Only a
+        // new deployment goes through its strategy's steps.
+        let progressive =
+            rolls_back.is_none() && target.version != previous.as_ref().map_or("", |p| &p.version);
+        match self
+            .execute(&svc, id, &target, previous.as_ref(), progressive)
+            .await
+        {
             Ok(()) => {
                 let seconds = started.elapsed().as_secs_f64();
                 self.journal(id, "succeeded", serde_json::json!({ "seconds": seconds }));
@@ -382,8 +419,24 @@ impl Engine {
                     tracing::error!(id, "cannot record success: {e:#}");
                 }
             }
-            Err(reason) => {
-                self.journal(id, "failed", serde_json::json!({ "reason": reason }));
+            Err(Failure {
+                reason,
+                rolled_back,
+            }) => {
+                let status = if rolled_back {
+                    Status::RolledBack
+                } else {
+                    Status::Failed
+                };
+                self.journal(
+                    id,
+                    if rolled_back {
+                        "rolling_back"
+                    } else {
+                        "failed"
+                    },
+                    serde_json::json!({ "reason": reason }),
+                );
                 let mut reason = reason;
                 match &previous {
                     Some(prev) => {
@@ -413,15 +466,85 @@ impl Engine {
                         self.retire(&svc, id, all).await;
                     }
                 }
-                if let Err(e) = self
-                    .store
-                    .finish_deployment(id, Status::Failed, Some(&reason))
-                {
+                if let Err(e) = self.store.finish_deployment(id, status, Some(&reason)) {
                     tracing::error!(id, "cannot record failure: {e:#}");
                 }
             }
         }
         self.journal_tick.send_modify(|t| *t += 1);
+    }
+
+    /// Runs an operation's strategy: the canary's steps for a new canary release, the rolling
+    /// update otherwise (and for every rollback, which must be quick and sure).
+    async fn execute(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+        previous: Option<&Release>,
+        progressive: bool,
+    ) -> std::result::Result<(), Failure> {
+        use runway_spec::StrategySpec;
+        let stable = match (&target.spec.strategy, previous) {
+            (StrategySpec::Canary(_) | StrategySpec::BlueGreen(_), Some(stable)) if progressive => {
+                stable
+            }
+            _ => {
+                return self
+                    .converge(svc, id, target)
+                    .await
+                    .map_err(Failure::failed)
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(svc.name.clone(), tx);
+        let outcome = match &target.spec.strategy {
+            StrategySpec::Canary(canary) => {
+                self.run_canary(svc, id, target, stable, canary, rx).await
+            }
+            StrategySpec::BlueGreen(bg) => {
+                self.run_blue_green(svc, id, target, stable, bg, rx).await
+            }
+            StrategySpec::Rolling(_) => self
+                .converge(svc, id, target)
+                .await
+                .map_err(Failure::failed),
+        };
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&svc.name);
+        svc.proxy.stop_windows();
+        if outcome.is_err() {
+            // The new release has no traffic any more; drain and stop its replicas before the
+            // revert (in `run`) checks that the previous release is whole.
+            let fingerprint = target.fingerprint();
+            let new = svc
+                .replicas()
+                .into_iter()
+                .filter(|r| r.fingerprint == fingerprint)
+                .collect();
+            self.retire(svc, id, new).await;
+            svc.set_weights(None);
+        }
+        outcome
+    }
+
+    /// Sends a command to the service's running canary or blue-green rollout.
+    pub fn control(&self, service: &str, control: canary::Control) -> Result<String> {
+        let controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = controls.get(service).ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "service `{service}` has no canary in progress; `runway status` shows what runs"
+            ))
+        })?;
+        tx.send(control).map_err(|_| {
+            EngineError::Conflict(format!("the canary of `{service}` has just ended"))
+        })?;
+        Ok(format!("{control:?} sent to the canary of `{service}`").to_lowercase())
     }
 
     pub fn status(&self) -> Result<StatusView> {
@@ -442,6 +565,10 @@ impl Engine {
                     deployment_id: op.deployment_id,
                     description: op.description,
                     last_event: self.store.journal_since(op.deployment_id, 0)?.pop(),
+                    canary: self
+                        .store
+                        .deployment(op.deployment_id)?
+                        .and_then(|d| canary::view(&d)),
                 }),
                 None => None,
             };

@@ -17,6 +17,26 @@ use crate::store::Kind;
 const ADOPTION_GRACE: Duration = Duration::from_secs(5);
 
 impl Engine {
+    fn restore_canary_weight(
+        &self,
+        svc: &super::Service,
+        d: &crate::store::Deployment,
+    ) -> anyhow::Result<()> {
+        let is_canary = matches!(
+            d.spec.as_ref().map(|s| &s.strategy),
+            Some(runway_spec::StrategySpec::Canary(_))
+        );
+        let weight = d.progress.as_ref().and_then(|p| p["weight"].as_u64());
+        let stable = match d.previous_release_id {
+            Some(id) => self.store.deployment(id)?,
+            None => None,
+        };
+        if let (true, Some(weight), Some(stable)) = (is_canary, weight, stable) {
+            super::canary::set_canary_weight(svc, &stable.version, &d.version, weight as u32);
+        }
+        Ok(())
+    }
+
     pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
         let running = self.store.running_deployments()?;
         let mut names: BTreeSet<String> =
@@ -82,6 +102,10 @@ impl Engine {
             }
             let waits = adopted.iter().map(|r| r.wait_healthy(ADOPTION_GRACE));
             futures_util::future::join_all(waits).await;
+            // A canary in progress keeps its traffic split from the first request on.
+            if let Some(d) = running.iter().find(|d| &d.service == name) {
+                self.restore_canary_weight(&svc, d)?;
+            }
             svc.sync_routes();
             svc.open();
         }

@@ -24,6 +24,9 @@ pub struct Service {
     /// Notified whenever a replica's routability may have changed.
     pub changed: Arc<Notify>,
     operation: Mutex<Option<Operation>>,
+    /// Traffic weights by release during a canary or a blue-green switch. None: each release
+    /// weighs as many as its routable replicas (rolling).
+    weights: Mutex<Option<BTreeMap<String, u32>>>,
     /// Whether the proxy accepts connections yet (see `Engine::service_for`).
     gate: tokio::sync::watch::Sender<bool>,
 }
@@ -50,6 +53,7 @@ impl Service {
             replicas: Mutex::new(Vec::new()),
             changed: Arc::new(Notify::new()),
             operation: Mutex::new(None),
+            weights: Mutex::new(None),
             gate: tokio::sync::watch::Sender::new(false),
         });
         // Health changes arrive from replica tasks; keep the routes in step with them.
@@ -107,8 +111,19 @@ impl Service {
         lock(&self.replicas).retain(|r| r.id != id);
     }
 
-    /// Routes every routable replica, each release weighted by its number of replicas, so a
-    /// rolling update spreads requests evenly over replicas whatever their version.
+    /// Sets (or with None, clears) explicit per-release weights, and applies them at once.
+    pub fn set_weights(&self, weights: Option<BTreeMap<String, u32>>) {
+        *lock(&self.weights) = weights;
+        self.sync_routes();
+    }
+
+    pub fn weights(&self) -> Option<BTreeMap<String, u32>> {
+        lock(&self.weights).clone()
+    }
+
+    /// Routes every routable replica. Without explicit weights each release weighs as many as
+    /// its routable replicas, so a rolling update spreads requests evenly over replicas whatever
+    /// their version; with them (canary, blue-green), a release missing from the map gets none.
     pub fn sync_routes(&self) {
         let mut by_release: BTreeMap<String, Vec<Backend>> = BTreeMap::new();
         for r in self.replicas().iter().filter(|r| r.routable()) {
@@ -120,11 +135,15 @@ impl Service {
                     addr: SocketAddr::from(([127, 0, 0, 1], r.port())),
                 });
         }
+        let weights = self.weights();
         let routes = by_release
             .into_iter()
             .map(|(release, backends)| ReleaseRoute {
+                weight: match &weights {
+                    Some(w) => w.get(&release).copied().unwrap_or(0),
+                    None => backends.len() as u32,
+                },
                 release,
-                weight: backends.len() as u32,
                 backends,
             })
             .collect();

@@ -47,6 +47,15 @@ pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Route
             post(node_action),
         )
         .route("/v1/services/{service}/logs", get(logs))
+        .route(
+            "/v1/services/{service}/canary/{command}",
+            post(canary_control),
+        )
+        .route("/v1/services/{service}/baselines", post(capture_baseline))
+        .route(
+            "/v1/services/{service}/baselines/compare",
+            get(compare_baseline),
+        )
         .layer(middleware::from_fn_with_state(api.clone(), require_token))
         .with_state(api)
 }
@@ -262,6 +271,67 @@ async fn node_action(
         }
     };
     let message = api.engine.node_action(&service, &node, action).await?;
+    Ok(Json(serde_json::json!({ "message": message })))
+}
+
+#[derive(Deserialize)]
+struct BaselineQuery {
+    /// Seconds to measure over.
+    window: Option<f64>,
+    /// Which baseline to compare with (default: the newest).
+    id: Option<i64>,
+}
+
+fn window_of(q: &BaselineQuery) -> Result<Duration, ApiError> {
+    let seconds = q.window.unwrap_or(10.0);
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("bad window {seconds}")))
+}
+
+async fn capture_baseline(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Query(q): Query<BaselineQuery>,
+) -> ApiResult<crate::engine::baseline::Baseline> {
+    Ok(Json(
+        api.engine
+            .capture_baseline(&service, window_of(&q)?)
+            .await?,
+    ))
+}
+
+async fn compare_baseline(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Query(q): Query<BaselineQuery>,
+) -> ApiResult<crate::engine::baseline::Comparison> {
+    Ok(Json(
+        api.engine
+            .compare_baseline(&service, q.id, window_of(&q)?)
+            .await?,
+    ))
+}
+
+/// `runway promote [--full] | pause | resume | abort`.
+async fn canary_control(
+    State(api): State<Api>,
+    Path((service, command)): Path<(String, String)>,
+) -> ApiResult<serde_json::Value> {
+    use crate::engine::canary::Control;
+    let control = match command.as_str() {
+        "promote" => Control::Promote,
+        "promote-full" => Control::PromoteFull,
+        "pause" => Control::Pause,
+        "resume" => Control::Resume,
+        "abort" => Control::Abort,
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("unknown command `{other}`: promote, promote-full, pause, resume or abort"),
+            ))
+        }
+    };
+    let message = api.engine.control(&service, control)?;
     Ok(Json(serde_json::json!({ "message": message })))
 }
 

@@ -28,6 +28,8 @@ pub struct App {
     pub drain_timeout: &'static str,
     /// Replace the whole command (e.g. with one that does not exist).
     pub command: Option<Vec<String>>,
+    /// Replaces the [strategy] section (and may add [analysis]): raw TOML.
+    pub strategy: Option<String>,
 }
 
 impl Default for App {
@@ -41,11 +43,17 @@ impl Default for App {
             max_unavailable: 0,
             drain_timeout: "10s",
             command: None,
+            strategy: None,
         }
     }
 }
 
 impl App {
+    pub fn strategy(mut self, toml: &str) -> App {
+        self.strategy = Some(toml.to_string());
+        self
+    }
+
     pub fn args(mut self, args: &[&str]) -> App {
         self.extra_args.extend(args.iter().map(|s| s.to_string()));
         self
@@ -164,6 +172,12 @@ impl Harness {
             .map(|(k, v)| format!("{k} = {v:?}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let strategy = app.strategy.clone().unwrap_or_else(|| {
+            format!(
+                "[strategy]\nkind = \"rolling\"\nmax_surge = {}\nmax_unavailable = {}\n",
+                app.max_surge, app.max_unavailable
+            )
+        });
         format!(
             r#"[service]
 name = "web"
@@ -182,17 +196,11 @@ interval = "500ms"
 timeout = "2s"
 deadline = "{deadline}"
 
-[strategy]
-kind = "rolling"
-max_surge = {surge}
-max_unavailable = {unavailable}
-"#,
+{strategy}"#,
             listen = self.listen,
             replicas = app.replicas,
             drain = app.drain_timeout,
             deadline = app.deadline,
-            surge = app.max_surge,
-            unavailable = app.max_unavailable,
         )
     }
 
@@ -296,6 +304,21 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
         .to_string();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, version, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A GET that may fail: the status, or None when nothing answered.
+pub async fn http_get_opt(addr: SocketAddr, path: &str) -> Option<u16> {
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let resp = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get(format!("http://{addr}{path}").parse().ok()?),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(resp.status().as_u16())
 }
 
 /// The environment of a live process, from /proc.

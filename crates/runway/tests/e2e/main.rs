@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `runway` binary (server and CLI) deploying the real demo app on
 //! loopback, under real HTTP load. Each test has its own state dir and ports.
 
+mod canary;
 mod harness;
+mod prometheus;
 mod recovery;
 mod rolling;
 mod surface;

@@ -463,15 +463,25 @@ async fn the_demo_runs_clean_and_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_run_in_the_config_dir_with_port_version_and_service_in_their_env() {
     let h = Harness::start().await;
-    let app = App { replicas: 1, ..App::default() };
+    let app = App {
+        replicas: 1,
+        ..App::default()
+    };
     let out = h.deploy("v1", &app).await;
     assert!(out.status.success(), "{}", text(&out));
     let replica = h.status().await["services"][0]["replicas"][0].clone();
     let pid = replica["pid"].as_i64().unwrap();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    assert_eq!(cwd, h.dir.path().canonicalize().unwrap(), "replicas run in runway.toml's directory");
+    assert_eq!(
+        cwd,
+        h.dir.path().canonicalize().unwrap(),
+        "replicas run in runway.toml's directory"
+    );
     let env = environ(pid);
-    assert!(env.contains(&format!("PORT={}", replica["port"])), "{env:?}");
+    assert!(
+        env.contains(&format!("PORT={}", replica["port"])),
+        "{env:?}"
+    );
     assert!(env.contains(&"RUNWAY_VERSION=v1".to_string()));
     assert!(env.contains(&"RUNWAY_SERVICE=web".to_string()));
 
@@ -481,7 +491,9 @@ async fn replicas_run_in_the_config_dir_with_port_version_and_service_in_their_e
     std::fs::write(h.dir.path().join("runway.toml"), config).unwrap();
     let out = h.runway(&["deploy", "v2"]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let pid = h.status().await["services"][0]["replicas"][0]["pid"].as_i64().unwrap();
+    let pid = h.status().await["services"][0]["replicas"][0]["pid"]
+        .as_i64()
+        .unwrap();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert_eq!(cwd, h.dir.path().join("sub").canonicalize().unwrap());
 }

@@ -1,0 +1,202 @@
+//! The blue-green strategy: the whole new release starts beside the old one with no traffic,
+//! is reachable for smoke tests through a preview address (and the force header), then takes
+//! all traffic at once. The old release stays up, out of rotation, for `scale_down_delay`: a
+//! rollback (or `runway abort`) in that window switches back instantly, with no start-up.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runway_proxy::{Backend, Proxy, ReleaseRoute};
+use runway_spec::BlueGreenSpec;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::canary::{Analysis, Control};
+use super::{measure, Engine, Failure, Release, Service};
+use runway_analysis::{Decision, Judge};
+
+impl Engine {
+    pub(super) async fn run_blue_green(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+        stable: &Release,
+        bg: &BlueGreenSpec,
+        mut controls: mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), Failure> {
+        let fingerprint = target.fingerprint();
+        let only = |version: &str| {
+            let mut w = BTreeMap::new();
+            w.insert(version.to_string(), 100);
+            Some(w)
+        };
+        // Green starts with no traffic: only the preview and the force header reach it.
+        svc.set_weights(only(&stable.version));
+        let have = svc
+            .replicas()
+            .iter()
+            .filter(|r| r.fingerprint == fingerprint && r.in_rotation())
+            .count() as u32;
+        let replicas = target.spec.run.replicas;
+        if replicas > have {
+            self.start_replicas(svc, id, target, replicas - have)
+                .await
+                .map_err(Failure::failed)?;
+        }
+        let preview = match bg.preview_listen {
+            Some(addr) => Some(
+                self.open_preview(svc, &fingerprint, addr)
+                    .await
+                    .map_err(Failure::failed)?,
+            ),
+            None => None,
+        };
+        self.journal(
+            id,
+            "preview_ready",
+            json!({
+                "version": target.version,
+                "preview": bg.preview_listen.map(|a| a.to_string()),
+                "header": format!("{}: {}", runway_proxy::FORCE_HEADER, target.version),
+            }),
+        );
+
+        self.journal(
+            id,
+            "switched",
+            json!({ "to": target.version, "from": stable.version }),
+        );
+        svc.set_weights(only(&target.version));
+        if let Some((_, stop)) = preview {
+            let _ = stop.send(());
+        }
+        let switch_back = |reason: String| {
+            svc.set_weights(only(&stable.version));
+            Failure::rolled_back(reason)
+        };
+
+        if let Some(window) = bg.analysis_for {
+            self.analyse_after_switch(svc, id, target, stable, window.0, &mut controls)
+                .await
+                .map_err(switch_back)?;
+        }
+
+        // Blue stays up, out of rotation, so that a rollback now is a route change.
+        self.journal(
+            id,
+            "scale_down_pending",
+            json!({ "version": stable.version, "seconds": bg.scale_down_delay.0.as_secs_f64() }),
+        );
+        let delay = tokio::time::sleep(bg.scale_down_delay.0);
+        tokio::pin!(delay);
+        loop {
+            tokio::select! {
+                _ = &mut delay => break,
+                control = controls.recv() => match control {
+                    Some(Control::Abort) => return Err(switch_back("rolled back within the scale-down window (`runway abort`): the old release took all traffic again at once".into())),
+                    Some(_) => {} // promote/pause/resume mean nothing here
+                    None => break,
+                }
+            }
+        }
+        let old: Vec<_> = svc
+            .replicas()
+            .into_iter()
+            .filter(|r| r.fingerprint != fingerprint)
+            .collect();
+        self.retire(svc, id, old).await;
+        svc.set_weights(None);
+        Ok(())
+    }
+
+    /// A second proxy on the preview address that routes only to the new release's replicas.
+    async fn open_preview(
+        &self,
+        svc: &Arc<Service>,
+        fingerprint: &str,
+        addr: std::net::SocketAddr,
+    ) -> Result<(Proxy, tokio::sync::oneshot::Sender<()>), String> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on the preview address {addr}: {e}"))?;
+        let preview = Proxy::new(
+            &format!("{}-preview", svc.name),
+            runway_proxy::ProxyConfig::default(),
+        );
+        let green: Vec<_> = svc
+            .replicas()
+            .into_iter()
+            .filter(|r| r.fingerprint == fingerprint)
+            .collect();
+        if let Some(first) = green.first() {
+            preview.set_routes(vec![ReleaseRoute {
+                release: first.version.clone(),
+                weight: 1,
+                backends: green
+                    .iter()
+                    .map(|r| Backend {
+                        id: r.name.clone(),
+                        addr: std::net::SocketAddr::from(([127, 0, 0, 1], r.port())),
+                    })
+                    .collect(),
+            }]);
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = preview.clone();
+        tokio::spawn(async move {
+            let _ = serving
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok((preview, stop))
+    }
+
+    /// Watches the new release for `window` after the switch with the absolute conditions of
+    /// `[analysis]` (the old release has no traffic to compare with). Err: why to switch back.
+    async fn analyse_after_switch(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+        stable: &Release,
+        window: Duration,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), String> {
+        let analysis = Analysis::from_spec(&target.spec)?;
+        let mut judge = Judge::new();
+        let mut ticker = tokio::time::interval(analysis.interval);
+        ticker.tick().await;
+        svc.proxy.take_windows();
+        let started = tokio::time::Instant::now();
+        let mut last = started;
+        let outcome = loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    let elapsed = last.elapsed();
+                    last = tokio::time::Instant::now();
+                    let input = measure::interval(
+                        &svc.proxy, &analysis.sources, analysis.prometheus.as_deref(), &svc.name,
+                        &target.version, &stable.version, elapsed, started.elapsed(),
+                    ).await;
+                    let result = judge.judge(&analysis.policy, input);
+                    self.journal(id, "analysis", serde_json::to_value(&result).unwrap_or_default());
+                    if let Decision::Rollback(reason) = &result.decision {
+                        break Err(format!("analysis after the switch failed: {reason}"));
+                    }
+                    if started.elapsed() >= window {
+                        break Ok(());
+                    }
+                }
+                control = controls.recv() => if let Some(Control::Abort) = control {
+                    break Err("aborted by an operator (`runway abort`)".into());
+                }
+            }
+        };
+        svc.proxy.stop_windows();
+        outcome
+    }
+}
