@@ -29,6 +29,7 @@ use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics::{Outcome, ReleaseStats, RequestRecord};
 use crate::routes::{BackendGuard, BackendState, Router};
 use crate::upgrade;
+use crate::upstream;
 use crate::Inner;
 
 /// Request bodies up to this size (by declared length) are buffered so the
@@ -127,12 +128,24 @@ pub(crate) async fn handle(
         1
     };
 
+    let sticky = inner.sticky.load(std::sync::atomic::Ordering::Relaxed);
+    let pin = pinned_release(&request.headers, sticky);
+    // Plain exchanges take the fast path (see `upstream`); upgrades and
+    // streamed bodies go through hyper's client.
+    let fast_body = match &body {
+        RequestBody::Replayable(bytes)
+            if client_upgrade.is_none() && request.method != Method::CONNECT =>
+        {
+            Some(bytes.clone())
+        }
+        _ => None,
+    };
     let mut record: Option<RequestRecord> = None;
     let mut tried: Vec<Arc<BackendState>> = Vec::new();
     let mut failure_status = StatusCode::BAD_GATEWAY;
     for attempt in 1..=attempts {
         let prefer = record.as_ref().map(RequestRecord::stats);
-        let Some((stats, backend)) = choose(&inner.router, prefer, &tried) else {
+        let Some((stats, backend)) = choose(&inner.router, prefer, &tried, pin.as_ref()) else {
             break;
         };
         match &mut record {
@@ -140,25 +153,60 @@ pub(crate) async fn handle(
             None => record = Some(RequestRecord::begin(stats, started)),
         }
 
-        let upstream = request.build(&backend, body.for_attempt(), attempt == attempts);
-        match backend.client.request(upstream).await {
-            Ok(response) => {
+        let result = match &fast_body {
+            Some(bytes) => {
+                let exchange = upstream::Exchange {
+                    method: &request.method,
+                    path: &request.path,
+                    headers: &request.headers,
+                    body: bytes,
+                };
+                upstream::exchange(
+                    &backend.pool,
+                    backend.addr,
+                    &backend.authority,
+                    backend.connect_timeout,
+                    &exchange,
+                )
+                .await
+                .map(|(head, conn)| Answer::Fast(head, conn))
+                .map_err(AttemptError::Fast)
+            }
+            None => {
+                let upstream = request.build(&backend, body.for_attempt(), attempt == attempts);
+                backend
+                    .client
+                    .request(upstream)
+                    .await
+                    .map(Answer::Hyper)
+                    .map_err(AttemptError::Hyper)
+            }
+        };
+        match result {
+            Ok(answer) => {
                 backend.readmit();
                 let record = record.expect("a record exists once a backend was chosen");
-                return Ok(respond(
-                    response,
-                    record,
-                    backend,
-                    request_id,
-                    client_upgrade,
-                ));
+                // Stickiness: tell the client which release it got, unless it already knew.
+                let set_cookie = (sticky && pin.as_ref().map(|p| p.release.as_str()) != Some(&record.stats().release))
+                    .then(|| sticky_cookie(&record.stats().release))
+                    .flatten();
+                let mut response = match answer {
+                    Answer::Hyper(response) => {
+                        respond(response, record, backend, request_id, client_upgrade)
+                    }
+                    Answer::Fast(head, conn) => respond_fast(head, conn, record, backend, request_id),
+                };
+                if let Some(cookie) = set_cookie {
+                    response.headers_mut().append(http::header::SET_COOKIE, cookie);
+                }
+                return Ok(response);
             }
             Err(error) => {
                 if error.is_connect() {
                     backend.eject();
                 }
                 let retryable = error.is_connect() || retry_any_failure;
-                failure_status = if is_timeout(&error) {
+                failure_status = if error.is_timeout() {
                     StatusCode::GATEWAY_TIMEOUT
                 } else {
                     StatusCode::BAD_GATEWAY
@@ -168,7 +216,7 @@ pub(crate) async fn handle(
                     addr = %backend.addr,
                     attempt,
                     retryable,
-                    error = %ErrorChain(&error),
+                    %error,
                     "upstream request failed"
                 );
                 tried.push(Arc::clone(backend.state()));
@@ -227,18 +275,52 @@ impl Outgoing {
     }
 }
 
-/// Picks a backend (a fresh one for retries) and claims it.
+/// A release the request asks for: by the force header (any weight), or by the sticky
+/// cookie while stickiness is on (only a release that still has weight).
+struct Pin {
+    release: String,
+    forced: bool,
+}
+
+fn pinned_release(headers: &http::HeaderMap, sticky: bool) -> Option<Pin> {
+    if let Some(forced) = headers.get(crate::FORCE_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(Pin { release: forced.trim().to_owned(), forced: true });
+    }
+    if !sticky {
+        return None;
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(crate::STICKY_COOKIE)?.strip_prefix('='))
+        .map(|release| Pin { release: release.to_owned(), forced: false })
+}
+
+fn sticky_cookie(release: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("{}={release}; Path=/; HttpOnly; SameSite=Lax", crate::STICKY_COOKIE)).ok()
+}
+
+/// Picks a backend (a fresh one for retries) and claims it. A pinned release is honoured for
+/// the first attempt when it can take the request; otherwise the weighted choice applies.
 fn choose(
     router: &Router,
     prefer: Option<&Arc<ReleaseStats>>,
     tried: &[Arc<BackendState>],
+    pin: Option<&Pin>,
 ) -> Option<(Arc<ReleaseStats>, BackendGuard)> {
     for _ in 0..PICK_ATTEMPTS {
         let table = router.load();
         let mut rng = rand::thread_rng();
-        let (release, backend) = match prefer {
-            None => table.pick(&mut rng)?,
-            Some(prefer) => table.pick_retry(&mut rng, prefer, tried)?,
+        let pinned = match (prefer, pin) {
+            (None, Some(pin)) => table.pick_release(&mut rng, &pin.release, pin.forced),
+            _ => None,
+        };
+        let (release, backend) = match (pinned, prefer) {
+            (Some(choice), _) => choice,
+            (None, None) => table.pick(&mut rng)?,
+            (None, Some(prefer)) => table.pick_retry(&mut rng, prefer, tried)?,
         };
         if let Some(guard) = backend.acquire() {
             return Some((Arc::clone(&release.stats), guard));
@@ -275,6 +357,68 @@ fn respond(
     response.map(|body| ProxyBody::upstream(body, Completion::new(record, status, backend)))
 }
 
+/// A backend's answer, from either client.
+enum Answer {
+    Hyper(Response<Incoming>),
+    Fast(upstream::ResponseHead, upstream::Conn),
+}
+
+/// Why an attempt failed, from either client.
+enum AttemptError {
+    Hyper(hyper_util::client::legacy::Error),
+    Fast(upstream::UpstreamError),
+}
+
+impl AttemptError {
+    fn is_connect(&self) -> bool {
+        match self {
+            AttemptError::Hyper(error) => error.is_connect(),
+            AttemptError::Fast(error) => error.is_connect(),
+        }
+    }
+
+    /// Whether the failure was a timeout (the connect timeout), for a 504.
+    fn is_timeout(&self) -> bool {
+        match self {
+            AttemptError::Hyper(error) => is_timeout(error),
+            AttemptError::Fast(error) => error.is_timeout(),
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptError::Hyper(error) => ErrorChain(error).fmt(f),
+            AttemptError::Fast(error) => error.fmt(f),
+        }
+    }
+}
+
+/// [`respond`] for the fast path: the body is read from `conn` as the client
+/// connection asks for it.
+fn respond_fast(
+    head: upstream::ResponseHead,
+    conn: upstream::Conn,
+    record: RequestRecord,
+    backend: BackendGuard,
+    request_id: HeaderValue,
+) -> Response<ProxyBody> {
+    let body = upstream::FastBody::new(&head, conn);
+    let mut response = Response::new(ProxyBody::fast(
+        body,
+        Completion::new(record, head.status, Some(backend)),
+    ));
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
+    headers::strip_hop_by_hop(response.headers_mut(), false);
+    response
+        .headers_mut()
+        .entry(&X_REQUEST_ID)
+        .or_insert(request_id);
+    response
+}
+
 /// A response generated by the proxy itself.
 fn local_response(
     status: StatusCode,
@@ -293,7 +437,7 @@ fn local_response(
 }
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
-fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE

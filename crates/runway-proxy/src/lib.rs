@@ -30,13 +30,15 @@ mod metrics;
 mod routes;
 mod server;
 mod upgrade;
+mod upstream;
+mod worker;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use metrics::ReleaseMetrics;
+pub use metrics::{ReleaseMetrics, WindowSnapshot};
 pub use routes::{Backend, ReleaseRoute};
 
 use metrics::MetricsRegistry;
@@ -96,7 +98,15 @@ pub(crate) struct Inner {
     pub(crate) config: ProxyConfig,
     pub(crate) router: Router,
     pub(crate) metrics: MetricsRegistry,
+    /// Canary stickiness: a cookie keeps a client on the release it first got.
+    pub(crate) sticky: std::sync::atomic::AtomicBool,
 }
+
+/// The cookie that keeps a client on a release while stickiness is on.
+pub const STICKY_COOKIE: &str = "runway-release";
+/// A request header that sends the request to the named release, whatever its weight (as long
+/// as it has a routable replica): smoke tests of a canary or a blue-green preview.
+pub const FORCE_HEADER: &str = "x-runway-release";
 
 impl Proxy {
     /// Creates a proxy for `service` with no routes (every request gets 503
@@ -109,6 +119,7 @@ impl Proxy {
                 config,
                 router,
                 metrics: MetricsRegistry::default(),
+                sticky: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -126,6 +137,24 @@ impl Proxy {
     /// pooled connections across calls as long as their id and address stay.
     pub fn set_routes(&self, routes: Vec<ReleaseRoute>) {
         self.inner.router.set_routes(routes, &self.inner.metrics);
+    }
+
+    /// Turns cookie stickiness on or off: while on, a client that got a release keeps getting
+    /// it (as long as that release has weight), so a user does not flip between versions.
+    pub fn set_sticky(&self, on: bool) {
+        self.inner.sticky.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every release's analysis window since the last call (completed requests, errors and
+    /// latency samples), starting the next window. Latency samples are kept from the first
+    /// call until [`Proxy::stop_windows`], so they cost nothing when no analysis runs.
+    pub fn take_windows(&self) -> Vec<WindowSnapshot> {
+        self.inner.metrics.take_windows()
+    }
+
+    /// Stops keeping latency samples for analysis windows.
+    pub fn stop_windows(&self) {
+        self.inner.metrics.stop_windows();
     }
 
     /// The routes as last set (empty before the first [`Proxy::set_routes`]).

@@ -26,11 +26,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use rand::Rng;
 use http::StatusCode;
 use serde::Serialize;
 
@@ -98,6 +99,27 @@ pub(crate) struct ReleaseStats {
     pub(crate) release: String,
     in_flight: AtomicU64,
     recorded: Mutex<Recorded>,
+    /// Whether per-request latency samples are kept for analysis windows (shared by all
+    /// releases of a proxy; see [`crate::Proxy::take_windows`]).
+    sampling: Arc<AtomicBool>,
+}
+
+/// Most latency samples one analysis window keeps per release; beyond it, reservoir
+/// sampling keeps a uniform sample of the whole window.
+const WINDOW_SAMPLES: usize = 20_000;
+
+/// What one release did since the last [`crate::Proxy::take_windows`]: the numbers canary
+/// analysis compares, for the canary and the stable release over the same window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WindowSnapshot {
+    pub release: String,
+    /// Completed requests.
+    pub requests: u64,
+    /// 5xx answers plus requests the proxy answered itself (`failed`).
+    pub errors: u64,
+    /// Per-request latencies in seconds (all of them, or a uniform sample of
+    /// [`WINDOW_SAMPLES`] when there were more); empty unless sampling is on.
+    pub latencies: Vec<f64>,
 }
 
 /// Everything updated on completion, under one lock for consistent snapshots.
@@ -109,10 +131,11 @@ struct Recorded {
     buckets: [u64; BUCKETS.len() + 1],
     sum: Duration,
     latency_micros: Histogram<u64>,
+    window: WindowSnapshot,
 }
 
 impl ReleaseStats {
-    fn new(release: &str) -> ReleaseStats {
+    fn new(release: &str, sampling: Arc<AtomicBool>) -> ReleaseStats {
         let latency_micros = Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, 3)
             .expect("static histogram bounds are valid");
         ReleaseStats {
@@ -125,7 +148,9 @@ impl ReleaseStats {
                 buckets: [0; BUCKETS.len() + 1],
                 sum: Duration::ZERO,
                 latency_micros,
+                window: WindowSnapshot { release: release.to_owned(), ..WindowSnapshot::default() },
             }),
+            sampling,
         }
     }
 
@@ -141,15 +166,36 @@ impl ReleaseStats {
             .unwrap_or(BUCKETS.len());
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
 
+        let sampling = self.sampling.load(Ordering::Relaxed);
         let mut recorded = self.lock();
         recorded.requests += 1;
-        match outcome {
-            Outcome::Failed => recorded.failed += 1,
+        recorded.window.requests += 1;
+        let error = match outcome {
+            Outcome::Failed => {
+                recorded.failed += 1;
+                true
+            }
             Outcome::Status(status) => {
                 if let Some(class) = (status.as_u16() / 100).checked_sub(2) {
                     if let Some(count) = recorded.classes.get_mut(usize::from(class)) {
                         *count += 1;
                     }
+                }
+                status.is_server_error()
+            }
+        };
+        if error {
+            recorded.window.errors += 1;
+        }
+        if sampling {
+            let window = &mut recorded.window;
+            if window.latencies.len() < WINDOW_SAMPLES {
+                window.latencies.push(seconds);
+            } else {
+                // Algorithm R: the n-th sample replaces a kept one with probability cap/n.
+                let slot = rand::thread_rng().gen_range(0..window.requests) as usize;
+                if let Some(kept) = window.latencies.get_mut(slot) {
+                    *kept = seconds;
                 }
             }
         }
@@ -159,6 +205,13 @@ impl ReleaseStats {
         // Under the lock, so no snapshot sees the request both completed and
         // in flight.
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The window so far; starts the next one.
+    fn take_window(&self) -> WindowSnapshot {
+        let mut recorded = self.lock();
+        let fresh = WindowSnapshot { release: self.release.clone(), ..WindowSnapshot::default() };
+        std::mem::replace(&mut recorded.window, fresh)
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -255,6 +308,7 @@ impl Drop for RequestRecord {
 #[derive(Default)]
 pub(crate) struct MetricsRegistry {
     releases: Mutex<BTreeMap<String, Arc<ReleaseStats>>>,
+    sampling: Arc<AtomicBool>,
 }
 
 impl MetricsRegistry {
@@ -264,9 +318,24 @@ impl MetricsRegistry {
         if let Some(stats) = releases.get(release) {
             return Arc::clone(stats);
         }
-        let stats = Arc::new(ReleaseStats::new(release));
+        let stats = Arc::new(ReleaseStats::new(release, Arc::clone(&self.sampling)));
         releases.insert(release.to_owned(), Arc::clone(&stats));
         stats
+    }
+
+    /// Every release's window since the last call, and the start of the next; turns on
+    /// latency sampling.
+    pub(crate) fn take_windows(&self) -> Vec<WindowSnapshot> {
+        self.sampling.store(true, Ordering::Relaxed);
+        let releases: Vec<Arc<ReleaseStats>> =
+            self.releases.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        releases.iter().map(|stats| stats.take_window()).collect()
+    }
+
+    /// Turns latency sampling off (no analysis runs) and empties the windows.
+    pub(crate) fn stop_windows(&self) {
+        self.take_windows();
+        self.sampling.store(false, Ordering::Relaxed);
     }
 
     /// Snapshots of all releases, sorted by release name.

@@ -41,6 +41,7 @@ use tokio::sync::Notify;
 
 use crate::body::UpstreamBody;
 use crate::metrics::{MetricsRegistry, ReleaseStats};
+use crate::upstream::Pool;
 
 /// How long an idle pooled upstream connection is kept open.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -88,9 +89,13 @@ pub(crate) struct BackendState {
     pub(crate) addr: SocketAddr,
     /// `ip:port`, pre-built so request URIs are assembled without formatting.
     pub(crate) authority: Authority,
-    /// One pool per backend: no cross-backend contention on the pool lock,
-    /// and idle connections go away with the backend.
+    /// hyper's client, for requests the fast path does not handle (upgrades,
+    /// streamed bodies). One pool per backend: no cross-backend contention
+    /// on the pool lock, and idle connections go away with the backend.
     pub(crate) client: UpstreamClient,
+    /// Idle connections of the fast path (see `upstream`).
+    pub(crate) pool: Pool,
+    pub(crate) connect_timeout: Duration,
     in_flight: AtomicU64,
     removed: AtomicBool,
     drained: Notify,
@@ -114,6 +119,8 @@ impl BackendState {
             addr: backend.addr,
             authority,
             client,
+            pool: Pool::new(),
+            connect_timeout,
             in_flight: AtomicU64::new(0),
             removed: AtomicBool::new(false),
             drained: Notify::new(),
@@ -217,6 +224,8 @@ pub(crate) struct RouteTable {
     routes: Vec<ReleaseRoute>,
     /// Releases with weight > 0 and at least one backend.
     releases: Vec<RoutedRelease>,
+    /// Releases with weight 0 but a backend: reachable only through the force header.
+    unweighted: Vec<RoutedRelease>,
     total_weight: u64,
 }
 
@@ -225,6 +234,7 @@ impl RouteTable {
         RouteTable {
             routes: Vec::new(),
             releases: Vec::new(),
+            unweighted: Vec::new(),
             total_weight: 0,
         }
     }
@@ -237,6 +247,23 @@ impl RouteTable {
         let point = rng.gen_range(0..self.total_weight);
         let release = self.releases.iter().find(|r| point < r.upper)?;
         Some((release, power_of_two_choices(&release.backends, rng)))
+    }
+
+    /// A backend of the release named `release`: among weighted releases, or with
+    /// `any_weight` (the force header) also among releases of weight 0.
+    pub(crate) fn pick_release(
+        &self,
+        rng: &mut impl Rng,
+        release: &str,
+        any_weight: bool,
+    ) -> Option<(&RoutedRelease, &Arc<BackendState>)> {
+        let weighted = self.releases.iter();
+        let found = if any_weight {
+            weighted.chain(self.unweighted.iter()).find(|r| r.stats.release == release)
+        } else {
+            weighted.clone().find(|r| r.stats.release == release)
+        }?;
+        Some((found, power_of_two_choices(&found.backends, rng)))
     }
 
     /// Choice for a retry: a backend not in `tried`, preferably of the release
@@ -349,6 +376,7 @@ impl Router {
         let mut registry = self.registry();
 
         let mut releases = Vec::new();
+        let mut unweighted = Vec::new();
         let mut total_weight = 0u64;
         for route in &routes {
             // Registering the release here makes it show up in metrics (with
@@ -366,6 +394,8 @@ impl Router {
                     stats,
                     backends,
                 });
+            } else if !backends.is_empty() {
+                unweighted.push(RoutedRelease { upper: 0, stats, backends });
             }
         }
 
@@ -376,6 +406,7 @@ impl Router {
         self.table.store(Arc::new(RouteTable {
             routes,
             releases,
+            unweighted,
             total_weight,
         }));
 

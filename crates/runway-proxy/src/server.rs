@@ -5,7 +5,8 @@
 //! clients both work on one port. Each connection is registered with a
 //! `GracefulShutdown` watcher: on shutdown, idle keep-alive connections close
 //! at once and busy ones after their current requests, bounded by
-//! [`SHUTDOWN_GRACE`].
+//! [`SHUTDOWN_GRACE`]. Accepted connections are served on the proxy's worker
+//! threads (see `worker`), not on the runtime running the accept loop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,10 +17,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::forward;
+use crate::worker;
 use crate::Inner;
 
 /// How long in-flight requests may take to finish after shutdown started.
@@ -63,15 +65,32 @@ pub(crate) async fn serve(
         // Formatted once per connection, cloned (refcount) per request.
         let client_ip = HeaderValue::from_str(&peer.ip().to_string())
             .expect("an IP address is a valid header value");
+        // The connection is served by a proxy worker thread (see `worker`);
+        // its socket moves to that thread's reactor.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                debug!(%peer, %error, "cannot hand over the connection");
+                continue;
+            }
+        };
         let inner = Arc::clone(&inner);
-        let service =
-            service_fn(move |req| forward::handle(Arc::clone(&inner), client_ip.clone(), req));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        worker::spawn(move || async move {
+            let stream = match TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    debug!(%peer, %error, "cannot register the connection");
+                    return;
+                }
+            };
+            let service =
+                service_fn(move |req| forward::handle(Arc::clone(&inner), client_ip.clone(), req));
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 debug!(%peer, %error, "client connection ended with error");
             }
         });
