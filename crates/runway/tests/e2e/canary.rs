@@ -527,3 +527,94 @@ async fn baseline_capture_and_compare_show_a_latency_regression() {
     let seen = load.stop().await;
     assert_eq!(seen.failed, 0);
 }
+
+/// GET / with an optional cookie: (x-version, set-cookie).
+async fn get_with_cookie(h: &Harness, cookie: Option<&str>) -> (String, Option<String>) {
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let mut req = hyper::Request::get(format!("http://{}/", h.listen));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = client
+        .request(req.body(http_body_util::Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let version = resp.headers()["x-version"].to_str().unwrap().to_string();
+    let set = resp
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    (version, set)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_canary_keeps_each_client_on_the_release_it_first_got() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let app = App::default().strategy(
+        "[strategy]\nkind = \"canary\"\nsticky = true\nsteps = [{ weight = 50, pause = \"manual\" }, { weight = 100 }]\n",
+    );
+    let file = h.write("sticky.toml", &app);
+    let cli = deploy_in_background(&h, &file, "v2");
+    wait_canary(&h, "step 1 at 50%", |c| c["weight"] == 50).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (version, set) = get_with_cookie(&h, None).await;
+        let set = set.expect("a new client is told its release");
+        assert!(
+            set.starts_with(&format!("runway-release={version}")),
+            "{set}"
+        );
+        seen.insert(version);
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "50% split should show both releases: {seen:?}"
+    );
+    for release in ["v1", "v2"] {
+        for _ in 0..20 {
+            let (version, set) =
+                get_with_cookie(&h, Some(&format!("session=x; runway-release={release}"))).await;
+            assert_eq!(version, release, "a sticky client moved");
+            assert!(
+                set.is_none(),
+                "a client that already has its release gets no new cookie"
+            );
+        }
+    }
+    assert!(h.runway(&["abort"]).await.status.success());
+    cli.await.unwrap();
+    // With the canary gone, its sticky clients go back to stable.
+    let (version, _) = get_with_cookie(&h, Some("runway-release=v2")).await;
+    assert_eq!(version, "v1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_analysis_after_the_switch_switches_back_by_itself() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let load = Load::start(h.listen, "/", WORKERS, RPS);
+    let app = App::default().args(&["--error-rate", "0.5"]).strategy(&format!(
+        "[strategy]\nkind = \"blue-green\"\nanalysis_for = \"10s\"\nscale_down_delay = \"30s\"\n\n[analysis]\n{FAST_ANALYSIS}"
+    ));
+    let out = h.deploy("v2", &app).await;
+    let seen = load.stop().await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let history = h.history().await;
+    assert_eq!(history[0]["status"], "rolled_back");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after the switch"),
+        "{}",
+        history[0]["reason"]
+    );
+    for _ in 0..20 {
+        assert_eq!(h.get("/").await.1, "v1");
+    }
+    assert!(seen.failed > 0, "the bad release did serve for a moment");
+}
