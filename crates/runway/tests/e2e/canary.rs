@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use runway::loadgen::Load;
 
-use crate::harness::{text, App, Harness, RUNWAY};
+use crate::harness::{get_with_headers, text, App, Harness, RUNWAY};
 
 const WORKERS: u64 = 6;
 const RPS: u64 = 300;
@@ -288,16 +288,9 @@ async fn manual_pause_promote_and_the_weight_is_per_request() {
     );
 
     // The force header reaches the canary whatever its weight.
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
     for _ in 0..10 {
-        let req = hyper::Request::get(format!("http://{}/", h.listen))
-            .header("x-runway-release", "v2")
-            .body(http_body_util::Empty::new())
-            .unwrap();
-        let resp = client.request(req).await.unwrap();
-        assert_eq!(resp.headers()["x-version"], "v2");
+        let (_, headers) = get_with_headers(h.listen, "/", &[("x-runway-release", "v2")]).await;
+        assert_eq!(headers["x-version"], "v2");
     }
 
     // Manual pause holds the step; promote moves on; pause and resume are recorded.
@@ -406,22 +399,8 @@ async fn blue_green_switches_at_once_and_rolls_back_instantly_within_the_window(
         3
     );
     // The old release is still reachable with the force header (smoke tests, diagnosis).
-    let (_, version, _) = {
-        let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
-        let req = hyper::Request::get(format!("http://{}/", h.listen))
-            .header("x-runway-release", "v1")
-            .body(http_body_util::Empty::new())
-            .unwrap();
-        let resp = client.request(req).await.unwrap();
-        (
-            resp.status().as_u16(),
-            resp.headers()["x-version"].to_str().unwrap().to_string(),
-            (),
-        )
-    };
-    assert_eq!(version, "v1");
+    let (_, headers) = get_with_headers(h.listen, "/", &[("x-runway-release", "v1")]).await;
+    assert_eq!(headers["x-version"], "v1");
 
     // Rollback within the window: a route change, no start-up.
     let started = Instant::now();
@@ -530,20 +509,10 @@ async fn baseline_capture_and_compare_show_a_latency_regression() {
 
 /// GET / with an optional cookie: (x-version, set-cookie).
 async fn get_with_cookie(h: &Harness, cookie: Option<&str>) -> (String, Option<String>) {
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let mut req = hyper::Request::get(format!("http://{}/", h.listen));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = client
-        .request(req.body(http_body_util::Empty::new()).unwrap())
-        .await
-        .unwrap();
-    let version = resp.headers()["x-version"].to_str().unwrap().to_string();
-    let set = resp
-        .headers()
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    let (_, response) = get_with_headers(h.listen, "/", &headers).await;
+    let version = response["x-version"].to_str().unwrap().to_string();
+    let set = response
         .get("set-cookie")
         .map(|v| v.to_str().unwrap().to_string());
     (version, set)

@@ -246,6 +246,12 @@ deadline = "{deadline}"
         http_get(self.listen, path).await
     }
 
+    /// The server's server.json: its API and metrics addresses, token and pid.
+    pub fn server_file(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.state.join("server.json")).unwrap())
+            .unwrap()
+    }
+
     pub fn state_path(&self) -> &Path {
         &self.state
     }
@@ -304,6 +310,29 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
         .to_string();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, version, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A GET with extra request headers: the status and the response headers.
+pub async fn get_with_headers(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap) {
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let mut req = hyper::Request::get(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(req.body(http_body_util::Empty::new()).unwrap()),
+    )
+    .await
+    .expect("GET timed out")
+    .expect("GET failed");
+    (resp.status().as_u16(), resp.headers().clone())
 }
 
 /// A GET that may fail: the status, or None when nothing answered.

@@ -61,10 +61,7 @@ async fn start_prometheus(dir: &Path, target: &str) -> Prometheus {
 }
 
 fn metrics_addr(h: &Harness) -> String {
-    let server: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap())
-            .unwrap();
-    server["metrics"].as_str().unwrap().to_string()
+    h.server_file()["metrics"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,9 +62,7 @@ async fn invalid_configs_are_rejected_with_file_line_col_and_nothing_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_refuses_requests_without_the_token() {
     let h = Harness::start().await;
-    let server: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap())
-            .unwrap();
+    let server = h.server_file();
     let api: std::net::SocketAddr = server["api"].as_str().unwrap().parse().unwrap();
     for path in ["/v1/status", "/v1/deployments", "/v1/info"] {
         assert_eq!(
@@ -74,14 +72,13 @@ async fn the_api_refuses_requests_without_the_token() {
         );
     }
     // A wrong token is refused too.
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let req = hyper::Request::get(format!("http://{api}/v1/status"))
-        .header("authorization", "Bearer not-the-token")
-        .body(http_body_util::Empty::new())
-        .unwrap();
-    assert_eq!(client.request(req).await.unwrap().status(), 401);
+    let (code, _) = crate::harness::get_with_headers(
+        api,
+        "/v1/status",
+        &[("authorization", "Bearer not-the-token")],
+    )
+    .await;
+    assert_eq!(code, 401);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(h.state_path().join("server.json"))
         .unwrap()
@@ -227,9 +224,7 @@ async fn status_json_names_releases_replicas_and_metrics() {
     assert!(m["latency_p99"].as_f64().unwrap() > 0.0);
 
     // The same numbers in Prometheus format on the metrics address.
-    let server: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.state_path().join("server.json")).unwrap())
-            .unwrap();
+    let server = h.server_file();
     let metrics: std::net::SocketAddr = server["metrics"].as_str().unwrap().parse().unwrap();
     let (code, _, body) = crate::harness::http_get(metrics, "/metrics").await;
     assert_eq!(code, 200);
