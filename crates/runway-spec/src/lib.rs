@@ -14,8 +14,11 @@
 //!
 //! Optional sections: `[health]` (the readiness check), `[strategy]` (how a release
 //! replaces the old one: `kind = "rolling"`, the default, `"canary"` with traffic
-//! `steps`, or `"blue-green"`) and `[analysis]` (the metrics and conditions that judge
-//! a progressive rollout; the conditions' grammar is `runway-analysis`'s).
+//! `steps`, or `"blue-green"`), `[analysis]` (the metrics and conditions that judge
+//! a progressive rollout; the conditions' grammar is `runway-analysis`'s) and any
+//! number of `[[checks]]` (the runbook's checklist items, run as preflight gates,
+//! verification, smoke tests and scheduled checklists; their model is
+//! `runway-checks`' [`CheckSpec`], re-exported here).
 //!
 //! [`parse_str`] / [`parse_file`] turn that text into a complete [`Spec`] (defaults
 //! filled in, every rule checked) or a [`SpecError`] that names the file, line and
@@ -24,8 +27,10 @@
 //!
 //! The crate is organised by job:
 //! - `model`: the public types, their defaults and JSON shape, and [`Spec::validate`];
-//! - `reader`: TOML text to [`Spec`], keeping positions for errors;
-//! - `rules`: the semantic rules, shared by the reader and [`Spec::validate`];
+//! - `reader`: TOML text to [`Spec`], keeping positions for errors (`reader/checks.rs`
+//!   for `[[checks]]`);
+//! - `rules`: the semantic rules, shared by the reader and [`Spec::validate`]
+//!   (`rules/checks.rs` for `[[checks]]`);
 //! - `duration`: the `"1m30s"` duration syntax ([`parse_duration`], [`Dur`]);
 //! - `error`: [`SpecError`] and its rustc-like rendering;
 //! - `suggest`: "did you mean" for typos.
@@ -45,6 +50,7 @@ pub use model::{
     AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec, MetricSource,
     Pause, ProxyMetric, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
+pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 
 /// A commented `runway.toml` that explains every key, written by `runway init`.
 pub const INIT_TEMPLATE: &str = include_str!("init_template.toml");

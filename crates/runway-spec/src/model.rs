@@ -14,13 +14,18 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use runway_checks::model::{CheckKind, CheckSpec};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::Dur;
+use crate::rules::checks as check_rules;
 use crate::rules::{self, Problem};
 
 /// A whole `runway.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Eq` holds because the only floats (in analysis metrics and checks) are never NaN
+/// in a valid spec (see [`Spec::validate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// `[service]`: what the service is called and where its traffic arrives.
@@ -37,7 +42,15 @@ pub struct Spec {
     /// section is absent (the JSON form then omits the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
+    /// `[[checks]]`: the runbook's checklist items, run as preflight gates, verification
+    /// of a new release, smoke tests and scheduled checklists. Empty when there are none
+    /// (the JSON form then omits the key). A prometheus check without its own `url` has
+    /// `[analysis] prometheus` filled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
 }
+
+impl Eq for Spec {}
 
 /// `[service]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -578,8 +591,216 @@ impl Spec {
         if let Some(analysis) = &self.analysis {
             analysis.validate_with(&check)?;
         }
+        for (i, c) in self.checks.iter().enumerate() {
+            let field = |key: &str| format!("checks[{i}].{key}");
+            if let Some(first) = self.checks[..i].iter().position(|o| o.name == c.name) {
+                check(
+                    &field("name"),
+                    check_rules::check_name_unique(&c.name, &format!("checks[{first}]")),
+                )?;
+            }
+            validate_check(c, &field, &check)?;
+        }
         Ok(())
     }
+}
+
+/// The rules of one check (see [`Spec::validate`]); `field` names a key of it.
+fn validate_check(
+    c: &CheckSpec,
+    field: &dyn Fn(&str) -> String,
+    check: &Check<'_>,
+) -> Result<(), String> {
+    check(&field("name"), check_rules::check_name(&c.name))?;
+    check(
+        &field("timeout"),
+        rules::positive("timeout", c.timeout.into(), "5s"),
+    )?;
+    for (key, d, example) in [("timeout", c.timeout, "5s"), ("backoff", c.backoff, "1s")] {
+        check(&field(key), check_rules::at_most_a_day(key, d, example))?;
+    }
+    check(
+        &field("phases"),
+        check_rules::phases_not_empty(c.phases.len()),
+    )?;
+    for (j, phase) in c.phases.iter().enumerate() {
+        let earlier: Vec<&str> = c.phases[..j].iter().map(String::as_str).collect();
+        check(
+            &format!("{}[{j}]", field("phases")),
+            check_rules::phase(phase, &earlier),
+        )?;
+    }
+    if let Some(schedule) = &c.schedule {
+        check(&field("schedule"), check_rules::schedule(schedule))?;
+    }
+    match &c.kind {
+        CheckKind::Http {
+            method,
+            url,
+            headers,
+            body: _,
+            expect_status,
+            expect_json,
+            max_latency,
+        } => {
+            check(&field("url"), check_rules::http_url(url))?;
+            check(&field("method"), check_rules::http_method(method))?;
+            for (name, value) in headers {
+                let at = format!("{}.{name}", field("headers"));
+                check(&at, check_rules::header_name(name))?;
+                check(&at, check_rules::reference(value))?;
+            }
+            if let Some(status) = expect_status {
+                check(
+                    &field("expect_status"),
+                    check_rules::expect_status((*status).into()),
+                )?;
+            }
+            for path in expect_json.keys() {
+                check(&field("expect_json"), check_rules::json_path(path))?;
+            }
+            if let Some(d) = max_latency {
+                check(
+                    &field("max_latency"),
+                    rules::positive("max_latency", (*d).into(), "500ms"),
+                )?;
+                check(
+                    &field("max_latency"),
+                    check_rules::at_most_a_day("max_latency", *d, "500ms"),
+                )?;
+            }
+        }
+        CheckKind::Tcp { address } => check(
+            &field("address"),
+            check_rules::address("address", address, "127.0.0.1:5672"),
+        )?,
+        CheckKind::Postgres {
+            url,
+            query,
+            expect: _,
+            max_connections_share,
+        } => {
+            check(&field("url"), check_rules::postgres_url(url))?;
+            if let Some(query) = query {
+                check(
+                    &field("query"),
+                    check_rules::not_blank("query", query, "query = \"SELECT 1\""),
+                )?;
+            }
+            if let Some(x) = max_connections_share {
+                let key = "max_connections_share";
+                check(&field(key), check_rules::share(key, *x))?;
+            }
+        }
+        CheckKind::Redis {
+            url,
+            max_memory_share,
+        } => {
+            check(&field("url"), check_rules::redis_url(url))?;
+            if let Some(x) = max_memory_share {
+                let key = "max_memory_share";
+                check(&field(key), check_rules::share(key, *x))?;
+            }
+        }
+        CheckKind::Disk { path, min_free } => {
+            check(
+                &field("path"),
+                check_rules::not_blank("path", path, "path = \"/\""),
+            )?;
+            check(&field("min_free"), check_rules::min_free(*min_free))?;
+        }
+        CheckKind::Tls {
+            file,
+            address,
+            server_name,
+            min_days: _,
+        } => {
+            check(
+                &field("file"),
+                check_rules::tls_target(file.is_some(), address.is_some()),
+            )?;
+            if let Some(file) = file {
+                let example = "file = \"/etc/ssl/certs/web.pem\"";
+                check(
+                    &field("file"),
+                    check_rules::not_blank("file", file, example),
+                )?;
+            }
+            if let Some(address) = address {
+                check(
+                    &field("address"),
+                    check_rules::address("address", address, "example.com:443"),
+                )?;
+            }
+            if let Some(name) = server_name {
+                check(
+                    &field("server_name"),
+                    check_rules::server_name_allowed(address.is_some()),
+                )?;
+                let example = "server_name = \"example.com\"";
+                check(
+                    &field("server_name"),
+                    check_rules::not_blank("server_name", name, example),
+                )?;
+            }
+        }
+        CheckKind::Env { vars } => {
+            check(&field("vars"), check_rules::vars_not_empty(vars.len()))?;
+            for (j, var) in vars.iter().enumerate() {
+                check(&format!("{}[{j}]", field("vars")), rules::env_name(var))?;
+            }
+        }
+        CheckKind::Command {
+            command,
+            expect_exit,
+            expect_stdout,
+            env,
+        } => {
+            check(&field("command"), check_rules::check_command(command))?;
+            check(
+                &field("expect_exit"),
+                check_rules::expect_exit((*expect_exit).into()),
+            )?;
+            if let Some(pattern) = expect_stdout {
+                let example = "expect_stdout = \"accepting connections\"";
+                check(
+                    &field("expect_stdout"),
+                    check_rules::not_blank("expect_stdout", pattern, example),
+                )?;
+            }
+            for (name, value) in env {
+                let at = format!("{}.{name}", field("env"));
+                check(&at, rules::env_name(name))?;
+                check(&at, check_rules::reference(value))?;
+            }
+        }
+        CheckKind::Prometheus {
+            url,
+            query,
+            condition,
+        } => {
+            check(&field("url"), check_rules::prometheus_check_url(url))?;
+            let example = "query = \"up\"";
+            check(
+                &field("query"),
+                check_rules::not_blank("query", query, example),
+            )?;
+            check(
+                &field("condition"),
+                check_rules::check_condition(condition).map(|_| ()),
+            )?;
+        }
+        CheckKind::File { path, exists: _ } => {
+            let example = "path = \"/etc/maintenance\"";
+            check(
+                &field("path"),
+                check_rules::not_blank("path", path, example),
+            )?;
+        }
+    }
+    // The runner's own rules, last (the ones above say the same, naming the field).
+    c.validate()
+        .map_err(|message| format!("{}: {message}", field("kind").trim_end_matches(".kind")))
 }
 
 /// Turns a rule's outcome into [`Spec::validate`]'s error, naming the field.

@@ -27,6 +27,8 @@ use crate::model::{
 use crate::rules::{self, Problem};
 use crate::suggest;
 
+mod checks;
+
 type Span = Range<usize>;
 
 /// The sections of `runway.toml` and their keys, in documentation order. The keys of
@@ -70,6 +72,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "metrics",
         ],
     ),
+    // `[[checks]]`: an array of tables, whose keys depend on each check's kind (see
+    // `reader/checks.rs`); none is listed here, so that no other section's key is
+    // said to belong in a check.
+    ("checks", &[]),
 ];
 
 /// The strategy kinds and the keys each accepts in `[strategy]`.
@@ -137,12 +143,15 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
         Some(section) => Some(read_analysis(&section)?),
         None => None,
     };
+    let prometheus = analysis.as_ref().and_then(|a| a.prometheus.as_deref());
+    let checks = checks::read_checks(&root, prometheus)?;
     Ok(Spec {
         service,
         run,
         health,
         strategy,
         analysis,
+        checks,
     })
 }
 
@@ -862,7 +871,7 @@ impl<'a> Section<'a> {
     fn unknown_key(&self, key: &str, item: &Item, allowed: &[&str]) -> SpecError {
         let span = self.key_span(key);
         if self.path.is_empty() {
-            let sections: Vec<String> = allowed.iter().map(|s| format!("[{s}]")).collect();
+            let sections: Vec<String> = allowed.iter().map(|s| section_header(s)).collect();
             let valid = format!("valid sections: {}", sections.join(", "));
             if let Some(home) = home_of(key, "").filter(|_| !item.is_table_like()) {
                 return self.src.error(
@@ -874,7 +883,7 @@ impl<'a> Section<'a> {
                 );
             }
             let hint = match suggest::closest(key, allowed) {
-                Some(close) => format!("did you mean [{close}]? {valid}"),
+                Some(close) => format!("did you mean {}? {valid}", section_header(close)),
                 None => valid,
             };
             return self
@@ -1026,7 +1035,11 @@ impl<'a> Section<'a> {
         let Some((found, span)) = self.entry(key) else {
             return Ok(None);
         };
-        let path = format!("{}.{key}", self.path);
+        let path = if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        };
         let element = |i: usize, table: &'a dyn TableLike, at: Span| Section {
             src: self.src,
             path: path.clone(),
@@ -1141,6 +1154,15 @@ impl<'a> Section<'a> {
             table,
             span: header_span(self.src.text, span),
         }))
+    }
+}
+
+/// How a top-level section is written: `[service]`, `[[checks]]`.
+fn section_header(name: &str) -> String {
+    if name == "checks" {
+        format!("[[{name}]]")
+    } else {
+        format!("[{name}]")
     }
 }
 

@@ -13,6 +13,8 @@ use runway_analysis::condition::Condition;
 use crate::duration::Dur;
 use crate::model::{MetricSource, ProxyMetric};
 
+pub(crate) mod checks;
+
 /// A rule violation: what is wrong and, when useful, what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {

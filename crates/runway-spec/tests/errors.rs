@@ -93,6 +93,67 @@ confidence = 0.95
 min_effect = 0.1
 "#;
 
+/// A file with checks of every kind.
+const CHECKS: &str = r#"service = { name = "web", listen = "127.0.0.1:8080" }
+run = { command = ["./server"] }
+analysis = { prometheus = "http://127.0.0.1:9090" }
+
+[[checks]]
+name = "db"
+kind = "postgres"
+url = "env:DATABASE_URL"
+query = "SELECT 1"
+max_connections_share = 0.9
+phases = ["preflight", "daily"]
+timeout = "2s"
+retries = 1
+
+[[checks]]
+name = "ready"
+kind = "http"
+url = "http://{replica}/health/ready"
+headers = { Accept = "application/json" }
+expect_status = 200
+expect_json = { ".status" = "healthy", ".n" = 1.5 }
+phases = ["verify"]
+
+[[checks]]
+name = "disk"
+kind = "disk"
+path = "/"
+min_free = "10%"
+phases = ["daily"]
+schedule = "Mon-Fri 09:00 UTC"
+
+[[checks]]
+name = "cert"
+kind = "tls"
+address = "example.com:443"
+min_days = 14
+phases = ["daily"]
+severity = "warning"
+
+[[checks]]
+name = "up"
+kind = "prometheus"
+query = "up"
+condition = "> 0.99"
+phases = ["smoke"]
+
+[[checks]]
+name = "cmd"
+kind = "command"
+command = ["pg_isready", "-q"]
+env = { PGPASSWORD = "secret:PG" }
+phases = ["preflight"]
+
+[[checks]]
+name = "misc"
+kind = "env"
+vars = ["A", "B"]
+phases = ["preflight"]
+"#;
+
 /// SAMPLE with the first occurrence of `from` replaced by `to` (which must exist).
 fn edit(from: &str, to: &str) -> String {
     assert!(SAMPLE.contains(from), "SAMPLE has no {from:?}");
@@ -540,7 +601,7 @@ fn mangled(text: &str, typos: bool) -> Vec<String> {
 
 #[test]
 fn the_fuzz_samples_are_valid() {
-    for text in [SAMPLE, CANARY, BLUE_GREEN] {
+    for text in [SAMPLE, CANARY, BLUE_GREEN, CHECKS] {
         if let Err(err) = parse_str(text, "runway.toml") {
             panic!("{err}");
         }
@@ -555,6 +616,7 @@ fn no_input_panics_and_every_error_is_located() {
         (INIT_TEMPLATE, false),
         (CANARY, true),
         (BLUE_GREEN, false),
+        (CHECKS, true),
     ] {
         for text in mangled(base, typos) {
             match parse_str(&text, "runway.toml") {

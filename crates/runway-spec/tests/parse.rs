@@ -80,6 +80,7 @@ fn accepts_the_sample_exactly() {
             max_unavailable: 0,
         }),
         analysis: None,
+        checks: Vec::new(),
     };
     assert_eq!(spec, want);
     assert_eq!(spec.strategy.kind(), "rolling");
@@ -205,6 +206,31 @@ fn the_init_template_parses() {
         "for",
         "confidence",
         "min_effect",
+        "phases",
+        "schedule",
+        "retries",
+        "backoff",
+        "severity",
+        "url",
+        "method",
+        "headers",
+        "body",
+        "expect_status",
+        "expect_json",
+        "max_latency",
+        "address",
+        "expect",
+        "max_connections_share",
+        "max_memory_share",
+        "min_free",
+        "file",
+        "server_name",
+        "min_days",
+        "vars",
+        "expect_exit",
+        "expect_stdout",
+        "condition",
+        "exists",
     ] {
         assert!(
             INIT_TEMPLATE.contains(&format!("{key} = ")),
@@ -212,6 +238,9 @@ fn the_init_template_parses() {
         );
     }
     assert!(INIT_TEMPLATE.contains("[[analysis.metrics]]"));
+    // The [[checks]] examples are commented out (tests/checks.rs parses them).
+    assert!(INIT_TEMPLATE.contains("\n# [[checks]]\n"));
+    assert!(spec.checks.is_empty());
 }
 
 /// The `nth` (from 0) commented-out block of INIT_TEMPLATE that starts with the line
