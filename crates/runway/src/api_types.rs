@@ -13,6 +13,9 @@ pub struct DeployRequest {
     pub spec: Spec,
     /// Directory of runway.toml: the default working directory of the replicas.
     pub base_dir: String,
+    /// `--skip-checks`: no preflight gate (for emergencies; recorded in the journal).
+    #[serde(default)]
+    pub skip_checks: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

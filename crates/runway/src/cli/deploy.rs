@@ -14,7 +14,7 @@ use crate::store::{Deployment, Status};
 /// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
-pub async fn deploy(cli: &Cli, version: &str, detach: bool) -> Result<ExitCode> {
+pub async fn deploy(cli: &Cli, version: &str, detach: bool, skip_checks: bool) -> Result<ExitCode> {
     let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
         Err(e) => {
@@ -28,6 +28,7 @@ pub async fn deploy(cli: &Cli, version: &str, detach: bool) -> Result<ExitCode> 
         version: version.to_string(),
         spec,
         base_dir: base_dir_of(&cli.file())?,
+        skip_checks,
     };
     let d = start(client.post("/v1/deployments", &req).await)?;
     follow(cli, d, detach).await

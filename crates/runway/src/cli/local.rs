@@ -101,6 +101,84 @@ fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &st
     println!("nothing was changed");
 }
 
+/// `runway check`: runs the checks here, concurrently, and prints what each found.
+pub async fn check(cli: &Cli, phase: Option<&str>, json: bool) -> Result<ExitCode> {
+    let file = cli.file();
+    let spec = match runway_spec::parse_file(&file) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let checks = crate::checks::in_phase(&spec, phase);
+    if checks.is_empty() {
+        eprintln!(
+            "{} has no checks{}",
+            file.display(),
+            phase
+                .map(|p| format!(" in phase `{p}`"))
+                .unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // {replica}: the service's running replicas, when a server runs it.
+    let replicas = match cli.client().get::<StatusView>("/v1/status").await {
+        Ok(status) => status
+            .services
+            .iter()
+            .filter(|s| s.name == spec.service.name)
+            .flat_map(|s| {
+                s.replicas
+                    .iter()
+                    .filter(|r| r.in_rotation)
+                    .map(|r| format!("127.0.0.1:{}", r.port))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let base_dir = std::path::PathBuf::from(super::base_dir_of(&file)?);
+    let state_dir = cli.state_dir();
+    let context = crate::checks::context(&spec, &base_dir, Some(&state_dir), replicas);
+    let results = runway_checks::run_checks(&checks, &context).await;
+    let blocked = !runway_checks::blocking_failures(&results).is_empty();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        let mut t = super::output::table(&["status", "name", "severity", "duration", "detail"]);
+        for r in &results {
+            let status = match (r.passed(), r.severity) {
+                (true, _) => "PASS",
+                (false, runway_checks::Severity::Blocker) => "FAIL",
+                (false, runway_checks::Severity::Warning) => "WARN",
+            };
+            let name = match &r.target {
+                Some(t) => format!("{} ({t})", r.name),
+                None => r.name.clone(),
+            };
+            t.add_row(vec![
+                status.to_string(),
+                name,
+                format!("{:?}", r.severity).to_lowercase(),
+                format!("{:.0}ms", r.duration.as_secs_f64() * 1000.0),
+                r.detail.clone(),
+            ]);
+        }
+        println!("{t}");
+        let failed = results.iter().filter(|r| !r.passed()).count();
+        println!(
+            "{} passed, {failed} failed{}",
+            results.len() - failed,
+            if blocked { " (a blocker failed)" } else { "" }
+        );
+    }
+    Ok(if blocked {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// Prints what `deploy VERSION` would do from the current state. Changes nothing.
 pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
     let spec = match runway_spec::parse_file(&cli.file()) {

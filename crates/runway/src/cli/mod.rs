@@ -77,6 +77,9 @@ pub enum Command {
         /// Return once the deployment has started instead of following it.
         #[arg(long)]
         detach: bool,
+        /// Deploy without the preflight checks (an emergency; recorded in the deployment).
+        #[arg(long)]
+        skip_checks: bool,
         #[command(flatten)]
         file: FileArg,
     },
@@ -117,6 +120,17 @@ pub enum Command {
     Resume,
     /// Roll a canary back now: its weight goes to 0 at once, then it is drained and stopped.
     Abort,
+    /// Run the checks of runway.toml (one phase with --phase) and print a table; exit 1 when a
+    /// blocker failed. `{replica}` stands for the running replicas of the service.
+    Check {
+        /// preflight, verify, smoke, daily, or a named checklist.
+        #[arg(long)]
+        phase: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        file: FileArg,
+    },
     /// Capture the serving release's request metrics as a baseline, or compare with one.
     Baseline {
         #[command(subcommand)]
@@ -229,7 +243,8 @@ impl Cli {
             Command::Init { file, .. }
             | Command::Validate { file }
             | Command::Plan { file, .. }
-            | Command::Deploy { file, .. } => file.file.clone(),
+            | Command::Deploy { file, .. }
+            | Command::Check { file, .. } => file.file.clone(),
             _ => None,
         };
         after
@@ -288,8 +303,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Deploy {
-            version, detach, ..
-        } => deploy::deploy(&cli, version, *detach).await,
+            version,
+            detach,
+            skip_checks,
+            ..
+        } => deploy::deploy(&cli, version, *detach, *skip_checks).await,
         Command::Rollback {
             version,
             to_revision,
@@ -301,6 +319,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pause => deploy::control(&cli, "pause").await,
         Command::Resume => deploy::control(&cli, "resume").await,
         Command::Abort => deploy::control(&cli, "abort").await,
+        Command::Check { phase, json, .. } => local::check(&cli, phase.as_deref(), *json).await,
         Command::Baseline { action } => inspect::baseline(&cli, action).await,
         Command::Scale { count, detach } => deploy::scale(&cli, *count, *detach).await,
         Command::Status { watch, json } => inspect::status(&cli, *watch, *json).await,

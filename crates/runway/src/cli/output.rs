@@ -144,6 +144,8 @@ pub fn describe(e: &JournalEntry) -> String {
         },
         "resumed_by_operator" => "resumed by an operator".to_string(),
         "rolling_back" => format!("ROLLING BACK: {}", s("reason")),
+        "checks" => describe_checks(d),
+        "preflight_skipped" => "preflight checks SKIPPED (--skip-checks)".to_string(),
         "preview_ready" => match d.get("preview").and_then(|v| v.as_str()) {
             Some(addr) => format!(
                 "{} ready without traffic: preview on http://{addr} or with `{}`",
@@ -164,6 +166,34 @@ pub fn describe(e: &JournalEntry) -> String {
         ),
         "succeeded" => "succeeded".to_string(),
         other => format!("{other} {d}"),
+    }
+}
+
+/// A phase's check results in a line: how many passed, and every failure with its detail.
+fn describe_checks(d: &serde_json::Value) -> String {
+    let results = d["results"].as_array().cloned().unwrap_or_default();
+    let passed = results.iter().filter(|r| r["status"] == "pass").count();
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|r| r["status"] != "pass")
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r["severity"].as_str().unwrap_or("?"),
+                r["name"].as_str().unwrap_or("?"),
+                r["detail"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let phase = d["phase"].as_str().unwrap_or("?");
+    if failures.is_empty() {
+        format!("{phase} checks: {passed}/{} passed", results.len())
+    } else {
+        format!(
+            "{phase} checks: {passed}/{} passed; FAILED: {}",
+            results.len(),
+            failures.join("; ")
+        )
     }
 }
 

@@ -41,7 +41,7 @@ impl Engine {
             .count() as u32;
         let replicas = target.spec.run.replicas;
         if replicas > have {
-            self.start_replicas(svc, id, target, replicas - have)
+            self.start_replicas(svc, id, target, replicas - have, true)
                 .await
                 .map_err(Failure::failed)?;
         }
@@ -63,6 +63,11 @@ impl Engine {
             }),
         );
 
+        // Smoke tests against the preview, while all traffic still goes to the old release.
+        let addrs = self.release_addrs(svc, target);
+        self.checks_gate(id, target, "smoke", addrs)
+            .await
+            .map_err(Failure::failed)?;
         self.journal(
             id,
             "switched",

@@ -187,7 +187,14 @@ impl Engine {
                 .count() as u32;
             let need = replicas_for(step.weight, replicas);
             if need > have {
-                self.start_replicas(svc, id, target, need - have)
+                self.start_replicas(svc, id, target, need - have, true)
+                    .await
+                    .map_err(Failure::failed)?;
+            }
+            if progress.weight == 0 {
+                // Smoke tests reach the canary before any user does.
+                let addrs = self.release_addrs(svc, target);
+                self.checks_gate(id, target, "smoke", addrs)
                     .await
                     .map_err(Failure::failed)?;
             }
@@ -235,7 +242,7 @@ impl Engine {
             .filter(|r| r.fingerprint == fingerprint && r.in_rotation())
             .count() as u32;
         if replicas > have {
-            self.start_replicas(svc, id, target, replicas - have)
+            self.start_replicas(svc, id, target, replicas - have, true)
                 .await
                 .map_err(Failure::failed)?;
         }

@@ -13,11 +13,13 @@ use crate::platform::{logfile, process};
 impl Engine {
     /// Makes the service serve exactly `target.spec.run.replicas` healthy replicas of `target`,
     /// replacing everything else under the strategy's surge and availability limits.
+    /// With `verify`, new replicas pass the release's `verify` checks before they get traffic.
     pub(super) async fn converge(
         &self,
         svc: &Arc<Service>,
         id: i64,
         target: &Release,
+        verify: bool,
     ) -> Result<(), String> {
         let fingerprint = target.fingerprint();
         // A rolling release rolls by its own rules. Any other converge (a first deploy, a
@@ -58,7 +60,7 @@ impl Engine {
                         max_surge, max_unavailable
                     ))
                 }
-                Step::StartNew(k) => self.start_replicas(svc, id, target, k).await?,
+                Step::StartNew(k) => self.start_replicas(svc, id, target, k, verify).await?,
                 Step::RetireOld(k) => {
                     // Unhealthy ones first: they serve nothing anyway.
                     let mut old = old;
@@ -74,15 +76,17 @@ impl Engine {
         }
     }
 
-    /// Starts `count` replicas of `release`, waits until each passes its health check, and only
-    /// then puts them into rotation. Any failure fails the whole step; the replicas that did
-    /// start stay out of rotation for the caller to clean up.
+    /// Starts `count` replicas of `release`, waits until each passes its health check (and, with
+    /// `verify`, the release's `verify` checks against them), and only then puts them into
+    /// rotation. Any failure fails the whole step; the replicas that did start stay out of
+    /// rotation for the caller to clean up.
     pub(super) async fn start_replicas(
         &self,
         svc: &Arc<Service>,
         id: i64,
         release: &Release,
         count: u32,
+        verify: bool,
     ) -> Result<(), String> {
         let mut started = Vec::new();
         for _ in 0..count {
@@ -96,6 +100,13 @@ impl Engine {
         let results = futures_util::future::join_all(waits).await;
         if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
             return Err(e);
+        }
+        if verify {
+            let addrs = started
+                .iter()
+                .map(|r| format!("127.0.0.1:{}", r.port()))
+                .collect();
+            self.checks_gate(id, release, "verify", addrs).await?;
         }
         for r in &started {
             self.journal(
@@ -154,6 +165,42 @@ impl Engine {
         );
         svc.add_replica(replica.clone());
         Ok(replica)
+    }
+
+    /// Runs `release`'s checks of `phase` ({replica} = `replicas`) and journals the results.
+    pub(super) async fn checks_gate(
+        &self,
+        id: i64,
+        release: &Release,
+        phase: &str,
+        replicas: Vec<String>,
+    ) -> Result<(), String> {
+        let (results, outcome) = crate::checks::gate(
+            &release.spec,
+            phase,
+            &release.base_dir,
+            &self.state_dir,
+            replicas,
+        )
+        .await;
+        if !results.is_empty() {
+            self.journal(
+                id,
+                "checks",
+                json!({ "phase": phase, "passed": outcome.is_ok(), "results": results }),
+            );
+        }
+        outcome
+    }
+
+    /// The addresses of the release's replicas now in rotation.
+    pub(super) fn release_addrs(&self, svc: &Service, release: &Release) -> Vec<String> {
+        let fingerprint = release.fingerprint();
+        svc.replicas()
+            .iter()
+            .filter(|r| r.fingerprint == fingerprint && r.in_rotation())
+            .map(|r| format!("127.0.0.1:{}", r.port()))
+            .collect()
     }
 
     pub(super) fn launch_for(

@@ -28,6 +28,17 @@ use crate::api_types::{OperationView, ReleaseView, ReplicaView, ServiceView, Sta
 use crate::store::{Deployment, Kind, NewDeployment, Status, Store};
 pub use service::Service;
 
+/// Whether a deployment runs its preflight checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preflight {
+    Run,
+    /// `--skip-checks`, recorded in the journal.
+    Skipped,
+    /// Rollbacks, scale changes and resumed deployments: preflight gates a change before it
+    /// starts, and these are not new changes.
+    NotApplicable,
+}
+
 /// An error the API turns into an HTTP status and a message a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -225,6 +236,7 @@ impl Engine {
         version: &str,
         spec: Spec,
         base_dir: &str,
+        skip_checks: bool,
     ) -> Result<Deployment> {
         validate_version(version)?;
         spec.validate().map_err(EngineError::BadRequest)?;
@@ -233,7 +245,12 @@ impl Engine {
                 "base_dir must be absolute, got `{base_dir}`"
             )));
         }
-        self.start_operation(Kind::Deploy, version, spec, base_dir, None)
+        let preflight = if skip_checks {
+            Preflight::Skipped
+        } else {
+            Preflight::Run
+        };
+        self.start_operation(Kind::Deploy, version, spec, base_dir, None, preflight)
             .await
     }
 
@@ -296,6 +313,7 @@ impl Engine {
             release.spec,
             &base_dir,
             Some(serving.id),
+            Preflight::NotApplicable,
         )
         .await
     }
@@ -315,8 +333,15 @@ impl Engine {
         let mut spec = serving.spec.clone();
         spec.run.replicas = count;
         let base_dir = serving.base_dir.to_string_lossy().to_string();
-        self.start_operation(Kind::Scale, &serving.version, spec, &base_dir, None)
-            .await
+        self.start_operation(
+            Kind::Scale,
+            &serving.version,
+            spec,
+            &base_dir,
+            None,
+            Preflight::NotApplicable,
+        )
+        .await
     }
 
     async fn start_operation(
@@ -326,6 +351,7 @@ impl Engine {
         spec: Spec,
         base_dir: &str,
         rolls_back: Option<i64>,
+        preflight: Preflight,
     ) -> Result<Deployment> {
         let name = spec.service.name.clone();
         let svc = self.service_for(&name, &spec, true).await?;
@@ -378,7 +404,9 @@ impl Engine {
         let target = Release::from_deployment(&deployment)?;
         let engine = self.clone();
         tokio::spawn(async move {
-            engine.run(svc, id, target, previous, rolls_back).await;
+            engine
+                .run(svc, id, target, previous, rolls_back, preflight)
+                .await;
             drop(guard);
         });
         Ok(deployment)
@@ -392,16 +420,48 @@ impl Engine {
         target: Release,
         previous: Option<Release>,
         rolls_back: Option<i64>,
+        preflight: Preflight,
     ) {
         let started = std::time::Instant::now();
         // A rollback or a scale change restores a known release: it goes straight there. Only a
-        // new deployment goes through its strategy's steps.
+        // new deployment goes through its strategy's steps and its checks.
         let progressive =
             rolls_back.is_none() && target.version != previous.as_ref().map_or("", |p| &p.version);
-        match self
+        match preflight {
+            Preflight::Run => {
+                if let Err(reason) = self.checks_gate(id, &target, "preflight", Vec::new()).await {
+                    // Nothing was changed: no replica started, no traffic moved.
+                    self.journal(id, "failed", serde_json::json!({ "reason": reason }));
+                    if let Err(e) = self
+                        .store
+                        .finish_deployment(id, Status::Failed, Some(&reason))
+                    {
+                        tracing::error!(id, "cannot record failure: {e:#}");
+                    }
+                    self.journal_tick.send_modify(|t| *t += 1);
+                    return;
+                }
+            }
+            Preflight::Skipped => self.journal(
+                id,
+                "preflight_skipped",
+                serde_json::json!({ "by": "--skip-checks" }),
+            ),
+            Preflight::NotApplicable => {}
+        }
+        let mut outcome = self
             .execute(&svc, id, &target, previous.as_ref(), progressive)
-            .await
-        {
+            .await;
+        if outcome.is_ok() && progressive {
+            // The new release has all traffic: verify it once more, as a whole.
+            let addrs = self.release_addrs(&svc, &target);
+            if let Err(e) = self.checks_gate(id, &target, "verify", addrs).await {
+                outcome = Err(Failure::rolled_back(format!(
+                    "after taking all traffic, {e}"
+                )));
+            }
+        }
+        match outcome {
             Ok(()) => {
                 let seconds = started.elapsed().as_secs_f64();
                 self.journal(id, "succeeded", serde_json::json!({ "seconds": seconds }));
@@ -441,7 +501,7 @@ impl Engine {
                 match &previous {
                     Some(prev) => {
                         self.journal(id, "reverting", serde_json::json!({ "to": prev.version }));
-                        match self.converge(&svc, id, prev).await {
+                        match self.converge(&svc, id, prev, false).await {
                             Ok(()) => self.journal(
                                 id,
                                 "reverted",
@@ -491,7 +551,7 @@ impl Engine {
             }
             _ => {
                 return self
-                    .converge(svc, id, target)
+                    .converge(svc, id, target, progressive)
                     .await
                     .map_err(Failure::failed)
             }
@@ -509,7 +569,7 @@ impl Engine {
                 self.run_blue_green(svc, id, target, stable, bg, rx).await
             }
             StrategySpec::Rolling(_) => self
-                .converge(svc, id, target)
+                .converge(svc, id, target, progressive)
                 .await
                 .map_err(Failure::failed),
         };

@@ -68,7 +68,7 @@ impl Engine {
                     .deployment(r.release_id)?
                     .ok_or_else(|| anyhow::anyhow!("release missing"))?;
                 let release = Release::from_deployment(&d)?;
-                self.start_replicas(&svc, 0, &release, 1)
+                self.start_replicas(&svc, 0, &release, 1, false)
                     .await
                     .map_err(EngineError::BadRequest)?;
                 self.retire(&svc, 0, vec![r]).await;

@@ -131,7 +131,7 @@ impl Engine {
                 )?;
                 let engine = self.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = engine.converge(&svc, 0, &release).await {
+                    if let Err(e) = engine.converge(&svc, 0, &release, false).await {
                         tracing::error!(service = %svc.name, "cannot restore {}: {e}", release.version);
                     }
                     drop(guard);
@@ -168,7 +168,16 @@ impl Engine {
             self.journal(d.id, "resumed", json!({ "after": "server restart" }));
             let engine = self.clone();
             tokio::spawn(async move {
-                engine.run(svc, d.id, target, previous, rolls_back).await;
+                engine
+                    .run(
+                        svc,
+                        d.id,
+                        target,
+                        previous,
+                        rolls_back,
+                        super::Preflight::NotApplicable,
+                    )
+                    .await;
                 drop(guard);
             });
         }

@@ -169,7 +169,7 @@ async fn deploy(
 ) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
     let d = api
         .engine
-        .deploy(&req.version, req.spec, &req.base_dir)
+        .deploy(&req.version, req.spec, &req.base_dir, req.skip_checks)
         .await?;
     Ok((StatusCode::CREATED, Json(d)))
 }

@@ -2,6 +2,7 @@
 //! loopback, under real HTTP load. Each test has its own state dir and ports.
 
 mod canary;
+mod checks;
 mod harness;
 mod prometheus;
 mod recovery;
