@@ -669,16 +669,34 @@ const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 ///
 /// Written `"Mon-Fri 09:00 UTC"`, `"Mon,Wed 18:30 UTC"`, `"daily 07:00 UTC"` or
 /// `"* 07:00 UTC"`. The zone must be `UTC` for now (DST-aware zones need a tz database).
+/// Or `"every 15m"`: at a fixed period from the server's start, for checklists that should
+/// run continuously rather than at a time of day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     /// `days[0]` is Monday, `days[6]` Sunday.
     pub days: [bool; 7],
     pub hour: u8,
     pub minute: u8,
+    /// `every <duration>`: the period in seconds (days, hour and minute are then unused).
+    pub every_seconds: Option<u64>,
 }
 
 impl Schedule {
     pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(period) = s.trim().strip_prefix("every ") {
+            let period = parse_duration(period.trim())
+                .map_err(|e| format!("schedule {s:?}: {e}"))?
+                .as_secs();
+            if period == 0 {
+                return Err(format!("schedule {s:?}: the period must be at least 1s"));
+            }
+            return Ok(Schedule {
+                days: [true; 7],
+                hour: 0,
+                minute: 0,
+                every_seconds: Some(period),
+            });
+        }
         let parts: Vec<&str> = s.split_whitespace().collect();
         let [days, time, zone] = parts[..] else {
             return Err(format!(
@@ -704,11 +722,19 @@ impl Schedule {
             .ok()
             .filter(|m| *m < 60)
             .ok_or_else(|| format!("schedule {s:?}: minute {m:?} must be 00..59"))?;
-        Ok(Schedule { days, hour, minute })
+        Ok(Schedule {
+            days,
+            hour,
+            minute,
+            every_seconds: None,
+        })
     }
 
     /// The first time strictly after `unix_seconds` at which the schedule fires.
     pub fn next_after(&self, unix_seconds: i64) -> i64 {
+        if let Some(period) = self.every_seconds {
+            return unix_seconds + period as i64;
+        }
         let day = unix_seconds.div_euclid(86_400);
         let at = i64::from(self.hour) * 3_600 + i64::from(self.minute) * 60;
         // 1970-01-01 was a Thursday (index 3 with Monday = 0). Some allowed day is at
@@ -756,6 +782,13 @@ fn parse_days(s: &str) -> Result<[bool; 7], String> {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(period) = self.every_seconds {
+            return write!(
+                f,
+                "every {}",
+                format_duration(std::time::Duration::from_secs(period))
+            );
+        }
         if self.days == [true; 7] {
             f.write_str("daily")?;
         } else {

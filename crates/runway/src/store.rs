@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS baselines (
     captured_at TEXT NOT NULL,
     metrics     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS check_runs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    service    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    passed     INTEGER NOT NULL,
+    results    TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS replicas (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     service     TEXT NOT NULL,
@@ -400,6 +407,44 @@ impl Store {
             )
             .optional()
             .map_err(Into::into)
+    }
+
+    // ---- scheduled check runs ----
+
+    pub fn insert_check_run(
+        &self,
+        service: &str,
+        passed: bool,
+        results: &serde_json::Value,
+    ) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO check_runs (service, started_at, passed, results) VALUES (?1, ?2, ?3, ?4)",
+            params![service, now(), passed, results.to_string()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Newest first: (id, started_at, passed, results).
+    pub fn check_runs(
+        &self,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, bool, serde_json::Value)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, started_at, passed, results FROM check_runs WHERE service = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![service, limit], |r| {
+            let results: String = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                serde_json::from_str(&results).unwrap_or_default(),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ---- replicas ----

@@ -369,3 +369,44 @@ pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
         }
     }
 }
+
+pub async fn check_history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let runs: Vec<crate::engine::schedule::CheckRun> = client
+        .get(&format!(
+            "/v1/services/{service}/checks/history?limit={limit}"
+        ))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no scheduled check has run for {service} yet (checks with a `schedule` run inside the server)");
+    }
+    let mut t = table(&["run", "at", "result", "checks", "failed"]);
+    for run in &runs {
+        let results = run.results.as_array().cloned().unwrap_or_default();
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|r| r["status"] != "pass")
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r["name"].as_str().unwrap_or("?"),
+                    r["detail"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        t.add_row(vec![
+            run.id.to_string(),
+            run.started_at.clone(),
+            if run.passed { "passed" } else { "FAILED" }.to_string(),
+            results.len().to_string(),
+            failed.join("; "),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}

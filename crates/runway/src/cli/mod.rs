@@ -122,7 +122,10 @@ pub enum Command {
     Abort,
     /// Run the checks of runway.toml (one phase with --phase) and print a table; exit 1 when a
     /// blocker failed. `{replica}` stands for the running replicas of the service.
+    #[command(args_conflicts_with_subcommands = true)]
     Check {
+        #[command(subcommand)]
+        action: Option<CheckCommand>,
         /// preflight, verify, smoke, daily, or a named checklist.
         #[arg(long)]
         phase: Option<String>,
@@ -186,6 +189,17 @@ pub enum Command {
     /// The demo app itself (used by the demo, the tests and the benchmarks).
     #[command(hide = true, disable_version_flag = true)]
     DemoApp(runway_demo_app::Args),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// The runs of scheduled checklists the server recorded, newest first.
+    History {
+        #[arg(long)]
+        json: bool,
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -319,6 +333,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pause => deploy::control(&cli, "pause").await,
         Command::Resume => deploy::control(&cli, "resume").await,
         Command::Abort => deploy::control(&cli, "abort").await,
+        Command::Check {
+            action: Some(CheckCommand::History { json, limit }),
+            ..
+        } => inspect::check_history(&cli, *json, *limit).await,
         Command::Check { phase, json, .. } => local::check(&cli, phase.as_deref(), *json).await,
         Command::Baseline { action } => inspect::baseline(&cli, action).await,
         Command::Scale { count, detach } => deploy::scale(&cli, *count, *detach).await,

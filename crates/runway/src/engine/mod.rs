@@ -15,6 +15,7 @@ pub mod measure;
 pub mod nodes;
 pub mod plan;
 mod recovery;
+pub mod schedule;
 mod service;
 
 use std::collections::BTreeMap;
@@ -120,6 +121,8 @@ pub struct Engine {
     journal_tick: watch::Sender<u64>,
     /// The command channels of running progressive rollouts, by service.
     controls: Mutex<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<canary::Control>>>,
+    /// The scheduled-checks task of each service, to replace when its release changes.
+    schedulers: schedule::Schedulers,
 }
 
 impl Engine {
@@ -130,6 +133,7 @@ impl Engine {
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),
             controls: Mutex::new(BTreeMap::new()),
+            schedulers: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -478,6 +482,7 @@ impl Engine {
                 if let Err(e) = outcome {
                     tracing::error!(id, "cannot record success: {e:#}");
                 }
+                self.schedule_checks(&svc.name);
             }
             Err(Failure {
                 reason,

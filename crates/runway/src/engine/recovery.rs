@@ -108,6 +108,7 @@ impl Engine {
             }
             svc.sync_routes();
             svc.open();
+            self.schedule_checks(name);
         }
 
         // A service whose release should serve but has too few replicas (after a clean shutdown

@@ -52,6 +52,7 @@ pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Route
             post(canary_control),
         )
         .route("/v1/services/{service}/baselines", post(capture_baseline))
+        .route("/v1/services/{service}/checks/history", get(check_history))
         .route(
             "/v1/services/{service}/baselines/compare",
             get(compare_baseline),
@@ -272,6 +273,16 @@ async fn node_action(
     };
     let message = api.engine.node_action(&service, &node, action).await?;
     Ok(Json(serde_json::json!({ "message": message })))
+}
+
+async fn check_history(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Vec<crate::engine::schedule::CheckRun>> {
+    Ok(Json(
+        api.engine.check_history(&service, q.limit.unwrap_or(20))?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -190,3 +190,113 @@ async fn runway_check_prints_a_table_and_fails_on_a_blocker() {
     let out = h.runway(&["check", "--phase", "daily"]).await;
     assert!(!out.status.success(), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_failure_after_full_traffic_rolls_back() {
+    let h = Harness::start().await;
+    assert!(h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 1,
+                ..App::default()
+            }
+        )
+        .await
+        .status
+        .success());
+    // Passes the first time (before traffic), fails the second (after all traffic moved).
+    let marker = h.dir.path().join("verified-once");
+    let checks = format!(
+        "[[checks]]\nname = \"once\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"test ! -e {m} && touch {m}\"]\nphases = [\"verify\"]\n",
+        m = marker.display()
+    );
+    let out = h
+        .deploy(
+            "v2",
+            &with_checks(
+                App {
+                    replicas: 1,
+                    ..App::default()
+                },
+                &checks,
+            ),
+        )
+        .await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(marker.exists(), "the check never ran before traffic");
+    let history = h.history().await;
+    assert_eq!(history[0]["status"], "rolled_back");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after taking all traffic"),
+        "{}",
+        history[0]["reason"]
+    );
+    assert_eq!(h.get("/").await.1, "v1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_checklist_runs_inside_the_server_and_is_kept() {
+    let h = Harness::start().await;
+    let checks = "[[checks]]\nname = \"ready\"\nkind = \"http\"\nurl = \"http://{replica}/health/ready\"\nphases = [\"daily\"]\nschedule = \"every 1s\"\n\n\
+                  [[checks]]\nname = \"maintenance flag absent\"\nkind = \"file\"\npath = \"maintenance.flag\"\nexists = false\nphases = [\"daily\"]\nschedule = \"every 1s\"\n";
+    std::fs::write(
+        h.dir.path().join("runway.toml"),
+        h.config(&with_checks(
+            App {
+                replicas: 2,
+                ..App::default()
+            },
+            checks,
+        )),
+    )
+    .unwrap();
+    assert!(h.runway(&["deploy", "v1"]).await.status.success());
+    let started = std::time::Instant::now();
+    let runs = loop {
+        let out = h.runway(&["check", "history", "--json"]).await;
+        let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if runs.len() >= 2 {
+            break runs;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the schedule did not run: {}",
+            text(&out)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert!(runs.iter().all(|r| r["passed"] == true), "{runs:?}");
+    // 2 replicas for {replica} + the file check.
+    assert_eq!(
+        runs[0]["results"].as_array().unwrap().len(),
+        3,
+        "{}",
+        runs[0]
+    );
+
+    // The maintenance flag appears: the next run records the failure.
+    std::fs::write(h.dir.path().join("maintenance.flag"), "on").unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let out = h.runway(&["check", "history", "--json", "-n", "1"]).await;
+        let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if runs[0]["passed"] == false {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the failure was not recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let out = h.runway(&["check", "history"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAILED"),
+        "{}",
+        text(&out)
+    );
+}
