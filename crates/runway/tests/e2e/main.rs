@@ -3,6 +3,7 @@
 
 mod canary;
 mod checks;
+mod examples;
 mod harness;
 mod prometheus;
 mod recovery;

@@ -10,9 +10,9 @@ use runway::loadgen::Load;
 
 use crate::harness::{free_addr, text, App, Harness};
 
-struct Prometheus {
+pub struct Prometheus {
     child: Child,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for Prometheus {
@@ -22,7 +22,7 @@ impl Drop for Prometheus {
     }
 }
 
-async fn start_prometheus(dir: &Path, target: &str) -> Prometheus {
+pub async fn start_prometheus(dir: &Path, target: &str) -> Prometheus {
     assert!(
         Command::new("prometheus").arg("--version").output().is_ok(),
         "prometheus is not installed: run scripts/test, which installs it (Debian package `prometheus`)"
