@@ -109,6 +109,27 @@ async fn the_prometheus_source_reads_what_prometheus_scraped_from_runway() {
         .await
         .unwrap_err();
     assert!(err.contains("Prometheus at"), "{err}");
+
+    // The `prometheus` check kind against the same real Prometheus: a pass and a fail.
+    let check = |condition: &str| {
+        runway_checks::CheckSpec::new(
+            "requests",
+            runway_checks::CheckKind::Prometheus {
+                url: prom.url.clone(),
+                query: query.to_string(),
+                condition: condition.to_string(),
+            },
+        )
+    };
+    let ctx = runway_checks::Context::from_process_env(h.dir.path().to_path_buf());
+    let pass = runway_checks::run_check(&check(">= 20"), &ctx).await;
+    assert!(pass[0].passed(), "{:?}", pass[0]);
+    let fail = runway_checks::run_check(&check("> 1000"), &ctx).await;
+    assert!(
+        !fail[0].passed() && fail[0].detail.contains("20"),
+        "{:?}",
+        fail[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
