@@ -187,17 +187,22 @@ pub(crate) async fn handle(
                 backend.readmit();
                 let record = record.expect("a record exists once a backend was chosen");
                 // Stickiness: tell the client which release it got, unless it already knew.
-                let set_cookie = (sticky && pin.as_ref().map(|p| p.release.as_str()) != Some(&record.stats().release))
-                    .then(|| sticky_cookie(&record.stats().release))
-                    .flatten();
+                let set_cookie = (sticky
+                    && pin.as_ref().map(|p| p.release.as_str()) != Some(&record.stats().release))
+                .then(|| sticky_cookie(&record.stats().release))
+                .flatten();
                 let mut response = match answer {
                     Answer::Hyper(response) => {
                         respond(response, record, backend, request_id, client_upgrade)
                     }
-                    Answer::Fast(head, conn) => respond_fast(head, conn, record, backend, request_id),
+                    Answer::Fast(head, conn) => {
+                        respond_fast(head, conn, record, backend, request_id)
+                    }
                 };
                 if let Some(cookie) = set_cookie {
-                    response.headers_mut().append(http::header::SET_COOKIE, cookie);
+                    response
+                        .headers_mut()
+                        .append(http::header::SET_COOKIE, cookie);
                 }
                 return Ok(response);
             }
@@ -283,8 +288,14 @@ struct Pin {
 }
 
 fn pinned_release(headers: &http::HeaderMap, sticky: bool) -> Option<Pin> {
-    if let Some(forced) = headers.get(crate::FORCE_HEADER).and_then(|v| v.to_str().ok()) {
-        return Some(Pin { release: forced.trim().to_owned(), forced: true });
+    if let Some(forced) = headers
+        .get(crate::FORCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(Pin {
+            release: forced.trim().to_owned(),
+            forced: true,
+        });
     }
     if !sticky {
         return None;
@@ -294,12 +305,23 @@ fn pinned_release(headers: &http::HeaderMap, sticky: bool) -> Option<Pin> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(crate::STICKY_COOKIE)?.strip_prefix('='))
-        .map(|release| Pin { release: release.to_owned(), forced: false })
+        .find_map(|pair| {
+            pair.trim()
+                .strip_prefix(crate::STICKY_COOKIE)?
+                .strip_prefix('=')
+        })
+        .map(|release| Pin {
+            release: release.to_owned(),
+            forced: false,
+        })
 }
 
 fn sticky_cookie(release: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("{}={release}; Path=/; HttpOnly; SameSite=Lax", crate::STICKY_COOKIE)).ok()
+    HeaderValue::from_str(&format!(
+        "{}={release}; Path=/; HttpOnly; SameSite=Lax",
+        crate::STICKY_COOKIE
+    ))
+    .ok()
 }
 
 /// Picks a backend (a fresh one for retries) and claims it. A pinned release is honoured for

@@ -40,9 +40,26 @@ fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
     connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token))
 }
 
+/// Whether `name` is hop-by-hop by itself (headers listed in `Connection`
+/// are too, but only matter when `Connection` is present).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == CONNECTION
+        || *name == KEEP_ALIVE
+        || *name == TE
+        || *name == TRAILER
+        || *name == TRANSFER_ENCODING
+        || *name == UPGRADE
+        || name.as_str().starts_with("proxy-")
+}
+
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a
 /// `Connection: upgrade` survive so the upgrade handshake can pass through.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Nearly all messages have none: one pass over the names instead of a
+    // lookup per hop-by-hop name.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Headers named in `Connection` are hop-by-hop too. Only allocate when
     // one that is not removed anyway is listed (rare).
     let is_known = |token: &str| {
@@ -116,8 +133,8 @@ pub(crate) fn set_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue) {
     };
 }
 
-/// Returns the request's `X-Request-Id`, generating a random 128-bit hex id
-/// (and adding it to `headers`) when there is none.
+/// Returns the request's `X-Request-Id`, generating a 128-bit hex id (and
+/// adding it to `headers`) when there is none.
 pub(crate) fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
     if let Some(id) = headers.get(&X_REQUEST_ID) {
         return id.clone();
@@ -127,9 +144,25 @@ pub(crate) fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
     id
 }
 
+/// A fast per-thread pseudo-random generator (wyrand) for request ids,
+/// seeded from the OS: ids need to be unique and unguessable enough to not
+/// collide across processes, not cryptographically strong, and the standard
+/// generator costs more than the rest of the id.
+fn next_random() -> u64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(rand::thread_rng().gen());
+    }
+    STATE.with(|state| {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        (t >> 64) as u64 ^ t as u64
+    })
+}
+
 fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut value: u128 = rand::thread_rng().gen();
+    let mut value = (u128::from(next_random()) << 64) | u128::from(next_random());
     let mut text = [0u8; 32];
     for digit in text.iter_mut().rev() {
         *digit = HEX[(value & 0xf) as usize];

@@ -142,7 +142,9 @@ impl Proxy {
     /// Turns cookie stickiness on or off: while on, a client that got a release keeps getting
     /// it (as long as that release has weight), so a user does not flip between versions.
     pub fn set_sticky(&self, on: bool) {
-        self.inner.sticky.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .sticky
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every release's analysis window since the last call (completed requests, errors and

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rand::Rng;
 use http::StatusCode;
+use rand::Rng;
 use serde::Serialize;
 
 /// Upper bounds (seconds, inclusive) of the Prometheus latency buckets.
@@ -148,7 +148,10 @@ impl ReleaseStats {
                 buckets: [0; BUCKETS.len() + 1],
                 sum: Duration::ZERO,
                 latency_micros,
-                window: WindowSnapshot { release: release.to_owned(), ..WindowSnapshot::default() },
+                window: WindowSnapshot {
+                    release: release.to_owned(),
+                    ..WindowSnapshot::default()
+                },
             }),
             sampling,
         }
@@ -210,7 +213,10 @@ impl ReleaseStats {
     /// The window so far; starts the next one.
     fn take_window(&self) -> WindowSnapshot {
         let mut recorded = self.lock();
-        let fresh = WindowSnapshot { release: self.release.clone(), ..WindowSnapshot::default() };
+        let fresh = WindowSnapshot {
+            release: self.release.clone(),
+            ..WindowSnapshot::default()
+        };
         std::mem::replace(&mut recorded.window, fresh)
     }
 
@@ -327,8 +333,13 @@ impl MetricsRegistry {
     /// latency sampling.
     pub(crate) fn take_windows(&self) -> Vec<WindowSnapshot> {
         self.sampling.store(true, Ordering::Relaxed);
-        let releases: Vec<Arc<ReleaseStats>> =
-            self.releases.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let releases: Vec<Arc<ReleaseStats>> = self
+            .releases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
         releases.iter().map(|stats| stats.take_window()).collect()
     }
 

@@ -259,7 +259,9 @@ impl RouteTable {
     ) -> Option<(&RoutedRelease, &Arc<BackendState>)> {
         let weighted = self.releases.iter();
         let found = if any_weight {
-            weighted.chain(self.unweighted.iter()).find(|r| r.stats.release == release)
+            weighted
+                .chain(self.unweighted.iter())
+                .find(|r| r.stats.release == release)
         } else {
             weighted.clone().find(|r| r.stats.release == release)
         }?;
@@ -395,7 +397,11 @@ impl Router {
                     backends,
                 });
             } else if !backends.is_empty() {
-                unweighted.push(RoutedRelease { upper: 0, stats, backends });
+                unweighted.push(RoutedRelease {
+                    upper: 0,
+                    stats,
+                    backends,
+                });
             }
         }
 

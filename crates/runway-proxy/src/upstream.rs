@@ -368,13 +368,18 @@ async fn read_head(conn: &mut Conn, head_request: bool) -> Result<ResponseHead, 
 fn is_closed(error: &io::Error) -> bool {
     matches!(
         error.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
     )
 }
 
 /// Parses a complete final response head off the front of `buf` (skipping
 /// interim 1xx responses); `None` when more bytes are needed.
-fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, UpstreamError> {
+fn parse_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<ResponseHead>, UpstreamError> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
@@ -391,7 +396,9 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
             .map_err(|_| UpstreamError::Protocol("invalid status code"))?;
         if status.is_informational() {
             if status == StatusCode::SWITCHING_PROTOCOLS {
-                return Err(UpstreamError::Protocol("unexpected 101 Switching Protocols"));
+                return Err(UpstreamError::Protocol(
+                    "unexpected 101 Switching Protocols",
+                ));
             }
             buf.advance(len);
             continue;
@@ -405,9 +412,14 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
         for (span, header) in spans.iter_mut().zip(response.headers.iter()) {
             let name = header.name.as_ptr() as usize - base;
             let value = header.value.as_ptr() as usize - base;
-            *span = (name, name + header.name.len(), value, value + header.value.len());
+            *span = (
+                name,
+                name + header.name.len(),
+                value,
+                value + header.value.len(),
+            );
         }
-        drop(response);
+        // `response` borrows `buf`; its last use is above, so the buffer is free to split.
         let head = buf.split_to(len).freeze();
 
         let mut map = HeaderMap::with_capacity(count);
@@ -443,6 +455,12 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseH
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| UpstreamError::Protocol("invalid header value"))?;
             map.append(name, value);
+        }
+        if chunked.is_some() {
+            // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3), and
+            // the client gets the body re-framed: a stale length must not
+            // reach it.
+            map.remove(CONTENT_LENGTH);
         }
 
         let framing = if head_request
@@ -755,11 +773,19 @@ mod tests {
         let head = parse_head(&mut buf, false).unwrap().unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false));
 
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+        );
+        let head = parse_head(&mut buf, false).unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Chunked);
+        assert!(!head.headers.contains_key(CONTENT_LENGTH));
+
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Le"[..]);
         assert!(parse_head(&mut buf, false).unwrap().is_none());
 
-        let mut buf =
-            BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..]);
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
+        );
         assert!(parse_head(&mut buf, false).is_err());
     }
 }

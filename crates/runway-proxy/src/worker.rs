@@ -45,11 +45,14 @@ thread_local! {
 }
 
 fn thread_count() -> usize {
-    std::env::var("RUNWAY_PROXY_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::env::var("RUNWAY_PROXY_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    })
 }
 
 fn workers() -> &'static Workers {
@@ -84,7 +87,7 @@ fn workers() -> &'static Workers {
 
 /// Number of pool slots: one per worker, plus one for other threads.
 pub(crate) fn slots() -> usize {
-    workers().senders.len() + 1
+    thread_count() + 1
 }
 
 /// The pool slot of the current thread.
@@ -100,6 +103,29 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    match std::env::var("RUNWAY_PROXY_MODE").as_deref() {
+        Ok("off") => {
+            tokio::spawn(async move { make().await });
+            return;
+        }
+        Ok("mt") => {
+            static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+            let rt = RT.get_or_init(|| {
+                let next = std::sync::Arc::new(AtomicUsize::new(1));
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(thread_count())
+                    .on_thread_start(move || {
+                        SLOT.set(next.fetch_add(1, Ordering::Relaxed) % (thread_count() + 1))
+                    })
+                    .enable_all()
+                    .build()
+                    .unwrap()
+            });
+            rt.spawn(async move { make().await });
+            return;
+        }
+        _ => {}
+    }
     let workers = workers();
     let index = workers.next.fetch_add(1, Ordering::Relaxed) % workers.senders.len();
     let job: Job = Box::new(move || Box::pin(make()));

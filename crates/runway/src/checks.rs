@@ -10,7 +10,7 @@ use runway_checks::{CheckResult, CheckSpec, Context};
 use runway_spec::Spec;
 
 /// The checks of `spec` in `phase` (all checks when `phase` is None).
-pub fn in_phase<'a>(spec: &'a Spec, phase: Option<&str>) -> Vec<CheckSpec> {
+pub fn in_phase(spec: &Spec, phase: Option<&str>) -> Vec<CheckSpec> {
     spec.checks
         .iter()
         .filter(|c| phase.is_none_or(|p| c.phases.iter().any(|x| x == p)))

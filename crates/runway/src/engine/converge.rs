@@ -47,8 +47,8 @@ impl Engine {
                 .partition(|r| r.fingerprint == fingerprint);
             let state = RollingState {
                 target: target.spec.run.replicas,
-                max_surge: max_surge,
-                max_unavailable: max_unavailable,
+                max_surge,
+                max_unavailable,
                 old: old.len() as u32,
                 new: current.len() as u32,
             };

@@ -152,8 +152,7 @@ async fn a_canary_with_20_percent_errors_is_rolled_back_after_failure_limit_inte
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["event"] == "analysis")
-            .last()
+            .rfind(|e| e["event"] == "analysis")
             .unwrap()["detail"]["consecutive_failures"],
         2
     );
