@@ -13,6 +13,7 @@
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -92,19 +93,23 @@ impl Completion {
 
     /// Puts a connection whose response is complete back into the pool of
     /// the backend that sent it.
-    fn recycle(&self, conn: Conn) {
+    fn recycle(&self, conn: Conn, now: Instant) {
         if let Some(backend) = &self.backend {
-            upstream::release(&backend.pool, conn);
+            upstream::release(&backend.pool, conn, now);
         }
     }
 
     fn complete(self, body_intact: bool) {
+        self.complete_at(body_intact, Instant::now());
+    }
+
+    fn complete_at(self, body_intact: bool, now: Instant) {
         let outcome = if body_intact {
             Outcome::Status(self.status)
         } else {
             Outcome::Failed
         };
-        self.record.finish(outcome);
+        self.record.finish_at(outcome, now);
         drop(self.backend);
     }
 }
@@ -146,10 +151,13 @@ impl ProxyBody {
         if let ProxyBody::Fast { body, completion } = self {
             if !intact || body.is_end_stream() {
                 if let Some(completion) = completion.take() {
+                    // One clock read for the pool's idle time and the
+                    // request's latency.
+                    let now = Instant::now();
                     if let Some(conn) = body.take_reusable() {
-                        completion.recycle(conn);
+                        completion.recycle(conn, now);
                     }
-                    completion.complete(intact);
+                    completion.complete_at(intact, now);
                 }
             }
         }

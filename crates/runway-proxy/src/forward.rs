@@ -195,7 +195,10 @@ pub(crate) async fn handle(
                     Answer::Hyper(response) => {
                         respond(response, record, backend, request_id, client_upgrade)
                     }
-                    Answer::Fast(head, conn) => {
+                    Answer::Fast(head, mut conn) => {
+                        // No retry follows: the request's header map can
+                        // hold the next response's headers.
+                        conn.recycle_headers(std::mem::take(&mut request.headers));
                         respond_fast(head, conn, record, backend, request_id)
                     }
                 };
@@ -288,10 +291,10 @@ struct Pin {
 }
 
 fn pinned_release(headers: &http::HeaderMap, sticky: bool) -> Option<Pin> {
-    if let Some(forced) = headers
-        .get(crate::FORCE_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
+    // A pre-built name: looking up by `&str` would parse it per request.
+    static FORCE: http::header::HeaderName =
+        http::header::HeaderName::from_static(crate::FORCE_HEADER);
+    if let Some(forced) = headers.get(&FORCE).and_then(|v| v.to_str().ok()) {
         return Some(Pin {
             release: forced.trim().to_owned(),
             forced: true,

@@ -296,9 +296,16 @@ impl RequestRecord {
     }
 
     /// Counts the completed request.
-    pub(crate) fn finish(mut self, outcome: Outcome) {
+    pub(crate) fn finish(self, outcome: Outcome) {
+        self.finish_at(outcome, Instant::now());
+    }
+
+    /// Counts the request as completed at `now` (for callers that read the
+    /// clock anyway).
+    pub(crate) fn finish_at(mut self, outcome: Outcome, now: Instant) {
         self.finished = true;
-        self.stats.record(outcome, self.started.elapsed());
+        self.stats
+            .record(outcome, now.saturating_duration_since(self.started));
     }
 }
 

@@ -24,18 +24,21 @@
 //!
 //! Idle connections live in a per-backend pool, one stack per proxy worker
 //! thread (see `worker`) so that a connection is used on the thread whose
-//! reactor it is registered with. A pooled connection the replica closed
-//! meanwhile is noticed when it is taken (its socket is readable) and
-//! dropped; if the replica closes it just as a request is written, an
-//! idempotent request is sent again on a fresh connection to the same
-//! replica, as is any request when nothing of it could be written.
+//! reactor it is registered with, and closed after [`POOL_IDLE_TIMEOUT`]
+//! unused. A pooled connection the replica closed meanwhile is noticed when
+//! it is taken (its socket is readable) and dropped; if the replica closes
+//! it just as a request is written, an idempotent request is sent again on a
+//! fresh connection to the same replica, as is any request when nothing of
+//! it could be written.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
@@ -66,22 +69,44 @@ const INLINE_BODY: usize = 16 * 1024;
 /// Idle connections kept per backend and worker thread.
 const MAX_IDLE_PER_SLOT: usize = 1024;
 
-/// One keep-alive connection to a replica.
-pub(crate) struct Conn {
+/// Connections idle for longer are closed (checked as connections are given
+/// back, so the pool shrinks back after a burst).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One keep-alive connection to a replica, boxed once when connected so that
+/// handing it between pool, request and response body moves a pointer.
+pub(crate) type Conn = Box<Connection>;
+
+/// The state of a [`Conn`].
+pub(crate) struct Connection {
     stream: TcpStream,
     /// Bytes read from the replica and not consumed yet.
     read_buf: BytesMut,
     /// The request being written; kept to reuse its allocation.
     write_buf: Vec<u8>,
+    /// Header positions while parsing a response head (allocation reused).
+    scratch: Vec<[usize; 4]>,
+    /// An empty header map for the next response head: the client's request
+    /// headers of the previous exchange, recycled (see `recycle_headers`).
+    spare_headers: HeaderMap,
 }
 
-impl Conn {
-    fn new(stream: TcpStream) -> Conn {
-        Conn {
+impl Connection {
+    fn new(stream: TcpStream) -> Connection {
+        Connection {
             stream,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: Vec::with_capacity(1024),
+            scratch: Vec::new(),
+            spare_headers: HeaderMap::new(),
         }
+    }
+
+    /// Keeps `headers` (emptied) to hold the next response's headers, saving
+    /// the allocation of a map per request.
+    pub(crate) fn recycle_headers(&mut self, mut headers: HeaderMap) {
+        headers.clear();
+        self.spare_headers = headers;
     }
 
     /// Whether an idle connection can carry a request: an idle socket that
@@ -141,10 +166,14 @@ impl Conn {
     }
 }
 
-/// Idle connections of one backend, one stack per worker thread.
+/// Idle connections of one backend, one stack per worker thread (most
+/// recently used on top), each with the time it was given back.
 pub(crate) struct Pool {
-    slots: Box<[Mutex<Vec<Conn>>]>,
+    slots: Box<[Mutex<Idle>]>,
 }
+
+/// One worker's idle connections, oldest first.
+type Idle = VecDeque<(Conn, Instant)>;
 
 impl Pool {
     pub(crate) fn new() -> Pool {
@@ -153,24 +182,33 @@ impl Pool {
         }
     }
 
-    fn slot(&self) -> &Mutex<Vec<Conn>> {
+    fn slot(&self) -> &Mutex<Idle> {
         &self.slots[worker::current_slot() % self.slots.len()]
     }
 
     fn take(&self) -> Option<Conn> {
         let slot = self.slot();
         loop {
-            let conn = slot.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
+            let (conn, _) = slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_back()?;
             if conn.is_reusable() {
                 return Some(conn);
             }
         }
     }
 
-    fn put(&self, conn: Conn) {
+    fn put(&self, conn: Conn, now: Instant) {
         let mut idle = self.slot().lock().unwrap_or_else(PoisonError::into_inner);
+        while idle
+            .front()
+            .is_some_and(|&(_, since)| now.saturating_duration_since(since) > POOL_IDLE_TIMEOUT)
+        {
+            idle.pop_front();
+        }
         if idle.len() < MAX_IDLE_PER_SLOT {
-            idle.push(conn);
+            idle.push_back((conn, now));
         }
     }
 }
@@ -286,7 +324,7 @@ async fn connect(
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay failed");
     }
-    Ok(Conn::new(stream))
+    Ok(Box::new(Connection::new(stream)))
 }
 
 /// Serialises the request head (and the body when `inline`) into `out`.
@@ -335,7 +373,12 @@ async fn read_head(conn: &mut Conn, head_request: bool) -> Result<ResponseHead, 
     let mut received_any = false;
     loop {
         if !conn.read_buf.is_empty() {
-            if let Some(head) = parse_head(&mut conn.read_buf, head_request)? {
+            if let Some(head) = parse_head(
+                &mut conn.read_buf,
+                head_request,
+                &mut conn.scratch,
+                &mut conn.spare_headers,
+            )? {
                 return Ok(head);
             }
             if conn.read_buf.len() >= MAX_HEAD_BYTES {
@@ -375,15 +418,24 @@ fn is_closed(error: &io::Error) -> bool {
 }
 
 /// Parses a complete final response head off the front of `buf` (skipping
-/// interim 1xx responses); `None` when more bytes are needed.
+/// interim 1xx responses); `None` when more bytes are needed. `scratch`
+/// holds the positions of the header fields (kept by the connection so it is
+/// allocated once); `map` is filled with the headers.
 fn parse_head(
     buf: &mut BytesMut,
     head_request: bool,
+    scratch: &mut Vec<[usize; 4]>,
+    map: &mut HeaderMap,
 ) -> Result<Option<ResponseHead>, UpstreamError> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let len = match response.parse(buf) {
+        let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut headers,
+        );
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => {
@@ -407,26 +459,25 @@ fn parse_head(
 
         // Offsets into the head, so the values can share one frozen buffer.
         let base = buf.as_ptr() as usize;
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-        let count = response.headers.len();
-        for (span, header) in spans.iter_mut().zip(response.headers.iter()) {
+        scratch.clear();
+        scratch.extend(response.headers.iter().map(|header| {
             let name = header.name.as_ptr() as usize - base;
             let value = header.value.as_ptr() as usize - base;
-            *span = (
+            [
                 name,
                 name + header.name.len(),
                 value,
                 value + header.value.len(),
-            );
-        }
-        // `response` borrows `buf`; its last use is above, so the buffer is free to split.
+            ]
+        }));
         let head = buf.split_to(len).freeze();
 
-        let mut map = HeaderMap::with_capacity(count);
+        map.clear();
+        map.reserve(scratch.len());
         let mut content_length: Option<u64> = None;
         let mut chunked = None;
         let mut close = !http11;
-        for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+        for &[name_start, name_end, value_start, value_end] in scratch.iter() {
             let name = HeaderName::from_bytes(&head[name_start..name_end])
                 .map_err(|_| UpstreamError::Protocol("invalid header name"))?;
             let raw = &head[value_start..value_end];
@@ -451,7 +502,6 @@ fn parse_head(
                     }
                 }
             }
-            // SAFETY-free: `from_maybe_shared` validates the bytes.
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| UpstreamError::Protocol("invalid header value"))?;
             map.append(name, value);
@@ -479,7 +529,7 @@ fn parse_head(
         };
         return Ok(Some(ResponseHead {
             status,
-            headers: map,
+            headers: std::mem::take(map),
             framing,
             keep_alive: !close && framing != Framing::Close,
         }));
@@ -699,9 +749,10 @@ impl FastBody {
     }
 }
 
-/// Returns a connection to its backend's pool.
-pub(crate) fn release(pool: &Pool, conn: Conn) {
-    pool.put(conn);
+/// Returns a connection to its backend's pool (`now`: the time it became
+/// idle).
+pub(crate) fn release(pool: &Pool, conn: Conn, now: Instant) {
+    pool.put(conn, now);
 }
 
 #[cfg(test)]
@@ -753,39 +804,53 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello"[..],
         );
-        let head = parse_head(&mut buf, false).unwrap().unwrap();
+        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.status, StatusCode::OK);
         assert_eq!(head.headers["x-a"], "b");
         assert_eq!((head.framing, head.keep_alive), (Framing::Length(5), true));
         assert_eq!(&buf[..], b"hello");
 
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"[..]);
-        let head = parse_head(&mut buf, true).unwrap().unwrap();
+        let head = parse_head(&mut buf, true, &mut Vec::new(), &mut HeaderMap::new())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.framing, Framing::Empty);
 
         let mut buf = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nbody"[..]);
-        let head = parse_head(&mut buf, false).unwrap().unwrap();
+        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
+            .unwrap()
+            .unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Close, false));
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
         );
-        let head = parse_head(&mut buf, false).unwrap().unwrap();
+        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
+            .unwrap()
+            .unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false));
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
         );
-        let head = parse_head(&mut buf, false).unwrap().unwrap();
+        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.framing, Framing::Chunked);
         assert!(!head.headers.contains_key(CONTENT_LENGTH));
 
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Le"[..]);
-        assert!(parse_head(&mut buf, false).unwrap().is_none());
+        assert!(
+            parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
         );
-        assert!(parse_head(&mut buf, false).is_err());
+        assert!(parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new()).is_err());
     }
 }

@@ -172,3 +172,136 @@ async fn shutdown_lets_in_flight_requests_finish() {
     bounded(&mut proxy.task).await.unwrap().unwrap();
     assert!(TcpStream::connect(proxy.addr).await.is_err());
 }
+
+/// A backend speaking raw HTTP/1.1 with canned answers, to check every way a
+/// response body can be delimited. Counts the connections it accepted.
+async fn raw_backend() -> (
+    runway_proxy::Backend,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // One request head (these requests have no body).
+                    let end = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end + 4;
+                        }
+                        let mut chunk = [0u8; 1024];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end);
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                    let (answer, close): (&[u8], bool) = match path.as_str() {
+                        "/chunked" => (
+                            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n\
+                              5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: t\r\n\r\n",
+                            false,
+                        ),
+                        "/eof" => (
+                            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+                            true,
+                        ),
+                        "/empty" => (b"HTTP/1.1 204 No Content\r\nX-Empty: 1\r\n\r\n", false),
+                        "/head" => (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
+                        "/interim" => (
+                            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+                              HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                            false,
+                        ),
+                        _ => (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false),
+                    };
+                    if stream.write_all(answer).await.is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let backend = runway_proxy::Backend {
+        id: "raw".to_owned(),
+        addr,
+    };
+    (backend, accepted)
+}
+
+#[tokio::test]
+async fn every_response_framing_is_relayed_and_connections_are_reused() {
+    use std::sync::atomic::Ordering;
+    let (backend, accepted) = raw_backend().await;
+    let proxy = RunningProxy::start("svc").await;
+    proxy.proxy.set_routes(vec![runway_proxy::ReleaseRoute {
+        release: "v1".to_owned(),
+        weight: 1,
+        backends: vec![backend],
+    }]);
+    let client = client();
+
+    // Chunked (with an extension and trailers, and a stale Content-Length
+    // that must not reach the client), three times over one upstream
+    // connection.
+    for _ in 0..3 {
+        let answer = get(&client, &proxy.url("/chunked")).await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (StatusCode::OK, "hello world")
+        );
+        assert!(!answer.headers.contains_key("content-length"));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // Interim responses are skipped; the final one arrives.
+    let answer = get(&client, &proxy.url("/interim")).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (StatusCode::OK, "ok")
+    );
+
+    // No body for 204, nor for HEAD (the length is kept).
+    let answer = get(&client, &proxy.url("/empty")).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (StatusCode::NO_CONTENT, "")
+    );
+    assert_eq!(answer.headers["x-empty"], "1");
+    let head = Request::head(proxy.url("/head"))
+        .body(Full::default())
+        .unwrap();
+    let answer = send(&client, head).await;
+    assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, ""));
+    assert_eq!(answer.headers["content-length"], "5");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // A body delimited by closing the connection; the next request needs a
+    // new one.
+    let answer = get(&client, &proxy.url("/eof")).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (StatusCode::OK, "until the end")
+    );
+    let answer = get(&client, &proxy.url("/chunked")).await;
+    assert_eq!(answer.body, "hello world");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+    common::settled(&proxy.proxy).await;
+    let metrics = &proxy.proxy.metrics()[0];
+    assert_eq!(
+        (metrics.requests, metrics.status_2xx, metrics.failed),
+        (8, 8, 0)
+    );
+}
