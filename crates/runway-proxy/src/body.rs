@@ -163,8 +163,8 @@ impl ProxyBody {
         }
     }
 
-    pub(crate) fn local(text: &'static str) -> ProxyBody {
-        ProxyBody::Local(Some(Bytes::from_static(text.as_bytes())))
+    pub(crate) fn local(body: Bytes) -> ProxyBody {
+        ProxyBody::Local(Some(body))
     }
 }
 

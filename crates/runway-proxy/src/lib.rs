@@ -27,6 +27,7 @@ mod body;
 mod forward;
 mod headers;
 mod metrics;
+mod modes;
 mod routes;
 mod server;
 mod upgrade;
@@ -39,9 +40,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use metrics::{ReleaseMetrics, WindowSnapshot};
+pub use modes::{Maintenance, ReadOnly, RefusedCounts};
 pub use routes::{Backend, ReleaseRoute};
 
 use metrics::MetricsRegistry;
+use modes::Modes;
 use routes::Router;
 
 /// Tuning knobs of a [`Proxy`].
@@ -70,6 +73,25 @@ impl Default for ProxyConfig {
 ///
 /// # Request handling
 ///
+/// * Traffic modes are checked first, per request (one atomic load while
+///   neither is on; a change applies from the next request, also on open
+///   keep-alive connections):
+///   - **maintenance** ([`Proxy::set_maintenance`]): every request whose path
+///     (without the query) is not in [`Maintenance::allow`], upgrades
+///     included, is answered `503`;
+///   - **read-only** ([`Proxy::set_read_only`]): every request with a method
+///     other than GET, HEAD and OPTIONS is answered `503`.
+///
+///   Maintenance is checked first (a request both refuse gets its answer; a
+///   write to an allowed path is still refused by read-only). The `503`
+///   carries `Retry-After` (whole seconds, at least 1), `Cache-Control:
+///   no-store`, `Vary: Accept` and the `X-Request-Id`; its body is JSON
+///   (`{"error":"maintenance"|"read_only","message":…,"retry_after":N}`)
+///   when `Accept` names `application/json` or a `+json` type and does not
+///   prefer `text/html`, else a small HTML page with the message. The
+///   request's body is not read. These answers reach no release: they are in
+///   no release's metrics, only in [`Proxy::refused`] (and
+///   `runway_requests_refused_total`).
 /// * A release is chosen per request at random, weighted by
 ///   [`ReleaseRoute::weight`], among releases with a positive weight and at
 ///   least one backend; within it the backend with fewer in-flight requests of
@@ -100,6 +122,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: MetricsRegistry,
     /// Canary stickiness: a cookie keeps a client on the release it first got.
     pub(crate) sticky: std::sync::atomic::AtomicBool,
+    /// Maintenance and read-only modes.
+    pub(crate) modes: Modes,
 }
 
 /// The cookie that keeps a client on a release while stickiness is on.
@@ -120,6 +144,7 @@ impl Proxy {
                 router,
                 metrics: MetricsRegistry::default(),
                 sticky: std::sync::atomic::AtomicBool::new(false),
+                modes: Modes::default(),
             }),
         }
     }
@@ -145,6 +170,38 @@ impl Proxy {
         self.inner
             .sticky
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Puts the service in maintenance (`Some`) or ends it (`None`), from
+    /// the next request on: requests to paths not in [`Maintenance::allow`]
+    /// are answered `503` by the proxy (see [`Proxy`], "Request handling").
+    /// Replaces the previous settings.
+    pub fn set_maintenance(&self, maintenance: Option<Maintenance>) {
+        self.inner.modes.set_maintenance(maintenance);
+    }
+
+    /// The maintenance settings in force, if any.
+    pub fn maintenance(&self) -> Option<Maintenance> {
+        self.inner.modes.maintenance()
+    }
+
+    /// Read-only: writes (any method but GET, HEAD, OPTIONS) are answered
+    /// 503; reads pass. `retry_after` and `message` for the answer. `None`
+    /// ends it. Takes effect from the next request on; replaces the previous
+    /// settings.
+    pub fn set_read_only(&self, read_only: Option<ReadOnly>) {
+        self.inner.modes.set_read_only(read_only);
+    }
+
+    /// The read-only settings in force, if any.
+    pub fn read_only(&self) -> Option<ReadOnly> {
+        self.inner.modes.read_only()
+    }
+
+    /// Requests refused by maintenance or read-only mode since the proxy was
+    /// created (they are in no release's [`Proxy::metrics`]).
+    pub fn refused(&self) -> RefusedCounts {
+        self.inner.modes.refused()
     }
 
     /// Every release's analysis window since the last call (completed requests, errors and
@@ -227,10 +284,19 @@ impl fmt::Debug for Proxy {
 /// * `runway_requests_in_flight` (gauge)
 /// * `runway_request_latency_quantile_seconds{quantile="0.5|0.95|0.99"}`
 ///   (gauge, computed over all requests since the proxy started)
+///
+/// and, with only a `service` label, as they reached no release:
+///
+/// * `runway_requests_refused_total{reason="maintenance|read_only"}`
+///   (counter, [`Proxy::refused`])
 pub fn render_prometheus(proxies: &[Proxy]) -> String {
-    let services: Vec<(&str, Vec<metrics::Snapshot>)> = proxies
+    let services: Vec<metrics::ServiceSnapshot<'_>> = proxies
         .iter()
-        .map(|proxy| (proxy.service(), proxy.inner.metrics.snapshots()))
+        .map(|proxy| metrics::ServiceSnapshot {
+            service: proxy.service(),
+            releases: proxy.inner.metrics.snapshots(),
+            refused: proxy.refused(),
+        })
         .collect();
     metrics::render(&services)
 }

@@ -377,20 +377,28 @@ pub(crate) struct Snapshot {
     sum_seconds: f64,
 }
 
-/// Renders the Prometheus text exposition for `(service, snapshots)` pairs.
-pub(crate) fn render(services: &[(&str, Vec<Snapshot>)]) -> String {
+/// What one proxy contributes to the Prometheus text.
+pub(crate) struct ServiceSnapshot<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) releases: Vec<Snapshot>,
+    /// Requests refused by a traffic mode (attributed to no release).
+    pub(crate) refused: crate::RefusedCounts,
+}
+
+/// Renders the Prometheus text exposition for these services.
+pub(crate) fn render(services: &[ServiceSnapshot<'_>]) -> String {
     let mut out = String::with_capacity(4096);
     write_families(&mut out, services).expect("writing to a String cannot fail");
     out
 }
 
-fn write_families(out: &mut String, services: &[(&str, Vec<Snapshot>)]) -> std::fmt::Result {
+fn write_families(out: &mut String, services: &[ServiceSnapshot<'_>]) -> std::fmt::Result {
     let series = || {
-        services.iter().flat_map(|(service, snapshots)| {
-            snapshots.iter().map(move |snapshot| {
+        services.iter().flat_map(|service| {
+            service.releases.iter().map(move |snapshot| {
                 let labels = format!(
                     "service=\"{}\",release=\"{}\"",
-                    escape(service),
+                    escape(service.service),
                     escape(&snapshot.metrics.release)
                 );
                 (labels, snapshot)
@@ -476,6 +484,25 @@ fn write_families(out: &mut String, services: &[(&str, Vec<Snapshot>)]) -> std::
                     out,
                     "runway_request_latency_quantile_seconds{{{labels},quantile=\"{quantile}\"}} {value}"
                 )?;
+        }
+    }
+
+    family(
+        out,
+        "runway_requests_refused_total",
+        "Requests the proxy answered 503 itself because of maintenance or read-only mode; in no release's counts.",
+        "counter",
+    )?;
+    for service in services {
+        let name = escape(service.service);
+        for (reason, value) in [
+            ("maintenance", service.refused.maintenance),
+            ("read_only", service.refused.read_only),
+        ] {
+            writeln!(
+                out,
+                "runway_requests_refused_total{{service=\"{name}\",reason=\"{reason}\"}} {value}"
+            )?;
         }
     }
     Ok(())

@@ -181,6 +181,7 @@ async fn prometheus_text_parses_and_matches_the_metrics() {
         ("runway_request_duration_seconds", "histogram"),
         ("runway_requests_in_flight", "gauge"),
         ("runway_request_latency_quantile_seconds", "gauge"),
+        ("runway_requests_refused_total", "counter"),
     ];
     for (family, kind) in expected {
         assert_eq!(help.get(family), Some(&1), "HELP of {family}");
@@ -201,6 +202,22 @@ async fn prometheus_text_parses_and_matches_the_metrics() {
         assert_eq!(matching.len(), 1, "{name} {service} {release} {extra:?}");
         matching[0].value
     };
+    // Refusals (maintenance, read-only) carry no release label.
+    for service in ["web", "api"] {
+        for reason in ["maintenance", "read_only"] {
+            let refused: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| {
+                    s.name == "runway_requests_refused_total"
+                        && s.labels["service"] == service
+                        && s.labels["reason"] == reason
+                })
+                .collect();
+            assert_eq!(refused.len(), 1, "{service} {reason}");
+            assert_eq!(refused[0].value, 0.0);
+            assert!(!refused[0].labels.contains_key("release"));
+        }
+    }
     for service in ["web", "api"] {
         let total = |class| {
             find(
