@@ -14,11 +14,15 @@
 //!
 //! Optional sections: `[health]` (the readiness check), `[strategy]` (how a release
 //! replaces the old one: `kind = "rolling"`, the default, `"canary"` with traffic
-//! `steps`, or `"blue-green"`), `[analysis]` (the metrics and conditions that judge
-//! a progressive rollout; the conditions' grammar is `runway-analysis`'s) and any
-//! number of `[[checks]]` (the runbook's checklist items, run as preflight gates,
-//! verification, smoke tests and scheduled checklists; their model is
-//! `runway-checks`' [`CheckSpec`], re-exported here).
+//! `steps`, `"blue-green"`, or `"recreate"`, which stops the old release behind a
+//! maintenance page before starting the new one), `[analysis]` (the metrics and
+//! conditions that judge a progressive rollout; the conditions' grammar is
+//! `runway-analysis`'s), any number of `[[checks]]` (the runbook's checklist items,
+//! run as preflight gates, verification, smoke tests and scheduled checklists; their
+//! model is `runway-checks`' [`CheckSpec`], re-exported here), `[hooks]` (the
+//! database work around a deployment: `[hooks.backup]`, `[hooks.migrate]` with its
+//! rollback policy, and `[[hooks.run]]` commands at named phases) and `[maintenance]`
+//! (the page the proxy serves in maintenance or read-only mode).
 //!
 //! [`parse_str`] / [`parse_file`] turn that text into a complete [`Spec`] (defaults
 //! filled in, every rule checked) or a [`SpecError`] that names the file, line and
@@ -28,9 +32,10 @@
 //! The crate is organised by job:
 //! - `model`: the public types, their defaults and JSON shape, and [`Spec::validate`];
 //! - `reader`: TOML text to [`Spec`], keeping positions for errors (`reader/checks.rs`
-//!   for `[[checks]]`);
+//!   for `[[checks]]`, `reader/hooks.rs` for `[hooks]` and `[maintenance]`);
 //! - `rules`: the semantic rules, shared by the reader and [`Spec::validate`]
-//!   (`rules/checks.rs` for `[[checks]]`);
+//!   (`rules/checks.rs` for `[[checks]]`, `rules/hooks.rs` for `[hooks]` and
+//!   `[maintenance]`);
 //! - `duration`: the `"1m30s"` duration syntax ([`parse_duration`], [`Dur`]);
 //! - `error`: [`SpecError`] and its rustc-like rendering;
 //! - `suggest`: "did you mean" for typos.
@@ -47,8 +52,9 @@ use std::path::Path;
 pub use duration::{parse_duration, Dur};
 pub use error::SpecError;
 pub use model::{
-    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec, MetricSource,
-    Pause, ProxyMetric, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec,
+    HookPhase, HooksSpec, MaintenanceSpec, MetricSource, MigrateHook, OnFailure, Pause, PhaseHook,
+    ProxyMetric, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
 pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 

@@ -19,6 +19,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::Dur;
 use crate::rules::checks as check_rules;
+use crate::rules::hooks as hook_rules;
 use crate::rules::{self, Problem};
 
 /// A whole `runway.toml`.
@@ -48,9 +49,260 @@ pub struct Spec {
     /// `[analysis] prometheus` filled in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,
+    /// `[hooks]`: the database work and notifications around a deployment (backup,
+    /// migration, named phase hooks). Empty when absent (the JSON form then omits it).
+    #[serde(default, skip_serializing_if = "HooksSpec::is_empty")]
+    pub hooks: HooksSpec,
+    /// `[maintenance]`: what the proxy answers while the service is in maintenance or
+    /// read-only. Defaults when absent.
+    #[serde(default)]
+    pub maintenance: MaintenanceSpec,
 }
 
 impl Eq for Spec {}
+
+/// `[hooks]`: `[hooks.backup]`, `[hooks.migrate]` and any number of `[[hooks.run]]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSpec {
+    /// `[hooks.backup]`: taken before the migration, once per deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupHook>,
+    /// `[hooks.migrate]`: the schema migration, run once per deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<MigrateHook>,
+    /// `[[hooks.run]]`: commands run at a named phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run: Vec<PhaseHook>,
+}
+
+impl HooksSpec {
+    /// Whether no hook is configured.
+    pub fn is_empty(&self) -> bool {
+        self.backup.is_none() && self.migrate.is_none() && self.run.is_empty()
+    }
+
+    /// The `[[hooks.run]]` entries of `phase`, in file order.
+    pub fn at(&self, phase: HookPhase) -> impl Iterator<Item = &PhaseHook> {
+        self.run.iter().filter(move |h| h.at == phase)
+    }
+}
+
+/// `[hooks.backup]`. Every command is an argv (never a shell line) and runs with
+/// `RUNWAY_BACKUP_DIR` set to the backup's own directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupHook {
+    /// Writes the backup into `$RUNWAY_BACKUP_DIR`; non-empty.
+    pub command: Vec<String>,
+    /// Exits 0 when the backup just written is usable; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Vec<String>>,
+    /// Puts a backup (in `$RUNWAY_BACKUP_DIR`) back into the database: what
+    /// `runway restore` and `on_failure = "restore"` run. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Vec<String>>,
+    /// How many backups of the service to keep (older ones are deleted); at least 1.
+    /// Defaults to 5.
+    #[serde(default = "BackupHook::default_keep")]
+    pub keep: u32,
+    /// How long each of its commands may run; greater than 0. Defaults to 30m.
+    #[serde(default = "BackupHook::default_timeout")]
+    pub timeout: Dur,
+}
+
+impl BackupHook {
+    /// `keep` when not given.
+    pub const DEFAULT_KEEP: u32 = 5;
+    /// `timeout` when not given.
+    pub const DEFAULT_TIMEOUT: Dur = Dur::from_secs(30 * 60);
+
+    fn default_keep() -> u32 {
+        Self::DEFAULT_KEEP
+    }
+    fn default_timeout() -> Dur {
+        Self::DEFAULT_TIMEOUT
+    }
+}
+
+/// `[hooks.migrate]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateHook {
+    /// Applies the release's migrations; non-empty.
+    pub command: Vec<String>,
+    /// Reverts what `command` applied (e.g. `alembic downgrade -1`); run on rollback
+    /// after the old release has all traffic back. Not allowed with `irreversible`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Vec<String>>,
+    /// How long `command` and `undo` may run; greater than 0. Defaults to 5m.
+    #[serde(default = "MigrateHook::default_timeout")]
+    pub timeout: Dur,
+    /// The migration cannot be undone and the old release cannot run on the new
+    /// schema; then `on_failure` is required. Defaults to false.
+    #[serde(default)]
+    pub irreversible: bool,
+    /// What a rollback across this migration does when there is no `undo`. Required
+    /// when `irreversible`; otherwise defaults to [`OnFailure::Rollback`] (without
+    /// `undo`, a reversible migration is one the old release runs on, e.g. an added
+    /// column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+}
+
+impl MigrateHook {
+    /// `timeout` when not given.
+    pub const DEFAULT_TIMEOUT: Dur = Dur::from_secs(5 * 60);
+
+    fn default_timeout() -> Dur {
+        Self::DEFAULT_TIMEOUT
+    }
+
+    /// The rollback policy in effect: `None` when `undo` reverts the migration.
+    pub fn policy(&self) -> Option<OnFailure> {
+        match (&self.undo, self.on_failure) {
+            (Some(_), _) => None,
+            (None, Some(p)) => Some(p),
+            (None, None) => Some(OnFailure::Rollback),
+        }
+    }
+}
+
+/// `on_failure` of an irreversible migration: what happens when the deployment that
+/// ran it fails or is rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// Keep everything as it is (the new release keeps its traffic), run the
+    /// `on-failure` hooks and wait for a human.
+    Freeze,
+    /// Bring the old release back on the new schema.
+    Rollback,
+    /// Maintenance on, restore the deployment's backup, bring the old release back.
+    Restore,
+}
+
+impl OnFailure {
+    /// Every policy, in documentation order.
+    pub const ALL: [OnFailure; 3] = [OnFailure::Freeze, OnFailure::Rollback, OnFailure::Restore];
+
+    /// The word written in `runway.toml`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OnFailure::Freeze => "freeze",
+            OnFailure::Rollback => "rollback",
+            OnFailure::Restore => "restore",
+        }
+    }
+}
+
+impl FromStr for OnFailure {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(())
+    }
+}
+
+/// One `[[hooks.run]]`: `at = "post-deploy"`, `command = [...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseHook {
+    /// When it runs.
+    pub at: HookPhase,
+    /// The argv; non-empty.
+    pub command: Vec<String>,
+    /// How long it may run; greater than 0. Defaults to 5m.
+    #[serde(default = "PhaseHook::default_timeout")]
+    pub timeout: Dur,
+}
+
+impl PhaseHook {
+    /// `timeout` when not given.
+    pub const DEFAULT_TIMEOUT: Dur = Dur::from_secs(5 * 60);
+
+    fn default_timeout() -> Dur {
+        Self::DEFAULT_TIMEOUT
+    }
+}
+
+/// The phases a `[[hooks.run]]` can run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookPhase {
+    /// After preflight, before the backup and any change; a failure stops the deploy.
+    PreDeploy,
+    /// After the new release serves all traffic and passed its verify checks.
+    PostDeploy,
+    /// Before a rollback (or a failed deployment's revert) moves traffic.
+    PreRollback,
+    /// After the old release has all traffic back (and `undo` ran).
+    PostRollback,
+    /// When a deployment fails or is rolled back (alerting).
+    OnFailure,
+}
+
+impl HookPhase {
+    /// Every phase, in the order of a deployment.
+    pub const ALL: [HookPhase; 5] = [
+        HookPhase::PreDeploy,
+        HookPhase::PostDeploy,
+        HookPhase::PreRollback,
+        HookPhase::PostRollback,
+        HookPhase::OnFailure,
+    ];
+
+    /// The word written in `runway.toml` (and given to hooks as RUNWAY_PHASE).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HookPhase::PreDeploy => "pre-deploy",
+            HookPhase::PostDeploy => "post-deploy",
+            HookPhase::PreRollback => "pre-rollback",
+            HookPhase::PostRollback => "post-rollback",
+            HookPhase::OnFailure => "on-failure",
+        }
+    }
+}
+
+impl FromStr for HookPhase {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(())
+    }
+}
+
+/// `[maintenance]`: the answer the proxy gives in maintenance or read-only mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceSpec {
+    /// The default message of the page (`runway maintenance on --message` overrides it).
+    pub message: String,
+    /// The Retry-After of the 503 answers; greater than 0. Defaults to 30s.
+    pub retry_after: Dur,
+    /// Paths that still reach the replicas in maintenance: exact paths, or prefixes
+    /// written with a trailing `*` (`"/health/*"`). Each starts with `/`. The health
+    /// check path is always allowed.
+    pub allow: Vec<String>,
+}
+
+impl MaintenanceSpec {
+    /// `message` when not given.
+    pub const DEFAULT_MESSAGE: &'static str =
+        "The service is undergoing maintenance and will be back shortly.";
+    /// `retry_after` when not given.
+    pub const DEFAULT_RETRY_AFTER: Dur = Dur::from_secs(30);
+}
+
+impl Default for MaintenanceSpec {
+    fn default() -> Self {
+        MaintenanceSpec {
+            message: Self::DEFAULT_MESSAGE.to_owned(),
+            retry_after: Self::DEFAULT_RETRY_AFTER,
+            allow: Vec::new(),
+        }
+    }
+}
 
 /// `[service]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +412,10 @@ pub enum StrategySpec {
     /// `kind = "blue-green"`: start the whole new release next to the old one, then
     /// switch all traffic at once.
     BlueGreen(BlueGreenSpec),
+    /// `kind = "recreate"`: maintenance page on, drain and stop the old release,
+    /// backup, migrate, start the new one, verify, page off. For changes the old and
+    /// new release cannot run side by side.
+    Recreate(RecreateSpec),
 }
 
 impl StrategySpec {
@@ -169,6 +425,7 @@ impl StrategySpec {
             StrategySpec::Rolling(_) => "rolling",
             StrategySpec::Canary(_) => "canary",
             StrategySpec::BlueGreen(_) => "blue-green",
+            StrategySpec::Recreate(_) => "recreate",
         }
     }
 }
@@ -178,6 +435,12 @@ impl Default for StrategySpec {
         StrategySpec::Rolling(RollingSpec::default())
     }
 }
+
+/// Settings of the recreate strategy: none yet (the drain and stop timeouts are
+/// `[run]`'s, the page is `[maintenance]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecreateSpec {}
 
 /// Settings of the rolling strategy. Not both 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -554,6 +817,7 @@ impl Spec {
             StrategySpec::Rolling(r) => {
                 check("strategy", rules::rolling(r.max_surge, r.max_unavailable))?;
             }
+            StrategySpec::Recreate(_) => {}
             StrategySpec::Canary(canary) => {
                 check("strategy.steps", rules::steps_not_empty(canary.steps.len()))?;
                 let mut previous = None;
@@ -601,7 +865,9 @@ impl Spec {
             }
             validate_check(c, &field, &check)?;
         }
-        Ok(())
+        // In the reader's order, so that both report the same first problem.
+        self.hooks.validate_with(&check)?;
+        self.maintenance.validate_with(&check)
     }
 }
 
@@ -879,6 +1145,115 @@ impl AnalysisSpec {
                 check(&field(key), rules::statistical_option(key, m.metric))?;
                 check(&field(key), rules::min_effect(x))?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a hook command (`field` names it, `key` is its key) with the reader's argv
+/// rules (see [`Spec::validate`]).
+fn validate_argv(
+    field: &str,
+    key: &str,
+    argv: &[String],
+    example: &str,
+    check: &Check<'_>,
+) -> Result<(), String> {
+    check(field, hook_rules::argv_not_empty(key, argv.len(), example))?;
+    check(field, hook_rules::argv_program(key, &argv[0], example))
+}
+
+impl HooksSpec {
+    /// The rules of `[hooks]`, reported through `check` (see [`Spec::validate`]).
+    fn validate_with(&self, check: &Check<'_>) -> Result<(), String> {
+        if let Some(backup) = &self.backup {
+            let field = |key: &str| format!("hooks.backup.{key}");
+            let commands = [
+                ("command", Some(&backup.command), hook_rules::BACKUP_COMMAND),
+                ("verify", backup.verify.as_ref(), hook_rules::BACKUP_VERIFY),
+                (
+                    "restore",
+                    backup.restore.as_ref(),
+                    hook_rules::BACKUP_RESTORE,
+                ),
+            ];
+            for (key, argv, example) in commands {
+                if let Some(argv) = argv {
+                    validate_argv(&field(key), key, argv, example, check)?;
+                }
+            }
+            check(
+                &field("keep"),
+                rules::at_least_one("keep", backup.keep, BackupHook::DEFAULT_KEEP),
+            )?;
+            check(
+                &field("timeout"),
+                rules::positive("timeout", backup.timeout, "30m"),
+            )?;
+        }
+        if let Some(migrate) = &self.migrate {
+            let field = |key: &str| format!("hooks.migrate.{key}");
+            let example = hook_rules::MIGRATE_COMMAND;
+            validate_argv(
+                &field("command"),
+                "command",
+                &migrate.command,
+                example,
+                check,
+            )?;
+            if let Some(undo) = &migrate.undo {
+                let example = hook_rules::MIGRATE_UNDO;
+                validate_argv(&field("undo"), "undo", undo, example, check)?;
+            }
+            check(
+                &field("timeout"),
+                rules::positive("timeout", migrate.timeout, "5m"),
+            )?;
+            let facts = hook_rules::MigrateFacts {
+                has_undo: migrate.undo.is_some(),
+                irreversible: migrate.irreversible,
+                on_failure: migrate.on_failure,
+                has_backup: self.backup.is_some(),
+                has_restore: self.backup.as_ref().is_some_and(|b| b.restore.is_some()),
+            };
+            if let Err(broken) = hook_rules::migrate(&facts) {
+                let (key, problem) = match broken {
+                    hook_rules::MigrateRule::Undo(p) => ("undo", p),
+                    hook_rules::MigrateRule::OnFailure(p) => ("on_failure", p),
+                    hook_rules::MigrateRule::Irreversible(p) => ("irreversible", p),
+                };
+                check(&field(key), Err(problem))?;
+            }
+        }
+        for (i, hook) in self.run.iter().enumerate() {
+            let field = |key: &str| format!("hooks.run[{i}].{key}");
+            let example = hook_rules::RUN_COMMAND;
+            validate_argv(&field("command"), "command", &hook.command, example, check)?;
+            check(
+                &field("timeout"),
+                rules::positive("timeout", hook.timeout, "5m"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl MaintenanceSpec {
+    /// The rules of `[maintenance]`, reported through `check` (see [`Spec::validate`]).
+    fn validate_with(&self, check: &Check<'_>) -> Result<(), String> {
+        check(
+            "maintenance.message",
+            check_rules::not_blank("message", &self.message, hook_rules::MAINTENANCE_MESSAGE),
+        )?;
+        check(
+            "maintenance.retry_after",
+            rules::positive("retry_after", self.retry_after, "30s"),
+        )?;
+        for (i, path) in self.allow.iter().enumerate() {
+            check(
+                &format!("maintenance.allow[{i}]"),
+                hook_rules::allow_path(path),
+            )?;
         }
         Ok(())
     }

@@ -22,12 +22,13 @@ use crate::duration::{parse_duration, Dur};
 use crate::error::SpecError;
 use crate::model::{
     AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec, MetricSource,
-    Pause, ProxyMetric, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    Pause, ProxyMetric, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
 use crate::rules::{self, Problem};
 use crate::suggest;
 
 mod checks;
+mod hooks;
 
 type Span = Range<usize>;
 
@@ -76,6 +77,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // `reader/checks.rs`); none is listed here, so that no other section's key is
     // said to belong in a check.
     ("checks", &[]),
+    // `[hooks.backup]`, `[hooks.migrate]` and `[[hooks.run]]` (see `reader/hooks.rs`,
+    // which knows their own keys).
+    ("hooks", &["backup", "migrate", "run"]),
+    ("maintenance", &["message", "retry_after", "allow"]),
 ];
 
 /// The strategy kinds and the keys each accepts in `[strategy]`.
@@ -86,6 +91,8 @@ const STRATEGY_KINDS: &[(&str, &[&str])] = &[
         "blue-green",
         &["kind", "preview_listen", "scale_down_delay", "analysis_for"],
     ),
+    // Its drain and stop timeouts are [run]'s, its page is [maintenance].
+    ("recreate", &["kind"]),
 ];
 
 /// The keys of one canary step.
@@ -145,6 +152,8 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
     };
     let prometheus = analysis.as_ref().and_then(|a| a.prometheus.as_deref());
     let checks = checks::read_checks(&root, prometheus)?;
+    let hooks = hooks::read_hooks(&root)?;
+    let maintenance = hooks::read_maintenance(&root)?;
     Ok(Spec {
         service,
         run,
@@ -152,6 +161,8 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
         strategy,
         analysis,
         checks,
+        hooks,
+        maintenance,
     })
 }
 
@@ -334,6 +345,7 @@ fn read_strategy(sec: &Section<'_>, listen: SocketAddr) -> Result<StrategySpec, 
         "rolling" => read_rolling(sec).map(StrategySpec::Rolling),
         "canary" => read_canary(sec).map(StrategySpec::Canary),
         "blue-green" => read_blue_green(sec, listen).map(StrategySpec::BlueGreen),
+        "recreate" => Ok(StrategySpec::Recreate(RecreateSpec {})),
         planned if rules::PLANNED_KINDS.contains(&planned) => Err(sec.src.error(
             &kind.span,
             format!("strategy kind {planned:?} is not supported yet"),
@@ -882,8 +894,14 @@ impl<'a> Section<'a> {
                     )),
                 );
             }
-            let hint = match suggest::closest(key, allowed) {
-                Some(close) => format!("did you mean {}? {valid}", section_header(close)),
+            // `[migrate]` for `[hooks.migrate]` is an exact name in the wrong place,
+            // likelier than a typo of some section's name.
+            let close = hooks::header_of(key)
+                .filter(|_| item.is_table_like())
+                .map(str::to_owned)
+                .or_else(|| suggest::closest(key, allowed).map(section_header));
+            let hint = match close {
+                Some(close) => format!("did you mean {close}? {valid}"),
                 None => valid,
             };
             return self

@@ -14,6 +14,7 @@ use crate::duration::Dur;
 use crate::model::{MetricSource, ProxyMetric};
 
 pub(crate) mod checks;
+pub(crate) mod hooks;
 
 /// A rule violation: what is wrong and, when useful, what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +38,11 @@ type Rule = Result<(), Problem>;
 pub(crate) const MAX_NAME_LEN: usize = 63;
 
 /// Strategy kinds this version can run.
-pub(crate) const SUPPORTED_KINDS: &[&str] = &["rolling", "canary", "blue-green"];
+pub(crate) const SUPPORTED_KINDS: &[&str] = &["rolling", "canary", "blue-green", "recreate"];
 
 /// Strategy kinds that are planned but not implemented yet; naming them gets a clearer
-/// error than an unknown word does.
-pub(crate) const PLANNED_KINDS: &[&str] = &["recreate"];
+/// error than an unknown word does. None at the moment.
+pub(crate) const PLANNED_KINDS: &[&str] = &[];
 
 /// The placeholders a Prometheus `query` may contain.
 pub(crate) const QUERY_PLACEHOLDERS: &[&str] = &["service", "version", "stable_version"];
@@ -199,6 +200,9 @@ pub(crate) fn rolling(max_surge: u32, max_unavailable: u32) -> Rule {
 /// The hint for a strategy kind this version cannot run.
 pub(crate) fn kinds_hint() -> String {
     let supported: Vec<String> = SUPPORTED_KINDS.iter().map(|k| format!("\"{k}\"")).collect();
+    if PLANNED_KINDS.is_empty() {
+        return format!("supported kinds: {}", supported.join(", "));
+    }
     let verb = if PLANNED_KINDS.len() == 1 {
         "is"
     } else {

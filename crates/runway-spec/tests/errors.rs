@@ -154,6 +154,35 @@ vars = ["A", "B"]
 phases = ["preflight"]
 "#;
 
+/// Recreate with every key of [hooks] and [maintenance].
+const HOOKS: &str = r#"service = { name = "web", listen = "127.0.0.1:8080" }
+run = { command = ["./server"] }
+strategy = { kind = "recreate" }
+
+[hooks.backup]
+command = ["sh", "-c", "pg_dump \"$DATABASE_URL\" > \"$RUNWAY_BACKUP_DIR/db.sql\""]
+verify = ["test", "-s", "db.sql"]
+restore = ["./restore.sh"]
+keep = 3
+timeout = "10m"
+
+[hooks.migrate]
+command = ["alembic", "upgrade", "head"]
+timeout = "5m"
+irreversible = true
+on_failure = "restore"
+
+[[hooks.run]]
+at = "post-deploy"
+command = ["./notify.sh"]
+timeout = "1m"
+
+[maintenance]
+message = "Back soon."
+retry_after = "1m"
+allow = ["/status", "/api/*"]
+"#;
+
 /// SAMPLE with the first occurrence of `from` replaced by `to` (which must exist).
 fn edit(from: &str, to: &str) -> String {
     assert!(SAMPLE.contains(from), "SAMPLE has no {from:?}");
@@ -253,11 +282,18 @@ fn unknown_keys() {
 
 #[test]
 fn strategy_kinds() {
+    // Recreate has no settings of its own (tests/hooks.rs accepts it).
     assert_error(
         &edit("\"rolling\"", "\"recreate\""),
+        (18, 1),
+        "unknown key `max_surge` in [strategy] for kind = \"recreate\"",
+        "`max_surge` is a setting of kind = \"rolling\"; valid keys for kind = \"recreate\": kind",
+    );
+    assert_error(
+        &edit("\"rolling\"", "\"recreat\""),
         (17, 8),
-        "strategy kind \"recreate\" is not supported yet",
-        "supported kinds: \"rolling\", \"canary\", \"blue-green\" (recreate is not supported yet)",
+        "unknown strategy kind \"recreat\"",
+        "did you mean \"recreate\"? supported kinds: \"rolling\", \"canary\", \"blue-green\", \"recreate\"",
     );
     assert_error(
         &edit("\"rolling\"", "\"rollign\""),
@@ -601,7 +637,7 @@ fn mangled(text: &str, typos: bool) -> Vec<String> {
 
 #[test]
 fn the_fuzz_samples_are_valid() {
-    for text in [SAMPLE, CANARY, BLUE_GREEN, CHECKS] {
+    for text in [SAMPLE, CANARY, BLUE_GREEN, CHECKS, HOOKS] {
         if let Err(err) = parse_str(text, "runway.toml") {
             panic!("{err}");
         }
@@ -617,6 +653,7 @@ fn no_input_panics_and_every_error_is_located() {
         (CANARY, true),
         (BLUE_GREEN, false),
         (CHECKS, true),
+        (HOOKS, true),
     ] {
         for text in mangled(base, typos) {
             match parse_str(&text, "runway.toml") {

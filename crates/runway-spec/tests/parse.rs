@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use runway_spec::{
-    parse_file, parse_str, BlueGreenSpec, Dur, HealthSpec, MetricSource, RollingSpec, RunSpec,
-    ServiceSpec, Spec, StrategySpec, INIT_TEMPLATE,
+    parse_file, parse_str, BlueGreenSpec, Dur, HealthSpec, HooksSpec, MaintenanceSpec,
+    MetricSource, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    INIT_TEMPLATE,
 };
 
 /// The reference file from the design brief; it must be accepted exactly as written.
@@ -81,6 +82,8 @@ fn accepts_the_sample_exactly() {
         }),
         analysis: None,
         checks: Vec::new(),
+        hooks: HooksSpec::default(),
+        maintenance: MaintenanceSpec::default(),
     };
     assert_eq!(spec, want);
     assert_eq!(spec.strategy.kind(), "rolling");
@@ -231,6 +234,16 @@ fn the_init_template_parses() {
         "expect_stdout",
         "condition",
         "exists",
+        "keep",
+        "verify",
+        "restore",
+        "undo",
+        "irreversible",
+        "on_failure",
+        "at",
+        "message",
+        "retry_after",
+        "allow",
     ] {
         assert!(
             INIT_TEMPLATE.contains(&format!("{key} = ")),
@@ -238,6 +251,10 @@ fn the_init_template_parses() {
         );
     }
     assert!(INIT_TEMPLATE.contains("[[analysis.metrics]]"));
+    // So are [hooks] and [maintenance] (tests/hooks.rs parses them).
+    assert!(INIT_TEMPLATE.contains("\n# [hooks.backup]\n"));
+    assert!(INIT_TEMPLATE.contains("\n# [[hooks.run]]\n"));
+    assert!(INIT_TEMPLATE.contains("\n# [maintenance]\n"));
     // The [[checks]] examples are commented out (tests/checks.rs parses them).
     assert!(INIT_TEMPLATE.contains("\n# [[checks]]\n"));
     assert!(spec.checks.is_empty());
@@ -295,6 +312,10 @@ fn the_init_template_examples_parse_when_uncommented() {
             analysis_for: Some(Dur::from_secs(300)),
         })
     );
+    assert_eq!(spec.validate(), Ok(()));
+
+    let spec = parse(&format!("{rest}{}", uncommented("# [strategy]", 2)));
+    assert_eq!(spec.strategy, StrategySpec::Recreate(RecreateSpec {}));
     assert_eq!(spec.validate(), Ok(()));
 }
 

@@ -280,7 +280,7 @@ fn read_phases(sec: &Section<'_>) -> Result<Vec<String>, SpecError> {
 
 /// An array of strings, with the span of each element. A single string gets a hint
 /// that puts it in brackets (or, for a `command`, splits it into an argv).
-fn strings<'a>(
+pub(super) fn strings<'a>(
     sec: &Section<'a>,
     key: &str,
     example: &str,
