@@ -22,6 +22,22 @@ pub struct DeployRequest {
 pub struct RollbackRequest {
     pub version: Option<String>,
     pub revision: Option<i64>,
+    /// `--keep-schema`: leave the migrations in effect (old code on the new schema).
+    #[serde(default)]
+    pub keep_schema: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub backup_id: i64,
+}
+
+/// `runway maintenance on|off` and `runway traffic read-only|normal`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModeRequest {
+    pub on: bool,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,6 +118,18 @@ pub struct ServiceView {
     pub replicas: Vec<ReplicaView>,
     pub deployment: Option<OperationView>,
     pub metrics: Vec<ReleaseMetrics>,
+    /// Set while the proxy answers with the maintenance page.
+    #[serde(default)]
+    pub maintenance: Option<crate::store::TrafficMode>,
+    /// Set while writes are refused.
+    #[serde(default)]
+    pub read_only: Option<crate::store::TrafficMode>,
+    /// Set after a failed deployment across an irreversible migration froze the service.
+    #[serde(default)]
+    pub frozen: Option<crate::engine::traffic::Frozen>,
+    /// Requests the proxy answered itself because of maintenance or read-only.
+    #[serde(default)]
+    pub refused: runway_proxy::RefusedCounts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

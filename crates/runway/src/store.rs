@@ -13,6 +13,10 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+mod runbook;
+
+pub use runbook::{BackupRow, HookRun, ServiceFlag, TrafficMode};
+
 use anyhow::{Context, Result};
 use runway_spec::Spec;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -59,6 +63,36 @@ CREATE TABLE IF NOT EXISTS check_runs (
     started_at TEXT NOT NULL,
     passed     INTEGER NOT NULL,
     results    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hook_runs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment_id INTEGER NOT NULL,
+    phase         TEXT NOT NULL,
+    argv          TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    outcome       TEXT NOT NULL,
+    detail        TEXT,
+    output        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS hook_runs_by_deployment ON hook_runs(deployment_id, id);
+CREATE TABLE IF NOT EXISTS backups (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    service       TEXT NOT NULL,
+    deployment_id INTEGER NOT NULL,
+    version       TEXT NOT NULL,
+    dir           TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    size_bytes    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS migrations (
+    deployment_id INTEGER PRIMARY KEY,
+    service       TEXT NOT NULL,
+    applied_at    TEXT NOT NULL,
+    undone_by     INTEGER,
+    undone_at     TEXT,
+    how           TEXT
 );
 CREATE TABLE IF NOT EXISTS replicas (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -112,6 +146,8 @@ pub enum Kind {
     Deploy,
     Rollback,
     Scale,
+    /// `runway restore BACKUP`: the database put back, and the release that matches it.
+    Restore,
 }
 
 impl Kind {
@@ -120,12 +156,14 @@ impl Kind {
             Kind::Deploy => "deploy",
             Kind::Rollback => "rollback",
             Kind::Scale => "scale",
+            Kind::Restore => "restore",
         }
     }
     fn parse(s: &str) -> Kind {
         match s {
             "rollback" => Kind::Rollback,
             "scale" => Kind::Scale,
+            "restore" => Kind::Restore,
             _ => Kind::Deploy,
         }
     }
@@ -530,11 +568,20 @@ impl Store {
 
 /// Columns added after a table was first created: add them to older state files.
 fn migrate(conn: &Connection) -> Result<()> {
-    let has_progress = conn
-        .prepare("SELECT 1 FROM pragma_table_info('deployments') WHERE name = 'progress'")?
-        .exists([])?;
-    if !has_progress {
-        conn.execute_batch("ALTER TABLE deployments ADD COLUMN progress TEXT")?;
+    for (table, column, ty) in [
+        ("deployments", "progress", "TEXT"),
+        ("services", "maintenance", "TEXT"),
+        ("services", "read_only", "TEXT"),
+        ("services", "frozen", "TEXT"),
+    ] {
+        let exists = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+        }
     }
     Ok(())
 }

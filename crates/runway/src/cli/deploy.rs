@@ -7,8 +7,10 @@ use anyhow::Result;
 
 use super::output::{describe, seconds_between, Progress};
 use super::{base_dir_of, Cli, ClientError};
-use crate::api_types::{DeployRequest, DeploymentDetail, RollbackRequest, ScaleRequest};
-use crate::store::{Deployment, Status};
+use crate::api_types::{
+    DeployRequest, DeploymentDetail, ModeRequest, RestoreRequest, RollbackRequest, ScaleRequest,
+};
+use crate::store::{Deployment, Kind, Status};
 
 /// How long the CLI keeps waiting for a server that went away in the middle of a deployment
 /// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
@@ -38,6 +40,7 @@ pub async fn rollback(
     cli: &Cli,
     version: Option<&str>,
     revision: Option<i64>,
+    keep_schema: bool,
     detach: bool,
 ) -> Result<ExitCode> {
     let client = cli.client();
@@ -45,6 +48,7 @@ pub async fn rollback(
     let req = RollbackRequest {
         version: version.map(str::to_string),
         revision,
+        keep_schema,
     };
     let d = start(
         client
@@ -52,6 +56,42 @@ pub async fn rollback(
             .await,
     )?;
     follow(cli, d, detach).await
+}
+
+/// `runway restore BACKUP`: the database back to the backup, with the release that matches it.
+pub async fn restore(cli: &Cli, backup_id: i64, detach: bool) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let d = start(
+        client
+            .post(
+                &format!("/v1/services/{service}/restore"),
+                &RestoreRequest { backup_id },
+            )
+            .await,
+    )?;
+    follow(cli, d, detach).await
+}
+
+/// `runway maintenance on|off` and `runway traffic read-only|normal`.
+pub async fn set_mode(cli: &Cli, path: &str, on: bool, message: Option<&str>) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let answer: serde_json::Value = client
+        .post(
+            &format!("/v1/services/{service}/{path}"),
+            &ModeRequest {
+                on,
+                message: message.map(str::to_string),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
+            other => other.into(),
+        })?;
+    println!("{}", answer["message"].as_str().unwrap_or("done"));
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
@@ -170,7 +210,11 @@ pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> 
                 status => {
                     let reason = dep.reason.as_deref().unwrap_or("no reason recorded");
                     eprintln!("{kind} #{} {}{took}: {reason}", dep.id, status.as_str());
-                    if let Some(prev) = &dep.previous_version {
+                    if reason.contains("frozen:") {
+                        eprintln!("the service is frozen: `runway status` shows what serves");
+                    } else if let (Some(prev), Kind::Deploy | Kind::Scale) =
+                        (&dep.previous_version, dep.kind)
+                    {
                         eprintln!("{prev} still serves all traffic");
                     }
                     ExitCode::FAILURE

@@ -204,6 +204,80 @@ pub async fn history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn backups(cli: &Cli, json: bool) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    let rows: Vec<crate::store::BackupRow> = client
+        .get(&format!("/v1/services/{service}/backups"))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!(
+            "`{service}` has no backups: a deploy takes one when runway.toml has [hooks.backup]"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = table(&[
+        "id",
+        "deployment",
+        "version",
+        "state",
+        "size",
+        "taken",
+        "dir",
+    ]);
+    for b in &rows {
+        t.add_row(vec![
+            b.id.to_string(),
+            format!("#{}", b.deployment_id),
+            b.version.clone(),
+            b.state.clone(),
+            format!("{} B", b.size_bytes),
+            b.created_at.clone(),
+            b.dir.clone(),
+        ]);
+    }
+    println!("{t}");
+    println!("restore one with `runway restore ID` (maintenance page on while it runs)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runway logs --deployment ID`: what each hook of the deployment printed.
+pub async fn hook_logs(cli: &Cli, id: i64, json: bool) -> Result<ExitCode> {
+    let client = cli.client();
+    let runs: Vec<crate::store::HookRun> =
+        client.get(&format!("/v1/deployments/{id}/hooks")).await?;
+    if json {
+        for run in &runs {
+            println!("{}", serde_json::to_string(run)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("deployment #{id} ran no hooks");
+    }
+    for run in &runs {
+        println!(
+            "== {} hook: {} ({}{})",
+            run.phase,
+            run.argv.join(" "),
+            run.outcome,
+            run.detail
+                .as_deref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default()
+        );
+        print!("{}", run.output);
+        if !run.output.is_empty() && !run.output.ends_with('\n') {
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;

@@ -52,7 +52,61 @@ fn strategy_name(spec: &Spec) -> &'static str {
         StrategySpec::Rolling(_) => "rolling",
         StrategySpec::Canary(_) => "canary",
         StrategySpec::BlueGreen(_) => "blue-green",
+        StrategySpec::Recreate(_) => "recreate",
     }
+}
+
+/// The recreate procedure, step by step (runbook 004's phases).
+fn print_recreate_plan(spec: &Spec, version: &str, serving: Option<&str>) {
+    let name = &spec.service.name;
+    println!(
+        "plan: recreate {name} {version} on {} behind the maintenance page",
+        spec.service.listen
+    );
+    let mut steps = vec![format!(
+        "maintenance on: {} answers 503 with Retry-After {} (allowed through: {})",
+        spec.service.listen,
+        spec.maintenance.retry_after,
+        if spec.maintenance.allow.is_empty() {
+            spec.health.path.clone()
+        } else {
+            format!(
+                "{}, {}",
+                spec.health.path,
+                spec.maintenance.allow.join(", ")
+            )
+        }
+    )];
+    if let Some(old) = serving {
+        steps.push(format!(
+            "drain {old} (in-flight requests finish, up to {}), then stop it",
+            spec.run.drain_timeout
+        ));
+    }
+    if let Some(b) = &spec.hooks.backup {
+        steps.push(format!(
+            "back up: {}{}",
+            b.command.join(" "),
+            if b.verify.is_some() {
+                ", then verify it"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(m) = &spec.hooks.migrate {
+        steps.push(format!("migrate: {}", m.command.join(" ")));
+    }
+    steps.push(format!(
+        "start {} replica(s) of {version}; wait until each passes {}",
+        spec.run.replicas, spec.health.path
+    ));
+    steps.push("run the verify checks, then maintenance off".to_string());
+    for (i, step) in steps.iter().enumerate() {
+        println!("  {}. {step}", i + 1);
+    }
+    println!("  on failure: everything stops, the migration is taken back (undo or restore), the old release starts, and the page comes down only when it serves");
+    println!("nothing was changed");
 }
 
 fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &str, stable: &str) {
@@ -206,6 +260,10 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
     };
     let rolling = match &spec.strategy {
         StrategySpec::Rolling(r) => r.clone(),
+        StrategySpec::Recreate(_) => {
+            print_recreate_plan(&spec, version, serving_version.as_deref());
+            return Ok(ExitCode::SUCCESS);
+        }
         StrategySpec::Canary(canary) if serving_version.is_some() => {
             print_canary_plan(
                 &spec,

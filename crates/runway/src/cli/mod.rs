@@ -106,8 +106,41 @@ pub enum Command {
         /// The deployment id (from `runway history`) whose release to restore.
         #[arg(long, value_name = "N", conflicts_with = "version")]
         to_revision: Option<i64>,
+        /// Leave the newer releases' migrations in effect: the old release runs on the new
+        /// schema (no undo, no restore).
+        #[arg(long)]
+        keep_schema: bool,
         #[arg(long)]
         detach: bool,
+    },
+    /// List the service's backups (taken by [hooks.backup] before each migration), newest first.
+    Backups {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the database back to BACKUP (see `runway backups`) behind the maintenance page, with
+    /// the release that served when it was taken.
+    Restore {
+        backup: i64,
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Answer every request with a 503 maintenance page (the health path and
+    /// [maintenance] allow still pass), or stop doing so.
+    Maintenance {
+        #[arg(value_enum)]
+        state: OnOff,
+        /// The page's message (default: [maintenance] message).
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Refuse writes (anything but GET, HEAD, OPTIONS) with 503 and let reads through, or
+    /// take all traffic normally again.
+    Traffic {
+        #[arg(value_enum)]
+        mode: TrafficArg,
+        #[arg(long)]
+        message: Option<String>,
     },
     /// Move a canary to its next step now (or with --full, straight to 100%).
     Promote {
@@ -168,6 +201,10 @@ pub enum Command {
         /// One JSON object per line: replica, version, line.
         #[arg(long)]
         json: bool,
+        /// Instead of replica logs: the output of deployment ID's hooks (backup, migrate,
+        /// undo, restore, [[hooks.run]]).
+        #[arg(long, value_name = "ID")]
+        deployment: Option<i64>,
     },
     /// The demo: a server, a demo app, steady load, deploys, a refused bad release, a rollback.
     Demo,
@@ -189,6 +226,18 @@ pub enum Command {
     /// The demo app itself (used by the demo, the tests and the benchmarks).
     #[command(hide = true, disable_version_flag = true)]
     DemoApp(runway_demo_app::Args),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrafficArg {
+    ReadOnly,
+    Normal,
 }
 
 #[derive(Subcommand, Debug)]
@@ -325,8 +374,32 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rollback {
             version,
             to_revision,
+            keep_schema,
             detach,
-        } => deploy::rollback(&cli, version.as_deref(), *to_revision, *detach).await,
+        } => {
+            deploy::rollback(
+                &cli,
+                version.as_deref(),
+                *to_revision,
+                *keep_schema,
+                *detach,
+            )
+            .await
+        }
+        Command::Backups { json } => inspect::backups(&cli, *json).await,
+        Command::Restore { backup, detach } => deploy::restore(&cli, *backup, *detach).await,
+        Command::Maintenance { state, message } => {
+            deploy::set_mode(&cli, "maintenance", *state == OnOff::On, message.as_deref()).await
+        }
+        Command::Traffic { mode, message } => {
+            deploy::set_mode(
+                &cli,
+                "read-only",
+                *mode == TrafficArg::ReadOnly,
+                message.as_deref(),
+            )
+            .await
+        }
         Command::Promote { full } => {
             deploy::control(&cli, if *full { "promote-full" } else { "promote" }).await
         }
@@ -349,6 +422,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             release,
             node,
             json,
+            deployment: Some(id),
+        } => {
+            let _ = (follow, lines, release, node);
+            inspect::hook_logs(&cli, *id, *json).await
+        }
+        Command::Logs {
+            follow,
+            lines,
+            release,
+            node,
+            json,
+            deployment: None,
         } => {
             let filter = inspect::LogFilter {
                 version: release.as_deref(),

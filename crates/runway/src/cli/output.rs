@@ -119,6 +119,37 @@ pub fn describe(e: &JournalEntry) -> String {
             )
         }
         "failed" => format!("FAILED: {}", s("reason")),
+        "hook_started" => format!(
+            "{} hook: {}",
+            s("phase"),
+            d["argv"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "))
+                .unwrap_or_default()
+        ),
+        "hook_finished" => format!("{} hook {}: {}", s("phase"), s("outcome"), s("detail")),
+        "backup" => format!(
+            "backup #{} {} ({} bytes in {})",
+            n("backup_id"),
+            s("state"),
+            n("size_bytes"),
+            s("dir")
+        ),
+        "maintenance_on" => "maintenance on: the proxy answers 503 with the page".to_string(),
+        "maintenance_off" => "maintenance off: traffic flows to the release".to_string(),
+        "maintenance_kept" => format!("maintenance stays on: {}", s("why")),
+        "recreate_stopping_old" => format!(
+            "recreate: draining and stopping {} old replica(s)",
+            n("replicas")
+        ),
+        "recreate_starting_new" => format!("recreate: starting {}", s("version")),
+        "schema_kept" => format!("schema kept: {}", s("why")),
+        "frozen" => format!("FROZEN: {}", s("reason")),
+        "stage_done" => format!("{} done", s("stage")),
         "reverting" => format!("reverting to {}", s("to")),
         "reverted" => format!("{} serves again", s("to")),
         "revert_failed" => format!("revert failed: {}", s("reason")),

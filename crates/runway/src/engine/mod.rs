@@ -11,12 +11,17 @@ pub mod baseline;
 mod bluegreen;
 pub mod canary;
 mod converge;
+pub mod hooks;
 pub mod measure;
 pub mod nodes;
+mod operation;
 pub mod plan;
 mod recovery;
+mod recreate;
+pub mod runbook;
 pub mod schedule;
 mod service;
+pub mod traffic;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -203,6 +208,8 @@ impl Engine {
             ))
         })?;
         let svc = Service::new(name, spec.service.listen);
+        // A page or read-only mode set before a restart answers from the first request on.
+        self.apply_traffic_modes(&svc, Some(spec));
         let proxy = svc.proxy.clone();
         let mut gate = svc.gate();
         tokio::spawn(async move {
@@ -254,8 +261,15 @@ impl Engine {
         } else {
             Preflight::Run
         };
-        self.start_operation(Kind::Deploy, version, spec, base_dir, None, preflight)
-            .await
+        self.start_operation(
+            Kind::Deploy,
+            version,
+            spec,
+            base_dir,
+            Default::default(),
+            preflight,
+        )
+        .await
     }
 
     /// Rolls back to an earlier release: by default the newest succeeded release before the one
@@ -266,6 +280,7 @@ impl Engine {
         service: &str,
         version: Option<&str>,
         revision: Option<i64>,
+        keep_schema: bool,
     ) -> Result<Deployment> {
         let serving = self.serving(service)?.ok_or_else(|| {
             EngineError::BadRequest(format!(
@@ -298,6 +313,13 @@ impl Engine {
                         "`{service}` never served version {v}; see `runway history`"
                     ))
                 })?,
+            // Frozen: the release that served before the failed deployment is still the
+            // serving one, and going back means back to it, whole.
+            (None, None) if self.frozen(service).is_some() => {
+                history.iter().find(|d| d.id == serving.id).ok_or_else(|| {
+                    EngineError::NotFound(format!("release #{} is missing", serving.id))
+                })?
+            }
             (None, None) => history
                 .iter()
                 .filter(|d| d.status == Status::Succeeded && d.id < serving.id)
@@ -310,13 +332,90 @@ impl Engine {
                 })?,
         };
         let release = Release::from_deployment(target)?;
+        if !keep_schema {
+            if let Ok(runbook::SchemaPlan::Freeze { deployment_id }) =
+                self.schema_plan(service, &release)
+            {
+                return Err(EngineError::Conflict(format!(
+                    "deployment #{deployment_id} applied an irreversible migration \
+                     (on_failure = \"freeze\"): runway will not take it back by itself. Run \
+                     `runway rollback --keep-schema` to run {} on the new schema, or \
+                     `runway restore BACKUP` (see `runway backups`) to restore the database \
+                     with the release that matches it",
+                    release.version
+                )));
+            }
+        }
         let base_dir = release.base_dir.to_string_lossy().to_string();
         self.start_operation(
             Kind::Rollback,
             &release.version,
             release.spec,
             &base_dir,
-            Some(serving.id),
+            operation::OperationArgs {
+                release_of: Some(release.id),
+                keep_schema,
+                backup_id: None,
+            },
+            Preflight::NotApplicable,
+        )
+        .await
+    }
+
+    /// `runway restore BACKUP`: the database goes back to the backup, and the release that
+    /// served when it was taken (whose code matches its schema) comes back with it.
+    pub async fn restore(self: &Arc<Self>, service: &str, backup_id: i64) -> Result<Deployment> {
+        let backup = self
+            .store
+            .backup(backup_id)?
+            .filter(|b| b.service == service)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "`{service}` has no backup #{backup_id}; see `runway backups`"
+                ))
+            })?;
+        if backup.state != "ok" {
+            return Err(EngineError::BadRequest(format!(
+                "backup #{backup_id} is {} and cannot be restored; see `runway backups`",
+                backup.state
+            )));
+        }
+        let taken_by = self
+            .store
+            .deployment(backup.deployment_id)?
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("deployment #{} is missing", backup.deployment_id))
+            })?;
+        let release_row = match taken_by.previous_release_id {
+            Some(prev) => self.store.deployment(prev)?.unwrap_or(taken_by),
+            None => taken_by,
+        };
+        let release = Release::from_deployment(&release_row)?;
+        let has_restore = |s: &Spec| s.hooks.backup.as_ref().is_some_and(|b| b.restore.is_some());
+        let configured = release_row.spec.as_ref().is_some_and(has_restore)
+            || self
+                .store
+                .deployment(backup.deployment_id)?
+                .and_then(|d| d.spec)
+                .is_some_and(|s| has_restore(&s));
+        if !configured {
+            return Err(EngineError::BadRequest(
+                "no restore command is configured: add restore = [\"...\"] to [hooks.backup] \
+                 (it runs with RUNWAY_BACKUP_DIR set to the backup's directory)"
+                    .into(),
+            ));
+        }
+        let base_dir = release.base_dir.to_string_lossy().to_string();
+        self.start_operation(
+            Kind::Restore,
+            &release.version,
+            release.spec,
+            &base_dir,
+            operation::OperationArgs {
+                release_of: Some(release.id),
+                keep_schema: false,
+                backup_id: Some(backup_id),
+            },
             Preflight::NotApplicable,
         )
         .await
@@ -342,7 +441,7 @@ impl Engine {
             &serving.version,
             spec,
             &base_dir,
-            None,
+            Default::default(),
             Preflight::NotApplicable,
         )
         .await
@@ -354,7 +453,7 @@ impl Engine {
         version: &str,
         spec: Spec,
         base_dir: &str,
-        rolls_back: Option<i64>,
+        args: operation::OperationArgs,
         preflight: Preflight,
     ) -> Result<Deployment> {
         let name = spec.service.name.clone();
@@ -372,10 +471,15 @@ impl Engine {
                     base_dir,
                 })?;
                 self.store.ensure_service(&name)?;
+                self.store.set_progress(
+                    id,
+                    &serde_json::to_value(&args).map_err(anyhow::Error::from)?,
+                )?;
                 let what = match kind {
                     Kind::Deploy => "deployment",
                     Kind::Rollback => "rollback",
                     Kind::Scale => "scale",
+                    Kind::Restore => "restore",
                 };
                 Ok((
                     service::Operation {
@@ -408,135 +512,10 @@ impl Engine {
         let target = Release::from_deployment(&deployment)?;
         let engine = self.clone();
         tokio::spawn(async move {
-            engine
-                .run(svc, id, target, previous, rolls_back, preflight)
-                .await;
+            engine.run(svc, id, target, previous, kind, preflight).await;
             drop(guard);
         });
         Ok(deployment)
-    }
-
-    /// Drives one operation to its end and records the outcome.
-    async fn run(
-        self: Arc<Self>,
-        svc: Arc<Service>,
-        id: i64,
-        target: Release,
-        previous: Option<Release>,
-        rolls_back: Option<i64>,
-        preflight: Preflight,
-    ) {
-        let started = std::time::Instant::now();
-        // A rollback or a scale change restores a known release: it goes straight there. Only a
-        // new deployment goes through its strategy's steps and its checks.
-        let progressive =
-            rolls_back.is_none() && target.version != previous.as_ref().map_or("", |p| &p.version);
-        match preflight {
-            Preflight::Run => {
-                if let Err(reason) = self.checks_gate(id, &target, "preflight", Vec::new()).await {
-                    // Nothing was changed: no replica started, no traffic moved.
-                    self.journal(id, "failed", serde_json::json!({ "reason": reason }));
-                    if let Err(e) = self
-                        .store
-                        .finish_deployment(id, Status::Failed, Some(&reason))
-                    {
-                        tracing::error!(id, "cannot record failure: {e:#}");
-                    }
-                    self.journal_tick.send_modify(|t| *t += 1);
-                    return;
-                }
-            }
-            Preflight::Skipped => self.journal(
-                id,
-                "preflight_skipped",
-                serde_json::json!({ "by": "--skip-checks" }),
-            ),
-            Preflight::NotApplicable => {}
-        }
-        let mut outcome = self
-            .execute(&svc, id, &target, previous.as_ref(), progressive)
-            .await;
-        if outcome.is_ok() && progressive {
-            // The new release has all traffic: verify it once more, as a whole.
-            let addrs = self.release_addrs(&svc, &target);
-            if let Err(e) = self.checks_gate(id, &target, "verify", addrs).await {
-                outcome = Err(Failure::rolled_back(format!(
-                    "after taking all traffic, {e}"
-                )));
-            }
-        }
-        match outcome {
-            Ok(()) => {
-                let seconds = started.elapsed().as_secs_f64();
-                self.journal(id, "succeeded", serde_json::json!({ "seconds": seconds }));
-                let outcome = self
-                    .store
-                    .set_serving_release(&svc.name, Some(id))
-                    .and_then(|()| self.store.finish_deployment(id, Status::Succeeded, None));
-                if let Some(from) = rolls_back {
-                    let why = format!("rolled back to {} by deployment #{id}", target.version);
-                    if let Err(e) = self.store.mark_rolled_back(from, &why) {
-                        tracing::error!("cannot record rollback of #{from}: {e:#}");
-                    }
-                }
-                if let Err(e) = outcome {
-                    tracing::error!(id, "cannot record success: {e:#}");
-                }
-                self.schedule_checks(&svc.name);
-            }
-            Err(Failure {
-                reason,
-                rolled_back,
-            }) => {
-                let status = if rolled_back {
-                    Status::RolledBack
-                } else {
-                    Status::Failed
-                };
-                self.journal(
-                    id,
-                    if rolled_back {
-                        "rolling_back"
-                    } else {
-                        "failed"
-                    },
-                    serde_json::json!({ "reason": reason }),
-                );
-                let mut reason = reason;
-                match &previous {
-                    Some(prev) => {
-                        self.journal(id, "reverting", serde_json::json!({ "to": prev.version }));
-                        match self.converge(&svc, id, prev, false).await {
-                            Ok(()) => self.journal(
-                                id,
-                                "reverted",
-                                serde_json::json!({ "to": prev.version }),
-                            ),
-                            Err(e) => {
-                                reason = format!(
-                                    "{reason}; reverting to {} also failed: {e}",
-                                    prev.version
-                                );
-                                self.journal(
-                                    id,
-                                    "revert_failed",
-                                    serde_json::json!({ "reason": e }),
-                                );
-                            }
-                        }
-                    }
-                    None => {
-                        // A first deployment has nothing to go back to: stop what it started.
-                        let all = svc.replicas();
-                        self.retire(&svc, id, all).await;
-                    }
-                }
-                if let Err(e) = self.store.finish_deployment(id, status, Some(&reason)) {
-                    tracing::error!(id, "cannot record failure: {e:#}");
-                }
-            }
-        }
-        self.journal_tick.send_modify(|t| *t += 1);
     }
 
     /// Runs an operation's strategy: the canary's steps for a new canary release, the rolling
@@ -548,6 +527,7 @@ impl Engine {
         target: &Release,
         previous: Option<&Release>,
         progressive: bool,
+        keep_on_failure: bool,
     ) -> std::result::Result<(), Failure> {
         use runway_spec::StrategySpec;
         let stable = match (&target.spec.strategy, previous) {
@@ -573,7 +553,7 @@ impl Engine {
             StrategySpec::BlueGreen(bg) => {
                 self.run_blue_green(svc, id, target, stable, bg, rx).await
             }
-            StrategySpec::Rolling(_) => self
+            StrategySpec::Rolling(_) | StrategySpec::Recreate(_) => self
                 .converge(svc, id, target, progressive)
                 .await
                 .map_err(Failure::failed),
@@ -583,7 +563,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&svc.name);
         svc.proxy.stop_windows();
-        if outcome.is_err() {
+        if outcome.is_err() && !keep_on_failure {
             // The new release has no traffic any more; drain and stop its replicas before the
             // revert (in `run`) checks that the previous release is whole.
             let fingerprint = target.fingerprint();
@@ -644,6 +624,14 @@ impl Engine {
                 replicas,
                 deployment,
                 metrics: svc.proxy.metrics(),
+                maintenance: self
+                    .store
+                    .flag(&svc.name, crate::store::ServiceFlag::Maintenance)?,
+                read_only: self
+                    .store
+                    .flag(&svc.name, crate::store::ServiceFlag::ReadOnly)?,
+                frozen: self.frozen(&svc.name),
+                refused: svc.proxy.refused(),
             });
         }
         Ok(StatusView { services })

@@ -10,7 +10,6 @@ use serde_json::json;
 use super::{service::Operation, Engine, Release};
 use crate::platform::process::Process;
 use crate::platform::replica::{NewReplica, Replica};
-use crate::store::Kind;
 
 /// How long adopted replicas get to pass a health check before the proxy accepts traffic again.
 /// Connections made meanwhile wait in the listen backlog instead of being refused.
@@ -106,6 +105,10 @@ impl Engine {
             if let Some(d) = running.iter().find(|d| &d.service == name) {
                 self.restore_canary_weight(&svc, d)?;
             }
+            // A frozen service keeps the split it froze with.
+            if let Some(weights) = self.frozen(name).and_then(|f| f.weights) {
+                svc.set_weights(Some(weights));
+            }
             svc.sync_routes();
             svc.open();
             self.schedule_checks(name);
@@ -114,7 +117,9 @@ impl Engine {
         // A service whose release should serve but has too few replicas (after a clean shutdown
         // stopped them all, or a replica that cannot be adopted) is brought back to strength.
         for svc in self.services() {
-            if running.iter().any(|d| d.service == svc.name) {
+            // A frozen service stays exactly as it froze, both releases included, until a
+            // human decides.
+            if running.iter().any(|d| d.service == svc.name) || self.frozen(&svc.name).is_some() {
                 continue;
             }
             if let Some(release) = self.serving(&svc.name)? {
@@ -151,9 +156,6 @@ impl Engine {
                     .transpose()?,
                 None => None,
             };
-            let rolls_back = (d.kind == Kind::Rollback)
-                .then_some(d.previous_release_id)
-                .flatten();
             let (guard, ()) = svc.begin(
                 || {
                     Ok::<_, anyhow::Error>((
@@ -175,7 +177,7 @@ impl Engine {
                         d.id,
                         target,
                         previous,
-                        rolls_back,
+                        d.kind,
                         super::Preflight::NotApplicable,
                     )
                     .await;

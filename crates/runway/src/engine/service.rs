@@ -29,6 +29,9 @@ pub struct Service {
     weights: Mutex<Option<BTreeMap<String, u32>>>,
     /// Whether the proxy accepts connections yet (see `Engine::service_for`).
     gate: tokio::sync::watch::Sender<bool>,
+    /// The maintenance page's settings and the health path it lets through, from the newest
+    /// config seen (see `Engine::apply_traffic_modes`).
+    page: Mutex<(runway_spec::MaintenanceSpec, String)>,
 }
 
 /// Releases the operation lock when dropped, whatever way the operation ended.
@@ -55,6 +58,7 @@ impl Service {
             operation: Mutex::new(None),
             weights: Mutex::new(None),
             gate: tokio::sync::watch::Sender::new(false),
+            page: Mutex::new(super::traffic::default_page()),
         });
         // Health changes arrive from replica tasks; keep the routes in step with them.
         let weak = Arc::downgrade(&service);
@@ -85,6 +89,14 @@ impl Service {
         let (op, value) = start()?;
         *slot = Some(op);
         Ok((OperationGuard(self.clone()), value))
+    }
+
+    pub fn set_page(&self, page: runway_spec::MaintenanceSpec, health_path: String) {
+        *lock(&self.page) = (page, health_path);
+    }
+
+    pub fn page(&self) -> (runway_spec::MaintenanceSpec, String) {
+        lock(&self.page).clone()
     }
 
     pub fn gate(&self) -> tokio::sync::watch::Receiver<bool> {

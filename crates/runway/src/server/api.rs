@@ -39,6 +39,11 @@ pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Route
         .route("/v1/deployments", get(history).post(deploy))
         .route("/v1/deployments/{id}", get(deployment))
         .route("/v1/deployments/{id}/events", get(events))
+        .route("/v1/deployments/{id}/hooks", get(hook_runs))
+        .route("/v1/services/{service}/restore", post(restore))
+        .route("/v1/services/{service}/backups", get(backups))
+        .route("/v1/services/{service}/maintenance", post(maintenance))
+        .route("/v1/services/{service}/read-only", post(read_only))
         .route("/v1/services/{service}/rollback", post(rollback))
         .route("/v1/services/{service}/scale", post(scale))
         .route("/v1/services/{service}/nodes", get(nodes))
@@ -235,9 +240,61 @@ async fn rollback(
 ) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
     let d = api
         .engine
-        .rollback(&service, req.version.as_deref(), req.revision)
+        .rollback(
+            &service,
+            req.version.as_deref(),
+            req.revision,
+            req.keep_schema,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn restore(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Json(req): Json<RestoreRequest>,
+) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+    let d = api.engine.restore(&service, req.backup_id).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn backups(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+) -> ApiResult<Vec<crate::store::BackupRow>> {
+    Ok(Json(api.engine.store().backups(&service)?))
+}
+
+async fn maintenance(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Json(req): Json<ModeRequest>,
+) -> ApiResult<serde_json::Value> {
+    let message = api.engine.set_maintenance(&service, req.on, req.message)?;
+    Ok(Json(serde_json::json!({ "message": message })))
+}
+
+async fn read_only(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Json(req): Json<ModeRequest>,
+) -> ApiResult<serde_json::Value> {
+    let message = api.engine.set_read_only(&service, req.on, req.message)?;
+    Ok(Json(serde_json::json!({ "message": message })))
+}
+
+async fn hook_runs(
+    State(api): State<Api>,
+    Path(id): Path<i64>,
+) -> ApiResult<Vec<crate::store::HookRun>> {
+    if api.engine.store().deployment(id)?.is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no deployment #{id}; see `runway history`"),
+        ));
+    }
+    Ok(Json(api.engine.store().hook_runs(id)?))
 }
 
 async fn scale(

@@ -8,4 +8,5 @@ mod harness;
 mod prometheus;
 mod recovery;
 mod rolling;
+mod runbook;
 mod surface;

@@ -1,0 +1,51 @@
+//! The recreate strategy (runbook 004's whole procedure), for releases that cannot run side by
+//! side with the old one: maintenance page on, the old release drained (its in-flight requests
+//! finish; new ones get the page) and stopped, backup, migration, the new release started,
+//! then (in `run_deploy`) verified, and the page taken down.
+//!
+//! The proxy's listener stays open throughout, so a client always gets an answer (the page, or
+//! the new release), never a refused connection. A failure anywhere goes back the strict way:
+//! everything stopped, the schema taken back, the old release started, the page down only when
+//! it serves.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::hooks::HookContext;
+use super::{Engine, Release, Service};
+
+impl Engine {
+    pub(super) async fn run_recreate(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        ctx: &HookContext,
+        target: &Release,
+    ) -> Result<(), String> {
+        self.maintenance_for_operation(svc, id, &target.spec)
+            .map_err(|e| format!("cannot turn maintenance on: {e:#}"))?;
+        let fingerprint = target.fingerprint();
+        let old: Vec<_> = svc
+            .replicas()
+            .into_iter()
+            .filter(|r| r.fingerprint != fingerprint)
+            .collect();
+        if !old.is_empty() {
+            self.journal(
+                id,
+                "recreate_stopping_old",
+                json!({ "replicas": old.len() }),
+            );
+            self.retire(svc, id, old).await;
+        }
+        self.take_backup(ctx, target).await?;
+        self.migrate(ctx, target).await?;
+        self.journal(
+            id,
+            "recreate_starting_new",
+            json!({ "version": target.version }),
+        );
+        self.converge(svc, id, target, false).await
+    }
+}
