@@ -56,6 +56,30 @@ fn print_status(status: &StatusView) {
                 &serving
             }
         );
+        if let Some(m) = &s.maintenance {
+            println!(
+                "  MAINTENANCE since {} (by {}): requests get the 503 page ({} so far){}",
+                m.since,
+                m.by,
+                s.refused.maintenance,
+                m.message
+                    .as_deref()
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(m) = &s.read_only {
+            println!(
+                "  READ-ONLY since {} (by {}): writes get 503 ({} so far)",
+                m.since, m.by, s.refused.read_only
+            );
+        }
+        if let Some(f) = &s.frozen {
+            println!(
+                "  FROZEN since {} by deployment #{}: {}",
+                f.since, f.deployment_id, f.reason
+            );
+        }
         if let Some(d) = &s.deployment {
             let last = d.last_event.as_ref().map(describe).unwrap_or_default();
             println!("  in progress: {} — {last}", d.description);

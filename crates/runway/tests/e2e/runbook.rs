@@ -370,6 +370,8 @@ async fn maintenance_and_read_only_survive_a_server_restart() {
     check_page(&h).await;
     let status = h.status().await;
     assert_eq!(status["services"][0]["maintenance"]["by"], "operator");
+    let plain = text(&h.runway(&["status"]).await);
+    assert!(plain.contains("MAINTENANCE since"), "{plain}");
 
     // kill -9 and restart: the page is back before the first request is served.
     h.kill9_server();
