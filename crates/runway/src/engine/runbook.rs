@@ -195,6 +195,16 @@ impl Engine {
         plan: (&BackupRow, &[String], std::time::Duration, &[i64]),
     ) -> Result<(), String> {
         let (backup, restore, timeout, migrations) = plan;
+        // The backup predates the migration of the deployment that took it. Bringing back that
+        // same release (a first deployment's backup: there was no earlier one) means applying
+        // its migration again on the restored data.
+        let remigrate = self
+            .store
+            .deployment(backup.deployment_id)
+            .ok()
+            .flatten()
+            .is_some_and(|d| d.previous_release_id.is_none())
+            && to.fingerprint() == self.release_fingerprint(backup.deployment_id);
         self.maintenance_for_operation(svc, id, &to.spec)
             .map_err(|e| format!("cannot turn maintenance on: {e}"))?;
         let all = svc.replicas();
@@ -221,7 +231,42 @@ impl Engine {
         for m in migrations {
             self.record_undone(*m, id, "restore");
         }
+        if remigrate {
+            if let Some(hook) = &to.spec.hooks.migrate {
+                self.run_hook(
+                    ctx,
+                    Hook {
+                        phase: "migrate",
+                        argv: &hook.command,
+                        timeout: hook.timeout.0,
+                        extra_env: Vec::new(),
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    format!(
+                        "backup #{} is restored, but migrating it for {} failed, the service \
+                         stays in maintenance: {e}",
+                        backup.id, to.version
+                    )
+                })?;
+                self.store
+                    .record_migration(backup.deployment_id, &ctx.service)
+                    .map_err(|e| format!("cannot record the migration: {e:#}"))?;
+            }
+        }
         self.converge(svc, id, to, false).await
+    }
+
+    /// The fingerprint of the release deployment `id` introduced ("" when unknown).
+    fn release_fingerprint(&self, id: i64) -> String {
+        self.store
+            .deployment(id)
+            .ok()
+            .flatten()
+            .and_then(|d| Release::from_deployment(&d).ok())
+            .map(|r| r.fingerprint())
+            .unwrap_or_default()
     }
 
     /// Takes the release's backup (once per deployment), verifies it and prunes old ones.

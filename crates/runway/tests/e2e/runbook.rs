@@ -530,3 +530,40 @@ async fn recreate_answers_every_request_and_reverts_with_undo() {
     assert_eq!(code, 200);
     assert_eq!(version, "v2");
 }
+
+/// A first deployment's backup predates its own migration, and there is no earlier release to
+/// bring back: restoring it restores the data and applies that release's migration again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_first_deployments_backup_migrates_the_restored_data_again() {
+    let pg = Postgres::start(PASSWORD);
+    let url = pg.url(PASSWORD);
+    let h = Harness::start().await;
+    psql(
+        &url,
+        "CREATE TABLE accounts (id int); INSERT INTO accounts VALUES (1)",
+    );
+    let v1 = app(
+        &url,
+        &format!(
+            "{BACKUP}\n[hooks.migrate]\ncommand = {}\n",
+            sql_hook("CREATE TABLE users (id int)")
+        ),
+    );
+    assert!(h.deploy("v1", &v1).await.status.success());
+    psql(
+        &url,
+        "INSERT INTO accounts VALUES (2); INSERT INTO users VALUES (7)",
+    );
+
+    let out = h.runway(&["restore", "1"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM accounts"),
+        "1",
+        "data restored"
+    );
+    assert!(table_exists(&url, "users"), "v1's migration applied again");
+    assert_eq!(psql(&url, "SELECT count(*) FROM users"), "0");
+    assert_eq!(serving_version(&h).await, "v1");
+    assert_eq!(h.get("/").await.0, 200);
+}
