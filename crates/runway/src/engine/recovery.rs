@@ -37,6 +37,10 @@ impl Engine {
     }
 
     pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        let interrupted = self.store.mark_interrupted_hook_runs()?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "hooks were running when the server stopped");
+        }
         let running = self.store.running_deployments()?;
         let mut names: BTreeSet<String> =
             self.store.services()?.into_iter().map(|(n, _)| n).collect();

@@ -31,7 +31,7 @@ pub struct HookRun {
     pub argv: Vec<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
-    /// `running`, `ok`, `failed` or `timed_out`.
+    /// `running`, `ok`, `failed`, `timed_out`, or `interrupted` (the server died meanwhile).
     pub outcome: String,
     /// One line: how it exited.
     pub detail: Option<String>,
@@ -166,6 +166,17 @@ impl Store {
             params![id, outcome, detail, output, now()],
         )?;
         Ok(())
+    }
+
+    /// Hooks recorded as running when the server died: their process went on without anyone
+    /// reading its output. Called on start, before anything runs.
+    pub fn mark_interrupted_hook_runs(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE hook_runs SET outcome = 'interrupted', finished_at = ?1,
+                 detail = 'the server stopped while it ran'
+             WHERE outcome = 'running'",
+            [now()],
+        )?)
     }
 
     pub fn hook_runs(&self, deployment_id: i64) -> Result<Vec<HookRun>> {

@@ -567,3 +567,61 @@ async fn restoring_a_first_deployments_backup_migrates_the_restored_data_again()
     assert_eq!(serving_version(&h).await, "v1");
     assert_eq!(h.get("/").await.0, 200);
 }
+
+/// kill -9 of the server while a recreate migrates: the page is back from the first request
+/// after the restart, the deployment resumes (the backup is not taken twice, the idempotent
+/// migration runs again) and finishes, and the page comes down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreate_interrupted_by_kill_9_resumes_behind_the_page() {
+    let pg = Postgres::start(PASSWORD);
+    let url = pg.url(PASSWORD);
+    let mut h = Harness::start().await;
+    let v1 = app(&url, "");
+    assert!(h.deploy("v1", &v1).await.status.success());
+    let v2 = app(
+        &url,
+        &format!(
+            "[strategy]\nkind = \"recreate\"\n\n{BACKUP}\n[hooks.migrate]\ncommand = [\"sh\", \"-c\", 'sleep 2 && psql \"$DATABASE_URL\" -v ON_ERROR_STOP=1 -c \"CREATE TABLE IF NOT EXISTS orders (id int)\"']\n"
+        ),
+    );
+    let file = h.write("runway-v2.toml", &v2);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let client = h.client();
+    wait_for(|| async {
+        let detail: serde_json::Value = client.get("/v1/deployments/2").await.unwrap();
+        detail["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "hook_started" && e["detail"]["phase"] == "migrate")
+    })
+    .await;
+    h.kill9_server();
+    h.start_server().await;
+    // The page answers at once: the old release is stopped and the new one not started yet.
+    assert_eq!(h.get("/").await.0, 503);
+
+    wait_for(|| async { h.history().await[0]["status"] != "running" }).await;
+    let history = h.history().await;
+    assert_eq!(history[0]["status"], "succeeded", "{:?}", history[0]);
+    assert!(table_exists(&url, "orders"));
+    assert_eq!(serving_version(&h).await, "v2");
+    assert_eq!(h.get("/").await.0, 200);
+    let runs: Vec<serde_json::Value> = client.get("/v1/deployments/2/hooks").await.unwrap();
+    let phases: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r["phase"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        phases,
+        vec![
+            ("backup", "ok"),
+            ("verify-backup", "ok"),
+            ("migrate", "interrupted"),
+            ("migrate", "ok"),
+        ]
+    );
+}
