@@ -61,8 +61,12 @@ PY
 
 declare -A RPS P50 P99 ERR
 for target in direct nginx runway; do RPS[$target]=""; P50[$target]=""; P99[$target]=""; ERR[$target]=0; done
+# Paired rounds: nginx and runway run back to back in every round, in alternating order, so a
+# change in the machine's load (it is shared) hits both alike; each round gives one ratio.
+RATIO_RPS=""; RATIO_P99=""
 for round in $(seq "$ROUNDS"); do
-  for target in direct nginx runway; do
+  if (( round % 2 )); then order="direct nginx runway"; else order="direct runway nginx"; fi
+  for target in $order; do
     case $target in
       direct) url="http://127.0.0.1:$BACKEND_PORT/" ;;
       nginx) url="http://127.0.0.1:$NGINX_PORT/" ;;
@@ -71,7 +75,10 @@ for round in $(seq "$ROUNDS"); do
     read -r rps p50 p99 err < <(run "$url")
     echo "round $round $target: $rps req/s, p50 ${p50}ms, p99 ${p99}ms, errors $err" >&2
     RPS[$target]+="$rps "; P50[$target]+="$p50 "; P99[$target]+="$p99 "; ERR[$target]=$((ERR[$target] + err))
+    eval "LAST_RPS_$target=$rps; LAST_P99_$target=$p99"
   done
+  RATIO_RPS+="$(python3 -c "print($LAST_RPS_runway/$LAST_RPS_nginx)") "
+  RATIO_P99+="$(python3 -c "print($LAST_P99_runway/$LAST_P99_nginx)") "
 done
 
 med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
@@ -86,3 +93,5 @@ for target in direct nginx runway; do
   r=$(med "${RPS[$target]}"); p=$(med "${P99[$target]}")
   echo "| $target | $r | $(med "${P50[$target]}") | $p | ${ERR[$target]} | $(python3 -c "print(f'{$r/$NR:.2f}')") | $(python3 -c "print(f'{$p/$NP:.2f}')") |"
 done
+echo
+echo "Paired per round (runway / nginx in the same round): req/s ratio median $(python3 -c "print(f'{$(med "$RATIO_RPS"):.2f}')") (rounds: $(python3 -c "print(' '.join(f'{float(x):.2f}' for x in '$RATIO_RPS'.split()))")); p99 ratio median $(python3 -c "print(f'{$(med "$RATIO_P99"):.2f}')") (rounds: $(python3 -c "print(' '.join(f'{float(x):.2f}' for x in '$RATIO_P99'.split()))"))"

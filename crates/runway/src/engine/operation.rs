@@ -154,8 +154,7 @@ impl Engine {
             Preflight::Run => {
                 if let Err(reason) = self.checks_gate(id, target, "preflight", Vec::new()).await {
                     // Nothing was changed: no replica started, no traffic moved.
-                    self.journal(id, "failed", json!({ "reason": reason }));
-                    return Ended::NotServed(Failure::failed(reason));
+                    return self.failed_before_any_change(ctx, target, reason).await;
                 }
             }
             Preflight::Skipped => {
