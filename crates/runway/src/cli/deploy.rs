@@ -75,16 +75,19 @@ pub async fn restore(cli: &Cli, backup_id: i64, detach: bool) -> Result<ExitCode
 
 /// `runway maintenance on|off` and `runway traffic read-only|normal`.
 pub async fn set_mode(cli: &Cli, path: &str, on: bool, message: Option<&str>) -> Result<ExitCode> {
+    let body = ModeRequest {
+        on,
+        message: message.map(str::to_string),
+    };
+    post_and_print(cli, path, &body).await
+}
+
+/// POSTs `body` to the service's `path` and prints the server's message.
+async fn post_and_print(cli: &Cli, path: &str, body: &impl serde::Serialize) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
     let answer: serde_json::Value = client
-        .post(
-            &format!("/v1/services/{service}/{path}"),
-            &ModeRequest {
-                on,
-                message: message.map(str::to_string),
-            },
-        )
+        .post(&format!("/v1/services/{service}/{path}"), body)
         .await
         .map_err(|e| match e {
             ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
@@ -110,20 +113,7 @@ pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
 
 /// Sends promote / pause / resume / abort to the service's running canary.
 pub async fn control(cli: &Cli, command: &str) -> Result<ExitCode> {
-    let client = cli.client();
-    let service = cli.service(&client).await?;
-    let answer: serde_json::Value = client
-        .post(
-            &format!("/v1/services/{service}/canary/{command}"),
-            &serde_json::json!({}),
-        )
-        .await
-        .map_err(|e| match e {
-            ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
-            other => other.into(),
-        })?;
-    println!("{}", answer["message"].as_str().unwrap_or("done"));
-    Ok(ExitCode::SUCCESS)
+    post_and_print(cli, &format!("canary/{command}"), &serde_json::json!({})).await
 }
 
 fn start(answer: Result<Deployment, ClientError>) -> Result<Deployment> {

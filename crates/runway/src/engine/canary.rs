@@ -161,14 +161,7 @@ impl Engine {
         mut controls: mpsc::UnboundedReceiver<Control>,
     ) -> Result<(), Failure> {
         let analysis = Analysis::from_spec(&target.spec).map_err(Failure::failed)?;
-        let mut progress: CanaryProgress = self
-            .store
-            .deployment(id)
-            .ok()
-            .flatten()
-            .and_then(|d| d.progress)
-            .and_then(|p| serde_json::from_value(p).ok())
-            .unwrap_or_default();
+        let mut progress: CanaryProgress = self.progress(id);
         let fingerprint = target.fingerprint();
         let replicas = target.spec.run.replicas;
         svc.proxy.set_sticky(canary.sticky);

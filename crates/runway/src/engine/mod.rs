@@ -228,6 +228,18 @@ impl Engine {
         Ok(svc)
     }
 
+    /// Deployment `id`'s stored progress as a `T`; the default when there is none (or it is of
+    /// another shape: a fresh start).
+    fn progress<T: serde::de::DeserializeOwned + Default>(&self, id: i64) -> T {
+        self.store
+            .deployment(id)
+            .ok()
+            .flatten()
+            .and_then(|d| d.progress)
+            .and_then(|p| serde_json::from_value(p).ok())
+            .unwrap_or_default()
+    }
+
     fn serving(&self, service: &str) -> Result<Option<Release>> {
         match self.store.serving_release(service)? {
             Some(id) => {
@@ -471,10 +483,11 @@ impl Engine {
                     base_dir,
                 })?;
                 self.store.ensure_service(&name)?;
-                self.store.set_progress(
-                    id,
-                    &serde_json::to_value(&args).map_err(anyhow::Error::from)?,
-                )?;
+                // Only rollbacks and restores have arguments; a canary's progress starts empty.
+                if args != operation::OperationArgs::default() {
+                    let args = serde_json::to_value(&args).map_err(anyhow::Error::from)?;
+                    self.store.set_progress(id, &args)?;
+                }
                 let what = match kind {
                     Kind::Deploy => "deployment",
                     Kind::Rollback => "rollback",

@@ -25,7 +25,7 @@ pub(super) enum Ended {
 }
 
 /// What an operation stored about itself when it started (its `progress` at first).
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OperationArgs {
     /// Rollback and restore: the release (deployment id) being brought back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,14 +53,7 @@ impl Engine {
         let ctx = HookContext::new(id, &target, previous.as_ref().map(|p| p.version.as_str()));
         // The page, if one goes up, is the newest config's.
         self.apply_traffic_modes(&svc, Some(&target.spec));
-        let args: OperationArgs = self
-            .store
-            .deployment(id)
-            .ok()
-            .flatten()
-            .and_then(|d| d.progress)
-            .and_then(|p| serde_json::from_value(p).ok())
-            .unwrap_or_default();
+        let args: OperationArgs = self.progress(id);
         let ended = match kind {
             Kind::Deploy => {
                 self.run_deploy(&svc, id, &ctx, &target, previous.as_ref(), preflight)
@@ -204,15 +197,11 @@ impl Engine {
         match outcome {
             Ok(()) => {
                 self.lift_maintenance_of(svc, id);
-                let _ = self
-                    .run_phase_hooks(ctx, target, HookPhase::PostDeploy, false)
-                    .await;
+                self.notify(ctx, target, HookPhase::PostDeploy).await;
                 Ended::Served
             }
             Err(failure) => {
-                let _ = self
-                    .run_phase_hooks(ctx, target, HookPhase::OnFailure, false)
-                    .await;
+                self.notify(ctx, target, HookPhase::OnFailure).await;
                 let strict = recreate;
                 Ended::NotServed(
                     self.return_after_failure(svc, id, ctx, target, previous, failure, strict)
@@ -235,9 +224,7 @@ impl Engine {
         reason: String,
     ) -> Ended {
         self.journal(ctx.deployment_id, "failed", json!({ "reason": reason }));
-        let _ = self
-            .run_phase_hooks(ctx, target, HookPhase::OnFailure, false)
-            .await;
+        self.notify(ctx, target, HookPhase::OnFailure).await;
         Ended::NotServed(Failure::failed(reason))
     }
 
@@ -290,9 +277,7 @@ impl Engine {
                 rolled_back: failure.rolled_back,
             };
         }
-        let _ = self
-            .run_phase_hooks(ctx, target, HookPhase::PreRollback, false)
-            .await;
+        self.notify(ctx, target, HookPhase::PreRollback).await;
         self.journal(id, "reverting", json!({ "to": prev.version }));
         let plan = plan.unwrap_or(SchemaPlan::Nothing);
         let back = self.go_back(svc, id, ctx, prev, plan, strict).await;
@@ -300,9 +285,7 @@ impl Engine {
         match back {
             Ok(()) => {
                 self.journal(id, "reverted", json!({ "to": prev.version }));
-                let _ = self
-                    .run_phase_hooks(ctx, target, HookPhase::PostRollback, false)
-                    .await;
+                self.notify(ctx, target, HookPhase::PostRollback).await;
             }
             Err(e) => {
                 failure.reason = format!(
@@ -414,9 +397,7 @@ impl Engine {
         previous: Option<&Release>,
         args: &OperationArgs,
     ) -> Ended {
-        let _ = self
-            .run_phase_hooks(ctx, target, HookPhase::PreRollback, false)
-            .await;
+        self.notify(ctx, target, HookPhase::PreRollback).await;
         let original = Release {
             id: args.release_of.unwrap_or(target.id),
             ..target.clone()
@@ -455,9 +436,7 @@ impl Engine {
             },
         };
         if matches!(ended, Ended::Served | Ended::ServedBut(_)) {
-            let _ = self
-                .run_phase_hooks(ctx, target, HookPhase::PostRollback, false)
-                .await;
+            self.notify(ctx, target, HookPhase::PostRollback).await;
         }
         ended
     }
@@ -507,6 +486,12 @@ impl Engine {
             Ok(()) => Ended::Served,
             Err(e) => Ended::NotServed(Failure::failed(e)),
         }
+    }
+
+    /// Runs the `[[hooks.run]]` of a phase whose failure changes nothing (alerts, notes): a
+    /// failed one is logged and the others still run.
+    async fn notify(&self, ctx: &HookContext, release: &Release, phase: HookPhase) {
+        let _ = self.run_phase_hooks(ctx, release, phase, false).await;
     }
 
     /// Whether a stage of deployment `id` finished before (a resumed deployment skips it).

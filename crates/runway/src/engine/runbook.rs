@@ -232,16 +232,7 @@ impl Engine {
             self.record_undone(*m, id, "restore");
         }
         if remigrate {
-            if let Some(hook) = &to.spec.hooks.migrate {
-                self.run_hook(
-                    ctx,
-                    Hook {
-                        phase: "migrate",
-                        argv: &hook.command,
-                        timeout: hook.timeout.0,
-                        extra_env: Vec::new(),
-                    },
-                )
+            self.run_migration(ctx, to, backup.deployment_id)
                 .await
                 .map_err(|e| {
                     format!(
@@ -250,10 +241,6 @@ impl Engine {
                         backup.id, to.version
                     )
                 })?;
-                self.store
-                    .record_migration(backup.deployment_id, &ctx.service)
-                    .map_err(|e| format!("cannot record the migration: {e:#}"))?;
-            }
         }
         self.converge(svc, id, to, false).await
     }
@@ -365,9 +352,25 @@ impl Engine {
         let Some(hook) = &release.spec.hooks.migrate else {
             return Ok(());
         };
-        if self.store.migration_in_effect(id).unwrap_or(false) {
+        if hook.command.is_empty() || self.store.migration_in_effect(id).unwrap_or(false) {
             return Ok(());
         }
+        self.run_migration(ctx, release, id)
+            .await
+            .map_err(|e| format!("the migration failed, nothing was switched: {e}"))
+    }
+
+    /// Runs `release`'s migrate command and records it in the ledger as deployment
+    /// `applied_by`'s migration.
+    async fn run_migration(
+        &self,
+        ctx: &HookContext,
+        release: &Release,
+        applied_by: i64,
+    ) -> Result<(), String> {
+        let Some(hook) = &release.spec.hooks.migrate else {
+            return Ok(());
+        };
         self.run_hook(
             ctx,
             Hook {
@@ -377,10 +380,9 @@ impl Engine {
                 extra_env: Vec::new(),
             },
         )
-        .await
-        .map_err(|e| format!("the migration failed, nothing was switched: {e}"))?;
+        .await?;
         self.store
-            .record_migration(id, &ctx.service)
+            .record_migration(applied_by, &ctx.service)
             .map_err(|e| format!("cannot record the migration: {e:#}"))
     }
 }

@@ -32,17 +32,7 @@ impl Engine {
         on: bool,
         message: Option<String>,
     ) -> Result<String> {
-        let svc = self.service(service)?;
-        let mode = on.then(|| TrafficMode {
-            message,
-            since: now(),
-            by: "operator".into(),
-            deployment_id: None,
-        });
-        self.store
-            .set_flag(service, ServiceFlag::Maintenance, mode.as_ref())?;
-        self.apply_traffic_modes(&svc, None);
-        tracing::info!(service, on, "maintenance set by the operator");
+        self.set_operator_mode(service, ServiceFlag::Maintenance, on, message)?;
         Ok(format!(
             "maintenance {} for `{service}`",
             if on { "on" } else { "off" }
@@ -56,16 +46,7 @@ impl Engine {
         on: bool,
         message: Option<String>,
     ) -> Result<String> {
-        let svc = self.service(service)?;
-        let mode = on.then(|| TrafficMode {
-            message,
-            since: now(),
-            by: "operator".into(),
-            deployment_id: None,
-        });
-        self.store
-            .set_flag(service, ServiceFlag::ReadOnly, mode.as_ref())?;
-        self.apply_traffic_modes(&svc, None);
+        self.set_operator_mode(service, ServiceFlag::ReadOnly, on, message)?;
         Ok(format!(
             "`{service}` is {}",
             if on {
@@ -74,6 +55,27 @@ impl Engine {
                 "taking all traffic normally"
             }
         ))
+    }
+
+    /// Records an operator's mode change and applies it to the proxy at once.
+    fn set_operator_mode(
+        &self,
+        service: &str,
+        flag: ServiceFlag,
+        on: bool,
+        message: Option<String>,
+    ) -> Result<()> {
+        let svc = self.service(service)?;
+        let mode = on.then(|| TrafficMode {
+            message,
+            since: now(),
+            by: "operator".into(),
+            deployment_id: None,
+        });
+        self.store.set_flag(service, flag, mode.as_ref())?;
+        self.apply_traffic_modes(&svc, None);
+        tracing::info!(service, ?flag, on, "traffic mode set by the operator");
+        Ok(())
     }
 
     /// Puts the page up for operation `id` (a recreate or a restore). A page already up stays
