@@ -56,6 +56,70 @@ fn strategy_name(spec: &Spec) -> &'static str {
     }
 }
 
+/// What runs around the traffic shift: checks, hooks, the backup and the migration, and what a
+/// way back does with the migration.
+fn print_runbook(spec: &Spec, with_database_steps: bool) {
+    let count = |phase: &str| crate::checks::in_phase(spec, Some(phase)).len();
+    let hooks = |phase: runway_spec::HookPhase| spec.hooks.at(phase).count();
+    let mut before = Vec::new();
+    if count("preflight") > 0 {
+        before.push(format!("{} preflight check(s)", count("preflight")));
+    }
+    if hooks(runway_spec::HookPhase::PreDeploy) > 0 {
+        before.push(format!(
+            "{} pre-deploy hook(s)",
+            hooks(runway_spec::HookPhase::PreDeploy)
+        ));
+    }
+    if with_database_steps {
+        if let Some(b) = &spec.hooks.backup {
+            before.push(format!(
+                "backup `{}`{} (keep {})",
+                b.command.join(" "),
+                if b.verify.is_some() { " + verify" } else { "" },
+                b.keep
+            ));
+        }
+        if let Some(m) = &spec.hooks.migrate {
+            before.push(format!("migrate `{}` once", m.command.join(" ")));
+        }
+    }
+    let mut after = Vec::new();
+    if count("verify") > 0 {
+        after.push(format!("{} verify check(s)", count("verify")));
+    }
+    if hooks(runway_spec::HookPhase::PostDeploy) > 0 {
+        after.push(format!(
+            "{} post-deploy hook(s)",
+            hooks(runway_spec::HookPhase::PostDeploy)
+        ));
+    }
+    if !before.is_empty() {
+        println!("  before step 1: {}", before.join(", "));
+    }
+    if !after.is_empty() {
+        println!("  after the last step: {}", after.join(", "));
+    }
+    if let Some(m) = &spec.hooks.migrate {
+        let back = match (&m.undo, m.policy()) {
+            (Some(undo), _) => format!(
+                "`{}` runs after the old release has all traffic back",
+                undo.join(" ")
+            ),
+            (None, Some(runway_spec::OnFailure::Freeze)) => {
+                "freeze: nothing more changes until you decide (the migration is irreversible)"
+                    .to_string()
+            }
+            (None, Some(runway_spec::OnFailure::Restore)) => {
+                "restore: maintenance page, the backup restored, the old release started"
+                    .to_string()
+            }
+            (None, _) => "the schema stays: the old release runs on it".to_string(),
+        };
+        println!("  going back across the migration: {back}");
+    }
+}
+
 /// The recreate procedure, step by step (runbook 004's phases).
 fn print_recreate_plan(spec: &Spec, version: &str, serving: Option<&str>) {
     let name = &spec.service.name;
@@ -106,6 +170,7 @@ fn print_recreate_plan(spec: &Spec, version: &str, serving: Option<&str>) {
         println!("  {}. {step}", i + 1);
     }
     println!("  on failure: everything stops, the migration is taken back (undo or restore), the old release starts, and the page comes down only when it serves");
+    print_runbook(spec, false);
     println!("nothing was changed");
 }
 
@@ -152,6 +217,7 @@ fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &st
     println!(
         "  on rollback: the canary's weight goes to 0 at once, then it is drained and stopped"
     );
+    print_runbook(spec, true);
     println!("nothing was changed");
 }
 
@@ -294,6 +360,7 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
                 );
             }
             println!("  then: {stable} stays up for {} (`runway abort` switches back instantly), then it is drained and stopped", bg.scale_down_delay);
+            print_runbook(&spec, true);
             println!("nothing was changed");
             return Ok(ExitCode::SUCCESS);
         }
@@ -351,6 +418,7 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
     println!(
         "  on failure: new replicas are stopped and {old_name} keeps (or gets back) all traffic"
     );
+    print_runbook(&spec, true);
     println!("nothing was changed");
     Ok(ExitCode::SUCCESS)
 }

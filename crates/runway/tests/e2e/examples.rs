@@ -156,6 +156,16 @@ async fn the_alembic_rolling_example_migrates_rolls_out_and_downgrades_on_rollba
         std::fs::rename(migrations.join(f), aside.join(f)).unwrap();
     }
     let file = config.to_str().unwrap();
+    // The plan names the database steps around the rollout and the way back.
+    let plan = text(&h.runway(&["-f", file, "plan", "v1"]).await);
+    for expected in [
+        "migrate `../tools/migrate.sh upgrade head` once",
+        "`../tools/migrate.sh downgrade -1` runs after the old release has all traffic back",
+        "1 post-deploy hook(s)",
+        "nothing was changed",
+    ] {
+        assert!(plan.contains(expected), "{expected} in {plan}");
+    }
     let out = h.runway(&["-f", file, "deploy", "v1"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
