@@ -180,7 +180,9 @@ enum Outcome {
 /// are secret, and passwords in URLs (a DATABASE_URL echoed by a failing pg_dump).
 fn redactor_for(env: &BTreeMap<String, String>) -> Redactor {
     let mut redactor = Redactor::new();
-    for (name, value) in env {
+    // The hook inherits the server's environment too (a PGPASSWORD set there).
+    let inherited: Vec<(String, String)> = std::env::vars().collect();
+    for (name, value) in env.iter().chain(inherited.iter().map(|(k, v)| (k, v))) {
         let upper = name.to_ascii_uppercase();
         let secret = ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PASS"]
             .iter()

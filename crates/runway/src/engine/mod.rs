@@ -440,6 +440,13 @@ impl Engine {
                 "--count must be at least 1 (to stop a service, stop its nodes)".into(),
             ));
         }
+        if let Some(frozen) = self.frozen(service) {
+            return Err(EngineError::Conflict(format!(
+                "service `{service}` is frozen by deployment #{}: decide first (`runway status` \
+                 says how), then scale",
+                frozen.deployment_id
+            )));
+        }
         let serving = self.serving(service)?.ok_or_else(|| {
             EngineError::BadRequest(format!(
                 "service `{service}` has no serving release to scale"
@@ -470,6 +477,11 @@ impl Engine {
     ) -> Result<Deployment> {
         let name = spec.service.name.clone();
         let svc = self.service_for(&name, &spec, true).await?;
+        if self.frozen(&name).is_some() && svc.operation().is_none() {
+            // The human has decided: the split the service froze with ends here.
+            svc.set_weights(None);
+            svc.proxy.set_sticky(false);
+        }
         let previous = self.serving(&name)?;
         let (guard, id) = svc.begin(
             || {

@@ -72,8 +72,18 @@ impl Engine {
             },
             Kind::Restore => self.run_restore(&svc, id, &ctx, &target, &args).await,
         };
-        // A page this operation put up comes down once something healthy serves.
-        self.lift_maintenance_of(&svc, id);
+        // A page this operation put up comes down once something healthy serves, unless the
+        // operation froze the service or could not go back: then a human decides.
+        let settled = match &ended {
+            Ended::Served | Ended::ServedBut(_) => true,
+            Ended::NotServed(_) => {
+                self.frozen(&svc.name).is_none_or(|f| f.deployment_id != id)
+                    && !self.journaled(id, "revert_failed")
+            }
+        };
+        if settled {
+            self.lift_maintenance_of(&svc, id);
+        }
         // A rollback or restore that brings back another version marks the one it replaced.
         let replaced = previous
             .as_ref()
@@ -112,7 +122,17 @@ impl Engine {
         };
         if target_serves {
             let seconds = started.elapsed().as_secs_f64();
-            self.journal(id, "succeeded", json!({ "seconds": seconds }));
+            match &reason {
+                None => self.journal(id, "succeeded", json!({ "seconds": seconds })),
+                Some(why) => self.journal(
+                    id,
+                    "serving_with_a_problem",
+                    json!({ "seconds": seconds, "reason": why }),
+                ),
+            }
+            // The target serves alone: no split or stickiness of a canary may outlive it.
+            svc.set_weights(None);
+            svc.proxy.set_sticky(false);
             if let Err(e) = self.store.set_serving_release(&svc.name, Some(id)) {
                 tracing::error!(id, "cannot record the serving release: {e:#}");
             }
@@ -143,12 +163,45 @@ impl Engine {
         // A redeploy of the serving version (a config change) goes straight there; a new
         // version goes through its strategy's steps and checks.
         let progressive = target.version != previous.map_or("", |p| &p.version);
+        let recreate = matches!(target.spec.strategy, StrategySpec::Recreate(_));
+        // Resumed after a crash (recovery passes NotApplicable): a deployment that had already
+        // failed does not go forward again; it stays failed, or finishes its way back.
+        if preflight == Preflight::NotApplicable {
+            if let Some(entry) = self.last_failure(id) {
+                let failure = Failure {
+                    reason: entry.detail["reason"]
+                        .as_str()
+                        .unwrap_or("failed")
+                        .to_string(),
+                    rolled_back: entry.event == "rolling_back",
+                };
+                if entry.detail["before_change"] == true {
+                    return Ended::NotServed(failure);
+                }
+                let failure = self
+                    .return_after_failure(svc, id, ctx, target, previous, failure, recreate)
+                    .await;
+                self.notify(ctx, target, HookPhase::OnFailure).await;
+                return Ended::NotServed(failure);
+            }
+        }
+        let preflight = match preflight {
+            // A crash before the preflight finished: it runs again.
+            Preflight::NotApplicable
+                if !self.stage_done(id, "preflight")
+                    && !self.journaled(id, "preflight_skipped") =>
+            {
+                Preflight::Run
+            }
+            other => other,
+        };
         match preflight {
             Preflight::Run => {
                 if let Err(reason) = self.checks_gate(id, target, "preflight", Vec::new()).await {
                     // Nothing was changed: no replica started, no traffic moved.
                     return self.failed_before_any_change(ctx, target, reason).await;
                 }
+                self.stage_finished(id, "preflight");
             }
             Preflight::Skipped => {
                 self.journal(id, "preflight_skipped", json!({ "by": "--skip-checks" }))
@@ -164,7 +217,6 @@ impl Engine {
             }
             self.stage_finished(id, "pre-deploy");
         }
-        let recreate = matches!(target.spec.strategy, StrategySpec::Recreate(_));
         let mut outcome = if recreate {
             self.run_recreate(svc, id, ctx, target)
                 .await
@@ -201,12 +253,13 @@ impl Engine {
                 Ended::Served
             }
             Err(failure) => {
+                // The way back first (the failing release loses its traffic at once), then the
+                // alert.
+                let failure = self
+                    .return_after_failure(svc, id, ctx, target, previous, failure, recreate)
+                    .await;
                 self.notify(ctx, target, HookPhase::OnFailure).await;
-                let strict = recreate;
-                Ended::NotServed(
-                    self.return_after_failure(svc, id, ctx, target, previous, failure, strict)
-                        .await,
-                )
+                Ended::NotServed(failure)
             }
         }
     }
@@ -223,7 +276,11 @@ impl Engine {
         target: &Release,
         reason: String,
     ) -> Ended {
-        self.journal(ctx.deployment_id, "failed", json!({ "reason": reason }));
+        self.journal(
+            ctx.deployment_id,
+            "failed",
+            json!({ "reason": reason, "before_change": true }),
+        );
         self.notify(ctx, target, HookPhase::OnFailure).await;
         Ended::NotServed(Failure::failed(reason))
     }
@@ -293,6 +350,15 @@ impl Engine {
                     failure.reason, prev.version
                 );
                 self.journal(id, "revert_failed", json!({ "reason": e }));
+                // Neither release is known to serve: a restart must not guess either.
+                self.freeze(
+                    svc,
+                    id,
+                    &format!(
+                        "frozen: the way back to {} failed; look before anything else runs",
+                        prev.version
+                    ),
+                );
             }
         }
         failure
@@ -403,8 +469,6 @@ impl Engine {
             ..target.clone()
         };
         let plan = if args.keep_schema {
-            self.journal(id, "schema_kept", json!({ "why": "--keep-schema" }));
-            self.keep_schema(id, &svc.name, &original);
             SchemaPlan::Nothing
         } else {
             match self.schema_plan(&svc.name, &original) {
@@ -436,6 +500,11 @@ impl Engine {
             },
         };
         if matches!(ended, Ended::Served | Ended::ServedBut(_)) {
+            if args.keep_schema {
+                // Only now that the older release serves does it run on the newer schema.
+                self.journal(id, "schema_kept", json!({ "why": "--keep-schema" }));
+                self.keep_schema(id, &svc.name, &original);
+            }
             self.notify(ctx, target, HookPhase::PostRollback).await;
         }
         ended
@@ -492,6 +561,23 @@ impl Engine {
     /// failed one is logged and the others still run.
     async fn notify(&self, ctx: &HookContext, release: &Release, phase: HookPhase) {
         let _ = self.run_phase_hooks(ctx, release, phase, false).await;
+    }
+
+    /// Whether deployment `id`'s journal has an `event` entry.
+    fn journaled(&self, id: i64, event: &str) -> bool {
+        self.store
+            .journal_since(id, 0)
+            .is_ok_and(|entries| entries.iter().any(|e| e.event == event))
+    }
+
+    /// The entry that says deployment `id` failed or is being rolled back, if any.
+    fn last_failure(&self, id: i64) -> Option<crate::store::JournalEntry> {
+        self.store
+            .journal_since(id, 0)
+            .ok()?
+            .into_iter()
+            .rev()
+            .find(|e| e.event == "failed" || e.event == "rolling_back")
     }
 
     /// Whether a stage of deployment `id` finished before (a resumed deployment skips it).

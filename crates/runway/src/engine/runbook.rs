@@ -123,6 +123,8 @@ impl Engine {
         migrations: &[Migration],
     ) -> Result<(), String> {
         for m in migrations {
+            // The undo belongs to the release that migrated: its checkout, its env.
+            let ctx = &HookContext::new(id, &m.release, Some(&ctx.version));
             match &m.undo {
                 Some(undo) => {
                     self.run_hook(
@@ -223,10 +225,14 @@ impl Engine {
         )
         .await
         .map_err(|e| {
-            format!(
-                "restoring backup #{} failed, the service stays in maintenance: {e}",
+            let why = format!(
+                "restoring backup #{} failed, the service stays in maintenance with nothing \
+                 running: {e}",
                 backup.id
-            )
+            );
+            // The database is in an unknown state: a restart must not start anything on it.
+            self.freeze(svc, id, &format!("frozen: {why}"));
+            why
         })?;
         for m in migrations {
             self.record_undone(*m, id, "restore");
@@ -235,11 +241,13 @@ impl Engine {
             self.run_migration(ctx, to, backup.deployment_id)
                 .await
                 .map_err(|e| {
-                    format!(
+                    let why = format!(
                         "backup #{} is restored, but migrating it for {} failed, the service \
-                         stays in maintenance: {e}",
+                         stays in maintenance with nothing running: {e}",
                         backup.id, to.version
-                    )
+                    );
+                    self.freeze(svc, id, &format!("frozen: {why}"));
+                    why
                 })?;
         }
         self.converge(svc, id, to, false).await

@@ -87,7 +87,21 @@ impl Engine {
         spec: &Spec,
     ) -> anyhow::Result<()> {
         let current: Option<TrafficMode> = self.store.flag(&svc.name, ServiceFlag::Maintenance)?;
-        if current.is_none() {
+        // A page left up by an operation that has ended (a failed restore a human has since
+        // looked at) is taken over, so that this one can take it down when it succeeds.
+        let orphaned = current
+            .as_ref()
+            .and_then(|m| m.deployment_id)
+            .is_some_and(|owner| {
+                owner != id
+                    && self
+                        .store
+                        .deployment(owner)
+                        .ok()
+                        .flatten()
+                        .is_none_or(|d| d.status != crate::store::Status::Running)
+            });
+        if current.is_none() || orphaned {
             self.journal(id, "maintenance_on", json!({}));
             self.store.set_flag(
                 &svc.name,

@@ -325,6 +325,9 @@ async fn irreversible_migrations_follow_their_on_failure_policy() {
     let out = h.runway(&["rollback"]).await;
     assert!(!out.status.success());
     assert!(text(&out).contains("--keep-schema"), "{}", text(&out));
+    let out = h.runway(&["scale", "--count", "2"]).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("frozen"), "{}", text(&out));
     let out = h.runway(&["rollback", "--keep-schema"]).await;
     assert!(out.status.success(), "{}", text(&out));
     let status = h.status().await;
@@ -624,4 +627,47 @@ async fn a_recreate_interrupted_by_kill_9_resumes_behind_the_page() {
             ("migrate", "ok"),
         ]
     );
+}
+
+/// kill -9 while a failed deployment is on its way back: the restarted server finishes the way
+/// back; it does not run the deployment forward again (which here would succeed, since the
+/// verify check fails only once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_interrupted_on_its_way_back_is_not_run_forward_again() {
+    let mut h = Harness::start().await;
+    let mut v1 = App::default();
+    v1.replicas = 1;
+    assert!(h.deploy("v1", &v1).await.status.success());
+    let counter = h.dir.path().join("verify-count");
+    let mut v2 = App::default().strategy(&format!(
+        "[strategy]\nkind = \"rolling\"\n\n[[hooks.run]]\nat = \"pre-rollback\"\ncommand = [\"sleep\", \"3\"]\n\n\
+         [[checks]]\nname = \"second call fails\"\nkind = \"command\"\n\
+         command = [\"sh\", \"-c\", \"n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; [ $n -ne 2 ]\"]\n\
+         phases = [\"verify\"]\n",
+        c = counter.display()
+    ));
+    v2.replicas = 1;
+    let file = h.write("runway-v2.toml", &v2);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let client = h.client();
+    wait_for(|| async {
+        let detail: serde_json::Value = client.get("/v1/deployments/2").await.unwrap();
+        detail["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "hook_started" && e["detail"]["phase"] == "pre-rollback")
+    })
+    .await;
+    h.kill9_server();
+    h.start_server().await;
+    wait_for(|| async { h.history().await[0]["status"] != "running" }).await;
+    let history = h.history().await;
+    assert_eq!(history[0]["status"], "rolled_back", "{:?}", history[0]);
+    assert_eq!(serving_version(&h).await, "v1");
+    assert_eq!(versions_running(&h.status().await), vec!["v1".to_string()]);
+    assert_eq!(h.get("/").await.1, "v1");
 }
