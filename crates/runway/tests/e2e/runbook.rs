@@ -635,8 +635,10 @@ async fn a_recreate_interrupted_by_kill_9_resumes_behind_the_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_interrupted_on_its_way_back_is_not_run_forward_again() {
     let mut h = Harness::start().await;
-    let mut v1 = App::default();
-    v1.replicas = 1;
+    let v1 = App {
+        replicas: 1,
+        ..App::default()
+    };
     assert!(h.deploy("v1", &v1).await.status.success());
     let counter = h.dir.path().join("verify-count");
     let mut v2 = App::default().strategy(&format!(
