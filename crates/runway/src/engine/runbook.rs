@@ -126,7 +126,23 @@ impl Engine {
             // The undo belongs to the release that migrated: its checkout, its env.
             let ctx = &HookContext::new(id, &m.release, Some(&ctx.version));
             match &m.undo {
+                Some(_) if self.undo_started(id, m.deployment_id) => {
+                    // A crash interrupted it. `downgrade -1` run twice would take back one
+                    // migration too many, so runway does not guess whether it finished.
+                    return Err(format!(
+                        "the undo of deployment #{}'s migration was interrupted by a server \
+                         restart and may have run: check the schema (e.g. `alembic current`), \
+                         then decide with `runway rollback --keep-schema` or `runway restore \
+                         BACKUP`",
+                        m.deployment_id
+                    ));
+                }
                 Some(undo) => {
+                    self.journal(
+                        id,
+                        "undo_started",
+                        json!({ "migration_of": m.deployment_id }),
+                    );
                     self.run_hook(
                         ctx,
                         Hook {
@@ -173,6 +189,16 @@ impl Engine {
         {
             self.record_undone(m, id, "kept");
         }
+    }
+
+    /// Whether operation `id` started the undo of `migration` before (it is still in effect, so
+    /// it did not finish as far as runway knows).
+    fn undo_started(&self, id: i64, migration: i64) -> bool {
+        self.store.journal_since(id, 0).is_ok_and(|entries| {
+            entries
+                .iter()
+                .any(|e| e.event == "undo_started" && e.detail["migration_of"] == migration)
+        })
     }
 
     fn record_undone(&self, migration: i64, by: i64, how: &str) {
