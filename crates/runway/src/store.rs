@@ -305,6 +305,25 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every succeeded deployment of `version` newer than `after` as rolled back: after
+    /// going back past a version, none of its releases (a deploy, then a scale change of it) is
+    /// a rollback target any more.
+    pub fn mark_version_rolled_back(
+        &self,
+        service: &str,
+        version: &str,
+        after: i64,
+        reason: &str,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET status = 'rolled_back', reason = ?4,
+                 finished_at = COALESCE(finished_at, ?5)
+             WHERE service = ?1 AND version = ?2 AND id > ?3 AND status = 'succeeded'",
+            params![service, version, after, reason, now()],
+        )?;
+        Ok(())
+    }
+
     pub fn deployment(&self, id: i64) -> Result<Option<Deployment>> {
         self.conn()
             .query_row(

@@ -24,6 +24,13 @@ pub(super) enum Ended {
     NotServed(Failure),
 }
 
+/// The version a rollback or restore went back past, and the release it went back to.
+pub(super) struct Replaced {
+    version: String,
+    after: i64,
+    reason: String,
+}
+
 /// What an operation stored about itself when it started (its `progress` at first).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OperationArgs {
@@ -90,11 +97,10 @@ impl Engine {
             .filter(|p| {
                 matches!(kind, Kind::Rollback | Kind::Restore) && p.version != target.version
             })
-            .map(|p| {
-                (
-                    p.id,
-                    format!("rolled back to {} by deployment #{id}", target.version),
-                )
+            .map(|p| Replaced {
+                version: p.version.clone(),
+                after: args.release_of.unwrap_or(target.id),
+                reason: format!("rolled back to {} by deployment #{id}", target.version),
             });
         self.record(&svc, id, ended, started, replaced);
     }
@@ -105,7 +111,7 @@ impl Engine {
         id: i64,
         ended: Ended,
         started: std::time::Instant,
-        replaced: Option<(i64, String)>,
+        replaced: Option<Replaced>,
     ) {
         let (status, reason, target_serves) = match ended {
             Ended::Served => (Status::Succeeded, None, true),
@@ -136,9 +142,12 @@ impl Engine {
             if let Err(e) = self.store.set_serving_release(&svc.name, Some(id)) {
                 tracing::error!(id, "cannot record the serving release: {e:#}");
             }
-            if let Some((from, why)) = replaced {
-                if let Err(e) = self.store.mark_rolled_back(from, &why) {
-                    tracing::error!("cannot record rollback of #{from}: {e:#}");
+            if let Some(r) = replaced {
+                if let Err(e) = self
+                    .store
+                    .mark_version_rolled_back(&svc.name, &r.version, r.after, &r.reason)
+                {
+                    tracing::error!("cannot record the rollback of {}: {e:#}", r.version);
                 }
             }
             self.unfreeze(&svc.name);

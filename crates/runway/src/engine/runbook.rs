@@ -304,7 +304,13 @@ impl Engine {
             return Ok(()); // resumed after a crash: taken already
         }
         let dir = backup_dir(&self.state_dir, &ctx.service, id);
-        // A crash may have left a half-written backup behind: start clean.
+        // A crash may have left a half-written backup behind: its record says so, and the
+        // directory starts clean.
+        for stale in self.store.backups(&ctx.service).unwrap_or_default() {
+            if stale.deployment_id == id && stale.state == "taking" {
+                let _ = self.store.set_backup_state(stale.id, "failed", 0);
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create the backup directory {}: {e}", dir.display()))?;
@@ -356,23 +362,33 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes all but the newest `keep` backups of the service.
+    /// Deletes all but the newest `keep` usable backups of the service, and the files of
+    /// failed ones (never worth keeping once a newer backup succeeded; their record stays).
     fn prune_backups(&self, service: &str, keep: u32) {
         let Ok(backups) = self.store.backups(service) else {
             return;
         };
-        let old = backups
+        let (ok, failed): (Vec<_>, Vec<_>) = backups
             .into_iter()
             .filter(|b| b.state == "ok" || b.state == "failed")
-            .skip(keep as usize);
-        for b in old {
+            .partition(|b| b.state == "ok");
+        let doomed = ok
+            .into_iter()
+            .skip(keep as usize)
+            .map(|b| (b, "pruned"))
+            .chain(failed.into_iter().map(|b| (b, "failed")));
+        for (b, state) in doomed {
             if let Err(e) = std::fs::remove_dir_all(&b.dir) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(backup = b.id, "cannot delete old backup {}: {e}", b.dir);
+                    tracing::warn!(
+                        backup = b.id,
+                        "cannot delete backup files in {}: {e}",
+                        b.dir
+                    );
                     continue;
                 }
             }
-            if let Err(e) = self.store.set_backup_state(b.id, "pruned", b.size_bytes) {
+            if let Err(e) = self.store.set_backup_state(b.id, state, 0) {
                 tracing::error!(backup = b.id, "cannot record pruning: {e:#}");
             }
         }

@@ -673,3 +673,32 @@ async fn a_deployment_interrupted_on_its_way_back_is_not_run_forward_again() {
     assert_eq!(versions_running(&h.status().await), vec!["v1".to_string()]);
     assert_eq!(h.get("/").await.1, "v1");
 }
+
+/// Going back past a version marks all its releases rolled back, a scale change of it too, so
+/// a second `rollback` does not bring it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_past_a_scaled_release_does_not_flip_back_to_it() {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    assert!(h.deploy("v2", &one).await.status.success());
+    let out = h.runway(&["scale", "--count", "2"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.runway(&["rollback"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(serving_version(&h).await, "v1");
+    let history = h.history().await;
+    let v2_rows: Vec<&str> = history
+        .iter()
+        .filter(|d| d["version"] == "v2")
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(v2_rows, vec!["rolled_back", "rolled_back"], "{history:?}");
+    let out = h.runway(&["rollback"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no earlier release"), "{}", text(&out));
+    assert_eq!(serving_version(&h).await, "v1");
+}
