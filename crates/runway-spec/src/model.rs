@@ -173,8 +173,9 @@ impl MigrateHook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnFailure {
-    /// Keep everything as it is (the new release keeps its traffic), run the
-    /// `on-failure` hooks and wait for a human.
+    /// Keep both releases' replicas as they are (a rolling release keeps its traffic;
+    /// a canary judged bad has already handed its traffic back), run the `on-failure`
+    /// hooks and wait for a human.
     Freeze,
     /// Bring the old release back on the new schema.
     Rollback,

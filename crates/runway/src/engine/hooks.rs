@@ -269,7 +269,14 @@ async fn execute(
         let _ = killpg(pid, Signal::SIGKILL);
     }
     for reader in readers.into_iter().flatten() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        // A process that left the group (setsid) may hold the pipe open: stop reading it.
+        let abort = reader.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), reader)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
     let text = output.lock().unwrap_or_else(|e| e.into_inner()).text();
     (outcome, detail, text)

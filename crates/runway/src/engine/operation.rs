@@ -547,10 +547,15 @@ impl Engine {
             Err(e) => return Ended::NotServed(Failure::failed(e)),
         };
         let release_of = args.release_of.unwrap_or(target.id);
-        let migrations = self
+        // The backup holds every migration applied before the deployment that took it: only
+        // the later ones are gone once it is restored.
+        let migrations: Vec<i64> = self
             .store
             .migrations_after(&svc.name, release_of)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| *m >= backup.deployment_id)
+            .collect();
         let result = self
             .restore_and_return(
                 svc,
