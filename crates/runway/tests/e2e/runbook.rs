@@ -399,6 +399,28 @@ async fn maintenance_and_read_only_survive_a_server_restart() {
     assert_ne!(post(h.listen).await, 503);
 }
 
+/// Deploys `app` as v2 (deployment #2) without following it, waits until its hook of `phase`
+/// has started, then kills the server with SIGKILL and starts it again.
+async fn kill9_during_hook(h: &mut Harness, app: &App, phase: &str) {
+    let file = h.write("runway-v2.toml", app);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let client = h.client();
+    wait_for(|| async {
+        let detail: serde_json::Value = client.get("/v1/deployments/2").await.unwrap();
+        detail["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "hook_started" && e["detail"]["phase"] == phase)
+    })
+    .await;
+    h.kill9_server();
+    h.start_server().await;
+}
+
 async fn wait_for<F, Fut>(mut ok: F)
 where
     F: FnMut() -> Fut,
@@ -587,23 +609,7 @@ async fn a_recreate_interrupted_by_kill_9_resumes_behind_the_page() {
             "[strategy]\nkind = \"recreate\"\n\n{BACKUP}\n[hooks.migrate]\ncommand = [\"sh\", \"-c\", 'sleep 2 && psql \"$DATABASE_URL\" -v ON_ERROR_STOP=1 -c \"CREATE TABLE IF NOT EXISTS orders (id int)\"']\n"
         ),
     );
-    let file = h.write("runway-v2.toml", &v2);
-    let out = h
-        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
-        .await;
-    assert!(out.status.success(), "{}", text(&out));
-    let client = h.client();
-    wait_for(|| async {
-        let detail: serde_json::Value = client.get("/v1/deployments/2").await.unwrap();
-        detail["journal"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["event"] == "hook_started" && e["detail"]["phase"] == "migrate")
-    })
-    .await;
-    h.kill9_server();
-    h.start_server().await;
+    kill9_during_hook(&mut h, &v2, "migrate").await;
     // The page answers at once: the old release is stopped and the new one not started yet.
     assert_eq!(h.get("/").await.0, 503);
 
@@ -613,7 +619,7 @@ async fn a_recreate_interrupted_by_kill_9_resumes_behind_the_page() {
     assert!(table_exists(&url, "orders"));
     assert_eq!(serving_version(&h).await, "v2");
     assert_eq!(h.get("/").await.0, 200);
-    let runs: Vec<serde_json::Value> = client.get("/v1/deployments/2/hooks").await.unwrap();
+    let runs: Vec<serde_json::Value> = h.client().get("/v1/deployments/2/hooks").await.unwrap();
     let phases: Vec<(&str, &str)> = runs
         .iter()
         .map(|r| (r["phase"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
@@ -649,23 +655,7 @@ async fn a_deployment_interrupted_on_its_way_back_is_not_run_forward_again() {
         c = counter.display()
     ));
     v2.replicas = 1;
-    let file = h.write("runway-v2.toml", &v2);
-    let out = h
-        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
-        .await;
-    assert!(out.status.success(), "{}", text(&out));
-    let client = h.client();
-    wait_for(|| async {
-        let detail: serde_json::Value = client.get("/v1/deployments/2").await.unwrap();
-        detail["journal"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["event"] == "hook_started" && e["detail"]["phase"] == "pre-rollback")
-    })
-    .await;
-    h.kill9_server();
-    h.start_server().await;
+    kill9_during_hook(&mut h, &v2, "pre-rollback").await;
     wait_for(|| async { h.history().await[0]["status"] != "running" }).await;
     let history = h.history().await;
     assert_eq!(history[0]["status"], "rolled_back", "{:?}", history[0]);
