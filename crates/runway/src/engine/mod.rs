@@ -187,6 +187,21 @@ impl Engine {
         self.journal_tick.send_modify(|t| *t += 1);
     }
 
+    /// The newest entry of deployment `id`'s journal that `matches`: how a resumed operation
+    /// finds out what it had already done.
+    fn last_journaled(
+        &self,
+        id: i64,
+        matches: impl Fn(&crate::store::JournalEntry) -> bool,
+    ) -> Option<crate::store::JournalEntry> {
+        self.store
+            .journal_since(id, 0)
+            .ok()?
+            .into_iter()
+            .rev()
+            .find(|e| matches(e))
+    }
+
     /// The service's runtime, creating it (and binding its proxy listener) on first use.
     /// With `open` false the listener is bound but accepts nothing until `Service::open`, so a
     /// recovering server can re-check its replicas before traffic arrives.

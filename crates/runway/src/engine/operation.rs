@@ -399,10 +399,7 @@ impl Engine {
             }
             SchemaPlan::Nothing => self.return_to(svc, id, to, strict).await,
             SchemaPlan::Undo(migrations) if strict => {
-                self.maintenance_for_operation(svc, id, &to.spec)
-                    .map_err(|e| format!("cannot turn maintenance on: {e}"))?;
-                let all = svc.replicas();
-                self.retire(svc, id, all).await;
+                self.stop_all_behind_the_page(svc, id, to).await?;
                 self.undo_migrations(id, ctx, &migrations).await?;
                 self.converge(svc, id, to, false).await
             }
@@ -422,10 +419,7 @@ impl Engine {
         strict: bool,
     ) -> Result<(), String> {
         if strict {
-            self.maintenance_for_operation(svc, id, &to.spec)
-                .map_err(|e| format!("cannot turn maintenance on: {e}"))?;
-            let all = svc.replicas();
-            self.retire(svc, id, all).await;
+            self.stop_all_behind_the_page(svc, id, to).await?;
         }
         self.converge(svc, id, to, false).await
     }
@@ -579,28 +573,20 @@ impl Engine {
 
     /// Whether deployment `id`'s journal has an `event` entry.
     fn journaled(&self, id: i64, event: &str) -> bool {
-        self.store
-            .journal_since(id, 0)
-            .is_ok_and(|entries| entries.iter().any(|e| e.event == event))
+        self.last_journaled(id, |e| e.event == event).is_some()
     }
 
     /// The entry that says deployment `id` failed or is being rolled back, if any.
     fn last_failure(&self, id: i64) -> Option<crate::store::JournalEntry> {
-        self.store
-            .journal_since(id, 0)
-            .ok()?
-            .into_iter()
-            .rev()
-            .find(|e| e.event == "failed" || e.event == "rolling_back")
+        self.last_journaled(id, |e| e.event == "failed" || e.event == "rolling_back")
     }
 
     /// Whether a stage of deployment `id` finished before (a resumed deployment skips it).
     fn stage_done(&self, id: i64, stage: &str) -> bool {
-        self.store.journal_since(id, 0).is_ok_and(|entries| {
-            entries
-                .iter()
-                .any(|e| e.event == "stage_done" && e.detail["stage"] == stage)
+        self.last_journaled(id, |e| {
+            e.event == "stage_done" && e.detail["stage"] == stage
         })
+        .is_some()
     }
 
     fn stage_finished(&self, id: i64, stage: &str) {

@@ -191,14 +191,29 @@ impl Engine {
         }
     }
 
+    /// Puts the page up (with `to`'s settings) and drains and stops every replica: the start
+    /// of every way back where two releases, or a release and a changing database, must not
+    /// meet.
+    pub(super) async fn stop_all_behind_the_page(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        to: &Release,
+    ) -> Result<(), String> {
+        self.maintenance_for_operation(svc, id, &to.spec)
+            .map_err(|e| format!("cannot turn maintenance on: {e:#}"))?;
+        let all = svc.replicas();
+        self.retire(svc, id, all).await;
+        Ok(())
+    }
+
     /// Whether operation `id` started the undo of `migration` before (it is still in effect, so
     /// it did not finish as far as runway knows).
     fn undo_started(&self, id: i64, migration: i64) -> bool {
-        self.store.journal_since(id, 0).is_ok_and(|entries| {
-            entries
-                .iter()
-                .any(|e| e.event == "undo_started" && e.detail["migration_of"] == migration)
+        self.last_journaled(id, |e| {
+            e.event == "undo_started" && e.detail["migration_of"] == migration
         })
+        .is_some()
     }
 
     fn record_undone(&self, migration: i64, by: i64, how: &str) {
@@ -233,10 +248,7 @@ impl Engine {
             .flatten()
             .is_some_and(|d| d.previous_release_id.is_none())
             && to.fingerprint() == self.release_fingerprint(backup.deployment_id);
-        self.maintenance_for_operation(svc, id, &to.spec)
-            .map_err(|e| format!("cannot turn maintenance on: {e}"))?;
-        let all = svc.replicas();
-        self.retire(svc, id, all).await;
+        self.stop_all_behind_the_page(svc, id, to).await?;
         self.run_hook(
             ctx,
             Hook {

@@ -120,14 +120,8 @@ impl Engine {
 
     /// Takes down the page operation `id` put up, if something healthy serves by now.
     pub(super) fn lift_maintenance_of(&self, svc: &Arc<Service>, id: i64) {
-        let current: Option<TrafficMode> =
-            match self.store.flag(&svc.name, ServiceFlag::Maintenance) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::error!("cannot read the maintenance state: {e:#}");
-                    return;
-                }
-            };
+        // Unreadable counts as not ours: the page stays up.
+        let current = self.traffic_mode(&svc.name, ServiceFlag::Maintenance);
         let ours = current.is_some_and(|m| m.deployment_id == Some(id));
         let serving = svc.replicas().iter().any(|r| r.routable());
         if !ours {
@@ -183,6 +177,14 @@ impl Engine {
         }
     }
 
+    /// A stored traffic mode; None (logged) when it cannot be read.
+    fn traffic_mode(&self, service: &str, flag: ServiceFlag) -> Option<TrafficMode> {
+        self.store.flag(service, flag).unwrap_or_else(|e| {
+            tracing::error!(service, ?flag, "cannot read the traffic mode: {e:#}");
+            None
+        })
+    }
+
     /// Makes the proxy answer as the stored modes say. With `spec`, that config's
     /// `[maintenance]` and health path become the service's page settings.
     pub(super) fn apply_traffic_modes(&self, svc: &Service, spec: Option<&Spec>) {
@@ -190,20 +192,8 @@ impl Engine {
             svc.set_page(spec.maintenance.clone(), spec.health.path.clone());
         }
         let (page, health_path) = svc.page();
-        let maintenance: Option<TrafficMode> = self
-            .store
-            .flag(&svc.name, ServiceFlag::Maintenance)
-            .unwrap_or_else(|e| {
-                tracing::error!("cannot read the maintenance state: {e:#}");
-                None
-            });
-        let read_only: Option<TrafficMode> = self
-            .store
-            .flag(&svc.name, ServiceFlag::ReadOnly)
-            .unwrap_or_else(|e| {
-                tracing::error!("cannot read the read-only state: {e:#}");
-                None
-            });
+        let maintenance = self.traffic_mode(&svc.name, ServiceFlag::Maintenance);
+        let read_only = self.traffic_mode(&svc.name, ServiceFlag::ReadOnly);
         svc.proxy.set_maintenance(maintenance.map(|m| {
             let mut allow = page.allow.clone();
             // The health path passes (monitors keep seeing the truth), unless it is the site
