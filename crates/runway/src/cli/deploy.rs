@@ -164,6 +164,11 @@ pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> 
             Err(e) => return Err(e.into()),
         };
         for e in &detail.journal {
+            if e.event == "stage_done" {
+                // Bookkeeping for resuming after a crash; the stage's own events say what ran.
+                after = e.seq;
+                continue;
+            }
             let at = seconds_between(&started_at, &e.at).unwrap_or(0.0);
             let text = describe(e);
             progress.line(&format!("  [{at:6.1}s] {text}"));
