@@ -3,12 +3,13 @@
 //! and `Spec::validate`, then every rule with the position, message and hint of its
 //! error.
 
+mod common;
+
+use common::{assert_error, error_of, parse};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use runway_spec::{
-    parse_str, CheckKind, CheckSpec, MinFree, Severity, Spec, SpecError, INIT_TEMPLATE,
-};
+use runway_spec::{CheckKind, CheckSpec, MinFree, Severity, Spec, INIT_TEMPLATE};
 
 /// The sections every sample starts with (lines 1-6; what follows starts on line 8).
 const BASE: &str = r#"[service]
@@ -166,34 +167,6 @@ fn one(kind: &str, rest: &str) -> String {
     with(&format!(
         "[[checks]]\nname = \"c\"\nkind = \"{kind}\"\nphases = [\"preflight\"]\n{rest}"
     ))
-}
-
-fn parse(text: &str) -> Spec {
-    parse_str(text, "runway.toml").unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
-fn error_of(text: &str) -> SpecError {
-    match parse_str(text, "runway.toml") {
-        Ok(spec) => panic!("should fail, parsed {:?} from:\n{text}", spec.checks),
-        Err(err) => err,
-    }
-}
-
-/// Asserts where the error points, that its message contains `message`, and that its
-/// hint contains `hint`.
-#[track_caller]
-fn assert_error(text: &str, (line, col): (usize, usize), message: &str, hint: &str) {
-    let err = error_of(text);
-    assert_eq!((err.line, err.col), (line, col), "wrong position:\n{err}");
-    assert!(
-        err.message.contains(message),
-        "message should contain {message:?}:\n{err}"
-    );
-    let got = err
-        .hint
-        .as_deref()
-        .unwrap_or_else(|| panic!("no hint:\n{err}"));
-    assert!(got.contains(hint), "hint should contain {hint:?}:\n{err}");
 }
 
 /// A check with the defaults, in `phases`.

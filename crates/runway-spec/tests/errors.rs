@@ -2,7 +2,10 @@
 //! column), say what is wrong and, usually, what to write instead. And no input, however
 //! mangled, may panic.
 
-use runway_spec::{parse_str, SpecError, INIT_TEMPLATE};
+mod common;
+
+use common::{assert_error, error_of};
+use runway_spec::{parse_str, INIT_TEMPLATE};
 
 /// The reference file from the design brief (line numbers below refer to it).
 const SAMPLE: &str = r#"[service]
@@ -187,30 +190,6 @@ allow = ["/status", "/api/*"]
 fn edit(from: &str, to: &str) -> String {
     assert!(SAMPLE.contains(from), "SAMPLE has no {from:?}");
     SAMPLE.replacen(from, to, 1)
-}
-
-fn error_of(text: &str) -> SpecError {
-    match parse_str(text, "runway.toml") {
-        Ok(spec) => panic!("should fail, parsed {spec:?} from:\n{text}"),
-        Err(err) => err,
-    }
-}
-
-/// Asserts where the error points, that its message contains `message`, and that its
-/// hint contains `hint`.
-#[track_caller]
-fn assert_error(text: &str, (line, col): (usize, usize), message: &str, hint: &str) {
-    let err = error_of(text);
-    assert_eq!((err.line, err.col), (line, col), "wrong position:\n{err}");
-    assert!(
-        err.message.contains(message),
-        "message should contain {message:?}:\n{err}"
-    );
-    let got = err
-        .hint
-        .as_deref()
-        .unwrap_or_else(|| panic!("no hint:\n{err}"));
-    assert!(got.contains(hint), "hint should contain {hint:?}:\n{err}");
 }
 
 #[test]

@@ -3,9 +3,12 @@
 //! their JSON form and `Spec::validate`, then every rule with the position, message
 //! and hint of its error.
 
+mod common;
+
+use common::{assert_error, error_of, parse};
 use runway_spec::{
-    parse_str, BackupHook, Dur, HookPhase, HooksSpec, MaintenanceSpec, MigrateHook, OnFailure,
-    PhaseHook, RecreateSpec, Spec, SpecError, StrategySpec, INIT_TEMPLATE,
+    BackupHook, Dur, HookPhase, HooksSpec, MaintenanceSpec, MigrateHook, OnFailure, PhaseHook,
+    RecreateSpec, Spec, StrategySpec, INIT_TEMPLATE,
 };
 
 /// The sections every sample starts with (lines 1-6; what follows starts on line 8).
@@ -98,34 +101,6 @@ fn migrate(rest: &str) -> String {
     with(&format!(
         "[hooks.migrate]\ncommand = [\"alembic\", \"upgrade\", \"head\"]\n{rest}"
     ))
-}
-
-fn parse(text: &str) -> Spec {
-    parse_str(text, "runway.toml").unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
-fn error_of(text: &str) -> SpecError {
-    match parse_str(text, "runway.toml") {
-        Ok(spec) => panic!("should fail, parsed {:?} from:\n{text}", spec.hooks),
-        Err(err) => err,
-    }
-}
-
-/// Asserts where the error points, that its message contains `message`, and that its
-/// hint contains `hint`.
-#[track_caller]
-fn assert_error(text: &str, (line, col): (usize, usize), message: &str, hint: &str) {
-    let err = error_of(text);
-    assert_eq!((err.line, err.col), (line, col), "wrong position:\n{err}");
-    assert!(
-        err.message.contains(message),
-        "message should contain {message:?}:\n{err}"
-    );
-    let got = err
-        .hint
-        .as_deref()
-        .unwrap_or_else(|| panic!("no hint:\n{err}"));
-    assert!(got.contains(hint), "hint should contain {hint:?}:\n{err}");
 }
 
 fn argv(words: &[&str]) -> Vec<String> {

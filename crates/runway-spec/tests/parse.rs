@@ -1,13 +1,15 @@
 //! Accepting valid files: the reference sample, defaults, the `runway init` template,
 //! and the JSON form used by the state store and the API.
 
+mod common;
+
+use common::parse;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use runway_spec::{
-    parse_file, parse_str, BlueGreenSpec, Dur, HealthSpec, HooksSpec, MaintenanceSpec,
-    MetricSource, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
-    INIT_TEMPLATE,
+    parse_file, BlueGreenSpec, Dur, HealthSpec, HooksSpec, MaintenanceSpec, MetricSource,
+    RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec, INIT_TEMPLATE,
 };
 
 /// The reference file from the design brief; it must be accepted exactly as written.
@@ -40,10 +42,6 @@ listen = "127.0.0.1:8080"
 [run]
 command = ["./server"]
 "#;
-
-fn parse(text: &str) -> Spec {
-    parse_str(text, "runway.toml").unwrap_or_else(|e| panic!("should parse:\n{e}"))
-}
 
 #[test]
 fn accepts_the_sample_exactly() {

@@ -2,11 +2,14 @@
 //! the [analysis] section that judges a rollout. Valid files first, then their JSON
 //! form, then every rule with the position, message and hint of its error.
 
+mod common;
+
+use common::{assert_error, error_of, parse};
 use std::time::Duration;
 
 use runway_spec::{
-    parse_str, AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, Dur,
-    MetricSource, Pause, ProxyMetric, RollingSpec, Spec, SpecError, StrategySpec,
+    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, Dur, MetricSource, Pause,
+    ProxyMetric, RollingSpec, Spec, StrategySpec,
 };
 
 /// The sections every sample starts with (lines 1-10).
@@ -65,34 +68,6 @@ fn edit(from: &str, to: &str) -> String {
     let text = issue();
     assert!(text.contains(from), "the issue's file has no {from:?}");
     text.replacen(from, to, 1)
-}
-
-fn parse(text: &str) -> Spec {
-    parse_str(text, "runway.toml").unwrap_or_else(|e| panic!("should parse:\n{e}\n\n{text}"))
-}
-
-fn error_of(text: &str) -> SpecError {
-    match parse_str(text, "runway.toml") {
-        Ok(spec) => panic!("should fail, parsed {spec:?} from:\n{text}"),
-        Err(err) => err,
-    }
-}
-
-/// Asserts where the error points, that its message contains `message`, and that its
-/// hint contains `hint`.
-#[track_caller]
-fn assert_error(text: &str, (line, col): (usize, usize), message: &str, hint: &str) {
-    let err = error_of(text);
-    assert_eq!((err.line, err.col), (line, col), "wrong position:\n{err}");
-    assert!(
-        err.message.contains(message),
-        "message should contain {message:?}:\n{err}"
-    );
-    let got = err
-        .hint
-        .as_deref()
-        .unwrap_or_else(|| panic!("no hint:\n{err}"));
-    assert!(got.contains(hint), "hint should contain {hint:?}:\n{err}");
 }
 
 fn step(weight: u32, pause: Pause) -> CanaryStep {
