@@ -25,6 +25,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::evidence::Counts;
 use crate::format::{num, p_value};
 use crate::mannwhitney::mann_whitney_u;
 
@@ -141,8 +142,11 @@ pub enum Condition {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StatisticalOptions {
-    /// The condition holds only when the one-sided p-value is below
-    /// `1 - confidence`. Strictly between 0.5 and 1; default 0.95.
+    /// How sure a verdict must be. For a statistical condition: it holds only when the
+    /// one-sided p-value is below `1 - confidence`. For a rate or a percentile judged on
+    /// the step's accumulated evidence: `1 - confidence` is the budget for a wrong
+    /// verdict over the whole step, for each side of each condition (see
+    /// [`crate::evidence`]). Strictly between 0.5 and 1; default 0.99.
     pub confidence: f64,
     /// ... and when |Cliff's delta| in the bad direction is at least this much, so
     /// that a statistically significant but negligible difference (which thousands
@@ -157,7 +161,7 @@ pub struct StatisticalOptions {
 
 impl StatisticalOptions {
     /// `confidence` when not given.
-    pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+    pub const DEFAULT_CONFIDENCE: f64 = 0.99;
     /// `min_effect` when not given.
     pub const DEFAULT_MIN_EFFECT: f64 = 0.2;
     /// `min_samples` when not given.
@@ -210,6 +214,19 @@ pub struct MetricWindow {
     /// The stable release's per-request samples (statistical conditions only).
     #[serde(default)]
     pub stable_samples: Vec<f64>,
+    /// The canary's events of trials (errors of requests) when the metric is a rate:
+    /// the judge then accumulates them over the step and judges the rate with its
+    /// uncertainty instead of comparing `canary` as a bare number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_counts: Option<Counts>,
+    /// The stable release's events of trials, with `canary_counts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_counts: Option<Counts>,
+    /// When the metric is a percentile (0.99 for a p99) of the per-request samples: the
+    /// judge accumulates the samples over the step and bounds the percentile with
+    /// order statistics, so that it is never read off too few samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
 }
 
 impl MetricWindow {
@@ -218,6 +235,29 @@ impl MetricWindow {
         MetricWindow {
             canary,
             stable,
+            ..MetricWindow::default()
+        }
+    }
+
+    /// A rate: `canary` and `stable` events of trials (e.g. errors of requests).
+    pub fn rate(canary: Counts, stable: Counts) -> Self {
+        MetricWindow {
+            canary: canary.rate(),
+            stable: stable.rate(),
+            canary_counts: Some(canary),
+            stable_counts: Some(stable),
+            ..MetricWindow::default()
+        }
+    }
+
+    /// The `q`-quantile (0.99 for a p99) of per-request samples.
+    pub fn quantile(q: f64, canary_samples: Vec<f64>, stable_samples: Vec<f64>) -> Self {
+        MetricWindow {
+            canary: crate::stats::quantile(&canary_samples, q),
+            stable: crate::stats::quantile(&stable_samples, q),
+            canary_samples,
+            stable_samples,
+            quantile: Some(q),
             ..MetricWindow::default()
         }
     }
@@ -252,27 +292,34 @@ pub struct Evaluation {
     pub verdict: Verdict,
     /// Why, in one line, starting with the metric's name.
     pub reason: String,
+    /// Inconclusive, but the measured value is past the line: the data lean towards the
+    /// condition holding without showing it yet.
+    #[serde(default)]
+    pub leans_bad: bool,
 }
 
 impl Evaluation {
-    fn pass(reason: String) -> Self {
+    pub(crate) fn pass(reason: String) -> Self {
         Evaluation {
             verdict: Verdict::Pass,
             reason,
+            leans_bad: false,
         }
     }
 
-    fn fail(reason: String) -> Self {
+    pub(crate) fn fail(reason: String) -> Self {
         Evaluation {
             verdict: Verdict::Fail,
             reason,
+            leans_bad: false,
         }
     }
 
-    fn inconclusive(reason: String) -> Self {
+    pub(crate) fn inconclusive(reason: String) -> Self {
         Evaluation {
             verdict: Verdict::Inconclusive,
             reason,
+            leans_bad: false,
         }
     }
 }

@@ -42,9 +42,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::alpha_at_look;
 use crate::condition::{
     Comparison, Condition, Evaluation, MetricWindow, StatisticalOptions, Verdict,
 };
+use crate::evidence::{Evidence, Reading};
 use crate::format;
 
 /// The name of the error-rate metric in the runbook policy: the share (0 to 1) of
@@ -119,15 +121,35 @@ pub struct AnalysisPolicy {
     /// With fewer canary requests in an interval, every metric is inconclusive: an
     /// error rate over 3 requests says nothing.
     pub min_requests: u64,
-    /// Inconclusive intervals in a row that pause the rollout for a human. 0 behaves
+    /// Intervals in a row that brought no usable data (no canary request, a source
+    /// error, a missing measurement) before the rollout pauses for a human. 0 behaves
     /// as 1.
     pub inconclusive_limit: u32,
+    /// Intervals in a row in which the data came in but could not decide (a confidence
+    /// interval still straddles a line) before the rollout pauses for a human. 0
+    /// behaves as 1.
+    #[serde(default = "AnalysisPolicy::default_max_intervals")]
+    pub max_intervals: u32,
     /// The metrics. Empty: every interval is inconclusive (nothing was judged, so
     /// nothing may be promoted); use [`AnalysisPolicy::default_for_runbooks`].
     pub metrics: Vec<MetricPolicy>,
 }
 
 impl AnalysisPolicy {
+    /// `max_intervals` when not given: ten minutes of the default 10s interval, as long
+    /// as the runbooks watch a canary step.
+    pub const DEFAULT_MAX_INTERVALS: u32 = 60;
+
+    fn default_max_intervals() -> u32 {
+        Self::DEFAULT_MAX_INTERVALS
+    }
+
+    /// Sets `max_intervals`.
+    pub fn with_max_intervals(mut self, max_intervals: u32) -> Self {
+        self.max_intervals = max_intervals;
+        self
+    }
+
     /// The runbooks' decision matrix, for a rollout whose `[analysis]` names no
     /// metrics (the limits come from `[analysis]`):
     ///
@@ -150,6 +172,7 @@ impl AnalysisPolicy {
             failure_limit,
             min_requests,
             inconclusive_limit,
+            max_intervals: Self::DEFAULT_MAX_INTERVALS,
             metrics: vec![
                 MetricPolicy::new(
                     ERROR_RATE,
@@ -183,6 +206,9 @@ impl AnalysisPolicy {
         if self.inconclusive_limit == 0 {
             return Err("inconclusive_limit must be at least 1".to_string());
         }
+        if self.max_intervals == 0 {
+            return Err("max_intervals must be at least 1".to_string());
+        }
         if self.metrics.is_empty() {
             return Err("the policy has no metrics: nothing would be judged".to_string());
         }
@@ -193,14 +219,11 @@ impl AnalysisPolicy {
             if self.metrics.iter().take(i).any(|m| m.name == metric.name) {
                 return Err(format!("metric {:?} appears twice", metric.name));
             }
-            let statistical = metric.fail_if.needs_samples()
-                || metric.pause_if.is_some_and(|c| c.needs_samples());
-            if statistical {
-                metric
-                    .statistical
-                    .validate()
-                    .map_err(|e| format!("metric {:?}: {e}", metric.name))?;
-            }
+            // `confidence` decides every judged condition, not only statistical ones.
+            metric
+                .statistical
+                .validate()
+                .map_err(|e| format!("metric {:?}: {e}", metric.name))?;
         }
         Ok(())
     }
@@ -335,6 +358,10 @@ pub struct IntervalResult {
     pub at: Duration,
     /// [`IntervalInput::canary_requests`].
     pub canary_requests: u64,
+    /// Canary requests of the step so far, this interval's included: what the
+    /// accumulated verdicts rest on.
+    #[serde(default)]
+    pub step_canary_requests: u64,
     /// One entry per policy metric, in policy order.
     pub metrics: Vec<MetricResult>,
     /// The decision.
@@ -357,11 +384,12 @@ struct Clocks {
     pause_since: Option<Duration>,
 }
 
-/// The analysis state of one rollout: streaks, `for` clocks and the history of every
-/// judged interval.
+/// The analysis state of one rollout: streaks, `for` clocks, the evidence of the current
+/// step and the history of every judged interval.
 ///
 /// Serialize it after each interval and deserialize it after a restart: the analysis
-/// continues exactly where it was (same streaks, same clocks, same history).
+/// continues exactly where it was (same streaks, same clocks, same evidence, same
+/// history).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Judge {
@@ -370,7 +398,15 @@ pub struct Judge {
     step_start: usize,
     consecutive_failures: u32,
     consecutive_inconclusive: u32,
+    /// Intervals in a row in which a `pause_if` condition held.
+    consecutive_pauses: u32,
+    /// Intervals in a row that had data but could not decide.
+    consecutive_undecided: u32,
+    /// Canary requests seen in the current step.
+    step_requests: u64,
     clocks: BTreeMap<String, Clocks>,
+    /// Per metric, what the current step has accumulated (rates and percentiles).
+    evidence: BTreeMap<String, Evidence>,
     history: Vec<IntervalResult>,
 }
 
@@ -380,7 +416,18 @@ enum Timed {
     Pass,
     Pending,
     Fail,
-    Inconclusive,
+    /// Inconclusive; `true` when the measured value leans past the line.
+    Inconclusive(bool),
+}
+
+/// Whether a metric's inconclusive verdict comes from missing data or from data that
+/// cannot decide yet.
+#[derive(Clone, Copy, PartialEq)]
+enum Lack {
+    /// No measurement, a source error, no canary request: nothing to judge.
+    Data,
+    /// Data came in; the confidence interval still straddles a line.
+    Evidence,
 }
 
 impl Judge {
@@ -389,129 +436,209 @@ impl Judge {
         Judge::default()
     }
 
-    /// Judges one interval: evaluates every metric of `policy` on `input`, updates
-    /// the streaks and clocks, appends the result to the history and returns it.
+    /// Judges one interval: adds its data to the step's evidence, evaluates every metric
+    /// of `policy`, updates the streaks and clocks, appends the result to the history
+    /// and returns it.
     pub fn judge(&mut self, policy: &AnalysisPolicy, input: IntervalInput) -> IntervalResult {
+        self.step_requests = self.step_requests.saturating_add(input.canary_requests);
         let lookup = |name: &str| input.metrics.iter().find(|m| m.name == name);
-        let metrics: Vec<MetricResult> = if input.canary_requests < policy.min_requests {
-            policy
-                .metrics
-                .iter()
-                .map(|mp| {
-                    let window = lookup(&mp.name).and_then(|m| m.window.as_ref().ok());
-                    result(
-                        mp,
-                        MetricVerdict::Inconclusive,
-                        format!(
-                            "{}: only {} canary requests, need {}",
-                            mp.name, input.canary_requests, policy.min_requests
-                        ),
-                        window,
-                        "fail_if",
-                        &mp.fail_if,
-                    )
-                })
-                .collect()
-        } else {
-            policy
-                .metrics
-                .iter()
-                .map(|mp| self.judge_metric(mp, lookup(&mp.name), input.at))
-                .collect()
-        };
+        let mut lacks = Vec::new();
+        let metrics: Vec<MetricResult> = policy
+            .metrics
+            .iter()
+            .map(|mp| {
+                let (result, lack) = self.judge_metric(policy, mp, lookup(&mp.name), &input);
+                lacks.extend(lack);
+                result
+            })
+            .collect();
 
-        let decision = self.decide(policy, &metrics);
+        let no_data = lacks.contains(&Lack::Data);
+        let decision = self.decide(policy, &metrics, no_data);
         let result = IntervalResult {
             step: self.step,
             at: input.at,
             canary_requests: input.canary_requests,
+            step_canary_requests: self.step_requests,
             metrics,
             decision,
             consecutive_failures: self.consecutive_failures,
             consecutive_inconclusive: self.consecutive_inconclusive,
         };
-        if matches!(result.decision, Decision::Pause(_)) && self.consecutive_inconclusive > 0 {
-            // The pause came from the inconclusive streak; a resumed rollout gets a
-            // fresh inconclusive_limit.
+        if matches!(result.decision, Decision::Pause(_)) {
+            // A resumed rollout gets fresh limits.
             self.consecutive_inconclusive = 0;
+            self.consecutive_undecided = 0;
+            self.consecutive_pauses = 0;
         }
         self.history.push(result.clone());
         result
     }
 
-    /// One metric's verdict, updating its `for` clocks.
+    /// One metric's verdict, updating its evidence and `for` clocks.
     fn judge_metric(
         &mut self,
+        policy: &AnalysisPolicy,
         mp: &MetricPolicy,
         input: Option<&MetricInput>,
-        at: Duration,
-    ) -> MetricResult {
+        interval: &IntervalInput,
+    ) -> (MetricResult, Option<Lack>) {
         let name = &mp.name;
+        let lacking = |reason: String| {
+            let r = result(
+                mp,
+                MetricVerdict::Inconclusive,
+                reason,
+                None,
+                "fail_if",
+                &mp.fail_if,
+            );
+            (r, Some(Lack::Data))
+        };
         let window = match input.map(|m| &m.window) {
-            None => {
-                return result(
-                    mp,
-                    MetricVerdict::Inconclusive,
-                    format!("{name}: no measurement for this interval"),
-                    None,
-                    "fail_if",
-                    &mp.fail_if,
-                )
-            }
-            Some(Err(error)) => {
-                return result(
-                    mp,
-                    MetricVerdict::Inconclusive,
-                    format!("{name}: source error: {error}"),
-                    None,
-                    "fail_if",
-                    &mp.fail_if,
-                )
-            }
+            None => return lacking(format!("{name}: no measurement for this interval")),
+            Some(Err(error)) => return lacking(format!("{name}: source error: {error}")),
             Some(Ok(window)) => window,
+        };
+
+        // Rates and percentiles accumulate over the step.
+        let reading = match (window.canary_counts, window.quantile) {
+            (Some(_), _) => Some(Reading::Rate),
+            (None, Some(q)) => Some(Reading::Quantile(q)),
+            (None, None) => None,
+        };
+        let evidence = reading.map(|reading| {
+            let evidence = self.evidence.entry(name.clone()).or_default();
+            let before = evidence.canary_observations(reading);
+            match reading {
+                Reading::Rate => evidence.add_counts(
+                    window.canary_counts.unwrap_or_default(),
+                    window.stable_counts.unwrap_or_default(),
+                ),
+                Reading::Quantile(_) => {
+                    evidence.add_samples(&window.canary_samples, &window.stable_samples)
+                }
+            }
+            if evidence.canary_observations(reading) > before {
+                evidence.looks = evidence.looks.saturating_add(1);
+            }
+            (evidence.clone(), reading)
+        });
+
+        if interval.canary_requests == 0 {
+            return lacking(format!("{name}: no canary request in this interval"));
+        }
+        if self.step_requests < policy.min_requests {
+            let r = result(
+                mp,
+                MetricVerdict::Inconclusive,
+                format!(
+                    "{name}: {} canary requests this step, need {} before judging",
+                    self.step_requests, policy.min_requests
+                ),
+                Some(window),
+                "fail_if",
+                &mp.fail_if,
+            );
+            return (r, Some(Lack::Evidence));
+        }
+
+        let evaluate = |condition: &Condition| match &evidence {
+            Some((evidence, reading)) => {
+                let alpha = alpha_at_look(1.0 - mp.statistical.confidence, evidence.looks);
+                evidence.evaluate(name, condition, *reading, alpha)
+            }
+            None => condition.evaluate(name, window, &mp.statistical),
+        };
+        let shown = |mut r: MetricResult| {
+            // Accumulated metrics show the step's estimates, the numbers judged.
+            if let Some((evidence, reading)) = &evidence {
+                let (canary, stable) = evidence.estimates(*reading);
+                r.canary = canary.filter(|v| v.is_finite());
+                r.stable = stable.filter(|v| v.is_finite());
+            }
+            r
         };
 
         let clocks = self.clocks.entry(name.clone()).or_default();
         let (fail, fail_reason) = timed(
             &mut clocks.fail_since,
-            mp.fail_if.evaluate(name, window, &mp.statistical),
-            at,
+            evaluate(&mp.fail_if),
+            interval.at,
             mp.for_duration,
         );
         let pause = mp.pause_if.map(|condition| {
             let (state, reason) = timed(
                 &mut clocks.pause_since,
-                condition.evaluate(name, window, &mp.statistical),
-                at,
+                evaluate(&condition),
+                interval.at,
                 mp.for_duration,
             );
             (condition, state, reason)
         });
 
-        let from_fail =
-            |verdict, reason| result(mp, verdict, reason, Some(window), "fail_if", &mp.fail_if);
-        let from_pause = |verdict, reason, condition: &Condition| {
-            result(mp, verdict, reason, Some(window), "pause_if", condition)
+        let from_fail = |verdict, reason| {
+            shown(result(
+                mp,
+                verdict,
+                reason,
+                Some(window),
+                "fail_if",
+                &mp.fail_if,
+            ))
         };
+        let from_pause = |verdict, reason, condition: &Condition| {
+            shown(result(
+                mp,
+                verdict,
+                reason,
+                Some(window),
+                "pause_if",
+                condition,
+            ))
+        };
+        // Evidence that cannot decide is a lack of evidence; a missing value is a lack
+        // of data.
+        let lack = if evidence.is_some() {
+            Lack::Evidence
+        } else {
+            Lack::Data
+        };
+        let judged = |r: MetricResult| (r, None);
         match (fail, pause) {
-            (Timed::Fail, _) => from_fail(MetricVerdict::Fail, fail_reason),
-            (Timed::Pending, _) => from_fail(MetricVerdict::Pending, fail_reason),
-            (_, Some((c, Timed::Fail, reason))) => from_pause(MetricVerdict::Pause, reason, &c),
+            (Timed::Fail, _) => judged(from_fail(MetricVerdict::Fail, fail_reason)),
+            (Timed::Pending, _) => judged(from_fail(MetricVerdict::Pending, fail_reason)),
+            (_, Some((c, Timed::Fail, reason))) => {
+                judged(from_pause(MetricVerdict::Pause, reason, &c))
+            }
             (_, Some((c, Timed::Pending, reason))) => {
-                from_pause(MetricVerdict::Pending, reason, &c)
+                judged(from_pause(MetricVerdict::Pending, reason, &c))
             }
-            (Timed::Inconclusive, _) => from_fail(MetricVerdict::Inconclusive, fail_reason),
-            (_, Some((c, Timed::Inconclusive, reason))) => {
-                from_pause(MetricVerdict::Inconclusive, reason, &c)
-            }
-            (Timed::Pass, _) => from_fail(MetricVerdict::Pass, fail_reason),
+            (Timed::Inconclusive(_), _) => (
+                from_fail(MetricVerdict::Inconclusive, fail_reason),
+                Some(lack),
+            ),
+            // `pause_if` is an alarm: it pauses once the data show it holds. While they
+            // cannot tell, it holds the step only if the measured value is past its line.
+            (_, Some((c, Timed::Inconclusive(leans), reason))) if leans || evidence.is_none() => (
+                from_pause(MetricVerdict::Inconclusive, reason, &c),
+                Some(lack),
+            ),
+            (Timed::Pass, _) => judged(from_fail(MetricVerdict::Pass, fail_reason)),
         }
     }
 
     /// The interval's decision from its metric verdicts; updates the streaks.
-    fn decide(&mut self, policy: &AnalysisPolicy, metrics: &[MetricResult]) -> Decision {
+    /// `no_data`: some metric had nothing to judge this interval.
+    fn decide(
+        &mut self,
+        policy: &AnalysisPolicy,
+        metrics: &[MetricResult],
+        no_data: bool,
+    ) -> Decision {
         let failure_limit = policy.failure_limit.max(1);
         let inconclusive_limit = policy.inconclusive_limit.max(1);
+        let max_intervals = policy.max_intervals.max(1);
         let with = |verdict: MetricVerdict| {
             metrics
                 .iter()
@@ -525,6 +652,7 @@ impl Judge {
         if any(MetricVerdict::Fail) {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);
             self.consecutive_inconclusive = 0;
+            self.consecutive_undecided = 0;
             let n = self.consecutive_failures;
             let failing = with(MetricVerdict::Fail);
             return if n >= failure_limit {
@@ -540,34 +668,69 @@ impl Judge {
         }
         if any(MetricVerdict::Pending) {
             self.consecutive_inconclusive = 0;
+            self.consecutive_undecided = 0;
             return Decision::Hold(with(MetricVerdict::Pending));
         }
         if any(MetricVerdict::Pause) {
             self.consecutive_inconclusive = 0;
-            return Decision::Pause(format!("pause_if met: {}", with(MetricVerdict::Pause)));
+            self.consecutive_undecided = 0;
+            self.consecutive_pauses = self.consecutive_pauses.saturating_add(1);
+            let n = self.consecutive_pauses;
+            let pausing = with(MetricVerdict::Pause);
+            // Like fail_if, pause_if has to hold persistently.
+            return if n >= failure_limit {
+                Decision::Pause(format!(
+                    "pause_if met in {n} interval{} in a row: {pausing}",
+                    if n == 1 { "" } else { "s" }
+                ))
+            } else {
+                Decision::Hold(format!(
+                    "pause_if met in interval {n} of {failure_limit} before pausing: {pausing}"
+                ))
+            };
         }
+        self.consecutive_pauses = 0;
         if metrics.is_empty() || any(MetricVerdict::Inconclusive) {
-            self.consecutive_inconclusive = self.consecutive_inconclusive.saturating_add(1);
-            let n = self.consecutive_inconclusive;
             let why = if metrics.is_empty() {
                 "the analysis policy has no metrics, nothing was judged".to_string()
             } else {
                 with(MetricVerdict::Inconclusive)
             };
-            return if n >= inconclusive_limit {
+            if metrics.is_empty() || no_data {
+                self.consecutive_inconclusive = self.consecutive_inconclusive.saturating_add(1);
+                let n = self.consecutive_inconclusive;
+                return if n >= inconclusive_limit {
+                    Decision::Pause(format!(
+                        "{n} intervals in a row without data to judge (inconclusive_limit \
+                         {inconclusive_limit}): the canary cannot be judged, waiting for a \
+                         human; last: {why}"
+                    ))
+                } else {
+                    Decision::Inconclusive(format!(
+                        "no data to judge in interval {n} of {inconclusive_limit} before \
+                         pausing: {why}"
+                    ))
+                };
+            }
+            self.consecutive_inconclusive = 0;
+            self.consecutive_undecided = self.consecutive_undecided.saturating_add(1);
+            let n = self.consecutive_undecided;
+            return if n >= max_intervals {
                 Decision::Pause(format!(
-                    "{n} inconclusive intervals in a row (inconclusive_limit \
-                     {inconclusive_limit}): the canary cannot be judged, waiting for a human; \
-                     last: {why}"
+                    "{n} intervals in a row could not decide (max_intervals {max_intervals}): \
+                     more traffic or a longer step would tell, waiting for a human; last: {why}"
                 ))
             } else {
                 Decision::Inconclusive(format!(
-                    "inconclusive interval {n} of {inconclusive_limit} before pausing: {why}"
+                    "gathering evidence ({} canary requests this step, undecided interval {n} \
+                     of {max_intervals}): {why}",
+                    self.step_requests
                 ))
             };
         }
         self.consecutive_failures = 0;
         self.consecutive_inconclusive = 0;
+        self.consecutive_undecided = 0;
         Decision::Continue
     }
 
@@ -581,7 +744,11 @@ impl Judge {
         self.step_start = self.history.len();
         self.consecutive_failures = 0;
         self.consecutive_inconclusive = 0;
+        self.consecutive_pauses = 0;
+        self.consecutive_undecided = 0;
+        self.step_requests = 0;
         self.clocks.clear();
+        self.evidence.clear();
     }
 
     /// Whether the current step may be promoted: its last interval was `Continue`
@@ -660,7 +827,7 @@ fn timed(
             *since = None;
             (Timed::Pass, evaluation.reason)
         }
-        Verdict::Inconclusive => (Timed::Inconclusive, evaluation.reason),
+        Verdict::Inconclusive => (Timed::Inconclusive(evaluation.leans_bad), evaluation.reason),
         Verdict::Fail => {
             let Some(required) = for_duration.filter(|d| !d.is_zero()) else {
                 return (Timed::Fail, evaluation.reason);

@@ -63,7 +63,9 @@
     )
 )]
 
+pub mod bounds;
 pub mod condition;
+pub mod evidence;
 mod format;
 pub mod judge;
 pub mod mannwhitney;
@@ -72,6 +74,7 @@ pub mod stats;
 pub use condition::{
     Comparison, Condition, Direction, Evaluation, MetricWindow, StatisticalOptions, Verdict,
 };
+pub use evidence::{Counts, Evidence, Sketch};
 pub use judge::{
     AnalysisPolicy, Decision, IntervalInput, IntervalResult, Judge, MetricInput, MetricPolicy,
     MetricResult, MetricVerdict, ERROR_RATE, LATENCY_P99,

@@ -514,6 +514,7 @@ fn nothing_panics_on_hostile_input() {
             stable: Some(f64::NEG_INFINITY),
             canary_samples: vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0],
             stable_samples: vec![f64::INFINITY; 40],
+            ..MetricWindow::default()
         },
         MetricWindow::samples(vec![f64::INFINITY; 40], vec![f64::NEG_INFINITY; 40]),
     ];

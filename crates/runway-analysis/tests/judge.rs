@@ -154,30 +154,36 @@ fn an_inconclusive_interval_does_not_reset_the_failure_streak() {
 fn too_few_requests_is_inconclusive_never_continue() {
     let policy = runbook(1, 100);
     let mut judge = Judge::new();
-    for (at, input) in [(60, healthy(60)), (120, erroring(120))] {
+    // min_requests counts the step's canary requests: 12 a interval reach 50 at the 5th.
+    for (n, input) in [healthy(60), erroring(120), healthy(180), erroring(240)]
+        .into_iter()
+        .enumerate()
+    {
         let mut input = input;
         input.canary_requests = 12;
         let r = judge.judge(&policy, input);
+        let seen = 12 * (n as u64 + 1);
+        let why = format!("{seen} canary requests this step, need 50 before judging");
         assert!(
-            matches!(&r.decision, Decision::Inconclusive(why) if why.contains("only 12 canary requests, need 50")),
-            "at {at}: {:?}",
+            matches!(&r.decision, Decision::Inconclusive(reason) if reason.contains(&why)),
+            "interval {n}: {:?}",
             r.decision
         );
+        assert_eq!(r.step_canary_requests, seen);
         for m in &r.metrics {
             assert_eq!(m.verdict, MetricVerdict::Inconclusive);
-            assert_eq!(
-                m.reason,
-                format!("{}: only 12 canary requests, need 50", m.name)
-            );
+            assert_eq!(m.reason, format!("{}: {why}", m.name));
         }
         // The numbers are still recorded.
         assert!(r.metrics[0].canary.is_some());
         assert!(!judge.can_promote());
     }
     assert_eq!(judge.passed_intervals(), 0);
-    // Exactly min_requests is enough.
-    let mut input = healthy(180);
-    input.canary_requests = MIN_REQUESTS;
+    // Gathering is not a lack of data: it does not count toward inconclusive_limit.
+    assert_eq!(judge.consecutive_inconclusive(), 0);
+    // 48 + 12 = 60 >= min_requests: judged.
+    let mut input = healthy(300);
+    input.canary_requests = 12;
     assert_eq!(judge.judge(&policy, input).decision, Decision::Continue);
 }
 
@@ -190,15 +196,16 @@ fn inconclusive_limit_pauses_for_a_human() {
         assert_eq!(
             r.decision,
             Decision::Inconclusive(format!(
-                "inconclusive interval {n} of 3 before pausing: latency_p99: no stable value to \
-                 compare with"
+                "no data to judge in interval {n} of 3 before pausing: latency_p99: no stable \
+                 value to compare with"
             ))
         );
     }
     let r = judge.judge(&policy, unjudgeable(180));
     assert!(
         matches!(&r.decision, Decision::Pause(why) if why.starts_with(
-            "3 inconclusive intervals in a row (inconclusive_limit 3): the canary cannot be judged"
+            "3 intervals in a row without data to judge (inconclusive_limit 3): the canary cannot \
+             be judged"
         ) && why.ends_with("last: latency_p99: no stable value to compare with")),
         "{:?}",
         r.decision
@@ -209,7 +216,7 @@ fn inconclusive_limit_pauses_for_a_human() {
     assert_eq!(judge.consecutive_inconclusive(), 0);
     let r = judge.judge(&policy, unjudgeable(240));
     assert!(
-        reason(&r.decision).starts_with("inconclusive interval 1 of 3"),
+        reason(&r.decision).starts_with("no data to judge in interval 1 of 3"),
         "{r:?}"
     );
 }
@@ -234,10 +241,18 @@ fn a_judged_interval_resets_the_inconclusive_streak() {
 fn pause_if_pauses() {
     let policy = runbook(2, 3);
     let mut judge = Judge::new();
+    // Like fail_if, pause_if has to hold for failure_limit intervals in a row.
     let r = judge.judge(&policy, measured(60, 0.03, (0.3, 0.3)));
     assert_eq!(
         r.decision,
-        Decision::Pause("pause_if met: error_rate 0.03 > 0.01".to_string())
+        Decision::Hold(
+            "pause_if met in interval 1 of 2 before pausing: error_rate 0.03 > 0.01".to_string()
+        )
+    );
+    let r = judge.judge(&policy, measured(120, 0.03, (0.3, 0.3)));
+    assert_eq!(
+        r.decision,
+        Decision::Pause("pause_if met in 2 intervals in a row: error_rate 0.03 > 0.01".to_string())
     );
     let m = &r.metrics[0];
     assert_eq!(m.verdict, MetricVerdict::Pause);
@@ -332,6 +347,7 @@ fn an_empty_policy_never_continues() {
         failure_limit: 1,
         min_requests: 0,
         inconclusive_limit: 2,
+        max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
         metrics: vec![],
     };
     assert!(policy.validate().is_err());
@@ -369,6 +385,7 @@ fn error_rate_for_5m(failure_limit: u32) -> AnalysisPolicy {
         failure_limit,
         min_requests: MIN_REQUESTS,
         inconclusive_limit: 10,
+        max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
         metrics: vec![MetricPolicy::new(ERROR_RATE, cond("> 0.05"))
             .with_pause_if(cond("> 0.01"))
             .with_for_duration(secs(300))],
@@ -481,7 +498,10 @@ fn for_duration_applies_to_pause_if_with_its_own_clock() {
     let r = judge.judge(&policy, errors_only(300, 0.03));
     assert_eq!(
         r.decision,
-        Decision::Pause("pause_if met: error_rate 0.03 > 0.01 (failing for 5m)".to_string())
+        Decision::Pause(
+            "pause_if met in 1 interval in a row: error_rate 0.03 > 0.01 (failing for 5m)"
+                .to_string()
+        )
     );
 }
 
@@ -578,9 +598,11 @@ fn default_policy_matches_the_decision_matrix() {
         matches!(&r.decision, Decision::Rollback(why) if why.contains("error_rate 0.06 > 0.05"))
     );
 
-    // 3% errors: pause.
+    // 3% errors: pause (after failure_limit intervals).
     let mut judge = Judge::new();
     let r = judge.judge(&policy, measured(60, 0.03, (0.3, 0.3)));
+    assert!(matches!(r.decision, Decision::Hold(_)), "{r:?}");
+    let r = judge.judge(&policy, measured(120, 0.03, (0.3, 0.3)));
     assert!(matches!(r.decision, Decision::Pause(_)), "{r:?}");
 
     // 0.5% errors: continue.
@@ -601,7 +623,7 @@ fn default_policy_matches_the_decision_matrix() {
         judge
             .judge(&policy, measured(120, 0.05, (0.3, 0.3)))
             .decision,
-        Decision::Pause(_)
+        Decision::Hold(_)
     ));
 
     // p99 at 3.5x stable fails; 2.9x passes.
@@ -626,6 +648,7 @@ fn serde_round_trip_mid_analysis_continues_identically() {
         failure_limit: 3,
         min_requests: MIN_REQUESTS,
         inconclusive_limit: 4,
+        max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
         metrics: vec![
             MetricPolicy::new(ERROR_RATE, cond("> 0.05"))
                 .with_pause_if(cond("> 0.01"))
@@ -697,6 +720,7 @@ fn statistical_metric_in_the_judge() {
         failure_limit: 1,
         min_requests: 10,
         inconclusive_limit: 3,
+        max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
         metrics: vec![MetricPolicy::new(
             "latency",
             cond("> stable (mann-whitney)"),
@@ -763,10 +787,15 @@ fn policy_validation() {
         ),
     );
     assert!(bad.validate().unwrap_err().contains("confidence"));
-    // The same bad options on a threshold metric are irrelevant.
-    let mut fine = runbook(2, 3);
-    fine.metrics[0].statistical.confidence = 1.5;
-    assert!(fine.validate().is_ok());
+    // `confidence` decides threshold conditions on accumulated evidence too.
+    let mut bad = runbook(2, 3);
+    bad.metrics[0].statistical.confidence = 1.5;
+    assert!(bad.validate().unwrap_err().contains("confidence"));
+    assert!(runbook(2, 3)
+        .with_max_intervals(0)
+        .validate()
+        .unwrap_err()
+        .contains("max_intervals"));
 }
 
 /// Random hostile intervals (NaN, infinities, missing values, source errors, too
@@ -781,6 +810,7 @@ fn hostile_inputs_never_panic_and_never_continue_without_data() {
         failure_limit: 3,
         min_requests: 20,
         inconclusive_limit: 4,
+        max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
         metrics: vec![
             MetricPolicy::new(ERROR_RATE, cond("> 0.05"))
                 .with_pause_if(cond("> 0.01"))
@@ -841,6 +871,7 @@ fn hostile_inputs_never_panic_and_never_continue_without_data() {
                 stable: value(&mut rng),
                 canary_samples: samples(&mut rng),
                 stable_samples: samples(&mut rng),
+                ..MetricWindow::default()
             };
             metrics.push(MetricInput::ok(name, window));
         }
@@ -852,7 +883,7 @@ fn hostile_inputs_never_panic_and_never_continue_without_data() {
         let r = judge.judge(&policy, input);
         let all_pass = r.metrics.iter().all(|m| m.verdict == MetricVerdict::Pass);
         assert_eq!(r.decision == Decision::Continue, all_pass, "{r:#?}");
-        if r.canary_requests < 20 {
+        if r.step_canary_requests < 20 || r.canary_requests == 0 {
             assert!(matches!(
                 r.decision,
                 Decision::Inconclusive(_) | Decision::Pause(_)

@@ -40,6 +40,7 @@ fn policy() -> AnalysisPolicy {
         failure_limit: 2,
         min_requests: 100,
         inconclusive_limit: 3,
+        max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
         metrics: vec![
             MetricPolicy::new(ERROR_RATE, cond("> 0.05")).with_pause_if(cond("> 0.01")),
             MetricPolicy::new(LATENCY_P99, cond("> 2x stable")),
@@ -68,6 +69,7 @@ fn interval(at: u64, canary: Vec<f64>, stable: Vec<f64>) -> IntervalInput {
                     stable: quantile(&stable, 0.5),
                     canary_samples: canary,
                     stable_samples: stable,
+                    ..MetricWindow::default()
                 },
             ),
         ],
@@ -133,6 +135,7 @@ fn identical_distributions_pass_the_statistical_condition_in_at_least_95_of_100_
             stable: quantile(&stable, 0.99),
             canary_samples: canary,
             stable_samples: stable,
+            ..MetricWindow::default()
         };
         let e = condition.evaluate("latency", &window, &opts);
         assert_ne!(e.verdict, Verdict::Inconclusive, "{}", e.reason);

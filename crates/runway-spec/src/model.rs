@@ -608,9 +608,12 @@ pub struct AnalysisSpec {
     /// With fewer requests to the new release in an interval, the interval is
     /// inconclusive (never a pass). Defaults to 50.
     pub min_requests: u64,
-    /// That many inconclusive intervals in a row pause the rollout; at least 1.
-    /// Defaults to 3.
+    /// That many intervals in a row without data to judge (no canary request, a
+    /// source error) pause the rollout; at least 1. Defaults to 3.
     pub inconclusive_limit: u32,
+    /// That many intervals in a row whose data could not decide yet (a confidence
+    /// interval still straddles a line) pause the rollout; at least 1. Defaults to 60.
+    pub max_intervals: u32,
     /// Base URL of the Prometheus server (`http://` or `https://`), required when a
     /// metric has `source = "prometheus"`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -628,6 +631,8 @@ impl AnalysisSpec {
     pub const DEFAULT_MIN_REQUESTS: u64 = 50;
     /// `inconclusive_limit` when not given.
     pub const DEFAULT_INCONCLUSIVE_LIMIT: u32 = 3;
+    /// `max_intervals` when not given: ten minutes of 10s intervals.
+    pub const DEFAULT_MAX_INTERVALS: u32 = 60;
 }
 
 impl Default for AnalysisSpec {
@@ -637,6 +642,7 @@ impl Default for AnalysisSpec {
             failure_limit: Self::DEFAULT_FAILURE_LIMIT,
             min_requests: Self::DEFAULT_MIN_REQUESTS,
             inconclusive_limit: Self::DEFAULT_INCONCLUSIVE_LIMIT,
+            max_intervals: Self::DEFAULT_MAX_INTERVALS,
             prometheus: None,
             metrics: Vec::new(),
         }
@@ -1094,6 +1100,14 @@ impl AnalysisSpec {
                 "inconclusive_limit",
                 self.inconclusive_limit,
                 Self::DEFAULT_INCONCLUSIVE_LIMIT,
+            ),
+        )?;
+        check(
+            "analysis.max_intervals",
+            rules::at_least_one(
+                "max_intervals",
+                self.max_intervals,
+                Self::DEFAULT_MAX_INTERVALS,
             ),
         )?;
         if let Some(url) = &self.prometheus {

@@ -69,6 +69,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "failure_limit",
             "min_requests",
             "inconclusive_limit",
+            "max_intervals",
             "prometheus",
             "metrics",
         ],
@@ -547,6 +548,7 @@ fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
         "inconclusive_limit",
         AnalysisSpec::DEFAULT_INCONCLUSIVE_LIMIT,
     )?;
+    let max_intervals = limit("max_intervals", AnalysisSpec::DEFAULT_MAX_INTERVALS)?;
     let prometheus = match sec.string("prometheus", "prometheus = \"http://127.0.0.1:9090\"")? {
         Some(url) => {
             sec.src.check(&url.span, rules::prometheus_url(url.value))?;
@@ -580,6 +582,7 @@ fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
         failure_limit,
         min_requests,
         inconclusive_limit,
+        max_intervals,
         prometheus,
         metrics,
     })

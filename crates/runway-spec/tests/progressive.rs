@@ -116,6 +116,7 @@ fn accepts_the_issue_file_exactly() {
             failure_limit: 2,
             min_requests: 50,
             inconclusive_limit: 3,
+            max_intervals: AnalysisSpec::DEFAULT_MAX_INTERVALS,
             prometheus: None,
             metrics: vec![
                 proxy_metric("error-rate", ProxyMetric::ErrorRate, "> 0.05"),
@@ -187,6 +188,7 @@ fn analysis_defaults() {
             failure_limit: 2,
             min_requests: 50,
             inconclusive_limit: 3,
+            max_intervals: AnalysisSpec::DEFAULT_MAX_INTERVALS,
             prometheus: None,
             metrics: vec![],
         }
@@ -241,6 +243,7 @@ fn accepts_every_analysis_key() {
             failure_limit: 1,
             min_requests: 0,
             inconclusive_limit: 10,
+            max_intervals: AnalysisSpec::DEFAULT_MAX_INTERVALS,
             prometheus: Some("http://127.0.0.1:9090".into()),
             metrics: vec![
                 AnalysisMetric {
@@ -370,6 +373,7 @@ fn json_shape() {
             "failure_limit": 2,
             "min_requests": 50,
             "inconclusive_limit": 3,
+            "max_intervals": 60,
             "metrics": [
                 {"name": "error-rate", "source": "proxy", "metric": "error_rate", "fail_if": "> 0.05"},
                 {"name": "p99", "source": "proxy", "metric": "latency_p99", "fail_if": "> 2x stable"},
@@ -790,6 +794,12 @@ fn analysis_settings() {
         "inconclusive_limit = 3",
     );
     assert_error(
+        &edit("min_requests = 50", "max_intervals = 0"),
+        (23, 17),
+        "`max_intervals` must be at least 1",
+        "max_intervals = 60",
+    );
+    assert_error(
         &edit("min_requests = 50", "prometheus = \"localhost:9090\""),
         (23, 14),
         "invalid Prometheus URL \"localhost:9090\"",
@@ -799,7 +809,7 @@ fn analysis_settings() {
         &edit("failure_limit = 2", "failures = 2"),
         (22, 1),
         "unknown key `failures` in [analysis]",
-        "valid keys: interval, failure_limit, min_requests, inconclusive_limit, prometheus, metrics",
+        "valid keys: interval, failure_limit, min_requests, inconclusive_limit, max_intervals, prometheus, metrics",
     );
     assert_error(
         &edit("failure_limit = 2", "failure-limit = 2"),

@@ -200,8 +200,8 @@ fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &st
     match analysis {
         Ok(a) => {
             println!(
-                "  analysis every {}: roll back after {} failed intervals in a row; an interval with fewer than {} canary requests is inconclusive; {} inconclusive in a row pause",
-                runway_spec::Dur(a.interval), a.policy.failure_limit, a.policy.min_requests, a.policy.inconclusive_limit
+                "  analysis every {}, on the evidence of the whole step: roll back after {} failed intervals in a row; nothing is judged before {} canary requests; pause after {} intervals in a row without data or {} undecided",
+                runway_spec::Dur(a.interval), a.policy.failure_limit, a.policy.min_requests, a.policy.inconclusive_limit, a.policy.max_intervals
             );
             for m in &a.policy.metrics {
                 let pause = m

@@ -114,6 +114,7 @@ impl Analysis {
                 failure_limit: a.failure_limit,
                 min_requests: a.min_requests,
                 inconclusive_limit: a.inconclusive_limit,
+                max_intervals: a.max_intervals,
                 metrics,
             },
             interval: a.interval.0,
@@ -128,7 +129,8 @@ impl Analysis {
                 a.failure_limit,
                 a.min_requests,
                 a.inconclusive_limit,
-            ),
+            )
+            .with_max_intervals(a.max_intervals),
             interval: a.interval.0,
             sources: vec![
                 (

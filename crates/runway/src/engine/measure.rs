@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use runway_analysis::{IntervalInput, MetricInput, MetricWindow};
+use runway_analysis::{Counts, IntervalInput, MetricInput, MetricWindow};
 use runway_proxy::{Proxy, WindowSnapshot};
 use runway_spec::ProxyMetric;
 
@@ -52,6 +52,30 @@ pub async fn interval(
                 name.clone(),
                 MetricWindow::samples(c.latencies.clone(), s.latencies.clone()),
             ),
+            // Counts and samples rather than bare numbers: the judge accumulates them over
+            // the step and judges them with their uncertainty.
+            Measurement::Proxy(ProxyMetric::ErrorRate) => MetricInput::ok(
+                name.clone(),
+                MetricWindow::rate(
+                    Counts::new(c.errors, c.requests),
+                    Counts::new(s.errors, s.requests),
+                ),
+            ),
+            Measurement::Proxy(
+                metric @ (ProxyMetric::LatencyP50
+                | ProxyMetric::LatencyP95
+                | ProxyMetric::LatencyP99),
+            ) => {
+                let q = match metric {
+                    ProxyMetric::LatencyP50 => 0.5,
+                    ProxyMetric::LatencyP95 => 0.95,
+                    _ => 0.99,
+                };
+                MetricInput::ok(
+                    name.clone(),
+                    MetricWindow::quantile(q, c.latencies.clone(), s.latencies.clone()),
+                )
+            }
             Measurement::Proxy(metric) => MetricInput::ok(
                 name.clone(),
                 MetricWindow::values(

@@ -1,0 +1,498 @@
+//! Evidence that accumulates over a rollout step, and the verdicts it supports.
+//!
+//! One analysis interval of a canary at 10% of a service doing 100 requests/s holds
+//! about 100 canary requests: two errors among them say little about an error rate,
+//! and the largest of them is no p99. So the judge does not throw an interval away
+//! once judged: counts add up and latencies go into a [`Sketch`] for the whole step,
+//! and every interval asks the same question of all the data the step has seen.
+//!
+//! Asking again every interval is a sequential test. Looking at the data repeatedly
+//! and stopping at the first look that crosses a line makes a fixed-level test wrong
+//! far more often than its level says. Each look therefore gets only a share of the
+//! error budget ([`crate::bounds::alpha_at_look`]), and the shares add up to the
+//! configured `1 - confidence`: however long a step runs, the chance that any of its
+//! verdicts is wrong stays within that budget, for each side of each condition.
+//!
+//! A condition on a rate or a percentile then has three answers:
+//! - **fail** (the condition holds): the whole confidence interval is past the line;
+//! - **pass**: the whole interval is on the good side;
+//! - **inconclusive**: the interval straddles the line: more data is needed. Never a
+//!   pass.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bounds::{quantile_ranks, rate_interval, Interval, RateDifference};
+use crate::condition::{Comparison, Condition, Evaluation, Verdict};
+use crate::format::num;
+
+/// Events among trials: errors among requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// How many of the trials were events (e.g. failed requests).
+    pub events: u64,
+    /// How many trials (e.g. requests) there were.
+    pub trials: u64,
+}
+
+impl Counts {
+    /// `events` of `trials` (events above trials are capped at trials).
+    pub fn new(events: u64, trials: u64) -> Self {
+        Counts {
+            events: events.min(trials),
+            trials,
+        }
+    }
+
+    /// The observed rate; `None` without trials.
+    pub fn rate(&self) -> Option<f64> {
+        (self.trials > 0).then(|| self.events as f64 / self.trials as f64)
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.events = self.events.saturating_add(other.events);
+        self.trials = self.trials.saturating_add(other.trials);
+    }
+}
+
+/// Relative width of a [`Sketch`] bucket: values are kept to within 1%.
+const GAMMA: f64 = 1.01;
+/// Values at or below this (latencies of 0) share the lowest bucket.
+const SMALLEST: f64 = 1e-9;
+
+/// A compact record of many positive samples (latencies): counts in logarithmic buckets
+/// 1% wide, so that a step's hundred thousand latencies take a few hundred numbers
+/// to keep and to persist. Rank queries answer with a bucket edge, so a bound read
+/// from it is off by at most 1%, always on the cautious side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sketch {
+    /// Samples per bucket index (`floor(ln v / ln GAMMA)`).
+    buckets: BTreeMap<i32, u64>,
+    count: u64,
+}
+
+/// Which edge of a bucket a rank query answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    Low,
+    High,
+}
+
+impl Sketch {
+    /// An empty sketch.
+    pub fn new() -> Self {
+        Sketch::default()
+    }
+
+    /// Adds the finite samples of `values` (NaN and infinities are skipped).
+    pub fn extend(&mut self, values: &[f64]) {
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            *self.buckets.entry(bucket(v)).or_insert(0) += 1;
+            self.count += 1;
+        }
+    }
+
+    /// How many samples it holds.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The `rank`-th smallest sample (1-based), as the chosen edge of its bucket.
+    fn at_rank(&self, rank: u64, edge: Edge) -> Option<f64> {
+        if rank == 0 || rank > self.count {
+            return None;
+        }
+        let mut seen = 0;
+        for (&index, &count) in &self.buckets {
+            seen += count;
+            if seen >= rank {
+                let low = GAMMA.powi(index);
+                return Some(match edge {
+                    Edge::Low => low,
+                    Edge::High => low * GAMMA,
+                });
+            }
+        }
+        None
+    }
+
+    /// The sample `q`-quantile (nearest rank), as its bucket's geometric middle.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        self.at_rank(rank, Edge::Low).map(|v| v * GAMMA.sqrt())
+    }
+
+    /// The distribution-free interval of the `q`-quantile at one-sided level `alpha` per
+    /// side (see [`quantile_ranks`]); an end is infinite (or 0) when the sample is too
+    /// small to bound it.
+    pub fn quantile_interval(&self, q: f64, alpha: f64) -> Interval {
+        let (low, high) = quantile_ranks(self.count, q, alpha);
+        Interval {
+            low: low.and_then(|r| self.at_rank(r, Edge::Low)).unwrap_or(0.0),
+            high: high
+                .and_then(|r| self.at_rank(r, Edge::High))
+                .unwrap_or(f64::INFINITY),
+        }
+    }
+}
+
+fn bucket(value: f64) -> i32 {
+    let v = value.max(SMALLEST);
+    // |ln v / ln 1.01| stays far inside i32 for finite positive f64.
+    (v.ln() / GAMMA.ln()).floor() as i32
+}
+
+/// What one metric has accumulated over the current step, for both releases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Evidence {
+    /// Intervals that added data: the look number of the sequential test.
+    pub looks: u32,
+    /// The canary's counts (rate metrics).
+    pub canary: Counts,
+    /// The stable release's counts (rate metrics).
+    pub stable: Counts,
+    /// The canary's samples (percentile metrics).
+    pub canary_samples: Sketch,
+    /// The stable release's samples (percentile metrics).
+    pub stable_samples: Sketch,
+}
+
+/// How a metric's evidence is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// A rate: events of trials.
+    Rate,
+    /// The `q`-quantile of the samples.
+    Quantile(f64),
+}
+
+impl Evidence {
+    /// Adds one interval's counts.
+    pub fn add_counts(&mut self, canary: Counts, stable: Counts) {
+        self.canary.add(canary);
+        self.stable.add(stable);
+    }
+
+    /// Adds one interval's samples.
+    pub fn add_samples(&mut self, canary: &[f64], stable: &[f64]) {
+        self.canary_samples.extend(canary);
+        self.stable_samples.extend(stable);
+    }
+
+    /// The canary's and the stable release's point estimates.
+    pub fn estimates(&self, reading: Reading) -> (Option<f64>, Option<f64>) {
+        match reading {
+            Reading::Rate => (self.canary.rate(), self.stable.rate()),
+            Reading::Quantile(q) => (
+                self.canary_samples.quantile(q),
+                self.stable_samples.quantile(q),
+            ),
+        }
+    }
+
+    /// How many canary observations the evidence rests on.
+    pub fn canary_observations(&self, reading: Reading) -> u64 {
+        match reading {
+            Reading::Rate => self.canary.trials,
+            Reading::Quantile(_) => self.canary_samples.count(),
+        }
+    }
+
+    /// Evaluates `condition` on the evidence with one-sided level `alpha` per side (the
+    /// share of the error budget of this look).
+    pub fn evaluate(
+        &self,
+        metric: &str,
+        condition: &Condition,
+        reading: Reading,
+        alpha: f64,
+    ) -> Evaluation {
+        let level = format!("{}%", num(100.0 * (1.0 - 2.0 * alpha)));
+        let (canary_estimate, _) = self.estimates(reading);
+        let Some(canary_estimate) = canary_estimate else {
+            return Evaluation::inconclusive(format!("{metric}: no canary data this step"));
+        };
+        let canary_text = match reading {
+            Reading::Rate => format!(
+                "{metric} {} ({} of {} this step)",
+                num(canary_estimate),
+                self.canary.events,
+                self.canary.trials
+            ),
+            Reading::Quantile(_) => format!(
+                "{metric} {} ({} samples this step)",
+                num(canary_estimate),
+                self.canary_samples.count()
+            ),
+        };
+        match *condition {
+            Condition::Absolute { op, threshold } => {
+                let interval = match reading {
+                    Reading::Rate => rate_interval(self.canary.events, self.canary.trials, alpha),
+                    Reading::Quantile(q) => Some(self.canary_samples.quantile_interval(q, alpha)),
+                };
+                let Some(interval) = interval else {
+                    return Evaluation::inconclusive(format!("{metric}: no canary data"));
+                };
+                let point = Interval {
+                    low: threshold,
+                    high: threshold,
+                };
+                let verdict = compare(op, interval, point);
+                let numbers = format!("{level} interval {}", show(interval));
+                let leans = op.holds(canary_estimate, threshold);
+                sentence(
+                    verdict,
+                    leans,
+                    format!("{canary_text} {op} {threshold}"),
+                    format!("{canary_text} is not {op} {threshold}"),
+                    format!("{canary_text}: cannot tell yet whether {op} {threshold}"),
+                    numbers,
+                )
+            }
+            Condition::RelativeFactor { op, factor } => {
+                self.relative(metric, reading, op, factor, 0.0, condition, alpha, &level)
+            }
+            Condition::RelativeOffset { op, offset } => {
+                self.relative(metric, reading, op, 1.0, offset, condition, alpha, &level)
+            }
+            Condition::Statistical { .. } => Evaluation::inconclusive(format!(
+                "{metric}: a mann-whitney condition needs the per-request latency samples \
+                 (metric = \"latency\")"
+            )),
+        }
+    }
+
+    /// `canary op factor * stable + offset`, on rates by a two-proportion test, on
+    /// percentiles by the two releases' intervals (each at half the level).
+    #[allow(clippy::too_many_arguments)]
+    fn relative(
+        &self,
+        metric: &str,
+        reading: Reading,
+        op: Comparison,
+        factor: f64,
+        offset: f64,
+        condition: &Condition,
+        alpha: f64,
+        level: &str,
+    ) -> Evaluation {
+        let text = condition.to_string();
+        let rhs = text.trim_start_matches(['>', '<', '=']).trim_start();
+        let (canary_estimate, stable_estimate) = self.estimates(reading);
+        let (Some(c), Some(s)) = (canary_estimate, stable_estimate) else {
+            return Evaluation::inconclusive(format!(
+                "{metric}: no stable data this step to compare with"
+            ));
+        };
+        let bound = factor * s + offset;
+        let leans = op.holds(c, bound);
+        match reading {
+            Reading::Rate => {
+                let difference = RateDifference::new(
+                    (self.canary.events, self.canary.trials),
+                    (self.stable.events, self.stable.trials),
+                    factor,
+                    offset,
+                );
+                let interval = difference.interval(alpha);
+                let zero = Interval {
+                    low: 0.0,
+                    high: 0.0,
+                };
+                let verdict = compare(op, interval, zero);
+                let head = format!(
+                    "{metric} {} ({} of {}) vs stable {} ({} of {}) this step",
+                    num(c),
+                    self.canary.events,
+                    self.canary.trials,
+                    num(s),
+                    self.stable.events,
+                    self.stable.trials
+                );
+                let numbers = format!(
+                    "canary - ({rhs}) = {}, {level} interval {}",
+                    num(difference.estimate),
+                    show(interval)
+                );
+                sentence(
+                    verdict,
+                    leans,
+                    format!("{head}: {op} {rhs}"),
+                    format!("{head}: not {op} {rhs}"),
+                    format!("{head}: cannot tell yet whether {op} {rhs}"),
+                    numbers,
+                )
+            }
+            Reading::Quantile(q) => {
+                // Both intervals at half the level: together they are wrong at most as
+                // often as one interval at the full level.
+                let canary = self.canary_samples.quantile_interval(q, alpha / 2.0);
+                let stable = self.stable_samples.quantile_interval(q, alpha / 2.0);
+                let bound_interval = Interval {
+                    low: factor * stable.low + offset,
+                    high: factor * stable.high + offset,
+                };
+                let verdict = compare(op, canary, bound_interval);
+                let head = format!(
+                    "{metric} {} ({} samples) vs {rhs} = {} (stable {}, {} samples) this step",
+                    num(c),
+                    self.canary_samples.count(),
+                    num(bound),
+                    num(s),
+                    self.stable_samples.count()
+                );
+                let numbers = format!(
+                    "{level} intervals: canary {}, {rhs} {}",
+                    show(canary),
+                    show(bound_interval)
+                );
+                sentence(
+                    verdict,
+                    leans,
+                    format!("{head}: {op} {rhs}"),
+                    format!("{head}: not {op} {rhs}"),
+                    format!("{head}: cannot tell yet whether {op} {rhs}"),
+                    numbers,
+                )
+            }
+        }
+    }
+}
+
+/// Whether `value op line` holds for the whole of `value` against the whole of `line`
+/// (Fail), for none of it (Pass), or the intervals overlap (Inconclusive).
+fn compare(op: Comparison, value: Interval, line: Interval) -> Verdict {
+    let (bad_for_sure, good_for_sure) = match op {
+        // Bad when high: bad for sure when even the lowest value beats the highest line.
+        Comparison::Greater | Comparison::GreaterOrEqual => (
+            op.holds(value.low, line.high),
+            !op.holds(value.high, line.low),
+        ),
+        // Bad when low: bad for sure when even the highest value is below the lowest line.
+        Comparison::Less | Comparison::LessOrEqual => (
+            op.holds(value.high, line.low),
+            !op.holds(value.low, line.high),
+        ),
+    };
+    if bad_for_sure {
+        Verdict::Fail
+    } else if good_for_sure {
+        Verdict::Pass
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// The evaluation's one line: the verdict's sentence and the numbers that decided it.
+fn sentence(
+    verdict: Verdict,
+    leans_bad: bool,
+    holds: String,
+    passes: String,
+    undecided: String,
+    numbers: String,
+) -> Evaluation {
+    let reason = match verdict {
+        Verdict::Fail => format!("{holds} ({numbers})"),
+        Verdict::Pass => format!("{passes} ({numbers})"),
+        Verdict::Inconclusive => format!("{undecided} ({numbers})"),
+    };
+    Evaluation {
+        verdict,
+        reason,
+        leans_bad: verdict == Verdict::Inconclusive && leans_bad,
+    }
+}
+
+fn show(interval: Interval) -> String {
+    let end = |v: f64| {
+        if v.is_infinite() {
+            "unbounded".to_string()
+        } else {
+            num(v)
+        }
+    };
+    format!("{}..{}", end(interval.low), end(interval.high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cond(text: &str) -> Condition {
+        Condition::parse(text).unwrap()
+    }
+
+    #[test]
+    fn sketch_keeps_values_within_one_percent() {
+        let mut sketch = Sketch::new();
+        let values: Vec<f64> = (1..=1000).map(|i| f64::from(i) * 0.001).collect();
+        sketch.extend(&values);
+        assert_eq!(sketch.count(), 1000);
+        let median = sketch.quantile(0.5).unwrap();
+        assert!((median - 0.5).abs() / 0.5 < 0.011, "{median}");
+        let p99 = sketch.quantile(0.99).unwrap();
+        assert!((p99 - 0.99).abs() / 0.99 < 0.011, "{p99}");
+        sketch.extend(&[f64::NAN, f64::INFINITY, 0.0]);
+        assert_eq!(sketch.count(), 1001);
+        let json = serde_json::to_string(&sketch).unwrap();
+        assert_eq!(serde_json::from_str::<Sketch>(&json).unwrap(), sketch);
+    }
+
+    #[test]
+    fn two_errors_in_a_hundred_do_not_cross_a_one_percent_line() {
+        let mut ev = Evidence::default();
+        ev.add_counts(Counts::new(2, 100), Counts::new(5, 900));
+        let e = ev.evaluate("error_rate", &cond("> 0.01"), Reading::Rate, 0.005);
+        assert_eq!(e.verdict, Verdict::Inconclusive, "{}", e.reason);
+        assert!(e.leans_bad, "0.02 is past the line");
+        assert!(e.reason.contains("2 of 100"), "{}", e.reason);
+    }
+
+    #[test]
+    fn twenty_percent_errors_fail_at_the_first_look_and_few_errors_pass_later() {
+        let mut ev = Evidence::default();
+        ev.add_counts(Counts::new(20, 100), Counts::default());
+        let e = ev.evaluate("error_rate", &cond("> 0.05"), Reading::Rate, 0.005);
+        assert_eq!(e.verdict, Verdict::Fail, "{}", e.reason);
+        let mut ev = Evidence::default();
+        ev.add_counts(Counts::new(1, 400), Counts::default());
+        let e = ev.evaluate("error_rate", &cond("> 0.05"), Reading::Rate, 0.001);
+        assert_eq!(e.verdict, Verdict::Pass, "{}", e.reason);
+        assert!(e.reason.contains("interval"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_p99_from_a_hundred_samples_is_not_a_p99() {
+        let mut ev = Evidence::default();
+        let canary: Vec<f64> = (1..=100).map(|i| f64::from(i) * 0.001).collect();
+        let stable: Vec<f64> = (1..=900).map(|i| f64::from(i) * 0.0001).collect();
+        ev.add_samples(&canary, &stable);
+        let e = ev.evaluate(
+            "latency_p99",
+            &cond("> 3x stable"),
+            Reading::Quantile(0.99),
+            0.005,
+        );
+        assert_eq!(e.verdict, Verdict::Inconclusive, "{}", e.reason);
+        assert!(e.reason.contains("unbounded"), "{}", e.reason);
+    }
+
+    #[test]
+    fn relative_rates_use_both_releases() {
+        let mut ev = Evidence::default();
+        ev.add_counts(Counts::new(40, 400), Counts::new(20, 3600));
+        let e = ev.evaluate("error_rate", &cond("> stable + 0.01"), Reading::Rate, 0.005);
+        assert_eq!(e.verdict, Verdict::Fail, "{}", e.reason);
+        let mut ev = Evidence::default();
+        ev.add_counts(Counts::new(5, 1000), Counts::new(45, 9000));
+        let e = ev.evaluate("error_rate", &cond("> 2x stable"), Reading::Rate, 0.005);
+        assert_eq!(e.verdict, Verdict::Inconclusive, "{}", e.reason);
+    }
+}
