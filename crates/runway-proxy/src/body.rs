@@ -2,7 +2,9 @@
 //!
 //! [`UpstreamBody`] is what goes to a backend: either bytes buffered up front
 //! (so the request can be replayed on another backend) or the client's body
-//! streamed through once.
+//! streamed through once, as a [`ClientBody`] that notes in a shared
+//! [`ClientBodyWatch`] when it ended and whether it failed, so a failure of
+//! the client's upload is not taken for the backend's.
 //!
 //! [`ProxyBody`] is what goes back to the client. Wrapping the backend's body
 //! is how the proxy learns when a request is really complete: it records the
@@ -12,6 +14,7 @@
 //! trait objects to avoid an allocation per request.
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
@@ -19,7 +22,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::metrics::{Outcome, RequestRecord};
+use crate::metrics::{ClientError, Outcome, RequestRecord};
 use crate::routes::BackendGuard;
 use crate::upstream::{self, Conn, FastBody};
 
@@ -31,7 +34,87 @@ pub(crate) enum UpstreamBody {
     /// Fully buffered; `None` once sent.
     Buffered(Option<Bytes>),
     /// The client's body, streamed through (cannot be replayed).
-    Streaming(Incoming),
+    Streaming(ClientBody),
+}
+
+/// What became of a client's streamed request body; shared between the
+/// [`ClientBody`] (which the upstream client owns while sending) and the
+/// request's handler and [`Completion`].
+#[derive(Default)]
+pub(crate) struct ClientBodyWatch {
+    /// When its last byte was handed on.
+    ended: OnceLock<Instant>,
+    /// Why reading it failed (malformed, or the client stopped sending).
+    failed: OnceLock<ClientError>,
+}
+
+impl ClientBodyWatch {
+    pub(crate) fn ended(&self) -> Option<Instant> {
+        self.ended.get().copied()
+    }
+
+    pub(crate) fn failed(&self) -> Option<ClientError> {
+        self.failed.get().copied()
+    }
+
+    fn end(&self) {
+        self.ended.get_or_init(Instant::now);
+    }
+}
+
+/// The client's request body on its way to a backend, watched.
+pub(crate) struct ClientBody {
+    inner: Incoming,
+    watch: Arc<ClientBodyWatch>,
+}
+
+impl ClientBody {
+    pub(crate) fn new(inner: Incoming) -> ClientBody {
+        ClientBody {
+            inner,
+            watch: Arc::default(),
+        }
+    }
+
+    pub(crate) fn watch(&self) -> &Arc<ClientBodyWatch> {
+        &self.watch
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            None => this.watch.end(),
+            Some(Ok(_)) if this.inner.is_end_stream() => this.watch.end(),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                this.watch
+                    .failed
+                    .get_or_init(|| ClientError::of_body_error(error));
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let end = self.inner.is_end_stream();
+        if end {
+            self.watch.end();
+        }
+        end
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl Body for UpstreamBody {
@@ -76,6 +159,9 @@ pub(crate) struct Completion {
     status: StatusCode,
     /// `None` when the backend claim moved to an upgrade tunnel.
     backend: Option<BackendGuard>,
+    /// The client's streamed request body, if any: its end starts the
+    /// latency clock, its failure is not the release's.
+    client_body: Option<Arc<ClientBodyWatch>>,
 }
 
 impl Completion {
@@ -88,7 +174,14 @@ impl Completion {
             record,
             status,
             backend,
+            client_body: None,
         }
+    }
+
+    /// For a request whose body was streamed to the backend.
+    pub(crate) fn with_client_body(mut self, watch: Option<Arc<ClientBodyWatch>>) -> Completion {
+        self.client_body = watch;
+        self
     }
 
     /// Puts a connection whose response is complete back into the pool of
@@ -103,8 +196,17 @@ impl Completion {
         self.complete_at(body_intact, Instant::now());
     }
 
-    fn complete_at(self, body_intact: bool, now: Instant) {
-        let outcome = if body_intact {
+    fn complete_at(mut self, body_intact: bool, now: Instant) {
+        let mut client_failed = false;
+        if let Some(watch) = &self.client_body {
+            if let Some(ended) = watch.ended() {
+                self.record.start_not_before(ended);
+            }
+            client_failed = watch.failed().is_some();
+        }
+        // A response that broke off because the client's upload failed is
+        // counted like one whose client went away: by status.
+        let outcome = if body_intact || client_failed {
             Outcome::Status(self.status)
         } else {
             Outcome::Failed

@@ -7,6 +7,13 @@
 //! so bodies of known length up to [`MAX_BUFFERED_BODY`] are buffered first;
 //! larger or unknown-length bodies stream through on a single attempt.
 //!
+//! A request body the client fails (malformed, or cut short) is the client's
+//! error, not the release's: whether it fails while being buffered or while
+//! streamed to a backend, the proxy answers `400` with `Connection: close`,
+//! counts it in the service's client errors and leaves every release's
+//! metrics alone. Every own answer first reads what is left of the request
+//! body, or else ends the connection with it (see `local`).
+//!
 //! The hot path allocates little: the route table is read without locking,
 //! the upstream URI is assembled from pre-built parts, and the header map is
 //! copied only when a retry may still need it.
@@ -24,9 +31,10 @@ use hyper::body::{Body, Incoming};
 use hyper::upgrade::OnUpgrade;
 use tracing::debug;
 
-use crate::body::{Completion, ProxyBody, UpstreamBody};
+use crate::body::{ClientBody, ClientBodyWatch, Completion, ProxyBody, UpstreamBody};
 use crate::headers::{self, X_REQUEST_ID};
-use crate::metrics::{Outcome, ReleaseStats, RequestRecord};
+use crate::local;
+use crate::metrics::{ClientError, Outcome, ReleaseStats, RequestRecord};
 use crate::routes::{BackendGuard, BackendState, Router};
 use crate::upgrade;
 use crate::upstream;
@@ -43,8 +51,11 @@ const PICK_ATTEMPTS: usize = 4;
 enum RequestBody {
     /// Buffered; can be sent any number of times.
     Replayable(Bytes),
-    /// Streamed; `None` once sent.
-    Once(Option<Incoming>),
+    /// Streamed; `body` is `None` once sent, `watch` tells how that went.
+    Once {
+        body: Option<ClientBody>,
+        watch: Arc<ClientBodyWatch>,
+    },
 }
 
 impl RequestBody {
@@ -54,7 +65,13 @@ impl RequestBody {
             Some(len) if len <= MAX_BUFFERED_BODY => {
                 Ok(RequestBody::Replayable(body.collect().await?.to_bytes()))
             }
-            _ => Ok(RequestBody::Once(Some(body))),
+            _ => {
+                let body = ClientBody::new(body);
+                Ok(RequestBody::Once {
+                    watch: Arc::clone(body.watch()),
+                    body: Some(body),
+                })
+            }
         }
     }
 
@@ -65,11 +82,24 @@ impl RequestBody {
     fn for_attempt(&mut self) -> UpstreamBody {
         match self {
             RequestBody::Replayable(bytes) => UpstreamBody::Buffered(Some(bytes.clone())),
-            RequestBody::Once(body) => match body.take() {
+            RequestBody::Once { body, .. } => match body.take() {
                 Some(body) => UpstreamBody::Streaming(body),
                 None => UpstreamBody::Buffered(None),
             },
         }
+    }
+
+    /// The watch of a streamed body.
+    fn watch(&self) -> Option<&Arc<ClientBodyWatch>> {
+        match self {
+            RequestBody::Replayable(_) => None,
+            RequestBody::Once { watch, .. } => Some(watch),
+        }
+    }
+
+    /// Why the client's streamed body failed, if it did.
+    fn client_failure(&self) -> Option<ClientError> {
+        self.watch().and_then(|watch| watch.failed())
     }
 }
 
@@ -81,16 +111,18 @@ pub(crate) async fn handle(
     mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     // Maintenance / read-only (one atomic load while neither is on). A
-    // refused request's body is not read; hyper drains what has arrived.
+    // refused request's body is read and discarded first (see `local`).
     if let Some(refused) = inner.modes.refuse(&mut req) {
-        return Ok(refused);
+        let version = req.version();
+        let expects_continue = local::expects_continue(req.headers());
+        return Ok(local::after_body(refused, version, expects_continue, req.into_body()).await);
     }
-    let started = Instant::now();
     let is_upgrade = headers::is_upgrade_request(&req);
     let client_upgrade = is_upgrade.then(|| hyper::upgrade::on(&mut req));
 
     let (parts, body) = req.into_parts();
-    let (method, uri, mut headers) = (parts.method, parts.uri, parts.headers);
+    let (method, uri, version, mut headers) =
+        (parts.method, parts.uri, parts.version, parts.headers);
     if !headers.contains_key(HOST) {
         // HTTP/2 carries the host in the `:authority` pseudo-header.
         if let Some(authority) = uri.authority() {
@@ -99,6 +131,7 @@ pub(crate) async fn handle(
             }
         }
     }
+    let expects_continue = local::expects_continue(&headers);
     headers::strip_hop_by_hop(&mut headers, is_upgrade);
     // Any `100 Continue` was already sent to the client by hyper as the body
     // was read; the backend gets the body without waiting.
@@ -110,13 +143,15 @@ pub(crate) async fn handle(
         Ok(body) => body,
         Err(error) => {
             debug!(%error, "reading request body failed");
-            return Ok(local_response(
-                StatusCode::BAD_REQUEST,
-                "bad request body",
-                request_id,
-            ));
+            inner
+                .client_errors
+                .count(ClientError::of_body_error(&error));
+            return Ok(bad_request_body(request_id, version));
         }
     };
+    // The release's latency starts once the client's body is here (for a
+    // streamed body, see `Completion`).
+    let started = Instant::now();
 
     let mut request = Outgoing {
         path: uri
@@ -197,9 +232,14 @@ pub(crate) async fn handle(
                 .then(|| sticky_cookie(&record.stats().release))
                 .flatten();
                 let mut response = match answer {
-                    Answer::Hyper(response) => {
-                        respond(response, record, backend, request_id, client_upgrade)
-                    }
+                    Answer::Hyper(response) => respond(
+                        response,
+                        record,
+                        backend,
+                        request_id,
+                        client_upgrade,
+                        body.watch().cloned(),
+                    ),
                     Answer::Fast(head, mut conn) => {
                         // No retry follows: the request's header map can
                         // hold the next response's headers.
@@ -215,6 +255,14 @@ pub(crate) async fn handle(
                 return Ok(response);
             }
             Err(error) => {
+                if let Some(failure) = body.client_failure() {
+                    // The client's body failed, not the backend: not the
+                    // release's request (the record is dropped unfinished).
+                    debug!(backend = %backend.id, ?failure, %error, "client request body failed");
+                    inner.client_errors.count(failure);
+                    drop(record);
+                    return Ok(bad_request_body(request_id, version));
+                }
                 if error.is_connect() {
                     backend.eject();
                 }
@@ -241,16 +289,38 @@ pub(crate) async fn handle(
     }
 
     Ok(match record {
-        None => local_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no healthy replica",
-            request_id,
-        ),
+        None => {
+            let response = local_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no healthy replica",
+                request_id,
+            );
+            match body {
+                RequestBody::Once {
+                    body: Some(unsent), ..
+                } => local::after_body(response, version, expects_continue, unsent).await,
+                // Buffered: read completely already.
+                _ => response,
+            }
+        }
         Some(record) => {
             record.finish(Outcome::Failed);
-            local_response(failure_status, "upstream unavailable", request_id)
+            let mut response = local_response(failure_status, "upstream unavailable", request_id);
+            // A streamed body went to the failed attempt: the connection can
+            // only be reused when it was read to its end.
+            let consumed = body.watch().is_none_or(|watch| watch.ended().is_some());
+            local::close_unless(&mut response, version, consumed);
+            response
         }
     })
+}
+
+/// The `400` for a request body the client failed; the connection cannot be
+/// used further.
+fn bad_request_body(request_id: HeaderValue, version: Version) -> Response<ProxyBody> {
+    let mut response = local_response(StatusCode::BAD_REQUEST, "bad request body", request_id);
+    local::close_unless(&mut response, version, false);
+    response
 }
 
 /// The parts of the client request reused for every attempt.
@@ -369,6 +439,7 @@ fn respond(
     backend: BackendGuard,
     request_id: HeaderValue,
     client_upgrade: Option<OnUpgrade>,
+    client_body: Option<Arc<ClientBodyWatch>>,
 ) -> Response<ProxyBody> {
     let status = response.status();
     let (backend, upgraded) = match client_upgrade {
@@ -384,7 +455,8 @@ fn respond(
         .headers_mut()
         .entry(&X_REQUEST_ID)
         .or_insert(request_id);
-    response.map(|body| ProxyBody::upstream(body, Completion::new(record, status, backend)))
+    let completion = Completion::new(record, status, backend).with_client_body(client_body);
+    response.map(|body| ProxyBody::upstream(body, completion))
 }
 
 /// A backend's answer, from either client.

@@ -19,13 +19,21 @@
 //!   the engine removes a replica from the routes, waits on
 //!   [`Proxy::wait_drained`] and only then stops the process.
 //! * **Exact per-release metrics** (`metrics`): a request is counted once,
-//!   when its response body has finished streaming, in exactly one class.
+//!   when its response body has finished streaming, in exactly one class;
+//!   a client's own failure (malformed or aborted request body) is counted
+//!   apart, never against a release.
+//! * **Keep-alive clients survive the proxy's own answers** (`local`,
+//!   `linger`): the request body is read before any of them, or the answer
+//!   says `Connection: close`; connections the proxy ends close with FIN,
+//!   never with a reset that would destroy the answer.
 //! * **Speed** (`server`, `forward`): hyper on both sides, pooled
 //!   keep-alive upstream connections, no global lock per request.
 
 mod body;
 mod forward;
 mod headers;
+mod linger;
+mod local;
 mod metrics;
 mod modes;
 mod routes;
@@ -39,11 +47,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use metrics::{ReleaseMetrics, WindowSnapshot};
+pub use metrics::{ClientErrorCounts, ReleaseMetrics, WindowSnapshot};
 pub use modes::{Maintenance, ReadOnly, RefusedCounts};
 pub use routes::{Backend, ReleaseRoute};
 
-use metrics::MetricsRegistry;
+use metrics::{ClientErrors, MetricsRegistry};
 use modes::Modes;
 use routes::Router;
 
@@ -88,10 +96,18 @@ impl Default for ProxyConfig {
 ///   no-store`, `Vary: Accept` and the `X-Request-Id`; its body is JSON
 ///   (`{"error":"maintenance"|"read_only","message":…,"retry_after":N}`)
 ///   when `Accept` names `application/json` or a `+json` type and does not
-///   prefer `text/html`, else a small HTML page with the message. The
-///   request's body is not read. These answers reach no release: they are in
-///   no release's metrics, only in [`Proxy::refused`] (and
-///   `runway_requests_refused_total`).
+///   prefer `text/html`, else a small HTML page with the message. These
+///   answers reach no release: they are in no release's metrics, only in
+///   [`Proxy::refused`] (and `runway_requests_refused_total`).
+/// * **The proxy's own answers** (the `503`s above, `503 no healthy
+///   replica`, `400 bad request body`, `502`/`504`) keep an HTTP/1
+///   keep-alive connection usable: the rest of the request body is read and
+///   discarded first (up to 8 MiB within 2 s); when that is not possible
+///   (larger, slower, malformed, or the client waits for `100 Continue`,
+///   which the proxy then does not send) the answer carries `Connection:
+///   close`. Whenever the proxy ends a connection it sends FIN and keeps
+///   reading what the client still sends until the client closes (at most
+///   10 s), so no answer is lost to a reset.
 /// * A release is chosen per request at random, weighted by
 ///   [`ReleaseRoute::weight`], among releases with a positive weight and at
 ///   least one backend; within it the backend with fewer in-flight requests of
@@ -108,6 +124,11 @@ impl Default for ProxyConfig {
 ///   could be buffered (known length up to 1 MiB) can be retried.
 /// * When no backend produced a response head the proxy answers `502` (or
 ///   `504` when the last failure was a connect timeout), counted as `failed`.
+/// * When the client's request body fails (malformed chunked encoding, the
+///   client stops sending mid-upload), while buffered or while streamed to a
+///   backend, the proxy answers `400` with `Connection: close` (which a
+///   client that is gone never reads) and counts it in
+///   [`Proxy::client_errors`], in no release's metrics.
 /// * HTTP/1.1 upgrades (WebSocket) are tunnelled once the backend answers 101.
 #[derive(Clone)]
 pub struct Proxy {
@@ -124,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) sticky: std::sync::atomic::AtomicBool,
     /// Maintenance and read-only modes.
     pub(crate) modes: Modes,
+    /// Requests the client failed (see [`Proxy::client_errors`]).
+    pub(crate) client_errors: ClientErrors,
 }
 
 /// The cookie that keeps a client on a release while stickiness is on.
@@ -145,6 +168,7 @@ impl Proxy {
                 metrics: MetricsRegistry::default(),
                 sticky: std::sync::atomic::AtomicBool::new(false),
                 modes: Modes::default(),
+                client_errors: ClientErrors::default(),
             }),
         }
     }
@@ -202,6 +226,14 @@ impl Proxy {
     /// created (they are in no release's [`Proxy::metrics`]).
     pub fn refused(&self) -> RefusedCounts {
         self.inner.modes.refused()
+    }
+
+    /// Requests whose client failed them (a malformed or aborted request
+    /// body) since the proxy was created: answered `400` by the proxy (or
+    /// not at all, the client being gone) and in no release's
+    /// [`Proxy::metrics`] or [`Proxy::take_windows`].
+    pub fn client_errors(&self) -> ClientErrorCounts {
+        self.inner.client_errors.counts()
     }
 
     /// Every release's analysis window since the last call (completed requests, errors and
@@ -289,6 +321,8 @@ impl fmt::Debug for Proxy {
 ///
 /// * `runway_requests_refused_total{reason="maintenance|read_only"}`
 ///   (counter, [`Proxy::refused`])
+/// * `runway_client_errors_total{reason="bad_request_body|client_aborted"}`
+///   (counter, [`Proxy::client_errors`])
 pub fn render_prometheus(proxies: &[Proxy]) -> String {
     let services: Vec<metrics::ServiceSnapshot<'_>> = proxies
         .iter()
@@ -296,6 +330,7 @@ pub fn render_prometheus(proxies: &[Proxy]) -> String {
             service: proxy.service(),
             releases: proxy.inner.metrics.snapshots(),
             refused: proxy.refused(),
+            client_errors: proxy.client_errors(),
         })
         .collect();
     metrics::render(&services)

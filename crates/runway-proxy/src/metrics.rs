@@ -1,7 +1,8 @@
 //! Per-release request metrics and their Prometheus rendering.
 //!
 //! Canary analysis compares releases on these numbers, so they must be exact
-//! and mutually consistent. Definitions:
+//! and mutually consistent, and only the release's own behaviour may count
+//! against it. Definitions:
 //!
 //! * A request is **counted when it completes**, exactly once, in the release
 //!   that served it (after a retry on another release: that release):
@@ -13,9 +14,23 @@
 //!     produced a response head, or when a backend's response body broke off
 //!     mid-stream. Failed requests are not also counted as `5xx`.
 //!   - Requests the client abandons before any response head are not counted.
-//! * **Latency** is measured from the moment the proxy started handling the
-//!   request (head parsed) to that completion, so it includes buffering the
-//!   request body, retries and streaming the response body.
+//! * **The client's own failures are not the release's**: a request body that
+//!   cannot be read (malformed chunked encoding, a body cut short because the
+//!   client aborted its upload or closed the connection) is answered `400`
+//!   (`Connection: close`) by the proxy, or not at all when the client is
+//!   gone, and counted only in the service's [`ClientErrorCounts`]
+//!   (`runway_client_errors_total`), in no release's `requests`, `failed`,
+//!   error rate or latency, whether the body was buffered before a release
+//!   was chosen or streamed to a backend that then could not answer. When a
+//!   backend already sent its response head and the response then breaks off
+//!   because the client's upload failed, the request counts by status, like
+//!   any response whose client went away.
+//! * **Latency** is the release's time: from the moment the request's body
+//!   has been received (buffered bodies: read completely; bodies streamed to
+//!   the backend: their last byte passed the proxy, when that is later than
+//!   the start of the attempt; bodiless requests: the head parsed) to that
+//!   completion. It includes retries and streaming the response body, not a
+//!   slow client's upload.
 //! * **In flight** counts requests from the choice of a release to completion.
 //!
 //! Each release has one small mutex around its counters and histograms; it is
@@ -33,7 +48,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use http::StatusCode;
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Upper bounds (seconds, inclusive) of the Prometheus latency buckets.
 const BUCKETS: [(f64, &str); 13] = [
@@ -92,6 +107,69 @@ pub(crate) enum Outcome {
     Status(StatusCode),
     /// The proxy could not deliver a backend response.
     Failed,
+}
+
+/// Requests whose client failed them, since the proxy was created: answered
+/// by the proxy itself (`400`, or nothing for a client that is gone) and in
+/// no release's metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientErrorCounts {
+    /// The request body was malformed (e.g. an invalid chunk size).
+    pub bad_request_body: u64,
+    /// The client stopped sending its request body (connection closed or
+    /// reset mid-upload).
+    pub client_aborted: u64,
+}
+
+/// Why a client failed its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientError {
+    BadRequestBody,
+    ClientAborted,
+}
+
+impl ClientError {
+    /// Classifies an error of the client's request body: malformed data, or
+    /// the body ended early (EOF, reset, connection gone).
+    pub(crate) fn of_body_error(error: &(dyn std::error::Error + 'static)) -> ClientError {
+        let mut source = Some(error);
+        while let Some(error) = source {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                        ClientError::BadRequestBody
+                    }
+                    _ => ClientError::ClientAborted,
+                };
+            }
+            source = error.source();
+        }
+        ClientError::ClientAborted
+    }
+}
+
+/// The per-service counters behind [`ClientErrorCounts`].
+#[derive(Default)]
+pub(crate) struct ClientErrors {
+    bad_request_body: AtomicU64,
+    client_aborted: AtomicU64,
+}
+
+impl ClientErrors {
+    pub(crate) fn count(&self, error: ClientError) {
+        let counter = match error {
+            ClientError::BadRequestBody => &self.bad_request_body,
+            ClientError::ClientAborted => &self.client_aborted,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn counts(&self) -> ClientErrorCounts {
+        ClientErrorCounts {
+            bad_request_body: self.bad_request_body.load(Ordering::Relaxed),
+            client_aborted: self.client_aborted.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Live metrics of one release.
@@ -295,6 +373,12 @@ impl RequestRecord {
         }
     }
 
+    /// Starts the request's latency clock at `instant` if that is later than
+    /// its start (the client's streamed body ended then).
+    pub(crate) fn start_not_before(&mut self, instant: Instant) {
+        self.started = self.started.max(instant);
+    }
+
     /// Counts the completed request.
     pub(crate) fn finish(self, outcome: Outcome) {
         self.finish_at(outcome, Instant::now());
@@ -383,6 +467,8 @@ pub(crate) struct ServiceSnapshot<'a> {
     pub(crate) releases: Vec<Snapshot>,
     /// Requests refused by a traffic mode (attributed to no release).
     pub(crate) refused: crate::RefusedCounts,
+    /// Requests the client failed (attributed to no release).
+    pub(crate) client_errors: ClientErrorCounts,
 }
 
 /// Renders the Prometheus text exposition for these services.
@@ -502,6 +588,25 @@ fn write_families(out: &mut String, services: &[ServiceSnapshot<'_>]) -> std::fm
             writeln!(
                 out,
                 "runway_requests_refused_total{{service=\"{name}\",reason=\"{reason}\"}} {value}"
+            )?;
+        }
+    }
+
+    family(
+        out,
+        "runway_client_errors_total",
+        "Requests whose client failed them (malformed or aborted request body), answered 400 or not at all by the proxy; in no release's counts.",
+        "counter",
+    )?;
+    for service in services {
+        let name = escape(service.service);
+        for (reason, value) in [
+            ("bad_request_body", service.client_errors.bad_request_body),
+            ("client_aborted", service.client_errors.client_aborted),
+        ] {
+            writeln!(
+                out,
+                "runway_client_errors_total{{service=\"{name}\",reason=\"{reason}\"}} {value}"
             )?;
         }
     }

@@ -6,7 +6,9 @@
 //! `GracefulShutdown` watcher: on shutdown, idle keep-alive connections close
 //! at once and busy ones after their current requests, bounded by
 //! [`SHUTDOWN_GRACE`]. Accepted connections are served on the proxy's worker
-//! threads (see `worker`), not on the runtime running the accept loop.
+//! threads (see `worker`), not on the runtime running the accept loop. Each
+//! socket is wrapped in [`Lingering`], so a connection the proxy ends while
+//! the client is still sending closes with FIN, not RST (see `linger`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::forward;
+use crate::linger::Lingering;
 use crate::worker;
 use crate::Inner;
 
@@ -88,7 +91,7 @@ pub(crate) async fn serve(
             let service =
                 service_fn(move |req| forward::handle(Arc::clone(&inner), client_ip.clone(), req));
             let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(Lingering::new(stream)), service)
                 .into_owned();
             if let Err(error) = watcher.watch(connection).await {
                 debug!(%peer, %error, "client connection ended with error");

@@ -182,6 +182,7 @@ async fn prometheus_text_parses_and_matches_the_metrics() {
         ("runway_requests_in_flight", "gauge"),
         ("runway_request_latency_quantile_seconds", "gauge"),
         ("runway_requests_refused_total", "counter"),
+        ("runway_client_errors_total", "counter"),
     ];
     for (family, kind) in expected {
         assert_eq!(help.get(family), Some(&1), "HELP of {family}");
@@ -216,6 +217,20 @@ async fn prometheus_text_parses_and_matches_the_metrics() {
             assert_eq!(refused.len(), 1, "{service} {reason}");
             assert_eq!(refused[0].value, 0.0);
             assert!(!refused[0].labels.contains_key("release"));
+        }
+        // So do the client's own errors.
+        for reason in ["bad_request_body", "client_aborted"] {
+            let errors: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| {
+                    s.name == "runway_client_errors_total"
+                        && s.labels["service"] == service
+                        && s.labels["reason"] == reason
+                })
+                .collect();
+            assert_eq!(errors.len(), 1, "{service} {reason}");
+            assert_eq!(errors[0].value, 0.0);
+            assert!(!errors[0].labels.contains_key("release"));
         }
     }
     for service in ["web", "api"] {

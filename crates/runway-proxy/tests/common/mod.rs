@@ -15,6 +15,8 @@
 //! connection after reading a request head, like a replica dying mid-request.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod raw;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
