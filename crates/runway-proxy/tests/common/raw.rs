@@ -228,6 +228,19 @@ impl RawConn {
         }
     }
 
+    /// Reads exactly `n` bytes.
+    pub async fn read_bytes(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        while self.pending.len() < n {
+            if self.fill().await? == 0 {
+                return Err(format!(
+                    "connection ended after {} bytes",
+                    self.pending.len()
+                ));
+            }
+        }
+        Ok(self.pending.drain(..n).collect())
+    }
+
     /// Reads until the server closes; `Err` on a reset (or any read error)
     /// or when bytes arrive.
     pub async fn expect_fin(&mut self) -> Result<(), String> {
