@@ -5,6 +5,7 @@ mod canary;
 mod checks;
 mod examples;
 mod harness;
+mod keepalive;
 mod prometheus;
 mod recovery;
 mod rolling;
