@@ -1,8 +1,8 @@
 //! Confidence bounds for the two kinds of evidence a canary produces: counts (a rate such
 //! as the error rate) and per-request samples (a percentile such as the p99).
 //!
-//! Both are distribution-free where it matters: a rate's bounds are exact binomial
-//! (Clopper-Pearson) bounds, a percentile's bounds are order statistics, which hold for
+//! Both are distribution-free where it matters: a rate's bounds are binomial (mid-p
+//! Clopper-Pearson) bounds, a percentile's bounds are order statistics, which hold for
 //! any latency distribution, heavy tails included. The price of making no assumption is
 //! honesty about sample sizes: with 100 samples there is no upper bound on a p99 at 99%
 //! confidence (0.99^100 = 37% of samples sets have every value below the true p99), and
@@ -50,26 +50,35 @@ pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
     1.0 - binomial_sf(k + 1, n, p)
 }
 
-/// The Clopper-Pearson interval of a rate from `events` in `trials`, each side at
-/// one-sided level `alpha`: the lower bound is the rate below which seeing `events` or
-/// more would have had probability `alpha` or less, the upper bound likewise.
-/// `None` without trials.
+/// The mid-p Clopper-Pearson interval of a rate from `events` in `trials`, each side at
+/// one-sided level `alpha`: the lower bound is the rate below which seeing more than
+/// `events`, plus half the chance of exactly `events`, would have had probability
+/// `alpha`; the upper bound likewise. The mid-p form removes most of the exact
+/// interval's conservatism on discrete counts (its coverage stays close to the nominal
+/// level) while keeping it honest at zero events. `None` without trials.
 pub fn rate_interval(events: u64, trials: u64, alpha: f64) -> Option<Interval> {
     if trials == 0 {
         return None;
     }
-    let events = events.min(trials);
-    let low = if events == 0 {
+    let k = events.min(trials);
+    let low = if k == 0 {
         0.0
     } else {
-        // The p with P(X >= events | p) = alpha; increasing in p.
-        bisect(|p| binomial_sf(events, trials, p) - alpha)
+        // mid-P(X >= k | p) = alpha; increasing in p.
+        bisect(|p| 0.5 * (binomial_sf(k, trials, p) + binomial_sf(k + 1, trials, p)) - alpha)
     };
-    let high = if events == trials {
+    let high = if k == trials {
         1.0
     } else {
-        // The p with P(X <= events | p) = alpha; decreasing in p.
-        bisect(|p| alpha - binomial_cdf(events, trials, p))
+        // mid-P(X <= k | p) = alpha; decreasing in p.
+        let below = |p: f64| {
+            if k == 0 {
+                0.0
+            } else {
+                binomial_cdf(k - 1, trials, p)
+            }
+        };
+        bisect(|p| alpha - 0.5 * (binomial_cdf(k, trials, p) + below(p)))
     };
     Some(Interval { low, high })
 }
@@ -239,15 +248,15 @@ mod tests {
 
     #[test]
     fn clopper_pearson_matches_known_values() {
-        // Zero events in n trials: the upper bound is 1 - alpha^(1/n) (the "rule of 3").
+        // Zero events in n trials: the upper bound solves (1 - p)^n / 2 = alpha.
         let iv = rate_interval(0, 100, 0.025).unwrap();
         assert_eq!(iv.low, 0.0);
-        assert!(close(iv.high, 1.0 - 0.025_f64.powf(0.01), 1e-9), "{iv:?}");
+        assert!(close(iv.high, 1.0 - 0.05_f64.powf(0.01), 1e-9), "{iv:?}");
         // 16 of 200 at 95% two-sided; the reference is exact binomial sums (Python's
-        // math.comb) solved by bisection: 0.0464176084, 0.1266648560.
+        // math.comb) solved by bisection: 0.0480778701, 0.1240204642.
         let iv = rate_interval(16, 200, 0.025).unwrap();
-        assert!(close(iv.low, 0.0464176084, 1e-7), "{iv:?}");
-        assert!(close(iv.high, 0.1266648560, 1e-7), "{iv:?}");
+        assert!(close(iv.low, 0.0480778701, 1e-7), "{iv:?}");
+        assert!(close(iv.high, 0.1240204642, 1e-7), "{iv:?}");
         assert!(rate_interval(0, 0, 0.05).is_none());
         let all = rate_interval(5, 5, 0.05).unwrap();
         assert_eq!(all.high, 1.0);

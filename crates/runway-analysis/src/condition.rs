@@ -58,6 +58,16 @@ impl Comparison {
         }
     }
 
+    /// The operator with its sides swapped (`>` becomes `<`).
+    pub fn reversed(self) -> Comparison {
+        match self {
+            Comparison::Greater => Comparison::Less,
+            Comparison::GreaterOrEqual => Comparison::LessOrEqual,
+            Comparison::Less => Comparison::Greater,
+            Comparison::LessOrEqual => Comparison::GreaterOrEqual,
+        }
+    }
+
     /// Whether `value <op> bound` holds. False when either is NaN.
     pub fn holds(self, value: f64, bound: f64) -> bool {
         match self {

@@ -203,109 +203,93 @@ impl Evidence {
         }
     }
 
-    /// Evaluates `condition` on the evidence with one-sided level `alpha` per side (the
-    /// share of the error budget of this look).
+    /// Evaluates `condition` on the evidence at this look's levels.
     pub fn evaluate(
         &self,
         metric: &str,
         condition: &Condition,
         reading: Reading,
-        alpha: f64,
+        alphas: Alphas,
     ) -> Evaluation {
-        let level = format!("{}%", num(100.0 * (1.0 - 2.0 * alpha)));
-        let (canary_estimate, _) = self.estimates(reading);
-        let Some(canary_estimate) = canary_estimate else {
+        let (canary_estimate, stable_estimate) = self.estimates(reading);
+        let Some(c) = canary_estimate else {
             return Evaluation::inconclusive(format!("{metric}: no canary data this step"));
         };
-        let canary_text = match reading {
-            Reading::Rate => format!(
-                "{metric} {} ({} of {} this step)",
-                num(canary_estimate),
-                self.canary.events,
-                self.canary.trials
-            ),
-            Reading::Quantile(_) => format!(
-                "{metric} {} ({} samples this step)",
-                num(canary_estimate),
-                self.canary_samples.count()
-            ),
-        };
-        match *condition {
+        let levels = alphas.describe(self.looks);
+        let text = condition.to_string();
+        let rhs = text.trim_start_matches(['>', '<', '=']).trim_start();
+        let (op, factor, offset) = match *condition {
             Condition::Absolute { op, threshold } => {
-                let interval = match reading {
+                // The canary's interval against a fixed line.
+                let interval = |alpha: f64| match reading {
                     Reading::Rate => rate_interval(self.canary.events, self.canary.trials, alpha),
                     Reading::Quantile(q) => Some(self.canary_samples.quantile_interval(q, alpha)),
                 };
-                let Some(interval) = interval else {
+                let (Some(against), Some(for_canary)) =
+                    (interval(alphas.against), interval(alphas.for_canary))
+                else {
                     return Evaluation::inconclusive(format!("{metric}: no canary data"));
                 };
-                let point = Interval {
+                let value = combine(op, against, for_canary);
+                let line = Interval {
                     low: threshold,
                     high: threshold,
                 };
-                let verdict = compare(op, interval, point);
-                let numbers = format!("{level} interval {}", show(interval));
-                let leans = op.holds(canary_estimate, threshold);
-                sentence(
-                    verdict,
-                    leans,
-                    format!("{canary_text} {op} {threshold}"),
-                    format!("{canary_text} is not {op} {threshold}"),
-                    format!("{canary_text}: cannot tell yet whether {op} {threshold}"),
-                    numbers,
-                )
+                let head = match reading {
+                    Reading::Rate => format!(
+                        "{metric} {} ({} of {} this step)",
+                        num(c),
+                        self.canary.events,
+                        self.canary.trials
+                    ),
+                    Reading::Quantile(_) => format!(
+                        "{metric} {} ({} samples this step)",
+                        num(c),
+                        self.canary_samples.count()
+                    ),
+                };
+                return sentence(
+                    compare(op, value, line),
+                    op.holds(c, threshold),
+                    &head,
+                    &format!("{op} {threshold}"),
+                    format!("interval {}, {levels}", show(value)),
+                );
             }
-            Condition::RelativeFactor { op, factor } => {
-                self.relative(metric, reading, op, factor, 0.0, condition, alpha, &level)
+            Condition::RelativeFactor { op, factor } => (op, factor, 0.0),
+            Condition::RelativeOffset { op, offset } => (op, 1.0, offset),
+            Condition::Statistical { .. } => {
+                return Evaluation::inconclusive(format!(
+                    "{metric}: a mann-whitney condition needs the per-request latency samples \
+                     (metric = \"latency\")"
+                ))
             }
-            Condition::RelativeOffset { op, offset } => {
-                self.relative(metric, reading, op, 1.0, offset, condition, alpha, &level)
-            }
-            Condition::Statistical { .. } => Evaluation::inconclusive(format!(
-                "{metric}: a mann-whitney condition needs the per-request latency samples \
-                 (metric = \"latency\")"
-            )),
-        }
-    }
-
-    /// `canary op factor * stable + offset`, on rates by a two-proportion test, on
-    /// percentiles by the two releases' intervals (each at half the level).
-    #[allow(clippy::too_many_arguments)]
-    fn relative(
-        &self,
-        metric: &str,
-        reading: Reading,
-        op: Comparison,
-        factor: f64,
-        offset: f64,
-        condition: &Condition,
-        alpha: f64,
-        level: &str,
-    ) -> Evaluation {
-        let text = condition.to_string();
-        let rhs = text.trim_start_matches(['>', '<', '=']).trim_start();
-        let (canary_estimate, stable_estimate) = self.estimates(reading);
-        let (Some(c), Some(s)) = (canary_estimate, stable_estimate) else {
+        };
+        let Some(s) = stable_estimate else {
             return Evaluation::inconclusive(format!(
                 "{metric}: no stable data this step to compare with"
             ));
         };
-        let bound = factor * s + offset;
-        let leans = op.holds(c, bound);
+        let leans = op.holds(c, factor * s + offset);
         match reading {
             Reading::Rate => {
+                // A test of two proportions: the interval of canary - (factor x stable +
+                // offset) against 0.
                 let difference = RateDifference::new(
                     (self.canary.events, self.canary.trials),
                     (self.stable.events, self.stable.trials),
                     factor,
                     offset,
                 );
-                let interval = difference.interval(alpha);
+                let value = combine(
+                    op,
+                    difference.interval(alphas.against),
+                    difference.interval(alphas.for_canary),
+                );
                 let zero = Interval {
                     low: 0.0,
                     high: 0.0,
                 };
-                let verdict = compare(op, interval, zero);
                 let head = format!(
                     "{metric} {} ({} of {}) vs stable {} ({} of {}) this step",
                     num(c),
@@ -315,53 +299,96 @@ impl Evidence {
                     self.stable.events,
                     self.stable.trials
                 );
-                let numbers = format!(
-                    "canary - ({rhs}) = {}, {level} interval {}",
-                    num(difference.estimate),
-                    show(interval)
-                );
                 sentence(
-                    verdict,
+                    compare(op, value, zero),
                     leans,
-                    format!("{head}: {op} {rhs}"),
-                    format!("{head}: not {op} {rhs}"),
-                    format!("{head}: cannot tell yet whether {op} {rhs}"),
-                    numbers,
+                    &head,
+                    &format!("{op} {rhs}"),
+                    format!(
+                        "canary - ({rhs}) = {}, interval {}, {levels}",
+                        num(difference.estimate),
+                        show(value)
+                    ),
                 )
             }
             Reading::Quantile(q) => {
-                // Both intervals at half the level: together they are wrong at most as
-                // often as one interval at the full level.
-                let canary = self.canary_samples.quantile_interval(q, alpha / 2.0);
-                let stable = self.stable_samples.quantile_interval(q, alpha / 2.0);
-                let bound_interval = Interval {
-                    low: factor * stable.low + offset,
-                    high: factor * stable.high + offset,
+                // Both releases' intervals at half the level each: together they are wrong
+                // at most as often as one interval at the full level.
+                let canary = |alpha: f64| self.canary_samples.quantile_interval(q, alpha / 2.0);
+                let line = |alpha: f64| {
+                    let stable = self.stable_samples.quantile_interval(q, alpha / 2.0);
+                    Interval {
+                        low: factor * stable.low + offset,
+                        high: factor * stable.high + offset,
+                    }
                 };
-                let verdict = compare(op, canary, bound_interval);
+                let value = combine(op, canary(alphas.against), canary(alphas.for_canary));
+                // The line's far end decides "holds", its near end "does not hold".
+                let line = combine(op.reversed(), line(alphas.against), line(alphas.for_canary));
                 let head = format!(
                     "{metric} {} ({} samples) vs {rhs} = {} (stable {}, {} samples) this step",
                     num(c),
                     self.canary_samples.count(),
-                    num(bound),
+                    num(factor * s + offset),
                     num(s),
                     self.stable_samples.count()
                 );
-                let numbers = format!(
-                    "{level} intervals: canary {}, {rhs} {}",
-                    show(canary),
-                    show(bound_interval)
-                );
                 sentence(
-                    verdict,
+                    compare(op, value, line),
                     leans,
-                    format!("{head}: {op} {rhs}"),
-                    format!("{head}: not {op} {rhs}"),
-                    format!("{head}: cannot tell yet whether {op} {rhs}"),
-                    numbers,
+                    &head,
+                    &format!("{op} {rhs}"),
+                    format!(
+                        "intervals: canary {}, {rhs} {}, {levels}",
+                        show(value),
+                        show(line)
+                    ),
                 )
             }
         }
+    }
+}
+
+/// The error budget of one look, for each kind of verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Alphas {
+    /// For a verdict against the canary (the condition holds).
+    pub against: f64,
+    /// For a verdict for it (the condition does not hold).
+    pub for_canary: f64,
+}
+
+/// The most confidence a verdict *against* the canary needs: a canary stopped wrongly
+/// costs a redeploy, one promoted wrongly costs an outage, so a verdict for the canary
+/// needs `confidence` (default 99%) and one against it this much, or `confidence` if
+/// lower. The looser side is what lets a canary that fails outright be rolled back
+/// within `failure_limit` intervals.
+pub const AGAINST_CONFIDENCE: f64 = 0.95;
+
+impl Alphas {
+    fn describe(&self, look: u32) -> String {
+        let pct = |alpha: f64| format!("{}%", num(100.0 * (1.0 - alpha)));
+        format!(
+            "look {look}, one-sided {} against / {} for",
+            pct(self.against),
+            pct(self.for_canary)
+        )
+    }
+}
+
+/// One interval out of two: the end that decides "holds" from `against`, the end that
+/// decides "does not hold" from `for_canary`.
+fn combine(op: Comparison, against: Interval, for_canary: Interval) -> Interval {
+    match op {
+        // Bad when high: "holds" needs the low end above the line.
+        Comparison::Greater | Comparison::GreaterOrEqual => Interval {
+            low: against.low,
+            high: for_canary.high,
+        },
+        Comparison::Less | Comparison::LessOrEqual => Interval {
+            low: for_canary.low,
+            high: against.high,
+        },
     }
 }
 
@@ -393,15 +420,14 @@ fn compare(op: Comparison, value: Interval, line: Interval) -> Verdict {
 fn sentence(
     verdict: Verdict,
     leans_bad: bool,
-    holds: String,
-    passes: String,
-    undecided: String,
+    head: &str,
+    line: &str,
     numbers: String,
 ) -> Evaluation {
     let reason = match verdict {
-        Verdict::Fail => format!("{holds} ({numbers})"),
-        Verdict::Pass => format!("{passes} ({numbers})"),
-        Verdict::Inconclusive => format!("{undecided} ({numbers})"),
+        Verdict::Fail => format!("{head} {line} ({numbers})"),
+        Verdict::Pass => format!("{head} is not {line} ({numbers})"),
+        Verdict::Inconclusive => format!("{head}: cannot tell yet whether {line} ({numbers})"),
     };
     Evaluation {
         verdict,
@@ -429,6 +455,13 @@ mod tests {
         Condition::parse(text).unwrap()
     }
 
+    fn alphas(alpha: f64) -> Alphas {
+        Alphas {
+            against: alpha,
+            for_canary: alpha,
+        }
+    }
+
     #[test]
     fn sketch_keeps_values_within_one_percent() {
         let mut sketch = Sketch::new();
@@ -449,7 +482,7 @@ mod tests {
     fn two_errors_in_a_hundred_do_not_cross_a_one_percent_line() {
         let mut ev = Evidence::default();
         ev.add_counts(Counts::new(2, 100), Counts::new(5, 900));
-        let e = ev.evaluate("error_rate", &cond("> 0.01"), Reading::Rate, 0.005);
+        let e = ev.evaluate("error_rate", &cond("> 0.01"), Reading::Rate, alphas(0.005));
         assert_eq!(e.verdict, Verdict::Inconclusive, "{}", e.reason);
         assert!(e.leans_bad, "0.02 is past the line");
         assert!(e.reason.contains("2 of 100"), "{}", e.reason);
@@ -459,11 +492,11 @@ mod tests {
     fn twenty_percent_errors_fail_at_the_first_look_and_few_errors_pass_later() {
         let mut ev = Evidence::default();
         ev.add_counts(Counts::new(20, 100), Counts::default());
-        let e = ev.evaluate("error_rate", &cond("> 0.05"), Reading::Rate, 0.005);
+        let e = ev.evaluate("error_rate", &cond("> 0.05"), Reading::Rate, alphas(0.005));
         assert_eq!(e.verdict, Verdict::Fail, "{}", e.reason);
         let mut ev = Evidence::default();
         ev.add_counts(Counts::new(1, 400), Counts::default());
-        let e = ev.evaluate("error_rate", &cond("> 0.05"), Reading::Rate, 0.001);
+        let e = ev.evaluate("error_rate", &cond("> 0.05"), Reading::Rate, alphas(0.001));
         assert_eq!(e.verdict, Verdict::Pass, "{}", e.reason);
         assert!(e.reason.contains("interval"), "{}", e.reason);
     }
@@ -478,7 +511,7 @@ mod tests {
             "latency_p99",
             &cond("> 3x stable"),
             Reading::Quantile(0.99),
-            0.005,
+            alphas(0.005),
         );
         assert_eq!(e.verdict, Verdict::Inconclusive, "{}", e.reason);
         assert!(e.reason.contains("unbounded"), "{}", e.reason);
@@ -488,11 +521,21 @@ mod tests {
     fn relative_rates_use_both_releases() {
         let mut ev = Evidence::default();
         ev.add_counts(Counts::new(40, 400), Counts::new(20, 3600));
-        let e = ev.evaluate("error_rate", &cond("> stable + 0.01"), Reading::Rate, 0.005);
+        let e = ev.evaluate(
+            "error_rate",
+            &cond("> stable + 0.01"),
+            Reading::Rate,
+            alphas(0.005),
+        );
         assert_eq!(e.verdict, Verdict::Fail, "{}", e.reason);
         let mut ev = Evidence::default();
         ev.add_counts(Counts::new(5, 1000), Counts::new(45, 9000));
-        let e = ev.evaluate("error_rate", &cond("> 2x stable"), Reading::Rate, 0.005);
+        let e = ev.evaluate(
+            "error_rate",
+            &cond("> 2x stable"),
+            Reading::Rate,
+            alphas(0.005),
+        );
         assert_eq!(e.verdict, Verdict::Inconclusive, "{}", e.reason);
     }
 }

@@ -46,7 +46,7 @@ use crate::bounds::alpha_at_look;
 use crate::condition::{
     Comparison, Condition, Evaluation, MetricWindow, StatisticalOptions, Verdict,
 };
-use crate::evidence::{Evidence, Reading};
+use crate::evidence::{Alphas, Evidence, Reading, AGAINST_CONFIDENCE};
 use crate::format;
 
 /// The name of the error-rate metric in the runbook policy: the share (0 to 1) of
@@ -545,8 +545,15 @@ impl Judge {
 
         let evaluate = |condition: &Condition| match &evidence {
             Some((evidence, reading)) => {
-                let alpha = alpha_at_look(1.0 - mp.statistical.confidence, evidence.looks);
-                evidence.evaluate(name, condition, *reading, alpha)
+                let confidence = mp.statistical.confidence;
+                let alphas = Alphas {
+                    against: alpha_at_look(
+                        1.0 - confidence.min(AGAINST_CONFIDENCE),
+                        evidence.looks,
+                    ),
+                    for_canary: alpha_at_look(1.0 - confidence, evidence.looks),
+                };
+                evidence.evaluate(name, condition, *reading, alphas)
             }
             None => condition.evaluate(name, window, &mp.statistical),
         };
