@@ -131,11 +131,13 @@ pub(crate) async fn handle(
             }
         }
     }
-    let expects_continue = local::expects_continue(&headers);
     headers::strip_hop_by_hop(&mut headers, is_upgrade);
-    // Any `100 Continue` was already sent to the client by hyper as the body
-    // was read; the backend gets the body without waiting.
-    headers.remove(EXPECT);
+    // Any `100 Continue` is sent to the client by hyper as the body is read;
+    // the backend gets the body without waiting. Whether the client waits is
+    // remembered for an own answer that leaves a streamed body unread.
+    let expects_continue = headers
+        .remove(EXPECT)
+        .is_some_and(|value| local::is_100_continue(&value));
     let request_id = headers::ensure_request_id(&mut headers);
     headers::set_forwarded(&mut headers, &client_ip);
 

@@ -35,10 +35,12 @@ pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// Whether the request asks for `100 Continue` before sending its body.
 pub(crate) fn expects_continue(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(EXPECT)
-        .iter()
-        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    headers.get_all(EXPECT).iter().any(is_100_continue)
+}
+
+/// Whether an `Expect` value asks for `100 Continue`.
+pub(crate) fn is_100_continue(value: &HeaderValue) -> bool {
+    value.as_bytes().eq_ignore_ascii_case(b"100-continue")
 }
 
 /// Reads and discards a request body the proxy answers without; `true`
