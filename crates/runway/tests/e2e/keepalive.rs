@@ -98,7 +98,7 @@ async fn python_requests_session_survives_a_recreate_and_the_page_by_hand() {
 
     let stop = h.dir.path().join("load.stop");
     let started = h.dir.path().join("load.started");
-    let mut load = tokio::process::Command::new(interpreter())
+    let load = tokio::process::Command::new(interpreter())
         .arg("-c")
         .arg(LOAD)
         .arg(format!("http://{}/", h.listen))
