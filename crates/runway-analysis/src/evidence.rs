@@ -150,8 +150,12 @@ fn bucket(value: f64) -> i32 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Evidence {
-    /// Intervals that added data: the look number of the sequential test.
+    /// Looks taken at the evidence: the look number of the sequential test.
     pub looks: u32,
+    /// Canary observations at the last look.
+    pub looked_at: u64,
+    /// Whether the last look passed (it stands until the next look).
+    pub passed: bool,
     /// The canary's counts (rate metrics).
     pub canary: Counts,
     /// The stable release's counts (rate metrics).

@@ -509,7 +509,6 @@ impl Judge {
         };
         let evidence = reading.map(|reading| {
             let evidence = self.evidence.entry(name.clone()).or_default();
-            let before = evidence.canary_observations(reading);
             match reading {
                 Reading::Rate => evidence.add_counts(
                     window.canary_counts.unwrap_or_default(),
@@ -518,9 +517,6 @@ impl Judge {
                 Reading::Quantile(_) => {
                     evidence.add_samples(&window.canary_samples, &window.stable_samples)
                 }
-            }
-            if evidence.canary_observations(reading) > before {
-                evidence.looks = evidence.looks.saturating_add(1);
             }
             (evidence.clone(), reading)
         });
@@ -541,6 +537,56 @@ impl Judge {
                 &mp.fail_if,
             );
             return (r, Some(Lack::Evidence));
+        }
+
+        // Accumulated evidence is looked at again only once it has grown by half since
+        // the previous look: each look spends part of the error budget, so looks spaced
+        // by data rather than by time keep the budget for when there is something new
+        // to see, whatever the interval's length. Between looks a pass stands and
+        // anything else is still gathering.
+        let mut evidence = evidence;
+        if let Some((accumulated, reading)) = evidence.as_mut() {
+            let stored = self.evidence.entry(name.clone()).or_default();
+            let seen = stored.canary_observations(*reading);
+            let due = stored.looks == 0 || seen >= next_look(stored.looked_at);
+            if !due {
+                let next = next_look(stored.looked_at);
+                let r = if stored.passed {
+                    let r = result(
+                        mp,
+                        MetricVerdict::Pass,
+                        format!(
+                            "{name}: passed at look {} on {} canary observations; next look at {next}",
+                            stored.looks, stored.looked_at
+                        ),
+                        Some(window),
+                        "fail_if",
+                        &mp.fail_if,
+                    );
+                    (r, None)
+                } else {
+                    let r = result(
+                        mp,
+                        MetricVerdict::Inconclusive,
+                        format!(
+                            "{name}: gathering, {seen} canary observations this step, next look \
+                             at {next}"
+                        ),
+                        Some(window),
+                        "fail_if",
+                        &mp.fail_if,
+                    );
+                    (r, Some(Lack::Evidence))
+                };
+                let (mut r, lack) = r;
+                let (canary, stable) = accumulated.estimates(*reading);
+                r.canary = canary.filter(|v| v.is_finite());
+                r.stable = stable.filter(|v| v.is_finite());
+                return (r, lack);
+            }
+            stored.looks = stored.looks.saturating_add(1);
+            stored.looked_at = seen;
+            accumulated.looks = stored.looks;
         }
 
         let evaluate = |condition: &Condition| match &evidence {
@@ -612,7 +658,7 @@ impl Judge {
             Lack::Data
         };
         let judged = |r: MetricResult| (r, None);
-        match (fail, pause) {
+        let outcome = match (fail, pause) {
             (Timed::Fail, _) => judged(from_fail(MetricVerdict::Fail, fail_reason)),
             (Timed::Pending, _) => judged(from_fail(MetricVerdict::Pending, fail_reason)),
             (_, Some((c, Timed::Fail, reason))) => {
@@ -632,7 +678,11 @@ impl Judge {
                 Some(lack),
             ),
             (Timed::Pass, _) => judged(from_fail(MetricVerdict::Pass, fail_reason)),
+        };
+        if let Some(stored) = self.evidence.get_mut(name) {
+            stored.passed = outcome.0.verdict == MetricVerdict::Pass;
         }
+        outcome
     }
 
     /// The interval's decision from its metric verdicts; updates the streaks.
@@ -696,7 +746,6 @@ impl Judge {
                 ))
             };
         }
-        self.consecutive_pauses = 0;
         if metrics.is_empty() || any(MetricVerdict::Inconclusive) {
             let why = if metrics.is_empty() {
                 "the analysis policy has no metrics, nothing was judged".to_string()
@@ -704,6 +753,7 @@ impl Judge {
                 with(MetricVerdict::Inconclusive)
             };
             if metrics.is_empty() || no_data {
+                self.consecutive_pauses = 0;
                 self.consecutive_inconclusive = self.consecutive_inconclusive.saturating_add(1);
                 let n = self.consecutive_inconclusive;
                 return if n >= inconclusive_limit {
@@ -738,6 +788,7 @@ impl Judge {
         self.consecutive_failures = 0;
         self.consecutive_inconclusive = 0;
         self.consecutive_undecided = 0;
+        self.consecutive_pauses = 0;
         Decision::Continue
     }
 
@@ -812,6 +863,12 @@ impl Judge {
     pub fn consecutive_inconclusive(&self) -> u32 {
         self.consecutive_inconclusive
     }
+}
+
+/// The canary observations at which the next look is due: half as many again as at the
+/// previous look.
+fn next_look(looked_at: u64) -> u64 {
+    looked_at.saturating_add(looked_at.div_ceil(2)).max(1)
 }
 
 fn count_passed(intervals: &[IntervalResult]) -> usize {
