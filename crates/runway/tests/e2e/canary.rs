@@ -14,8 +14,10 @@ fn canary(steps: &str, analysis: &str) -> String {
     format!("[strategy]\nkind = \"canary\"\nsteps = [{steps}]\n\n[analysis]\n{analysis}\n")
 }
 
-const FAST_ANALYSIS: &str =
-    "interval = \"500ms\"\nfailure_limit = 2\nmin_requests = 10\ninconclusive_limit = 4\n";
+/// Short intervals; a p99 needs about a thousand canary requests before it can pass (the
+/// judge never promotes on less), so `max_intervals` leaves room for them at this load.
+const FAST_ANALYSIS: &str = "interval = \"500ms\"\nfailure_limit = 2\nmin_requests = 10\n\
+     inconclusive_limit = 4\nmax_intervals = 120\n";
 
 fn events(detail: &serde_json::Value) -> Vec<String> {
     detail["journal"]
@@ -72,7 +74,7 @@ async fn a_good_canary_is_promoted_through_every_step_under_load() {
     assert!(h.deploy("v1", &App::default()).await.status.success());
     let load = Load::start(h.listen, "/", WORKERS, RPS);
     let app = App::default().strategy(&canary(
-        "{ weight = 10, pause = \"1s\" }, { weight = 50, pause = \"1s\" }, { weight = 100 }",
+        "{ weight = 30, pause = \"1s\" }, { weight = 60, pause = \"1s\" }, { weight = 100 }",
         FAST_ANALYSIS,
     ));
     let out = h.deploy("v2", &app).await;
@@ -325,7 +327,7 @@ async fn a_canary_resumes_mid_pause_after_kill_9_with_its_history() {
     assert!(h.deploy("v1", &App::default()).await.status.success());
     let load = Load::start(h.listen, "/", 4, 200);
     let app = App::default().strategy(&canary(
-        "{ weight = 20, pause = \"6s\" }, { weight = 100 }",
+        "{ weight = 50, pause = \"6s\" }, { weight = 100 }",
         FAST_ANALYSIS,
     ));
     let file = h.write("canary.toml", &app);
@@ -343,7 +345,7 @@ async fn a_canary_resumes_mid_pause_after_kill_9_with_its_history() {
 
     let after = wait_canary(&h, "the resumed canary", |_| true).await;
     assert_eq!(after["step"], 1);
-    assert_eq!(after["weight"], 20);
+    assert_eq!(after["weight"], 50);
     let left = after["pause_left_seconds"].as_f64().unwrap();
     assert!(
         left < 6.0 && left <= before["pause_left_seconds"].as_f64().unwrap(),
@@ -585,4 +587,98 @@ async fn blue_green_analysis_after_the_switch_switches_back_by_itself() {
         assert_eq!(h.get("/").await.1, "v1");
     }
     assert!(seen.failed > 0, "the bad release did serve for a moment");
+}
+
+/// Issue 9, end to end: both releases of the demo app fail 0.5% of their requests (a real
+/// service's base error rate) under steady load. The default policy promotes an identical
+/// canary (two errors in a hundred no longer pause it), and stops one with 8% errors; every
+/// verdict quotes the step's counts and its interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_base_error_rate_an_identical_canary_is_promoted_and_an_8_percent_one_stopped() {
+    const BASE: &str = "0.005";
+    let h = Harness::start().await;
+    let stable = App::default().args(&["--error-rate", BASE]);
+    assert!(h.deploy("v1", &stable).await.status.success());
+    let analysis = "interval = \"500ms\"\nfailure_limit = 2\nmin_requests = 50\n";
+    let load = Load::start(h.listen, "/", WORKERS, 400);
+
+    let identical = App::default()
+        .args(&["--error-rate", BASE])
+        .strategy(&canary("{ weight = 50 }, { weight = 100 }", analysis));
+    let out = h.deploy("v2", &identical).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let detail = deployment(&h, 2).await;
+    let analyses: Vec<&serde_json::Value> = detail["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "analysis")
+        .collect();
+    let last = analyses.last().expect("the step was judged");
+    assert_eq!(last["detail"]["decision"], "Continue", "{last}");
+    // The promotion rests on the step's evidence: enough requests for a p99 bound.
+    let requests = last["detail"]["step_canary_requests"].as_u64().unwrap();
+    assert!(requests >= 459, "promoted on {requests} canary requests");
+    let error_rate = &last["detail"]["metrics"][0];
+    assert!(
+        error_rate["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("this step") && r.contains("interval")),
+        "{error_rate}"
+    );
+    // No pause on the way: the base rate never passed for "above 1%".
+    assert!(
+        !events(&detail).iter().any(|e| e == "paused"),
+        "{:?}",
+        events(&detail)
+    );
+
+    let bad = App::default()
+        .args(&["--error-rate", "0.08"])
+        .strategy(&canary(
+            "{ weight = 50, pause = \"manual\" }, { weight = 100 }",
+            analysis,
+        ));
+    let deploy = {
+        let h = &h;
+        async move { h.deploy("v3", &bad).await }
+    };
+    // The canary is stopped: paused by pause_if ("> 0.01") or rolled back by fail_if.
+    let stopped = async {
+        let started = Instant::now();
+        loop {
+            // The deployment exists once the CLI has reached the server.
+            let fetched: Result<serde_json::Value, _> = h.client().get("/v1/deployments/3").await;
+            let detail = fetched.unwrap_or(serde_json::json!({ "journal": [] }));
+            let ev = events(&detail);
+            if ev.iter().any(|e| e == "paused") {
+                return detail;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "not stopped: {ev:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        out = deploy => {
+            // Rolled back before a pause was journaled.
+            assert!(!out.status.success(), "an 8% canary was promoted: {}", text(&out));
+            assert_eq!(h.history().await[0]["status"], "rolled_back");
+        }
+        detail = stopped => {
+            let paused = detail["journal"].as_array().unwrap().iter()
+                .find(|e| e["event"] == "paused").unwrap();
+            let reason = paused["detail"]["reason"].as_str().unwrap();
+            assert!(reason.contains("pause_if") && reason.contains("this step"), "{reason}");
+            let out = h.runway(&["abort"]).await;
+            assert!(out.status.success(), "{}", text(&out));
+        }
+    }
+    let seen = load.stop().await;
+    assert!(seen.ok > 0, "{seen:?}");
+    for _ in 0..10 {
+        assert_eq!(h.get("/").await.1, "v2");
+    }
 }
