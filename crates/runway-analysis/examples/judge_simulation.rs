@@ -43,10 +43,10 @@ fn main() {
 fn header() {
     println!(
         "| policy | canary req/interval | base errors | tail | canary | steps | promoted | \
-         rolled back | paused | median intervals | most intervals to a rollback | fewest \
-         requests behind a promotion |"
+         rolled back | rolled back by interval 2 (failure_limit) | paused | median intervals | \
+         most intervals to a rollback | fewest requests behind a promotion |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
 fn row(policy: &Policy, n: u64, base: f64, tail: Tail, canary: Canary, steps: u32) {
@@ -59,8 +59,13 @@ fn row(policy: &Policy, n: u64, base: f64, tail: Tail, canary: Canary, steps: u3
     let t = sim::run(policy, setting, steps, 0x5eed ^ n ^ (base * 1e6) as u64);
     let pct = |c: u32| format!("{:.1}%", 100.0 * t.share(c));
     let opt = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+    let early = t
+        .rollback_intervals
+        .iter()
+        .filter(|&&i| i <= policy.policy.failure_limit)
+        .count() as u32;
     println!(
-        "| {} | {n} | {}% | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {n} | {}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         policy.name,
         base * 100.0,
         tail.name(),
@@ -68,6 +73,7 @@ fn row(policy: &Policy, n: u64, base: f64, tail: Tail, canary: Canary, steps: u3
         t.steps,
         pct(t.promoted),
         pct(t.rolled_back),
+        pct(early),
         pct(t.paused),
         opt(t.median_intervals()),
         opt(t.max_rollback_intervals()),
