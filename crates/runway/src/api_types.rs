@@ -130,6 +130,11 @@ pub struct ServiceView {
     /// Requests the proxy answered itself because of maintenance or read-only.
     #[serde(default)]
     pub refused: runway_proxy::RefusedCounts,
+    /// Requests the client failed (a malformed request body, an upload the client aborted):
+    /// answered 400 by the proxy (or not at all, the client being gone) and in no release's
+    /// `metrics`, so never held against a release.
+    #[serde(default)]
+    pub client_errors: runway_proxy::ClientErrorCounts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::output::{describe, seconds_between, table};
+use super::output::{client_errors_line, describe, seconds_between, table};
 use super::{BaselineCommand, Cli, NodesCommand};
 use crate::api_types::{LogsResponse, ReplicaView, StatusView};
 use crate::store::Deployment;
@@ -118,6 +118,9 @@ fn print_status(status: &StatusView) {
                 ]);
             }
             println!("{t}");
+        }
+        if let Some(line) = client_errors_line(&s.client_errors) {
+            println!("{line}");
         }
     }
 }

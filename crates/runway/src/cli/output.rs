@@ -67,6 +67,35 @@ pub fn seconds_between(from: &str, to: &str) -> Option<f64> {
     Some((parse_time(to)? - parse_time(from)?).as_seconds_f64())
 }
 
+/// The service's client errors in a line of `runway status`, or `None` while there are none:
+/// requests the client failed (a malformed body, an aborted upload), which the proxy answered
+/// itself and which are in no release's numbers.
+pub fn client_errors_line(c: &runway_proxy::ClientErrorCounts) -> Option<String> {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if c.bad_request_body > 0 {
+        parts.push(plural(
+            c.bad_request_body,
+            "malformed request body",
+            "malformed request bodies",
+        ));
+    }
+    if c.client_aborted > 0 {
+        parts.push(plural(
+            c.client_aborted,
+            "upload aborted by its client",
+            "uploads aborted by their clients",
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "  client errors: {} (answered 400 by the proxy, in no release's metrics)",
+        parts.join(", ")
+    ))
+}
+
 /// One journal entry as a human reads it.
 pub fn describe(e: &JournalEntry) -> String {
     let d = &e.detail;
@@ -254,4 +283,38 @@ fn describe_analysis(d: &serde_json::Value) -> String {
         d["canary_requests"],
         metrics.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use runway_proxy::ClientErrorCounts;
+
+    use super::client_errors_line;
+
+    #[test]
+    fn client_errors_get_a_line_only_when_there_are_some() {
+        assert_eq!(client_errors_line(&ClientErrorCounts::default()), None);
+        assert_eq!(
+            client_errors_line(&ClientErrorCounts {
+                bad_request_body: 12,
+                client_aborted: 1,
+            })
+            .as_deref(),
+            Some(
+                "  client errors: 12 malformed request bodies, 1 upload aborted by its client \
+                 (answered 400 by the proxy, in no release's metrics)"
+            )
+        );
+        assert_eq!(
+            client_errors_line(&ClientErrorCounts {
+                bad_request_body: 0,
+                client_aborted: 3,
+            })
+            .as_deref(),
+            Some(
+                "  client errors: 3 uploads aborted by their clients \
+                 (answered 400 by the proxy, in no release's metrics)"
+            )
+        );
+    }
 }

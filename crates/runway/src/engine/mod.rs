@@ -672,6 +672,7 @@ impl Engine {
                     .flag(&svc.name, crate::store::ServiceFlag::ReadOnly)?,
                 frozen: self.frozen(&svc.name),
                 refused: svc.proxy.refused(),
+                client_errors: svc.proxy.client_errors(),
             });
         }
         Ok(StatusView { services })
