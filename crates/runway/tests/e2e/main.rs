@@ -3,6 +3,7 @@
 
 mod canary;
 mod checks;
+mod client_errors;
 mod examples;
 mod harness;
 mod keepalive;
