@@ -50,12 +50,7 @@ fn header() {
 }
 
 fn row(policy: &Policy, n: u64, base: f64, tail: Tail, canary: Canary, steps: u32) {
-    let setting = Setting {
-        canary_requests: n,
-        base_error_rate: base,
-        tail,
-        canary,
-    };
+    let setting = Setting::new(n, base, tail, canary);
     let t = sim::run(policy, setting, steps, 0x5eed ^ n ^ (base * 1e6) as u64);
     let pct = |c: u32| format!("{:.1}%", 100.0 * t.share(c));
     let opt = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());

@@ -1,8 +1,8 @@
 //! Confidence bounds for the two kinds of evidence a canary produces: counts (a rate such
 //! as the error rate) and per-request samples (a percentile such as the p99).
 //!
-//! Both are distribution-free where it matters: a rate's bounds are binomial (mid-p
-//! Clopper-Pearson) bounds, a percentile's bounds are order statistics, which hold for
+//! Both are distribution-free where it matters: a rate's bounds are binomial
+//! (Clopper-Pearson) bounds, a percentile's bounds are order statistics, which hold for
 //! any latency distribution, heavy tails included. The price of making no assumption is
 //! honesty about sample sizes: with 100 samples there is no upper bound on a p99 at 99%
 //! confidence (0.99^100 = 37% of samples sets have every value below the true p99), and
@@ -12,7 +12,6 @@
 //! (the bisections, the order-statistic ranks) is here.
 
 use statrs::function::beta::checked_beta_reg;
-use statrs::function::erf::erfc_inv;
 
 /// A two-sided interval; either end may be infinite when the data cannot bound it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,27 +49,46 @@ pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
     1.0 - binomial_sf(k + 1, n, p)
 }
 
-/// The mid-p Clopper-Pearson interval of a rate from `events` in `trials`, each side at
-/// one-sided level `alpha`: the lower bound is the rate below which seeing more than
-/// `events`, plus half the chance of exactly `events`, would have had probability
-/// `alpha`; the upper bound likewise. The mid-p form removes most of the exact
-/// interval's conservatism on discrete counts (its coverage stays close to the nominal
-/// level) while keeping it honest at zero events. `None` without trials.
+/// The Clopper-Pearson interval of a rate from `events` in `trials`, each side at
+/// one-sided level `alpha`: the lower bound is the rate below which seeing `events` or
+/// more would have had probability `alpha`; the upper bound likewise. Exact: its level is
+/// guaranteed, at the price of some conservatism on discrete counts. `None` without
+/// trials.
 pub fn rate_interval(events: u64, trials: u64, alpha: f64) -> Option<Interval> {
+    binomial_interval(events, trials, alpha, false)
+}
+
+/// The mid-p form of [`rate_interval`]: the chance of exactly `events` counts half. It
+/// removes most of the exact interval's conservatism (its coverage stays close to the
+/// nominal level, sometimes a little under it), so runway uses it only where a wrong
+/// verdict is cheap: to stop a canary, never to promote one.
+pub fn rate_interval_mid_p(events: u64, trials: u64, alpha: f64) -> Option<Interval> {
+    binomial_interval(events, trials, alpha, true)
+}
+
+fn binomial_interval(events: u64, trials: u64, alpha: f64, mid_p: bool) -> Option<Interval> {
     if trials == 0 {
         return None;
     }
     let k = events.min(trials);
+    let half = if mid_p { 0.5 } else { 1.0 };
     let low = if k == 0 {
         0.0
     } else {
-        // mid-P(X >= k | p) = alpha; increasing in p.
-        bisect(|p| 0.5 * (binomial_sf(k, trials, p) + binomial_sf(k + 1, trials, p)) - alpha)
+        // P(X >= k | p), minus half of P(X = k) for mid-p, equals alpha; increasing in p.
+        let above = |p: f64| {
+            if k == trials {
+                0.0
+            } else {
+                binomial_sf(k + 1, trials, p)
+            }
+        };
+        bisect(|p| half * binomial_sf(k, trials, p) + (1.0 - half) * above(p) - alpha)
     };
     let high = if k == trials {
         1.0
     } else {
-        // mid-P(X <= k | p) = alpha; decreasing in p.
+        // P(X <= k | p), minus half of P(X = k) for mid-p, equals alpha; decreasing in p.
         let below = |p: f64| {
             if k == 0 {
                 0.0
@@ -78,7 +96,7 @@ pub fn rate_interval(events: u64, trials: u64, alpha: f64) -> Option<Interval> {
                 binomial_cdf(k - 1, trials, p)
             }
         };
-        bisect(|p| alpha - 0.5 * (binomial_cdf(k, trials, p) + below(p)))
+        bisect(|p| alpha - half * binomial_cdf(k, trials, p) - (1.0 - half) * below(p))
     };
     Some(Interval { low, high })
 }
@@ -151,53 +169,6 @@ fn first_true(from: u64, to: u64, pred: impl Fn(u64) -> bool) -> Option<u64> {
     Some(lo)
 }
 
-/// The one-sided normal quantile `z` with `P(Z > z) = alpha`.
-pub fn normal_quantile_upper(alpha: f64) -> f64 {
-    std::f64::consts::SQRT_2 * erfc_inv(2.0 * alpha)
-}
-
-/// The difference `canary - (factor * stable + offset)` of two rates, with its
-/// standard error, by the Agresti-Caffo adjustment (one event and one non-event added
-/// to each side), which keeps the test honest when a side has seen no event at all.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateDifference {
-    /// The adjusted estimate of the difference.
-    pub estimate: f64,
-    /// Its standard error.
-    pub std_error: f64,
-}
-
-impl RateDifference {
-    /// The difference for `canary` events of `canary_trials` against `factor` times the
-    /// stable rate plus `offset`.
-    pub fn new(
-        (canary, canary_trials): (u64, u64),
-        (stable, stable_trials): (u64, u64),
-        factor: f64,
-        offset: f64,
-    ) -> RateDifference {
-        let adjusted = |events: u64, trials: u64| {
-            let n = trials as f64 + 2.0;
-            ((events.min(trials) as f64 + 1.0) / n, n)
-        };
-        let (pc, nc) = adjusted(canary, canary_trials);
-        let (ps, ns) = adjusted(stable, stable_trials);
-        RateDifference {
-            estimate: pc - factor * ps - offset,
-            std_error: (pc * (1.0 - pc) / nc + factor * factor * ps * (1.0 - ps) / ns).sqrt(),
-        }
-    }
-
-    /// The interval of the difference, each side at one-sided level `alpha`.
-    pub fn interval(&self, alpha: f64) -> Interval {
-        let z = normal_quantile_upper(alpha);
-        Interval {
-            low: self.estimate - z * self.std_error,
-            high: self.estimate + z * self.std_error,
-        }
-    }
-}
-
 /// The one-sided level of the `look`-th look (1-based) at a step's accumulated evidence,
 /// so that the chance of a wrong verdict at *any* look stays within `alpha` however long
 /// the step runs: `alpha / (look * (look + 1))`, whose sum over all looks is `alpha`
@@ -248,18 +219,28 @@ mod tests {
 
     #[test]
     fn clopper_pearson_matches_known_values() {
-        // Zero events in n trials: the upper bound solves (1 - p)^n / 2 = alpha.
+        // Zero events in n trials: the exact upper bound is 1 - alpha^(1/n) (the "rule of
+        // 3"); mid-p solves (1 - p)^n / 2 = alpha.
         let iv = rate_interval(0, 100, 0.025).unwrap();
         assert_eq!(iv.low, 0.0);
+        assert!(close(iv.high, 1.0 - 0.025_f64.powf(0.01), 1e-9), "{iv:?}");
+        let iv = rate_interval_mid_p(0, 100, 0.025).unwrap();
         assert!(close(iv.high, 1.0 - 0.05_f64.powf(0.01), 1e-9), "{iv:?}");
-        // 16 of 200 at 95% two-sided; the reference is exact binomial sums (Python's
-        // math.comb) solved by bisection: 0.0480778701, 0.1240204642.
+        // 16 of 200 at 95% two-sided; the references are exact binomial sums (Python's
+        // math.comb) solved by bisection: exact 0.0464176084, 0.1266648560; mid-p
+        // 0.0480778701, 0.1240204642.
         let iv = rate_interval(16, 200, 0.025).unwrap();
+        assert!(close(iv.low, 0.0464176084, 1e-7), "{iv:?}");
+        assert!(close(iv.high, 0.1266648560, 1e-7), "{iv:?}");
+        let iv = rate_interval_mid_p(16, 200, 0.025).unwrap();
         assert!(close(iv.low, 0.0480778701, 1e-7), "{iv:?}");
         assert!(close(iv.high, 0.1240204642, 1e-7), "{iv:?}");
         assert!(rate_interval(0, 0, 0.05).is_none());
         let all = rate_interval(5, 5, 0.05).unwrap();
         assert_eq!(all.high, 1.0);
+        // No overflow at the largest counts.
+        let huge = rate_interval_mid_p(u64::MAX, u64::MAX, 0.05).unwrap();
+        assert_eq!(huge.high, 1.0);
     }
 
     #[test]
@@ -283,23 +264,9 @@ mod tests {
     }
 
     #[test]
-    fn normal_quantile() {
-        assert!(close(normal_quantile_upper(0.025), 1.959963984540054, 1e-9));
-        assert!(close(normal_quantile_upper(0.01), 2.3263478740408408, 1e-9));
-    }
-
-    #[test]
     fn alpha_spending_sums_to_alpha() {
         let total: f64 = (1..100_000).map(|j| alpha_at_look(0.01, j)).sum();
         assert!(total < 0.01 && total > 0.0099, "{total}");
         assert_eq!(alpha_at_look(0.01, 1), 0.005);
-    }
-
-    #[test]
-    fn rate_difference_has_an_honest_error_with_no_events() {
-        let d = RateDifference::new((0, 100), (0, 900), 1.0, 0.0);
-        assert!(d.std_error > 0.0);
-        let iv = d.interval(0.01);
-        assert!(iv.low < 0.0 && iv.high > 0.0, "{iv:?}");
     }
 }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bounds::{quantile_ranks, rate_interval, Interval, RateDifference};
+use crate::bounds::{quantile_ranks, rate_interval, rate_interval_mid_p, Interval};
 use crate::condition::{Comparison, Condition, Evaluation, Verdict};
 use crate::format::num;
 
@@ -51,8 +51,12 @@ impl Counts {
     }
 
     fn add(&mut self, other: Counts) {
-        self.events = self.events.saturating_add(other.events);
         self.trials = self.trials.saturating_add(other.trials);
+        // Counts that did not come through `new` (a deserialized window) are capped here.
+        self.events = self
+            .events
+            .saturating_add(other.events.min(other.trials))
+            .min(self.trials);
     }
 }
 
@@ -85,9 +89,10 @@ impl Sketch {
         Sketch::default()
     }
 
-    /// Adds the finite samples of `values` (NaN and infinities are skipped).
+    /// Adds `values`. NaN (no measurement) is skipped; an infinite latency (a request
+    /// that never ended) is kept above every other, so that it can only raise a bound.
     pub fn extend(&mut self, values: &[f64]) {
-        for &v in values.iter().filter(|v| v.is_finite()) {
+        for &v in values.iter().filter(|v| !v.is_nan()) {
             *self.buckets.entry(bucket(v)).or_insert(0) += 1;
             self.count += 1;
         }
@@ -107,6 +112,9 @@ impl Sketch {
         for (&index, &count) in &self.buckets {
             seen += count;
             if seen >= rank {
+                if index == INFINITE {
+                    return Some(f64::INFINITY);
+                }
                 let low = GAMMA.powi(index);
                 return Some(match edge {
                     Edge::Low => low,
@@ -140,7 +148,13 @@ impl Sketch {
     }
 }
 
+/// The bucket of infinite values, above every finite one.
+const INFINITE: i32 = i32::MAX;
+
 fn bucket(value: f64) -> i32 {
+    if value == f64::INFINITY {
+        return INFINITE;
+    }
     let v = value.max(SMALLEST);
     // |ln v / ln 1.01| stays far inside i32 for finite positive f64.
     (v.ln() / GAMMA.ln()).floor() as i32
@@ -150,12 +164,8 @@ fn bucket(value: f64) -> i32 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Evidence {
-    /// Looks taken at the evidence: the look number of the sequential test.
+    /// Looks at which this metric was judged: the look number of its sequential test.
     pub looks: u32,
-    /// Canary observations at the last look.
-    pub looked_at: u64,
-    /// Whether the last look passed (it stands until the next look).
-    pub passed: bool,
     /// The canary's counts (rate metrics).
     pub canary: Counts,
     /// The stable release's counts (rate metrics).
@@ -207,7 +217,73 @@ impl Evidence {
         }
     }
 
+    /// One release's interval at one-sided level `alpha` per side. `against`: for a
+    /// verdict against the canary, where rates use the mid-p interval; otherwise the exact
+    /// one. `None` without data.
+    fn interval(
+        &self,
+        canary: bool,
+        reading: Reading,
+        alpha: f64,
+        against: bool,
+    ) -> Option<Interval> {
+        let (counts, samples) = if canary {
+            (self.canary, &self.canary_samples)
+        } else {
+            (self.stable, &self.stable_samples)
+        };
+        match reading {
+            Reading::Rate if against => rate_interval_mid_p(counts.events, counts.trials, alpha),
+            Reading::Rate => rate_interval(counts.events, counts.trials, alpha),
+            Reading::Quantile(q) => {
+                (samples.count() > 0).then(|| samples.quantile_interval(q, alpha))
+            }
+        }
+    }
+
+    /// The interval whose ends decide a condition with operator `op`: the end that
+    /// decides "holds" at the against level, the one that decides "does not hold" at the
+    /// for-canary level.
+    fn deciding_interval(
+        &self,
+        canary: bool,
+        reading: Reading,
+        op: Comparison,
+        alphas: Alphas,
+    ) -> Option<Interval> {
+        Some(combine(
+            op,
+            self.interval(canary, reading, alphas.against, true)?,
+            self.interval(canary, reading, alphas.for_canary, false)?,
+        ))
+    }
+
+    /// How the canary's side reads in a reason: `error_rate 0.08 (16 of 200)` or
+    /// `latency_p99 0.41 (1200 samples)`.
+    fn describe(&self, canary: bool, reading: Reading, value: f64) -> String {
+        match reading {
+            Reading::Rate => {
+                let c = if canary { self.canary } else { self.stable };
+                format!("{} ({} of {})", num(value), c.events, c.trials)
+            }
+            Reading::Quantile(_) => {
+                let s = if canary {
+                    &self.canary_samples
+                } else {
+                    &self.stable_samples
+                };
+                format!("{} ({} samples)", num(value), s.count())
+            }
+        }
+    }
+
     /// Evaluates `condition` on the evidence at this look's levels.
+    ///
+    /// Against a fixed line the canary's interval decides. Against the stable release
+    /// (`> 2x stable`, `> stable + 0.01`) both releases' intervals do, each at half the
+    /// level, so that together they are wrong at most as often as one interval at the
+    /// full level: for rates a conservative test of two proportions, for percentiles the
+    /// same with order statistics.
     pub fn evaluate(
         &self,
         metric: &str,
@@ -222,40 +298,20 @@ impl Evidence {
         let levels = alphas.describe(self.looks);
         let text = condition.to_string();
         let rhs = text.trim_start_matches(['>', '<', '=']).trim_start();
+        let canary_text = self.describe(true, reading, c);
         let (op, factor, offset) = match *condition {
             Condition::Absolute { op, threshold } => {
-                // The canary's interval against a fixed line.
-                let interval = |alpha: f64| match reading {
-                    Reading::Rate => rate_interval(self.canary.events, self.canary.trials, alpha),
-                    Reading::Quantile(q) => Some(self.canary_samples.quantile_interval(q, alpha)),
-                };
-                let (Some(against), Some(for_canary)) =
-                    (interval(alphas.against), interval(alphas.for_canary))
-                else {
+                let Some(value) = self.deciding_interval(true, reading, op, alphas) else {
                     return Evaluation::inconclusive(format!("{metric}: no canary data"));
                 };
-                let value = combine(op, against, for_canary);
                 let line = Interval {
                     low: threshold,
                     high: threshold,
                 };
-                let head = match reading {
-                    Reading::Rate => format!(
-                        "{metric} {} ({} of {} this step)",
-                        num(c),
-                        self.canary.events,
-                        self.canary.trials
-                    ),
-                    Reading::Quantile(_) => format!(
-                        "{metric} {} ({} samples this step)",
-                        num(c),
-                        self.canary_samples.count()
-                    ),
-                };
                 return sentence(
                     compare(op, value, line),
                     op.holds(c, threshold),
-                    &head,
+                    &format!("{metric} {canary_text} this step"),
                     &format!("{op} {threshold}"),
                     format!("interval {}, {levels}", show(value)),
                 );
@@ -274,82 +330,38 @@ impl Evidence {
                 "{metric}: no stable data this step to compare with"
             ));
         };
-        let leans = op.holds(c, factor * s + offset);
-        match reading {
-            Reading::Rate => {
-                // A test of two proportions: the interval of canary - (factor x stable +
-                // offset) against 0.
-                let difference = RateDifference::new(
-                    (self.canary.events, self.canary.trials),
-                    (self.stable.events, self.stable.trials),
-                    factor,
-                    offset,
-                );
-                let value = combine(
-                    op,
-                    difference.interval(alphas.against),
-                    difference.interval(alphas.for_canary),
-                );
-                let zero = Interval {
-                    low: 0.0,
-                    high: 0.0,
-                };
-                let head = format!(
-                    "{metric} {} ({} of {}) vs stable {} ({} of {}) this step",
-                    num(c),
-                    self.canary.events,
-                    self.canary.trials,
-                    num(s),
-                    self.stable.events,
-                    self.stable.trials
-                );
-                sentence(
-                    compare(op, value, zero),
-                    leans,
-                    &head,
-                    &format!("{op} {rhs}"),
-                    format!(
-                        "canary - ({rhs}) = {}, interval {}, {levels}",
-                        num(difference.estimate),
-                        show(value)
-                    ),
-                )
-            }
-            Reading::Quantile(q) => {
-                // Both releases' intervals at half the level each: together they are wrong
-                // at most as often as one interval at the full level.
-                let canary = |alpha: f64| self.canary_samples.quantile_interval(q, alpha / 2.0);
-                let line = |alpha: f64| {
-                    let stable = self.stable_samples.quantile_interval(q, alpha / 2.0);
-                    Interval {
-                        low: factor * stable.low + offset,
-                        high: factor * stable.high + offset,
-                    }
-                };
-                let value = combine(op, canary(alphas.against), canary(alphas.for_canary));
-                // The line's far end decides "holds", its near end "does not hold".
-                let line = combine(op.reversed(), line(alphas.against), line(alphas.for_canary));
-                let head = format!(
-                    "{metric} {} ({} samples) vs {rhs} = {} (stable {}, {} samples) this step",
-                    num(c),
-                    self.canary_samples.count(),
-                    num(factor * s + offset),
-                    num(s),
-                    self.stable_samples.count()
-                );
-                sentence(
-                    compare(op, value, line),
-                    leans,
-                    &head,
-                    &format!("{op} {rhs}"),
-                    format!(
-                        "intervals: canary {}, {rhs} {}, {levels}",
-                        show(value),
-                        show(line)
-                    ),
-                )
-            }
-        }
+        let halves = Alphas {
+            against: alphas.against / 2.0,
+            for_canary: alphas.for_canary / 2.0,
+        };
+        let (Some(value), Some(stable)) = (
+            self.deciding_interval(true, reading, op, halves),
+            // The line's far end decides "holds", its near end "does not hold".
+            self.deciding_interval(false, reading, op.reversed(), halves),
+        ) else {
+            return Evaluation::inconclusive(format!("{metric}: no data this step"));
+        };
+        let line = Interval {
+            low: factor * stable.low + offset,
+            high: factor * stable.high + offset,
+        };
+        let bound = factor * s + offset;
+        let head = format!(
+            "{metric} {canary_text} vs {rhs} = {} (stable {}) this step",
+            num(bound),
+            self.describe(false, reading, s)
+        );
+        sentence(
+            compare(op, value, line),
+            op.holds(c, bound),
+            &head,
+            &format!("{op} {rhs}"),
+            format!(
+                "intervals: canary {}, {rhs} {}, {levels}",
+                show(value),
+                show(line)
+            ),
+        )
     }
 }
 
@@ -477,7 +489,8 @@ mod tests {
         let p99 = sketch.quantile(0.99).unwrap();
         assert!((p99 - 0.99).abs() / 0.99 < 0.011, "{p99}");
         sketch.extend(&[f64::NAN, f64::INFINITY, 0.0]);
-        assert_eq!(sketch.count(), 1001);
+        assert_eq!(sketch.count(), 1002);
+        assert_eq!(sketch.quantile(1.0), Some(f64::INFINITY));
         let json = serde_json::to_string(&sketch).unwrap();
         assert_eq!(serde_json::from_str::<Sketch>(&json).unwrap(), sketch);
     }

@@ -404,6 +404,10 @@ pub struct Judge {
     consecutive_undecided: u32,
     /// Canary requests seen in the current step.
     step_requests: u64,
+    /// Canary requests of the step at its last look at the accumulated evidence.
+    looked_at: u64,
+    /// Intervals with canary requests since that look.
+    intervals_since_look: u32,
     clocks: BTreeMap<String, Clocks>,
     /// Per metric, what the current step has accumulated (rates and percentiles).
     evidence: BTreeMap<String, Evidence>,
@@ -441,13 +445,31 @@ impl Judge {
     /// and returns it.
     pub fn judge(&mut self, policy: &AnalysisPolicy, input: IntervalInput) -> IntervalResult {
         self.step_requests = self.step_requests.saturating_add(input.canary_requests);
+        // Each look at the step's accumulated evidence spends part of the error budget, so
+        // looks are spaced by data: the first once the step has `min_requests` canary
+        // requests, the next once they have grown by half, or after LOOK_EVERY intervals
+        // with new requests, whichever comes first. Both depend on how many requests came,
+        // never on what they say, which keeps the budget valid; all metrics look together,
+        // so that a step passes when all of them pass at the same look.
+        if input.canary_requests > 0 {
+            self.intervals_since_look = self.intervals_since_look.saturating_add(1);
+        }
+        let look = input.canary_requests > 0
+            && self.step_requests >= policy.min_requests
+            && (self.looked_at == 0
+                || self.step_requests >= next_look(self.looked_at)
+                || self.intervals_since_look >= LOOK_EVERY);
+        if look {
+            self.looked_at = self.step_requests;
+            self.intervals_since_look = 0;
+        }
         let lookup = |name: &str| input.metrics.iter().find(|m| m.name == name);
         let mut lacks = Vec::new();
         let metrics: Vec<MetricResult> = policy
             .metrics
             .iter()
             .map(|mp| {
-                let (result, lack) = self.judge_metric(policy, mp, lookup(&mp.name), &input);
+                let (result, lack) = self.judge_metric(policy, mp, lookup(&mp.name), &input, look);
                 lacks.extend(lack);
                 result
             })
@@ -482,6 +504,7 @@ impl Judge {
         mp: &MetricPolicy,
         input: Option<&MetricInput>,
         interval: &IntervalInput,
+        look: bool,
     ) -> (MetricResult, Option<Lack>) {
         let name = &mp.name;
         let lacking = |reason: String| {
@@ -539,53 +562,52 @@ impl Judge {
             return (r, Some(Lack::Evidence));
         }
 
-        // Accumulated evidence is looked at again only once it has grown by half since
-        // the previous look: each look spends part of the error budget, so looks spaced
-        // by data rather than by time keep the budget for when there is something new
-        // to see, whatever the interval's length. Between looks a pass stands and
-        // anything else is still gathering.
+        // A value without a sample size (Prometheus, request_rate) is judged on its own
+        // interval, so the interval itself needs min_requests.
+        if evidence.is_none() && interval.canary_requests < policy.min_requests {
+            let r = result(
+                mp,
+                MetricVerdict::Inconclusive,
+                format!(
+                    "{name}: only {} canary requests in this interval, need {}",
+                    interval.canary_requests, policy.min_requests
+                ),
+                Some(window),
+                "fail_if",
+                &mp.fail_if,
+            );
+            return (r, Some(Lack::Data));
+        }
+
+        // Between the judge's looks (see `Judge::judge`) nothing accumulated is decided:
+        // the metric is gathering, neither a pass nor a failure. At a look, a metric that
+        // cannot be bounded yet (a p99 from too few samples) keeps gathering without
+        // spending its budget.
         let mut evidence = evidence;
         if let Some((accumulated, reading)) = evidence.as_mut() {
             let stored = self.evidence.entry(name.clone()).or_default();
             let seen = stored.canary_observations(*reading);
-            let due = stored.looks == 0 || seen >= next_look(stored.looked_at);
-            if !due {
-                let next = next_look(stored.looked_at);
-                let r = if stored.passed {
-                    let r = result(
-                        mp,
-                        MetricVerdict::Pass,
-                        format!(
-                            "{name}: passed at look {} on {} canary observations; next look at {next}",
-                            stored.looks, stored.looked_at
-                        ),
-                        Some(window),
-                        "fail_if",
-                        &mp.fail_if,
-                    );
-                    (r, None)
+            let first = first_look(*reading, mp.statistical.confidence);
+            if !look || seen < first {
+                let why = if seen < first {
+                    format!("needs {first} before it can be judged")
                 } else {
-                    let r = result(
-                        mp,
-                        MetricVerdict::Inconclusive,
-                        format!(
-                            "{name}: gathering, {seen} canary observations this step, next look \
-                             at {next}"
-                        ),
-                        Some(window),
-                        "fail_if",
-                        &mp.fail_if,
-                    );
-                    (r, Some(Lack::Evidence))
+                    format!("next look within {LOOK_EVERY} intervals")
                 };
-                let (mut r, lack) = r;
+                let mut r = result(
+                    mp,
+                    MetricVerdict::Inconclusive,
+                    format!("{name}: gathering, {seen} canary observations this step; {why}"),
+                    Some(window),
+                    "fail_if",
+                    &mp.fail_if,
+                );
                 let (canary, stable) = accumulated.estimates(*reading);
                 r.canary = canary.filter(|v| v.is_finite());
                 r.stable = stable.filter(|v| v.is_finite());
-                return (r, lack);
+                return (r, Some(Lack::Evidence));
             }
             stored.looks = stored.looks.saturating_add(1);
-            stored.looked_at = seen;
             accumulated.looks = stored.looks;
         }
 
@@ -658,7 +680,7 @@ impl Judge {
             Lack::Data
         };
         let judged = |r: MetricResult| (r, None);
-        let outcome = match (fail, pause) {
+        match (fail, pause) {
             (Timed::Fail, _) => judged(from_fail(MetricVerdict::Fail, fail_reason)),
             (Timed::Pending, _) => judged(from_fail(MetricVerdict::Pending, fail_reason)),
             (_, Some((c, Timed::Fail, reason))) => {
@@ -678,11 +700,7 @@ impl Judge {
                 Some(lack),
             ),
             (Timed::Pass, _) => judged(from_fail(MetricVerdict::Pass, fail_reason)),
-        };
-        if let Some(stored) = self.evidence.get_mut(name) {
-            stored.passed = outcome.0.verdict == MetricVerdict::Pass;
         }
-        outcome
     }
 
     /// The interval's decision from its metric verdicts; updates the streaks.
@@ -805,6 +823,8 @@ impl Judge {
         self.consecutive_pauses = 0;
         self.consecutive_undecided = 0;
         self.step_requests = 0;
+        self.looked_at = 0;
+        self.intervals_since_look = 0;
         self.clocks.clear();
         self.evidence.clear();
     }
@@ -869,6 +889,30 @@ impl Judge {
 /// previous look.
 fn next_look(looked_at: u64) -> u64 {
     looked_at.saturating_add(looked_at.div_ceil(2)).max(1)
+}
+
+/// At most this many intervals with new data pass between two looks, so that a canary
+/// that breaks late in a long step is looked at again soon.
+const LOOK_EVERY: u32 = 3;
+
+/// The canary observations before the first look: for a percentile, the fewest samples
+/// from which it can have an upper bound at the first look's level (a look before that
+/// could only spend budget); for a rate, one.
+fn first_look(reading: Reading, confidence: f64) -> u64 {
+    match reading {
+        Reading::Rate => 1,
+        Reading::Quantile(q) if q > 0.0 && q < 1.0 => {
+            // A relative condition bounds each release at half the level.
+            let alpha = alpha_at_look(1.0 - confidence, 1) / 2.0;
+            let n = (alpha.ln() / q.ln()).ceil();
+            if n.is_finite() && n >= 1.0 {
+                n as u64
+            } else {
+                1
+            }
+        }
+        Reading::Quantile(_) => 1,
+    }
 }
 
 fn count_passed(intervals: &[IntervalResult]) -> usize {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use runway_analysis::{
-    AnalysisPolicy, Condition, Decision, IntervalInput, Judge, MetricInput, MetricPolicy,
+    AnalysisPolicy, Condition, Counts, Decision, IntervalInput, Judge, MetricInput, MetricPolicy,
     MetricVerdict, MetricWindow, StatisticalOptions, ERROR_RATE, LATENCY_P99,
 };
 
@@ -181,10 +181,102 @@ fn too_few_requests_is_inconclusive_never_continue() {
     assert_eq!(judge.passed_intervals(), 0);
     // Gathering is not a lack of data: it does not count toward inconclusive_limit.
     assert_eq!(judge.consecutive_inconclusive(), 0);
-    // 48 + 12 = 60 >= min_requests: judged.
+    // 48 + 12 = 60 >= min_requests for the step, but a bare value (no counts, no
+    // samples: a Prometheus query) is judged on its own interval, which needs 50 too.
     let mut input = healthy(300);
     input.canary_requests = 12;
+    let r = judge.judge(&policy, input);
+    assert!(
+        reason(&r.decision).contains("only 12 canary requests in this interval, need 50"),
+        "{r:?}"
+    );
+    let mut input = healthy(360);
+    input.canary_requests = 50;
     assert_eq!(judge.judge(&policy, input).decision, Decision::Continue);
+}
+
+/// Counts and samples add up over the step: 30 requests an interval are judged once the
+/// step has 50, and the verdict rests on all of them.
+#[test]
+fn evidence_accumulates_over_the_step_and_resets_with_it() {
+    let policy = AnalysisPolicy::default_for_runbooks(2, 50, 3);
+    let mut judge = Judge::new();
+    let interval = |at: u64, errors: u64| IntervalInput {
+        at: secs(at),
+        canary_requests: 30,
+        metrics: vec![MetricInput::ok(
+            ERROR_RATE,
+            MetricWindow::rate(Counts::new(errors, 30), Counts::new(1, 270)),
+        )],
+    };
+    let policy = AnalysisPolicy {
+        metrics: policy.metrics[..1].to_vec(),
+        ..policy
+    };
+    let r = judge.judge(&policy, interval(10, 9));
+    assert!(
+        reason(&r.decision).contains("30 canary requests this step, need 50"),
+        "{r:?}"
+    );
+    // 18 of 60 (30%): well past 5% at the first look.
+    let r = judge.judge(&policy, interval(20, 9));
+    assert_eq!(r.step_canary_requests, 60);
+    assert_eq!(r.metrics[0].verdict, MetricVerdict::Fail, "{r:?}");
+    assert!(r.metrics[0].reason.contains("18 of 60"), "{r:?}");
+    // A new step starts from nothing.
+    judge.start_step();
+    let r = judge.judge(&policy, interval(30, 0));
+    assert!(
+        reason(&r.decision).contains("30 canary requests this step"),
+        "{r:?}"
+    );
+}
+
+/// Between looks nothing is decided: new bad data after a pass is not hidden by the pass,
+/// and a look comes at least every few intervals.
+#[test]
+fn a_pass_does_not_stand_while_new_data_come_in() {
+    let policy = AnalysisPolicy::default_for_runbooks(2, 50, 3);
+    let policy = AnalysisPolicy {
+        metrics: policy.metrics[..1].to_vec(),
+        ..policy
+    };
+    let mut judge = Judge::new();
+    let interval = |at: u64, errors: u64| IntervalInput {
+        at: secs(at),
+        canary_requests: 1000,
+        metrics: vec![MetricInput::ok(
+            ERROR_RATE,
+            MetricWindow::rate(Counts::new(errors, 1000), Counts::new(5, 9000)),
+        )],
+    };
+    let mut at = 0;
+    let mut passed = false;
+    for _ in 0..30 {
+        at += 10;
+        passed |= judge.judge(&policy, interval(at, 1)).decision == Decision::Continue;
+    }
+    assert!(passed);
+    // The canary breaks: 100% errors. No interval may continue any more, and the
+    // rollback comes within a few intervals.
+    let mut rolled_back_after = None;
+    for i in 1..=12 {
+        at += 10;
+        let r = judge.judge(&policy, interval(at, 1000));
+        assert_ne!(
+            r.decision,
+            Decision::Continue,
+            "interval {i} after the break: {r:?}"
+        );
+        if matches!(r.decision, Decision::Rollback(_)) {
+            rolled_back_after = Some(i);
+            break;
+        }
+    }
+    assert!(
+        rolled_back_after.is_some_and(|i| i <= 8),
+        "{rolled_back_after:?}"
+    );
 }
 
 #[test]

@@ -96,6 +96,26 @@ pub struct Setting {
     pub base_error_rate: f64,
     pub tail: Tail,
     pub canary: Canary,
+    /// The step's pause, in intervals: it is promoted at the first passing interval at or
+    /// after this one (0: the first passing interval).
+    pub pause_intervals: u32,
+    /// From this interval on, the canary fails this share of its requests (it breaks
+    /// mid-step).
+    pub breaks: Option<(u32, f64)>,
+}
+
+impl Setting {
+    /// A canary that behaves the same through a step without a pause.
+    pub fn new(canary_requests: u64, base_error_rate: f64, tail: Tail, canary: Canary) -> Self {
+        Setting {
+            canary_requests,
+            base_error_rate,
+            tail,
+            canary,
+            pause_intervals: 0,
+            breaks: None,
+        }
+    }
 }
 
 /// How one step ended, and after how many intervals.
@@ -246,11 +266,26 @@ fn step(policy: &Policy, setting: Setting, rng: &mut StdRng) -> End {
     let stable_n = n * STABLE_FACTOR;
     let canary_error_rate = setting.canary.error_rate.unwrap_or(setting.base_error_rate);
     for i in 1..=MAX_STEP_INTERVALS {
+        let canary_error_rate = match setting.breaks {
+            Some((at, rate)) if i >= at => rate,
+            _ => canary_error_rate,
+        };
         let canary_errors = binomial(rng, n, canary_error_rate);
         let stable_errors = binomial(rng, stable_n, setting.base_error_rate);
         let sigma = setting.tail.sigma();
-        let canary_latencies = latencies(rng, n, MEDIAN * setting.canary.latency_factor, sigma);
-        let stable_latencies = latencies(rng, stable_n.min(MAX_STABLE_SAMPLES), MEDIAN, sigma);
+        // Latencies cost most of the simulation's time: only for policies that read them.
+        let timed = policy
+            .sources
+            .iter()
+            .any(|s| !matches!(s, Source::ErrorRate));
+        let (canary_latencies, stable_latencies) = if timed {
+            (
+                latencies(rng, n, MEDIAN * setting.canary.latency_factor, sigma),
+                latencies(rng, stable_n.min(MAX_STABLE_SAMPLES), MEDIAN, sigma),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let metrics = policy
             .policy
             .metrics
@@ -283,7 +318,7 @@ fn step(policy: &Policy, setting: Setting, rng: &mut StdRng) -> End {
             },
         );
         match result.decision {
-            Decision::Continue => {
+            Decision::Continue if i >= setting.pause_intervals => {
                 return End::Promoted {
                     intervals: i,
                     canary_requests: result.step_canary_requests,
@@ -291,7 +326,7 @@ fn step(policy: &Policy, setting: Setting, rng: &mut StdRng) -> End {
             }
             Decision::Rollback(_) => return End::RolledBack { intervals: i },
             Decision::Pause(_) => return End::Paused { intervals: i },
-            Decision::Hold(_) | Decision::Inconclusive(_) => {}
+            Decision::Continue | Decision::Hold(_) | Decision::Inconclusive(_) => {}
         }
     }
     End::CutOff
@@ -313,6 +348,24 @@ fn latencies(rng: &mut StdRng, n: u64, median: f64, sigma: f64) -> Vec<f64> {
             (median * (sigma * z).exp() * 1e6).round() / 1e6
         })
         .collect()
+}
+
+/// A policy of one error-rate condition, for the error budget at the line.
+pub fn error_rate_only(fail_if: &str) -> Policy {
+    Policy {
+        name: "error rate only",
+        policy: AnalysisPolicy {
+            failure_limit: 2,
+            min_requests: 50,
+            inconclusive_limit: 3,
+            max_intervals: AnalysisPolicy::DEFAULT_MAX_INTERVALS,
+            metrics: vec![MetricPolicy::new(
+                ERROR_RATE,
+                Condition::parse(fail_if).expect("valid condition"),
+            )],
+        },
+        sources: vec![Source::ErrorRate],
+    }
 }
 
 /// The names the default policy uses, re-exported for the tests.
