@@ -2,40 +2,48 @@
 //!
 //! Every analysis interval the engine measures both releases and calls
 //! [`Judge::judge`] with the [`AnalysisPolicy`] and an [`IntervalInput`]. The judge
-//! evaluates each metric's conditions, keeps the streaks and `for` clocks, records
-//! the [`IntervalResult`] in its history and returns it. The engine acts on
-//! [`IntervalResult::decision`]:
+//! adds the interval's counts and samples to the step's evidence (see
+//! [`crate::evidence`]), evaluates each metric's conditions, keeps the streaks and `for`
+//! clocks, records the [`IntervalResult`] in its history and returns it. The engine acts
+//! on [`IntervalResult::decision`]:
 //!
 //! | decision          | meaning                                                   | engine |
 //! |-------------------|-----------------------------------------------------------|--------|
-//! | [`Decision::Continue`] | every metric was measured and passed                 | may promote ([`Judge::can_promote`]) |
-//! | [`Decision::Hold`]     | something is failing but no action is due yet: a failed interval below `failure_limit`, or a condition failing for less than its `for` | stay on the step, keep measuring |
-//! | [`Decision::Inconclusive`] | not enough data (too few requests, missing values, source errors) | stay on the step, keep measuring |
-//! | [`Decision::Pause`]    | a `pause_if` condition holds, or `inconclusive_limit` inconclusive intervals in a row | wait for a human |
+//! | [`Decision::Continue`] | at this look every metric was judged and passed      | may promote ([`Judge::can_promote`]) |
+//! | [`Decision::Hold`]     | something is failing but no action is due yet: a failed interval below `failure_limit`, a `pause_if` below `failure_limit` intervals, or a condition failing for less than its `for` | stay on the step, keep measuring |
+//! | [`Decision::Inconclusive`] | no data this interval (no canary request, missing values, source errors), or data that cannot decide yet (gathering) | stay on the step, keep measuring |
+//! | [`Decision::Pause`]    | `pause_if` held `failure_limit` intervals in a row, `inconclusive_limit` intervals in a row without data, or `max_intervals` undecided intervals in a row | wait for a human (the analysis goes on) |
 //! | [`Decision::Rollback`] | `failure_limit` failed intervals in a row             | roll back |
 //!
+//! Looks: rates and percentiles are judged on the step's accumulated evidence, and each
+//! judgement of it spends part of the error budget. So all metrics look together, once
+//! the step has `min_requests` canary requests, then each time those have grown by half
+//! or after three intervals with new requests, whichever comes first. Between looks the
+//! accumulated metrics are gathering: neither a pass nor a failure. Values without a
+//! sample size (Prometheus, `request_rate`) and the Mann-Whitney condition are judged on
+//! each interval with at least `min_requests` canary requests.
+//!
 //! Per interval, in order of precedence:
-//! 1. With fewer than `min_requests` canary requests every metric is inconclusive
-//!    ("only N canary requests, need M"), whatever the numbers say, and the `for`
-//!    clocks are left alone.
-//! 2. Each metric gets a [`MetricVerdict`]; a source error or a missing measurement
-//!    makes it inconclusive ("source error: ..."), never a pass.
-//! 3. Any metric `Fail` → the interval failed: the failure streak grows, and at
+//! 1. Each metric gets a [`MetricVerdict`]; a source error, a missing measurement, an
+//!    interval without canary requests, a step below `min_requests` or an accumulated
+//!    metric between looks make it inconclusive, never a pass.
+//! 2. Any metric `Fail` → the interval failed: the failure streak grows, and at
 //!    `failure_limit` the decision is `Rollback` (before it, `Hold`).
-//! 4. Else any `Pending` → `Hold`. Else any `Pause` → `Pause`. (A failing metric
+//! 3. Else any `Pending` → `Hold`. Else any `Pause` → the pause streak grows, and at
+//!    `failure_limit` the decision is `Pause` (before it, `Hold`). (A failing metric
 //!    takes precedence over a pausing one so that the automatic rollback is not
 //!    replaced by a wait for a human.)
-//! 5. Else any `Inconclusive` → the inconclusive streak grows, and at
-//!    `inconclusive_limit` the decision is `Pause` (before it, `Inconclusive`).
-//! 6. Else `Continue`: both streaks reset.
+//! 4. Else any `Inconclusive`: without data, the inconclusive streak grows and at
+//!    `inconclusive_limit` the decision is `Pause`; with data that cannot decide, the
+//!    undecided streak grows and at `max_intervals` the decision is `Pause`; before
+//!    either, `Inconclusive`.
+//! 5. Else `Continue`: every streak resets.
 //!
 //! Streaks: the failure streak counts failed intervals and is reset only by a
 //! passing interval (an interval that could not be judged is no evidence that the
-//! canary recovered). The inconclusive streak counts inconclusive intervals and is
-//! reset by any interval that had the data to judge (pass, fail, pending, pause), and
-//! after it triggers a pause, so that a human who resumes the rollout gets a fresh
-//! `inconclusive_limit`. [`Judge::start_step`] resets both streaks and the `for`
-//! clocks and keeps the history.
+//! canary recovered). The other streaks restart after the pause they trigger, so that a
+//! human who resumes the rollout gets fresh limits. [`Judge::start_step`] resets every
+//! streak, the `for` clocks and the evidence, and keeps the history.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -118,8 +126,9 @@ impl MetricPolicy {
 pub struct AnalysisPolicy {
     /// Failed intervals in a row that trigger the rollback. 0 behaves as 1.
     pub failure_limit: u32,
-    /// With fewer canary requests in an interval, every metric is inconclusive: an
-    /// error rate over 3 requests says nothing.
+    /// Nothing is judged before the step has seen this many canary requests, and a value
+    /// without a sample size (Prometheus, `request_rate`) is judged only on intervals with
+    /// at least this many: an error rate over 3 requests says nothing.
     pub min_requests: u64,
     /// Intervals in a row that brought no usable data (no canary request, a source
     /// error, a missing measurement) before the rollout pauses for a human. 0 behaves
