@@ -21,9 +21,51 @@ fn main() {
     for policy in [sim::default_policy(), sim::readme_policy()] {
         for tail in [Tail::Light, Tail::Heavy] {
             for canary in canaries {
-                row(&policy, 100, 0.005, tail, canary, steps);
+                row(&policy, Setting::new(100, 0.005, tail, canary), steps);
             }
         }
+    }
+
+    println!("\n## The error budget at the line, and a canary that breaks during its pause\n");
+    header();
+    let at_line = |name, error_rate| Canary {
+        name,
+        error_rate: Some(error_rate),
+        latency_factor: 1.0,
+    };
+    row(
+        &sim::error_rate_only("> 0.05"),
+        Setting::new(
+            100,
+            0.005,
+            Tail::Light,
+            at_line("errors 5%, at `> 0.05`", 0.05),
+        ),
+        steps,
+    );
+    row(
+        &sim::error_rate_only("> stable + 0.01"),
+        Setting::new(
+            100,
+            0.005,
+            Tail::Light,
+            at_line("errors 1.5%, at `> stable + 0.01`", 0.015),
+        ),
+        steps,
+    );
+    for policy in [sim::default_policy(), sim::readme_policy()] {
+        let mut setting = Setting::new(
+            100,
+            0.005,
+            Tail::Light,
+            at_line(
+                "identical, 20% errors from interval 20, pause 30 intervals",
+                0.005,
+            ),
+        );
+        setting.pause_intervals = 30;
+        setting.breaks = Some((20, 0.2));
+        row(&policy, setting, steps / 4);
     }
 
     println!("\n## The default policy across traffic and base error rates\n");
@@ -33,7 +75,7 @@ fn main() {
         for base in [0.001, 0.005, 0.01] {
             for tail in [Tail::Light, Tail::Heavy] {
                 for canary in [IDENTICAL, ERRORS_8, SLOW_4X, ERRORS_20] {
-                    row(&policy, n, base, tail, canary, steps / 4);
+                    row(&policy, Setting::new(n, base, tail, canary), steps / 4);
                 }
             }
         }
@@ -49,8 +91,13 @@ fn header() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
-fn row(policy: &Policy, n: u64, base: f64, tail: Tail, canary: Canary, steps: u32) {
-    let setting = Setting::new(n, base, tail, canary);
+fn row(policy: &Policy, setting: Setting, steps: u32) {
+    let (n, base, tail, canary) = (
+        setting.canary_requests,
+        setting.base_error_rate,
+        setting.tail,
+        setting.canary,
+    );
     let t = sim::run(policy, setting, steps, 0x5eed ^ n ^ (base * 1e6) as u64);
     let pct = |c: u32| format!("{:.1}%", 100.0 * t.share(c));
     let opt = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
