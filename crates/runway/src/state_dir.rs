@@ -1,10 +1,17 @@
 //! The rendezvous between the CLI and the server: a file in the state dir that holds the API
 //! address and a fresh random token, readable by its owner only (mode 0600). Whoever can read the
 //! state dir may drive the server; nobody else can.
+//!
+//! The state dir holds the database (every release's environment, secrets included) and decides
+//! what the server runs after a restart, so it is trusted only when it is the server user's own:
+//! created 0700, refused when another user owns it or when others may write to it (as
+//! PostgreSQL refuses its data dir). Otherwise another local user could create it first, e.g.
+//! under /tmp, and plant a database whose interrupted deployment the server would resume with
+//! their command, or a `server.json` to which the CLI would send its specs and token.
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -61,6 +68,139 @@ pub fn read_server_file(dir: &Path) -> Option<ServerFile> {
     serde_json::from_str(&text).ok()
 }
 
+/// The uid this process acts as.
+fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Creates the server's state dir (mode 0700) or checks an existing one: it must be a
+/// directory of this user's that nobody else may write to. One that others may read but not
+/// write is tightened to 0700. Returns the canonical path.
+pub fn prepare(dir: &Path) -> Result<PathBuf> {
+    if !dir.exists() {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            // Someone was faster: the checks below decide whether it can be trusted.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating state dir {}", dir.display()))
+            }
+        }
+    }
+    let meta = fs::metadata(dir).with_context(|| format!("reading state dir {}", dir.display()))?;
+    let shown = dir.display();
+    if !meta.is_dir() {
+        anyhow::bail!("the state dir {shown} is not a directory; use another --state-dir");
+    }
+    trusted_owner(&meta, &format!("the state dir {shown}"))?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        anyhow::bail!(
+            "the state dir {shown} is writable by others (mode {mode:04o}): anyone could have \
+             planted a database or a server.json in it. Check what it holds, then `chmod 700 \
+             {shown}`, or use another --state-dir"
+        );
+    }
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making the state dir {shown} private"))?;
+        eprintln!(
+            "runway: the state dir {shown} was readable by others (mode {mode:04o}); it holds \
+             secrets, so it is now 0700"
+        );
+    }
+    let dir = dir.canonicalize()?;
+    // The database and its WAL hold every release's environment: readable by this user only
+    // (SQLite gives the WAL the database file's mode).
+    let database = dir.join(DATABASE);
+    match fs::symlink_metadata(&database) {
+        Ok(meta) => {
+            trusted_owner(&meta, &format!("the state database {}", database.display()))?;
+            fs::set_permissions(&database, fs::Permissions::from_mode(0o600))?;
+        }
+        Err(_) => {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&database)
+                .with_context(|| format!("creating {}", database.display()))?;
+        }
+    }
+    for suffix in ["-wal", "-shm"] {
+        let path = dir.join(format!("{DATABASE}{suffix}"));
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            trusted_owner(&meta, &format!("{}", path.display()))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Refuses what another user owns.
+fn trusted_owner(meta: &fs::Metadata, what: &str) -> Result<()> {
+    let me = effective_uid();
+    if meta.uid() != me {
+        anyhow::bail!(
+            "{what} belongs to uid {}, not to this user (uid {me}): runway trusts only its own \
+             state. Use a state dir of your own (the default is ~/.local/state/runway)",
+            meta.uid()
+        );
+    }
+    Ok(())
+}
+
+/// server.json as the CLI may trust it: in a state dir of this user's that others cannot
+/// write to, owned by this user, mode 0600. `Ok(None)` when there is none (no server runs).
+/// A planted one is an error: the CLI would otherwise send it the token and every spec.
+pub fn read_trusted_server_file(dir: &Path) -> Result<Option<ServerFile>> {
+    let path = dir.join(SERVER_FILE);
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let shown = path.display();
+    let refuse = |why: String| -> Result<Option<ServerFile>> {
+        anyhow::bail!(
+            "refusing {shown}: {why}. A runway server writes it for its own user with mode 0600; \
+             this one may have been planted to receive your token and specs"
+        )
+    };
+    if !meta.file_type().is_file() {
+        return refuse("it is not a regular file".into());
+    }
+    let me = effective_uid();
+    if meta.uid() != me {
+        return refuse(format!(
+            "it belongs to uid {}, not to you (uid {me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse(format!("its mode is {:04o}, not 0600", meta.mode() & 0o777));
+    }
+    if let Ok(dir_meta) = fs::metadata(dir) {
+        if dir_meta.uid() != me {
+            return refuse(format!(
+                "its directory belongs to uid {}, not to you",
+                dir_meta.uid()
+            ));
+        }
+        if dir_meta.mode() & 0o022 != 0 {
+            return refuse(format!(
+                "its directory is writable by others (mode {:04o})",
+                dir_meta.mode() & 0o777
+            ));
+        }
+    }
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {shown}"))?;
+    Ok(serde_json::from_str(&text).ok())
+}
+
 pub fn remove_server_file(dir: &Path) {
     let _ = fs::remove_file(dir.join(SERVER_FILE));
 }
@@ -96,6 +236,93 @@ pub fn lock(dir: &Path) -> Result<fs::File> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_state_dir_and_its_database_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b/state");
+        let dir = prepare(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(DATABASE)), 0o600);
+    }
+
+    #[test]
+    fn a_state_dir_others_may_write_is_refused_and_one_they_may_read_is_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let open = root.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::write(open.join(DATABASE), b"planted").unwrap();
+        let err = prepare(&open).unwrap_err().to_string();
+        assert!(err.contains("writable by others"), "{err}");
+        assert_eq!(fs::read(open.join(DATABASE)).unwrap(), b"planted");
+
+        let readable = root.path().join("readable");
+        fs::create_dir(&readable).unwrap();
+        fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(readable.join(DATABASE), b"").unwrap();
+        fs::set_permissions(readable.join(DATABASE), fs::Permissions::from_mode(0o644)).unwrap();
+        prepare(&readable).unwrap();
+        assert_eq!(mode(&readable), 0o700);
+        assert_eq!(mode(&readable.join(DATABASE)), 0o600);
+    }
+
+    /// Another user's state dir or server.json: only testable as root (which can give files
+    /// away); as another user the test says so and checks nothing else.
+    #[test]
+    fn another_users_state_dir_and_server_file_are_refused() {
+        if effective_uid() != 0 {
+            eprintln!("not root: cannot create another user's files here; covered in CI (root)");
+            return;
+        }
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        let root = tempfile::tempdir().unwrap();
+        let planted = root.path().join("planted");
+        fs::create_dir(&planted).unwrap();
+        fs::set_permissions(&planted, fs::Permissions::from_mode(0o700)).unwrap();
+        nix::unistd::chown(&planted, Some(nobody), None).unwrap();
+        let err = prepare(&planted).unwrap_err().to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let info = ServerFile {
+            api: "127.0.0.1:1".into(),
+            metrics: "127.0.0.1:2".into(),
+            token: new_token(),
+            pid: 7,
+        };
+        write_server_file(dir.path(), &info).unwrap();
+        nix::unistd::chown(&dir.path().join(SERVER_FILE), Some(nobody), None).unwrap();
+        let err = read_trusted_server_file(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+    }
+
+    #[test]
+    fn a_server_file_others_may_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = ServerFile {
+            api: "127.0.0.1:1".into(),
+            metrics: "127.0.0.1:2".into(),
+            token: new_token(),
+            pid: 7,
+        };
+        write_server_file(dir.path(), &info).unwrap();
+        assert!(read_trusted_server_file(dir.path()).unwrap().is_some());
+        let path = dir.path().join(SERVER_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_trusted_server_file(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mode is 0644"), "{err}");
+        fs::remove_file(&path).unwrap();
+        assert!(read_trusted_server_file(dir.path()).unwrap().is_none());
+    }
 
     #[test]
     fn server_file_is_private_and_round_trips() {

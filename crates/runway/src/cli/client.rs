@@ -66,7 +66,8 @@ impl Client {
         body: Option<&B>,
     ) -> Result<T, ClientError> {
         // Read the server file on every request: a restarted server has a new address and token.
-        let server = state_dir::read_server_file(&self.state_dir)
+        let server = state_dir::read_trusted_server_file(&self.state_dir)
+            .map_err(ClientError::Other)?
             .ok_or_else(|| self.no_server("no server.json in it"))?;
         let body = match body {
             Some(b) => Bytes::from(serde_json::to_vec(b).map_err(anyhow::Error::from)?),

@@ -8,6 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Rotate once a log file is larger than this.
@@ -26,7 +27,12 @@ pub fn open_for_append(path: &Path) -> io::Result<File> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    // Replica output may hold secrets: readable by the server's user only.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Copy-truncate rotation when `path` is over `max_bytes`. Returns whether it rotated.
@@ -102,6 +108,16 @@ pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<String>, u64)> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_log_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc/r.log");
+        open_for_append(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 
     #[test]
     fn rotation_keeps_generations_and_the_writer_keeps_appending() {

@@ -20,9 +20,7 @@ pub struct ServerOptions {
 }
 
 pub async fn run(opts: ServerOptions) -> Result<()> {
-    std::fs::create_dir_all(&opts.state_dir)
-        .with_context(|| format!("creating state dir {}", opts.state_dir.display()))?;
-    let state_dir = opts.state_dir.canonicalize()?;
+    let state_dir = state_dir::prepare(&opts.state_dir)?;
     let _lock = state_dir::lock(&state_dir)?;
     let store = Arc::new(Store::open(&state_dir.join(state_dir::DATABASE))?);
     let engine = Engine::new(store, state_dir.clone());

@@ -11,4 +11,5 @@ mod prometheus;
 mod recovery;
 mod rolling;
 mod runbook;
+mod security;
 mod surface;

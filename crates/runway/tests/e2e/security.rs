@@ -1,0 +1,160 @@
+//! Another local user against the state dir (issue 10): a state dir someone else created, and a
+//! planted server.json. Both attacks through the real binary.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{text, App, Harness, RUNWAY};
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// `runway server` on `state`, which must refuse to start: its exit and stderr.
+fn server_refuses(state: &std::path::Path) -> String {
+    let out = Command::new(RUNWAY)
+        .args(["server", "--state-dir"])
+        .arg(state)
+        .args([
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the server started on {}",
+        state.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_state_dir_that_others_could_plant_is_refused_and_left_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    // Writable by everyone, as a directory created by another user under /tmp may be.
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(open.join("state.db"), b"a planted database").unwrap();
+    let err = server_refuses(&open);
+    assert!(err.contains("writable by others"), "{err}");
+    assert_eq!(
+        std::fs::read(open.join("state.db")).unwrap(),
+        b"a planted database"
+    );
+    assert!(!open.join("server.json").exists());
+
+    // Owned by another user, even if private: only root can set that up here.
+    if is_root() {
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(theirs.join("state.db"), b"a planted database").unwrap();
+        nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let err = server_refuses(&theirs);
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        assert_eq!(
+            std::fs::read(theirs.join("state.db")).unwrap(),
+            b"a planted database"
+        );
+    }
+}
+
+#[test]
+fn a_new_state_dir_is_private() {
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("fresh/state");
+    let mut child = Command::new(RUNWAY)
+        .args(["server", "--state-dir"])
+        .arg(&state)
+        .args([
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !state.join("server.json").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no server.json"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("state.db")), 0o600);
+    assert_eq!(mode(&state.join("server.json")), 0o600);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+}
+
+/// A planted server.json pointing at the attacker's listener: the CLI refuses it before it
+/// connects, so the listener never sees the token or the spec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_server_json_gets_neither_the_token_nor_the_spec() {
+    let h = Harness::start().await;
+    let spec = h.write(
+        "runway.toml",
+        &App {
+            env: vec![("DB_PASSWORD".into(), "hunter2".into())],
+            ..App::default()
+        },
+    );
+    let attacker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let planted = tempfile::tempdir().unwrap();
+    let state = planted.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let file = state.join("server.json");
+    let server_json = serde_json::json!({
+        "api": attacker.local_addr().unwrap().to_string(),
+        "metrics": "127.0.0.1:1",
+        "token": "0".repeat(64),
+        "pid": 1,
+    });
+    std::fs::write(&file, server_json.to_string()).unwrap();
+
+    let mut cases = vec![("mode is 0644", 0o644, false)];
+    if is_root() {
+        cases.push(("belongs to uid 65534", 0o600, true));
+    }
+    for (expected, mode, give_away) in cases {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        if give_away {
+            nix::unistd::chown(&file, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        }
+        let mut cmd = Command::new(RUNWAY);
+        cmd.args(["-f", spec.to_str().unwrap(), "deploy", "v1"])
+            .env("RUNWAY_STATE_DIR", &state);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("refusing") && stderr.contains(expected),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        // Nothing connected to the attacker's listener.
+        let accepted = tokio::time::timeout(Duration::from_millis(300), attacker.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "the CLI connected to the planted address"
+        );
+    }
+}
