@@ -11,6 +11,7 @@ pub mod demo;
 pub mod engine;
 pub mod loadgen;
 pub mod platform;
+pub mod secrets;
 pub mod server;
 pub mod state_dir;
 pub mod store;

@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use runway_checks::redact::Redactor;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Engine, Release};
 use crate::platform::process::describe_exit;
+use crate::secrets::redactor_for;
 
 /// How much of a hook's output is kept: the end, where the error usually is.
 pub const OUTPUT_CAP: usize = 256 * 1024;
@@ -174,26 +174,6 @@ enum Outcome {
     Ok,
     Failed,
     TimedOut,
-}
-
-/// Secrets a hook's output and argv must not show: values of variables whose names say they
-/// are secret, and passwords in URLs (a DATABASE_URL echoed by a failing pg_dump).
-fn redactor_for(env: &BTreeMap<String, String>) -> Redactor {
-    let mut redactor = Redactor::new();
-    // The hook inherits the server's environment too (a PGPASSWORD set there).
-    let inherited: Vec<(String, String)> = std::env::vars().collect();
-    for (name, value) in env.iter().chain(inherited.iter().map(|(k, v)| (k, v))) {
-        let upper = name.to_ascii_uppercase();
-        let secret = ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PASS"]
-            .iter()
-            .any(|w| upper.contains(w));
-        if secret && value.len() >= 4 {
-            redactor.add(value);
-        } else {
-            redactor.add_url(value);
-        }
-    }
-    redactor
 }
 
 /// Runs `argv` to its end or its timeout; returns how it ended, a one-line detail and its

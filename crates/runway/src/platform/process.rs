@@ -126,10 +126,14 @@ pub fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-/// The last lines a replica wrote, to explain why it failed.
-pub fn last_words(log_path: &Path) -> String {
+/// The last lines a replica wrote, to explain why it failed, with the secrets of its
+/// environment masked: the reason is stored and shown.
+pub fn last_words(log_path: &Path, env: &BTreeMap<String, String>) -> String {
     match logfile::tail_lines(log_path, 3) {
-        Ok(lines) if !lines.is_empty() => format!("; last output: {}", lines.join(" | ")),
+        Ok(lines) if !lines.is_empty() => format!(
+            "; last output: {}",
+            crate::secrets::redactor_for(env).redact(&lines.join(" | "))
+        ),
         _ => String::new(),
     }
 }

@@ -158,3 +158,28 @@ async fn a_planted_server_json_gets_neither_the_token_nor_the_spec() {
         );
     }
 }
+
+/// A replica that prints a password from its environment and dies: the deployment's reason
+/// quotes its last words with the password masked (it is stored, and shown by `history`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_replicas_last_words_keep_its_secrets() {
+    let h = Harness::start().await;
+    let app = App {
+        command: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo cannot connect with password $DB_PASSWORD to postgres://app:$DB_PASSWORD@db/x; exit 3"
+                .into(),
+        ]),
+        env: vec![("DB_PASSWORD".into(), "hunter2".into())],
+        deadline: "5s",
+        ..App::default()
+    };
+    let out = h.deploy("v1", &app).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let history = h.runway(&["history", "--json"]).await;
+    let json = String::from_utf8_lossy(&history.stdout);
+    assert!(json.contains("cannot connect with password ***"), "{json}");
+    assert!(!json.contains("hunter2"), "{json}");
+    assert!(!text(&out).contains("hunter2"), "{}", text(&out));
+}

@@ -1,0 +1,27 @@
+//! Which values of an environment are secret, for everything runway shows of a process's
+//! output: hook output, and the last words of a replica that failed (stored in the
+//! deployment's reason, so in `history --json`).
+
+use std::collections::BTreeMap;
+
+use runway_checks::redact::Redactor;
+
+/// Secrets a process's output and argv must not show: values of variables whose names say they
+/// are secret, and passwords in URLs (a DATABASE_URL echoed by a failing pg_dump). The server's
+/// own environment counts too: the process inherits it (a PGPASSWORD set there).
+pub fn redactor_for(env: &BTreeMap<String, String>) -> Redactor {
+    let mut redactor = Redactor::new();
+    let inherited: Vec<(String, String)> = std::env::vars().collect();
+    for (name, value) in env.iter().chain(inherited.iter().map(|(k, v)| (k, v))) {
+        let upper = name.to_ascii_uppercase();
+        let secret = ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PASS"]
+            .iter()
+            .any(|w| upper.contains(w));
+        if secret && value.len() >= 4 {
+            redactor.add(value);
+        } else {
+            redactor.add_url(value);
+        }
+    }
+    redactor
+}
