@@ -78,12 +78,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         rest = after_unit;
     }
 
+    if total > MAX_NANOS {
+        return Err(too_large());
+    }
     let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| too_large())?;
     Ok(Duration::new(secs, (total % NANOS_PER_SEC) as u32))
 }
 
+/// The longest duration runway takes: a year. Longer ones are mistakes (a timeout of 584
+/// billion years once overflowed the clock arithmetic of a running deployment), and every
+/// sum of a deadline and the current time stays far from overflowing.
+const MAX_NANOS: u128 = 366 * 24 * 3_600 * NANOS_PER_SEC;
+
 fn too_large() -> String {
-    "the duration is too large".into()
+    "the duration is too large: runway takes durations up to 366 days (\"8784h\")".into()
 }
 
 /// Splits `"1.5s…"` into (`"1"`, `"5"`, `"s…"`).
@@ -302,11 +310,15 @@ mod tests {
             Duration::ZERO,
             Duration::from_nanos(1),
             Duration::new(3_723, 4_005_006),
-            Duration::MAX,
+            Duration::from_secs(366 * 24 * 3_600),
         ];
         for d in samples {
             assert_eq!(parse_duration(&Dur(d).to_string()), Ok(d));
         }
+        // Beyond the longest duration runway takes, the canonical text is refused.
+        let too_long = Duration::from_secs(366 * 24 * 3_600) + Duration::from_nanos(1);
+        assert!(parse_duration(&Dur(too_long).to_string()).is_err());
+        assert!(parse_duration(&Dur(Duration::MAX).to_string()).is_err());
     }
 
     #[test]

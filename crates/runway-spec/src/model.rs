@@ -809,7 +809,7 @@ impl Spec {
         check("health.path", rules::health_path(&health.path))?;
         check(
             "health.interval",
-            rules::positive("interval", health.interval, "1s"),
+            rules::interval("interval", health.interval, "1s"),
         )?;
         check(
             "health.timeout",
@@ -1084,7 +1084,7 @@ impl AnalysisSpec {
     fn validate_with(&self, check: &Check<'_>) -> Result<(), String> {
         check(
             "analysis.interval",
-            rules::positive("interval", self.interval, "10s"),
+            rules::interval("interval", self.interval, "10s"),
         )?;
         check(
             "analysis.failure_limit",

@@ -317,8 +317,12 @@ fn read_health(sec: &Section<'_>) -> Result<HealthSpec, SpecError> {
     let timing = |key: &str, default: Dur, example: &str| -> Result<Dur, SpecError> {
         match sec.duration(key, example)? {
             Some(d) => {
-                sec.src
-                    .check(&d.span, rules::positive(key, d.value, example))?;
+                let rule = if key == "interval" {
+                    rules::interval(key, d.value, example)
+                } else {
+                    rules::positive(key, d.value, example)
+                };
+                sec.src.check(&d.span, rule)?;
                 Ok(d.value)
             }
             None => Ok(default),
@@ -525,7 +529,7 @@ fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
     let interval = match sec.duration("interval", "10s")? {
         Some(d) => {
             sec.src
-                .check(&d.span, rules::positive("interval", d.value, "10s"))?;
+                .check(&d.span, rules::interval("interval", d.value, "10s"))?;
             d.value
         }
         None => AnalysisSpec::DEFAULT_INTERVAL,

@@ -185,6 +185,19 @@ pub(crate) fn positive(key: &str, value: Dur, example: &str) -> Rule {
     Ok(())
 }
 
+/// How often something is probed or judged: at least 10ms, so that a typo ("1ns") cannot make
+/// runway probe a replica hundreds of times a second.
+pub(crate) fn interval(key: &str, value: Dur, example: &str) -> Rule {
+    positive(key, value, example)?;
+    if value.0 < std::time::Duration::from_millis(10) {
+        return Err(Problem::new(
+            format!("`{key}` must be at least 10ms, found {value}"),
+            format!("for example: {key} = \"{example}\""),
+        ));
+    }
+    Ok(())
+}
+
 /// A rolling update must be able to either add or remove a replica at each step.
 pub(crate) fn rolling(max_surge: u32, max_unavailable: u32) -> Rule {
     if max_surge == 0 && max_unavailable == 0 {

@@ -393,6 +393,20 @@ fn durations() {
         "`interval` must be greater than 0",
         "interval = \"1s\"",
     );
+    // A typo cannot make runway probe hundreds of times a second.
+    assert_error(
+        &edit("\"1s\"", "\"1ns\""),
+        (12, 12),
+        "`interval` must be at least 10ms, found 1ns",
+        "interval = \"1s\"",
+    );
+    // Nor can a huge duration overflow a running deployment's clock arithmetic.
+    assert_error(
+        &edit("\"30s\"", "\"18446744073709551615s\""),
+        (14, 12),
+        "up to 366 days",
+        "deadline = \"30s\"",
+    );
     assert_error(
         &edit("\"2s\"", "\"0ms\""),
         (13, 11),

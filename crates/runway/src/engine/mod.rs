@@ -552,7 +552,9 @@ impl Engine {
         let target = Release::from_deployment(&deployment)?;
         let engine = self.clone();
         tokio::spawn(async move {
-            engine.run(svc, id, target, previous, kind, preflight).await;
+            engine
+                .run_guarded(svc, id, target, previous, kind, preflight)
+                .await;
             drop(guard);
         });
         Ok(deployment)

@@ -105,6 +105,50 @@ impl Engine {
         self.record(&svc, id, ended, started, replaced);
     }
 
+    /// [`Engine::run`], with a safety net: a panic anywhere in the operation (a bug) ends the
+    /// deployment as failed after the way back, instead of leaving it `running` forever with
+    /// its service's operation lock held.
+    pub(super) async fn run_guarded(
+        self: Arc<Self>,
+        svc: Arc<Service>,
+        id: i64,
+        target: Release,
+        previous: Option<Release>,
+        kind: Kind,
+        preflight: Preflight,
+    ) {
+        use futures_util::FutureExt;
+        use std::panic::AssertUnwindSafe;
+        let started = std::time::Instant::now();
+        let run = Arc::clone(&self).run(
+            Arc::clone(&svc),
+            id,
+            target,
+            previous.clone(),
+            kind,
+            preflight,
+        );
+        let Err(panic) = AssertUnwindSafe(run).catch_unwind().await else {
+            return;
+        };
+        let message = panic_message(panic.as_ref());
+        tracing::error!(service = %svc.name, deployment = id, "deployment task panicked: {message}");
+        self.journal(id, "internal_error", json!({ "panic": message }));
+        let failure = Failure::failed(format!(
+            "internal error in runway ({message}); please report it. The way back ran"
+        ));
+        let way_back = AssertUnwindSafe(self.revert(&svc, id, previous.as_ref(), failure))
+            .catch_unwind()
+            .await;
+        let failure = way_back.unwrap_or_else(|_| {
+            Failure::failed(format!(
+                "internal error in runway ({message}), and again on the way back: check the \
+                 service, then roll back or redeploy"
+            ))
+        });
+        self.record(&svc, id, Ended::NotServed(failure), started, None);
+    }
+
     fn record(
         self: &Arc<Self>,
         svc: &Arc<Service>,
@@ -618,4 +662,29 @@ fn restore_command(
     from_backup.or(from_target).ok_or_else(|| {
         "no restore command is configured: add restore = [\"...\"] to [hooks.backup]".to_string()
     })
+}
+
+/// The text of a panic's payload (a `&str` or a `String`, as `panic!` makes them).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_payloads_read_as_text() {
+        let caught = std::panic::catch_unwind(|| panic!("overflow when adding {}", "duration"));
+        assert_eq!(
+            panic_message(caught.unwrap_err().as_ref()),
+            "overflow when adding duration"
+        );
+        let caught = std::panic::catch_unwind(|| panic!("plain"));
+        assert_eq!(panic_message(caught.unwrap_err().as_ref()), "plain");
+    }
 }

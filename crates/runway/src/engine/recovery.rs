@@ -176,7 +176,7 @@ impl Engine {
             let engine = self.clone();
             tokio::spawn(async move {
                 engine
-                    .run(
+                    .run_guarded(
                         svc,
                         d.id,
                         target,
