@@ -78,11 +78,9 @@ impl Engine {
                 ))
             }
             (NodeAction::Start, None) => {
-                let d = self
-                    .store
-                    .deployment(row.release_id)?
-                    .ok_or_else(|| anyhow::anyhow!("release missing"))?;
-                let release = Release::from_deployment(&d)?;
+                // Only a node of the release that serves may come back, and with that release's
+                // config: a node of a retired release would put an old version in rotation.
+                let release = self.serving_for_node(service, &name, row.release_id)?;
                 let r = self.launch_replica(&svc, 0, &release, Some(id), false)?;
                 if let Err(e) = r.wait_healthy(release.spec.health.deadline.0).await {
                     self.retire(&svc, 0, vec![r]).await;
@@ -95,9 +93,42 @@ impl Engine {
             (NodeAction::Start, Some(_)) => {
                 Err(EngineError::Conflict(format!("{name} is already running")))
             }
-            (_, None) => Err(EngineError::Conflict(format!(
-                "{name} is not running; `runway nodes start {name}` starts it"
-            ))),
+            (_, None) => {
+                self.serving_for_node(service, &name, row.release_id)?;
+                Err(EngineError::Conflict(format!(
+                    "{name} is not running; `runway nodes start {name}` starts it"
+                )))
+            }
         }
+    }
+
+    /// The serving release, when the node `name` (of release `release_id`) ran its version;
+    /// otherwise why the node cannot come back and what can be done instead.
+    fn serving_for_node(
+        &self,
+        service: &str,
+        name: &str,
+        release_id: i64,
+    ) -> Result<Release, EngineError> {
+        let node_version = self
+            .store
+            .deployment(release_id)?
+            .map(|d| d.version)
+            .unwrap_or_else(|| "an unknown release".to_string());
+        let Some(serving) = self.serving(service)? else {
+            return Err(EngineError::Conflict(format!(
+                "{name} ran {node_version}, and no release of `{service}` serves now: deploy \
+                 one (`runway deploy VERSION`)"
+            )));
+        };
+        if serving.version != node_version {
+            return Err(EngineError::Conflict(format!(
+                "{name} ran {node_version}, which no longer serves ({} does), so it cannot be \
+                 started: `runway scale --count N` adds replicas of {}, and `runway rollback` \
+                 brings back the previous release",
+                serving.version, serving.version
+            )));
+        }
+        Ok(serving)
     }
 }

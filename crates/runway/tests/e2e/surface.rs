@@ -492,3 +492,40 @@ async fn replicas_run_in_the_config_dir_with_port_version_and_service_in_their_e
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert_eq!(cwd, h.dir.path().join("sub").canonicalize().unwrap());
 }
+
+/// Issue 10: a node of a release that no longer serves cannot be started (it would put the old
+/// version back in rotation); the message says what to do instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_a_retired_release_cannot_be_started() {
+    let h = Harness::start().await;
+    let app = App {
+        replicas: 2,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &app).await.status.success());
+    let list = h.runway(&["nodes", "list", "--json"]).await;
+    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let old = nodes[0]["name"].as_str().unwrap().to_string();
+    assert!(h.deploy("v2", &app).await.status.success());
+
+    for action in ["start", "restart"] {
+        let out = h.runway(&["nodes", action, &old]).await;
+        assert!(!out.status.success(), "{action}: {}", text(&out));
+        let said = text(&out);
+        assert!(
+            said.contains("ran v1, which no longer serves (v2 does)")
+                && said.contains("runway scale"),
+            "{action}: {said}"
+        );
+    }
+    // Every replica still answers v2.
+    for _ in 0..20 {
+        assert_eq!(h.get("/").await.1, "v2");
+    }
+    let replicas = h.status().await["services"][0]["replicas"].clone();
+    assert!(replicas
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["version"] == "v2"));
+}
