@@ -131,6 +131,24 @@ pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> 
         println!("follow it with `runway status --watch`; the outcome will be in `runway history`");
         return Ok(ExitCode::SUCCESS);
     }
+    // Ctrl-C stops following, not the deployment: the server carries it on. Say so, and how to
+    // follow, stop or undo it.
+    tokio::select! {
+        outcome = follow_to_the_end(cli, &d, &kind) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!(
+                "\n{kind} #{} of {} goes on in the server: Ctrl-C only stopped following it.\n\
+                 follow it: `runway status --watch` (the outcome will be in `runway history`)\n\
+                 stop it: `runway abort` (a canary or blue-green step), or `runway rollback` once it has ended",
+                d.id, d.version
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// [`follow`] until the deployment ends.
+async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<ExitCode> {
     let client = cli.client();
     let progress = Progress::new();
     let mut after = 0;

@@ -672,3 +672,48 @@ async fn with_a_base_error_rate_an_identical_canary_is_promoted_and_an_8_percent
         assert_eq!(h.get("/").await.1, "v2");
     }
 }
+
+/// Issue 10: Ctrl-C on `runway deploy` stops following, says that the deployment goes on and
+/// how to follow, stop or undo it, and exits 130; the deployment does go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_on_deploy_says_the_deployment_goes_on() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let app = App::default().strategy(&canary(
+        "{ weight = 50, pause = \"manual\" }, { weight = 100 }",
+        FAST_ANALYSIS,
+    ));
+    let file = h.write("canary.toml", &app);
+    let child = std::process::Command::new(RUNWAY)
+        .args(["-f", file.to_str().unwrap(), "deploy", "v2"])
+        .current_dir(h.dir.path())
+        .env("RUNWAY_STATE_DIR", &h.state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_canary(&h, "the canary at its manual pause", |c| c["weight"] == 50).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("goes on in the server")
+            && said.contains("runway status --watch")
+            && said.contains("runway abort"),
+        "{said}"
+    );
+    // It did go on: still a canary at 50%, until aborted.
+    let status = h.status().await;
+    assert_eq!(
+        status["services"][0]["deployment"]["canary"]["weight"], 50,
+        "{status}"
+    );
+    assert!(h.runway(&["abort"]).await.status.success());
+}
