@@ -87,17 +87,32 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     if !constant_time_eq(presented.as_bytes(), api.token.as_bytes()) {
-        return ApiError(
+        let mut response = ApiError(
             StatusCode::UNAUTHORIZED,
             "missing or wrong token: the CLI reads it from the server's state dir (server.json)"
                 .into(),
         )
         .into_response();
+        // RFC 6750: a 401 names the scheme it wants.
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"runway\""),
+        );
+        return response;
     }
     next.run(req).await
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value; the scheme is case-insensitive
+/// (RFC 9110 section 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim_start())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

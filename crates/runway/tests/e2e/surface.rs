@@ -71,14 +71,27 @@ async fn the_api_refuses_requests_without_the_token() {
             "{path} without a token"
         );
     }
-    // A wrong token is refused too.
-    let (code, _) = crate::harness::get_with_headers(
+    // A wrong token is refused too, and a 401 names the scheme it wants (RFC 6750).
+    let (code, headers) = crate::harness::get_with_headers(
         api,
         "/v1/status",
         &[("authorization", "Bearer not-the-token")],
     )
     .await;
     assert_eq!(code, 401);
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"runway\"");
+    // The scheme is case-insensitive (RFC 9110): any spelling of Bearer with the token works.
+    let token = server["token"].as_str().unwrap();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let value = format!("{scheme} {token}");
+        let (code, _) = crate::harness::get_with_headers(
+            api,
+            "/v1/status",
+            &[("authorization", value.as_str())],
+        )
+        .await;
+        assert_eq!(code, 200, "{scheme}");
+    }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(h.state_path().join("server.json"))
         .unwrap()
