@@ -233,6 +233,10 @@ pub async fn check(cli: &Cli, phase: Option<&str>, json: bool) -> Result<ExitCod
     };
     let checks = crate::checks::in_phase(&spec, phase);
     if checks.is_empty() {
+        if json {
+            // The same shape as with checks: a list, here empty.
+            println!("[]");
+        }
         eprintln!(
             "{} has no checks{}",
             file.display(),

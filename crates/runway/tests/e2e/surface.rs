@@ -542,3 +542,16 @@ async fn a_node_of_a_retired_release_cannot_be_started() {
         .iter()
         .all(|r| r["version"] == "v2"));
 }
+
+/// Issue 10: `check --json` without checks prints the same shape as with them: an empty list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_json_without_checks_is_an_empty_list() {
+    let h = Harness::start().await;
+    let file = h.write("runway.toml", &App::default());
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "check", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+}
