@@ -14,7 +14,12 @@ use crate::store::Deployment;
 pub async fn status(cli: &Cli, watch: bool, json: bool) -> Result<ExitCode> {
     let client = cli.client();
     loop {
-        let status: StatusView = client.get("/v1/status").await?;
+        let mut status: StatusView = client.get("/v1/status").await?;
+        // --service shows that service only (and a name the server does not run is an error).
+        if let Some(name) = &cli.service {
+            super::known_service(&status, name)?;
+            status.services.retain(|s| &s.name == name);
+        }
         if json {
             println!("{}", serde_json::to_string_pretty(&status)?);
         } else {

@@ -326,6 +326,9 @@ impl Cli {
     /// The service a command is about: --service, else runway.toml's, else the only one running.
     pub async fn service(&self, client: &Client) -> Result<String> {
         if let Some(s) = &self.service {
+            // A name the server does not know is a typo, not an empty answer.
+            let status: crate::api_types::StatusView = client.get("/v1/status").await?;
+            known_service(&status, s)?;
             return Ok(s.clone());
         }
         if let Ok(spec) = runway_spec::parse_file(&self.file()) {
@@ -346,6 +349,25 @@ impl Cli {
             ),
         }
     }
+}
+
+/// `name` when the server runs it; otherwise an error that lists what it runs.
+pub fn known_service(status: &crate::api_types::StatusView, name: &str) -> Result<()> {
+    if status.services.iter().any(|s| s.name == name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = status.services.iter().map(|s| s.name.as_str()).collect();
+    if names.is_empty() {
+        anyhow::bail!("no service `{name}`: the server runs none yet");
+    }
+    anyhow::bail!(
+        "no service `{name}`: the server runs {}",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {

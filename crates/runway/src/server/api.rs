@@ -443,6 +443,34 @@ async fn logs(
         lines: Vec::new(),
         cursor: BTreeMap::new(),
     };
+    // A node that no longer runs (stopped, failed, replaced): its log stays on disk, and after
+    // a failed deploy it is the one a user wants. A node with no log never existed.
+    if let Some(node) = q.node.as_deref() {
+        if !svc.replicas().iter().any(|r| r.name == node) {
+            let path = logfile::log_path(api.engine.state_dir(), &service, node);
+            let exists = !node.contains(['/', '\\']) && node != ".." && path.is_file();
+            if !exists {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("no node `{node}` in service `{service}`: see `runway nodes list`"),
+                ));
+            }
+            let (lines, offset) = match cursor.get(node) {
+                Some(&offset) => logfile::read_from(&path, offset).unwrap_or_default(),
+                None => {
+                    let tail = logfile::tail_lines(&path, q.n.unwrap_or(50)).unwrap_or_default();
+                    (tail, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
+                }
+            };
+            out.cursor.insert(node.to_string(), offset);
+            out.lines.extend(lines.into_iter().map(|line| LogLine {
+                replica: node.to_string(),
+                version: String::new(),
+                line,
+            }));
+            return Ok(Json(out));
+        }
+    }
     for r in svc.replicas() {
         if q.version.as_ref().is_some_and(|v| v != &r.version)
             || q.node.as_ref().is_some_and(|n| n != &r.name)

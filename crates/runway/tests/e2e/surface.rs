@@ -555,3 +555,44 @@ async fn check_json_without_checks_is_an_empty_list() {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list, serde_json::json!([]));
 }
+
+/// Issue 10: the log of a node that no longer runs is still there (after a failed or replaced
+/// release it is the one a user wants); an unknown node or service is an error, not silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_stopped_nodes_and_unknown_names() {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    let list = h.runway(&["nodes", "list", "--json"]).await;
+    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let old = nodes[0]["name"].as_str().unwrap().to_string();
+    assert!(h.deploy("v2", &one).await.status.success());
+
+    let out = h.runway(&["logs", "--node", &old]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&format!("{old} | "))),
+        "no line of the stopped node {old}: {stdout}"
+    );
+
+    let out = h.runway(&["logs", "--node", "web-9999"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no node `web-9999`"), "{}", text(&out));
+
+    for args in [
+        &["--service", "nope", "status"][..],
+        &["--service", "nope", "logs"][..],
+    ] {
+        let out = h.runway(args).await;
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no service `nope`"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}
