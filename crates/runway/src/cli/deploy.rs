@@ -9,6 +9,7 @@ use super::output::{describe, seconds_between, Progress};
 use super::{base_dir_of, Cli, ClientError};
 use crate::api_types::{
     DeployRequest, DeploymentDetail, ModeRequest, RestoreRequest, RollbackRequest, ScaleRequest,
+    StatusView,
 };
 use crate::store::{Deployment, Kind, Status};
 
@@ -26,6 +27,27 @@ pub async fn deploy(cli: &Cli, version: &str, detach: bool, skip_checks: bool) -
         }
     };
     let client = cli.client();
+    // A count set by `runway scale` is not kept by the next deploy: runway.toml's is. Say so
+    // before it happens, so that nobody loses a scale-up without a word.
+    if let Ok(status) = client.get::<StatusView>("/v1/status").await {
+        let serving = status
+            .services
+            .iter()
+            .find(|s| s.name == spec.service.name)
+            .and_then(|s| s.serving.last());
+        if let Some(serving) = serving.filter(|r| r.replicas != spec.run.replicas) {
+            eprintln!(
+                "note: {} serves on {} now (as `runway scale` or the last deploy left it); this \
+                 deploy runs {}, as [run] replicas in {} says. To keep {}, set replicas = {} there.",
+                serving.version,
+                plural(serving.replicas, "replica"),
+                plural(spec.run.replicas, "replica"),
+                cli.file().display(),
+                serving.replicas,
+                serving.replicas
+            );
+        }
+    }
     let req = DeployRequest {
         version: version.to_string(),
         spec,
@@ -234,5 +256,14 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
                 }
             });
         }
+    }
+}
+
+/// `1 replica`, `3 replicas`.
+pub fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

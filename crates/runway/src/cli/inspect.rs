@@ -45,8 +45,10 @@ fn print_status(status: &StatusView) {
             .iter()
             .map(|r| {
                 format!(
-                    "{} (deployment #{}, {} replicas)",
-                    r.version, r.deployment_id, r.replicas
+                    "{} (deployment #{}, {})",
+                    r.version,
+                    r.deployment_id,
+                    super::deploy::plural(r.replicas, "replica")
                 )
             })
             .collect::<Vec<_>>()

@@ -31,11 +31,11 @@ pub fn validate(file: &Path) -> Result<ExitCode> {
     match runway_spec::parse_file(file) {
         Ok(spec) => {
             println!(
-                "{} is valid: service {} on {}, {} replicas, {} strategy",
+                "{} is valid: service {} on {}, {}, {} strategy",
                 file.display(),
                 spec.service.name,
                 spec.service.listen,
-                spec.run.replicas,
+                super::deploy::plural(spec.run.replicas, "replica"),
                 strategy_name(&spec)
             );
             Ok(ExitCode::SUCCESS)

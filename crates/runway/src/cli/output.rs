@@ -106,19 +106,16 @@ pub fn describe(e: &JournalEntry) -> String {
             .unwrap_or_else(|| "?".into())
     };
     match e.event.as_str() {
-        "started" => match d.get("previous_version").and_then(|v| v.as_str()) {
-            Some(prev) => format!(
-                "started: {} -> {} ({} replicas)",
-                prev,
-                s("version"),
-                n("replicas")
-            ),
-            None => format!(
-                "started: {} ({} replicas, first release)",
-                s("version"),
-                n("replicas")
-            ),
-        },
+        "started" => {
+            let replicas = match d.get("replicas").and_then(|v| v.as_u64()) {
+                Some(1) => "1 replica".to_string(),
+                _ => format!("{} replicas", n("replicas")),
+            };
+            match d.get("previous_version").and_then(|v| v.as_str()) {
+                Some(prev) => format!("started: {} -> {} ({replicas})", prev, s("version")),
+                None => format!("started: {} ({replicas}, first release)", s("version")),
+            }
+        }
         "replica_starting" => format!(
             "{} ({}) starting on 127.0.0.1:{}",
             s("replica"),

@@ -596,3 +596,29 @@ async fn logs_of_stopped_nodes_and_unknown_names() {
         );
     }
 }
+
+/// Issue 10: the next deploy after `runway scale` says that it goes back to runway.toml's
+/// count, and how to keep the scaled one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_after_scale_says_it_restores_the_configured_count() {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    let out = h.runway(&["scale", "--count", "3"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.deploy("v1", &one).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("v1 serves on 3 replicas now")
+            && said.contains("this deploy runs 1 replica")
+            && said.contains("set replicas = 3"),
+        "{said}"
+    );
+    // Without a scale in between, nothing to say.
+    let out = h.deploy("v2", &one).await;
+    assert!(!text(&out).contains("note:"), "{}", text(&out));
+}
