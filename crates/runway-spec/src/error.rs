@@ -85,6 +85,32 @@ impl SpecError {
         }
     }
 
+    /// The file's bytes are not UTF-8: located at the first bad byte.
+    pub(crate) fn not_utf8(origin: &str, bytes: &[u8], error: &std::str::Utf8Error) -> Self {
+        let valid = error.valid_up_to();
+        let prefix = std::str::from_utf8(bytes.get(..valid).unwrap_or(&[])).unwrap_or("");
+        let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = bytes
+            .iter()
+            .skip(valid)
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| valid + i);
+        let line_text = String::from_utf8_lossy(bytes.get(line_start..line_end).unwrap_or(&[]));
+        let bad = bytes.get(valid).copied().unwrap_or(0);
+        SpecError {
+            origin: origin.to_owned(),
+            line: prefix.matches('\n').count() + 1,
+            col: prefix[line_start..].chars().count() + 1,
+            message: format!(
+                "the file is not valid UTF-8: byte 0x{bad:02x} at offset {valid} cannot start or \
+                 continue a character"
+            ),
+            hint: Some("save runway.toml as UTF-8 (TOML files must be UTF-8)".into()),
+            source_line: Some(line_text.trim_end_matches('\r').to_owned()),
+            width: 1,
+        }
+    }
+
     /// The file at `path` could not be read.
     pub(crate) fn read(path: &Path, err: &std::io::Error) -> Self {
         let shown = path.display().to_string();
@@ -108,39 +134,74 @@ fn floor_char_boundary(text: &str, at: usize) -> usize {
     at
 }
 
+/// Longest source line a snippet shows whole; a longer one is cut to a window around the
+/// error's column (a megabytes-long line would otherwise flood the terminal).
+const MAX_SNIPPET_CHARS: usize = 160;
+/// Longest message shown whole (a message may quote a value from the file).
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to `max` characters, saying how long it was.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let total = text.chars().count();
+    if total <= max {
+        return text.into();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}… (cut: {total} characters in all)").into()
+}
+
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self {
-            origin,
-            line,
-            col,
-            message,
-            ..
+            origin, line, col, ..
         } = self;
+        let message = cut(&self.message, MAX_MESSAGE_CHARS);
         let Some(source) = self.source_line.as_deref().filter(|_| *line > 0) else {
             write!(f, "{origin}: error: {message}")?;
             return self.write_hint(f, " ");
         };
 
+        // The window of the line that is shown: all of it, or the part around the column.
+        let chars: Vec<char> = source.chars().collect();
+        let at = col.saturating_sub(1).min(chars.len());
+        let (from, to) = if chars.len() <= MAX_SNIPPET_CHARS {
+            (0, chars.len())
+        } else {
+            let from = at.saturating_sub(MAX_SNIPPET_CHARS / 3);
+            (from, (from + MAX_SNIPPET_CHARS).min(chars.len()))
+        };
+        let shown = |range: &[char]| -> String {
+            range
+                .iter()
+                .map(|&c| {
+                    if c == '\t' {
+                        " ".repeat(TAB_WIDTH)
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        };
+        let before = if from > 0 { "…" } else { "" };
+        let after = if to < chars.len() { "…" } else { "" };
+        let indent: usize = before.chars().count()
+            + chars
+                .get(from..at)
+                .unwrap_or(&[])
+                .iter()
+                .map(|&c| if c == '\t' { TAB_WIDTH } else { 1 })
+                .sum::<usize>();
+        let width = self.width.max(1).min(to.saturating_sub(at).max(1));
+
         let gutter = " ".repeat(line.to_string().len());
-        let indent: usize = source
-            .chars()
-            .take(col.saturating_sub(1))
-            .map(|c| if c == '\t' { TAB_WIDTH } else { 1 })
-            .sum();
         writeln!(f, "{origin}:{line}:{col}: error: {message}")?;
         writeln!(f, "{gutter} |")?;
         writeln!(
             f,
-            "{line} | {}",
-            source.replace('\t', &" ".repeat(TAB_WIDTH))
+            "{line} | {before}{}{after}",
+            shown(chars.get(from..to).unwrap_or(&[]))
         )?;
-        write!(
-            f,
-            "{gutter} | {}{}",
-            " ".repeat(indent),
-            "^".repeat(self.width.max(1))
-        )?;
+        write!(f, "{gutter} | {}{}", " ".repeat(indent), "^".repeat(width))?;
         self.write_hint(f, &gutter)
     }
 }

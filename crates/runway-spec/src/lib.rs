@@ -70,6 +70,9 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Spec, SpecError> {
 /// Reads, parses and validates the `runway.toml` at `path`. Errors name the file as
 /// `path` was given; a read failure is a [`SpecError`] with line and column 0.
 pub fn parse_file(path: &Path) -> Result<Spec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|err| SpecError::read(path, &err))?;
-    parse_str(&text, &path.display().to_string())
+    let bytes = std::fs::read(path).map_err(|err| SpecError::read(path, &err))?;
+    let origin = path.display().to_string();
+    let text =
+        std::str::from_utf8(&bytes).map_err(|err| SpecError::not_utf8(&origin, &bytes, &err))?;
+    parse_str(text, &origin)
 }

@@ -672,3 +672,37 @@ fn no_input_panics_and_every_error_is_located() {
     }
     assert!(checked > 20_000, "only {checked} variants");
 }
+
+/// Issue 10: invalid UTF-8 is located at its byte, like any other error.
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runway.toml");
+    let mut bytes = SAMPLE.as_bytes().to_vec();
+    // "name = \"web\"" on line 2 gets a stray Latin-1 byte inside the string.
+    let at = SAMPLE.find("web").unwrap() + 1;
+    bytes.insert(at, 0xe9);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = runway_spec::parse_file(&path).unwrap_err();
+    assert_eq!((err.line, err.col), (2, 10), "{err}");
+    let shown = err.to_string();
+    assert!(shown.contains("not valid UTF-8: byte 0xe9"), "{shown}");
+    assert!(shown.contains("save runway.toml as UTF-8"), "{shown}");
+}
+
+/// Issue 10: an error on a megabytes-long line shows a window of it, not the whole line
+/// (once, not three times).
+#[test]
+fn a_long_line_is_cut_around_the_error() {
+    let long = format!("name = \"{}\" x", "a".repeat(2_000_000));
+    let text = SAMPLE.replace("name = \"web\"", &long);
+    let err = error_of(&text);
+    let shown = err.to_string();
+    assert!(shown.len() < 2_000, "{} bytes shown", shown.len());
+    assert!(shown.contains('…'), "{shown}");
+    // The caret still points at the offending text, which is in the window.
+    let lines: Vec<&str> = shown.lines().collect();
+    let (code, caret) = (lines[2], lines[3]);
+    let column = caret.find('^').unwrap();
+    assert_eq!(code.chars().nth(column), Some('x'), "{shown}");
+}
