@@ -16,6 +16,11 @@ pub struct DeployRequest {
     /// `--skip-checks`: no preflight gate (for emergencies; recorded in the journal).
     #[serde(default)]
     pub skip_checks: bool,
+    /// `--from-here`: deploy even though the serving release came from another directory
+    /// (the service moves here). Without it such a deploy is refused: it is usually a second
+    /// project that kept `init`'s default name.
+    #[serde(default)]
+    pub from_here: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -17,7 +17,13 @@ use crate::store::{Deployment, Kind, Status};
 /// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
-pub async fn deploy(cli: &Cli, version: &str, detach: bool, skip_checks: bool) -> Result<ExitCode> {
+pub async fn deploy(
+    cli: &Cli,
+    version: &str,
+    detach: bool,
+    skip_checks: bool,
+    from_here: bool,
+) -> Result<ExitCode> {
     let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
         Err(e) => {
@@ -53,6 +59,7 @@ pub async fn deploy(cli: &Cli, version: &str, detach: bool, skip_checks: bool) -
         spec,
         base_dir: base_dir_of(&cli.file())?,
         skip_checks,
+        from_here,
     };
     let d = start(client.post("/v1/deployments", &req).await)?;
     follow(cli, d, detach).await

@@ -18,13 +18,48 @@ pub fn init(file: &Path, force: bool) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    std::fs::write(file, runway_spec::INIT_TEMPLATE)
-        .with_context(|| format!("writing {}", file.display()))?;
+    // The service is named after the project's directory: two projects initialised on one
+    // machine must not both be `web` and deploy into each other.
+    let name = project_name(file);
+    let template =
+        runway_spec::INIT_TEMPLATE.replacen("name = \"web\"", &format!("name = \"{name}\""), 1);
+    std::fs::write(file, template).with_context(|| format!("writing {}", file.display()))?;
     println!(
         "wrote {}: edit [service] and [run], then `runway validate` and `runway plan`",
         file.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A service name from the directory `file` is in: lowercase letters, digits, '-', '_' and
+/// '.', starting with a letter or digit; `web` when nothing usable is left.
+fn project_name(file: &Path) -> String {
+    let dir = std::path::absolute(file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf));
+    let raw = dir
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = name.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    name = trimmed.chars().take(63).collect();
+    let name = name.trim_end_matches(['-', '.', '_']).to_string();
+    if name.is_empty() {
+        "web".to_string()
+    } else {
+        name
+    }
 }
 
 pub fn validate(file: &Path) -> Result<ExitCode> {

@@ -80,6 +80,9 @@ pub enum Command {
         /// Deploy without the preflight checks (an emergency; recorded in the deployment).
         #[arg(long)]
         skip_checks: bool,
+        /// Deploy although the service was deployed from another directory (it moves here).
+        #[arg(long)]
+        from_here: bool,
         #[command(flatten)]
         file: FileArg,
     },
@@ -391,8 +394,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             version,
             detach,
             skip_checks,
+            from_here,
             ..
-        } => deploy::deploy(&cli, version, *detach, *skip_checks).await,
+        } => deploy::deploy(&cli, version, *detach, *skip_checks, *from_here).await,
         Command::Rollback {
             version,
             to_revision,

@@ -275,6 +275,7 @@ impl Engine {
         spec: Spec,
         base_dir: &str,
         skip_checks: bool,
+        from_here: bool,
     ) -> Result<Deployment> {
         validate_version(version)?;
         spec.validate().map_err(EngineError::BadRequest)?;
@@ -282,6 +283,18 @@ impl Engine {
             return Err(EngineError::BadRequest(format!(
                 "base_dir must be absolute, got `{base_dir}`"
             )));
+        }
+        // Two projects that kept `init`'s default name would silently deploy into one service.
+        let name = &spec.service.name;
+        if let Some(serving) = self.serving(name)? {
+            if serving.base_dir != std::path::Path::new(base_dir) && !from_here {
+                return Err(EngineError::Conflict(format!(
+                    "service `{name}` is deployed from {}, and this runway.toml is in {base_dir}. \
+                     If this is another project, give it its own name in [service] name; to \
+                     deploy `{name}` from here from now on, add --from-here",
+                    serving.base_dir.display()
+                )));
+            }
         }
         let preflight = if skip_checks {
             Preflight::Skipped

@@ -190,7 +190,13 @@ async fn deploy(
 ) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
     let d = api
         .engine
-        .deploy(&req.version, req.spec, &req.base_dir, req.skip_checks)
+        .deploy(
+            &req.version,
+            req.spec,
+            &req.base_dir,
+            req.skip_checks,
+            req.from_here,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(d)))
 }

@@ -622,3 +622,48 @@ async fn a_deploy_after_scale_says_it_restores_the_configured_count() {
     let out = h.deploy("v2", &one).await;
     assert!(!text(&out).contains("note:"), "{}", text(&out));
 }
+
+/// Issue 10: `init` names the service after its directory, and a runway.toml from another
+/// directory cannot silently deploy into a service that serves from elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projects_do_not_deploy_into_one_service() {
+    let h = Harness::start().await;
+    let init_in = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new(RUNWAY)
+            .arg("init")
+            .current_dir(dir)
+            .env("RUNWAY_STATE_DIR", &h.state)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        std::fs::read_to_string(dir.join("runway.toml")).unwrap()
+    };
+    let written = init_in(&h.dir.path().join("Billing API"));
+    assert!(written.contains("name = \"billing-api\""), "{written}");
+
+    // The same service name from two directories.
+    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let elsewhere = h.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let file = elsewhere.join("runway.toml");
+    std::fs::write(&file, h.config(&App::default())).unwrap();
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2"])
+        .await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("is deployed from")
+            && said.contains(elsewhere.to_str().unwrap())
+            && said.contains("--from-here"),
+        "{said}"
+    );
+    assert_eq!(h.get("/").await.1, "v1");
+    // Asked for explicitly, the service moves.
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--from-here"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(h.get("/").await.1, "v2");
+}
