@@ -37,7 +37,15 @@ pub async fn run() -> Result<ExitCode> {
         .kill_on_drop(true)
         .spawn()
         .context("starting runway server")?;
-    let outcome = story(&exe, tmp.path(), &state_dir, listen).await;
+    // Ctrl-C or SIGTERM end the story, not the cleanup: the server still stops its replicas
+    // and the temporary directory still goes.
+    let outcome = tokio::select! {
+        outcome = story(&exe, tmp.path(), &state_dir, listen) => outcome,
+        signal = interrupted() => {
+            eprintln!("\n== {signal}: stopping the demo's server and its replicas, removing {}", tmp.path().display());
+            Ok(ExitCode::from(130))
+        }
+    };
 
     // Stop the server gracefully: it drains and stops its replicas, leaving nothing behind.
     if let Some(pid) = server.id() {
@@ -57,6 +65,22 @@ pub async fn run() -> Result<ExitCode> {
         eprintln!("-- server log --\n{log}");
     }
     outcome
+}
+
+/// Waits for SIGINT or SIGTERM; names the one that came.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "interrupted",
+            _ = term.recv() => "terminated",
+        },
+        // Without handlers nothing can interrupt the story from here.
+        _ => std::future::pending().await,
+    }
 }
 
 fn write_configs(dir: &Path, exe: &Path, listen: std::net::SocketAddr) -> Result<()> {
@@ -195,10 +219,13 @@ async fn cli(
 ) -> Result<Duration> {
     println!("$ runway {}", args.join(" "));
     let started = Instant::now();
+    // Killed if the demo is interrupted (the story's future is dropped then), so that no CLI
+    // keeps following a deployment of a server that is going away.
     let status = tokio::process::Command::new(exe)
         .args(args)
         .current_dir(dir)
         .env("RUNWAY_STATE_DIR", state_dir)
+        .kill_on_drop(true)
         .status()
         .await?;
     if status.success() != expect_success {

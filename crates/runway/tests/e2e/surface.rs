@@ -667,3 +667,65 @@ async fn two_projects_do_not_deploy_into_one_service() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(h.get("/").await.1, "v2");
 }
+
+/// Issue 10: Ctrl-C during `runway demo` still stops the demo's server and replicas and removes
+/// its temporary directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_demo_cleans_up() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(RUNWAY)
+        .arg("demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // "== runway demo: state in /tmp/runway-demo-XXXX, service on http://…"
+    let (tmp, stdout) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        let tmp = first
+            .strip_prefix("== runway demo: state in ")
+            .and_then(|rest| rest.split(',').next())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+        (tmp, lines)
+    })
+    .await
+    .unwrap();
+    // Wait until replicas run (the first deploy has begun), then interrupt.
+    let started = std::time::Instant::now();
+    let in_tmp = |tmp: &std::path::Path| -> Vec<i64> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(tmp))
+            })
+            .filter(|pid| crate::harness::pid_alive(*pid))
+            .collect()
+    };
+    while in_tmp(&tmp).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no demo replica started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        // Read to the end: a closed pipe would fail the demo's last prints.
+        stdout.for_each(drop);
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130));
+    let left = in_tmp(&tmp);
+    assert!(left.is_empty(), "the demo left processes behind: {left:?}");
+    assert!(!tmp.exists(), "the demo left {} behind", tmp.display());
+}
