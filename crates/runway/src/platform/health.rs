@@ -23,19 +23,24 @@ impl Prober {
         Prober { client, timeout }
     }
 
-    /// Ok when the replica answers 2xx within the timeout; otherwise one line saying why not.
+    /// Ok when the replica answers 2xx within the timeout; otherwise one line saying why not,
+    /// naming the URL (a wrong `[health] path` is the usual cause, and the URL shows it).
     pub async fn probe(&self, port: u16, path: &str) -> Result<(), String> {
-        let uri: hyper::Uri = format!("http://127.0.0.1:{port}{path}")
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let uri: hyper::Uri = url
             .parse()
-            .map_err(|e| format!("bad health URL: {e}"))?;
+            .map_err(|e| format!("bad health URL {url}: {e}"))?;
         match tokio::time::timeout(self.timeout, self.client.get(uri)).await {
             Err(_) => Err(format!(
-                "health check timed out after {}",
+                "health check GET {url} timed out after {}",
                 runway_spec::Dur(self.timeout)
             )),
-            Ok(Err(e)) => Err(format!("health check failed: {}", error_chain(&e))),
+            Ok(Err(e)) => Err(format!(
+                "health check GET {url} failed: {}",
+                error_chain(&e)
+            )),
             Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
-            Ok(Ok(resp)) => Err(format!("health check answered {}", resp.status())),
+            Ok(Ok(resp)) => Err(format!("health check GET {url} answered {}", resp.status())),
         }
     }
 }

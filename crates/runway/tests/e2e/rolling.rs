@@ -90,7 +90,10 @@ async fn a_release_failing_its_health_check_is_refused_and_the_old_one_keeps_ser
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("was not healthy within 2s") && stderr.contains("503"),
+        stderr.contains("was not healthy within 2s")
+            && stderr.contains("503")
+            // The URL names the path probed, the usual culprit.
+            && stderr.contains("/health/ready answered"),
         "{stderr}"
     );
     assert_eq!(seen.failed, 0, "{:?}", seen.errors);
