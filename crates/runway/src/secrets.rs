@@ -25,3 +25,20 @@ pub fn redactor_for(env: &BTreeMap<String, String>) -> Redactor {
     }
     redactor
 }
+
+/// `env` with its `env:NAME` references resolved against the server's environment and its
+/// `secret:NAME` references read from `secrets_dir`: what a process gets at start. The error
+/// names the variable and the reference, never a value.
+pub fn resolve_env(
+    env: &BTreeMap<String, String>,
+    secrets_dir: Option<&std::path::Path>,
+) -> Result<BTreeMap<String, String>, String> {
+    let process: BTreeMap<String, String> = std::env::vars().collect();
+    env.iter()
+        .map(|(name, value)| {
+            let resolved = runway_checks::run::resolve_reference(value, &process, secrets_dir)
+                .map_err(|e| format!("[run] env {name}: {e}"))?;
+            Ok((name.clone(), resolved.unwrap_or_else(|| value.clone())))
+        })
+        .collect()
+}

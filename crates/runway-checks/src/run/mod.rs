@@ -139,44 +139,61 @@ impl Context {
     /// Resolves `env:NAME` / `secret:NAME` (registering the value with `redactor`);
     /// other values are returned as they are.
     fn resolve(&self, value: &str, redactor: &mut Redactor) -> Result<String, String> {
-        let resolved = if let Some(name) = value.strip_prefix("env:") {
-            match self.env.get(name) {
-                Some(v) if !v.is_empty() => v.clone(),
-                Some(_) => return Err(format!("env:{name} is empty")),
-                None => return Err(format!("env:{name} is not set")),
+        match resolve_reference(value, &self.env, self.secrets_dir.as_deref())? {
+            Some(resolved) => {
+                redactor.add(&resolved);
+                Ok(resolved)
             }
-        } else if let Some(name) = value.strip_prefix("secret:") {
-            let dir = self.secrets_dir.as_ref().ok_or_else(|| {
-                format!("secret:{name} cannot be read: no secrets directory is configured")
-            })?;
-            if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
-                return Err(format!("secret:{name} is not a valid secret name"));
+            None => {
+                // Not a reference: only a password written into it is secret.
+                redactor.add_url(value);
+                Ok(value.to_string())
             }
-            let mut v = std::fs::read_to_string(dir.join(name)).map_err(|e| {
-                format!(
-                    "secret:{name} cannot be read from {}: {}",
-                    dir.display(),
-                    net::io_reason(&e)
-                )
-            })?;
-            if v.ends_with('\n') {
-                v.pop();
-                if v.ends_with('\r') {
-                    v.pop();
-                }
-            }
-            if v.is_empty() {
-                return Err(format!("secret:{name} is empty"));
-            }
-            v
-        } else {
-            // Not a reference: only a password written into it is secret.
-            redactor.add_url(value);
-            return Ok(value.to_string());
-        };
-        redactor.add(&resolved);
-        Ok(resolved)
+        }
     }
+}
+
+/// The value of an `env:NAME` (from `env`) or `secret:NAME` (the file `secrets_dir/NAME`, one
+/// trailing newline dropped) reference; `None` when `value` is not a reference. Shared by the
+/// checks and by `[run] env`, so that a secret is referenced the same way everywhere.
+pub fn resolve_reference(
+    value: &str,
+    env: &BTreeMap<String, String>,
+    secrets_dir: Option<&Path>,
+) -> Result<Option<String>, String> {
+    if let Some(name) = value.strip_prefix("env:") {
+        return match env.get(name) {
+            Some(v) if !v.is_empty() => Ok(Some(v.clone())),
+            Some(_) => Err(format!("env:{name} is empty")),
+            None => Err(format!("env:{name} is not set")),
+        };
+    }
+    let Some(name) = value.strip_prefix("secret:") else {
+        return Ok(None);
+    };
+    let dir = secrets_dir.ok_or_else(|| {
+        format!("secret:{name} cannot be read: no secrets directory is configured")
+    })?;
+    if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+        return Err(format!("secret:{name} is not a valid secret name"));
+    }
+    let mut v = std::fs::read_to_string(dir.join(name)).map_err(|e| {
+        format!(
+            "secret:{name} cannot be read from {}: {}",
+            dir.display(),
+            net::io_reason(&e)
+        )
+    })?;
+    if v.ends_with('\n') {
+        v.pop();
+        if v.ends_with('\r') {
+            v.pop();
+        }
+    }
+    if v.is_empty() {
+        return Err(format!("secret:{name} is empty"));
+    }
+    Ok(Some(v))
 }
 
 /// Failures that block: failed results with severity blocker.

@@ -229,6 +229,7 @@ impl Engine {
                 argv: Vec::new(),
                 env,
                 dir,
+                secrets_dir: Some(self.state_dir.join("secrets")),
             },
             health_path: spec.health.path.clone(),
             health_interval: spec.health.interval.0,

@@ -95,7 +95,19 @@ impl Engine {
         let id = ctx.deployment_id;
         let mut env = ctx.env_for(hook.phase);
         env.extend(hook.extra_env.iter().cloned());
-        let redactor = redactor_for(&env);
+        // `[run] env` references resolve for hooks as for replicas; their values are secrets.
+        let references: Vec<String> = env
+            .iter()
+            .filter(|(_, v)| runway_checks::is_reference(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let env = crate::secrets::resolve_env(&env, Some(&self.state_dir.join("secrets")))?;
+        let mut redactor = redactor_for(&env);
+        for name in &references {
+            if let Some(value) = env.get(name) {
+                redactor.add(value);
+            }
+        }
         let shown_argv: Vec<String> = hook.argv.iter().map(|a| redactor.redact(a)).collect();
         self.journal(
             id,

@@ -14,12 +14,16 @@ use nix::unistd::Pid;
 
 use super::logfile;
 
-/// What to run, fully resolved: argv is never passed through a shell.
+/// What to run: argv is never passed through a shell. `env` values may be `env:NAME` /
+/// `secret:NAME` references, resolved only when the process starts, so that the values are
+/// never stored or shown (see [`crate::secrets`]).
 #[derive(Debug, Clone)]
 pub struct Command {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub dir: std::path::PathBuf,
+    /// Where `secret:NAME` references are read from (`<state dir>/secrets`).
+    pub secrets_dir: Option<std::path::PathBuf>,
 }
 
 /// A running process, started by this server (a child it can wait for) or adopted from a
@@ -32,6 +36,7 @@ pub enum Process {
 impl Process {
     pub fn spawn(cmd: &Command, log_path: &Path) -> Result<Process, String> {
         let program = cmd.argv.first().ok_or("the command is empty")?;
+        let env = crate::secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())?;
         let log = logfile::open_for_append(log_path)
             .map_err(|e| format!("cannot open log file {}: {e}", log_path.display()))?;
         let log_err = log
@@ -39,7 +44,7 @@ impl Process {
             .map_err(|e| format!("cannot open log file {}: {e}", log_path.display()))?;
         let child = tokio::process::Command::new(program)
             .args(&cmd.argv[1..])
-            .envs(&cmd.env)
+            .envs(&env)
             .current_dir(&cmd.dir)
             .stdin(Stdio::null())
             .stdout(log)
@@ -128,12 +133,22 @@ pub fn free_port() -> std::io::Result<u16> {
 
 /// The last lines a replica wrote, to explain why it failed, with the secrets of its
 /// environment masked: the reason is stored and shown.
-pub fn last_words(log_path: &Path, env: &BTreeMap<String, String>) -> String {
+pub fn last_words(log_path: &Path, cmd: &Command) -> String {
     match logfile::tail_lines(log_path, 3) {
-        Ok(lines) if !lines.is_empty() => format!(
-            "; last output: {}",
-            crate::secrets::redactor_for(env).redact(&lines.join(" | "))
-        ),
+        Ok(lines) if !lines.is_empty() => {
+            // The values the process had: references resolved (their values are secrets).
+            let env = crate::secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())
+                .unwrap_or_else(|_| cmd.env.clone());
+            let mut redactor = crate::secrets::redactor_for(&env);
+            for (name, value) in &cmd.env {
+                if runway_checks::is_reference(value) {
+                    if let Some(resolved) = env.get(name) {
+                        redactor.add(resolved);
+                    }
+                }
+            }
+            format!("; last output: {}", redactor.redact(&lines.join(" | ")))
+        }
         _ => String::new(),
     }
 }

@@ -182,7 +182,7 @@ impl Replica {
                             self.name,
                             self.version,
                             s.last_error.as_deref().unwrap_or("exited"),
-                            process::last_words(&self.launch.log_path, &self.launch.command.env)
+                            process::last_words(&self.launch.log_path, &self.launch.command)
                         ));
                     }
                 }

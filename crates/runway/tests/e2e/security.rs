@@ -183,3 +183,63 @@ async fn a_failed_replicas_last_words_keep_its_secrets() {
     assert!(!json.contains("hunter2"), "{json}");
     assert!(!text(&out).contains("hunter2"), "{}", text(&out));
 }
+
+/// Issue 10: `[run] env` values can be `secret:NAME` (a file in `<state dir>/secrets`) or
+/// `env:NAME` references, resolved when a replica starts: the replica gets the value, and the
+/// state database, status and history only ever hold the reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_env_references_reach_the_replica_and_are_never_stored() {
+    let h = Harness::start().await;
+    let secrets = h.state.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(secrets.join("app_secret"), "s3cr3t-value\n").unwrap();
+    let app = App {
+        replicas: 1,
+        env: vec![
+            ("APP_SECRET".into(), "secret:app_secret".into()),
+            ("FROM_SERVER".into(), "env:PATH".into()),
+        ],
+        ..App::default()
+    };
+    let out = h.deploy("v1", &app).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let status = h.status().await;
+    let pid = status["services"][0]["replicas"][0]["pid"]
+        .as_i64()
+        .unwrap();
+    let env = crate::harness::environ(pid);
+    assert!(
+        env.iter().any(|e| e == "APP_SECRET=s3cr3t-value"),
+        "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|e| e.starts_with("FROM_SERVER=") && !e.contains("env:")),
+        "{env:?}"
+    );
+    let history = h.runway(&["history", "--json"]).await;
+    for shown in [status.to_string(), text(&history)] {
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
+    let db = std::fs::read(h.state.join("state.db")).unwrap();
+    let wal = std::fs::read(h.state.join("state.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(12).any(|w| w == b"s3cr3t-value"),
+            "the secret's value is in the state database"
+        );
+    }
+
+    // A reference that cannot be resolved fails the deploy and says which, without a value.
+    let broken = App {
+        env: vec![("APP_SECRET".into(), "secret:missing".into())],
+        ..app.clone()
+    };
+    let out = h.deploy("v2", &broken).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("[run] env APP_SECRET: secret:missing cannot be read"),
+        "{}",
+        text(&out)
+    );
+}
