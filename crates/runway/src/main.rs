@@ -38,10 +38,17 @@ fn main() -> ExitCode {
         };
         tracing_subscriber::EnvFilter::new(level)
     });
-    tracing_subscriber::fmt()
+    // Colours only for a terminal; RUNWAY_LOG_FORMAT=json gives one JSON object per line for
+    // log collectors.
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("RUNWAY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -181,6 +181,9 @@ impl Engine {
             tracing::info!(%detail, "{event}");
             return;
         }
+        if matches!(event, "started" | "resumed" | "internal_error") {
+            tracing::info!(deployment = deployment_id, %detail, "deployment {event}");
+        }
         if let Err(e) = self.store.journal(deployment_id, event, detail) {
             tracing::error!(deployment_id, "cannot write journal entry {event}: {e:#}");
         }

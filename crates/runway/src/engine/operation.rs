@@ -197,6 +197,15 @@ impl Engine {
             self.unfreeze(&svc.name);
             self.schedule_checks(&svc.name);
         }
+        // The server's own log says how each deployment ended, not only its journal (before
+        // the record, so that whoever sees the outcome can also find it in the log).
+        tracing::info!(
+            deployment = id,
+            service = %svc.name,
+            status = status.as_str(),
+            reason = reason.as_deref().unwrap_or(""),
+            "deployment ended"
+        );
         if let Err(e) = self.store.finish_deployment(id, status, reason.as_deref()) {
             tracing::error!(id, "cannot record the outcome: {e:#}");
         }

@@ -272,7 +272,7 @@ impl Replica {
                 s.pid = pid;
                 s.last_error = None;
             });
-            tracing::info!(replica = %self.name, version = %self.version, ?pid, port, "replica running");
+            tracing::info!(replica = %self.name, version = %self.version, pid = pid.unwrap_or_default(), port, "replica running");
 
             tokio::select! {
                 how = proc.wait() => {

@@ -729,3 +729,19 @@ async fn ctrl_c_during_the_demo_cleans_up() {
     assert!(left.is_empty(), "the demo left processes behind: {left:?}");
     assert!(!tmp.exists(), "the demo left {} behind", tmp.display());
 }
+
+/// Issue 10: the server's own log, written to a file, has no terminal colours and no Rust debug
+/// formatting, and says when each deployment started and how it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_log_is_plain_and_tells_deployments() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let log = h.server_log();
+    assert!(!log.contains('\u{1b}'), "colour codes in a file: {log}");
+    assert!(!log.contains("Some("), "debug formatting: {log}");
+    assert!(log.contains("deployment started"), "{log}");
+    assert!(
+        log.contains("deployment ended") && log.contains("status=\"succeeded\""),
+        "{log}"
+    );
+}
