@@ -243,3 +243,45 @@ async fn run_env_references_reach_the_replica_and_are_never_stored() {
         text(&out)
     );
 }
+
+/// `RUNWAY_LOG_FORMAT=json`: the server logs one JSON object per line, for log collectors.
+#[test]
+fn the_server_can_log_json() {
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state");
+    let log = root.path().join("server.log");
+    let mut child = Command::new(RUNWAY)
+        .args(["server", "--state-dir"])
+        .arg(&state)
+        .env("RUNWAY_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !state.join("server.json").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no server.json"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let json_lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        json_lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "runway server ready"),
+        "{text}"
+    );
+}
