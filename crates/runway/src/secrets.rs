@@ -42,3 +42,21 @@ pub fn resolve_env(
         })
         .collect()
 }
+
+/// [`redactor_for`] the environment a process got (`resolved`), plus the value of every
+/// variable `declared` as an `env:` / `secret:` reference, whatever its name: a reference
+/// says its value is a secret.
+pub fn redactor_for_resolved(
+    declared: &BTreeMap<String, String>,
+    resolved: &BTreeMap<String, String>,
+) -> Redactor {
+    let mut redactor = redactor_for(resolved);
+    for (name, value) in declared {
+        if runway_checks::is_reference(value) {
+            if let Some(value) = resolved.get(name) {
+                redactor.add(value);
+            }
+        }
+    }
+    redactor
+}

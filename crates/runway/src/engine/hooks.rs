@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Engine, Release};
 use crate::platform::process::describe_exit;
-use crate::secrets::redactor_for;
+use crate::secrets::redactor_for_resolved;
 
 /// How much of a hook's output is kept: the end, where the error usually is.
 pub const OUTPUT_CAP: usize = 256 * 1024;
@@ -93,21 +93,11 @@ impl Engine {
         hook: Hook<'_>,
     ) -> Result<String, String> {
         let id = ctx.deployment_id;
-        let mut env = ctx.env_for(hook.phase);
-        env.extend(hook.extra_env.iter().cloned());
+        let mut declared = ctx.env_for(hook.phase);
+        declared.extend(hook.extra_env.iter().cloned());
         // `[run] env` references resolve for hooks as for replicas; their values are secrets.
-        let references: Vec<String> = env
-            .iter()
-            .filter(|(_, v)| runway_checks::is_reference(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let env = crate::secrets::resolve_env(&env, Some(&self.state_dir.join("secrets")))?;
-        let mut redactor = redactor_for(&env);
-        for name in &references {
-            if let Some(value) = env.get(name) {
-                redactor.add(value);
-            }
-        }
+        let env = crate::secrets::resolve_env(&declared, Some(&self.state_dir.join("secrets")))?;
+        let redactor = redactor_for_resolved(&declared, &env);
         let shown_argv: Vec<String> = hook.argv.iter().map(|a| redactor.redact(a)).collect();
         self.journal(
             id,
@@ -405,7 +395,7 @@ mod tests {
                 "postgres://app:s3cret@127.0.0.1/db".to_string(),
             ),
         ]);
-        let r = redactor_for(&env);
+        let r = crate::secrets::redactor_for(&env);
         let out = r.redact("password hunter22 and postgres://app:s3cret@127.0.0.1/db");
         assert!(
             !out.contains("hunter22") && !out.contains("s3cret"),

@@ -139,14 +139,7 @@ pub fn last_words(log_path: &Path, cmd: &Command) -> String {
             // The values the process had: references resolved (their values are secrets).
             let env = crate::secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())
                 .unwrap_or_else(|_| cmd.env.clone());
-            let mut redactor = crate::secrets::redactor_for(&env);
-            for (name, value) in &cmd.env {
-                if runway_checks::is_reference(value) {
-                    if let Some(resolved) = env.get(name) {
-                        redactor.add(resolved);
-                    }
-                }
-            }
+            let redactor = crate::secrets::redactor_for_resolved(&cmd.env, &env);
             format!("; last output: {}", redactor.redact(&lines.join(" | ")))
         }
         _ => String::new(),
