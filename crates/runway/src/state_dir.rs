@@ -237,6 +237,15 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn sample() -> ServerFile {
+        ServerFile {
+            api: "127.0.0.1:1".into(),
+            metrics: "127.0.0.1:2".into(),
+            token: new_token(),
+            pid: 7,
+        }
+    }
+
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
@@ -289,12 +298,7 @@ mod tests {
         assert!(err.contains("belongs to uid 65534"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();
-        let info = ServerFile {
-            api: "127.0.0.1:1".into(),
-            metrics: "127.0.0.1:2".into(),
-            token: new_token(),
-            pid: 7,
-        };
+        let info = sample();
         write_server_file(dir.path(), &info).unwrap();
         nix::unistd::chown(&dir.path().join(SERVER_FILE), Some(nobody), None).unwrap();
         let err = read_trusted_server_file(dir.path())
@@ -306,12 +310,7 @@ mod tests {
     #[test]
     fn a_server_file_others_may_read_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let info = ServerFile {
-            api: "127.0.0.1:1".into(),
-            metrics: "127.0.0.1:2".into(),
-            token: new_token(),
-            pid: 7,
-        };
+        let info = sample();
         write_server_file(dir.path(), &info).unwrap();
         assert!(read_trusted_server_file(dir.path()).unwrap().is_some());
         let path = dir.path().join(SERVER_FILE);
@@ -327,12 +326,7 @@ mod tests {
     #[test]
     fn server_file_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let info = ServerFile {
-            api: "127.0.0.1:1".into(),
-            metrics: "127.0.0.1:2".into(),
-            token: new_token(),
-            pid: 7,
-        };
+        let info = sample();
         write_server_file(dir.path(), &info).unwrap();
         let mode = fs::metadata(dir.path().join(SERVER_FILE))
             .unwrap()

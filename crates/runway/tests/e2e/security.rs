@@ -33,6 +33,48 @@ fn server_refuses(state: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A `runway server` on `state` (its stderr to `stderr`), once it has written server.json;
+/// stop it with [`stop`].
+fn running_server(
+    state: &std::path::Path,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> std::process::Child {
+    let child = Command::new(RUNWAY)
+        .args(["server", "--state-dir"])
+        .arg(state)
+        .args([
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !state.join("server.json").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no server.json"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// SIGTERM, and wait for the server to stop.
+fn stop(mut child: std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn a_state_dir_that_others_could_plant_is_refused_and_left_untouched() {
     let root = tempfile::tempdir().unwrap();
@@ -69,37 +111,12 @@ fn a_state_dir_that_others_could_plant_is_refused_and_left_untouched() {
 fn a_new_state_dir_is_private() {
     let root = tempfile::tempdir().unwrap();
     let state = root.path().join("fresh/state");
-    let mut child = Command::new(RUNWAY)
-        .args(["server", "--state-dir"])
-        .arg(&state)
-        .args([
-            "--api-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !state.join("server.json").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no server.json"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = running_server(&state, &[], Stdio::null());
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("state.db")), 0o600);
     assert_eq!(mode(&state.join("server.json")), 0o600);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    child.wait().unwrap();
+    stop(child);
 }
 
 /// A planted server.json pointing at the attacker's listener: the CLI refuses it before it
@@ -250,28 +267,12 @@ fn the_server_can_log_json() {
     let root = tempfile::tempdir().unwrap();
     let state = root.path().join("state");
     let log = root.path().join("server.log");
-    let mut child = Command::new(RUNWAY)
-        .args(["server", "--state-dir"])
-        .arg(&state)
-        .env("RUNWAY_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !state.join("server.json").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no server.json"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    child.wait().unwrap();
+    let child = running_server(
+        &state,
+        &[("RUNWAY_LOG_FORMAT", "json")],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    stop(child);
     let text = std::fs::read_to_string(&log).unwrap();
     let json_lines: Vec<serde_json::Value> = text
         .lines()
