@@ -611,9 +611,7 @@ impl Judge {
                     "fail_if",
                     &mp.fail_if,
                 );
-                let (canary, stable) = accumulated.estimates(*reading);
-                r.canary = canary.filter(|v| v.is_finite());
-                r.stable = stable.filter(|v| v.is_finite());
+                show_estimates(&mut r, accumulated, *reading);
                 return (r, Some(Lack::Evidence));
             }
             stored.looks = stored.looks.saturating_add(1);
@@ -637,9 +635,7 @@ impl Judge {
         let shown = |mut r: MetricResult| {
             // Accumulated metrics show the step's estimates, the numbers judged.
             if let Some((evidence, reading)) = &evidence {
-                let (canary, stable) = evidence.estimates(*reading);
-                r.canary = canary.filter(|v| v.is_finite());
-                r.stable = stable.filter(|v| v.is_finite());
+                show_estimates(&mut r, evidence, *reading);
             }
             r
         };
@@ -892,6 +888,13 @@ impl Judge {
     pub fn consecutive_inconclusive(&self) -> u32 {
         self.consecutive_inconclusive
     }
+}
+
+/// An accumulated metric's line shows the step's estimates: the numbers judged.
+fn show_estimates(r: &mut MetricResult, evidence: &Evidence, reading: Reading) {
+    let (canary, stable) = evidence.estimates(reading);
+    r.canary = canary.filter(|v| v.is_finite());
+    r.stable = stable.filter(|v| v.is_finite());
 }
 
 /// The canary observations at which the next look is due: half as many again as at the
