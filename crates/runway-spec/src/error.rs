@@ -223,6 +223,73 @@ impl SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// Every problem found in one `runway.toml` (at least one), in the order a reader meets
+/// them: what `runway validate` prints in one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecErrors(Vec<SpecError>);
+
+impl SpecErrors {
+    /// `problems` must not be empty.
+    pub(crate) fn new(problems: Vec<SpecError>) -> Self {
+        debug_assert!(!problems.is_empty());
+        SpecErrors(problems)
+    }
+
+    /// The first problem (the one a reader meets first).
+    pub fn first(&self) -> &SpecError {
+        &self.0[0]
+    }
+
+    /// Every problem, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, SpecError> {
+        self.0.iter()
+    }
+
+    /// How many problems there are (at least one).
+    #[allow(clippy::len_without_is_empty)] // never empty
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl From<SpecError> for SpecErrors {
+    fn from(problem: SpecError) -> Self {
+        SpecErrors(vec![problem])
+    }
+}
+
+impl<'a> IntoIterator for &'a SpecErrors {
+    type Item = &'a SpecError;
+    type IntoIter = std::slice::Iter<'a, SpecError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Each problem as [`SpecError`] shows it, a blank line between two, and a count at the
+/// end when there are several (`3 problems in runway.toml`).
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        if self.0.len() > 1 {
+            write!(
+                f,
+                "\n\n{} problems in {}",
+                self.0.len(),
+                self.first().origin
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

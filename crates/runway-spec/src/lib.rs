@@ -50,7 +50,7 @@ mod suggest;
 use std::path::Path;
 
 pub use duration::{parse_duration, Dur};
-pub use error::SpecError;
+pub use error::{SpecError, SpecErrors};
 pub use model::{
     AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec,
     HookPhase, HooksSpec, MaintenanceSpec, MetricSource, MigrateHook, OnFailure, Pause, PhaseHook,
@@ -62,14 +62,14 @@ pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 pub const INIT_TEMPLATE: &str = include_str!("init_template.toml");
 
 /// Parses and validates the text of a `runway.toml`. `origin` is the file name shown in
-/// errors (e.g. `"runway.toml"`).
-pub fn parse_str(text: &str, origin: &str) -> Result<Spec, SpecError> {
-    reader::read(text, origin)
+/// errors (e.g. `"runway.toml"`). On failure, every problem found in one reading.
+pub fn parse_str(text: &str, origin: &str) -> Result<Spec, SpecErrors> {
+    reader::read(text, origin).map_err(SpecErrors::new)
 }
 
 /// Reads, parses and validates the `runway.toml` at `path`. Errors name the file as
 /// `path` was given; a read failure is a [`SpecError`] with line and column 0.
-pub fn parse_file(path: &Path) -> Result<Spec, SpecError> {
+pub fn parse_file(path: &Path) -> Result<Spec, SpecErrors> {
     let bytes = std::fs::read(path).map_err(|err| SpecError::read(path, &err))?;
     let origin = path.display().to_string();
     let text =

@@ -12,6 +12,7 @@
 //! rules from `rules.rs`, each failure becoming a [`SpecError`] at the right span.
 //! Defaults are applied here, so the resulting [`Spec`] is complete.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -115,10 +116,21 @@ const METRIC_KEYS: &[&str] = &[
 const METRIC_EXAMPLE: &str = "[[analysis.metrics]]\nname = \"error-rate\"\nsource = \"proxy\"\n\
                               metric = \"error_rate\"\nfail_if = \"> 0.05\"";
 
-/// Parses and validates `runway.toml` text; `origin` names the file in errors.
-pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
-    let src = Source { text, origin };
-    let doc = ImDocument::parse(text).map_err(|err| src.syntax_error(&err))?;
+/// Parses and validates `runway.toml` text; `origin` names the file in errors. On failure,
+/// every problem found (at least one): section by section in the order of the file,
+/// a section's unknown keys first (a misspelt key explains a missing one).
+///
+/// Reading goes on after a problem wherever what follows does not depend on the bad value:
+/// a broken rule is recorded and the value kept, an unknown key is recorded and skipped, a
+/// section or array entry that cannot be read at all is recorded and left out. So one run
+/// of `runway validate` shows what a user would otherwise fix one run at a time.
+pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, Vec<SpecError>> {
+    let src = Source {
+        text,
+        origin,
+        problems: RefCell::new(Vec::new()),
+    };
+    let doc = ImDocument::parse(text).map_err(|err| vec![src.syntax_error(&err)])?;
     let root = Section {
         src: &src,
         path: String::new(),
@@ -126,44 +138,75 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<Spec, SpecError> {
         table: doc.as_table(),
         span: 0..0,
     };
-    let names: Vec<&str> = SECTIONS.iter().map(|&(name, _)| name).collect();
-    root.check_keys(&names)?;
+    let spec = read_sections(&root);
+    let problems = src.problems.into_inner();
+    match spec {
+        Some(spec) if problems.is_empty() => Ok(spec),
+        // A part is missing only when its problem was recorded.
+        _ => Err(problems),
+    }
+}
 
-    // Sections are read in document order (as usually written), each fully before
-    // the next, so the first error reported is the first one a reader would meet.
-    let service = root.section("service", "[service]")?.ok_or_else(|| {
-        root.missing_section("service", "name = \"web\"\nlisten = \"127.0.0.1:8080\"")
-    })?;
-    let service = read_service(&service)?;
-    let run = root.section("run", "[run]")?.ok_or_else(|| {
-        root.missing_section("run", "command = [\"./server\", \"--port\", \"{port}\"]")
-    })?;
-    let run = read_run(&run)?;
-    let health = match root.section("health", "[health]")? {
-        Some(section) => read_health(&section)?,
-        None => HealthSpec::default(),
-    };
-    let strategy = match root.section("strategy", "[strategy]")? {
-        Some(section) => read_strategy(&section, service.listen)?,
-        None => StrategySpec::default(),
-    };
-    let analysis = match root.section("analysis", "[analysis]")? {
-        Some(section) => Some(read_analysis(&section)?),
-        None => None,
-    };
-    let prometheus = analysis.as_ref().and_then(|a| a.prometheus.as_deref());
-    let checks = checks::read_checks(&root, prometheus)?;
-    let hooks = hooks::read_hooks(&root)?;
-    let maintenance = hooks::read_maintenance(&root)?;
-    Ok(Spec {
-        service,
-        run,
-        health,
-        strategy,
-        analysis,
-        checks,
-        hooks,
-        maintenance,
+/// The sections of the document in order, each fully before the next, so the problems
+/// come out in the order a reader meets them. `None` when a part could not be read (its
+/// problem is recorded).
+fn read_sections(root: &Section<'_>) -> Option<Spec> {
+    let src = root.src;
+    let names: Vec<&str> = SECTIONS.iter().map(|&(name, _)| name).collect();
+    src.recover(root.check_keys(&names));
+
+    let service = src.recover(
+        root.section("service", "[service]")
+            .and_then(|section| {
+                section.ok_or_else(|| {
+                    root.missing_section("service", "name = \"web\"\nlisten = \"127.0.0.1:8080\"")
+                })
+            })
+            .and_then(|section| read_service(&section)),
+    );
+    let run = src.recover(
+        root.section("run", "[run]")
+            .and_then(|section| {
+                section.ok_or_else(|| {
+                    root.missing_section("run", "command = [\"./server\", \"--port\", \"{port}\"]")
+                })
+            })
+            .and_then(|section| read_run(&section)),
+    );
+    let health = src.recover(root.section("health", "[health]").and_then(|section| {
+        section.map_or_else(|| Ok(HealthSpec::default()), |s| read_health(&s))
+    }));
+    let strategy = src.recover(root.section("strategy", "[strategy]").and_then(|section| {
+        // Without a readable listen address the preview address cannot be compared with
+        // it; any address does for reading the rest.
+        let listen = service
+            .as_ref()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.listen);
+        section.map_or_else(
+            || Ok(StrategySpec::default()),
+            |s| read_strategy(&s, listen),
+        )
+    }));
+    let analysis = src.recover(
+        root.section("analysis", "[analysis]")
+            .and_then(|section| section.map(|s| read_analysis(&s)).transpose()),
+    );
+    let prometheus = analysis
+        .as_ref()
+        .and_then(|a| a.as_ref())
+        .and_then(|a| a.prometheus.as_deref());
+    let checks = src.recover(checks::read_checks(root, prometheus));
+    let hooks = src.recover(hooks::read_hooks(root));
+    let maintenance = src.recover(hooks::read_maintenance(root));
+    Some(Spec {
+        service: service?,
+        run: run?,
+        health: health?,
+        strategy: strategy?,
+        analysis: analysis?,
+        checks: checks?,
+        hooks: hooks?,
+        maintenance: maintenance?,
     })
 }
 
@@ -269,7 +312,7 @@ fn read_command(sec: &Section<'_>) -> Result<Vec<String>, SpecError> {
         argv.push(arg.to_owned());
     }
     sec.src
-        .check(&array.span, rules::command_not_empty(argv.len()))?;
+        .require(&array.span, rules::command_not_empty(argv.len()))?;
     sec.src.check(&program_span, rules::program(&argv[0]))?;
     Ok(argv)
 }
@@ -418,7 +461,8 @@ fn read_canary(sec: &Section<'_>) -> Result<CanarySpec, SpecError> {
     let (span, tables) = sec
         .required("steps", rules::STEPS_EXAMPLE, steps)
         .map(|at| (at.span, at.value))?;
-    sec.src.check(&span, rules::steps_not_empty(tables.len()))?;
+    sec.src
+        .require(&span, rules::steps_not_empty(tables.len()))?;
 
     let mut steps = Vec::with_capacity(tables.len());
     let mut last: Option<At<u32>> = None;
@@ -575,9 +619,11 @@ fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
                 metrics: &metrics,
                 name_spans: &names,
             };
-            let (metric, name_span) = read_metric(&table, prometheus.is_some(), earlier)?;
-            metrics.push(metric);
-            names.push(name_span);
+            let read = read_metric(&table, prometheus.is_some(), earlier);
+            if let Some((metric, name_span)) = sec.src.recover(read) {
+                metrics.push(metric);
+                names.push(name_span);
+            }
         }
     }
 
@@ -756,10 +802,11 @@ fn home_of(key: &str, current: &str) -> Option<String> {
     (!homes.is_empty()).then(|| homes.join(" or "))
 }
 
-/// The text being read, for making located errors.
+/// The text being read, for making located errors, and the problems found so far.
 struct Source<'a> {
     text: &'a str,
     origin: &'a str,
+    problems: RefCell<Vec<SpecError>>,
 }
 
 impl Source<'_> {
@@ -767,9 +814,36 @@ impl Source<'_> {
         SpecError::at(self.origin, self.text, span.clone(), message, hint)
     }
 
-    /// Turns a failed rule into an error at `span`.
+    /// Records a failed rule as a problem at `span` and lets reading go on: the value is
+    /// kept, as nothing read later depends on the rule (see [`Source::require`] for the
+    /// rules that something does depend on). Returns a `Result` so that a rule can be
+    /// made fatal by switching to `require` without touching the call.
     fn check(&self, span: &Span, rule: Result<(), Problem>) -> Result<(), SpecError> {
+        if let Err(p) = rule {
+            self.record(self.error(span, p.message, p.hint));
+        }
+        Ok(())
+    }
+
+    /// A failed rule as an error at `span` that stops reading the current part (the code
+    /// after it relies on the rule, e.g. a command having a first word).
+    fn require(&self, span: &Span, rule: Result<(), Problem>) -> Result<(), SpecError> {
         rule.map_err(|p| self.error(span, p.message, p.hint))
+    }
+
+    /// Records a problem; reading goes on.
+    fn record(&self, problem: SpecError) {
+        self.problems.borrow_mut().push(problem);
+    }
+
+    /// How many problems have been recorded so far.
+    fn problem_count(&self) -> usize {
+        self.problems.borrow().len()
+    }
+
+    /// The value of a part that was read, or `None` with its problem recorded.
+    fn recover<T>(&self, part: Result<T, SpecError>) -> Option<T> {
+        part.map_err(|problem| self.record(problem)).ok()
     }
 
     /// The 1-based line where `span` starts.
@@ -876,15 +950,15 @@ impl<'a> Section<'a> {
     }
 
     /// Rejects any key not in `allowed`, suggesting what was probably meant.
+    /// Records every key of this table that is not `allowed`; reading goes on without
+    /// them.
     fn check_keys(&self, allowed: &[&str]) -> Result<(), SpecError> {
-        match self
-            .table
-            .iter()
-            .find(|(key, item)| !item.is_none() && !allowed.contains(key))
-        {
-            Some((key, item)) => Err(self.unknown_key(key, item, allowed)),
-            None => Ok(()),
+        for (key, item) in self.table.iter() {
+            if !item.is_none() && !allowed.contains(&key) {
+                self.src.record(self.unknown_key(key, item, allowed));
+            }
         }
+        Ok(())
     }
 
     fn unknown_key(&self, key: &str, item: &Item, allowed: &[&str]) -> SpecError {

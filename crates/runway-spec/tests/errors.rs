@@ -657,14 +657,16 @@ fn no_input_panics_and_every_error_is_located() {
                     let back: runway_spec::Spec = serde_json::from_str(&json).unwrap();
                     assert_eq!(back, spec, "{json}");
                 }
-                Err(err) => {
-                    assert!(
-                        err.line >= 1 && err.col >= 1,
-                        "unlocated error {err:?} for:\n{text}"
-                    );
-                    let shown = err.to_string();
-                    let head = format!("runway.toml:{}:{}: error: ", err.line, err.col);
-                    assert!(shown.starts_with(&head), "{shown}");
+                Err(errors) => {
+                    for err in &errors {
+                        assert!(
+                            err.line >= 1 && err.col >= 1,
+                            "unlocated error {err:?} for:\n{text}"
+                        );
+                        let shown = err.to_string();
+                        let head = format!("runway.toml:{}:{}: error: ", err.line, err.col);
+                        assert!(shown.starts_with(&head), "{shown}");
+                    }
                 }
             }
             checked += 1;
@@ -683,7 +685,9 @@ fn invalid_utf8_is_located() {
     let at = SAMPLE.find("web").unwrap() + 1;
     bytes.insert(at, 0xe9);
     std::fs::write(&path, &bytes).unwrap();
-    let err = runway_spec::parse_file(&path).unwrap_err();
+    let errors = runway_spec::parse_file(&path).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    let err = errors.first();
     assert_eq!((err.line, err.col), (2, 10), "{err}");
     let shown = err.to_string();
     assert!(shown.contains("not valid UTF-8: byte 0xe9"), "{shown}");
@@ -705,4 +709,68 @@ fn a_long_line_is_cut_around_the_error() {
     let (code, caret) = (lines[2], lines[3]);
     let column = caret.find('^').unwrap();
     assert_eq!(code.chars().nth(column), Some('x'), "{shown}");
+}
+
+/// Issue 10: one reading reports every problem it can find, in file order, each located;
+/// a problem in one section does not hide those in the next, nor two in the same one.
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let text = r#"[service]
+name = "Web App"
+listen = "127.0.0.1:8080"
+colour = "blue"
+
+[run]
+command = ["python3", "app.py", "--port", "{port}"]
+replicas = 0
+drain_timeout = "1000 days"
+
+[health]
+path = "health"
+interval = "1ns"
+
+[strategy]
+kind = "canary"
+steps = [{ weight = 50 }, { weight = 20 }, { weight = 100 }]
+
+[[checks]]
+name = "disk"
+kind = "disk"
+phases = ["preflight"]
+path = "/"
+min_free = "banana"
+
+[[checks]]
+name = "api"
+kind = "http"
+phases = ["preflight"]
+url = "http://127.0.0.1:8080/health"
+expect_status = 999
+"#;
+    let errors = common::errors_of(text);
+    let found: Vec<(usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    let lines: Vec<usize> = found.iter().map(|&(line, _)| line).collect();
+    // colour, name, replicas, drain_timeout, path, interval, a step weight, min_free,
+    // expect_status: one per mistake, section by section, unknown keys first.
+    assert_eq!(lines, vec![4, 2, 8, 9, 12, 13, 17, 24, 31], "{found:#?}");
+    let shown = errors.to_string();
+    assert!(shown.starts_with("runway.toml:4:1: error:"), "{shown}");
+    assert!(shown.ends_with("9 problems in runway.toml"), "{shown}");
+    for err in &errors {
+        assert!(
+            shown.contains(&format!("runway.toml:{}:{}: error:", err.line, err.col)),
+            "{shown}"
+        );
+    }
+}
+
+/// A file with one problem shows it alone, without a count.
+#[test]
+fn one_problem_is_shown_without_a_count() {
+    let errors = common::errors_of(&SAMPLE.replace("replicas = 3", "replicas = 0"));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors.to_string(), errors.first().to_string());
 }

@@ -423,14 +423,14 @@ fn parse_file_reads_and_names_the_file() {
     assert_eq!(parse_file(&path).unwrap(), parse(SAMPLE));
 
     std::fs::write(&path, SAMPLE.replace("replicas = 3", "replicas = 0")).unwrap();
-    let err = parse_file(&path).unwrap_err();
+    let err = parse_file(&path).unwrap_err().first().clone();
     assert_eq!(err.origin, path.display().to_string());
     assert!(err
         .to_string()
         .starts_with(&format!("{}:7:12: error:", path.display())));
 
     std::fs::remove_dir_all(&dir).unwrap();
-    let err = parse_file(&path).unwrap_err();
+    let err = parse_file(&path).unwrap_err().first().clone();
     assert_eq!((err.line, err.col), (0, 0));
     let shown = path.display().to_string();
     assert!(err.message.contains(&shown), "{}", err.message);

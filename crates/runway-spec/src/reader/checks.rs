@@ -101,9 +101,11 @@ pub(super) fn read_checks(
             Some(name) if !name.trim().is_empty() => format!("check {name:?}"),
             _ => format!("check {}", i + 1),
         };
-        let (check, name_span) = read_check(&table, prometheus, &checks, &name_spans)?;
-        checks.push(check);
-        name_spans.push(name_span);
+        let read = read_check(&table, prometheus, &checks, &name_spans);
+        if let Some((check, name_span)) = root.src.recover(read) {
+            checks.push(check);
+            name_spans.push(name_span);
+        }
     }
     Ok(checks)
 }
@@ -117,6 +119,7 @@ fn read_check(
     earlier_names: &[Span],
 ) -> Result<(CheckSpec, Span), SpecError> {
     const KIND: &str = "kind = \"http\"";
+    let problems_before = sec.src.problem_count();
     let Some(kind) = sec.string("kind", KIND)? else {
         // Without a kind, any key some check has may be there; a typo of `kind` itself
         // is reported as one.
@@ -200,13 +203,16 @@ fn read_check(
         schedule,
     };
     // The runner's own rules. The ones above say the same with a location, so this
-    // only catches a drift between the two crates.
+    // only catches a drift between the two crates (and is moot when they found a
+    // problem with this check already).
     let refused = |message| Problem {
         message,
         hint: Some(DRIFT_HINT.to_owned()),
     };
-    sec.src
-        .check(&sec.span, check.validate().map_err(refused))?;
+    if sec.src.problem_count() == problems_before {
+        sec.src
+            .check(&sec.span, check.validate().map_err(refused))?;
+    }
     Ok((check, name.span))
 }
 

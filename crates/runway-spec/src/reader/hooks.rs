@@ -264,7 +264,9 @@ fn read_phase_hooks(sec: &Section<'_>) -> Result<Vec<PhaseHook>, SpecError> {
     let mut hooks = Vec::with_capacity(tables.value.len());
     for (i, mut table) in tables.value.into_iter().enumerate() {
         table.label = format!("hook {} of [[hooks.run]]", i + 1);
-        hooks.push(read_phase_hook(&table)?);
+        if let Some(hook) = sec.src.recover(read_phase_hook(&table)) {
+            hooks.push(hook);
+        }
     }
     Ok(hooks)
 }
@@ -305,7 +307,7 @@ fn read_argv(
     };
     let args = &array.value;
     sec.src
-        .check(&array.span, rules::argv_not_empty(key, args.len(), example))?;
+        .require(&array.span, rules::argv_not_empty(key, args.len(), example))?;
     sec.src.check(
         &args[0].span,
         rules::argv_program(key, args[0].value, example),

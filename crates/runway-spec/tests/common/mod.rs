@@ -3,15 +3,20 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use runway_spec::{parse_str, Spec, SpecError};
+use runway_spec::{parse_str, Spec, SpecError, SpecErrors};
 
 /// Parses `text`, which must be valid.
 pub fn parse(text: &str) -> Spec {
     parse_str(text, "runway.toml").unwrap_or_else(|err| panic!("should parse:\n{err}\n\n{text}"))
 }
 
-/// The error of `text`, which must be invalid.
+/// The (first) error of `text`, which must be invalid.
 pub fn error_of(text: &str) -> SpecError {
+    errors_of(text).first().clone()
+}
+
+/// Every error of `text`, which must be invalid.
+pub fn errors_of(text: &str) -> SpecErrors {
     match parse_str(text, "runway.toml") {
         Ok(spec) => panic!("should fail, parsed {spec:?} from:\n{text}"),
         Err(err) => err,
