@@ -15,3 +15,4 @@ pub mod secrets;
 pub mod server;
 pub mod state_dir;
 pub mod store;
+pub mod text;

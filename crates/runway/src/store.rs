@@ -422,6 +422,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a service: it is no longer brought up at start, nor listed. Its deployments,
+    /// journals, backups and replica rows stay as records; its modes (maintenance, read-only,
+    /// freeze) go with it, so a new service of that name starts afresh.
+    pub fn remove_service(&self, service: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM services WHERE name = ?1", [service])?;
+        Ok(())
+    }
+
     pub fn set_serving_release(&self, service: &str, release: Option<i64>) -> Result<()> {
         self.conn().execute(
             "INSERT INTO services (name, serving_release) VALUES (?1, ?2)

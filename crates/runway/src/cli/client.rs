@@ -59,6 +59,10 @@ impl Client {
         self.request(Method::POST, path, Some(body)).await
     }
 
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.request(Method::DELETE, path, None::<&()>).await
+    }
+
     async fn request<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,

@@ -266,11 +266,28 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
     }
 }
 
-/// `1 replica`, `3 replicas`.
-pub fn plural(n: u32, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
+pub use crate::text::plural;
+
+/// `runway service remove NAME [--force]`.
+pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCode> {
+    // Service names are [a-z0-9._-] (runway.toml's rule); anything else cannot exist, and must
+    // not reach the URL path.
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || name.starts_with('.')
+    {
+        anyhow::bail!("no service named `{name}`; `runway status` lists the services");
     }
+    let answer: serde_json::Value = cli
+        .client()
+        .delete(&format!("/v1/services/{name}?force={force}"))
+        .await
+        .map_err(|e| match e {
+            ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
+            other => other.into(),
+        })?;
+    println!("{}", answer["message"].as_str().unwrap_or("done"));
+    Ok(ExitCode::SUCCESS)
 }

@@ -11,13 +11,23 @@ use super::{BaselineCommand, Cli, NodesCommand};
 use crate::api_types::{LogsResponse, ReplicaView, StatusView};
 use crate::store::Deployment;
 
-pub async fn status(cli: &Cli, watch: bool, json: bool) -> Result<ExitCode> {
+pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<ExitCode> {
     let client = cli.client();
+    // Inside a project (a readable runway.toml), its service is the one a user means.
+    let project = match (&cli.service, all) {
+        (None, false) => runway_spec::parse_file(&cli.file())
+            .ok()
+            .map(|spec| spec.service.name),
+        _ => None,
+    };
     loop {
         let mut status: StatusView = client.get("/v1/status").await?;
+        let others = status.services.len();
         // --service shows that service only (and a name the server does not run is an error).
         if let Some(name) = &cli.service {
             super::known_service(&status, name)?;
+            status.services.retain(|s| &s.name == name);
+        } else if let Some(name) = &project {
             status.services.retain(|s| &s.name == name);
         }
         if json {
@@ -26,7 +36,19 @@ pub async fn status(cli: &Cli, watch: bool, json: bool) -> Result<ExitCode> {
             if watch {
                 print!("\x1b[2J\x1b[H"); // clear the screen for the next frame
             }
-            print_status(&status);
+            match &project {
+                Some(name) if status.services.is_empty() => println!(
+                    "service `{name}` (of {}) is not deployed on this server yet: `runway deploy \
+                     VERSION` deploys it{}",
+                    cli.file().display(),
+                    if others > 0 {
+                        format!("; `runway status --all` shows the {others} it runs")
+                    } else {
+                        String::new()
+                    }
+                ),
+                _ => print_status(&status),
+            }
         }
         if !watch {
             return Ok(ExitCode::SUCCESS);

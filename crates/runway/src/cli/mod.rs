@@ -87,12 +87,17 @@ pub enum Command {
         file: FileArg,
     },
     /// Show what runs: serving releases, replicas, the deployment in progress, request metrics.
+    /// Inside a project (a directory with a runway.toml), its service only.
     Status {
         /// Refresh every second until interrupted.
         #[arg(long)]
         watch: bool,
+        /// Print the documented JSON shape instead of text.
         #[arg(long)]
         json: bool,
+        /// Every service the server runs, also inside a project directory.
+        #[arg(long, conflicts_with = "service")]
+        all: bool,
     },
     /// Deployments, newest first.
     History {
@@ -179,6 +184,11 @@ pub enum Command {
     Nodes {
         #[command(subcommand)]
         action: NodesCommand,
+    },
+    /// Manage the services the server knows.
+    Service {
+        #[command(subcommand)]
+        action: ServiceCommand,
     },
     /// Change the serving release's number of replicas.
     Scale {
@@ -286,6 +296,23 @@ pub struct FileArg {
     /// The service description (default: ./runway.toml).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// Forget a service: it leaves `status` and stops being anyone's default. Refused while
+    /// it serves unless --force, which stops its replicas and closes its address. Its
+    /// deployments stay in `history`.
+    #[command(
+        after_help = "Example:\n  runway service remove web-test\n  runway service remove web-test --force"
+    )]
+    Remove {
+        /// The service's name (as `runway status` shows it).
+        name: String,
+        /// Remove it although it serves: stop its replicas and close its listen address.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -438,8 +465,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => inspect::check_history(&cli, *json, *limit).await,
         Command::Check { phase, json, .. } => local::check(&cli, phase.as_deref(), *json).await,
         Command::Baseline { action } => inspect::baseline(&cli, action).await,
+        Command::Service {
+            action: ServiceCommand::Remove { name, force },
+        } => deploy::remove_service(&cli, name, *force).await,
         Command::Scale { count, detach } => deploy::scale(&cli, *count, *detach).await,
-        Command::Status { watch, json } => inspect::status(&cli, *watch, *json).await,
+        Command::Status { watch, json, all } => inspect::status(&cli, *watch, *json, *all).await,
         Command::History { json, limit } => inspect::history(&cli, *json, *limit).await,
         Command::Nodes { action } => inspect::nodes(&cli, action).await,
         Command::Logs {

@@ -18,6 +18,7 @@ mod operation;
 pub mod plan;
 mod recovery;
 mod recreate;
+mod remove;
 pub mod runbook;
 pub mod schedule;
 mod service;
@@ -230,9 +231,10 @@ impl Engine {
         self.apply_traffic_modes(&svc, Some(spec));
         let proxy = svc.proxy.clone();
         let mut gate = svc.gate();
+        let closed = svc.closed();
         tokio::spawn(async move {
             let _ = gate.wait_for(|open| *open).await;
-            if let Err(e) = proxy.serve(listener, std::future::pending()).await {
+            if let Err(e) = proxy.serve(listener, closed.cancelled_owned()).await {
                 tracing::error!("proxy stopped: {e}");
             }
         });

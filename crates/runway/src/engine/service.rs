@@ -32,6 +32,8 @@ pub struct Service {
     /// The maintenance page's settings and the health path it lets through, from the newest
     /// config seen (see `Engine::apply_traffic_modes`).
     page: Mutex<(runway_spec::MaintenanceSpec, String)>,
+    /// Cancelled when the service is removed: its proxy stops listening.
+    closed: tokio_util::sync::CancellationToken,
 }
 
 /// Releases the operation lock when dropped, whatever way the operation ended.
@@ -59,6 +61,7 @@ impl Service {
             weights: Mutex::new(None),
             gate: tokio::sync::watch::Sender::new(false),
             page: Mutex::new(super::traffic::default_page()),
+            closed: tokio_util::sync::CancellationToken::new(),
         });
         // Health changes arrive from replica tasks; keep the routes in step with them.
         let weak = Arc::downgrade(&service);
@@ -105,6 +108,16 @@ impl Service {
 
     pub fn open(&self) {
         self.gate.send_replace(true);
+    }
+
+    /// The token whose cancellation closes the service's listen address.
+    pub fn closed(&self) -> tokio_util::sync::CancellationToken {
+        self.closed.clone()
+    }
+
+    /// Stops the proxy listening (the service is being removed); requests in flight finish.
+    pub fn close(&self) {
+        self.closed.cancel();
     }
 
     pub fn operation(&self) -> Option<Operation> {

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -40,6 +40,7 @@ pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Route
         .route("/v1/deployments/{id}", get(deployment))
         .route("/v1/deployments/{id}/events", get(events))
         .route("/v1/deployments/{id}/hooks", get(hook_runs))
+        .route("/v1/services/{service}", delete(remove_service))
         .route("/v1/services/{service}/restore", post(restore))
         .route("/v1/services/{service}/backups", get(backups))
         .route("/v1/services/{service}/maintenance", post(maintenance))
@@ -332,6 +333,23 @@ async fn nodes(State(api): State<Api>, Path(service): Path<String>) -> ApiResult
     Ok(Json(
         svc.replicas().iter().map(|r| replica_view(r)).collect(),
     ))
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `DELETE /v1/services/NAME[?force=true]`: refused (409) while the service serves, unless
+/// forced.
+async fn remove_service(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<serde_json::Value> {
+    let message = api.engine.remove_service(&service, q.force).await?;
+    Ok(Json(serde_json::json!({ "message": message })))
 }
 
 async fn node_action(

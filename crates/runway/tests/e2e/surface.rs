@@ -1,9 +1,9 @@
 //! The CLI and API surface: bad input, authentication, history and status shapes, rollback with
 //! config, nodes, scale, logs, metrics.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::harness::{environ, text, App, Harness, RUNWAY};
+use crate::harness::{environ, http_get_opt, pid_alive, text, App, Harness, RUNWAY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_configs_are_rejected_with_file_line_col_and_nothing_starts() {
@@ -744,4 +744,123 @@ async fn the_server_log_is_plain_and_tells_deployments() {
         log.contains("deployment ended") && log.contains("status=\"succeeded\""),
         "{log}"
     );
+}
+
+/// Issue 10: a service can be removed, so that a test service does not linger. Refused while
+/// it serves unless forced; forced, its replicas stop, its address closes and it leaves
+/// `status`, while its deployments stay in `history`. The name can be deployed afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_can_be_removed() {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    let pids: Vec<i64> = h.status().await["services"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 1);
+
+    let out = h.runway(&["service", "remove", "web"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("serves v1") && said.contains("runway service remove web --force"),
+        "{said}"
+    );
+    assert_eq!(
+        h.get("/").await.1,
+        "v1",
+        "a refused removal changes nothing"
+    );
+
+    let out = h.runway(&["service", "remove", "web", "--force"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("service `web` removed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(h.status().await["services"], serde_json::json!([]));
+    assert!(!pid_alive(pids[0]), "its replica still runs");
+    let closed = Instant::now();
+    while http_get_opt(h.listen, "/").await.is_some() {
+        assert!(
+            closed.elapsed() < Duration::from_secs(15),
+            "still listening"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.history().await.len(), 1, "the records stay");
+
+    let out = h.runway(&["service", "remove", "web"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no service named `web`"),
+        "{}",
+        text(&out)
+    );
+    let out = h.runway(&["service", "remove", "../etc"]).await;
+    assert!(
+        text(&out).contains("no service named `../etc`"),
+        "{}",
+        text(&out)
+    );
+
+    // A restarted server does not bring it back, and the name starts afresh.
+    let mut h = h;
+    h.stop_server();
+    h.start_server().await;
+    assert_eq!(h.status().await["services"], serde_json::json!([]));
+    assert!(h.deploy("v2", &one).await.status.success());
+    assert_eq!(h.get("/").await.1, "v2");
+}
+
+/// Issue 10: inside a project directory `status` is about that project's service; `--all`
+/// shows every service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_inside_a_project_shows_its_service() {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    let project = h.dir.path().join("billing");
+    std::fs::create_dir_all(&project).unwrap();
+    let other = h
+        .config(&one)
+        .replace("name = \"web\"", "name = \"billing\"");
+    std::fs::write(project.join("runway.toml"), other).unwrap();
+    let in_project = |args: &[&str]| {
+        std::process::Command::new(RUNWAY)
+            .args(args)
+            .current_dir(&project)
+            .env("RUNWAY_STATE_DIR", &h.state)
+            .output()
+            .unwrap()
+    };
+    let out = in_project(&["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("service `billing`")
+            && said.contains("not deployed")
+            && said.contains("--all"),
+        "{said}"
+    );
+    assert!(!said.contains("v1"), "{said}");
+    let out = in_project(&["status", "--all"]);
+    assert!(text(&out).contains("v1"), "{}", text(&out));
+    let out = in_project(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["services"], serde_json::json!([]));
+    // The project of the running service: that one.
+    std::fs::write(project.join("runway.toml"), h.config(&one)).unwrap();
+    let out = in_project(&["status"]);
+    assert!(text(&out).contains("v1"), "{}", text(&out));
 }
