@@ -122,6 +122,14 @@ pub fn describe(e: &JournalEntry) -> String {
             s("version"),
             n("port")
         ),
+        "replica_unhealthy" => format!(
+            "{} ({}) not healthy yet after {}s of {}s: {}",
+            s("replica"),
+            s("version"),
+            n("waited_s"),
+            n("deadline_s"),
+            s("error")
+        ),
         "replica_routed" => format!(
             "{} ({}) healthy, now receiving traffic",
             s("replica"),

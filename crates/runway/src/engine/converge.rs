@@ -96,7 +96,21 @@ impl Engine {
             started.push(replica);
         }
         let deadline = release.spec.health.deadline.0;
-        let waits = started.iter().map(|r| r.wait_healthy(deadline));
+        let waits = started.iter().map(|r| {
+            r.wait_healthy_reporting(deadline, |error, waited| {
+                self.journal(
+                    id,
+                    "replica_unhealthy",
+                    json!({
+                        "replica": r.name,
+                        "version": r.version,
+                        "error": error,
+                        "waited_s": waited.as_secs(),
+                        "deadline_s": deadline.as_secs(),
+                    }),
+                )
+            })
+        });
         let results = futures_util::future::join_all(waits).await;
         if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
             return Err(e);

@@ -98,6 +98,10 @@ pub struct NewReplica {
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a starting replica may fail its health checks before a deploy says so.
+pub const PROBE_REPORT_GRACE: Duration = Duration::from_secs(2);
+/// How often a deploy repeats that a starting replica's health checks still fail.
+pub const PROBE_REPORT_EVERY: Duration = Duration::from_secs(5);
 /// A healthy replica must fail this many probes in a row to leave rotation: one slow answer
 /// under load is not an outage.
 const UNHEALTHY_AFTER: u32 = 3;
@@ -168,7 +172,21 @@ impl Replica {
 
     /// Waits until the replica passes a health check, exits, or `deadline` passes.
     pub async fn wait_healthy(&self, deadline: Duration) -> Result<(), String> {
+        self.wait_healthy_reporting(deadline, |_, _| {}).await
+    }
+
+    /// [`Replica::wait_healthy`], telling `report` why the health checks fail while it waits
+    /// (with how long it has waited): a wrong health path should not be 30 s of silence. Not
+    /// at once (an app that needs a second to bind its port is normal) and not on every probe:
+    /// after [`PROBE_REPORT_GRACE`], then every [`PROBE_REPORT_EVERY`] while they still fail.
+    pub async fn wait_healthy_reporting(
+        &self,
+        deadline: Duration,
+        mut report: impl FnMut(&str, Duration),
+    ) -> Result<(), String> {
         let mut rx = self.status.subscribe();
+        let began = tokio::time::Instant::now();
+        let mut next_report = began + PROBE_REPORT_GRACE;
         let outcome = tokio::time::timeout(deadline, async {
             loop {
                 {
@@ -185,9 +203,19 @@ impl Replica {
                             process::last_words(&self.launch.log_path, &self.launch.command)
                         ));
                     }
+                    let now = tokio::time::Instant::now();
+                    if let (Some(error), true) = (&s.last_error, now >= next_report) {
+                        report(error, now - began);
+                        next_report = now + PROBE_REPORT_EVERY;
+                    }
                 }
-                if rx.changed().await.is_err() {
-                    return Err(format!("{} was dropped", self.name));
+                // Probes change the status; the timer makes a report due even when the same
+                // failure repeats without a change.
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() {
+                        return Err(format!("{} was dropped", self.name));
+                    },
+                    _ = tokio::time::sleep_until(next_report) => {}
                 }
             }
         })

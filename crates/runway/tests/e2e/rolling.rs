@@ -212,3 +212,31 @@ async fn a_second_deployment_is_refused_with_the_name_of_the_first() {
         "the refused deployment must not be recorded"
     );
 }
+
+/// Issue 10: while a deploy waits for a replica that fails its health checks, it says why as
+/// it happens (not only at the deadline), a few times rather than on every probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_health_checks_are_shown_while_the_deploy_waits() {
+    let h = Harness::start().await;
+    let bad = App {
+        replicas: 1,
+        deadline: "4s",
+        ..App::default()
+    }
+    .args(&["--fail-health"]);
+    let out = h.deploy("v1", &bad).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    let live: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("not healthy yet after"))
+        .collect();
+    assert!(
+        (1..=2).contains(&live.len()),
+        "expected one or two live reports in 4s: {said}"
+    );
+    assert!(
+        live[0].contains("of 4s") && live[0].contains("/health/ready answered 503"),
+        "{said}"
+    );
+}
