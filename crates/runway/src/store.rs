@@ -581,6 +581,22 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest `limit` replicas of `version` in `service`, whatever their state.
+    pub fn replicas_of_version(
+        &self,
+        service: &str,
+        version: &str,
+        limit: usize,
+    ) -> Result<Vec<ReplicaRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, service, release_id, version, port, pid, proc_start, state, in_rotation, restarts
+             FROM replicas WHERE service = ?1 AND version = ?2 ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![service, version, limit as i64], replica_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn replica(&self, id: i64) -> Result<Option<ReplicaRow>> {
         self.conn()
             .query_row(

@@ -302,13 +302,25 @@ pub async fn backups(cli: &Cli, json: bool) -> Result<ExitCode> {
 }
 
 /// `runway logs --deployment ID`: what each hook of the deployment printed.
-pub async fn hook_logs(cli: &Cli, id: i64, json: bool) -> Result<ExitCode> {
+/// `logs --deployment ID`: the output of the deployment's hooks, then the logs of the replicas
+/// it started (running or not).
+pub async fn deployment_logs(cli: &Cli, id: i64, lines: usize, json: bool) -> Result<ExitCode> {
     let client = cli.client();
+    let deployment: crate::store::Deployment = client.get(&format!("/v1/deployments/{id}")).await?;
     let runs: Vec<crate::store::HookRun> =
         client.get(&format!("/v1/deployments/{id}/hooks")).await?;
+    let replicas: LogsResponse = client
+        .get(&format!(
+            "/v1/services/{}/logs?deployment={id}&n={lines}",
+            deployment.service
+        ))
+        .await?;
     if json {
         for run in &runs {
             println!("{}", serde_json::to_string(run)?);
+        }
+        for line in &replicas.lines {
+            println!("{}", serde_json::to_string(line)?);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -330,6 +342,22 @@ pub async fn hook_logs(cli: &Cli, id: i64, json: bool) -> Result<ExitCode> {
         if !run.output.is_empty() && !run.output.ends_with('\n') {
             println!();
         }
+    }
+    if replicas.cursor.is_empty() {
+        println!("deployment #{id} started no replicas");
+    } else {
+        println!(
+            "== replicas deployment #{id} started: {}",
+            replicas
+                .cursor
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for l in &replicas.lines {
+        println!("{} | {}", l.replica, l.line);
     }
     Ok(ExitCode::SUCCESS)
 }

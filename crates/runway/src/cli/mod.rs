@@ -197,25 +197,33 @@ pub enum Command {
         #[arg(long)]
         detach: bool,
     },
-    /// Show replica logs.
+    /// Show replica logs: of the running replicas, or of stopped ones by node, version or
+    /// deployment (what a user wants after a failed deploy).
+    #[command(
+        after_help = "Examples:\n  runway logs -f                  follow every running replica\n  runway logs --version v2        the replicas of v2, running or stopped\n  runway logs --node web-7        one replica, running or stopped\n  runway logs --deployment 12     deployment #12's hook output and the replicas it started"
+    )]
     Logs {
-        /// Keep printing new lines.
-        #[arg(short = 'f', long)]
+        /// Keep printing new lines until interrupted.
+        #[arg(short = 'f', long, conflicts_with = "deployment")]
         follow: bool,
         /// Lines per replica.
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
-        /// Only replicas of this version.
-        #[arg(long = "version", value_name = "VERSION")]
+        /// Only replicas of this version (the 10 newest stopped ones too).
+        #[arg(
+            long = "version",
+            value_name = "VERSION",
+            conflicts_with = "deployment"
+        )]
         release: Option<String>,
-        /// Only this replica.
-        #[arg(long)]
+        /// Only this replica (a name from `runway nodes list` or the deploy's output).
+        #[arg(long, value_name = "NODE", conflicts_with = "deployment")]
         node: Option<String>,
-        /// One JSON object per line: replica, version, line.
+        /// One JSON object per line (NDJSON): replica, version, line.
         #[arg(long)]
         json: bool,
-        /// Instead of replica logs: the output of deployment ID's hooks (backup, migrate,
-        /// undo, restore, [[hooks.run]]).
+        /// Deployment ID's hook output (backup, migrate, undo, restore, [[hooks.run]]), then
+        /// the logs of the replicas it started.
         #[arg(long, value_name = "ID")]
         deployment: Option<i64>,
     },
@@ -473,16 +481,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::History { json, limit } => inspect::history(&cli, *json, *limit).await,
         Command::Nodes { action } => inspect::nodes(&cli, action).await,
         Command::Logs {
-            follow,
             lines,
-            release,
-            node,
             json,
             deployment: Some(id),
-        } => {
-            let _ = (follow, lines, release, node);
-            inspect::hook_logs(&cli, *id, *json).await
-        }
+            ..
+        } => inspect::deployment_logs(&cli, *id, *lines, *json).await,
         Command::Logs {
             follow,
             lines,

@@ -12,6 +12,7 @@ mod bluegreen;
 pub mod canary;
 mod converge;
 pub mod hooks;
+pub mod logs;
 pub mod measure;
 pub mod nodes;
 mod operation;

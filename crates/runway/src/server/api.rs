@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::api_types::*;
+use crate::engine::logs::LogSelection;
 use crate::engine::nodes::NodeAction;
 use crate::engine::{replica_view, Engine, EngineError};
 use crate::platform::logfile;
@@ -447,72 +448,45 @@ struct LogsQuery {
     n: Option<usize>,
     version: Option<String>,
     node: Option<String>,
+    /// The replicas this deployment started.
+    deployment: Option<i64>,
     /// JSON of a previous response's cursor: follow mode.
     cursor: Option<String>,
 }
 
-/// The last `n` lines of each matching replica's log, or what each wrote since `cursor`.
+/// The last `n` lines of each selected replica's log, or what each wrote since `cursor`.
 async fn logs(
     State(api): State<Api>,
     Path(service): Path<String>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult<LogsResponse> {
-    let svc = api.engine.service(&service)?;
     let cursor: BTreeMap<String, u64> = match &q.cursor {
         Some(c) => serde_json::from_str(c)
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad cursor: {e}")))?,
         None => BTreeMap::new(),
     };
+    let selection = LogSelection {
+        node: q.node,
+        version: q.version,
+        deployment: q.deployment,
+    };
     let mut out = LogsResponse {
         lines: Vec::new(),
         cursor: BTreeMap::new(),
     };
-    // A node that no longer runs (stopped, failed, replaced): its log stays on disk, and after
-    // a failed deploy it is the one a user wants. A node with no log never existed.
-    if let Some(node) = q.node.as_deref() {
-        if !svc.replicas().iter().any(|r| r.name == node) {
-            let path = logfile::log_path(api.engine.state_dir(), &service, node);
-            let exists = !node.contains(['/', '\\']) && node != ".." && path.is_file();
-            if !exists {
-                return Err(ApiError(
-                    StatusCode::NOT_FOUND,
-                    format!("no node `{node}` in service `{service}`: see `runway nodes list`"),
-                ));
-            }
-            let (lines, offset) = match cursor.get(node) {
-                Some(&offset) => logfile::read_from(&path, offset).unwrap_or_default(),
-                None => {
-                    let tail = logfile::tail_lines(&path, q.n.unwrap_or(50)).unwrap_or_default();
-                    (tail, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
-                }
-            };
-            out.cursor.insert(node.to_string(), offset);
-            out.lines.extend(lines.into_iter().map(|line| LogLine {
-                replica: node.to_string(),
-                version: String::new(),
-                line,
-            }));
-            return Ok(Json(out));
-        }
-    }
-    for r in svc.replicas() {
-        if q.version.as_ref().is_some_and(|v| v != &r.version)
-            || q.node.as_ref().is_some_and(|n| n != &r.name)
-        {
-            continue;
-        }
-        let path = &r.launch.log_path;
-        let (lines, offset) = match cursor.get(&r.name) {
+    for source in api.engine.log_sources(&service, &selection)? {
+        let path = &source.path;
+        let (lines, offset) = match cursor.get(&source.replica) {
             Some(&offset) => logfile::read_from(path, offset).unwrap_or_default(),
             None => {
                 let tail = logfile::tail_lines(path, q.n.unwrap_or(50)).unwrap_or_default();
                 (tail, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
             }
         };
-        out.cursor.insert(r.name.clone(), offset);
+        out.cursor.insert(source.replica.clone(), offset);
         out.lines.extend(lines.into_iter().map(|line| LogLine {
-            replica: r.name.clone(),
-            version: r.version.clone(),
+            replica: source.replica.clone(),
+            version: source.version.clone(),
             line,
         }));
     }

@@ -864,3 +864,60 @@ async fn status_inside_a_project_shows_its_service() {
     let out = in_project(&["status"]);
     assert!(text(&out).contains("v1"), "{}", text(&out));
 }
+
+/// Issue 10: after a failed deploy, the logs of its replicas (which no longer run) are
+/// reachable by version and by deployment; a version or deployment the service never had is
+/// an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_a_failed_release_by_version_and_deployment() {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    let bad = App {
+        deadline: "2s",
+        ..one.clone()
+    }
+    .args(&["--fail-health"]);
+    assert!(!h.deploy("v2", &bad).await.status.success());
+    let failed = h.history().await[0]["id"].as_i64().unwrap();
+    let failed = failed.to_string();
+
+    let out = h.runway(&["logs", "--version", "v2", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty(), "no line of v2's stopped replica");
+    assert!(lines.iter().all(|l| l["version"] == "v2"), "{lines:?}");
+
+    let out = h.runway(&["logs", "--deployment", &failed]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let started = said
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("== replicas deployment #{failed} started: ")))
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_string();
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with(&format!("{started} | "))),
+        "{said}"
+    );
+
+    for (args, expected) in [
+        (vec!["logs", "--version", "v9"], "no replica of v9"),
+        (vec!["logs", "--deployment", "999"], "no deployment #999"),
+        (
+            vec!["logs", "--deployment", "1", "--follow"],
+            "cannot be used with",
+        ),
+    ] {
+        let out = h.runway(&args).await;
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+}
