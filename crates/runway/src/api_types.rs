@@ -1,5 +1,6 @@
 //! The JSON the server and the CLI exchange. `--json` output of the CLI is these types as well,
-//! so they are part of the user-facing contract: add fields, don't rename them.
+//! so they are part of the user-facing contract, documented in docs/json.md as version 1 (the
+//! `/v1/` of the API): add fields, don't rename or remove them. Timestamps are RFC 3339 in UTC.
 
 use runway_proxy::ReleaseMetrics;
 use runway_spec::Spec;
@@ -80,7 +81,15 @@ pub struct ReleaseView {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperationView {
+    /// The deployment under way; 0 for an action that is not a deployment (a node restart,
+    /// a service removal), which has no version, kind or start below.
     pub deployment_id: i64,
+    /// The version it deploys (for a rollback: the one it brings back).
+    pub version: Option<String>,
+    /// deploy | rollback | scale | restore (as in `history`).
+    pub kind: Option<crate::store::Kind>,
+    /// When it started (RFC 3339).
+    pub started_at: Option<String>,
     pub description: String,
     pub last_event: Option<JournalEntry>,
     /// For a canary: where it stands and what the analysis says.
@@ -122,6 +131,11 @@ pub struct ServiceView {
     pub serving: Vec<ReleaseView>,
     pub replicas: Vec<ReplicaView>,
     pub deployment: Option<OperationView>,
+    /// The newest deployment that failed or was rolled back since the serving release came
+    /// (for a service that never served: its newest failure); `null` when there is none. What
+    /// a user needs after a failed deploy without scrolling `history`.
+    #[serde(default)]
+    pub last_failure: Option<Deployment>,
     pub metrics: Vec<ReleaseMetrics>,
     /// Set while the proxy answers with the maintenance page.
     #[serde(default)]
@@ -144,6 +158,10 @@ pub struct ServiceView {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusView {
+    /// When the server took this snapshot (RFC 3339): `status --watch --json` prints one per
+    /// line.
+    #[serde(default)]
+    pub at: String,
     pub services: Vec<ServiceView>,
 }
 
@@ -154,10 +172,24 @@ pub struct DeploymentDetail {
     pub journal: Vec<JournalEntry>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One line of `runway logs --json` (NDJSON): of a replica's log, or of a hook's output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogLine {
-    pub replica: String,
-    pub version: String,
+    /// When runway read the line (RFC 3339): while following, within half a second of its
+    /// writing. `null` for the lines already there when `logs` started: replicas write straight
+    /// into their log files (no pipe through the server, which could not survive a server
+    /// restart), so their time of writing is not known.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// The replica that wrote it (`web-3`); for a hook's output, absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// The replica's version; for a hook's output, absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// For a hook's output: its phase (`backup`, `migrate`, `post-deploy`...); else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
     pub line: String,
 }
 

@@ -151,7 +151,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Deploy => "deploy",
             Kind::Rollback => "rollback",

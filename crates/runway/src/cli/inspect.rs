@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::output::{client_errors_line, describe, seconds_between, table};
+use super::output::{self, client_errors_line, describe, seconds_between, table};
 use super::{BaselineCommand, Cli, NodesCommand};
 use crate::api_types::{LogsResponse, ReplicaView, StatusView};
 use crate::store::Deployment;
@@ -30,7 +30,10 @@ pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<Exi
         } else if let Some(name) = &project {
             status.services.retain(|s| &s.name == name);
         }
-        if json {
+        if json && watch {
+            // A stream: one snapshot per line (NDJSON), each with its time.
+            println!("{}", serde_json::to_string(&status)?);
+        } else if json {
             println!("{}", serde_json::to_string_pretty(&status)?);
         } else {
             if watch {
@@ -87,8 +90,8 @@ fn print_status(status: &StatusView) {
         );
         if let Some(m) = &s.maintenance {
             println!(
-                "  MAINTENANCE since {} (by {}): requests get the 503 page ({} so far){}",
-                m.since,
+                "  MAINTENANCE since {} UTC (by {}): requests get the 503 page ({} so far){}",
+                output::short_time(&m.since),
                 m.by,
                 s.refused.maintenance,
                 m.message
@@ -99,19 +102,40 @@ fn print_status(status: &StatusView) {
         }
         if let Some(m) = &s.read_only {
             println!(
-                "  READ-ONLY since {} (by {}): writes get 503 ({} so far)",
-                m.since, m.by, s.refused.read_only
+                "  READ-ONLY since {} UTC (by {}): writes get 503 ({} so far)",
+                output::short_time(&m.since),
+                m.by,
+                s.refused.read_only
             );
         }
         if let Some(f) = &s.frozen {
             println!(
-                "  FROZEN since {} by deployment #{}: {}",
-                f.since, f.deployment_id, f.reason
+                "  FROZEN since {} UTC by deployment #{}: {}",
+                output::short_time(&f.since),
+                f.deployment_id,
+                f.reason
+            );
+        }
+        if let Some(f) = &s.last_failure {
+            println!(
+                "  last {} #{} of {} {} at {} UTC: {}\n  (its logs: `runway logs --deployment {}`)",
+                f.kind.as_str(),
+                f.id,
+                f.version,
+                f.status.as_str().replace('_', " "),
+                output::short_time(f.finished_at.as_deref().unwrap_or(&f.started_at)),
+                f.reason.as_deref().unwrap_or("no reason recorded"),
+                f.id
             );
         }
         if let Some(d) = &s.deployment {
             let last = d.last_event.as_ref().map(describe).unwrap_or_default();
-            println!("  in progress: {} — {last}", d.description);
+            let started = d
+                .started_at
+                .as_deref()
+                .map(|t| format!(", started {} UTC", output::short_time(t)))
+                .unwrap_or_default();
+            println!("  in progress: {}{started} — {last}", d.description);
             if let Some(c) = &d.canary {
                 print_canary(c);
             }
@@ -221,6 +245,11 @@ fn print_replicas(replicas: &[ReplicaView]) {
     println!("{t}");
 }
 
+/// The width `runway history` fits in.
+const HISTORY_WIDTH: u16 = 100;
+/// How much of a reason a row of `runway history` shows (wrapped within its column).
+const HISTORY_REASON_CHARS: usize = 120;
+
 pub async fn history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
     let client = cli.client();
     let service = match &cli.service {
@@ -234,9 +263,23 @@ pub async fn history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = table(&[
-        "id", "service", "kind", "version", "from", "status", "started", "took", "reason",
-    ]);
+    // 100 columns at most, whatever the reasons say: the full reason is in `--json` and in
+    // `runway logs --deployment ID`.
+    let mut t = output::table_within(
+        &[
+            "id",
+            "service",
+            "kind",
+            "version",
+            "from",
+            "status",
+            "started (UTC)",
+            "took",
+            "reason",
+        ],
+        HISTORY_WIDTH,
+        8,
+    );
     for d in &rows {
         let took = d
             .finished_at
@@ -251,9 +294,12 @@ pub async fn history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
             d.version.clone(),
             d.previous_version.clone().unwrap_or_else(|| "-".into()),
             d.status.as_str().to_string(),
-            d.started_at.clone(),
+            output::short_time(&d.started_at),
             took,
-            d.reason.clone().unwrap_or_default(),
+            output::clip(
+                d.reason.as_deref().unwrap_or_default(),
+                HISTORY_REASON_CHARS,
+            ),
         ]);
     }
     println!("{t}");
@@ -316,8 +362,18 @@ pub async fn deployment_logs(cli: &Cli, id: i64, lines: usize, json: bool) -> Re
         ))
         .await?;
     if json {
+        // The same line shape as `logs --json`: each hook's output, then each replica's.
         for run in &runs {
-            println!("{}", serde_json::to_string(run)?);
+            for line in run.output.lines() {
+                let line = crate::api_types::LogLine {
+                    at: None,
+                    replica: None,
+                    version: None,
+                    hook: Some(run.phase.clone()),
+                    line: line.to_string(),
+                };
+                println!("{}", serde_json::to_string(&line)?);
+            }
         }
         for line in &replicas.lines {
             println!("{}", serde_json::to_string(line)?);
@@ -357,7 +413,7 @@ pub async fn deployment_logs(cli: &Cli, id: i64, lines: usize, json: bool) -> Re
         );
     }
     for l in &replicas.lines {
-        println!("{} | {}", l.replica, l.line);
+        println!("{} | {}", l.replica.as_deref().unwrap_or("-"), l.line);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -425,7 +481,7 @@ pub async fn logs(
             if json {
                 println!("{}", serde_json::to_string(l)?);
             } else {
-                println!("{} | {}", l.replica, l.line);
+                println!("{} | {}", l.replica.as_deref().unwrap_or("-"), l.line);
             }
         }
         if !follow {
@@ -543,7 +599,7 @@ pub async fn check_history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode
     if runs.is_empty() {
         println!("no scheduled check has run for {service} yet (checks with a `schedule` run inside the server)");
     }
-    let mut t = table(&["run", "at", "result", "checks", "failed"]);
+    let mut t = table(&["run", "at (UTC)", "result", "checks", "failed"]);
     for run in &runs {
         let results = run.results.as_array().cloned().unwrap_or_default();
         let failed: Vec<String> = results
@@ -559,7 +615,7 @@ pub async fn check_history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode
             .collect();
         t.add_row(vec![
             run.id.to_string(),
-            run.started_at.clone(),
+            output::short_time(&run.started_at),
             if run.passed { "passed" } else { "FAILED" }.to_string(),
             results.len().to_string(),
             failed.join("; "),

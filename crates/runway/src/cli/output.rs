@@ -58,6 +58,50 @@ pub fn table(headers: &[&str]) -> Table {
     t
 }
 
+/// A table that fits `width` columns: only the column `flexible` (a free text, such as a
+/// reason) wraps when the content is wider; the others (ids, times) keep their width.
+pub fn table_within(headers: &[&str], width: u16, flexible: usize) -> Table {
+    let mut t = table(headers);
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_width(width);
+    for (i, column) in t.column_iter_mut().enumerate() {
+        if i != flexible {
+            column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
+    }
+    t
+}
+
+/// An RFC 3339 timestamp to the second, as a table shows it: `2026-11-30 10:07:14` (UTC, as
+/// stored). Text that is not a timestamp is shown as it is.
+pub fn short_time(rfc3339: &str) -> String {
+    match parse_time(rfc3339) {
+        Some(t) => {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        }
+        None => rfc3339.to_string(),
+    }
+}
+
+/// `text` cut to `max` characters, ending in `…` when it was longer.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }

@@ -667,23 +667,34 @@ impl Engine {
                 .collect();
             let replicas = svc.replicas().iter().map(|r| replica_view(r)).collect();
             let deployment = match svc.operation() {
-                Some(op) => Some(OperationView {
-                    deployment_id: op.deployment_id,
-                    description: op.description,
-                    last_event: self.store.journal_since(op.deployment_id, 0)?.pop(),
-                    canary: self
-                        .store
-                        .deployment(op.deployment_id)?
-                        .and_then(|d| canary::view(&d)),
-                }),
+                Some(op) => {
+                    let d = self.store.deployment(op.deployment_id)?;
+                    Some(OperationView {
+                        deployment_id: op.deployment_id,
+                        version: d.as_ref().map(|d| d.version.clone()),
+                        kind: d.as_ref().map(|d| d.kind),
+                        started_at: d.as_ref().map(|d| d.started_at.clone()),
+                        description: op.description,
+                        last_event: self.store.journal_since(op.deployment_id, 0)?.pop(),
+                        canary: d.as_ref().and_then(canary::view),
+                    })
+                }
                 None => None,
             };
+            let since = self.store.serving_release(&svc.name)?.unwrap_or(0);
+            let last_failure = self
+                .store
+                .history(Some(&svc.name), 20)?
+                .into_iter()
+                .take_while(|d| d.id > since)
+                .find(|d| matches!(d.status, Status::Failed | Status::RolledBack));
             services.push(ServiceView {
                 name: svc.name.clone(),
                 listen: svc.listen.to_string(),
                 serving,
                 replicas,
                 deployment,
+                last_failure,
                 metrics: svc.proxy.metrics(),
                 maintenance: self
                     .store
@@ -696,7 +707,10 @@ impl Engine {
                 client_errors: svc.proxy.client_errors(),
             });
         }
-        Ok(StatusView { services })
+        Ok(StatusView {
+            at: crate::store::now(),
+            services,
+        })
     }
 
     /// Stops every replica (on a graceful server shutdown): the proxy goes down with the server,

@@ -474,6 +474,9 @@ async fn logs(
         lines: Vec::new(),
         cursor: BTreeMap::new(),
     };
+    // Lines that appeared since a cursor were written in the last moments; of the others the
+    // time of writing is not known (see `LogLine::at`).
+    let read_at = q.cursor.is_some().then(crate::store::now);
     for source in api.engine.log_sources(&service, &selection)? {
         let path = &source.path;
         let (lines, offset) = match cursor.get(&source.replica) {
@@ -485,8 +488,10 @@ async fn logs(
         };
         out.cursor.insert(source.replica.clone(), offset);
         out.lines.extend(lines.into_iter().map(|line| LogLine {
-            replica: source.replica.clone(),
-            version: source.version.clone(),
+            at: read_at.clone(),
+            replica: Some(source.replica.clone()),
+            version: Some(source.version.clone()),
+            hook: None,
             line,
         }));
     }

@@ -921,3 +921,86 @@ async fn logs_of_a_failed_release_by_version_and_deployment() {
         assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
     }
 }
+
+/// Issue 10: a deployment in progress shows its version, kind and start in `status --json`; a
+/// service that never served shows its last failure; `history` fits 100 columns with times
+/// to the second, however long the reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_what_runs_and_what_failed_and_history_fits() {
+    let h = Harness::start().await;
+    let bad = App {
+        replicas: 1,
+        deadline: "3s",
+        ..App::default()
+    }
+    .args(&["--fail-health"]);
+    let file = h.write("bad.toml", &bad);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v1", "--detach"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let begun = Instant::now();
+    let running = loop {
+        let status = h.status().await;
+        let d = status["services"][0]["deployment"].clone();
+        if !d.is_null() {
+            break d;
+        }
+        assert!(begun.elapsed() < Duration::from_secs(10), "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(running["version"], "v1", "{running}");
+    assert_eq!(running["kind"], "deploy", "{running}");
+    let started = running["started_at"].as_str().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "{started}"
+    );
+
+    while !h.status().await["services"][0]["deployment"].is_null() {
+        assert!(begun.elapsed() < Duration::from_secs(30), "still running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = h.status().await;
+    let failure = &status["services"][0]["last_failure"];
+    assert_eq!(failure["version"], "v1", "{status}");
+    assert_eq!(failure["status"], "failed", "{status}");
+    let out = h.runway(&["status"]).await;
+    let said = text(&out);
+    assert!(
+        said.contains("serving nothing yet")
+            && said.contains("last deploy #")
+            && said.contains("of v1 failed at")
+            && said.contains("not healthy within 3s")
+            && said.contains("runway logs --deployment"),
+        "{said}"
+    );
+
+    let out = h.runway(&["history"]).await;
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    for line in shown.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} wide: {line}",
+            line.chars().count()
+        );
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let stamp = format!(
+        "{:04}-{:02}-{:02} ",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    let row = shown
+        .lines()
+        .find(|l| l.contains(&stamp))
+        .unwrap_or_else(|| panic!("{shown}"));
+    let at = &row[row.find(&stamp).unwrap()..][..19];
+    assert!(
+        at.as_bytes()[13] == b':' && at.as_bytes()[16] == b':' && !row.contains(&format!("{at}.")),
+        "not to the second: {row}"
+    );
+}
