@@ -126,8 +126,9 @@ pub struct CanaryMetricView {
 pub struct ServiceView {
     pub name: String,
     pub listen: String,
-    /// The release that serves when no deployment is under way; during a rolling update both
-    /// it and the new release serve (see the replicas' versions and `metrics`).
+    /// The serving release (at most one; an array so that a platform serving several at once
+    /// can say so). During a rollout the new release serves beside it: see the replicas'
+    /// versions and `metrics`.
     pub serving: Vec<ReleaseView>,
     pub replicas: Vec<ReplicaView>,
     pub deployment: Option<OperationView>,

@@ -477,16 +477,18 @@ impl Store {
 
     // ---- scheduled check runs ----
 
+    /// Records a run of scheduled checks that started at `started_at` (RFC 3339).
     pub fn insert_check_run(
         &self,
         service: &str,
+        started_at: &str,
         passed: bool,
         results: &serde_json::Value,
     ) -> Result<i64> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO check_runs (service, started_at, passed, results) VALUES (?1, ?2, ?3, ?4)",
-            params![service, now(), passed, results.to_string()],
+            params![service, started_at, passed, results.to_string()],
         )?;
         Ok(conn.last_insert_rowid())
     }

@@ -42,7 +42,7 @@ pub(crate) fn kinds_hint() -> String {
 pub(crate) fn phases_hint() -> String {
     format!(
         "runway runs checks in the phases {}; any other name is a named checklist, run \
-         with `runway check <name>` or on its schedule",
+         with `runway check --phase <name>` or on its schedule",
         KNOWN_PHASES.join(", ")
     )
 }

@@ -14,19 +14,17 @@ use crate::store::Deployment;
 pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<ExitCode> {
     let client = cli.client();
     // Inside a project (a readable runway.toml), its service is the one a user means.
-    let project = match (&cli.service, all) {
-        (None, false) => runway_spec::parse_file(&cli.file())
-            .ok()
-            .map(|spec| spec.service.name),
+    let project = match (cli.service_flag(), all) {
+        (None, false) => project_service(cli),
         _ => None,
     };
     loop {
         let mut status: StatusView = client.get("/v1/status").await?;
         let others = status.services.len();
         // --service shows that service only (and a name the server does not run is an error).
-        if let Some(name) = &cli.service {
+        if let Some(name) = cli.service_flag() {
             super::known_service(&status, name)?;
-            status.services.retain(|s| &s.name == name);
+            status.services.retain(|s| s.name == name);
         } else if let Some(name) = &project {
             status.services.retain(|s| &s.name == name);
         }
@@ -58,6 +56,14 @@ pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<Exi
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// The service of the project the CLI runs in: runway.toml's (`-f` or ./runway.toml), when it
+/// can be read.
+fn project_service(cli: &Cli) -> Option<String> {
+    runway_spec::parse_file(&cli.file())
+        .ok()
+        .map(|spec| spec.service.name)
 }
 
 fn print_status(status: &StatusView) {
@@ -250,15 +256,26 @@ const HISTORY_WIDTH: u16 = 100;
 /// How much of a reason a row of `runway history` shows (wrapped within its column).
 const HISTORY_REASON_CHARS: usize = 120;
 
-pub async fn history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
+pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<ExitCode> {
     let client = cli.client();
-    let service = match &cli.service {
-        Some(s) => format!("&service={s}"),
-        None => String::new(),
+    let service = match (cli.service_flag(), all) {
+        (Some(name), _) => Some(name.to_string()),
+        // Inside a project, its service's deployments.
+        (None, false) => project_service(cli),
+        (None, true) => None,
     };
+    let filter = service
+        .as_deref()
+        .map(|s| format!("&service={s}"))
+        .unwrap_or_default();
     let rows: Vec<Deployment> = client
-        .get(&format!("/v1/deployments?limit={limit}{service}"))
+        .get(&format!("/v1/deployments?limit={limit}{filter}"))
         .await?;
+    // A name with no deployment that the server does not run either is a typo (a removed
+    // service keeps its history).
+    if let (Some(name), true) = (cli.service_flag(), rows.is_empty()) {
+        super::known_service(&client.get("/v1/status").await?, name)?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -422,7 +439,7 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
     let (node, action) = match cmd {
-        NodesCommand::List { json } => {
+        NodesCommand::List { json, .. } => {
             let replicas: Vec<ReplicaView> =
                 client.get(&format!("/v1/services/{service}/nodes")).await?;
             if *json {
@@ -432,9 +449,9 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        NodesCommand::Restart { node } => (node, "restart"),
-        NodesCommand::Stop { node } => (node, "stop"),
-        NodesCommand::Start { node } => (node, "start"),
+        NodesCommand::Restart { node, .. } => (node, "restart"),
+        NodesCommand::Stop { node, .. } => (node, "stop"),
+        NodesCommand::Start { node, .. } => (node, "start"),
     };
     let answer: serde_json::Value = client
         .post(
@@ -487,7 +504,8 @@ pub async fn logs(
         if !follow {
             return Ok(ExitCode::SUCCESS);
         }
-        // Keep offsets of replicas seen before; new replicas start from their current end.
+        // Keep the offsets of the replicas seen before; a replica new to the cursor shows its
+        // last lines first, like every replica did on the first read.
         let mut next = cursor.unwrap_or_default();
         next.extend(answer.cursor);
         cursor = Some(next);
@@ -505,7 +523,7 @@ pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
     match cmd {
-        BaselineCommand::Capture { window, json } => {
+        BaselineCommand::Capture { window, json, .. } => {
             eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
             let b: Baseline = client
                 .post(
@@ -531,7 +549,9 @@ pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        BaselineCommand::Compare { window, id, json } => {
+        BaselineCommand::Compare {
+            window, id, json, ..
+        } => {
             eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
             let id = id.map(|i| format!("&id={i}")).unwrap_or_default();
             let c: Comparison = client

@@ -96,6 +96,7 @@ impl Engine {
             Some(&self.state_dir),
             replicas,
         );
+        let started_at = crate::store::now();
         let results = runway_checks::run_checks(checks, &context).await;
         let passed = runway_checks::blocking_failures(&results).is_empty();
         tracing::info!(
@@ -105,7 +106,10 @@ impl Engine {
             "scheduled checks ran"
         );
         let json = serde_json::to_value(&results).unwrap_or_default();
-        if let Err(e) = self.store.insert_check_run(service, passed, &json) {
+        if let Err(e) = self
+            .store
+            .insert_check_run(service, &started_at, passed, &json)
+        {
             tracing::error!(service, "cannot record a scheduled check run: {e:#}");
         }
     }

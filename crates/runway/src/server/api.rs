@@ -474,13 +474,18 @@ async fn logs(
         lines: Vec::new(),
         cursor: BTreeMap::new(),
     };
-    // Lines that appeared since a cursor were written in the last moments; of the others the
-    // time of writing is not known (see `LogLine::at`).
-    let read_at = q.cursor.is_some().then(crate::store::now);
+    let now = crate::store::now();
     for source in api.engine.log_sources(&service, &selection)? {
         let path = &source.path;
+        // Lines that appeared since the cursor's offset were written in the last moments; of
+        // a tail (a first read, or a replica new to the cursor) the time of writing is not
+        // known (see `LogLine::at`).
+        let mut read_at = None;
         let (lines, offset) = match cursor.get(&source.replica) {
-            Some(&offset) => logfile::read_from(path, offset).unwrap_or_default(),
+            Some(&offset) => {
+                read_at = Some(now.clone());
+                logfile::read_from(path, offset).unwrap_or_default()
+            }
             None => {
                 let tail = logfile::tail_lines(path, q.n.unwrap_or(50)).unwrap_or_default();
                 (tail, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))

@@ -6,6 +6,7 @@ mod checks;
 mod client_errors;
 mod examples;
 mod harness;
+mod json_docs;
 mod keepalive;
 mod prometheus;
 mod recovery;

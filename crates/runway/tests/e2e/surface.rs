@@ -859,6 +859,13 @@ async fn status_inside_a_project_shows_its_service() {
     let out = in_project(&["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["services"], serde_json::json!([]));
+    // `history` too: the project's deployments, or with --all everyone's.
+    let out = in_project(&["history", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json, serde_json::json!([]));
+    let out = in_project(&["history", "--json", "--all"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
     // The project of the running service: that one.
     std::fs::write(project.join("runway.toml"), h.config(&one)).unwrap();
     let out = in_project(&["status"]);

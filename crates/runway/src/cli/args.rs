@@ -1,0 +1,598 @@
+//! The command line's definition: every command, argument and flag, with the help text `runway
+//! help COMMAND` shows. Each command takes only the options it uses: `--service` and
+//! `--state-dir` are declared on the commands that talk to a server about a service (and may
+//! also be written before the command, `runway --service web status`), not on `init`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "Deployment runbooks that run themselves";
+
+const EXAMPLES: &str = "\
+Examples:
+  runway demo                      see it work: deploys, a refused release, a rollback
+  runway init                      write a commented runway.toml here
+  runway server &                  start the server (state in ~/.local/state/runway)
+  runway deploy v1.2.3             run the runbook and roll v1.2.3 out
+  runway status                    what serves, what runs, what is under way
+  runway rollback                  back to the previous release, with its config
+
+`runway help COMMAND` says more about each command.";
+
+#[derive(Parser, Debug)]
+#[command(name = "runway", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The server's state dir, where the CLI finds the server's address and token
+    /// [default: ~/.local/state/runway]. Also accepted after the command.
+    #[arg(
+        long,
+        env = "RUNWAY_STATE_DIR",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    /// The service description [default: ./runway.toml]. Also accepted after the commands
+    /// that read it: `runway deploy v2 -f other.toml`.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Which service the command is about [default: runway.toml's, else the only one the
+    /// server runs]. Also accepted after the command.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--state-dir` after a command that talks to the server.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerArg {
+    /// The server's state dir [default: $RUNWAY_STATE_DIR, else ~/.local/state/runway].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `--state-dir` and `--service` after a command about one service of a server.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Which service [default: runway.toml's, else the only one the server runs].
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+}
+
+/// `-f FILE` after a command that reads runway.toml.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FileArg {
+    /// The service description [default: ./runway.toml].
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+/// `--detach` on the commands that start a deployment.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct DetachArg {
+    /// Return once the deployment has started instead of following it to its end (follow it
+    /// with `runway status --watch`; its outcome is in `runway history`).
+    #[arg(long)]
+    pub detach: bool,
+}
+
+const DEPLOY_HELP: &str = "\
+Runs the whole runbook: preflight checks, backup and migration ([hooks]), the rollout of
+[strategy] (rolling, canary, blue-green or recreate), the analysis, verification; on any
+failure the previous release comes back by itself.
+
+Exit status:
+  0    VERSION serves all traffic
+  1    the deployment failed or was rolled back (the reason is printed), or the server
+       refused it (busy, another project's service, ...)
+  2    runway.toml is invalid (every problem is printed; nothing was deployed)
+  130  Ctrl-C: the CLI stopped following, the deployment goes on in the server
+
+Examples:
+  runway deploy v1.2.3
+  runway deploy v1.2.3 -f services/api/runway.toml --detach
+  runway deploy v1.2.4 --skip-checks          an emergency fix (recorded)";
+
+const ROLLBACK_HELP: &str = "\
+Examples:
+  runway rollback                     the release before the serving one
+  runway rollback v1.2.1
+  runway rollback --to-revision 12    the release deployment #12 brought (see `runway history`)";
+
+const CHECK_HELP: &str = "\
+Exit status: 0 when no blocker failed, 1 when one did, 2 when runway.toml is invalid.
+
+Examples:
+  runway check                    every check of runway.toml
+  runway check --phase preflight
+  runway check history            the runs of scheduled checklists";
+
+const LOGS_HELP: &str = "\
+Examples:
+  runway logs -f                  follow every running replica
+  runway logs --version v2        the replicas of v2, running or stopped
+  runway logs --node web-7        one replica, running or stopped
+  runway logs --deployment 12     deployment #12's hook output and the replicas it started";
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a commented runway.toml to start from.
+    ///
+    /// The service is named after the directory.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        file: FileArg,
+    },
+    /// Check runway.toml and report every problem.
+    ///
+    /// Each problem is shown with file:line:col; the exit status is 2 when there is one.
+    Validate {
+        #[command(flatten)]
+        file: FileArg,
+    },
+    /// Print the steps a deploy of VERSION would take; changes nothing.
+    ///
+    /// The plan starts from what the server runs now (or from nothing without a server).
+    #[command(after_help = "Example:\n  runway plan v1.2.3")]
+    Plan {
+        /// The version to plan for (any name: nothing is started) [default: shown as "the
+        /// new version"].
+        version: Option<String>,
+        #[command(flatten)]
+        file: FileArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Run the runway server in the foreground until SIGTERM or SIGINT.
+    #[command(
+        after_help = "Example:\n  runway server --state-dir /var/lib/runway --api-listen 127.0.0.1:7070"
+    )]
+    Server {
+        /// Address of the API the CLI talks to (the port chosen is written to server.json in
+        /// the state dir).
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        api_listen: SocketAddr,
+        /// Address of the Prometheus /metrics endpoint (no token needed).
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        metrics_listen: SocketAddr,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Deploy VERSION with runway.toml and follow it to its outcome.
+    #[command(after_help = DEPLOY_HELP)]
+    Deploy {
+        /// The version to deploy: replaces {version} in [run] command and env.
+        version: String,
+        #[command(flatten)]
+        detach: DetachArg,
+        /// Deploy without the preflight checks (an emergency; recorded in the deployment).
+        #[arg(long)]
+        skip_checks: bool,
+        /// Deploy although the service was deployed from another directory (it moves here).
+        #[arg(long)]
+        from_here: bool,
+        #[command(flatten)]
+        file: FileArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Show what runs: releases, replicas, the deployment under way, request metrics.
+    ///
+    /// Also the last failure since the serving release. Inside a project (a directory with a
+    /// runway.toml), its service only; elsewhere, or with --all, every service.
+    Status {
+        /// Refresh every second until interrupted (with --json: one snapshot per line).
+        #[arg(long)]
+        watch: bool,
+        /// Print JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Every service the server runs, also inside a project directory.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Deployments, newest first.
+    ///
+    /// Inside a project (a directory with a runway.toml), of its service; elsewhere, or with
+    /// --all, of every service.
+    History {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Every service's deployments, also inside a project directory.
+        #[arg(long)]
+        all: bool,
+        /// How many to show.
+        #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+        limit: u32,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Roll back to an earlier release, with the config, secrets and schema it had.
+    ///
+    /// The previous release, or VERSION, or the release of a deployment from `history`.
+    #[command(after_help = ROLLBACK_HELP)]
+    Rollback {
+        /// The version to go back to [default: the release before the serving one].
+        version: Option<String>,
+        /// The deployment id (from `runway history`) whose release to restore.
+        #[arg(long, value_name = "N", conflicts_with = "version")]
+        to_revision: Option<i64>,
+        /// Leave the newer releases' migrations in effect: the old release runs on the new
+        /// schema (no undo, no restore).
+        #[arg(long)]
+        keep_schema: bool,
+        #[command(flatten)]
+        detach: DetachArg,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// List the service's backups, newest first.
+    ///
+    /// [hooks.backup] takes one before each migration.
+    Backups {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Put the database back to BACKUP, with the release that served when it was taken.
+    ///
+    /// It runs behind the maintenance page; `runway backups` lists the backups.
+    #[command(after_help = "Example:\n  runway restore 7")]
+    Restore {
+        /// The backup's id, from `runway backups`.
+        backup: i64,
+        #[command(flatten)]
+        detach: DetachArg,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Serve a 503 maintenance page for every request, or stop doing so.
+    ///
+    /// The health path and [maintenance] allow still pass.
+    #[command(after_help = "Example:\n  runway maintenance on --message \"Back at 14:00 UTC\"")]
+    Maintenance {
+        /// on: serve the page; off: traffic flows to the release again.
+        #[arg(value_enum)]
+        state: OnOff,
+        /// The page's message [default: [maintenance] message].
+        #[arg(long)]
+        message: Option<String>,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Refuse writes with 503 and let reads through, or take all traffic again.
+    ///
+    /// Writes are anything but GET, HEAD and OPTIONS.
+    #[command(
+        after_help = "Example:\n  runway traffic read-only --message \"Migrating, back soon\""
+    )]
+    Traffic {
+        /// read-only: refuse writes; normal: take everything again.
+        #[arg(value_enum)]
+        mode: TrafficArg,
+        /// What refused writes are told [default: [maintenance] message].
+        #[arg(long)]
+        message: Option<String>,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Move a canary to its next step now (or with --full, straight to 100%).
+    Promote {
+        /// Straight to 100%: the canary becomes the serving release.
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Hold a canary at its current step until `runway resume` or `runway promote`.
+    Pause {
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Let a paused canary go on.
+    Resume {
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Roll a canary back now.
+    ///
+    /// Its weight goes to 0 at once, then it is drained and stopped.
+    Abort {
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Run the checks of runway.toml and print a table.
+    ///
+    /// All of them, or one phase with --phase; exit 1 when a blocker failed. `{replica}`
+    /// stands for the running replicas of the service.
+    #[command(args_conflicts_with_subcommands = true, after_help = CHECK_HELP)]
+    Check {
+        #[command(subcommand)]
+        action: Option<CheckCommand>,
+        /// Only the checks of this phase: preflight, verify, smoke, daily, or a named
+        /// checklist.
+        #[arg(long, value_name = "PHASE")]
+        phase: Option<String>,
+        /// Print JSON (docs/json.md): an array of results, `[]` when there are no checks.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        file: FileArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Capture the serving release's request metrics, or compare with a capture.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineCommand,
+    },
+    /// List, restart, stop or start replicas ("nodes").
+    Nodes {
+        #[command(subcommand)]
+        action: NodesCommand,
+    },
+    /// Change the serving release's number of replicas.
+    ///
+    /// The next deploy goes back to runway.toml's count, and says so.
+    #[command(after_help = "Example:\n  runway scale --count 5")]
+    Scale {
+        /// The number of replicas.
+        #[arg(long, value_name = "N")]
+        count: u32,
+        #[command(flatten)]
+        detach: DetachArg,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Manage the services the server knows.
+    Service {
+        #[command(subcommand)]
+        action: ServiceCommand,
+    },
+    /// Show replica logs, also of replicas that no longer run.
+    ///
+    /// The running replicas by default; stopped ones by node, version or deployment (what a
+    /// user wants after a failed deploy).
+    #[command(after_help = LOGS_HELP)]
+    Logs {
+        /// Keep printing new lines until interrupted.
+        #[arg(short = 'f', long, conflicts_with = "deployment")]
+        follow: bool,
+        /// Lines per replica.
+        #[arg(short = 'n', long, default_value_t = 50, value_name = "N")]
+        lines: usize,
+        /// Only replicas of this version (the 10 newest stopped ones too).
+        #[arg(
+            long = "version",
+            value_name = "VERSION",
+            conflicts_with = "deployment"
+        )]
+        release: Option<String>,
+        /// Only this replica (a name from `runway nodes list` or the deploy's output).
+        #[arg(long, value_name = "NODE", conflicts_with = "deployment")]
+        node: Option<String>,
+        /// One JSON object per line (NDJSON, docs/json.md).
+        #[arg(long)]
+        json: bool,
+        /// Deployment ID's hook output (backup, migrate, undo, restore, [[hooks.run]]), then
+        /// the logs of the replicas it started.
+        #[arg(long, value_name = "ID")]
+        deployment: Option<i64>,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// See it work: deploys under load, a refused bad release, a rollback.
+    ///
+    /// A server and a demo app in a temporary directory, removed at the end (or on Ctrl-C).
+    Demo,
+    /// Steady HTTP load with a per-response timeline (used by the benchmarks).
+    #[command(hide = true)]
+    Loadgen {
+        /// host:port to load.
+        addr: SocketAddr,
+        /// Requests per second, all workers together.
+        #[arg(long, default_value_t = 2000)]
+        rps: u64,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16)]
+        workers: u64,
+        /// How long to load.
+        #[arg(long, default_value = "30s", value_parser = parse_window)]
+        duration: std::time::Duration,
+        /// Write "seconds,version,status" per response to this file.
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+    },
+    /// The demo app itself (used by the demo, the tests and the benchmarks).
+    #[command(hide = true, disable_version_flag = true)]
+    DemoApp(runway_demo_app::Args),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrafficArg {
+    ReadOnly,
+    Normal,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// The runs of scheduled checklists the server recorded, newest first.
+    History {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How many runs to show.
+        #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+        limit: u32,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaselineCommand {
+    /// Measure the serving release for a while and store the numbers.
+    #[command(after_help = "Example:\n  runway baseline capture --window 1m")]
+    Capture {
+        /// How long to measure (a duration like "10s").
+        #[arg(long, default_value = "10s", value_parser = parse_window)]
+        window: std::time::Duration,
+        /// Print JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Measure now and compare with a baseline: Metric | Baseline | Current | Delta | Status.
+    Compare {
+        /// How long to measure (a duration like "10s").
+        #[arg(long, default_value = "10s", value_parser = parse_window)]
+        window: std::time::Duration,
+        /// The baseline to compare with [default: the newest].
+        #[arg(long, value_name = "ID")]
+        id: Option<i64>,
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// Forget a service: it leaves `status` and stops being anyone's default.
+    ///
+    /// Refused while it serves unless --force, which stops its replicas and closes its
+    /// address. Its deployments stay in `history`.
+    #[command(
+        after_help = "Examples:\n  runway service remove web-test\n  runway service remove web-test --force"
+    )]
+    Remove {
+        /// The service's name (as `runway status` shows it).
+        name: String,
+        /// Remove it although it serves: stop its replicas and close its listen address.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodesCommand {
+    /// The replicas, running or starting.
+    List {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Replace a replica by a fresh one (the new one serves before the old one stops).
+    Restart {
+        /// The replica, e.g. web-3 (see `runway nodes list`).
+        node: String,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Drain and stop a replica.
+    Stop {
+        /// The replica, e.g. web-3 (see `runway nodes list`).
+        node: String,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Start a stopped replica of the serving release again.
+    Start {
+        /// The replica, e.g. web-3 (see `runway nodes list`).
+        node: String,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
+fn parse_window(s: &str) -> Result<std::time::Duration, String> {
+    runway_spec::parse_duration(s)
+}
+
+impl Command {
+    /// The options after the command: `-f`, `--state-dir`, `--service`, whichever it takes.
+    pub(super) fn options(&self) -> (Option<&FileArg>, Option<&ServerArg>, Option<&str>) {
+        use Command::*;
+        fn service(t: &ServiceArgs) -> (Option<&ServerArg>, Option<&str>) {
+            (Some(&t.server), t.service.as_deref())
+        }
+        let (server, name) = match self {
+            Plan { server, .. }
+            | Server { server, .. }
+            | Deploy { server, .. }
+            | Check { server, .. } => (Some(server), None),
+            Service {
+                action: ServiceCommand::Remove { server, .. },
+            } => (Some(server), None),
+            Status { target, .. }
+            | History { target, .. }
+            | Rollback { target, .. }
+            | Backups { target, .. }
+            | Restore { target, .. }
+            | Maintenance { target, .. }
+            | Traffic { target, .. }
+            | Promote { target, .. }
+            | Pause { target }
+            | Resume { target }
+            | Abort { target }
+            | Scale { target, .. }
+            | Logs { target, .. } => service(target),
+            Baseline { action } => match action {
+                BaselineCommand::Capture { target, .. }
+                | BaselineCommand::Compare { target, .. } => service(target),
+            },
+            Nodes { action } => match action {
+                NodesCommand::List { target, .. }
+                | NodesCommand::Restart { target, .. }
+                | NodesCommand::Stop { target, .. }
+                | NodesCommand::Start { target, .. } => service(target),
+            },
+            Init { .. } | Validate { .. } | Demo | Loadgen { .. } | DemoApp(_) => (None, None),
+        };
+        // `runway check history --service web`: the subcommand's own options.
+        let (server, name) = match self {
+            Check {
+                action: Some(CheckCommand::History { target, .. }),
+                ..
+            } => service(target),
+            _ => (server, name),
+        };
+        let file = match self {
+            Init { file, .. }
+            | Validate { file }
+            | Plan { file, .. }
+            | Deploy { file, .. }
+            | Check { file, .. } => Some(file),
+            _ => None,
+        };
+        (file, server, name)
+    }
+}
