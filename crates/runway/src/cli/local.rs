@@ -9,6 +9,7 @@ use runway_spec::{Spec, StrategySpec};
 use super::{Cli, ClientError};
 use crate::api_types::StatusView;
 use crate::engine::plan::{simulate, RollingState, Step};
+use crate::text::plural;
 
 pub fn init(file: &Path, force: bool) -> Result<ExitCode> {
     if file.exists() && !force {
@@ -98,12 +99,12 @@ fn print_runbook(spec: &Spec, with_database_steps: bool) {
     let hooks = |phase: runway_spec::HookPhase| spec.hooks.at(phase).count();
     let mut before = Vec::new();
     if count("preflight") > 0 {
-        before.push(format!("{} preflight check(s)", count("preflight")));
+        before.push(plural(count("preflight") as u64, "preflight check"));
     }
     if hooks(runway_spec::HookPhase::PreDeploy) > 0 {
-        before.push(format!(
-            "{} pre-deploy hook(s)",
-            hooks(runway_spec::HookPhase::PreDeploy)
+        before.push(plural(
+            hooks(runway_spec::HookPhase::PreDeploy) as u64,
+            "pre-deploy hook",
         ));
     }
     if with_database_steps {
@@ -121,12 +122,12 @@ fn print_runbook(spec: &Spec, with_database_steps: bool) {
     }
     let mut after = Vec::new();
     if count("verify") > 0 {
-        after.push(format!("{} verify check(s)", count("verify")));
+        after.push(plural(count("verify") as u64, "verify check"));
     }
     if hooks(runway_spec::HookPhase::PostDeploy) > 0 {
-        after.push(format!(
-            "{} post-deploy hook(s)",
-            hooks(runway_spec::HookPhase::PostDeploy)
+        after.push(plural(
+            hooks(runway_spec::HookPhase::PostDeploy) as u64,
+            "post-deploy hook",
         ));
     }
     if !before.is_empty() {
@@ -197,8 +198,9 @@ fn print_recreate_plan(spec: &Spec, version: &str, serving: Option<&str>) {
         steps.push(format!("migrate: {}", m.command.join(" ")));
     }
     steps.push(format!(
-        "start {} replica(s) of {version}; wait until each passes {}",
-        spec.run.replicas, spec.health.path
+        "start {} of {version}; wait until each passes {}",
+        plural(spec.run.replicas, "replica"),
+        spec.health.path
     ));
     steps.push("run the verify checks, then maintenance off".to_string());
     for (i, step) in steps.iter().enumerate() {
@@ -227,9 +229,18 @@ fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &st
             runway_spec::Pause::Manual => "wait for `runway promote`".to_string(),
         };
         if step.weight == 100 {
-            println!("  {}. {replicas} replica(s) of {version} take 100% of requests; drain and stop {stable}", i + 1);
+            println!(
+                "  {}. {} of {version} take 100% of requests; drain and stop {stable}",
+                i + 1,
+                plural(replicas, "replica")
+            );
         } else {
-            println!("  {}. {replicas} replica(s) of {version} (healthy first) take {}% of requests; {pause}", i + 1, step.weight);
+            println!(
+                "  {}. {} of {version} (healthy first) take {}% of requests; {pause}",
+                i + 1,
+                plural(replicas, "replica"),
+                step.weight
+            );
         }
     }
     match analysis {
@@ -385,8 +396,9 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
                 spec.service.listen
             );
             println!(
-                "  1. start {} replica(s) of {version} with no traffic; wait until each passes {}",
-                spec.run.replicas, spec.health.path
+                "  1. start {} of {version} with no traffic; wait until each passes {}",
+                plural(spec.run.replicas, "replica"),
+                spec.health.path
             );
             match bg.preview_listen {
                 Some(addr) => println!("  2. preview: http://{addr} and the header `x-runway-release: {version}` reach only {version}"),
@@ -441,15 +453,15 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
     for (i, step) in steps.iter().enumerate() {
         let text = match step {
             Step::StartNew(k) => format!(
-                "start {k} replica(s) of {version}, wait until {} answers 2xx (deadline {}), then route traffic to them",
-                spec.health.path, spec.health.deadline
+                "start {} of {version}, wait until {} answers 2xx (deadline {}), then route traffic to them",
+                plural(*k, "replica"), spec.health.path, spec.health.deadline
             ),
             Step::RetireOld(k) => format!(
-                "take {k} replica(s) of {old_name} out of rotation, drain in-flight requests (up to {}), stop them (SIGTERM, SIGKILL after {})",
-                spec.run.drain_timeout, spec.run.stop_timeout
+                "take {} of {old_name} out of rotation, drain in-flight requests (up to {}), stop them (SIGTERM, SIGKILL after {})",
+                plural(*k, "replica"), spec.run.drain_timeout, spec.run.stop_timeout
             ),
-            Step::RetireNew(k) => format!("stop {k} surplus replica(s) of {version}"),
-            Step::Done => format!("done: {version} serves all traffic on {} replicas", spec.run.replicas),
+            Step::RetireNew(k) => format!("stop {} of {version}", plural(*k, "surplus replica")),
+            Step::Done => format!("done: {version} serves all traffic on {}", plural(spec.run.replicas, "replica")),
             Step::Stuck => "stuck: max_surge and max_unavailable are both 0".to_string(),
         };
         println!("  {}. {text}", i + 1);

@@ -221,8 +221,11 @@ pub fn describe(e: &JournalEntry) -> String {
         "maintenance_off" => "maintenance off: traffic flows to the release".to_string(),
         "maintenance_kept" => format!("maintenance stays on: {}", s("why")),
         "recreate_stopping_old" => format!(
-            "recreate: draining and stopping {} old replica(s)",
-            n("replicas")
+            "recreate: draining and stopping {}",
+            crate::text::plural(
+                d.get("replicas").and_then(|v| v.as_u64()).unwrap_or(0),
+                "old replica"
+            )
         ),
         "recreate_starting_new" => format!("recreate: starting {}", s("version")),
         "schema_kept" => format!("schema kept: {}", s("why")),

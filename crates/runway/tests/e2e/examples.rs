@@ -161,7 +161,7 @@ async fn the_alembic_rolling_example_migrates_rolls_out_and_downgrades_on_rollba
     for expected in [
         "migrate `../tools/migrate.sh upgrade head` once",
         "`../tools/migrate.sh downgrade -1` runs after the old release has all traffic back",
-        "1 post-deploy hook(s)",
+        "1 post-deploy hook",
         "nothing was changed",
     ] {
         assert!(plan.contains(expected), "{expected} in {plan}");
