@@ -115,15 +115,25 @@ pub async fn set_mode(cli: &Cli, path: &str, on: bool, message: Option<&str>) ->
 async fn post_and_print(cli: &Cli, path: &str, body: &impl serde::Serialize) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let answer: serde_json::Value = client
+    let answer = client
         .post(&format!("/v1/services/{service}/{path}"), body)
-        .await
-        .map_err(|e| match e {
-            ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
-            other => other.into(),
-        })?;
+        .await;
+    print_message(answer)
+}
+
+/// Prints the `message` of the server's answer, or says that the server refused.
+fn print_message(answer: Result<serde_json::Value, ClientError>) -> Result<ExitCode> {
+    let answer = answer.map_err(refused)?;
     println!("{}", answer["message"].as_str().unwrap_or("done"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A refusal of the server as the CLI says it (`refused: ...`); other errors as they are.
+fn refused(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
+        other => other.into(),
+    }
 }
 
 pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
@@ -146,10 +156,7 @@ pub async fn control(cli: &Cli, command: &str) -> Result<ExitCode> {
 }
 
 fn start(answer: Result<Deployment, ClientError>) -> Result<Deployment> {
-    answer.map_err(|e| match e {
-        ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
-        other => other.into(),
-    })
+    answer.map_err(refused)
 }
 
 /// Prints the deployment's journal as it grows and exits 0 only when it succeeded.
@@ -280,14 +287,9 @@ pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCo
     {
         anyhow::bail!("no service named `{name}`; `runway status` lists the services");
     }
-    let answer: serde_json::Value = cli
+    let answer = cli
         .client()
         .delete(&format!("/v1/services/{name}?force={force}"))
-        .await
-        .map_err(|e| match e {
-            ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
-            other => other.into(),
-        })?;
-    println!("{}", answer["message"].as_str().unwrap_or("done"));
-    Ok(ExitCode::SUCCESS)
+        .await;
+    print_message(answer)
 }
