@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::plan::{self, RollingState, Step};
 use super::{Engine, Release, Service};
-use crate::platform::replica::{Launch, NewReplica, Replica};
+use crate::platform::replica::{Launch, NewReplica, ProcessHandle, Replica};
 use crate::platform::{logfile, process};
 
 impl Engine {
@@ -145,15 +145,21 @@ impl Engine {
         in_rotation: bool,
     ) -> anyhow::Result<Arc<Replica>> {
         let port = process::free_port()?;
+        let handle = ProcessHandle {
+            pid: None,
+            start: None,
+            port,
+        }
+        .to_json();
         let replica_id = match reuse_id {
             Some(rid) => {
-                self.store.update_replica_process(rid, port, None, None)?;
+                self.store.set_replica_handle(rid, &handle)?;
                 self.store.set_replica_state(rid, "starting")?;
                 rid
             }
             None => self
                 .store
-                .insert_replica(&svc.name, release.id, &release.version, port)?,
+                .insert_replica(&svc.name, release.id, &release.version, &handle)?,
         };
         let name = format!("{}-{replica_id}", svc.name);
         self.journal(

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{service::Operation, Engine, Release};
 use crate::platform::process::Process;
-use crate::platform::replica::{NewReplica, Replica};
+use crate::platform::replica::{NewReplica, ProcessHandle, Replica};
 
 /// How long adopted replicas get to pass a health check before the proxy accepts traffic again.
 /// Connections made meanwhile wait in the listen backlog instead of being refused.
@@ -63,9 +63,14 @@ impl Engine {
             };
             let mut adopted = Vec::new();
             for row in self.store.live_replicas(name)? {
-                let process = row
+                let Some(handle) = ProcessHandle::from_json(row.handle.as_ref()) else {
+                    tracing::warn!(replica = row.id, "no process handle recorded: not adopted");
+                    self.store.set_replica_state(row.id, "stopped")?;
+                    continue;
+                };
+                let process = handle
                     .pid
-                    .zip(row.proc_start)
+                    .zip(handle.start)
                     .and_then(|(pid, start)| Process::adopt(pid, start));
                 if process.is_none() && !row.in_rotation {
                     // It served nothing and its process is gone: nothing to bring back.
@@ -89,7 +94,7 @@ impl Engine {
                         release_id: row.release_id,
                         version: row.version.clone(),
                         fingerprint: release.fingerprint(),
-                        port: row.port,
+                        port: handle.port,
                         launch: self.launch_for(&svc, &release, &replica_name),
                         in_rotation: row.in_rotation,
                         restarts: row.restarts,

@@ -97,6 +97,29 @@ pub struct NewReplica {
     pub adopt: Option<Process>,
 }
 
+/// What the process platform keeps in a replica's row to find it again after a server
+/// restart: the pid *and* its start time (a recycled pid is never mistaken for the replica), and
+/// the port it serves on. Stored as JSON (`{"platform":"process","pid":…,"start":…,"port":…}`);
+/// the store does not interpret it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "platform", rename = "process")]
+pub struct ProcessHandle {
+    pub pid: Option<i32>,
+    pub start: Option<u64>,
+    pub port: u16,
+}
+
+impl ProcessHandle {
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// The handle in a replica row, when it is a process's.
+    pub fn from_json(handle: Option<&serde_json::Value>) -> Option<ProcessHandle> {
+        serde_json::from_value(handle?.clone()).ok()
+    }
+}
+
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a starting replica may fail its health checks before a deploy says so.
 pub const PROBE_REPORT_GRACE: Duration = Duration::from_secs(2);
@@ -291,7 +314,8 @@ impl Replica {
             };
             let pid = proc.pid();
             let start = pid.and_then(process::start_time);
-            if let Err(e) = self.store.update_replica_process(self.id, port, pid, start) {
+            let handle = ProcessHandle { pid, start, port };
+            if let Err(e) = self.store.set_replica_handle(self.id, &handle.to_json()) {
                 tracing::error!(replica = %self.name, "cannot record pid: {e:#}");
             }
             self.record_state("running");

@@ -81,6 +81,23 @@ impl Harness {
         h
     }
 
+    /// A harness whose state dir `prepare` fills (with the test dir and the service's listen
+    /// address) before the server first starts: a state dir left by another runway.
+    pub async fn start_with_state(prepare: impl FnOnce(&Path, &Path, SocketAddr)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let listen = free_addr();
+        prepare(dir.path(), &state, listen);
+        let mut h = Harness {
+            listen,
+            state,
+            dir,
+            server: None,
+        };
+        h.start_server().await;
+        h
+    }
+
     pub async fn start_server(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

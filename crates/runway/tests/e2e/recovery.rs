@@ -189,3 +189,95 @@ async fn a_clean_restart_of_the_server_brings_the_serving_release_back() {
     );
     assert_eq!(h.get("/").await.1, "v1");
 }
+
+/// Issue 11: a state dir written by runway before versioned migrations (a fixture made by that
+/// code: v1 serving on two replicas, deployment #2 of v2 interrupted by `kill -9`) is upgraded
+/// in place on the first start; the upgraded server adopts the replicas that still run (same
+/// pids) and finishes the interrupted deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_dir_from_before_migrations_is_upgraded_and_resumed() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let mut live: Vec<(i64, std::process::Child)> = Vec::new();
+    let h = Harness::start_with_state(|dir, state, listen| {
+        std::fs::create_dir_all(state).unwrap();
+        std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // The fixture's v2 started slowly on purpose; here it may become healthy at once.
+        let sql = include_str!("../fixtures/state-before-migrations.sql")
+            .replace("@RUNWAY@", RUNWAY)
+            .replace("@BASE_DIR@", dir.to_str().unwrap())
+            .replace("@LISTEN@", &listen.to_string())
+            .replace(r#","--slow-start-ms","60000""#, "");
+        let db = state.join("state.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&sql).unwrap();
+        // web-1 and web-2 (v1) outlived the old server: start them, as it had, and write their
+        // pids, start times and ports where that server kept them.
+        for (id, version) in [(1, "v1"), (2, "v1")] {
+            let port = crate::harness::free_addr().port();
+            let child = std::process::Command::new(RUNWAY)
+                .args([
+                    "demo-app",
+                    "--port",
+                    &port.to_string(),
+                    "--version",
+                    version,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let pid = child.id() as i32;
+            let start = runway::platform::process::start_time(pid).unwrap();
+            conn.execute(
+                "UPDATE replicas SET pid = ?1, proc_start = ?2, port = ?3 WHERE id = ?4",
+                rusqlite::params![pid, start as i64, port, id],
+            )
+            .unwrap();
+            live.push((id, child));
+        }
+        // web-3 (v2, still starting) died with the old server.
+        drop(conn);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    })
+    .await;
+    let old_pids: Vec<i64> = live.iter().map(|(_, c)| c.id() as i64).collect();
+
+    // The interrupted deployment finishes: v2 serves on two replicas.
+    let began = std::time::Instant::now();
+    loop {
+        let history = h.history().await;
+        let v2 = history.iter().find(|d| d["id"] == 2).unwrap().clone();
+        if v2["status"] != "running" {
+            assert_eq!(v2["status"], "succeeded", "{v2}\n{}", h.server_log());
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "deployment #2 still running:\n{}",
+            h.server_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(h.get("/").await.1, "v2");
+    let log = h.server_log();
+    assert!(
+        log.contains("state database upgraded") && log.contains("re-adopting running replica"),
+        "{log}"
+    );
+    // The adopted v1 replicas were drained and stopped by the resumed rollout, as any old
+    // release's are.
+    for (pid, (_, mut child)) in old_pids.iter().zip(live) {
+        let exited = began.elapsed();
+        while pid_alive(*pid) && exited < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.try_wait();
+        assert!(!pid_alive(*pid), "v1 replica {pid} still runs");
+    }
+    let history = h.history().await;
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[1]["status"], "succeeded");
+}

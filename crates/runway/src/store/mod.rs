@@ -14,101 +14,15 @@ use std::path::Path;
 use std::sync::Mutex;
 
 mod runbook;
+mod schema;
 
 pub use runbook::{BackupRow, HookRun, ServiceFlag, TrafficMode};
+pub use schema::LATEST as SCHEMA_VERSION;
 
 use anyhow::{Context, Result};
 use runway_spec::Spec;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS deployments (
-    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
-    service             TEXT NOT NULL,
-    kind                TEXT NOT NULL,
-    version             TEXT NOT NULL,
-    previous_version    TEXT,
-    previous_release_id INTEGER,
-    status              TEXT NOT NULL,
-    reason              TEXT,
-    spec                TEXT NOT NULL,
-    base_dir            TEXT NOT NULL,
-    started_at          TEXT NOT NULL,
-    finished_at         TEXT,
-    progress            TEXT
-);
-CREATE INDEX IF NOT EXISTS deployments_by_service ON deployments(service, id);
-CREATE TABLE IF NOT EXISTS journal (
-    deployment_id INTEGER NOT NULL,
-    seq           INTEGER NOT NULL,
-    at            TEXT NOT NULL,
-    event         TEXT NOT NULL,
-    detail        TEXT NOT NULL,
-    PRIMARY KEY (deployment_id, seq)
-);
-CREATE TABLE IF NOT EXISTS services (
-    name            TEXT PRIMARY KEY,
-    serving_release INTEGER
-);
-CREATE TABLE IF NOT EXISTS baselines (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    service     TEXT NOT NULL,
-    captured_at TEXT NOT NULL,
-    metrics     TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS check_runs (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    service    TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    passed     INTEGER NOT NULL,
-    results    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS hook_runs (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    deployment_id INTEGER NOT NULL,
-    phase         TEXT NOT NULL,
-    argv          TEXT NOT NULL,
-    started_at    TEXT NOT NULL,
-    finished_at   TEXT,
-    outcome       TEXT NOT NULL,
-    detail        TEXT,
-    output        TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS hook_runs_by_deployment ON hook_runs(deployment_id, id);
-CREATE TABLE IF NOT EXISTS backups (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    service       TEXT NOT NULL,
-    deployment_id INTEGER NOT NULL,
-    version       TEXT NOT NULL,
-    dir           TEXT NOT NULL,
-    created_at    TEXT NOT NULL,
-    state         TEXT NOT NULL,
-    size_bytes    INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS migrations (
-    deployment_id INTEGER PRIMARY KEY,
-    service       TEXT NOT NULL,
-    applied_at    TEXT NOT NULL,
-    undone_by     INTEGER,
-    undone_at     TEXT,
-    how           TEXT
-);
-CREATE TABLE IF NOT EXISTS replicas (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    service     TEXT NOT NULL,
-    release_id  INTEGER NOT NULL,
-    version     TEXT NOT NULL,
-    port        INTEGER NOT NULL,
-    pid         INTEGER,
-    proc_start  INTEGER,
-    state       TEXT NOT NULL,
-    in_rotation INTEGER NOT NULL DEFAULT 0,
-    restarts    INTEGER NOT NULL DEFAULT 0,
-    created_at  TEXT NOT NULL,
-    stopped_at  TEXT
-);
-"#;
 
 /// Deployment outcome, as `history` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,16 +115,16 @@ pub struct JournalEntry {
     pub detail: serde_json::Value,
 }
 
-/// A replica as persisted: enough to re-adopt its process after a crash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A replica as persisted: enough to find it again after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRow {
     pub id: i64,
     pub service: String,
     pub release_id: i64,
     pub version: String,
-    pub port: u16,
-    pub pid: Option<i32>,
-    pub proc_start: Option<u64>,
+    /// What its platform needs to find it again (for a local process: pid, start time and
+    /// port), as the platform wrote it; `None` before the platform said.
+    pub handle: Option<serde_json::Value>,
     pub state: String,
     pub in_rotation: bool,
     pub restarts: u32,
@@ -238,14 +152,13 @@ pub fn now() -> String {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .with_context(|| format!("opening state database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)
-            .context("creating the state database schema")?;
-        migrate(&conn).context("upgrading the state database")?;
+        schema::upgrade(&mut conn)
+            .with_context(|| format!("opening state database {}", path.display()))?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -522,27 +435,23 @@ impl Store {
         service: &str,
         release_id: i64,
         version: &str,
-        port: u16,
+        handle: &serde_json::Value,
     ) -> Result<i64> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO replicas (service, release_id, version, port, state, created_at)
+            "INSERT INTO replicas (service, release_id, version, handle, state, created_at)
              VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
-            params![service, release_id, version, port, now()],
+            params![service, release_id, version, handle.to_string(), now()],
         )?;
         Ok(conn.last_insert_rowid())
     }
 
-    pub fn update_replica_process(
-        &self,
-        id: i64,
-        port: u16,
-        pid: Option<i32>,
-        proc_start: Option<u64>,
-    ) -> Result<()> {
+    /// Records what the replica's platform needs to find it again (a new process, a new
+    /// container...).
+    pub fn set_replica_handle(&self, id: i64, handle: &serde_json::Value) -> Result<()> {
         self.conn().execute(
-            "UPDATE replicas SET port = ?2, pid = ?3, proc_start = ?4 WHERE id = ?1",
-            params![id, port, pid, proc_start.map(|v| v as i64)],
+            "UPDATE replicas SET handle = ?2 WHERE id = ?1",
+            params![id, handle.to_string()],
         )?;
         Ok(())
     }
@@ -576,7 +485,7 @@ impl Store {
     pub fn live_replicas(&self, service: &str) -> Result<Vec<ReplicaRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, service, release_id, version, port, pid, proc_start, state, in_rotation, restarts
+            "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
              FROM replicas WHERE service = ?1 AND state NOT IN ('stopped', 'failed') ORDER BY id",
         )?;
         let rows = stmt.query_map([service], replica_from_row)?;
@@ -592,7 +501,7 @@ impl Store {
     ) -> Result<Vec<ReplicaRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, service, release_id, version, port, pid, proc_start, state, in_rotation, restarts
+            "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
              FROM replicas WHERE service = ?1 AND version = ?2 ORDER BY id DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![service, version, limit as i64], replica_from_row)?;
@@ -602,7 +511,7 @@ impl Store {
     pub fn replica(&self, id: i64) -> Result<Option<ReplicaRow>> {
         self.conn()
             .query_row(
-                "SELECT id, service, release_id, version, port, pid, proc_start, state, in_rotation, restarts
+                "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
                  FROM replicas WHERE id = ?1",
                 [id],
                 replica_from_row,
@@ -610,26 +519,6 @@ impl Store {
             .optional()
             .map_err(Into::into)
     }
-}
-
-/// Columns added after a table was first created: add them to older state files.
-fn migrate(conn: &Connection) -> Result<()> {
-    for (table, column, ty) in [
-        ("deployments", "progress", "TEXT"),
-        ("services", "maintenance", "TEXT"),
-        ("services", "read_only", "TEXT"),
-        ("services", "frozen", "TEXT"),
-    ] {
-        let exists = conn
-            .prepare(&format!(
-                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
-            ))?
-            .exists([column])?;
-        if !exists {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
-        }
-    }
-    Ok(())
 }
 
 fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
@@ -659,12 +548,12 @@ fn replica_from_row(r: &Row<'_>) -> rusqlite::Result<ReplicaRow> {
         service: r.get(1)?,
         release_id: r.get(2)?,
         version: r.get(3)?,
-        port: r.get::<_, i64>(4)? as u16,
-        pid: r.get(5)?,
-        proc_start: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
-        state: r.get(7)?,
-        in_rotation: r.get(8)?,
-        restarts: r.get::<_, i64>(9)? as u32,
+        handle: r
+            .get::<_, Option<String>>(4)?
+            .and_then(|h| serde_json::from_str(&h).ok()),
+        state: r.get(5)?,
+        in_rotation: r.get(6)?,
+        restarts: r.get::<_, i64>(7)? as u32,
     })
 }
 
@@ -726,16 +615,17 @@ mod tests {
     fn replicas_track_rotation_and_liveness() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
-        let r = store.insert_replica("web", 1, "v1", 4000).unwrap();
-        store
-            .update_replica_process(r, 4001, Some(123), Some(99))
+        let r = store
+            .insert_replica("web", 1, "v1", &serde_json::json!({ "port": 4000 }))
             .unwrap();
+        let handle = serde_json::json!({ "port": 4001, "pid": 123 });
+        store.set_replica_handle(r, &handle).unwrap();
         store.set_replica_rotation(r, true).unwrap();
         let live = store.live_replicas("web").unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(
-            (live[0].port, live[0].pid, live[0].in_rotation),
-            (4001, Some(123), true)
+            (live[0].handle.clone(), live[0].in_rotation),
+            (Some(handle), true)
         );
         store.set_replica_state(r, "stopped").unwrap();
         assert!(store.live_replicas("web").unwrap().is_empty());

@@ -1,0 +1,263 @@
+//! The state database's schema and its history.
+//!
+//! The database records its schema version in SQLite's `user_version`. Each migration brings
+//! it from one version to the next, in one transaction; `Store::open` applies the ones a
+//! database lacks, so a state dir written by any earlier runway is upgraded in place on the
+//! first start of a newer one (and a database from a newer runway is refused, not misread).
+//! Migrations are never edited once released: a change of schema is a new migration.
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{Connection, Transaction};
+
+/// One step of the schema's history.
+struct Migration {
+    /// The version it brings the database to.
+    to: u32,
+    /// What changes, for the server's log.
+    what: &'static str,
+    apply: fn(&Transaction<'_>) -> Result<()>,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        what: "the tables of runway before versioned migrations",
+        apply: version_1,
+    },
+    Migration {
+        to: 2,
+        what: "replicas keep their platform's handle instead of pid, start time and port",
+        apply: version_2,
+    },
+];
+
+/// The schema version this runway writes.
+pub const LATEST: u32 = 2;
+
+/// Brings the database to [`LATEST`]. Returns the version it found.
+pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > LATEST {
+        bail!(
+            "the state database has schema version {found}, written by a newer runway; this \
+             runway knows versions up to {LATEST}. Run the newer runway (or restore the state \
+             dir's backup from before the upgrade)"
+        );
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.to > found) {
+        let tx = conn.transaction()?;
+        (migration.apply)(&tx).with_context(|| {
+            format!(
+                "upgrading the state database to schema version {} ({})",
+                migration.to, migration.what
+            )
+        })?;
+        tx.pragma_update(None, "user_version", migration.to)?;
+        tx.commit()?;
+        if found > 0 || migration.to > 1 {
+            tracing::info!(
+                version = migration.to,
+                "state database upgraded: {}",
+                migration.what
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Version 1: the tables as runway created them before the schema had versions. A database
+/// of that time has them already (its `user_version` is 0); some older ones lack columns
+/// that were added along the way, added here.
+fn version_1(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(VERSION_1)?;
+    for (table, column, ty) in [
+        ("deployments", "progress", "TEXT"),
+        ("services", "maintenance", "TEXT"),
+        ("services", "read_only", "TEXT"),
+        ("services", "frozen", "TEXT"),
+    ] {
+        let exists = tx
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if !exists {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Version 2: a replica row keeps the handle its platform needs to find the replica again
+/// after a restart (for a local process: pid, start time and port; for a container its id,
+/// for a pod its name), as JSON the platform reads; the store does not interpret it.
+fn version_2(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE replicas ADD COLUMN handle TEXT;
+         UPDATE replicas SET handle = json_object(
+             'platform', 'process', 'pid', pid, 'start', proc_start, 'port', port);
+         ALTER TABLE replicas DROP COLUMN port;
+         ALTER TABLE replicas DROP COLUMN pid;
+         ALTER TABLE replicas DROP COLUMN proc_start;",
+    )?;
+    Ok(())
+}
+
+const VERSION_1: &str = r#"
+CREATE TABLE IF NOT EXISTS deployments (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    service             TEXT NOT NULL,
+    kind                TEXT NOT NULL,
+    version             TEXT NOT NULL,
+    previous_version    TEXT,
+    previous_release_id INTEGER,
+    status              TEXT NOT NULL,
+    reason              TEXT,
+    spec                TEXT NOT NULL,
+    base_dir            TEXT NOT NULL,
+    started_at          TEXT NOT NULL,
+    finished_at         TEXT,
+    progress            TEXT
+);
+CREATE INDEX IF NOT EXISTS deployments_by_service ON deployments(service, id);
+CREATE TABLE IF NOT EXISTS journal (
+    deployment_id INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    at            TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    detail        TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+);
+CREATE TABLE IF NOT EXISTS services (
+    name            TEXT PRIMARY KEY,
+    serving_release INTEGER
+);
+CREATE TABLE IF NOT EXISTS baselines (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    service     TEXT NOT NULL,
+    captured_at TEXT NOT NULL,
+    metrics     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS check_runs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    service    TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    passed     INTEGER NOT NULL,
+    results    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hook_runs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment_id INTEGER NOT NULL,
+    phase         TEXT NOT NULL,
+    argv          TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    outcome       TEXT NOT NULL,
+    detail        TEXT,
+    output        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS hook_runs_by_deployment ON hook_runs(deployment_id, id);
+CREATE TABLE IF NOT EXISTS backups (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    service       TEXT NOT NULL,
+    deployment_id INTEGER NOT NULL,
+    version       TEXT NOT NULL,
+    dir           TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    size_bytes    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS migrations (
+    deployment_id INTEGER PRIMARY KEY,
+    service       TEXT NOT NULL,
+    applied_at    TEXT NOT NULL,
+    undone_by     INTEGER,
+    undone_at     TEXT,
+    how           TEXT
+);
+CREATE TABLE IF NOT EXISTS replicas (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    service     TEXT NOT NULL,
+    release_id  INTEGER NOT NULL,
+    version     TEXT NOT NULL,
+    port        INTEGER NOT NULL,
+    pid         INTEGER,
+    proc_start  INTEGER,
+    state       TEXT NOT NULL,
+    in_rotation INTEGER NOT NULL DEFAULT 0,
+    restarts    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    stopped_at  TEXT
+);
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state database written by runway before versioned migrations (see the file's
+    /// header for how it was made).
+    const BEFORE_MIGRATIONS: &str =
+        include_str!("../../tests/fixtures/state-before-migrations.sql");
+
+    #[test]
+    fn a_database_from_before_versions_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(BEFORE_MIGRATIONS)
+            .unwrap();
+        let store = crate::store::Store::open(&path).unwrap();
+        let version: u32 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, LATEST);
+        // The rows are all there; the replicas' pid, start time and port became their handle.
+        let live = store.live_replicas("web").unwrap();
+        assert_eq!(live.len(), 3);
+        assert_eq!(
+            live[0].handle,
+            Some(serde_json::json!({
+                "platform": "process", "pid": 22123, "start": 215521, "port": 32921
+            }))
+        );
+        assert_eq!(store.running_deployments().unwrap().len(), 1);
+        assert_eq!(store.serving_release("web").unwrap(), Some(1));
+        // Opening again changes nothing.
+        drop(store);
+        let store = crate::store::Store::open(&path).unwrap();
+        assert_eq!(store.live_replicas("web").unwrap(), live);
+    }
+
+    #[test]
+    fn a_new_database_starts_at_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = crate::store::Store::open(&path).unwrap();
+        let version: u32 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, LATEST);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_runway_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(crate::store::Store::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", LATEST + 1)
+            .unwrap();
+        let err = crate::store::Store::open(&path).err().unwrap();
+        let shown = format!("{err:#}");
+        assert!(
+            shown.contains(&format!("schema version {}", LATEST + 1))
+                && shown.contains("written by a newer runway"),
+            "{shown}"
+        );
+    }
+}
