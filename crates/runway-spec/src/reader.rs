@@ -83,6 +83,17 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // which knows their own keys).
     ("hooks", &["backup", "migrate", "run"]),
     ("maintenance", &["message", "retry_after", "allow"]),
+    // Reserved for the container platforms: a service has exactly one of [run], [docker]
+    // and [kubernetes] (see `check_platform`). Their keys come with their platforms.
+    ("docker", &[]),
+    ("kubernetes", &[]),
+];
+
+/// The sections that say where a service's releases run, with what each means.
+const PLATFORMS: &[(&str, &str)] = &[
+    ("run", "local processes"),
+    ("docker", "Docker containers"),
+    ("kubernetes", "a Kubernetes Deployment"),
 ];
 
 /// The strategy kinds and the keys each accepts in `[strategy]`.
@@ -164,15 +175,23 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
             })
             .and_then(|section| read_service(&section)),
     );
-    let run = src.recover(
-        root.section("run", "[run]")
-            .and_then(|section| {
-                section.ok_or_else(|| {
-                    root.missing_section("run", "command = [\"./server\", \"--port\", \"{port}\"]")
+    let one_platform = src.recover(check_platform(root)).is_some();
+    let run = match root.section("run", "[run]") {
+        // [docker] or [kubernetes] instead: that problem is recorded already.
+        Ok(None) if !one_platform => None,
+        section => src.recover(
+            section
+                .and_then(|section| {
+                    section.ok_or_else(|| {
+                        root.missing_section(
+                            "run",
+                            "command = [\"./server\", \"--port\", \"{port}\"]",
+                        )
+                    })
                 })
-            })
-            .and_then(|section| read_run(&section)),
-    );
+                .and_then(|section| read_run(&section)),
+        ),
+    };
     let health = src.recover(root.section("health", "[health]").and_then(|section| {
         section.map_or_else(|| Ok(HealthSpec::default()), |s| read_health(&s))
     }));
@@ -208,6 +227,52 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         hooks: hooks?,
         maintenance: maintenance?,
     })
+}
+
+/// A service runs on one platform: exactly one of [run], [docker] and [kubernetes]. Only
+/// [run] (local processes) is supported yet; the others are reserved, so that a file written
+/// for them is told so rather than read as something else.
+fn check_platform(root: &Section<'_>) -> Result<(), SpecError> {
+    let present: Vec<&str> = PLATFORMS
+        .iter()
+        .map(|&(name, _)| name)
+        .filter(|name| root.table.get(name).is_some_and(|item| !item.is_none()))
+        .collect();
+    if let [first, second, ..] = present.as_slice() {
+        let line = root.src.line_of(&root.key_span(first));
+        return Err(root.src.error(
+            &root.key_span(second),
+            format!(
+                "a service runs on one platform, and this file has both [{first}] (line {line}) \
+                 and [{second}]"
+            ),
+            Some(format!("keep one of {}", platform_list())),
+        ));
+    }
+    match present.as_slice() {
+        [unsupported @ ("docker" | "kubernetes")] => Err(root.src.error(
+            &root.key_span(unsupported),
+            format!("[{unsupported}] is not supported yet: this runway runs local processes"),
+            Some(
+                "describe how to start the service with [run] (command, replicas, env) for now"
+                    .into(),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `[run] (local processes), [docker] (Docker containers) or [kubernetes] (...)`.
+fn platform_list() -> String {
+    let names: Vec<String> = PLATFORMS
+        .iter()
+        .map(|(name, what)| format!("[{name}] ({what})"))
+        .collect();
+    format!(
+        "{} or {}",
+        names[..names.len() - 1].join(", "),
+        names[names.len() - 1]
+    )
 }
 
 fn read_service(sec: &Section<'_>) -> Result<ServiceSpec, SpecError> {

@@ -774,3 +774,40 @@ fn one_problem_is_shown_without_a_count() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors.to_string(), errors.first().to_string());
 }
+
+/// Issue 11: a service has exactly one of [run], [docker] and [kubernetes]; mixing them is a
+/// located error, and the container platforms are reserved (not yet supported), never read as
+/// something else.
+#[test]
+fn one_platform_section_per_service() {
+    let both = format!("{SAMPLE}\n[docker]\nimage = \"web:1\"\n");
+    let errors = common::errors_of(&both);
+    assert_eq!(errors.len(), 1, "{errors}");
+    let err = errors.first();
+    let docker_line = both.lines().position(|l| l == "[docker]").unwrap() + 1;
+    assert_eq!((err.line, err.col), (docker_line, 2), "{err}");
+    assert!(
+        err.message.contains("both [run] (line 5) and [docker]"),
+        "{err}"
+    );
+    assert!(
+        err.hint.as_deref().unwrap().contains(
+            "keep one of [run] (local processes), [docker] (Docker containers) or [kubernetes]"
+        ),
+        "{err}"
+    );
+
+    let only_kubernetes = SAMPLE
+        .replace("[run]", "[kubernetes]")
+        .replace("command = [\"python3\", \"app.py\", \"--port\", \"{port}\", \"--version\", \"{version}\"]\nreplicas = 3\nenv = { APP_ENV = \"production\" }\n", "");
+    let errors = common::errors_of(&only_kubernetes);
+    assert_eq!(errors.len(), 1, "{errors}");
+    assert!(
+        errors
+            .first()
+            .message
+            .contains("[kubernetes] is not supported yet"),
+        "{errors}"
+    );
+    assert_eq!(errors.first().line, 5, "{errors}");
+}
