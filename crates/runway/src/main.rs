@@ -64,7 +64,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if let Some(hint) = cli::hint_of(&e) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(cli::exit_status_of(&e))
         }
     }
 }

@@ -19,6 +19,12 @@ Examples:
   runway status                    what serves, what runs, what is under way
   runway rollback                  back to the previous release, with its config
 
+Exit status:
+  0    done                      3    not found (service, deployment, node, version)
+  1    the operation failed      4    refused by the service's state (busy, frozen, ...)
+  2    invalid input             5    no server answers (or it refused the token)
+  130  Ctrl-C while following (the operation goes on in the server)
+
 `runway help COMMAND` says more about each command.";
 
 #[derive(Parser, Debug)]
@@ -90,9 +96,11 @@ failure the previous release comes back by itself.
 
 Exit status:
   0    VERSION serves all traffic
-  1    the deployment failed or was rolled back (the reason is printed), or the server
-       refused it (busy, another project's service, ...)
+  1    the deployment failed or was rolled back (the reason is printed)
   2    runway.toml is invalid (every problem is printed; nothing was deployed)
+  4    refused: another operation runs, the service is frozen, or it is deployed from
+       another directory (nothing changed)
+  5    no server answers for the state dir
   130  Ctrl-C: the CLI stopped following, the deployment goes on in the server
 
 Examples:

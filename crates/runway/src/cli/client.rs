@@ -10,7 +10,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::api_types::ErrorBody;
+use crate::api_types::{ErrorBody, ErrorCode};
 use crate::state_dir;
 
 pub struct Client {
@@ -19,15 +19,33 @@ pub struct Client {
 }
 
 /// Why a request got no answer from the API: the server is not there (or went away), or it
-/// answered with an error status.
+/// answered with an error (whose code, not text, says what kind).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{0}")]
     NoServer(String),
     #[error("{message}")]
-    Api { status: StatusCode, message: String },
+    Api {
+        status: StatusCode,
+        code: ErrorCode,
+        message: String,
+        hint: String,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl ClientError {
+    /// A name that does not exist, found out by the CLI itself: the same error (and exit
+    /// status) as the server's `not_found`.
+    pub fn not_found(message: String) -> ClientError {
+        ClientError::Api {
+            status: StatusCode::NOT_FOUND,
+            code: ErrorCode::NotFound,
+            message,
+            hint: ErrorCode::NotFound.default_hint().to_string(),
+        }
+    }
 }
 
 impl Client {
@@ -102,10 +120,24 @@ impl Client {
             .map_err(|e| anyhow!("reading the server's answer: {e}"))?
             .to_bytes();
         if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(ClientError::Api { status, message });
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api {
+                    status,
+                    code: body.code,
+                    message: body.message,
+                    hint: body.hint,
+                },
+                // Not runway's answer (something else listens there, or a proxy in between).
+                Err(_) => {
+                    let code = ErrorCode::from_http_status(status.as_u16());
+                    ClientError::Api {
+                        status,
+                        code,
+                        message: String::from_utf8_lossy(&bytes).trim().to_string(),
+                        hint: code.default_hint().to_string(),
+                    }
+                }
+            });
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| anyhow!("unexpected answer from the server: {e}").into())

@@ -128,10 +128,11 @@ fn print_message(answer: Result<serde_json::Value, ClientError>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// A refusal of the server as the CLI says it (`refused: ...`); other errors as they are.
+/// A refusal of the server as the CLI says it (`refused: ...`), keeping the error's code for
+/// the exit status; other errors as they are.
 fn refused(e: ClientError) -> anyhow::Error {
     match e {
-        ClientError::Api { message, .. } => anyhow::anyhow!("refused: {message}"),
+        api @ ClientError::Api { .. } => anyhow::Error::new(api).context("refused"),
         other => other.into(),
     }
 }
@@ -259,7 +260,14 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
                 status => {
                     let reason = dep.reason.as_deref().unwrap_or("no reason recorded");
                     eprintln!("{kind} #{} {}{took}: {reason}", dep.id, status.as_str());
-                    if reason.contains("frozen:") {
+                    // Whether the failure froze the service: from its state, not the text.
+                    let frozen = client
+                        .get::<StatusView>("/v1/status")
+                        .await
+                        .ok()
+                        .and_then(|st| st.services.into_iter().find(|s| s.name == dep.service))
+                        .is_some_and(|s| s.frozen.is_some());
+                    if frozen {
                         eprintln!("the service is frozen: `runway status` shows what serves");
                     } else if let (Some(prev), Kind::Deploy | Kind::Scale) =
                         (&dep.previous_version, dep.kind)
@@ -285,7 +293,10 @@ pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCo
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         || name.starts_with('.')
     {
-        anyhow::bail!("no service named `{name}`; `runway status` lists the services");
+        return Err(ClientError::not_found(format!(
+            "no service named `{name}`; `runway status` lists the services"
+        ))
+        .into());
     }
     let answer = cli
         .client()

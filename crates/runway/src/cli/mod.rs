@@ -73,23 +73,25 @@ impl Cli {
     }
 }
 
-/// `name` when the server runs it; otherwise an error that lists what it runs.
+/// `name` when the server runs it; otherwise an error (`not_found`) that lists what it runs.
 pub fn known_service(status: &crate::api_types::StatusView, name: &str) -> Result<()> {
     if status.services.iter().any(|s| s.name == name) {
         return Ok(());
     }
     let names: Vec<&str> = status.services.iter().map(|s| s.name.as_str()).collect();
-    if names.is_empty() {
-        anyhow::bail!("no service `{name}`: the server runs none yet");
-    }
-    anyhow::bail!(
-        "no service `{name}`: the server runs {}",
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    let message = if names.is_empty() {
+        format!("no service `{name}`: the server runs none yet")
+    } else {
+        format!(
+            "no service `{name}`: the server runs {}",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(ClientError::not_found(message).into())
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -231,6 +233,51 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             runway_demo_app::run(args.clone()).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The CLI's exit statuses, documented in the README and `runway --help`.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// It ran and did not succeed (a deployment failed or was rolled back, a blocker check
+    /// failed), or failed in a way no other status names.
+    pub const FAILED: u8 = 1;
+    /// Invalid input: runway.toml is invalid, or the server found the request invalid.
+    pub const INVALID: u8 = 2;
+    /// What the command names does not exist (service, deployment, node, backup, version).
+    pub const NOT_FOUND: u8 = 3;
+    /// The service's state refused it: another operation runs, it is frozen, or it is in a
+    /// state that does not allow it. Nothing changed.
+    pub const REFUSED: u8 = 4;
+    /// No server answers for the state dir, or it refused the CLI's token.
+    pub const NO_SERVER: u8 = 5;
+    /// Interrupted (Ctrl-C) while following; the operation goes on in the server.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The exit status for an error that ended a command: by the API's error code, never by the
+/// text of a message.
+pub fn exit_status_of(error: &anyhow::Error) -> u8 {
+    use crate::api_types::ErrorCode;
+    match error.downcast_ref::<ClientError>() {
+        Some(ClientError::NoServer(_)) => exit::NO_SERVER,
+        Some(ClientError::Api { code, .. }) => match code {
+            ErrorCode::InvalidRequest => exit::INVALID,
+            ErrorCode::NotFound => exit::NOT_FOUND,
+            ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => exit::REFUSED,
+            ErrorCode::Unauthorized => exit::NO_SERVER,
+            ErrorCode::Internal => exit::FAILED,
+        },
+        _ => exit::FAILED,
+    }
+}
+
+/// What to do about an error that ended a command, when the server said.
+pub fn hint_of(error: &anyhow::Error) -> Option<&str> {
+    match error.downcast_ref::<ClientError>() {
+        Some(ClientError::Api { hint, .. }) if !hint.is_empty() => Some(hint),
+        _ => None,
     }
 }
 

@@ -64,11 +64,11 @@ impl Engine {
         let version = self
             .serving(service)?
             .ok_or_else(|| {
-                EngineError::BadRequest(format!("service `{service}` serves no release yet"))
+                EngineError::Conflict(format!("service `{service}` serves no release yet"))
             })?
             .version;
         if let Some(op) = svc.operation() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::Busy(format!(
                 "service `{service}` is busy with {}; measure a baseline when it is done",
                 op.description
             )));

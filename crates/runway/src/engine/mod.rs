@@ -32,7 +32,9 @@ use std::sync::{Arc, Mutex};
 use runway_spec::Spec;
 use tokio::sync::watch;
 
-use crate::api_types::{OperationView, ReleaseView, ReplicaView, ServiceView, StatusView};
+use crate::api_types::{
+    ErrorCode, OperationView, ReleaseView, ReplicaView, ServiceView, StatusView,
+};
 use crate::store::{Deployment, Kind, NewDeployment, Status, Store};
 pub use service::Service;
 
@@ -47,17 +49,37 @@ pub enum Preflight {
     NotApplicable,
 }
 
-/// An error the API turns into an HTTP status and a message a user can act on.
+/// An error the API turns into a stable code (see [`ErrorCode`]) and a message a user can act
+/// on.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// Another operation holds the service.
+    #[error("{0}")]
+    Busy(String),
+    /// The service is frozen until a human decides.
+    #[error("{0}")]
+    Frozen(String),
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl EngineError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::BadRequest(_) => ErrorCode::InvalidRequest,
+            EngineError::NotFound(_) => ErrorCode::NotFound,
+            EngineError::Busy(_) => ErrorCode::Busy,
+            EngineError::Frozen(_) => ErrorCode::Frozen,
+            EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::Internal(_) => ErrorCode::Internal,
+        }
+    }
 }
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -213,7 +235,7 @@ impl Engine {
     async fn service_for(&self, name: &str, spec: &Spec, open: bool) -> Result<Arc<Service>> {
         if let Ok(svc) = self.service(name) {
             if svc.listen != spec.service.listen {
-                return Err(EngineError::BadRequest(format!(
+                return Err(EngineError::Conflict(format!(
                     "service `{name}` listens on {} and this config says {}: moving a running service \
                      to another address is not supported; keep service.listen = \"{}\"",
                     svc.listen, spec.service.listen, svc.listen
@@ -222,7 +244,7 @@ impl Engine {
             return Ok(svc);
         }
         let listener = tokio::net::TcpListener::bind(spec.service.listen).await.map_err(|e| {
-            EngineError::BadRequest(format!(
+            EngineError::Conflict(format!(
                 "cannot listen on {} for service `{name}`: {e}; choose a free address in [service] listen",
                 spec.service.listen
             ))
@@ -329,7 +351,7 @@ impl Engine {
         keep_schema: bool,
     ) -> Result<Deployment> {
         let serving = self.serving(service)?.ok_or_else(|| {
-            EngineError::BadRequest(format!(
+            EngineError::Conflict(format!(
                 "service `{service}` has no serving release to roll back from"
             ))
         })?;
@@ -382,7 +404,7 @@ impl Engine {
             if let Ok(runbook::SchemaPlan::Freeze { deployment_id }) =
                 self.schema_plan(service, &release)
             {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::Frozen(format!(
                     "deployment #{deployment_id} applied an irreversible migration \
                      (on_failure = \"freeze\"): runway will not take it back by itself. Run \
                      `runway rollback --keep-schema` to run {} on the new schema, or \
@@ -421,7 +443,7 @@ impl Engine {
                 ))
             })?;
         if backup.state != "ok" {
-            return Err(EngineError::BadRequest(format!(
+            return Err(EngineError::Conflict(format!(
                 "backup #{backup_id} is {} and cannot be restored; see `runway backups`",
                 backup.state
             )));
@@ -475,14 +497,14 @@ impl Engine {
             ));
         }
         if let Some(frozen) = self.frozen(service) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::Frozen(format!(
                 "service `{service}` is frozen by deployment #{}: decide first (`runway status` \
                  says how), then scale",
                 frozen.deployment_id
             )));
         }
         let serving = self.serving(service)?.ok_or_else(|| {
-            EngineError::BadRequest(format!(
+            EngineError::Conflict(format!(
                 "service `{service}` has no serving release to scale"
             ))
         })?;
@@ -549,7 +571,7 @@ impl Engine {
                 ))
             },
             |op| {
-                EngineError::Conflict(format!(
+                EngineError::Busy(format!(
                     "service `{name}` is busy with {}; wait for it (`runway status`) and try again",
                     op.description
                 ))

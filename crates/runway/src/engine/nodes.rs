@@ -48,7 +48,7 @@ impl Engine {
                 ))
             },
             |op| {
-                EngineError::Conflict(format!(
+                EngineError::Busy(format!(
                     "service `{service}` is busy with {}; try again when it is done",
                     op.description
                 ))

@@ -41,7 +41,7 @@ impl Engine {
                 ))
             },
             |op| {
-                EngineError::Conflict(format!(
+                EngineError::Busy(format!(
                     "service `{name}` is busy with {}; wait for it to end (or `runway abort` a \
                      canary), then remove the service",
                     describe(op)

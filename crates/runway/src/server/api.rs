@@ -65,6 +65,7 @@ pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Route
             get(compare_baseline),
         )
         .layer(middleware::from_fn_with_state(api.clone(), require_token))
+        .layer(middleware::from_fn(json_errors))
         .with_state(api)
 }
 
@@ -92,10 +93,9 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
         .and_then(bearer_token)
         .unwrap_or("");
     if !constant_time_eq(presented.as_bytes(), api.token.as_bytes()) {
-        let mut response = ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong token: the CLI reads it from the server's state dir (server.json)"
-                .into(),
+        let mut response = ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong token: the CLI reads it from the server's state dir (server.json)",
         )
         .into_response();
         // RFC 6750: a 401 names the scheme it wants.
@@ -121,31 +121,74 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-struct ApiError(StatusCode, String);
+/// An error answer: [`ErrorBody`] with its code's HTTP status.
+struct ApiError {
+    code: ErrorCode,
+    message: String,
+    hint: Option<String>,
+}
+
+impl ApiError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody::new(self.code, self.message, self.hint);
+        (status, Json(body)).into_response()
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
-        let code = match &e {
-            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-            EngineError::Conflict(_) => StatusCode::CONFLICT,
+        let code = e.code();
+        let message = match e {
+            // The chain (paths, SQL, OS errors) is for the operator's log, not the client.
             EngineError::Internal(err) => {
-                tracing::error!("internal error: {err:#}");
-                StatusCode::INTERNAL_SERVER_ERROR
+                let id = crate::state_dir::new_token()[..8].to_string();
+                tracing::error!(error_id = %id, "internal error: {err:#}");
+                format!("internal error {id} in the server")
             }
-        };
-        let msg = match e {
-            EngineError::Internal(err) => format!("internal error: {err:#}"),
             other => other.to_string(),
         };
-        ApiError(code, msg)
+        ApiError::new(code, message)
     }
+}
+
+/// Errors that did not come from a handler (an unknown route, a body that is not the JSON a
+/// route takes, a wrong method) answer in the same JSON shape as the others.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    // The status stays what it was (e.g. 422 for a body of the wrong shape); the body says it.
+    let mut body = ErrorBody::new(ErrorCode::from_http_status(status.as_u16()), message, None);
+    body.status = status.as_u16();
+    (parts.status, Json(body)).into_response()
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -207,7 +250,7 @@ async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<De
     let store = api.engine.store();
     let deployment = store
         .deployment(id)?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no deployment #{id}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
     Ok(Json(DeploymentDetail {
         deployment,
         journal: store.journal_since(id, 0)?,
@@ -236,7 +279,7 @@ async fn events(
         let store = api.engine.store();
         let deployment = store
             .deployment(id)?
-            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no deployment #{id}")))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
         let journal = store.journal_since(id, after)?;
         if !journal.is_empty() || deployment.status != Status::Running {
             return Ok(Json(DeploymentDetail {
@@ -312,8 +355,8 @@ async fn hook_runs(
     Path(id): Path<i64>,
 ) -> ApiResult<Vec<crate::store::HookRun>> {
     if api.engine.store().deployment(id)?.is_none() {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
             format!("no deployment #{id}; see `runway history`"),
         ));
     }
@@ -362,8 +405,8 @@ async fn node_action(
         "stop" => NodeAction::Stop,
         "start" => NodeAction::Start,
         other => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
                 format!("unknown node action `{other}`: restart, stop or start"),
             ))
         }
@@ -393,7 +436,7 @@ struct BaselineQuery {
 fn window_of(q: &BaselineQuery) -> Result<Duration, ApiError> {
     let seconds = q.window.unwrap_or(10.0);
     Duration::try_from_secs_f64(seconds)
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("bad window {seconds}")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, format!("bad window {seconds}")))
 }
 
 async fn capture_baseline(
@@ -433,8 +476,8 @@ async fn canary_control(
         "resume" => Control::Resume,
         "abort" => Control::Abort,
         other => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
                 format!("unknown command `{other}`: promote, promote-full, pause, resume or abort"),
             ))
         }
@@ -462,7 +505,7 @@ async fn logs(
 ) -> ApiResult<LogsResponse> {
     let cursor: BTreeMap<String, u64> = match &q.cursor {
         Some(c) => serde_json::from_str(c)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad cursor: {e}")))?,
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("bad cursor: {e}")))?,
         None => BTreeMap::new(),
     };
     let selection = LogSelection {

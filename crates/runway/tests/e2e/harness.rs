@@ -381,3 +381,40 @@ pub fn environ(pid: i64) -> Vec<String> {
 pub fn pid_alive(pid: i64) -> bool {
     runway::platform::process::start_time(pid as i32).is_some()
 }
+
+/// A request to the runway API: the status and the JSON answer (`null` when the body is not
+/// JSON). `token` None sends no Authorization header.
+pub async fn api_request(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{api}{path}"))
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .expect("API request timed out")
+        .expect("API request failed");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}

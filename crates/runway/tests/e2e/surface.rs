@@ -1011,3 +1011,101 @@ async fn status_shows_what_runs_and_what_failed_and_history_fits() {
         "not to the second: {row}"
     );
 }
+
+/// Issue 11: every API error is JSON with a stable code, the HTTP status, a message and a hint
+/// (also the errors no handler made: an unknown route, a body that is not JSON); the CLI exits
+/// by the code, with the documented statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_a_contract_of_codes_and_exit_statuses() {
+    use crate::harness::api_request;
+    let h = Harness::start().await;
+    let server = h.server_file();
+    let api: std::net::SocketAddr = server["api"].as_str().unwrap().parse().unwrap();
+    let token = server["token"].as_str().unwrap();
+    for (method, path, body, token, status, code) in [
+        ("GET", "/v1/status", "", None, 401, "unauthorized"),
+        (
+            "GET",
+            "/v1/no-such-route",
+            "",
+            Some(token),
+            404,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/v1/deployments/999",
+            "",
+            Some(token),
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/v1/deployments",
+            "this is not json",
+            Some(token),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/deployments",
+            "{\"version\": 1}",
+            Some(token),
+            422,
+            "invalid_request",
+        ),
+    ] {
+        let (got, answer) = api_request(api, method, path, body, token).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(answer["code"], code, "{method} {path}: {answer}");
+        assert_eq!(answer["status"], status, "{method} {path}: {answer}");
+        assert!(
+            !answer["message"].as_str().unwrap_or("").is_empty()
+                && !answer["hint"].as_str().unwrap_or("").is_empty(),
+            "{method} {path}: {answer}"
+        );
+    }
+
+    // The CLI's exit statuses follow the codes.
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    assert!(h.deploy("v1", &one).await.status.success());
+    let slow = App {
+        replicas: 1,
+        deadline: "20s",
+        ..App::default()
+    }
+    .args(&["--slow-start-ms", "3000"]);
+    let file = h.write("slow.toml", &slow);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h
+        .runway(&["scale", "--count", "2", "--service", "web"])
+        .await;
+    assert_eq!(out.status.code(), Some(4), "busy: {}", text(&out));
+    assert!(
+        text(&out).contains("is busy with") && text(&out).contains("hint:"),
+        "{}",
+        text(&out)
+    );
+    let out = h.runway(&["history", "--service", "nope"]).await;
+    assert_eq!(out.status.code(), Some(3), "not found: {}", text(&out));
+    let out = h.runway(&["logs", "--deployment", "999"]).await;
+    assert_eq!(out.status.code(), Some(3), "not found: {}", text(&out));
+    let too_long = "v".repeat(200);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", &too_long])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "invalid: {}", text(&out));
+    let empty = h.dir.path().join("no-server");
+    let out = h
+        .runway(&["status", "--state-dir", empty.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(5), "no server: {}", text(&out));
+}
