@@ -231,21 +231,20 @@ impl Proxy {
     /// Requests whose client failed them (a malformed or aborted request
     /// body) since the proxy was created: answered `400` by the proxy (or
     /// not at all, the client being gone) and in no release's
-    /// [`Proxy::metrics`] or [`Proxy::take_windows`].
+    /// [`Proxy::metrics`] or [`MetricsWindow`].
     pub fn client_errors(&self) -> ClientErrorCounts {
         self.inner.client_errors.counts()
     }
 
-    /// Every release's analysis window since the last call (completed requests, errors and
-    /// latency samples), starting the next window. Latency samples are kept from the first
-    /// call until [`Proxy::stop_windows`], so they cost nothing when no analysis runs.
-    pub fn take_windows(&self) -> Vec<WindowSnapshot> {
-        self.inner.metrics.take_windows()
-    }
-
-    /// Stops keeping latency samples for analysis windows.
-    pub fn stop_windows(&self) {
-        self.inner.metrics.stop_windows();
+    /// Opens an analysis window: from now on, every release's completed requests, errors and
+    /// latency samples also go to this window, until it is dropped. Each reader opens its own
+    /// (a canary's analysis, a baseline capture), so no reader takes another's samples; with
+    /// no window open, requests pay nothing for them.
+    pub fn open_window(&self) -> MetricsWindow {
+        MetricsWindow {
+            id: self.inner.metrics.open_window(),
+            inner: Arc::clone(&self.inner),
+        }
     }
 
     /// The routes as last set (empty before the first [`Proxy::set_routes`]).
@@ -295,6 +294,34 @@ impl Proxy {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         server::serve(Arc::clone(&self.inner), listener, shutdown).await
+    }
+}
+
+/// One reader's analysis window on a proxy (see [`Proxy::open_window`]); closed when dropped.
+pub struct MetricsWindow {
+    id: u64,
+    inner: Arc<Inner>,
+}
+
+impl MetricsWindow {
+    /// What every release did since the window opened or was last taken; starts the next
+    /// interval of this window (and of no other).
+    pub fn take(&self) -> Vec<WindowSnapshot> {
+        self.inner.metrics.take_window(self.id)
+    }
+}
+
+impl Drop for MetricsWindow {
+    fn drop(&mut self) {
+        self.inner.metrics.close_window(self.id);
+    }
+}
+
+impl fmt::Debug for MetricsWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsWindow")
+            .field("id", &self.id)
+            .finish()
     }
 }
 

@@ -41,7 +41,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -177,16 +177,13 @@ pub(crate) struct ReleaseStats {
     pub(crate) release: String,
     in_flight: AtomicU64,
     recorded: Mutex<Recorded>,
-    /// Whether per-request latency samples are kept for analysis windows (shared by all
-    /// releases of a proxy; see [`crate::Proxy::take_windows`]).
-    sampling: Arc<AtomicBool>,
 }
 
 /// Most latency samples one analysis window keeps per release; beyond it, reservoir
 /// sampling keeps a uniform sample of the whole window.
 const WINDOW_SAMPLES: usize = 20_000;
 
-/// What one release did since the last [`crate::Proxy::take_windows`]: the numbers canary
+/// What one release did in one [`MetricsWindow`] since its last take: the numbers canary
 /// analysis compares, for the canary and the stable release over the same window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WindowSnapshot {
@@ -196,8 +193,33 @@ pub struct WindowSnapshot {
     /// 5xx answers plus requests the proxy answered itself (`failed`).
     pub errors: u64,
     /// Per-request latencies in seconds (all of them, or a uniform sample of
-    /// [`WINDOW_SAMPLES`] when there were more); empty unless sampling is on.
+    /// [`WINDOW_SAMPLES`] when there were more).
     pub latencies: Vec<f64>,
+}
+
+impl WindowSnapshot {
+    fn empty(release: &str) -> WindowSnapshot {
+        WindowSnapshot {
+            release: release.to_owned(),
+            ..WindowSnapshot::default()
+        }
+    }
+
+    fn add(&mut self, error: bool, seconds: f64) {
+        self.requests += 1;
+        if error {
+            self.errors += 1;
+        }
+        if self.latencies.len() < WINDOW_SAMPLES {
+            self.latencies.push(seconds);
+        } else {
+            // Algorithm R: the n-th sample replaces a kept one with probability cap/n.
+            let slot = rand::thread_rng().gen_range(0..self.requests) as usize;
+            if let Some(kept) = self.latencies.get_mut(slot) {
+                *kept = seconds;
+            }
+        }
+    }
 }
 
 /// Everything updated on completion, under one lock for consistent snapshots.
@@ -209,11 +231,14 @@ struct Recorded {
     buckets: [u64; BUCKETS.len() + 1],
     sum: Duration,
     latency_micros: Histogram<u64>,
-    window: WindowSnapshot,
+    /// One window per open [`MetricsWindow`], by its id: each reader has its own, so two
+    /// readers (a canary's analysis and a baseline capture) never take each other's samples.
+    /// Empty when no analysis runs, which is when the hot path pays nothing for windows.
+    windows: Vec<(u64, WindowSnapshot)>,
 }
 
 impl ReleaseStats {
-    fn new(release: &str, sampling: Arc<AtomicBool>) -> ReleaseStats {
+    fn new(release: &str, open_windows: &[u64]) -> ReleaseStats {
         let latency_micros = Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, 3)
             .expect("static histogram bounds are valid");
         ReleaseStats {
@@ -226,12 +251,11 @@ impl ReleaseStats {
                 buckets: [0; BUCKETS.len() + 1],
                 sum: Duration::ZERO,
                 latency_micros,
-                window: WindowSnapshot {
-                    release: release.to_owned(),
-                    ..WindowSnapshot::default()
-                },
+                windows: open_windows
+                    .iter()
+                    .map(|&id| (id, WindowSnapshot::empty(release)))
+                    .collect(),
             }),
-            sampling,
         }
     }
 
@@ -247,10 +271,8 @@ impl ReleaseStats {
             .unwrap_or(BUCKETS.len());
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
 
-        let sampling = self.sampling.load(Ordering::Relaxed);
         let mut recorded = self.lock();
         recorded.requests += 1;
-        recorded.window.requests += 1;
         let error = match outcome {
             Outcome::Failed => {
                 recorded.failed += 1;
@@ -265,20 +287,8 @@ impl ReleaseStats {
                 status.is_server_error()
             }
         };
-        if error {
-            recorded.window.errors += 1;
-        }
-        if sampling {
-            let window = &mut recorded.window;
-            if window.latencies.len() < WINDOW_SAMPLES {
-                window.latencies.push(seconds);
-            } else {
-                // Algorithm R: the n-th sample replaces a kept one with probability cap/n.
-                let slot = rand::thread_rng().gen_range(0..window.requests) as usize;
-                if let Some(kept) = window.latencies.get_mut(slot) {
-                    *kept = seconds;
-                }
-            }
+        for (_, window) in &mut recorded.windows {
+            window.add(error, seconds);
         }
         recorded.buckets[bucket] += 1;
         recorded.sum += latency;
@@ -288,14 +298,22 @@ impl ReleaseStats {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The window so far; starts the next one.
-    fn take_window(&self) -> WindowSnapshot {
+    /// Window `id` so far; starts its next one.
+    fn take_window(&self, id: u64) -> WindowSnapshot {
         let mut recorded = self.lock();
-        let fresh = WindowSnapshot {
-            release: self.release.clone(),
-            ..WindowSnapshot::default()
-        };
-        std::mem::replace(&mut recorded.window, fresh)
+        match recorded.windows.iter_mut().find(|(open, _)| *open == id) {
+            Some((_, window)) => std::mem::replace(window, WindowSnapshot::empty(&self.release)),
+            None => WindowSnapshot::empty(&self.release),
+        }
+    }
+
+    fn open_window(&self, id: u64) {
+        let fresh = WindowSnapshot::empty(&self.release);
+        self.lock().windows.push((id, fresh));
+    }
+
+    fn close_window(&self, id: u64) {
+        self.lock().windows.retain(|(open, _)| *open != id);
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -401,55 +419,74 @@ impl Drop for RequestRecord {
     }
 }
 
-/// All releases a proxy has ever routed to, kept for its whole lifetime.
+/// All releases a proxy has ever routed to, kept for its whole lifetime, and the analysis
+/// windows open on them.
 #[derive(Default)]
 pub(crate) struct MetricsRegistry {
-    releases: Mutex<BTreeMap<String, Arc<ReleaseStats>>>,
-    sampling: Arc<AtomicBool>,
+    /// Under one lock with the releases, so that a release created while a window opens gets
+    /// that window too.
+    state: Mutex<RegistryState>,
+    next_window: AtomicU64,
+}
+
+#[derive(Default)]
+struct RegistryState {
+    releases: BTreeMap<String, Arc<ReleaseStats>>,
+    open_windows: Vec<u64>,
 }
 
 impl MetricsRegistry {
+    fn state(&self) -> MutexGuard<'_, RegistryState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The stats of `release`, created on first use.
     pub(crate) fn release(&self, release: &str) -> Arc<ReleaseStats> {
-        let mut releases = self.releases.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(stats) = releases.get(release) {
+        let mut state = self.state();
+        if let Some(stats) = state.releases.get(release) {
             return Arc::clone(stats);
         }
-        let stats = Arc::new(ReleaseStats::new(release, Arc::clone(&self.sampling)));
-        releases.insert(release.to_owned(), Arc::clone(&stats));
+        let stats = Arc::new(ReleaseStats::new(release, &state.open_windows));
+        state
+            .releases
+            .insert(release.to_owned(), Arc::clone(&stats));
         stats
     }
 
-    /// Every release's window since the last call, and the start of the next; turns on
-    /// latency sampling.
-    pub(crate) fn take_windows(&self) -> Vec<WindowSnapshot> {
-        self.sampling.store(true, Ordering::Relaxed);
-        let releases: Vec<Arc<ReleaseStats>> = self
-            .releases
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        releases.iter().map(|stats| stats.take_window()).collect()
+    fn all(&self) -> Vec<Arc<ReleaseStats>> {
+        self.state().releases.values().cloned().collect()
     }
 
-    /// Turns latency sampling off (no analysis runs) and empties the windows.
-    pub(crate) fn stop_windows(&self) {
-        self.take_windows();
-        self.sampling.store(false, Ordering::Relaxed);
+    /// Opens a window on every release (and on those to come); returns its id.
+    pub(crate) fn open_window(&self) -> u64 {
+        let id = self.next_window.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state();
+        state.open_windows.push(id);
+        for stats in state.releases.values() {
+            stats.open_window(id);
+        }
+        id
+    }
+
+    /// Every release's window `id` since it opened or was last taken; starts the next.
+    pub(crate) fn take_window(&self, id: u64) -> Vec<WindowSnapshot> {
+        self.all()
+            .iter()
+            .map(|stats| stats.take_window(id))
+            .collect()
+    }
+
+    pub(crate) fn close_window(&self, id: u64) {
+        let mut state = self.state();
+        state.open_windows.retain(|&open| open != id);
+        for stats in state.releases.values() {
+            stats.close_window(id);
+        }
     }
 
     /// Snapshots of all releases, sorted by release name.
     pub(crate) fn snapshots(&self) -> Vec<Snapshot> {
-        let releases: Vec<Arc<ReleaseStats>> = self
-            .releases
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        releases.iter().map(|stats| stats.snapshot()).collect()
+        self.all().iter().map(|stats| stats.snapshot()).collect()
     }
 }
 

@@ -11,19 +11,19 @@ use std::time::Duration;
 use common::raw::{request, Framing, RawConn};
 use common::{client, eventually, get, release, settled, RunningProxy, TestBackend};
 use http::StatusCode;
-use runway_proxy::{ClientErrorCounts, ReleaseMetrics, WindowSnapshot};
+use runway_proxy::{ClientErrorCounts, MetricsWindow, ReleaseMetrics, WindowSnapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const MIB: usize = 1024 * 1024;
 
-async fn started() -> (RunningProxy, TestBackend) {
+async fn started() -> (RunningProxy, TestBackend, MetricsWindow) {
     let a = TestBackend::start("a").await;
     let proxy = RunningProxy::start("svc").await;
     proxy.proxy.set_routes(vec![release("v1", 1, &[&a])]);
-    // Sampling on, so windows hold latencies.
-    proxy.proxy.take_windows();
-    (proxy, a)
+    // An analysis window, as a canary's analysis opens one.
+    let window = proxy.proxy.open_window();
+    (proxy, a, window)
 }
 
 fn v1(proxy: &RunningProxy) -> ReleaseMetrics {
@@ -35,10 +35,9 @@ fn v1(proxy: &RunningProxy) -> ReleaseMetrics {
         .expect("v1 metrics")
 }
 
-fn window(proxy: &RunningProxy) -> WindowSnapshot {
-    proxy
-        .proxy
-        .take_windows()
+fn window(window: &MetricsWindow) -> WindowSnapshot {
+    window
+        .take()
         .into_iter()
         .find(|w| w.release == "v1")
         .expect("v1 window")
@@ -54,7 +53,7 @@ fn bad_chunks(path: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_invalid_chunk_size_is_a_400_and_not_the_releases_error() {
-    let (proxy, _a) = started().await;
+    let (proxy, _a, analysis) = started().await;
     let client = client();
     // The mix: one bad POST in every ten requests.
     for _ in 0..10 {
@@ -86,7 +85,7 @@ async fn an_invalid_chunk_size_is_a_400_and_not_the_releases_error() {
         ),
         (90, 90, 0, 0, 0.0)
     );
-    let w = window(&proxy);
+    let w = window(&analysis);
     assert_eq!((w.requests, w.errors), (90, 0));
     assert_eq!(
         proxy.proxy.client_errors(),
@@ -104,7 +103,7 @@ async fn an_invalid_chunk_size_is_a_400_and_not_the_releases_error() {
 
 #[tokio::test]
 async fn an_aborted_streamed_upload_is_not_the_releases_error() {
-    let (proxy, _a) = started().await;
+    let (proxy, _a, analysis) = started().await;
     let req = request("POST", "/echo", &[], 4 * MIB, Framing::Length);
 
     // Stops sending (half-close) after a quarter: answered 400.
@@ -139,7 +138,7 @@ async fn an_aborted_streamed_upload_is_not_the_releases_error() {
     settled(&proxy.proxy).await;
     let m = v1(&proxy);
     assert_eq!((m.requests, m.failed, m.status_5xx), (0, 0, 0));
-    let w = window(&proxy);
+    let w = window(&analysis);
     assert_eq!((w.requests, w.errors), (0, 0));
     assert_eq!(
         proxy.proxy.client_errors(),
@@ -154,7 +153,7 @@ async fn an_aborted_streamed_upload_is_not_the_releases_error() {
 
 #[tokio::test]
 async fn an_aborted_buffered_upload_is_a_400_before_any_release() {
-    let (proxy, _a) = started().await;
+    let (proxy, _a, _analysis) = started().await;
     let req = request("POST", "/echo", &[], 1000, Framing::Length);
     let mut conn = RawConn::connect(proxy.addr).await;
     conn.write(&req.head).await.unwrap();
@@ -215,7 +214,7 @@ async fn a_client_gone_after_the_response_head_counts_by_status() {
             addr: backend,
         }],
     }]);
-    proxy.proxy.take_windows();
+    let analysis = proxy.proxy.open_window();
     let req = request("POST", "/upload", &[], 4 * MIB, Framing::Length);
     let mut conn = RawConn::connect(proxy.addr).await;
     conn.write(&req.head).await.unwrap();
@@ -231,14 +230,14 @@ async fn a_client_gone_after_the_response_head_counts_by_status() {
     eventually("the request counted", || v1(&proxy).requests == 1).await;
     let m = v1(&proxy);
     assert_eq!((m.status_2xx, m.failed, m.status_5xx), (1, 0, 0));
-    let w = window(&proxy);
+    let w = window(&analysis);
     assert_eq!((w.requests, w.errors), (1, 0));
 }
 
 #[tokio::test]
 async fn a_slow_upload_is_not_the_releases_latency() {
     const PAUSE: Duration = Duration::from_millis(400);
-    let (proxy, _a) = started().await;
+    let (proxy, _a, analysis) = started().await;
 
     // Buffered (known length): the clock starts once the body is in.
     let req = request("POST", "/echo", &[], 20, Framing::Length);
@@ -263,7 +262,7 @@ async fn a_slow_upload_is_not_the_releases_latency() {
     assert_eq!(answer.body.len(), 20);
 
     settled(&proxy.proxy).await;
-    let w = window(&proxy);
+    let w = window(&analysis);
     assert_eq!(w.requests, 2);
     assert_eq!(w.latencies.len(), 2);
     for latency in &w.latencies {

@@ -304,3 +304,54 @@ async fn prometheus_text_parses_and_matches_the_metrics() {
         }
     }
 }
+
+/// Issue 11: each reader has its own analysis window. A baseline capture taking its window
+/// does not take the canary analysis's samples, a window sees only what happened while it was
+/// open, and a release that appears while a window is open is in it.
+#[tokio::test]
+async fn each_reader_has_its_own_window() {
+    let a = TestBackend::start("a").await;
+    let proxy = RunningProxy::start("windows").await;
+    proxy.proxy.set_routes(vec![release("v1", 1, &[&a])]);
+    let client = client();
+    let count = |windows: Vec<runway_proxy::WindowSnapshot>, name: &str| {
+        windows
+            .iter()
+            .find(|w| w.release == name)
+            .map_or((0, 0, 0), |w| {
+                (w.requests, w.errors, w.latencies.len() as u64)
+            })
+    };
+
+    // Before any window: nothing is kept for windows.
+    get(&client, &proxy.url("/status/200")).await;
+    let analysis = proxy.proxy.open_window();
+    send_mix(&proxy).await; // 12 requests, 3 of them 5xx
+    let baseline = proxy.proxy.open_window();
+    for _ in 0..5 {
+        get(&client, &proxy.url("/status/200")).await;
+    }
+    settled(&proxy.proxy).await;
+
+    // The baseline takes its window: 5 requests. The analysis still has all 17.
+    assert_eq!(count(baseline.take(), "v1"), (5, 0, 5));
+    assert_eq!(count(analysis.take(), "v1"), (17, 3, 17));
+    // Taking starts the next interval of that window only.
+    get(&client, &proxy.url("/status/500")).await;
+    settled(&proxy.proxy).await;
+    assert_eq!(count(analysis.take(), "v1"), (1, 1, 1));
+    assert_eq!(count(baseline.take(), "v1"), (1, 1, 1));
+
+    // A release routed while windows are open is counted in them.
+    let b = TestBackend::start("b").await;
+    proxy.proxy.set_routes(vec![release("v2", 1, &[&b])]);
+    get(&client, &proxy.url("/status/200")).await;
+    settled(&proxy.proxy).await;
+    assert_eq!(count(analysis.take(), "v2"), (1, 0, 1));
+
+    // A closed window is gone; the other goes on.
+    drop(baseline);
+    get(&client, &proxy.url("/status/200")).await;
+    settled(&proxy.proxy).await;
+    assert_eq!(count(analysis.take(), "v2"), (1, 0, 1));
+}

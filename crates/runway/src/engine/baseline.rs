@@ -73,10 +73,11 @@ impl Engine {
                 op.description
             )));
         }
-        svc.proxy.take_windows();
+        // A window of its own: a canary starting meanwhile keeps all of its samples.
+        let measured = svc.proxy.open_window();
         tokio::time::sleep(window).await;
-        let windows = svc.proxy.take_windows();
-        svc.proxy.stop_windows();
+        let windows = measured.take();
+        drop(measured);
         let w = windows
             .into_iter()
             .find(|w| w.release == version)

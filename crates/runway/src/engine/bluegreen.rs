@@ -175,7 +175,7 @@ impl Engine {
         let mut judge = Judge::new();
         let mut ticker = tokio::time::interval(analysis.interval);
         ticker.tick().await;
-        svc.proxy.take_windows();
+        let proxy_window = svc.proxy.open_window();
         let started = tokio::time::Instant::now();
         let mut last = started;
         let outcome = loop {
@@ -184,7 +184,7 @@ impl Engine {
                     let elapsed = last.elapsed();
                     last = tokio::time::Instant::now();
                     let input = measure::interval(
-                        &svc.proxy, &analysis.sources, analysis.prometheus.as_deref(), &svc.name,
+                        &proxy_window, &analysis.sources, analysis.prometheus.as_deref(), &svc.name,
                         &target.version, &stable.version, elapsed, started.elapsed(),
                     ).await;
                     let result = judge.judge(&analysis.policy, input);
@@ -201,7 +201,6 @@ impl Engine {
                 }
             }
         };
-        svc.proxy.stop_windows();
         outcome
     }
 }

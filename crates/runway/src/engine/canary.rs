@@ -267,8 +267,10 @@ impl Engine {
     ) -> Result<StepEnd, Failure> {
         let mut ticker = tokio::time::interval(analysis.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await; // the first tick is immediate; a window needs a whole interval
-        svc.proxy.take_windows(); // start a fresh window
+        // The first tick is immediate; a window needs a whole interval. The step's window
+        // counts from now (another reader, a baseline capture, has its own).
+        ticker.tick().await;
+        let window = svc.proxy.open_window();
         let mut last = Instant::now();
         loop {
             tokio::select! {
@@ -277,7 +279,7 @@ impl Engine {
                     last = Instant::now();
                     progress.analysis_ms += elapsed.as_millis() as u64;
                     let input = measure::interval(
-                        &svc.proxy,
+                        &window,
                         &analysis.sources,
                         analysis.prometheus.as_deref(),
                         &svc.name,

@@ -645,7 +645,6 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&svc.name);
-        svc.proxy.stop_windows();
         if outcome.is_err() && !keep_on_failure {
             // The new release has no traffic any more; drain and stop its replicas before the
             // revert (in `run`) checks that the previous release is whole.

@@ -37,6 +37,11 @@ pub const LATEST: u32 = 2;
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
     let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // A database from before versions has tables and version 0; a new one has neither.
+    let existing = found > 0
+        || conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deployments'")?
+            .exists([])?;
     if found > LATEST {
         bail!(
             "the state database has schema version {found}, written by a newer runway; this \
@@ -54,7 +59,7 @@ pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
         })?;
         tx.pragma_update(None, "user_version", migration.to)?;
         tx.commit()?;
-        if found > 0 || migration.to > 1 {
+        if existing {
             tracing::info!(
                 version = migration.to,
                 "state database upgraded: {}",
