@@ -14,5 +14,6 @@ pub mod platform;
 pub mod secrets;
 pub mod server;
 pub mod state_dir;
-pub mod store;
+/// The state store (crates/runway-store), under its old path.
+pub use runway_store as store;
 pub mod text;

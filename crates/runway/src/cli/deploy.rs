@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::output::{describe, seconds_between, Progress};
+use runway_wire::Event;
+
 use super::{base_dir_of, Cli, ClientError};
 use crate::api_types::{
     DeployRequest, DeploymentDetail, ModeRequest, RestoreRequest, RollbackRequest, ScaleRequest,
@@ -219,7 +221,8 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
             Err(e) => return Err(e.into()),
         };
         for e in &detail.journal {
-            if e.event == "stage_done" {
+            let event = e.typed();
+            if matches!(event, Some(Event::StageDone { .. })) {
                 // Bookkeeping for resuming after a crash; the stage's own events say what ran.
                 after = e.seq;
                 continue;
@@ -229,13 +232,13 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
             progress.line(&format!("  [{at:6.1}s] {text}"));
             progress.step(&text);
             after = e.seq;
-            if e.event == "scale_down_pending" {
+            if let Some(Event::ScaleDownPending { seconds, .. }) = event {
                 // Blue-green: the new release serves all traffic; the old one only waits to be
                 // stopped, and the deployment finishes then.
                 progress.finish();
                 println!(
-                    "{kind} #{}: {} serves all traffic; the previous release stays up for an instant rollback (`runway abort`) for {}s",
-                    d.id, d.version, e.detail["seconds"]
+                    "{kind} #{}: {} serves all traffic; the previous release stays up for an instant rollback (`runway abort`) for {seconds}s",
+                    d.id, d.version
                 );
                 return Ok(ExitCode::SUCCESS);
             }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use runway_wire::Event;
+
 use crate::store::JournalEntry;
 
 pub enum Progress {
@@ -140,150 +142,135 @@ pub fn client_errors_line(c: &runway_proxy::ClientErrorCounts) -> Option<String>
     ))
 }
 
-/// One journal entry as a human reads it.
+/// One journal entry as a human reads it. An event this runway does not know (a newer server
+/// wrote it) is shown raw.
 pub fn describe(e: &JournalEntry) -> String {
-    let d = &e.detail;
-    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-    let n = |k: &str| {
-        d.get(k)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "?".into())
-    };
-    match e.event.as_str() {
-        "started" => {
-            let replicas = match d.get("replicas").and_then(|v| v.as_u64()) {
-                Some(1) => "1 replica".to_string(),
-                _ => format!("{} replicas", n("replicas")),
-            };
-            match d.get("previous_version").and_then(|v| v.as_str()) {
-                Some(prev) => format!("started: {} -> {} ({replicas})", prev, s("version")),
-                None => format!("started: {} ({replicas}, first release)", s("version")),
+    match e.typed() {
+        Some(event) => describe_event(&event),
+        None => format!("{} {}", e.event, e.detail),
+    }
+}
+
+fn describe_event(event: &Event) -> String {
+    use crate::text::plural;
+    match event {
+        Event::Started {
+            version,
+            previous_version,
+            replicas,
+            ..
+        } => {
+            let replicas = plural(*replicas, "replica");
+            match previous_version {
+                Some(prev) => format!("started: {prev} -> {version} ({replicas})"),
+                None => format!("started: {version} ({replicas}, first release)"),
             }
         }
-        "replica_starting" => format!(
-            "{} ({}) starting on 127.0.0.1:{}",
-            s("replica"),
-            s("version"),
-            n("port")
+        Event::ReplicaStarting {
+            replica,
+            version,
+            port,
+        } => format!("{replica} ({version}) starting on 127.0.0.1:{port}"),
+        Event::ReplicaUnhealthy {
+            replica,
+            version,
+            error,
+            waited_s,
+            deadline_s,
+        } => format!(
+            "{replica} ({version}) not healthy yet after {waited_s}s of {deadline_s}s: {error}"
         ),
-        "replica_unhealthy" => format!(
-            "{} ({}) not healthy yet after {}s of {}s: {}",
-            s("replica"),
-            s("version"),
-            n("waited_s"),
-            n("deadline_s"),
-            s("error")
-        ),
-        "replica_routed" => format!(
-            "{} ({}) healthy, now receiving traffic",
-            s("replica"),
-            s("version")
-        ),
-        "replica_retiring" => {
-            format!(
-                "{} ({}) out of rotation, draining {} in-flight",
-                s("replica"),
-                s("version"),
-                n("in_flight")
-            )
+        Event::ReplicaRouted { replica, version } => {
+            format!("{replica} ({version}) healthy, now receiving traffic")
         }
-        "replica_stopped" => {
-            let drained = d.get("drained").and_then(|v| v.as_bool()).unwrap_or(true);
-            format!(
-                "{} ({}) stopped{}",
-                s("replica"),
-                s("version"),
-                if drained { "" } else { " (drain timed out)" }
-            )
-        }
-        "failed" => format!("FAILED: {}", s("reason")),
-        "hook_started" => format!(
-            "{} hook: {}",
-            s("phase"),
-            d["argv"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "))
-                .unwrap_or_default()
+        Event::ReplicaRetiring {
+            replica,
+            version,
+            in_flight,
+        } => format!("{replica} ({version}) out of rotation, draining {in_flight} in-flight"),
+        Event::ReplicaStopped {
+            replica,
+            version,
+            drained,
+        } => format!(
+            "{replica} ({version}) stopped{}",
+            if *drained { "" } else { " (drain timed out)" }
         ),
-        "hook_finished" => format!("{} hook {}: {}", s("phase"), s("outcome"), s("detail")),
-        "backup" => format!(
-            "backup #{} {} ({} bytes in {})",
-            n("backup_id"),
-            s("state"),
-            n("size_bytes"),
-            s("dir")
-        ),
-        "maintenance_on" => "maintenance on: the proxy answers 503 with the page".to_string(),
-        "maintenance_off" => "maintenance off: traffic flows to the release".to_string(),
-        "maintenance_kept" => format!("maintenance stays on: {}", s("why")),
-        "recreate_stopping_old" => format!(
+        Event::Failed { reason, .. } => format!("FAILED: {reason}"),
+        Event::HookStarted { phase, argv } => format!("{phase} hook: {}", argv.join(" ")),
+        Event::HookFinished {
+            phase,
+            outcome,
+            detail,
+        } => format!("{phase} hook {outcome}: {detail}"),
+        Event::Backup {
+            backup_id,
+            state,
+            dir,
+            size_bytes,
+        } => format!("backup #{backup_id} {state} ({size_bytes} bytes in {dir})"),
+        Event::MaintenanceOn {} => "maintenance on: the proxy answers 503 with the page".into(),
+        Event::MaintenanceOff {} => "maintenance off: traffic flows to the release".into(),
+        Event::MaintenanceKept { why } => format!("maintenance stays on: {why}"),
+        Event::RecreateStoppingOld { replicas } => format!(
             "recreate: draining and stopping {}",
-            crate::text::plural(
-                d.get("replicas").and_then(|v| v.as_u64()).unwrap_or(0),
-                "old replica"
-            )
+            plural(*replicas as u64, "old replica")
         ),
-        "recreate_starting_new" => format!("recreate: starting {}", s("version")),
-        "schema_kept" => format!("schema kept: {}", s("why")),
-        "frozen" => format!("FROZEN: {}", s("reason")),
-        "stage_done" => format!("{} done", s("stage")),
-        "reverting" => format!("reverting to {}", s("to")),
-        "reverted" => format!("{} serves again", s("to")),
-        "revert_failed" => format!("revert failed: {}", s("reason")),
-        "resumed" => "server restarted; resuming this deployment".to_string(),
-        "canary_step" => format!(
-            "canary step {}/{}: {}% of requests to the canary",
-            n("step"),
-            n("of"),
-            n("weight")
+        Event::RecreateStartingNew { version } => format!("recreate: starting {version}"),
+        Event::SchemaKept { why, .. } => format!("schema kept: {why}"),
+        Event::UndoStarted { migration_of } => {
+            format!("undoing the migration of deployment #{migration_of}")
+        }
+        Event::Frozen { reason } => format!("FROZEN: {reason}"),
+        Event::StageDone { stage } => format!("{stage} done"),
+        Event::Reverting { to } => format!("reverting to {to}"),
+        Event::Reverted { to } => format!("{to} serves again"),
+        Event::RevertFailed { reason } => format!("revert failed: {reason}"),
+        Event::Resumed { .. } => "server restarted; resuming this deployment".into(),
+        Event::CanaryStep { step, of, weight } => {
+            format!("canary step {step}/{of}: {weight}% of requests to the canary")
+        }
+        Event::Analysis(result) => describe_analysis(result),
+        Event::Paused { reason, by } => format!(
+            "PAUSED ({by}): {} — `runway resume`, `runway promote` or `runway abort`",
+            reason.as_deref().unwrap_or("?")
         ),
-        "analysis" => describe_analysis(d),
-        "paused" => format!(
-            "PAUSED ({}): {} — `runway resume`, `runway promote` or `runway abort`",
-            s("by"),
-            s("reason")
-        ),
-        "promoted" => match d.get("by").and_then(|v| v.as_str()) {
-            Some("operator") if d.get("full").and_then(|v| v.as_bool()) == Some(true) => {
-                "promoted to 100% by an operator".into()
-            }
-            Some("operator") => "promoted to the next step by an operator".into(),
-            _ => format!("analysis passed at {}%: promoting", n("weight")),
+        Event::Promoted { by, full, weight } => match (by.as_str(), full) {
+            ("operator", Some(true)) => "promoted to 100% by an operator".into(),
+            ("operator", _) => "promoted to the next step by an operator".into(),
+            _ => format!("analysis passed at {weight}%: promoting"),
         },
-        "resumed_by_operator" => "resumed by an operator".to_string(),
-        "rolling_back" => format!("ROLLING BACK: {}", s("reason")),
-        "checks" => describe_checks(d),
-        "preflight_skipped" => "preflight checks SKIPPED (--skip-checks)".to_string(),
-        "preview_ready" => match d.get("preview").and_then(|v| v.as_str()) {
+        Event::ResumedByOperator {} => "resumed by an operator".into(),
+        Event::RollingBack { reason } => format!("ROLLING BACK: {reason}"),
+        Event::Checks {
+            phase,
+            passed: _,
+            results,
+        } => describe_checks(phase, results),
+        Event::PreflightSkipped { .. } => "preflight checks SKIPPED (--skip-checks)".into(),
+        Event::PreviewReady {
+            version,
+            preview,
+            header,
+        } => match preview {
             Some(addr) => format!(
-                "{} ready without traffic: preview on http://{addr} or with `{}`",
-                s("version"),
-                s("header")
+                "{version} ready without traffic: preview on http://{addr} or with `{header}`"
             ),
-            None => format!(
-                "{} ready without traffic: preview with `{}`",
-                s("version"),
-                s("header")
-            ),
+            None => format!("{version} ready without traffic: preview with `{header}`"),
         },
-        "switched" => format!("switched all traffic from {} to {}", s("from"), s("to")),
-        "scale_down_pending" => format!(
-            "{} stays up for {}s for an instant rollback",
-            s("version"),
-            n("seconds")
-        ),
-        "succeeded" => "succeeded".to_string(),
-        other => format!("{other} {d}"),
+        Event::Switched { from, to } => format!("switched all traffic from {from} to {to}"),
+        Event::ScaleDownPending { version, seconds } => {
+            format!("{version} stays up for {seconds}s for an instant rollback")
+        }
+        Event::Succeeded { .. } => "succeeded".into(),
+        Event::ServingWithAProblem { reason, .. } => format!("serving, with a problem: {reason}"),
+        Event::InternalError { panic } => format!("INTERNAL ERROR: {panic}"),
     }
 }
 
 /// A phase's check results in a line: how many passed, and every failure with its detail.
-fn describe_checks(d: &serde_json::Value) -> String {
-    let results = d["results"].as_array().cloned().unwrap_or_default();
+fn describe_checks(phase: &str, results: &serde_json::Value) -> String {
+    let results = results.as_array().cloned().unwrap_or_default();
     let passed = results.iter().filter(|r| r["status"] == "pass").count();
     let failures: Vec<String> = results
         .iter()
@@ -297,7 +284,6 @@ fn describe_checks(d: &serde_json::Value) -> String {
             )
         })
         .collect();
-    let phase = d["phase"].as_str().unwrap_or("?");
     if failures.is_empty() {
         format!("{phase} checks: {passed}/{} passed", results.len())
     } else {

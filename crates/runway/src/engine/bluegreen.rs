@@ -3,13 +3,13 @@
 //! all traffic at once. The old release stays up, out of rotation, for `scale_down_delay`: a
 //! rollback (or `runway abort`) in that window switches back instantly, with no start-up.
 
+use runway_wire::Event;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use runway_proxy::{Backend, Proxy, ReleaseRoute};
 use runway_spec::BlueGreenSpec;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::canary::{Analysis, Control};
@@ -55,12 +55,11 @@ impl Engine {
         };
         self.journal(
             id,
-            "preview_ready",
-            json!({
-                "version": target.version,
-                "preview": bg.preview_listen.map(|a| a.to_string()),
-                "header": format!("{}: {}", runway_proxy::FORCE_HEADER, target.version),
-            }),
+            Event::PreviewReady {
+                version: target.version.clone(),
+                preview: bg.preview_listen.map(|a| a.to_string()),
+                header: format!("{}: {}", runway_proxy::FORCE_HEADER, target.version),
+            },
         );
 
         // Smoke tests against the preview, while all traffic still goes to the old release.
@@ -70,8 +69,10 @@ impl Engine {
             .map_err(Failure::failed)?;
         self.journal(
             id,
-            "switched",
-            json!({ "to": target.version, "from": stable.version }),
+            Event::Switched {
+                from: stable.version.clone(),
+                to: target.version.clone(),
+            },
         );
         svc.set_weights(only(&target.version));
         if let Some((_, stop)) = preview {
@@ -91,8 +92,10 @@ impl Engine {
         // Blue stays up, out of rotation, so that a rollback now is a route change.
         self.journal(
             id,
-            "scale_down_pending",
-            json!({ "version": stable.version, "seconds": bg.scale_down_delay.0.as_secs_f64() }),
+            Event::ScaleDownPending {
+                version: stable.version.clone(),
+                seconds: bg.scale_down_delay.0.as_secs_f64(),
+            },
         );
         let delay = tokio::time::sleep(bg.scale_down_delay.0);
         tokio::pin!(delay);
@@ -188,7 +191,7 @@ impl Engine {
                         &target.version, &stable.version, elapsed, started.elapsed(),
                     ).await;
                     let result = judge.judge(&analysis.policy, input);
-                    self.journal(id, "analysis", serde_json::to_value(&result).unwrap_or_default());
+                    self.journal(id, Event::Analysis(serde_json::to_value(&result).unwrap_or_default()));
                     if let Decision::Rollback(reason) = &result.decision {
                         break Err(format!("analysis after the switch failed: {reason}"));
                     }

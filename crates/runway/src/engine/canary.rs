@@ -11,6 +11,7 @@
 //! after every interval and every command, so a restarted server continues at the same step
 //! with the pause time that was left and the analysis history it had.
 
+use runway_wire::Event;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,6 @@ use runway_analysis::{
 };
 use runway_spec::{AnalysisSpec, CanarySpec, MetricSource, Pause, ProxyMetric, Spec};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::measure::{self, Measurement};
@@ -195,7 +195,14 @@ impl Engine {
             }
             let resumed_here = progress.weight == step.weight;
             if !resumed_here {
-                self.journal(id, "canary_step", json!({ "step": progress.step + 1, "of": canary.steps.len(), "weight": step.weight }));
+                self.journal(
+                    id,
+                    Event::CanaryStep {
+                        step: progress.step + 1,
+                        of: canary.steps.len(),
+                        weight: step.weight,
+                    },
+                );
                 progress.weight = step.weight;
                 progress.pause_left_ms = match step.pause {
                     Pause::For(d) => Some(d.0.as_millis() as u64),
@@ -290,7 +297,7 @@ impl Engine {
                     )
                     .await;
                     let result = progress.judge.judge(&analysis.policy, input);
-                    self.journal(id, "analysis", serde_json::to_value(&result).unwrap_or_default());
+                    self.journal(id, Event::Analysis(serde_json::to_value(&result).unwrap_or_default()));
                     match &result.decision {
                         Decision::Rollback(reason) => {
                             self.save_progress(id, progress);
@@ -298,7 +305,7 @@ impl Engine {
                         }
                         Decision::Pause(reason) if progress.paused.is_none() => {
                             progress.paused = Some(reason.clone());
-                            self.journal(id, "paused", json!({ "reason": reason, "by": "analysis" }));
+                            self.journal(id, Event::Paused { reason: Some(reason.clone()), by: "analysis".into() });
                         }
                         _ => {}
                     }
@@ -314,25 +321,25 @@ impl Engine {
                         Pause::Manual => false,
                     };
                     if progress.paused.is_none() && pause_over && progress.judge.can_promote() {
-                        self.journal(id, "promoted", json!({ "by": "analysis", "weight": progress.weight }));
+                        self.journal(id, Event::Promoted { by: "analysis".into(), full: None, weight: progress.weight });
                         return Ok(StepEnd::Next);
                     }
                 }
                 control = controls.recv() => match control {
                     Some(Control::Promote) | Some(Control::PromoteFull) => {
                         let full = control == Some(Control::PromoteFull);
-                        self.journal(id, "promoted", json!({ "by": "operator", "full": full, "weight": progress.weight }));
+                        self.journal(id, Event::Promoted { by: "operator".into(), full: Some(full), weight: progress.weight });
                         progress.paused = None;
                         return Ok(if full { StepEnd::Full } else { StepEnd::Next });
                     }
                     Some(Control::Pause) => {
                         progress.paused = Some("paused by an operator (`runway pause`)".into());
-                        self.journal(id, "paused", json!({ "reason": progress.paused, "by": "operator" }));
+                        self.journal(id, Event::Paused { reason: progress.paused.clone(), by: "operator".into() });
                         self.save_progress(id, progress);
                     }
                     Some(Control::Resume) => {
                         progress.paused = None;
-                        self.journal(id, "resumed_by_operator", json!({}));
+                        self.journal(id, Event::ResumedByOperator {});
                         self.save_progress(id, progress);
                     }
                     Some(Control::Abort) | None => {

@@ -1,9 +1,9 @@
 //! Converging a service to a release: the rolling update, step by step.
 
+use runway_wire::Event;
 use std::sync::Arc;
 
 use runway_spec::StrategySpec;
-use serde_json::json;
 
 use super::plan::{self, RollingState, Step};
 use super::{Engine, Release, Service};
@@ -100,14 +100,13 @@ impl Engine {
             r.wait_healthy_reporting(deadline, |error, waited| {
                 self.journal(
                     id,
-                    "replica_unhealthy",
-                    json!({
-                        "replica": r.name,
-                        "version": r.version,
-                        "error": error,
-                        "waited_s": waited.as_secs(),
-                        "deadline_s": deadline.as_secs(),
-                    }),
+                    Event::ReplicaUnhealthy {
+                        replica: r.name.clone(),
+                        version: r.version.clone(),
+                        error: error.to_string(),
+                        waited_s: waited.as_secs(),
+                        deadline_s: deadline.as_secs(),
+                    },
                 )
             })
         });
@@ -125,8 +124,10 @@ impl Engine {
         for r in &started {
             self.journal(
                 id,
-                "replica_routed",
-                json!({ "replica": r.name, "version": r.version }),
+                Event::ReplicaRouted {
+                    replica: r.name.clone(),
+                    version: r.version.clone(),
+                },
             );
             r.set_in_rotation(true);
         }
@@ -164,8 +165,11 @@ impl Engine {
         let name = format!("{}-{replica_id}", svc.name);
         self.journal(
             id,
-            "replica_starting",
-            json!({ "replica": name, "version": release.version, "port": port }),
+            Event::ReplicaStarting {
+                replica: name.clone(),
+                version: release.version.clone(),
+                port,
+            },
         );
         let replica = Replica::start(
             NewReplica {
@@ -206,8 +210,11 @@ impl Engine {
         if !results.is_empty() {
             self.journal(
                 id,
-                "checks",
-                json!({ "phase": phase, "passed": outcome.is_ok(), "results": results }),
+                Event::Checks {
+                    phase: phase.to_string(),
+                    passed: outcome.is_ok(),
+                    results: serde_json::to_value(&results).unwrap_or_default(),
+                },
             );
         }
         outcome
@@ -266,8 +273,11 @@ impl Engine {
         for r in &replicas {
             self.journal(
                 id,
-                "replica_retiring",
-                json!({ "replica": r.name, "version": r.version, "in_flight": svc.proxy.in_flight(&r.name) }),
+                Event::ReplicaRetiring {
+                    replica: r.name.clone(),
+                    version: r.version.clone(),
+                    in_flight: svc.proxy.in_flight(&r.name),
+                },
             );
             r.set_in_rotation(false);
         }
@@ -284,8 +294,11 @@ impl Engine {
         for (r, drained) in futures_util::future::join_all(retirements).await {
             self.journal(
                 id,
-                "replica_stopped",
-                json!({ "replica": r.name, "version": r.version, "drained": drained }),
+                Event::ReplicaStopped {
+                    replica: r.name.clone(),
+                    version: r.version.clone(),
+                    drained,
+                },
             );
         }
     }

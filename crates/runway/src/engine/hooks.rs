@@ -8,6 +8,7 @@
 //! last [`OUTPUT_CAP`] bytes), redacted, stored with the deployment, and shown by
 //! `runway logs --deployment ID`.
 
+use runway_wire::Event;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Engine, Release};
@@ -101,8 +101,10 @@ impl Engine {
         let shown_argv: Vec<String> = hook.argv.iter().map(|a| redactor.redact(a)).collect();
         self.journal(
             id,
-            "hook_started",
-            json!({ "phase": hook.phase, "argv": shown_argv }),
+            Event::HookStarted {
+                phase: hook.phase.to_string(),
+                argv: shown_argv.clone(),
+            },
         );
         let run_id = self
             .store
@@ -125,8 +127,11 @@ impl Engine {
         }
         self.journal(
             id,
-            "hook_finished",
-            json!({ "phase": hook.phase, "outcome": label, "detail": detail }),
+            Event::HookFinished {
+                phase: hook.phase.to_string(),
+                outcome: label.to_string(),
+                detail: detail.clone(),
+            },
         );
         let program = hook.argv.first().map_or("", String::as_str);
         match outcome {

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use runway_wire::Event;
+
 use super::{Engine, EngineError};
 use crate::platform::logfile;
 
@@ -100,15 +102,15 @@ impl Engine {
             .store
             .journal_since(id, 0)?
             .into_iter()
-            .filter(|e| e.event == "replica_starting")
-            .filter_map(|e| {
-                let name = e.detail["replica"].as_str()?;
-                let version = e.detail["version"].as_str()?;
-                Some(LogSource {
-                    replica: name.to_string(),
-                    version: version.to_string(),
-                    path: logfile::log_path(&self.state_dir, service, name),
-                })
+            .filter_map(|e| match e.typed()? {
+                Event::ReplicaStarting {
+                    replica, version, ..
+                } => Some(LogSource {
+                    path: logfile::log_path(&self.state_dir, service, &replica),
+                    replica,
+                    version,
+                }),
+                _ => None,
             })
             .collect())
     }

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use runway_spec::Spec;
+use runway_wire::Event;
 use tokio::sync::watch;
 
 use crate::api_types::{
@@ -200,32 +201,33 @@ impl Engine {
 
     /// Appends to a deployment's journal. Called *before* the step it describes takes effect.
     /// Node actions run outside any deployment and pass id 0: they are only logged.
-    fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) {
+    fn journal(&self, deployment_id: i64, event: Event) {
+        let (name, detail) = (event.name(), event.detail());
         if deployment_id == 0 {
-            tracing::info!(%detail, "{event}");
+            tracing::info!(%detail, "{name}");
             return;
         }
-        if matches!(event, "started" | "resumed" | "internal_error") {
-            tracing::info!(deployment = deployment_id, %detail, "deployment {event}");
+        if matches!(
+            event,
+            Event::Started { .. } | Event::Resumed { .. } | Event::InternalError { .. }
+        ) {
+            tracing::info!(deployment = deployment_id, %detail, "deployment {name}");
         }
-        if let Err(e) = self.store.journal(deployment_id, event, detail) {
-            tracing::error!(deployment_id, "cannot write journal entry {event}: {e:#}");
+        if let Err(e) = self.store.journal(deployment_id, &name, detail) {
+            tracing::error!(deployment_id, "cannot write journal entry {name}: {e:#}");
         }
         self.journal_tick.send_modify(|t| *t += 1);
     }
 
     /// The newest entry of deployment `id`'s journal that `matches`: how a resumed operation
     /// finds out what it had already done.
-    fn last_journaled(
-        &self,
-        id: i64,
-        matches: impl Fn(&crate::store::JournalEntry) -> bool,
-    ) -> Option<crate::store::JournalEntry> {
+    fn last_journaled(&self, id: i64, matches: impl Fn(&Event) -> bool) -> Option<Event> {
         self.store
             .journal_since(id, 0)
             .ok()?
             .into_iter()
             .rev()
+            .filter_map(|e| e.typed())
             .find(|e| matches(e))
     }
 
@@ -579,12 +581,12 @@ impl Engine {
         )?;
         self.journal(
             id,
-            "started",
-            serde_json::json!({
-                "kind": format!("{kind:?}").to_lowercase(), "version": version,
-                "previous_version": previous.as_ref().map(|p| &p.version),
-                "replicas": spec.run.replicas,
-            }),
+            Event::Started {
+                kind: kind.as_str().to_string(),
+                version: version.to_string(),
+                previous_version: previous.as_ref().map(|p| p.version.clone()),
+                replicas: spec.run.replicas,
+            },
         );
         let deployment = self
             .store

@@ -3,10 +3,10 @@
 //! the strategy, verification, post-deploy hooks; and on failure the on-failure hooks and the
 //! way back that the migrations allow (undo, keep the schema, restore, or freeze).
 
+use runway_wire::Event;
 use std::sync::Arc;
 
 use runway_spec::{HookPhase, StrategySpec};
-use serde_json::json;
 
 use super::hooks::HookContext;
 use super::runbook::SchemaPlan;
@@ -85,7 +85,9 @@ impl Engine {
             Ended::Served | Ended::ServedBut(_) => true,
             Ended::NotServed(_) => {
                 self.frozen(&svc.name).is_none_or(|f| f.deployment_id != id)
-                    && !self.journaled(id, "revert_failed")
+                    && self
+                        .last_journaled(id, |e| matches!(e, Event::RevertFailed { .. }))
+                        .is_none()
             }
         };
         if settled {
@@ -133,7 +135,12 @@ impl Engine {
         };
         let message = panic_message(panic.as_ref());
         tracing::error!(service = %svc.name, deployment = id, "deployment task panicked: {message}");
-        self.journal(id, "internal_error", json!({ "panic": message }));
+        self.journal(
+            id,
+            Event::InternalError {
+                panic: message.clone(),
+            },
+        );
         let failure = Failure::failed(format!(
             "internal error in runway ({message}); please report it. The way back ran"
         ));
@@ -173,11 +180,13 @@ impl Engine {
         if target_serves {
             let seconds = started.elapsed().as_secs_f64();
             match &reason {
-                None => self.journal(id, "succeeded", json!({ "seconds": seconds })),
+                None => self.journal(id, Event::Succeeded { seconds }),
                 Some(why) => self.journal(
                     id,
-                    "serving_with_a_problem",
-                    json!({ "seconds": seconds, "reason": why }),
+                    Event::ServingWithAProblem {
+                        seconds,
+                        reason: why.to_string(),
+                    },
                 ),
             }
             // The target serves alone: no split or stickiness of a canary may outlive it.
@@ -230,14 +239,15 @@ impl Engine {
         // failed does not go forward again; it stays failed, or finishes its way back.
         if preflight == Preflight::NotApplicable {
             if let Some(entry) = self.last_failure(id) {
-                let failure = Failure {
-                    reason: entry.detail["reason"]
-                        .as_str()
-                        .unwrap_or("failed")
-                        .to_string(),
-                    rolled_back: entry.event == "rolling_back",
+                let (failure, before_change) = match entry {
+                    Event::RollingBack { reason } => (Failure::rolled_back(reason), false),
+                    Event::Failed {
+                        reason,
+                        before_change,
+                    } => (Failure::failed(reason), before_change == Some(true)),
+                    _ => (Failure::failed("failed".into()), false),
                 };
-                if entry.detail["before_change"] == true {
+                if before_change {
                     return Ended::NotServed(failure);
                 }
                 let failure = self
@@ -251,7 +261,9 @@ impl Engine {
             // A crash before the preflight finished: it runs again.
             Preflight::NotApplicable
                 if !self.stage_done(id, "preflight")
-                    && !self.journaled(id, "preflight_skipped") =>
+                    && self
+                        .last_journaled(id, |e| matches!(e, Event::PreflightSkipped { .. }))
+                        .is_none() =>
             {
                 Preflight::Run
             }
@@ -265,9 +277,12 @@ impl Engine {
                 }
                 self.stage_finished(id, "preflight");
             }
-            Preflight::Skipped => {
-                self.journal(id, "preflight_skipped", json!({ "by": "--skip-checks" }))
-            }
+            Preflight::Skipped => self.journal(
+                id,
+                Event::PreflightSkipped {
+                    by: "--skip-checks".into(),
+                },
+            ),
             Preflight::NotApplicable => {}
         }
         if !self.stage_done(id, "pre-deploy") {
@@ -340,8 +355,10 @@ impl Engine {
     ) -> Ended {
         self.journal(
             ctx.deployment_id,
-            "failed",
-            json!({ "reason": reason, "before_change": true }),
+            Event::Failed {
+                reason: reason.to_string(),
+                before_change: Some(true),
+            },
         );
         self.notify(ctx, target, HookPhase::OnFailure).await;
         Ended::NotServed(Failure::failed(reason))
@@ -361,14 +378,17 @@ impl Engine {
         failure: Failure,
         strict: bool,
     ) -> Failure {
+        let reason = failure.reason.clone();
         self.journal(
             id,
             if failure.rolled_back {
-                "rolling_back"
+                Event::RollingBack { reason }
             } else {
-                "failed"
+                Event::Failed {
+                    reason,
+                    before_change: None,
+                }
             },
-            json!({ "reason": failure.reason }),
         );
         let Some(prev) = previous else {
             // A first deployment has nothing to go back to: stop what it started.
@@ -397,13 +417,23 @@ impl Engine {
             };
         }
         self.notify(ctx, target, HookPhase::PreRollback).await;
-        self.journal(id, "reverting", json!({ "to": prev.version }));
+        self.journal(
+            id,
+            Event::Reverting {
+                to: prev.version.clone(),
+            },
+        );
         let plan = plan.unwrap_or(SchemaPlan::Nothing);
         let back = self.go_back(svc, id, ctx, prev, plan, strict).await;
         let mut failure = failure;
         match back {
             Ok(()) => {
-                self.journal(id, "reverted", json!({ "to": prev.version }));
+                self.journal(
+                    id,
+                    Event::Reverted {
+                        to: prev.version.clone(),
+                    },
+                );
                 self.notify(ctx, target, HookPhase::PostRollback).await;
             }
             Err(e) => {
@@ -411,7 +441,12 @@ impl Engine {
                     "{}; reverting to {} also failed: {e}",
                     failure.reason, prev.version
                 );
-                self.journal(id, "revert_failed", json!({ "reason": e }));
+                self.journal(
+                    id,
+                    Event::RevertFailed {
+                        reason: e.to_string(),
+                    },
+                );
                 // Neither release is known to serve: a restart must not guess either.
                 self.freeze(
                     svc,
@@ -485,18 +520,39 @@ impl Engine {
         previous: Option<&Release>,
         failure: Failure,
     ) -> Failure {
-        self.journal(id, "failed", json!({ "reason": failure.reason }));
+        self.journal(
+            id,
+            Event::Failed {
+                reason: failure.reason.clone(),
+                before_change: None,
+            },
+        );
         let Some(prev) = previous else {
             return failure;
         };
-        self.journal(id, "reverting", json!({ "to": prev.version }));
+        self.journal(
+            id,
+            Event::Reverting {
+                to: prev.version.clone(),
+            },
+        );
         match self.converge(svc, id, prev, false).await {
             Ok(()) => {
-                self.journal(id, "reverted", json!({ "to": prev.version }));
+                self.journal(
+                    id,
+                    Event::Reverted {
+                        to: prev.version.clone(),
+                    },
+                );
                 failure
             }
             Err(e) => {
-                self.journal(id, "revert_failed", json!({ "reason": e }));
+                self.journal(
+                    id,
+                    Event::RevertFailed {
+                        reason: e.to_string(),
+                    },
+                );
                 Failure {
                     reason: format!(
                         "{}; reverting to {} also failed: {e}",
@@ -558,7 +614,13 @@ impl Engine {
         if matches!(ended, Ended::Served | Ended::ServedBut(_)) {
             if args.keep_schema {
                 // Only now that the older release serves does it run on the newer schema.
-                self.journal(id, "schema_kept", json!({ "why": "--keep-schema" }));
+                self.journal(
+                    id,
+                    Event::SchemaKept {
+                        migration_of: None,
+                        why: "--keep-schema".into(),
+                    },
+                );
                 self.keep_schema(id, &svc.name, &original);
             }
             self.notify(ctx, target, HookPhase::PostRollback).await;
@@ -625,25 +687,29 @@ impl Engine {
     }
 
     /// Whether deployment `id`'s journal has an `event` entry.
-    fn journaled(&self, id: i64, event: &str) -> bool {
-        self.last_journaled(id, |e| e.event == event).is_some()
-    }
-
     /// The entry that says deployment `id` failed or is being rolled back, if any.
-    fn last_failure(&self, id: i64) -> Option<crate::store::JournalEntry> {
-        self.last_journaled(id, |e| e.event == "failed" || e.event == "rolling_back")
+    fn last_failure(&self, id: i64) -> Option<Event> {
+        self.last_journaled(id, |e| {
+            matches!(e, Event::Failed { .. } | Event::RollingBack { .. })
+        })
     }
 
     /// Whether a stage of deployment `id` finished before (a resumed deployment skips it).
     fn stage_done(&self, id: i64, stage: &str) -> bool {
-        self.last_journaled(id, |e| {
-            e.event == "stage_done" && e.detail["stage"] == stage
-        })
+        self.last_journaled(
+            id,
+            |e| matches!(e, Event::StageDone { stage: done } if done == stage),
+        )
         .is_some()
     }
 
     fn stage_finished(&self, id: i64, stage: &str) {
-        self.journal(id, "stage_done", json!({ "stage": stage }));
+        self.journal(
+            id,
+            Event::StageDone {
+                stage: stage.to_string(),
+            },
+        );
     }
 }
 

@@ -1,11 +1,10 @@
 //! Picking up after a server restart, clean or `kill -9`: re-adopt the replicas that still run,
 //! restart the ones that served and died, and resume the deployments that were under way.
 
+use runway_wire::Event;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-use serde_json::json;
 
 use super::{service::Operation, Engine, Release};
 use crate::platform::process::Process;
@@ -177,7 +176,12 @@ impl Engine {
                 },
                 |op| anyhow::anyhow!("{} is already running", op.description),
             )?;
-            self.journal(d.id, "resumed", json!({ "after": "server restart" }));
+            self.journal(
+                d.id,
+                Event::Resumed {
+                    after: "server restart".into(),
+                },
+            );
             let engine = self.clone();
             tokio::spawn(async move {
                 engine

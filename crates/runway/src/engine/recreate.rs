@@ -8,9 +8,8 @@
 //! everything stopped, the schema taken back, the old release started, the page down only when
 //! it serves.
 
+use runway_wire::Event;
 use std::sync::Arc;
-
-use serde_json::json;
 
 use super::hooks::HookContext;
 use super::{Engine, Release, Service};
@@ -34,8 +33,9 @@ impl Engine {
         if !old.is_empty() {
             self.journal(
                 id,
-                "recreate_stopping_old",
-                json!({ "replicas": old.len() }),
+                Event::RecreateStoppingOld {
+                    replicas: old.len(),
+                },
             );
             self.retire(svc, id, old).await;
         }
@@ -43,8 +43,9 @@ impl Engine {
         self.migrate(ctx, target).await?;
         self.journal(
             id,
-            "recreate_starting_new",
-            json!({ "version": target.version }),
+            Event::RecreateStartingNew {
+                version: target.version.clone(),
+            },
         );
         self.converge(svc, id, target, false).await
     }

@@ -6,11 +6,11 @@
 //! takes back every migration in between (newest first), and a restore marks the ones its
 //! backup predates as gone.
 
+use runway_wire::Event;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use runway_spec::OnFailure;
-use serde_json::json;
 
 use super::hooks::{Hook, HookContext};
 use super::{Engine, Release, Service};
@@ -140,8 +140,9 @@ impl Engine {
                 Some(undo) => {
                     self.journal(
                         id,
-                        "undo_started",
-                        json!({ "migration_of": m.deployment_id }),
+                        Event::UndoStarted {
+                            migration_of: m.deployment_id,
+                        },
                     );
                     self.run_hook(
                         ctx,
@@ -167,9 +168,12 @@ impl Engine {
                 None => {
                     self.journal(
                         id,
-                        "schema_kept",
-                        json!({ "migration_of": m.deployment_id,
-                                "why": "no undo: its release declared the old code runs on the new schema" }),
+                        Event::SchemaKept {
+                            migration_of: Some(m.deployment_id),
+                            why: "no undo: its release declared the old code runs on the new \
+                                  schema"
+                                .into(),
+                        },
                     );
                     // From now on the older release runs on it: a later way back has nothing
                     // of it to take back.
@@ -210,9 +214,10 @@ impl Engine {
     /// Whether operation `id` started the undo of `migration` before (it is still in effect, so
     /// it did not finish as far as runway knows).
     fn undo_started(&self, id: i64, migration: i64) -> bool {
-        self.last_journaled(id, |e| {
-            e.event == "undo_started" && e.detail["migration_of"] == migration
-        })
+        self.last_journaled(
+            id,
+            |e| matches!(e, Event::UndoStarted { migration_of } if *migration_of == migration),
+        )
         .is_some()
     }
 
@@ -366,8 +371,12 @@ impl Engine {
         }
         self.journal(
             id,
-            "backup",
-            json!({ "backup_id": backup_id, "state": state, "dir": dir_str, "size_bytes": size }),
+            Event::Backup {
+                backup_id,
+                state: state.to_string(),
+                dir: dir_str.to_string(),
+                size_bytes: size,
+            },
         );
         result?;
         self.prune_backups(&ctx.service, hook.keep);

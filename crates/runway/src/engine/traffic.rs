@@ -3,10 +3,10 @@
 //! irreversible migration waits for a human). They live in the store, so they survive a server
 //! restart, and are applied to the proxy before it accepts its first connection.
 
+use runway_wire::Event;
 use std::sync::Arc;
 
 use runway_spec::{MaintenanceSpec, Spec};
-use serde_json::json;
 
 use super::{Engine, EngineError, Service};
 use crate::store::{now, ServiceFlag, TrafficMode};
@@ -102,7 +102,7 @@ impl Engine {
                         .is_none_or(|d| d.status != crate::store::Status::Running)
             });
         if current.is_none() || orphaned {
-            self.journal(id, "maintenance_on", json!({}));
+            self.journal(id, Event::MaintenanceOn {});
             self.store.set_flag(
                 &svc.name,
                 ServiceFlag::Maintenance,
@@ -130,12 +130,13 @@ impl Engine {
         if !serving {
             self.journal(
                 id,
-                "maintenance_kept",
-                json!({ "why": "no healthy replica serves; the page stays up" }),
+                Event::MaintenanceKept {
+                    why: "no healthy replica serves; the page stays up".into(),
+                },
             );
             return;
         }
-        self.journal(id, "maintenance_off", json!({}));
+        self.journal(id, Event::MaintenanceOff {});
         if let Err(e) =
             self.store
                 .set_flag::<TrafficMode>(&svc.name, ServiceFlag::Maintenance, None)
@@ -153,7 +154,12 @@ impl Engine {
             since: now(),
             weights: svc.weights(),
         };
-        self.journal(id, "frozen", json!({ "reason": reason }));
+        self.journal(
+            id,
+            Event::Frozen {
+                reason: reason.to_string(),
+            },
+        );
         if let Err(e) = self
             .store
             .set_flag(&svc.name, ServiceFlag::Frozen, Some(&frozen))

@@ -204,7 +204,7 @@ async fn a_state_dir_from_before_migrations_is_upgraded_and_resumed() {
         std::fs::create_dir_all(state).unwrap();
         std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
         // The fixture's v2 started slowly on purpose; here it may become healthy at once.
-        let sql = include_str!("../fixtures/state-before-migrations.sql")
+        let sql = include_str!("../../../runway-store/tests/fixtures/state-before-migrations.sql")
             .replace("@RUNWAY@", RUNWAY)
             .replace("@BASE_DIR@", dir.to_str().unwrap())
             .replace("@LISTEN@", &listen.to_string())

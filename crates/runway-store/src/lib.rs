@@ -1,4 +1,4 @@
-//! The embedded state store: one SQLite file in the state dir.
+//! runway's state: one SQLite file in the state dir.
 //!
 //! Everything the server must remember across a crash lives here: deployments (with the release
 //! config that went with them, so a rollback restores config and not just a version), the journal
@@ -113,6 +113,14 @@ pub struct JournalEntry {
     pub at: String,
     pub event: String,
     pub detail: serde_json::Value,
+}
+
+impl JournalEntry {
+    /// The entry as the typed event it holds; `None` for an event this runway does not know
+    /// (written by a newer one), which is shown raw.
+    pub fn typed(&self) -> Option<runway_wire::Event> {
+        runway_wire::Event::from_row(&self.event, &self.detail)
+    }
 }
 
 /// A replica as persisted: enough to find it again after a crash.

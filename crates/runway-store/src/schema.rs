@@ -202,8 +202,7 @@ mod tests {
 
     /// A state database written by runway before versioned migrations (see the file's
     /// header for how it was made).
-    const BEFORE_MIGRATIONS: &str =
-        include_str!("../../tests/fixtures/state-before-migrations.sql");
+    const BEFORE_MIGRATIONS: &str = include_str!("../tests/fixtures/state-before-migrations.sql");
 
     #[test]
     fn a_database_from_before_versions_is_upgraded_in_place() {
@@ -213,7 +212,7 @@ mod tests {
             .unwrap()
             .execute_batch(BEFORE_MIGRATIONS)
             .unwrap();
-        let store = crate::store::Store::open(&path).unwrap();
+        let store = crate::Store::open(&path).unwrap();
         let version: u32 = store
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -232,7 +231,7 @@ mod tests {
         assert_eq!(store.serving_release("web").unwrap(), Some(1));
         // Opening again changes nothing.
         drop(store);
-        let store = crate::store::Store::open(&path).unwrap();
+        let store = crate::Store::open(&path).unwrap();
         assert_eq!(store.live_replicas("web").unwrap(), live);
     }
 
@@ -240,7 +239,7 @@ mod tests {
     fn a_new_database_starts_at_the_latest_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let store = crate::store::Store::open(&path).unwrap();
+        let store = crate::Store::open(&path).unwrap();
         let version: u32 = store
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -252,12 +251,12 @@ mod tests {
     fn a_database_from_a_newer_runway_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        drop(crate::store::Store::open(&path).unwrap());
+        drop(crate::Store::open(&path).unwrap());
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", LATEST + 1)
             .unwrap();
-        let err = crate::store::Store::open(&path).err().unwrap();
+        let err = crate::Store::open(&path).err().unwrap();
         let shown = format!("{err:#}");
         assert!(
             shown.contains(&format!("schema version {}", LATEST + 1))
