@@ -25,9 +25,14 @@
 //!
 //! Every response carries `x-version: <version>`. Nothing is logged per
 //! request unless `--log-requests` is given: `/` is a benchmark target.
+//!
+//! [`load`] is the other half of every demo: a steady HTTP load that counts
+//! each outcome and version (`runway demo`, the end-to-end tests, the
+//! benchmarks' `runway loadgen`).
 
 mod app;
 mod args;
+pub mod load;
 mod process;
 mod server;
 mod websocket;

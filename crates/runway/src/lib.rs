@@ -7,9 +7,7 @@
 pub mod api_types;
 pub mod checks;
 pub mod cli;
-pub mod demo;
 pub mod engine;
-pub mod loadgen;
 pub mod platform;
 pub mod secrets;
 pub mod server;

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use runway::cli;
 
+/// `runway demo`: a client of the library like any other, so it lives here, not in it.
+mod demo;
+
 /// mimalloc instead of the system allocator: the proxy allocates and frees a
 /// few small buffers per request (header maps, body chunks, futures), and
 /// mimalloc's thread-local free lists make that measurably cheaper than
@@ -60,7 +63,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let outcome = match cli.command {
+        cli::Command::Demo => runtime.block_on(demo::run()),
+        _ => runtime.block_on(cli::run(cli)),
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

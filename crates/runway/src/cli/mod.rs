@@ -197,7 +197,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             inspect::logs(&cli, *follow, *lines, filter, *json).await
         }
-        Command::Demo => crate::demo::run().await,
+        // The demo lives in the binary (src/demo.rs), which runs it before coming here.
+        Command::Demo => anyhow::bail!("the demo runs from the runway binary"),
         Command::Loadgen {
             addr,
             rps,
@@ -205,7 +206,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             duration,
             timeline,
         } => {
-            let load = crate::loadgen::Load::start_recording(
+            let load = runway_demo_app::load::Load::start_recording(
                 *addr,
                 "/",
                 *workers,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use runway::loadgen::Load;
+use runway_demo_app::load::Load;
 
 use crate::harness::{get_with_headers, text, App, Harness, RUNWAY};
 

@@ -177,7 +177,7 @@ async fn the_alembic_rolling_example_migrates_rolls_out_and_downgrades_on_rollba
     for f in ["0002_add_orders.up.sql", "0002_add_orders.down.sql"] {
         std::fs::rename(aside.join(f), migrations.join(f)).unwrap();
     }
-    let load = runway::loadgen::Load::start(h.listen, "/", 8, 400);
+    let load = runway_demo_app::load::Load::start(h.listen, "/", 8, 400);
     let out = h.runway(&["-f", file, "deploy", "v2"]).await;
     let seen = load.stop().await;
     assert!(out.status.success(), "{}", text(&out));

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use runway::engine::measure::query_prometheus;
-use runway::loadgen::Load;
+use runway_demo_app::load::Load;
 
 use crate::harness::{free_addr, text, App, Harness};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use runway::loadgen::Load;
+use runway_demo_app::load::Load;
 
 use crate::harness::{text, App, Harness};
 
