@@ -5,6 +5,7 @@
 //! docs/architecture.md for the design and why it is so.
 
 pub mod api_types;
+pub mod builtin_router;
 pub mod checks;
 pub mod cli;
 pub mod engine;

@@ -74,7 +74,7 @@ impl Engine {
             )));
         }
         // A window of its own: a canary starting meanwhile keeps all of its samples.
-        let measured = svc.proxy.open_window();
+        let measured = svc.router.open_window();
         tokio::time::sleep(window).await;
         let windows = measured.take();
         drop(measured);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runway_proxy::{Backend, Proxy, ReleaseRoute};
+use super::router::{Endpoint, Preview, Split};
 use runway_spec::BlueGreenSpec;
 use tokio::sync::mpsc;
 
@@ -75,9 +75,8 @@ impl Engine {
             },
         );
         svc.set_weights(only(&target.version));
-        if let Some((_, stop)) = preview {
-            let _ = stop.send(());
-        }
+        // The preview's work is done once the new release has all traffic.
+        drop(preview);
         let switch_back = |reason: String| {
             svc.set_weights(only(&stable.version));
             Failure::rolled_back(reason)
@@ -119,48 +118,30 @@ impl Engine {
         Ok(())
     }
 
-    /// A second proxy on the preview address that routes only to the new release's replicas.
+    /// A preview on the preview address that routes only to the new release's replicas.
     async fn open_preview(
         &self,
         svc: &Arc<Service>,
         fingerprint: &str,
         addr: std::net::SocketAddr,
-    ) -> Result<(Proxy, tokio::sync::oneshot::Sender<()>), String> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on the preview address {addr}: {e}"))?;
-        let preview = Proxy::new(
-            &format!("{}-preview", svc.name),
-            runway_proxy::ProxyConfig::default(),
-        );
+    ) -> Result<Box<dyn Preview>, String> {
         let green: Vec<_> = svc
             .replicas()
             .into_iter()
             .filter(|r| r.fingerprint == fingerprint)
             .collect();
-        if let Some(first) = green.first() {
-            preview.set_routes(vec![ReleaseRoute {
-                release: first.version.clone(),
-                weight: 1,
-                backends: green
-                    .iter()
-                    .map(|r| Backend {
-                        id: r.name.clone(),
-                        addr: std::net::SocketAddr::from(([127, 0, 0, 1], r.port())),
-                    })
-                    .collect(),
-            }]);
-        }
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = preview.clone();
-        tokio::spawn(async move {
-            let _ = serving
-                .serve(listener, async {
-                    let _ = stopped.await;
+        let split = Split {
+            release: green.first().map(|r| r.version.clone()).unwrap_or_default(),
+            weight: 1,
+            endpoints: green
+                .iter()
+                .map(|r| Endpoint {
+                    id: r.name.clone(),
+                    addr: std::net::SocketAddr::from(([127, 0, 0, 1], r.port())),
                 })
-                .await;
-        });
-        Ok((preview, stop))
+                .collect(),
+        };
+        svc.router.preview(addr, split).await
     }
 
     /// Watches the new release for `window` after the switch with the absolute conditions of
@@ -178,7 +159,7 @@ impl Engine {
         let mut judge = Judge::new();
         let mut ticker = tokio::time::interval(analysis.interval);
         ticker.tick().await;
-        let proxy_window = svc.proxy.open_window();
+        let proxy_window = svc.router.open_window();
         let started = tokio::time::Instant::now();
         let mut last = started;
         let outcome = loop {
@@ -187,7 +168,7 @@ impl Engine {
                     let elapsed = last.elapsed();
                     last = tokio::time::Instant::now();
                     let input = measure::interval(
-                        &proxy_window, &analysis.sources, analysis.prometheus.as_deref(), &svc.name,
+                        proxy_window.as_ref(), &analysis.sources, analysis.prometheus.as_deref(), &svc.name,
                         &target.version, &stable.version, elapsed, started.elapsed(),
                     ).await;
                     let result = judge.judge(&analysis.policy, input);

@@ -166,7 +166,7 @@ impl Engine {
         let mut progress: CanaryProgress = self.progress(id);
         let fingerprint = target.fingerprint();
         let replicas = target.spec.run.replicas;
-        svc.proxy.set_sticky(canary.sticky);
+        svc.router.set_sticky(canary.sticky);
         // Pin the split before any canary replica exists: a new replica is routed as soon as it
         // is healthy, and without explicit weights it would take a share by replica count.
         set_canary_weight(svc, &stable.version, &target.version, progress.weight);
@@ -255,7 +255,7 @@ impl Engine {
             .collect();
         self.retire(svc, id, old).await;
         svc.set_weights(None);
-        svc.proxy.set_sticky(false);
+        svc.router.set_sticky(false);
         Ok(())
     }
 
@@ -277,7 +277,7 @@ impl Engine {
         // The first tick is immediate; a window needs a whole interval. The step's window
         // counts from now (another reader, a baseline capture, has its own).
         ticker.tick().await;
-        let window = svc.proxy.open_window();
+        let window = svc.router.open_window();
         let mut last = Instant::now();
         loop {
             tokio::select! {
@@ -286,7 +286,7 @@ impl Engine {
                     last = Instant::now();
                     progress.analysis_ms += elapsed.as_millis() as u64;
                     let input = measure::interval(
-                        &window,
+                        window.as_ref(),
                         &analysis.sources,
                         analysis.prometheus.as_deref(),
                         &svc.name,

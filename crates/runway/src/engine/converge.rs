@@ -276,7 +276,7 @@ impl Engine {
                 Event::ReplicaRetiring {
                     replica: r.name.clone(),
                     version: r.version.clone(),
-                    in_flight: svc.proxy.in_flight(&r.name),
+                    in_flight: svc.router.in_flight(&r.name),
                 },
             );
             r.set_in_rotation(false);
@@ -284,7 +284,7 @@ impl Engine {
         svc.sync_routes();
         let retirements = replicas.iter().map(|r| async move {
             let drained = svc
-                .proxy
+                .router
                 .wait_drained(&r.name, r.launch.drain_timeout)
                 .await;
             r.stop().await;

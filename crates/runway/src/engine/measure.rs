@@ -11,7 +11,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use runway_analysis::{Counts, IntervalInput, MetricInput, MetricWindow};
-use runway_proxy::{MetricsWindow, WindowSnapshot};
+use runway_proxy::WindowSnapshot;
+
+use super::router::AnalysisWindow;
 use runway_spec::ProxyMetric;
 
 /// Where a metric's numbers come from.
@@ -27,7 +29,7 @@ const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// One interval's input for the judge. `elapsed` is the window's length; `at` the judge's clock.
 #[allow(clippy::too_many_arguments)]
 pub async fn interval(
-    proxy_window: &MetricsWindow,
+    proxy_window: &dyn AnalysisWindow,
     sources: &[(String, Measurement)],
     prometheus: Option<&str>,
     service: &str,

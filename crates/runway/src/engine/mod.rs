@@ -20,6 +20,7 @@ pub mod plan;
 mod recovery;
 mod recreate;
 mod remove;
+pub mod router;
 pub mod runbook;
 pub mod schedule;
 mod service;
@@ -245,30 +246,20 @@ impl Engine {
             }
             return Ok(svc);
         }
-        let listener = tokio::net::TcpListener::bind(spec.service.listen).await.map_err(|e| {
-            EngineError::Conflict(format!(
-                "cannot listen on {} for service `{name}`: {e}; choose a free address in [service] listen",
-                spec.service.listen
-            ))
-        })?;
-        let svc = Service::new(name, spec.service.listen);
+        let router = crate::builtin_router::BuiltinRouter::bind(name, spec.service.listen)
+            .await
+            .map_err(|e| {
+                EngineError::Conflict(format!("{e}; choose a free address in [service] listen"))
+            })?;
+        let svc = Service::new(name, spec.service.listen, Arc::new(router));
         // A page or read-only mode set before a restart answers from the first request on.
         self.apply_traffic_modes(&svc, Some(spec));
-        let proxy = svc.proxy.clone();
-        let mut gate = svc.gate();
-        let closed = svc.closed();
-        tokio::spawn(async move {
-            let _ = gate.wait_for(|open| *open).await;
-            if let Err(e) = proxy.serve(listener, closed.cancelled_owned()).await {
-                tracing::error!("proxy stopped: {e}");
-            }
-        });
         self.services
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), svc.clone());
         if open {
-            svc.open();
+            svc.router.open();
         }
         Ok(svc)
     }
@@ -538,7 +529,7 @@ impl Engine {
         if self.frozen(&name).is_some() && svc.operation().is_none() {
             // The human has decided: the split the service froze with ends here.
             svc.set_weights(None);
-            svc.proxy.set_sticky(false);
+            svc.router.set_sticky(false);
         }
         let previous = self.serving(&name)?;
         let (guard, id) = svc.begin(
@@ -718,7 +709,7 @@ impl Engine {
                 replicas,
                 deployment,
                 last_failure,
-                metrics: svc.proxy.metrics(),
+                metrics: svc.router.metrics(),
                 maintenance: self
                     .store
                     .flag(&svc.name, crate::store::ServiceFlag::Maintenance)?,
@@ -726,8 +717,8 @@ impl Engine {
                     .store
                     .flag(&svc.name, crate::store::ServiceFlag::ReadOnly)?,
                 frozen: self.frozen(&svc.name),
-                refused: svc.proxy.refused(),
-                client_errors: svc.proxy.client_errors(),
+                refused: svc.router.refused(),
+                client_errors: svc.router.client_errors(),
             });
         }
         Ok(StatusView {

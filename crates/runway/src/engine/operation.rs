@@ -191,7 +191,7 @@ impl Engine {
             }
             // The target serves alone: no split or stickiness of a canary may outlive it.
             svc.set_weights(None);
-            svc.proxy.set_sticky(false);
+            svc.router.set_sticky(false);
             if let Err(e) = self.store.set_serving_release(&svc.name, Some(id)) {
                 tracing::error!(id, "cannot record the serving release: {e:#}");
             }

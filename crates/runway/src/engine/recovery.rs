@@ -118,7 +118,7 @@ impl Engine {
                 svc.set_weights(Some(weights));
             }
             svc.sync_routes();
-            svc.open();
+            svc.router.open();
             self.schedule_checks(name);
         }
 

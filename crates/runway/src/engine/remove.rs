@@ -64,7 +64,7 @@ impl Engine {
         }
         let stopped = replicas.len();
         self.retire(&svc, 0, replicas).await;
-        svc.close();
+        svc.router.close();
         if let Some(scheduler) = self
             .schedulers
             .lock()

@@ -1,10 +1,11 @@
-//! A service at run time: its proxy, its live replicas, and the one operation allowed at a time.
+//! A service at run time: its traffic router, its live replicas, and the one operation allowed
+//! at a time.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use runway_proxy::{Backend, Proxy, ReleaseRoute};
+use super::router::{Endpoint, Split, TrafficRouter};
 use tokio::sync::Notify;
 
 use crate::platform::replica::Replica;
@@ -19,7 +20,8 @@ pub struct Operation {
 pub struct Service {
     pub name: String,
     pub listen: SocketAddr,
-    pub proxy: Proxy,
+    /// Where its requests go (the built-in proxy, which owns the listen address).
+    pub router: Arc<dyn TrafficRouter>,
     replicas: Mutex<Vec<Arc<Replica>>>,
     /// Notified whenever a replica's routability may have changed.
     pub changed: Arc<Notify>,
@@ -27,13 +29,9 @@ pub struct Service {
     /// Traffic weights by release during a canary or a blue-green switch. None: each release
     /// weighs as many as its routable replicas (rolling).
     weights: Mutex<Option<BTreeMap<String, u32>>>,
-    /// Whether the proxy accepts connections yet (see `Engine::service_for`).
-    gate: tokio::sync::watch::Sender<bool>,
     /// The maintenance page's settings and the health path it lets through, from the newest
     /// config seen (see `Engine::apply_traffic_modes`).
     page: Mutex<(runway_spec::MaintenanceSpec, String)>,
-    /// Cancelled when the service is removed: its proxy stops listening.
-    closed: tokio_util::sync::CancellationToken,
 }
 
 /// Releases the operation lock when dropped, whatever way the operation ended.
@@ -50,18 +48,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Service {
-    pub fn new(name: &str, listen: SocketAddr) -> Arc<Service> {
+    pub fn new(name: &str, listen: SocketAddr, router: Arc<dyn TrafficRouter>) -> Arc<Service> {
         let service = Arc::new(Service {
             name: name.to_string(),
             listen,
-            proxy: Proxy::new(name, runway_proxy::ProxyConfig::default()),
+            router,
             replicas: Mutex::new(Vec::new()),
             changed: Arc::new(Notify::new()),
             operation: Mutex::new(None),
             weights: Mutex::new(None),
-            gate: tokio::sync::watch::Sender::new(false),
             page: Mutex::new(super::traffic::default_page()),
-            closed: tokio_util::sync::CancellationToken::new(),
         });
         // Health changes arrive from replica tasks; keep the routes in step with them.
         let weak = Arc::downgrade(&service);
@@ -102,24 +98,6 @@ impl Service {
         lock(&self.page).clone()
     }
 
-    pub fn gate(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.gate.subscribe()
-    }
-
-    pub fn open(&self) {
-        self.gate.send_replace(true);
-    }
-
-    /// The token whose cancellation closes the service's listen address.
-    pub fn closed(&self) -> tokio_util::sync::CancellationToken {
-        self.closed.clone()
-    }
-
-    /// Stops the proxy listening (the service is being removed); requests in flight finish.
-    pub fn close(&self) {
-        self.closed.cancel();
-    }
-
     pub fn operation(&self) -> Option<Operation> {
         lock(&self.operation).clone()
     }
@@ -150,28 +128,28 @@ impl Service {
     /// its routable replicas, so a rolling update spreads requests evenly over replicas whatever
     /// their version; with them (canary, blue-green), a release missing from the map gets none.
     pub fn sync_routes(&self) {
-        let mut by_release: BTreeMap<String, Vec<Backend>> = BTreeMap::new();
+        let mut by_release: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
         for r in self.replicas().iter().filter(|r| r.routable()) {
             by_release
                 .entry(r.version.clone())
                 .or_default()
-                .push(Backend {
+                .push(Endpoint {
                     id: r.name.clone(),
                     addr: SocketAddr::from(([127, 0, 0, 1], r.port())),
                 });
         }
         let weights = self.weights();
-        let routes = by_release
+        let splits = by_release
             .into_iter()
-            .map(|(release, backends)| ReleaseRoute {
+            .map(|(release, endpoints)| Split {
                 weight: match &weights {
                     Some(w) => w.get(&release).copied().unwrap_or(0),
-                    None => backends.len() as u32,
+                    None => endpoints.len() as u32,
                 },
                 release,
-                backends,
+                endpoints,
             })
             .collect();
-        self.proxy.set_routes(routes);
+        self.router.set_splits(splits);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use runway_spec::{MaintenanceSpec, Spec};
 
+use super::router::{MaintenancePage, ReadOnlyPage};
 use super::{Engine, EngineError, Service};
 use crate::store::{now, ServiceFlag, TrafficMode};
 
@@ -200,24 +201,23 @@ impl Engine {
         let (page, health_path) = svc.page();
         let maintenance = self.traffic_mode(&svc.name, ServiceFlag::Maintenance);
         let read_only = self.traffic_mode(&svc.name, ServiceFlag::ReadOnly);
-        svc.proxy.set_maintenance(maintenance.map(|m| {
+        svc.router.set_maintenance(maintenance.map(|m| {
             let mut allow = page.allow.clone();
             // The health path passes (monitors keep seeing the truth), unless it is the site
             // root, which the page is there to cover.
             if health_path != "/" {
                 allow.push(health_path.clone());
             }
-            runway_proxy::Maintenance {
+            MaintenancePage {
                 message: m.message.unwrap_or_else(|| page.message.clone()),
                 retry_after: page.retry_after.0,
                 allow,
             }
         }));
-        svc.proxy
-            .set_read_only(read_only.map(|m| runway_proxy::ReadOnly {
-                message: m.message.unwrap_or_else(|| READ_ONLY_MESSAGE.to_string()),
-                retry_after: page.retry_after.0,
-            }));
+        svc.router.set_read_only(read_only.map(|m| ReadOnlyPage {
+            message: m.message.unwrap_or_else(|| READ_ONLY_MESSAGE.to_string()),
+            retry_after: page.retry_after.0,
+        }));
     }
 }
 

@@ -75,7 +75,11 @@ pub fn metrics_router(engine: Arc<Engine>) -> Router {
         get(move || {
             let engine = engine.clone();
             async move {
-                let proxies: Vec<_> = engine.services().iter().map(|s| s.proxy.clone()).collect();
+                let proxies: Vec<_> = engine
+                    .services()
+                    .iter()
+                    .filter_map(|s| s.router.builtin_proxy().cloned())
+                    .collect();
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                     runway_proxy::render_prometheus(&proxies),
