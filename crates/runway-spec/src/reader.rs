@@ -210,10 +210,17 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         root.section("analysis", "[analysis]")
             .and_then(|section| section.map(|s| read_analysis(&s)).transpose()),
     );
-    let prometheus = analysis
-        .as_ref()
-        .and_then(|a| a.as_ref())
-        .and_then(|a| a.prometheus.as_deref());
+    // When [analysis] could not be read (its problem is recorded), the checks still see the
+    // address it gives, so that they are not told to add one.
+    let raw_prometheus = root
+        .table
+        .get("analysis")
+        .and_then(|a| a.get("prometheus"))
+        .and_then(|v| v.as_str());
+    let prometheus = match &analysis {
+        Some(a) => a.as_ref().and_then(|a| a.prometheus.as_deref()),
+        None => raw_prometheus,
+    };
     let checks = src.recover(checks::read_checks(root, prometheus));
     let hooks = src.recover(hooks::read_hooks(root));
     let maintenance = src.recover(hooks::read_maintenance(root));

@@ -1691,3 +1691,31 @@ fn the_init_template_checks_parse_when_uncommented() {
     // The template itself has no active check.
     assert!(parse(INIT_TEMPLATE).checks.is_empty());
 }
+
+/// An [analysis] that cannot be read still gives its Prometheus address to the checks: the
+/// file has one problem (the interval), not a second, false one ("needs the address").
+#[test]
+fn a_broken_analysis_section_still_lends_its_prometheus_address() {
+    let text = r#"[service]
+name = "web"
+listen = "127.0.0.1:8080"
+
+[run]
+command = ["app"]
+
+[analysis]
+interval = 10
+prometheus = "http://127.0.0.1:9090"
+
+[[checks]]
+name = "c"
+kind = "prometheus"
+phases = ["preflight"]
+query = "up"
+condition = "> 0.99"
+"#;
+    let errors = common::errors_of(text);
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(errors.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("interval"), "{messages:?}");
+}

@@ -45,12 +45,18 @@ pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
     if found > LATEST {
         bail!(
             "the state database has schema version {found}, written by a newer runway; this \
-             runway knows versions up to {LATEST}. Run the newer runway (or restore the state \
-             dir's backup from before the upgrade)"
+             runway knows versions up to {LATEST}. Run that newer runway (a state dir, once \
+             upgraded, is not read by an older one)"
         );
     }
     for migration in MIGRATIONS.iter().filter(|m| m.to > found) {
-        let tx = conn.transaction()?;
+        // IMMEDIATE: a second server starting on the same state dir waits here, then finds
+        // the migration applied and skips it.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= migration.to {
+            continue;
+        }
         (migration.apply)(&tx).with_context(|| {
             format!(
                 "upgrading the state database to schema version {} ({})",

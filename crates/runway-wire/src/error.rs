@@ -22,18 +22,22 @@ pub enum ErrorCode {
     /// The service's state does not allow it (it serves and removal was not forced, the node
     /// is already running, the service is deployed from another directory, ...).
     Conflict,
+    /// The operation ran and did not succeed (a restarted node did not become healthy); the
+    /// message says why.
+    Failed,
     /// A fault in the server; its log has the details.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::Busy,
         ErrorCode::Frozen,
         ErrorCode::Conflict,
+        ErrorCode::Failed,
         ErrorCode::Internal,
     ];
 
@@ -43,7 +47,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => 409,
-            ErrorCode::Internal => 500,
+            ErrorCode::Failed | ErrorCode::Internal => 500,
         }
     }
 
@@ -73,6 +77,7 @@ impl ErrorCode {
             }
             ErrorCode::Frozen => "`runway status` says why the service is frozen and what to do",
             ErrorCode::Conflict => "`runway status` shows the service's state",
+            ErrorCode::Failed => "the message says why; `runway logs` shows what the replicas said",
             ErrorCode::Internal => "the server's log has the details",
         }
     }
@@ -129,13 +134,17 @@ mod tests {
             ("busy", 409),
             ("frozen", 409),
             ("conflict", 409),
+            ("failed", 500),
             ("internal", 500),
         ];
         assert_eq!(named, expected.map(|(n, s)| (n.to_string(), s)).to_vec());
         for code in ErrorCode::ALL {
             assert_eq!(
                 ErrorCode::from_http_status(code.http_status()) == code,
-                !matches!(code, ErrorCode::Busy | ErrorCode::Frozen)
+                !matches!(
+                    code,
+                    ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Failed
+                )
             );
             let doc = include_str!("../../../docs/json.md");
             let name = serde_json::to_value(code).unwrap();

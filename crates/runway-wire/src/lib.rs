@@ -10,7 +10,7 @@
 //!   when it resumes and by the CLI when it shows progress;
 //! - [`ErrorCode`] and [`ErrorBody`]: every error the API answers.
 //!
-//! The crate depends on serde only, so that any client can use it.
+//! The crate depends on serde and serde_json only, so that any client can use it.
 
 mod error;
 mod event;

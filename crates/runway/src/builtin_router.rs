@@ -38,7 +38,12 @@ impl BuiltinRouter {
         let mut gate = router.gate.subscribe();
         let closed = router.closed.clone();
         tokio::spawn(async move {
-            let _ = gate.wait_for(|open| *open).await;
+            // Closed before it ever opened (a service removed while recovering): the listener
+            // goes now.
+            tokio::select! {
+                _ = gate.wait_for(|open| *open) => {}
+                () = closed.cancelled() => return,
+            }
             if let Err(e) = proxy.serve(listener, closed.cancelled_owned()).await {
                 tracing::error!("proxy stopped: {e}");
             }

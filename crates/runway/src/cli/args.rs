@@ -98,8 +98,8 @@ Exit status:
   0    VERSION serves all traffic
   1    the deployment failed or was rolled back (the reason is printed)
   2    runway.toml is invalid (every problem is printed; nothing was deployed)
-  4    refused: another operation runs, the service is frozen, or it is deployed from
-       another directory (nothing changed)
+  4    refused: another operation runs, the service is frozen, it is deployed from another
+       directory, or its listen address is taken (nothing changed)
   5    no server answers for the state dir
   130  Ctrl-C: the CLI stopped following, the deployment goes on in the server
 

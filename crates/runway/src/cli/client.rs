@@ -127,13 +127,22 @@ impl Client {
                     message: body.message,
                     hint: body.hint,
                 },
-                // Not runway's answer (something else listens there, or a proxy in between).
+                // An older server's `{"error": ...}`, or not runway's answer at all (something
+                // else listens there, or a proxy in between): the code from the status.
                 Err(_) => {
                     let code = ErrorCode::from_http_status(status.as_u16());
+                    #[derive(serde::Deserialize)]
+                    struct OlderError {
+                        error: String,
+                    }
+                    let message = match serde_json::from_slice::<OlderError>(&bytes) {
+                        Ok(older) => older.error,
+                        Err(_) => String::from_utf8_lossy(&bytes).trim().to_string(),
+                    };
                     ClientError::Api {
                         status,
                         code,
-                        message: String::from_utf8_lossy(&bytes).trim().to_string(),
+                        message,
                         hint: code.default_hint().to_string(),
                     }
                 }

@@ -209,11 +209,13 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
                 });
                 if since.elapsed() > RECONNECT_FOR {
                     progress.finish();
-                    anyhow::bail!(
+                    // No server (exit 5), not a failed deployment: it resumes with the server.
+                    return Err(ClientError::NoServer(format!(
                         "the server has been gone for {}s; deployment #{} will resume when it restarts",
                         RECONNECT_FOR.as_secs(),
                         d.id
-                    );
+                    ))
+                    .into());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;

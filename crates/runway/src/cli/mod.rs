@@ -268,7 +268,7 @@ pub fn exit_status_of(error: &anyhow::Error) -> u8 {
             ErrorCode::NotFound => exit::NOT_FOUND,
             ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => exit::REFUSED,
             ErrorCode::Unauthorized => exit::NO_SERVER,
-            ErrorCode::Internal => exit::FAILED,
+            ErrorCode::Failed | ErrorCode::Internal => exit::FAILED,
         },
         _ => exit::FAILED,
     }

@@ -41,7 +41,11 @@ impl Engine {
         selection: &LogSelection,
     ) -> Result<Vec<LogSource>, EngineError> {
         let svc = self.service(service);
-        if svc.is_err() && !self.store.services()?.iter().any(|(n, _)| n == service) {
+        // A removed service keeps its records: its deployments' logs stay reachable.
+        let known = svc.is_ok()
+            || selection.deployment.is_some()
+            || self.store.services()?.iter().any(|(n, _)| n == service);
+        if !known {
             return Err(EngineError::NotFound(format!(
                 "no service named `{service}`; `runway status` lists the services"
             )));

@@ -67,6 +67,9 @@ pub enum EngineError {
     Frozen(String),
     #[error("{0}")]
     Conflict(String),
+    /// The operation ran and did not succeed.
+    #[error("{0}")]
+    Failed(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -79,6 +82,7 @@ impl EngineError {
             EngineError::Busy(_) => ErrorCode::Busy,
             EngineError::Frozen(_) => ErrorCode::Frozen,
             EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::Failed(_) => ErrorCode::Failed,
             EngineError::Internal(_) => ErrorCode::Internal,
         }
     }

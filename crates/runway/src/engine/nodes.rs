@@ -70,7 +70,7 @@ impl Engine {
                 let release = Release::from_deployment(&d)?;
                 self.start_replicas(&svc, 0, &release, 1, false)
                     .await
-                    .map_err(EngineError::BadRequest)?;
+                    .map_err(EngineError::Failed)?;
                 self.retire(&svc, 0, vec![r]).await;
                 Ok(format!(
                     "{name} restarted (replaced by a new replica of {})",
@@ -84,7 +84,7 @@ impl Engine {
                 let r = self.launch_replica(&svc, 0, &release, Some(id), false)?;
                 if let Err(e) = r.wait_healthy(release.spec.health.deadline.0).await {
                     self.retire(&svc, 0, vec![r]).await;
-                    return Err(EngineError::BadRequest(e));
+                    return Err(EngineError::Failed(e));
                 }
                 r.set_in_rotation(true);
                 svc.sync_routes();

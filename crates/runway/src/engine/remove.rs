@@ -65,6 +65,14 @@ impl Engine {
         let stopped = replicas.len();
         self.retire(&svc, 0, replicas).await;
         svc.router.close();
+        // The proxy lets go of the address as soon as its task sees the close: wait for that
+        // (briefly), so that a deploy of the same name right after can bind it.
+        for _ in 0..100 {
+            if std::net::TcpListener::bind(svc.listen).is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         if let Some(scheduler) = self
             .schedulers
             .lock()

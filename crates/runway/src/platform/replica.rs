@@ -125,6 +125,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub const PROBE_REPORT_GRACE: Duration = Duration::from_secs(2);
 /// How often a deploy repeats that a starting replica's health checks still fail.
 pub const PROBE_REPORT_EVERY: Duration = Duration::from_secs(5);
+/// When a report is due but no probe has failed yet (one may hang until its timeout), how soon
+/// to look again.
+const PROBE_RECHECK: Duration = Duration::from_millis(500);
 /// A healthy replica must fail this many probes in a row to leave rotation: one slow answer
 /// under load is not an outage.
 const UNHEALTHY_AFTER: u32 = 3;
@@ -227,9 +230,16 @@ impl Replica {
                         ));
                     }
                     let now = tokio::time::Instant::now();
-                    if let (Some(error), true) = (&s.last_error, now >= next_report) {
-                        report(error, now - began);
-                        next_report = now + PROBE_REPORT_EVERY;
+                    if now >= next_report {
+                        // Due: report the failure, or (none yet: a probe may still be hanging)
+                        // look again shortly. The timer never points into the past.
+                        next_report = match &s.last_error {
+                            Some(error) => {
+                                report(error, now - began);
+                                now + PROBE_REPORT_EVERY
+                            }
+                            None => now + PROBE_RECHECK,
+                        };
                     }
                 }
                 // Probes change the status; the timer makes a report due even when the same

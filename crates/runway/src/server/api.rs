@@ -189,10 +189,17 @@ async fn json_errors(req: Request, next: Next) -> Response {
     } else {
         text
     };
-    // The status stays what it was (e.g. 422 for a body of the wrong shape); the body says it.
+    // The status stays what it was (e.g. 422 for a body of the wrong shape), and so do the
+    // headers but the body's (a 405 keeps its Allow); the body says it in JSON.
     let mut body = ErrorBody::new(ErrorCode::from_http_status(status.as_u16()), message, None);
     body.status = status.as_u16();
-    (parts.status, Json(body)).into_response()
+    let mut answer = (parts.status, Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -410,7 +417,7 @@ async fn node_action(
         "start" => NodeAction::Start,
         other => {
             return Err(ApiError::new(
-                ErrorCode::NotFound,
+                ErrorCode::InvalidRequest,
                 format!("unknown node action `{other}`: restart, stop or start"),
             ))
         }
@@ -481,7 +488,7 @@ async fn canary_control(
         "abort" => Control::Abort,
         other => {
             return Err(ApiError::new(
-                ErrorCode::NotFound,
+                ErrorCode::InvalidRequest,
                 format!("unknown command `{other}`: promote, promote-full, pause, resume or abort"),
             ))
         }

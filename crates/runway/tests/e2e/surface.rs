@@ -796,6 +796,14 @@ async fn a_service_can_be_removed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(h.history().await.len(), 1, "the records stay");
+    // ... and so do the logs of its deployments.
+    let out = h.runway(&["logs", "--deployment", "1"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("== replicas deployment #1 started"),
+        "{}",
+        text(&out)
+    );
 
     let out = h.runway(&["service", "remove", "web"]).await;
     assert!(!out.status.success());
