@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::measure::QuerySource;
 use super::router::{Endpoint, Preview, Split};
 use runway_spec::BlueGreenSpec;
 use tokio::sync::mpsc;
@@ -160,6 +161,7 @@ impl Engine {
         let mut ticker = tokio::time::interval(analysis.interval);
         ticker.tick().await;
         let proxy_window = svc.router.open_window();
+        let queries = analysis.prometheus.as_deref().map(measure::Prometheus::new);
         let started = tokio::time::Instant::now();
         let mut last = started;
         let outcome = loop {
@@ -168,7 +170,7 @@ impl Engine {
                     let elapsed = last.elapsed();
                     last = tokio::time::Instant::now();
                     let input = measure::interval(
-                        proxy_window.as_ref(), &analysis.sources, analysis.prometheus.as_deref(), &svc.name,
+                        proxy_window.as_ref(), &analysis.sources, queries.as_ref().map(|q| q as &dyn QuerySource), &svc.name,
                         &target.version, &stable.version, elapsed, started.elapsed(),
                     ).await;
                     let result = judge.judge(&analysis.policy, input);

@@ -23,7 +23,7 @@ use runway_spec::{AnalysisSpec, CanarySpec, MetricSource, Pause, ProxyMetric, Sp
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::measure::{self, Measurement};
+use super::measure::{self, Measurement, Prometheus, QuerySource};
 use super::{Engine, Failure, Release, Service};
 
 /// Where a canary stands; persisted as the deployment's `progress`.
@@ -278,6 +278,7 @@ impl Engine {
         // counts from now (another reader, a baseline capture, has its own).
         ticker.tick().await;
         let window = svc.router.open_window();
+        let queries = analysis.prometheus.as_deref().map(Prometheus::new);
         let mut last = Instant::now();
         loop {
             tokio::select! {
@@ -288,7 +289,7 @@ impl Engine {
                     let input = measure::interval(
                         window.as_ref(),
                         &analysis.sources,
-                        analysis.prometheus.as_deref(),
+                        queries.as_ref().map(|q| q as &dyn QuerySource),
                         &svc.name,
                         &target.version,
                         &stable.version,

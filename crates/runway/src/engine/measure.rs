@@ -1,4 +1,7 @@
-//! Measuring an analysis interval: the proxy's per-release window, and Prometheus queries.
+//! Measuring an analysis interval from the two metric sources of `[analysis]`: the router's
+//! per-release window (`source = "proxy"`) and instant queries (`source = "prometheus"`), each
+//! behind a trait ([`AnalysisWindow`], [`QuerySource`]) so that the measuring is tested against
+//! fakes and another source (a cluster's metrics) is another implementation.
 //!
 //! Both releases are measured over the same window, so a relative condition compares like with
 //! like. A source that fails is reported as an error for that metric (the judge counts it as
@@ -13,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use runway_analysis::{Counts, IntervalInput, MetricInput, MetricWindow};
 use runway_proxy::WindowSnapshot;
 
-use super::router::AnalysisWindow;
+use super::router::{AnalysisWindow, BoxFuture};
 use runway_spec::ProxyMetric;
 
 /// Where a metric's numbers come from.
@@ -26,12 +29,37 @@ pub enum Measurement {
 
 const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where the values of `source = "prometheus"` metrics come from: an instant query's value,
+/// `None` when it has no data.
+pub trait QuerySource: Send + Sync {
+    fn query<'a>(&'a self, query: &'a str) -> BoxFuture<'a, Result<Option<f64>, String>>;
+}
+
+/// The Prometheus server of `[analysis] prometheus`.
+pub struct Prometheus {
+    base: String,
+}
+
+impl Prometheus {
+    pub fn new(base: &str) -> Prometheus {
+        Prometheus {
+            base: base.to_string(),
+        }
+    }
+}
+
+impl QuerySource for Prometheus {
+    fn query<'a>(&'a self, query: &'a str) -> BoxFuture<'a, Result<Option<f64>, String>> {
+        Box::pin(query_prometheus(&self.base, query))
+    }
+}
+
 /// One interval's input for the judge. `elapsed` is the window's length; `at` the judge's clock.
 #[allow(clippy::too_many_arguments)]
 pub async fn interval(
     proxy_window: &dyn AnalysisWindow,
     sources: &[(String, Measurement)],
-    prometheus: Option<&str>,
+    queries: Option<&dyn QuerySource>,
     service: &str,
     canary: &str,
     stable: &str,
@@ -85,9 +113,9 @@ pub async fn interval(
                     proxy_value(s, *metric, elapsed),
                 ),
             ),
-            Measurement::Prometheus(query) => match prometheus {
+            Measurement::Prometheus(query) => match queries {
                 None => MetricInput::error(name.clone(), "no [analysis] prometheus address"),
-                Some(base) => {
+                Some(queries) => {
                     let fill = |version: &str| {
                         query
                             .replace("{service}", service)
@@ -95,10 +123,8 @@ pub async fn interval(
                             .replace("{stable_version}", stable)
                     };
                     let (canary_query, stable_query) = (fill(canary), fill(stable));
-                    let (cv, sv) = tokio::join!(
-                        query_prometheus(base, &canary_query),
-                        query_prometheus(base, &stable_query)
-                    );
+                    let (cv, sv) =
+                        tokio::join!(queries.query(&canary_query), queries.query(&stable_query));
                     match (cv, sv) {
                         (Ok(cv), Ok(sv)) => {
                             MetricInput::ok(name.clone(), MetricWindow::values(cv, sv))
@@ -197,4 +223,164 @@ pub async fn query_prometheus(base: &str, query: &str) -> Result<Option<f64>, St
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("unreadable sample value {value}"))?;
     Ok(v.is_finite().then_some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    //! `interval` against in-memory sources: no proxy, no Prometheus, no clock.
+
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use runway_proxy::WindowSnapshot;
+    use runway_spec::ProxyMetric;
+
+    use super::{interval, BoxFuture, Measurement, QuerySource};
+    use crate::engine::router::AnalysisWindow;
+
+    /// A window that returns what it was given, as a router's would.
+    struct FixedWindow(Vec<WindowSnapshot>);
+
+    impl AnalysisWindow for FixedWindow {
+        fn take(&self) -> Vec<WindowSnapshot> {
+            self.0.clone()
+        }
+    }
+
+    /// Answers queries from a table and keeps the queries it was asked.
+    struct FakeQueries {
+        answers: BTreeMap<String, Result<Option<f64>, String>>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl QuerySource for FakeQueries {
+        fn query<'a>(&'a self, query: &'a str) -> BoxFuture<'a, Result<Option<f64>, String>> {
+            self.asked.lock().unwrap().push(query.to_string());
+            let answer = self
+                .answers
+                .get(query)
+                .cloned()
+                .unwrap_or_else(|| Err(format!("unexpected query {query}")));
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn window(release: &str, requests: u64, errors: u64, latencies: &[f64]) -> WindowSnapshot {
+        WindowSnapshot {
+            release: release.into(),
+            requests,
+            errors,
+            latencies: latencies.to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn proxy_metrics_come_from_each_releases_window() {
+        let proxy = FixedWindow(vec![
+            window("v2", 200, 16, &[0.01, 0.02, 0.03]),
+            window("v1", 1800, 18, &[0.01, 0.01]),
+        ]);
+        let sources = vec![
+            (
+                "errors".to_string(),
+                Measurement::Proxy(ProxyMetric::ErrorRate),
+            ),
+            (
+                "rate".to_string(),
+                Measurement::Proxy(ProxyMetric::RequestRate),
+            ),
+        ];
+        let input = interval(
+            &proxy,
+            &sources,
+            None,
+            "web",
+            "v2",
+            "v1",
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(input.canary_requests, 200);
+        assert_eq!(input.at, Duration::from_secs(30));
+        let errors = input.metrics[0].window.as_ref().unwrap();
+        // A rate keeps its counts: the judge accumulates them over the step.
+        assert_eq!(
+            (errors.canary_counts, errors.stable_counts),
+            (
+                Some(runway_analysis::Counts::new(16, 200)),
+                Some(runway_analysis::Counts::new(18, 1800))
+            )
+        );
+        let rate = input.metrics[1].window.as_ref().unwrap();
+        assert_eq!((rate.canary, rate.stable), (Some(20.0), Some(180.0)));
+    }
+
+    #[tokio::test]
+    async fn queries_are_filled_in_per_release_and_their_failures_are_errors_not_values() {
+        let queries = FakeQueries {
+            answers: BTreeMap::from([
+                (
+                    "errors{service=\"web\",version=\"v2\"}".to_string(),
+                    Ok(Some(0.5)),
+                ),
+                (
+                    "errors{service=\"web\",version=\"v1\"}".to_string(),
+                    Ok(Some(0.1)),
+                ),
+                (
+                    "down{version=\"v2\"}".to_string(),
+                    Err("connection refused".to_string()),
+                ),
+                ("down{version=\"v1\"}".to_string(), Ok(None)),
+            ]),
+            asked: Mutex::new(Vec::new()),
+        };
+        let sources = vec![
+            (
+                "q".to_string(),
+                Measurement::Prometheus(
+                    "errors{service=\"{service}\",version=\"{version}\"}".into(),
+                ),
+            ),
+            (
+                "broken".to_string(),
+                Measurement::Prometheus("down{version=\"{version}\"}".into()),
+            ),
+        ];
+        let empty = FixedWindow(Vec::new());
+        let input = interval(
+            &empty,
+            &sources,
+            Some(&queries),
+            "web",
+            "v2",
+            "v1",
+            Duration::from_secs(10),
+            Duration::ZERO,
+        )
+        .await;
+        let q = input.metrics[0].window.as_ref().unwrap();
+        assert_eq!((q.canary, q.stable), (Some(0.5), Some(0.1)));
+        assert_eq!(
+            input.metrics[1].window,
+            Err("connection refused".to_string())
+        );
+        assert_eq!(queries.asked.lock().unwrap().len(), 4);
+
+        // Without a Prometheus address, a query metric is an error for the judge, never 0.
+        let input = interval(
+            &empty,
+            &sources[..1],
+            None,
+            "web",
+            "v2",
+            "v1",
+            Duration::from_secs(10),
+            Duration::ZERO,
+        )
+        .await;
+        assert!(input.metrics[0].window.is_err());
+    }
 }
