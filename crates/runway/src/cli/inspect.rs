@@ -266,7 +266,7 @@ pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<Exi
     };
     let filter = service
         .as_deref()
-        .map(|s| format!("&service={s}"))
+        .map(|s| format!("&service={}", encode(s)))
         .unwrap_or_default();
     let rows: Vec<Deployment> = client
         .get(&format!("/v1/deployments?limit={limit}{filter}"))
@@ -455,7 +455,10 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
     };
     let answer: serde_json::Value = client
         .post(
-            &format!("/v1/services/{service}/nodes/{node}/{action}"),
+            &format!(
+                "/v1/services/{service}/nodes/{}/{action}",
+                encode_segment(node)
+            ),
             &serde_json::json!({}),
         )
         .await?;
@@ -516,6 +519,18 @@ pub async fn logs(
 /// Percent-encodes a query-string value.
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Percent-encodes a path segment: a user's string never adds a segment (`../`) or a query.
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
@@ -643,4 +658,14 @@ pub async fn check_history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_strings_stay_one_path_segment_or_one_query_value() {
+        assert_eq!(super::encode_segment("web-3"), "web-3");
+        assert_eq!(super::encode_segment("a/../b?x"), "a%2F..%2Fb%3Fx");
+        assert_eq!(super::encode("a&limit=9"), "a%26limit%3D9");
+    }
 }
