@@ -8,6 +8,7 @@ use runway_spec::StrategySpec;
 use super::plan::{self, RollingState, Step};
 use super::{Engine, Release, Service};
 use crate::platform::replica::{Launch, NewReplica, ProcessHandle, Replica};
+use crate::platform::workload::ProcessWorkload;
 use crate::platform::{logfile, process};
 
 impl Engine {
@@ -245,25 +246,29 @@ impl Engine {
         env.insert("RUNWAY_VERSION".into(), release.version.clone());
         env.insert("RUNWAY_SERVICE".into(), svc.name.clone());
         env.insert("RUNWAY_REPLICA".into(), replica_name.to_string());
+        let log_path = logfile::log_path(&self.state_dir, &svc.name, replica_name);
         Launch {
-            argv_template: spec
-                .run
-                .command
-                .iter()
-                .map(|a| a.replace("{version}", &release.version))
-                .collect(),
-            command: process::Command {
-                argv: Vec::new(),
-                env,
-                dir,
-                secrets_dir: Some(self.state_dir.join("secrets")),
-            },
+            workload: Arc::new(ProcessWorkload {
+                argv_template: spec
+                    .run
+                    .command
+                    .iter()
+                    .map(|a| a.replace("{version}", &release.version))
+                    .collect(),
+                command: process::Command {
+                    argv: Vec::new(),
+                    env,
+                    dir,
+                    secrets_dir: Some(self.state_dir.join("secrets")),
+                },
+                log_path: log_path.clone(),
+            }),
             health_path: spec.health.path.clone(),
             health_interval: spec.health.interval.0,
             health_timeout: spec.health.timeout.0,
             stop_timeout: spec.run.stop_timeout.0,
             drain_timeout: spec.run.drain_timeout.0,
-            log_path: logfile::log_path(&self.state_dir, &svc.name, replica_name),
+            log_path,
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{service::Operation, Engine, Release};
 use crate::platform::process::Process;
 use crate::platform::replica::{NewReplica, ProcessHandle, Replica};
+use crate::platform::workload::Instance;
 
 /// How long adopted replicas get to pass a health check before the proxy accepts traffic again.
 /// Connections made meanwhile wait in the listen backlog instead of being refused.
@@ -67,10 +68,11 @@ impl Engine {
                     self.store.set_replica_state(row.id, "stopped")?;
                     continue;
                 };
-                let process = handle
+                let process: Option<Box<dyn Instance>> = handle
                     .pid
                     .zip(handle.start)
-                    .and_then(|(pid, start)| Process::adopt(pid, start));
+                    .and_then(|(pid, start)| Process::adopt(pid, start))
+                    .map(|p| Box::new(p) as Box<dyn Instance>);
                 if process.is_none() && !row.in_rotation {
                     // It served nothing and its process is gone: nothing to bring back.
                     self.store.set_replica_state(row.id, "stopped")?;

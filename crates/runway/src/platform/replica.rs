@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::health::Prober;
 use super::logfile;
-use super::process::{self, Command, Process};
+use super::process;
+use super::workload::{Instance, Workload};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,28 +39,14 @@ pub struct ReplicaStatus {
 /// Everything needed to (re)start a replica; fixed for the replica's life.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    /// argv with `{port}` still in it; `{version}` is already filled in.
-    pub argv_template: Vec<String>,
-    pub command: Command,
+    /// What runs (a local process here).
+    pub workload: Arc<dyn Workload>,
     pub health_path: String,
     pub health_interval: Duration,
     pub health_timeout: Duration,
     pub stop_timeout: Duration,
     pub drain_timeout: Duration,
     pub log_path: std::path::PathBuf,
-}
-
-impl Launch {
-    fn command_for(&self, port: u16) -> Command {
-        let mut cmd = self.command.clone();
-        cmd.argv = self
-            .argv_template
-            .iter()
-            .map(|a| a.replace("{port}", &port.to_string()))
-            .collect();
-        cmd.env.insert("PORT".into(), port.to_string());
-        cmd
-    }
 }
 
 pub struct Replica {
@@ -93,8 +80,8 @@ pub struct NewReplica {
     pub launch: Launch,
     pub in_rotation: bool,
     pub restarts: u32,
-    /// A process recorded before a server restart that still runs.
-    pub adopt: Option<Process>,
+    /// An instance recorded before a server restart that still runs.
+    pub adopt: Option<Box<dyn Instance>>,
 }
 
 /// What the process platform keeps in a replica's row to find it again after a server
@@ -226,7 +213,7 @@ impl Replica {
                             self.name,
                             self.version,
                             s.last_error.as_deref().unwrap_or("exited"),
-                            process::last_words(&self.launch.log_path, &self.launch.command)
+                            self.launch.workload.last_words()
                         ));
                     }
                     let now = tokio::time::Instant::now();
@@ -299,14 +286,13 @@ impl Replica {
         }
     }
 
-    async fn supervise(self: Arc<Self>, mut adopt: Option<Process>) {
+    async fn supervise(self: Arc<Self>, mut adopt: Option<Box<dyn Instance>>) {
         let mut backoff = Duration::from_millis(500);
         loop {
             let port = self.port();
             let mut proc = match adopt.take() {
                 Some(p) => p,
-                None => match Process::spawn(&self.launch.command_for(port), &self.launch.log_path)
-                {
+                None => match self.launch.workload.start(port) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(replica = %self.name, "{e}");
@@ -323,9 +309,7 @@ impl Replica {
                 },
             };
             let pid = proc.pid();
-            let start = pid.and_then(process::start_time);
-            let handle = ProcessHandle { pid, start, port };
-            if let Err(e) = self.store.set_replica_handle(self.id, &handle.to_json()) {
+            if let Err(e) = self.store.set_replica_handle(self.id, &proc.handle(port)) {
                 tracing::error!(replica = %self.name, "cannot record pid: {e:#}");
             }
             self.record_state("running");
@@ -337,7 +321,7 @@ impl Replica {
             tracing::info!(replica = %self.name, version = %self.version, pid = pid.unwrap_or_default(), port, "replica running");
 
             tokio::select! {
-                how = proc.wait() => {
+                how = proc.exited() => {
                     tracing::warn!(replica = %self.name, "replica {how}");
                     self.update(|s| {
                         s.phase = Phase::Exited;
@@ -360,7 +344,7 @@ impl Replica {
                 }
                 _ = self.stop.cancelled() => {
                     self.update(|s| { s.phase = Phase::Stopping; s.healthy = false; });
-                    proc.terminate(self.launch.stop_timeout).await;
+                    proc.stop(self.launch.stop_timeout).await;
                     return self.finish_stopped(true);
                 }
             }
