@@ -138,7 +138,7 @@ impl Engine {
                 .iter()
                 .map(|r| Endpoint {
                     id: r.name.clone(),
-                    addr: std::net::SocketAddr::from(([127, 0, 0, 1], r.port())),
+                    addr: r.endpoint(),
                 })
                 .collect(),
         };

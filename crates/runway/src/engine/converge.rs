@@ -7,9 +7,8 @@ use runway_spec::StrategySpec;
 
 use super::plan::{self, RollingState, Step};
 use super::{Engine, Release, Service};
-use crate::platform::replica::{Launch, NewReplica, ProcessHandle, Replica};
-use crate::platform::workload::ProcessWorkload;
-use crate::platform::{logfile, process};
+use crate::platform::logfile;
+use crate::platform::replica::{Launch, NewReplica, Replica};
 
 impl Engine {
     /// Makes the service serve exactly `target.spec.run.replicas` healthy replicas of `target`,
@@ -116,10 +115,7 @@ impl Engine {
             return Err(e);
         }
         if verify {
-            let addrs = started
-                .iter()
-                .map(|r| format!("127.0.0.1:{}", r.port()))
-                .collect();
+            let addrs = started.iter().map(|r| r.endpoint().to_string()).collect();
             self.checks_gate(id, release, "verify", addrs).await?;
         }
         for r in &started {
@@ -146,13 +142,7 @@ impl Engine {
         reuse_id: Option<i64>,
         in_rotation: bool,
     ) -> anyhow::Result<Arc<Replica>> {
-        let port = process::free_port()?;
-        let handle = ProcessHandle {
-            pid: None,
-            start: None,
-            port,
-        }
-        .to_json();
+        let (port, handle) = self.platform.allocate()?;
         let replica_id = match reuse_id {
             Some(rid) => {
                 self.store.set_replica_handle(rid, &handle)?;
@@ -227,7 +217,7 @@ impl Engine {
         svc.replicas()
             .iter()
             .filter(|r| r.fingerprint == fingerprint && r.in_rotation())
-            .map(|r| format!("127.0.0.1:{}", r.port()))
+            .map(|r| r.endpoint().to_string())
             .collect()
     }
 
@@ -238,37 +228,14 @@ impl Engine {
         replica_name: &str,
     ) -> Launch {
         let spec = &release.spec;
-        let dir = match &spec.run.dir {
-            Some(d) => release.base_dir.join(d),
-            None => release.base_dir.clone(),
-        };
-        let mut env = spec.run.env.clone();
-        env.insert("RUNWAY_VERSION".into(), release.version.clone());
-        env.insert("RUNWAY_SERVICE".into(), svc.name.clone());
-        env.insert("RUNWAY_REPLICA".into(), replica_name.to_string());
-        let log_path = logfile::log_path(&self.state_dir, &svc.name, replica_name);
         Launch {
-            workload: Arc::new(ProcessWorkload {
-                argv_template: spec
-                    .run
-                    .command
-                    .iter()
-                    .map(|a| a.replace("{version}", &release.version))
-                    .collect(),
-                command: process::Command {
-                    argv: Vec::new(),
-                    env,
-                    dir,
-                    secrets_dir: Some(self.state_dir.join("secrets")),
-                },
-                log_path: log_path.clone(),
-            }),
+            workload: self.platform.workload(&svc.name, release, replica_name),
             health_path: spec.health.path.clone(),
             health_interval: spec.health.interval.0,
             health_timeout: spec.health.timeout.0,
             stop_timeout: spec.run.stop_timeout.0,
             drain_timeout: spec.run.drain_timeout.0,
-            log_path,
+            log_path: logfile::log_path(&self.state_dir, &svc.name, replica_name),
         }
     }
 

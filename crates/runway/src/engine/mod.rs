@@ -150,6 +150,8 @@ impl Release {
 
 pub struct Engine {
     store: Arc<Store>,
+    /// Where releases run (local processes).
+    platform: Arc<dyn crate::platform::workload::Platform>,
     state_dir: PathBuf,
     services: Mutex<BTreeMap<String, Arc<Service>>>,
     /// Bumped on every journal entry, so event streams wake up without polling the store.
@@ -164,6 +166,9 @@ impl Engine {
     pub fn new(store: Arc<Store>, state_dir: PathBuf) -> Arc<Engine> {
         Arc::new(Engine {
             store,
+            platform: Arc::new(crate::platform::workload::ProcessPlatform {
+                state_dir: state_dir.clone(),
+            }),
             state_dir,
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{service::Operation, Engine, Release};
-use crate::platform::process::Process;
-use crate::platform::replica::{NewReplica, ProcessHandle, Replica};
-use crate::platform::workload::Instance;
+use crate::platform::replica::{NewReplica, Replica};
 
 /// How long adopted replicas get to pass a health check before the proxy accepts traffic again.
 /// Connections made meanwhile wait in the listen backlog instead of being refused.
@@ -63,16 +61,16 @@ impl Engine {
             };
             let mut adopted = Vec::new();
             for row in self.store.live_replicas(name)? {
-                let Some(handle) = ProcessHandle::from_json(row.handle.as_ref()) else {
-                    tracing::warn!(replica = row.id, "no process handle recorded: not adopted");
+                let Some((process, port)) =
+                    row.handle.as_ref().and_then(|h| self.platform.adopt(h))
+                else {
+                    tracing::warn!(
+                        replica = row.id,
+                        "no handle of this platform recorded: not adopted"
+                    );
                     self.store.set_replica_state(row.id, "stopped")?;
                     continue;
                 };
-                let process: Option<Box<dyn Instance>> = handle
-                    .pid
-                    .zip(handle.start)
-                    .and_then(|(pid, start)| Process::adopt(pid, start))
-                    .map(|p| Box::new(p) as Box<dyn Instance>);
                 if process.is_none() && !row.in_rotation {
                     // It served nothing and its process is gone: nothing to bring back.
                     self.store.set_replica_state(row.id, "stopped")?;
@@ -95,7 +93,7 @@ impl Engine {
                         release_id: row.release_id,
                         version: row.version.clone(),
                         fingerprint: release.fingerprint(),
-                        port: handle.port,
+                        port,
                         launch: self.launch_for(&svc, &release, &replica_name),
                         in_rotation: row.in_rotation,
                         restarts: row.restarts,

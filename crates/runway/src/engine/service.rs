@@ -135,7 +135,7 @@ impl Service {
                 .or_default()
                 .push(Endpoint {
                     id: r.name.clone(),
-                    addr: SocketAddr::from(([127, 0, 0, 1], r.port())),
+                    addr: r.endpoint(),
                 });
         }
         let weights = self.weights();

@@ -158,6 +158,11 @@ impl Replica {
         self.status.borrow().port
     }
 
+    /// Where the replica serves: what the router sends requests to and checks reach it at.
+    pub fn endpoint(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port()))
+    }
+
     pub fn restarts(&self) -> u32 {
         self.restarts.load(Ordering::SeqCst)
     }
