@@ -152,6 +152,8 @@ pub struct Engine {
     store: Arc<Store>,
     /// Where releases run (local processes).
     platform: Arc<dyn crate::platform::workload::Platform>,
+    /// How hooks run (local processes).
+    tasks: Arc<dyn crate::platform::tasks::TaskRunner>,
     state_dir: PathBuf,
     services: Mutex<BTreeMap<String, Arc<Service>>>,
     /// Bumped on every journal entry, so event streams wake up without polling the store.
@@ -169,6 +171,7 @@ impl Engine {
             platform: Arc::new(crate::platform::workload::ProcessPlatform {
                 state_dir: state_dir.clone(),
             }),
+            tasks: Arc::new(crate::platform::tasks::ProcessTasks),
             state_dir,
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),

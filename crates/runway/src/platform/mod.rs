@@ -8,4 +8,5 @@ pub mod health;
 pub mod logfile;
 pub mod process;
 pub mod replica;
+pub mod tasks;
 pub mod workload;
