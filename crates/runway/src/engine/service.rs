@@ -124,32 +124,96 @@ impl Service {
         lock(&self.weights).clone()
     }
 
-    /// Routes every routable replica. Without explicit weights each release weighs as many as
-    /// its routable replicas, so a rolling update spreads requests evenly over replicas whatever
-    /// their version; with them (canary, blue-green), a release missing from the map gets none.
+    /// Routes every routable replica (see [`splits`]).
     pub fn sync_routes(&self) {
-        let mut by_release: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
-        for r in self.replicas().iter().filter(|r| r.routable()) {
-            by_release
-                .entry(r.version.clone())
-                .or_default()
-                .push(Endpoint {
+        let routable: Vec<(String, Endpoint)> = self
+            .replicas()
+            .iter()
+            .filter(|r| r.routable())
+            .map(|r| {
+                let endpoint = Endpoint {
                     id: r.name.clone(),
                     addr: r.endpoint(),
-                });
-        }
-        let weights = self.weights();
-        let splits = by_release
-            .into_iter()
-            .map(|(release, endpoints)| Split {
-                weight: match &weights {
-                    Some(w) => w.get(&release).copied().unwrap_or(0),
-                    None => endpoints.len() as u32,
-                },
-                release,
-                endpoints,
+                };
+                (r.version.clone(), endpoint)
             })
             .collect();
-        self.router.set_splits(splits);
+        self.router
+            .set_splits(splits(routable, self.weights().as_ref()));
+    }
+}
+
+/// The splits for the routable endpoints (by release). Without explicit weights each release
+/// weighs as many as its routable endpoints, so a rolling update spreads requests evenly over
+/// replicas whatever their version; with them (canary, blue-green), a release missing from the
+/// map gets none.
+pub fn splits(
+    routable: Vec<(String, Endpoint)>,
+    weights: Option<&BTreeMap<String, u32>>,
+) -> Vec<Split> {
+    let mut by_release: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+    for (release, endpoint) in routable {
+        by_release.entry(release).or_default().push(endpoint);
+    }
+    by_release
+        .into_iter()
+        .map(|(release, endpoints)| Split {
+            weight: match weights {
+                Some(w) => w.get(&release).copied().unwrap_or(0),
+                None => endpoints.len() as u32,
+            },
+            release,
+            endpoints,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{splits, Endpoint};
+
+    fn at(release: &str, name: &str, port: u16) -> (String, Endpoint) {
+        let endpoint = Endpoint {
+            id: name.into(),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        (release.into(), endpoint)
+    }
+
+    fn weights_of(splits: &[super::Split]) -> Vec<(&str, u32, usize)> {
+        splits
+            .iter()
+            .map(|s| (s.release.as_str(), s.weight, s.endpoints.len()))
+            .collect()
+    }
+
+    #[test]
+    fn rolling_weighs_each_release_by_its_routable_replicas() {
+        let routable = vec![
+            at("v1", "web-1", 1),
+            at("v2", "web-4", 4),
+            at("v1", "web-2", 2),
+        ];
+        assert_eq!(
+            weights_of(&splits(routable, None)),
+            vec![("v1", 2, 2), ("v2", 1, 1)]
+        );
+        assert!(splits(Vec::new(), None).is_empty());
+    }
+
+    #[test]
+    fn explicit_weights_decide_and_a_release_not_named_gets_none() {
+        let routable = vec![
+            at("v1", "web-1", 1),
+            at("v2", "web-4", 4),
+            at("v3", "web-7", 7),
+        ];
+        let weights = BTreeMap::from([("v1".to_string(), 90), ("v2".to_string(), 10)]);
+        assert_eq!(
+            weights_of(&splits(routable, Some(&weights))),
+            vec![("v1", 90, 1), ("v2", 10, 1), ("v3", 0, 1)]
+        );
     }
 }
