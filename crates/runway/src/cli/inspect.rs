@@ -253,8 +253,8 @@ fn print_replicas(replicas: &[ReplicaView]) {
 
 /// The width `runway history` fits in.
 const HISTORY_WIDTH: u16 = 100;
-/// How much of a reason a row of `runway history` shows (wrapped within its column).
-const HISTORY_REASON_CHARS: usize = 120;
+/// How much of a cut reason `runway history` shows under its table.
+const HISTORY_REASON_CHARS: usize = 400;
 
 pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<ExitCode> {
     let client = cli.client();
@@ -280,46 +280,79 @@ pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<Exi
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    // 100 columns at most, whatever the reasons say: the full reason is in `--json` and in
-    // `runway logs --deployment ID`.
-    let mut t = output::table_within(
-        &[
-            "id",
-            "service",
-            "kind",
-            "version",
-            "from",
-            "status",
-            "started (UTC)",
-            "took",
-            "reason",
-        ],
-        HISTORY_WIDTH,
-        8,
-    );
-    for d in &rows {
-        let took = d
-            .finished_at
-            .as_deref()
-            .and_then(|f| seconds_between(&d.started_at, f))
-            .map(|s| format!("{s:.1}s"))
-            .unwrap_or_else(|| "-".into());
-        t.add_row(vec![
-            d.id.to_string(),
-            d.service.clone(),
-            format!("{:?}", d.kind).to_lowercase(),
-            d.version.clone(),
-            d.previous_version.clone().unwrap_or_else(|| "-".into()),
-            d.status.as_str().to_string(),
-            output::short_time(&d.started_at),
-            took,
-            output::clip(
-                d.reason.as_deref().unwrap_or_default(),
-                HISTORY_REASON_CHARS,
-            ),
-        ]);
+    // 100 columns at most, one line a deployment: the reason column gets what the others
+    // leave and is cut there; a cut reason follows the table in full (wrapped), and `--json`
+    // and `runway logs --deployment ID` have everything.
+    let one_service = rows
+        .iter()
+        .all(|d| rows.first().is_some_and(|f| f.service == d.service));
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|d| {
+            let took = d
+                .finished_at
+                .as_deref()
+                .and_then(|f| seconds_between(&d.started_at, f))
+                .map(|s| format!("{s:.1}s"))
+                .unwrap_or_else(|| "-".into());
+            let mut row = vec![d.id.to_string()];
+            if !one_service {
+                row.push(d.service.clone());
+            }
+            row.extend([
+                d.kind.as_str().to_string(),
+                d.version.clone(),
+                d.previous_version.clone().unwrap_or_else(|| "-".into()),
+                d.status.as_str().to_string(),
+                output::short_time(&d.started_at),
+                took,
+            ]);
+            row
+        })
+        .collect();
+    let mut headers = vec!["id"];
+    if !one_service {
+        headers.push("service");
+    }
+    headers.extend(["kind", "version", "from", "status", "started (UTC)", "took"]);
+    // Each column is as wide as its widest cell, plus 3 for its border and padding.
+    let fixed: usize = (0..headers.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+                + 3
+        })
+        .sum();
+    let reason_width = (usize::from(HISTORY_WIDTH))
+        .saturating_sub(fixed + 4)
+        .max(10);
+    headers.push("reason");
+    let mut t = output::table(&headers);
+    let mut cut = Vec::new();
+    for (d, mut row) in rows.iter().zip(cells) {
+        let reason = d.reason.as_deref().unwrap_or_default();
+        let shown = output::clip(reason, reason_width);
+        if shown != reason {
+            cut.push((d.id, reason));
+        }
+        row.push(shown);
+        t.add_row(row);
     }
     println!("{t}");
+    for (id, reason) in cut {
+        let full = output::clip(reason, HISTORY_REASON_CHARS);
+        for line in output::wrap(
+            &format!("#{id}: {full}"),
+            usize::from(HISTORY_WIDTH),
+            "    ",
+        ) {
+            println!("{line}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -60,20 +60,6 @@ pub fn table(headers: &[&str]) -> Table {
     t
 }
 
-/// A table that fits `width` columns: only the column `flexible` (a free text, such as a
-/// reason) wraps when the content is wider; the others (ids, times) keep their width.
-pub fn table_within(headers: &[&str], width: u16, flexible: usize) -> Table {
-    let mut t = table(headers);
-    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_width(width);
-    for (i, column) in t.column_iter_mut().enumerate() {
-        if i != flexible {
-            column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
-        }
-    }
-    t
-}
-
 /// An RFC 3339 timestamp to the second, as a table shows it: `2026-11-30 10:07:14` (UTC, as
 /// stored). Text that is not a timestamp is shown as it is.
 pub fn short_time(rfc3339: &str) -> String {
@@ -92,6 +78,44 @@ pub fn short_time(rfc3339: &str) -> String {
         }
         None => rfc3339.to_string(),
     }
+}
+
+/// `text` in lines of at most `width` characters, broken between words (a word longer than a
+/// line is cut); lines after the first start with `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: String = word.to_string();
+        loop {
+            let len = line.chars().count();
+            let sep = usize::from(len > 0 && !line.trim().is_empty());
+            if len + sep + word.chars().count() <= width {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if !line.trim().is_empty() {
+                lines.push(std::mem::replace(&mut line, indent.to_string()));
+                continue;
+            }
+            // A word longer than a whole line: cut it.
+            let room = width.saturating_sub(line.chars().count()).max(1);
+            let head: String = word.chars().take(room).collect();
+            word = word.chars().skip(room).collect();
+            line.push_str(&head);
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.trim().is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// `text` cut to `max` characters, ending in `…` when it was longer.
@@ -328,6 +352,21 @@ mod tests {
     use runway_proxy::ClientErrorCounts;
 
     use super::client_errors_line;
+
+    #[test]
+    fn wrap_keeps_every_line_within_the_width() {
+        let text = "#3: web-7 (v3) was not healthy within 3s: health check GET \
+                    http://127.0.0.1:34373/health/ready answered 503 Service Unavailable";
+        let lines = super::wrap(text, 40, "    ");
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:#?}");
+        assert_eq!(
+            lines.join(" ").split_whitespace().collect::<Vec<_>>(),
+            text.split_whitespace().collect::<Vec<_>>()
+        );
+        let long = super::wrap(&"x".repeat(90), 40, "  ");
+        assert!(long.iter().all(|l| l.chars().count() <= 40), "{long:#?}");
+        assert_eq!(long.concat().replace(' ', "").len(), 90);
+    }
 
     #[test]
     fn client_errors_get_a_line_only_when_there_are_some() {
