@@ -171,6 +171,10 @@ impl TrafficRouter for BuiltinRouter {
         })
     }
 
+    fn force_header(&self) -> Option<&'static str> {
+        Some(runway_proxy::FORCE_HEADER)
+    }
+
     fn builtin_proxy(&self) -> Option<&Proxy> {
         Some(&self.proxy)
     }

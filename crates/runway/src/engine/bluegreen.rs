@@ -59,7 +59,11 @@ impl Engine {
             Event::PreviewReady {
                 version: target.version.clone(),
                 preview: bg.preview_listen.map(|a| a.to_string()),
-                header: format!("{}: {}", runway_proxy::FORCE_HEADER, target.version),
+                header: svc
+                    .router
+                    .force_header()
+                    .map(|h| format!("{h}: {}", target.version))
+                    .unwrap_or_default(),
             },
         );
 

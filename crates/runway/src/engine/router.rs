@@ -114,6 +114,12 @@ pub trait TrafficRouter: Send + Sync {
     /// Opens an analysis window of this reader's own on every release's requests.
     fn open_window(&self) -> Box<dyn AnalysisWindow>;
 
+    /// The request header that sends a request to a named release whatever the weights (a
+    /// blue-green preview through the service's own address), when the router has one.
+    fn force_header(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Serves `split` alone on `addr` (a blue-green preview) until the preview is dropped.
     fn preview<'a>(
         &'a self,
