@@ -196,25 +196,20 @@ pub enum Event {
 }
 
 impl Event {
-    /// The event's name, as stored (`replica_starting`).
-    pub fn name(&self) -> String {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(o)) => o
-                .get("event")
-                .and_then(|e| e.as_str())
-                .unwrap_or_default()
-                .to_string(),
-            _ => String::new(),
-        }
-    }
-
-    /// The event's detail, as stored.
-    pub fn detail(&self) -> serde_json::Value {
+    /// The event as a stored row: its name (`replica_starting`) and its detail, from one
+    /// serialization.
+    pub fn to_row(&self) -> (String, serde_json::Value) {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(mut o)) => {
-                o.remove("detail").unwrap_or(serde_json::json!({}))
+                let name = o
+                    .get("event")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let detail = o.remove("detail").unwrap_or(serde_json::json!({}));
+                (name, detail)
             }
-            _ => serde_json::json!({}),
+            _ => (String::new(), serde_json::json!({})),
         }
     }
 
@@ -267,8 +262,7 @@ mod tests {
         ] {
             let event = Event::from_row(name, &detail)
                 .unwrap_or_else(|| panic!("{name} {detail} does not read"));
-            assert_eq!(event.name(), name);
-            assert_eq!(event.detail(), detail, "{name}");
+            assert_eq!(event.to_row(), (name.to_string(), detail.clone()), "{name}");
         }
     }
 

@@ -215,7 +215,7 @@ impl Engine {
     /// Appends to a deployment's journal. Called *before* the step it describes takes effect.
     /// Node actions run outside any deployment and pass id 0: they are only logged.
     fn journal(&self, deployment_id: i64, event: Event) {
-        let (name, detail) = (event.name(), event.detail());
+        let (name, detail) = event.to_row();
         if deployment_id == 0 {
             tracing::info!(%detail, "{name}");
             return;
