@@ -682,7 +682,7 @@ impl Engine {
     pub fn status(&self) -> Result<StatusView> {
         let mut services = Vec::new();
         for svc in self.services() {
-            let serving = self
+            let serving: Vec<ReleaseView> = self
                 .serving(&svc.name)?
                 .map(|r| ReleaseView {
                     deployment_id: r.id,
@@ -707,7 +707,8 @@ impl Engine {
                 }
                 None => None,
             };
-            let since = self.store.serving_release(&svc.name)?.unwrap_or(0);
+            // Failures since the serving release (the one `serving()` just read).
+            let since = serving.first().map_or(0, |r| r.deployment_id);
             let last_failure = self
                 .store
                 .history(Some(&svc.name), 20)?
