@@ -61,6 +61,12 @@ pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 /// A commented `runway.toml` that explains every key, written by `runway init`.
 pub const INIT_TEMPLATE: &str = include_str!("init_template.toml");
 
+/// Whether `name` is a valid `[service] name`: a name that cannot exist in any runway.toml
+/// (e.g. `../etc`) can be refused before it reaches a URL.
+pub fn is_valid_service_name(name: &str) -> bool {
+    rules::service_name(name).is_ok()
+}
+
 /// Parses and validates the text of a `runway.toml`. `origin` is the file name shown in
 /// errors (e.g. `"runway.toml"`). On failure, every problem found in one reading.
 pub fn parse_str(text: &str, origin: &str) -> Result<Spec, SpecErrors> {

@@ -290,14 +290,8 @@ pub use crate::text::plural;
 
 /// `runway service remove NAME [--force]`.
 pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCode> {
-    // Service names are [a-z0-9._-] (runway.toml's rule); anything else cannot exist, and must
-    // not reach the URL path.
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        || name.starts_with('.')
-    {
+    // A name runway.toml's rule refuses cannot exist, and must not reach the URL path.
+    if !runway_spec::is_valid_service_name(name) {
         return Err(ClientError::not_found(format!(
             "no service named `{name}`; `runway status` lists the services"
         ))
