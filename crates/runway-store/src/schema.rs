@@ -36,7 +36,7 @@ pub const LATEST: u32 = 2;
 
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
-    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let found = version(conn)?;
     // A database from before versions has tables and version 0; a new one has neither.
     let existing = found > 0
         || conn
@@ -53,7 +53,7 @@ pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
         // IMMEDIATE: a second server starting on the same state dir waits here, then finds
         // the migration applied and skips it.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let now = version(&tx)?;
         if now >= migration.to {
             continue;
         }
@@ -74,6 +74,11 @@ pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
         }
     }
     Ok(found)
+}
+
+/// The schema version a database records.
+fn version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
 /// Version 1: the tables as runway created them before the schema had versions. A database
@@ -219,11 +224,7 @@ mod tests {
             .execute_batch(BEFORE_MIGRATIONS)
             .unwrap();
         let store = crate::Store::open(&path).unwrap();
-        let version: u32 = store
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, LATEST);
+        assert_eq!(version(&store.conn()).unwrap(), LATEST);
         // The rows are all there; the replicas' pid, start time and port became their handle.
         let live = store.live_replicas("web").unwrap();
         assert_eq!(live.len(), 3);
@@ -246,11 +247,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let store = crate::Store::open(&path).unwrap();
-        let version: u32 = store
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, LATEST);
+        assert_eq!(version(&store.conn()).unwrap(), LATEST);
     }
 
     #[test]
