@@ -11,17 +11,21 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// `runway server --state-dir STATE` on free loopback ports.
+fn server_command(state: &std::path::Path) -> Command {
+    let mut command = Command::new(RUNWAY);
+    command.args(["server", "--state-dir"]).arg(state).args([
+        "--api-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    command
+}
+
 /// `runway server` on `state`, which must refuse to start: its exit and stderr.
 fn server_refuses(state: &std::path::Path) -> String {
-    let out = Command::new(RUNWAY)
-        .args(["server", "--state-dir"])
-        .arg(state)
-        .args([
-            "--api-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let out = server_command(state)
         .stdout(Stdio::null())
         .output()
         .unwrap();
@@ -40,15 +44,7 @@ fn running_server(
     env: &[(&str, &str)],
     stderr: Stdio,
 ) -> std::process::Child {
-    let child = Command::new(RUNWAY)
-        .args(["server", "--state-dir"])
-        .arg(state)
-        .args([
-            "--api-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let child = server_command(state)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(stderr)
