@@ -19,4 +19,6 @@ pub mod redact;
 pub mod run;
 
 pub use model::*;
-pub use run::{blocking_failures, run_check, run_checks, CheckResult, CheckStatus, Context};
+pub use run::{blocking_failures, CheckResult, CheckStatus, Context};
+#[cfg(feature = "run")]
+pub use run::{run_check, run_checks};

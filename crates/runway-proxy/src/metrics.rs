@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use http::StatusCode;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+pub use runway_wire::metrics::{ClientErrorCounts, ReleaseMetrics, WindowSnapshot};
 
 /// Upper bounds (seconds, inclusive) of the Prometheus latency buckets.
 const BUCKETS: [(f64, &str); 13] = [
@@ -70,36 +70,6 @@ const BUCKETS: [(f64, &str); 13] = [
 /// Largest latency the quantile histogram resolves (larger ones saturate).
 const HISTOGRAM_MAX_MICROS: u64 = 3_600 * 1_000_000;
 
-/// A point-in-time view of one release's metrics.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct ReleaseMetrics {
-    /// Release name.
-    pub release: String,
-    /// Completed requests (all classes, including `failed`).
-    pub requests: u64,
-    /// Completed with a 2xx response from a backend.
-    pub status_2xx: u64,
-    /// Completed with a 3xx response from a backend.
-    pub status_3xx: u64,
-    /// Completed with a 4xx response from a backend.
-    pub status_4xx: u64,
-    /// Completed with a 5xx response from a backend.
-    pub status_5xx: u64,
-    /// No backend produced a response (the proxy answered 502/504 itself), or
-    /// the response body broke off mid-stream.
-    pub failed: u64,
-    /// Requests currently being handled.
-    pub in_flight: u64,
-    /// `(status_5xx + failed) / requests`, 0 without requests.
-    pub error_rate: f64,
-    /// Median latency in seconds (0 without requests).
-    pub latency_p50: f64,
-    /// 95th percentile latency in seconds (0 without requests).
-    pub latency_p95: f64,
-    /// 99th percentile latency in seconds (0 without requests).
-    pub latency_p99: f64,
-}
-
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -107,18 +77,6 @@ pub(crate) enum Outcome {
     Status(StatusCode),
     /// The proxy could not deliver a backend response.
     Failed,
-}
-
-/// Requests whose client failed them, since the proxy was created: answered
-/// by the proxy itself (`400`, or nothing for a client that is gone) and in
-/// no release's metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientErrorCounts {
-    /// The request body was malformed (e.g. an invalid chunk size).
-    pub bad_request_body: u64,
-    /// The client stopped sending its request body (connection closed or
-    /// reset mid-upload).
-    pub client_aborted: u64,
 }
 
 /// Why a client failed its request.
@@ -183,21 +141,12 @@ pub(crate) struct ReleaseStats {
 /// sampling keeps a uniform sample of the whole window.
 const WINDOW_SAMPLES: usize = 20_000;
 
-/// What one release did in one [`MetricsWindow`] since its last take: the numbers canary
-/// analysis compares, for the canary and the stable release over the same window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct WindowSnapshot {
-    pub release: String,
-    /// Completed requests.
-    pub requests: u64,
-    /// 5xx answers plus requests the proxy answered itself (`failed`).
-    pub errors: u64,
-    /// Per-request latencies in seconds (all of them, or a uniform sample of
-    /// [`WINDOW_SAMPLES`] when there were more).
-    pub latencies: Vec<f64>,
+trait WindowSnapshotExt {
+    fn empty(release: &str) -> WindowSnapshot;
+    fn add(&mut self, error: bool, seconds: f64);
 }
 
-impl WindowSnapshot {
+impl WindowSnapshotExt for WindowSnapshot {
     fn empty(release: &str) -> WindowSnapshot {
         WindowSnapshot {
             release: release.to_owned(),

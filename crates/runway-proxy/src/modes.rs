@@ -21,7 +21,7 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, RETRY_AFTER, VARY};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::body::ProxyBody;
 use crate::forward::local_response_with;
@@ -55,16 +55,7 @@ pub struct ReadOnly {
     pub retry_after: Duration,
 }
 
-/// Requests the proxy answered `503` itself because of a traffic mode, since
-/// the proxy was created. They reached no release and are in no release's
-/// metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusedCounts {
-    /// Refused because the service was in maintenance.
-    pub maintenance: u64,
-    /// Writes refused because the service was read-only.
-    pub read_only: u64,
-}
+pub use runway_wire::metrics::RefusedCounts;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,146 +16,19 @@ use std::sync::Mutex;
 mod runbook;
 mod schema;
 
-pub use runbook::{BackupRow, HookRun, ServiceFlag, TrafficMode};
+mod records;
+
+pub use runway_wire::record::{
+    now, BackupRow, Deployment, HookRun, JournalEntry, Kind, NewDeployment, ReplicaRow,
+    ServiceFlag, Status, TrafficMode,
+};
 pub use schema::LATEST as SCHEMA_VERSION;
 
 use anyhow::{Context, Result};
-use runway_spec::Spec;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::{Deserialize, Serialize};
-
-/// Deployment outcome, as `history` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Running,
-    Succeeded,
-    Failed,
-    RolledBack,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Running => "running",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::RolledBack => "rolled_back",
-        }
-    }
-    fn parse(s: &str) -> Status {
-        match s {
-            "succeeded" => Status::Succeeded,
-            "failed" => Status::Failed,
-            "rolled_back" => Status::RolledBack,
-            _ => Status::Running,
-        }
-    }
-}
-
-/// Why a deployment exists: a new version, a rollback to an earlier release, or a scale change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Deploy,
-    Rollback,
-    Scale,
-    /// `runway restore BACKUP`: the database put back, and the release that matches it.
-    Restore,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Deploy => "deploy",
-            Kind::Rollback => "rollback",
-            Kind::Scale => "scale",
-            Kind::Restore => "restore",
-        }
-    }
-    fn parse(s: &str) -> Kind {
-        match s {
-            "rollback" => Kind::Rollback,
-            "scale" => Kind::Scale,
-            "restore" => Kind::Restore,
-            _ => Kind::Deploy,
-        }
-    }
-}
-
-/// One row of the history. A deployment's id doubles as the id of the release it introduced:
-/// replicas point at it, and a rollback copies its `spec`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Deployment {
-    pub id: i64,
-    pub service: String,
-    pub kind: Kind,
-    pub version: String,
-    pub previous_version: Option<String>,
-    pub previous_release_id: Option<i64>,
-    pub status: Status,
-    pub reason: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    /// Where a progressive rollout stands (canary step, pause left, analysis history), so a
-    /// restarted server continues exactly there.
-    #[serde(skip)]
-    pub progress: Option<serde_json::Value>,
-    #[serde(skip)]
-    pub spec: Option<Spec>,
-    #[serde(skip)]
-    pub base_dir: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalEntry {
-    pub seq: i64,
-    pub at: String,
-    pub event: String,
-    pub detail: serde_json::Value,
-}
-
-impl JournalEntry {
-    /// The entry as the typed event it holds; `None` for an event this runway does not know
-    /// (written by a newer one), which is shown raw.
-    pub fn typed(&self) -> Option<runway_wire::Event> {
-        runway_wire::Event::from_row(&self.event, &self.detail)
-    }
-}
-
-/// A replica as persisted: enough to find it again after a crash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReplicaRow {
-    pub id: i64,
-    pub service: String,
-    pub release_id: i64,
-    pub version: String,
-    /// What its platform needs to find it again (for a local process: pid, start time and
-    /// port), as the platform wrote it; `None` before the platform said.
-    pub handle: Option<serde_json::Value>,
-    pub state: String,
-    pub in_rotation: bool,
-    pub restarts: u32,
-}
-
-pub struct NewDeployment<'a> {
-    pub service: &'a str,
-    pub kind: Kind,
-    pub version: &'a str,
-    pub previous_version: Option<&'a str>,
-    pub previous_release_id: Option<i64>,
-    pub spec: &'a Spec,
-    pub base_dir: &'a str,
-}
 
 pub struct Store {
     conn: Mutex<Connection>,
-}
-
-pub fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 impl Store {
@@ -529,16 +402,29 @@ impl Store {
     }
 }
 
+/// A column holding one of a fixed set of words: a word this runway does not know is an error
+/// the reader reports, not a guess.
+fn word<T>(r: &Row<'_>, column: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = r.get(column)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown {column} `{text}` (written by a newer runway?)").into(),
+        )
+    })
+}
+
 fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
     let spec: String = r.get("spec")?;
     Ok(Deployment {
         id: r.get("id")?,
         service: r.get("service")?,
-        kind: Kind::parse(&r.get::<_, String>("kind")?),
+        kind: word(r, "kind", Kind::parse)?,
         version: r.get("version")?,
         previous_version: r.get("previous_version")?,
         previous_release_id: r.get("previous_release_id")?,
-        status: Status::parse(&r.get::<_, String>("status")?),
+        status: word(r, "status", Status::parse)?,
         reason: r.get("reason")?,
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
@@ -569,7 +455,7 @@ fn replica_from_row(r: &Row<'_>) -> rusqlite::Result<ReplicaRow> {
 mod tests {
     use super::*;
 
-    fn spec() -> Spec {
+    fn spec() -> runway_spec::Spec {
         runway_spec::parse_str(
             "[service]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\n[run]\ncommand = [\"app\"]\nreplicas = 2\n",
             "runway.toml",

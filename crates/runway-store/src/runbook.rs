@@ -4,54 +4,9 @@
 
 use anyhow::Result;
 use rusqlite::{params, OptionalExtension, Row};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{now, Store};
-
-/// A persisted traffic mode of a service (maintenance or read-only): who set it and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrafficMode {
-    /// The page's message; None: the `[maintenance] message` of the serving config.
-    pub message: Option<String>,
-    pub since: String,
-    /// `operator`, or the operation that set it (`deployment #12`).
-    pub by: String,
-    /// Set when an operation turned the mode on: only that operation lifts it again, so a page
-    /// an operator put up stays up after a deployment.
-    pub deployment_id: Option<i64>,
-}
-
-/// One run of a hook command, with its output.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HookRun {
-    pub id: i64,
-    pub deployment_id: i64,
-    /// `backup`, `verify-backup`, `migrate`, `undo`, `restore`, or a `[[hooks.run]]` phase.
-    pub phase: String,
-    pub argv: Vec<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    /// `running`, `ok`, `failed`, `timed_out`, or `interrupted` (the server died meanwhile).
-    pub outcome: String,
-    /// One line: how it exited.
-    pub detail: Option<String>,
-    pub output: String,
-}
-
-/// A backup taken by a deployment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BackupRow {
-    pub id: i64,
-    pub service: String,
-    pub deployment_id: i64,
-    /// The version being deployed when the backup was taken (the data is the previous one's).
-    pub version: String,
-    pub dir: String,
-    pub created_at: String,
-    /// `taking`, `ok` (taken and verified), `failed`, or `pruned` (deleted by `keep`).
-    pub state: String,
-    pub size_bytes: u64,
-}
+use super::{now, BackupRow, HookRun, ServiceFlag, Store};
 
 fn hook_run_from_row(r: &Row<'_>) -> rusqlite::Result<HookRun> {
     let argv: String = r.get("argv")?;
@@ -81,21 +36,12 @@ fn backup_from_row(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
     })
 }
 
-/// The service columns that hold a JSON value or NULL.
-#[derive(Debug, Clone, Copy)]
-pub enum ServiceFlag {
-    Maintenance,
-    ReadOnly,
-    Frozen,
-}
-
-impl ServiceFlag {
-    fn column(self) -> &'static str {
-        match self {
-            ServiceFlag::Maintenance => "maintenance",
-            ServiceFlag::ReadOnly => "read_only",
-            ServiceFlag::Frozen => "frozen",
-        }
+/// The column of a service flag.
+fn column(flag: ServiceFlag) -> &'static str {
+    match flag {
+        ServiceFlag::Maintenance => "maintenance",
+        ServiceFlag::ReadOnly => "read_only",
+        ServiceFlag::Frozen => "frozen",
     }
 }
 
@@ -114,7 +60,7 @@ impl Store {
             &format!(
                 "INSERT INTO services (name, {col}) VALUES (?1, ?2)
                  ON CONFLICT(name) DO UPDATE SET {col} = excluded.{col}",
-                col = flag.column()
+                col = column(flag)
             ),
             params![service, json],
         )?;
@@ -129,7 +75,7 @@ impl Store {
         let json: Option<String> = self
             .conn()
             .query_row(
-                &format!("SELECT {} FROM services WHERE name = ?1", flag.column()),
+                &format!("SELECT {} FROM services WHERE name = ?1", column(flag)),
                 [service],
                 |r| r.get(0),
             )

@@ -8,12 +8,25 @@
 //! - [`Event`]: one journal entry, a serde-tagged enum, written by the engine *before* the
 //!   step it describes takes effect, and matched on (never parsed from text) by the engine
 //!   when it resumes and by the CLI when it shows progress;
-//! - [`ErrorCode`] and [`ErrorBody`]: every error the API answers.
+//! - [`record`]: what is recorded (deployments, journal entries, replicas, hook runs, backups,
+//!   traffic modes), as the store keeps it and the API answers it;
+//! - [`api`]: the requests the API takes and the views it answers with;
+//! - [`metrics`]: the per-release numbers a router reports;
+//! - [`ErrorCode`] and [`ErrorBody`]: every error the API answers;
+//! - `client` (feature `client`): a typed client of the API, one method per route.
 //!
-//! The crate depends on serde and serde_json only, so that any client can use it.
+//! The crate depends on serde, runway.toml's model (a deployment carries its release's config)
+//! and a clock format, so that any client can use it.
 
+#[cfg(feature = "records")]
+pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 mod event;
+pub mod metrics;
+#[cfg(feature = "records")]
+pub mod record;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use event::{Event, Stage};

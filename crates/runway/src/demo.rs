@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use runway::cli::Client as ApiClient;
-use runway::store::Deployment;
 use runway_demo_app::load::Load;
+use runway_store::Deployment;
 
 /// Requests per second the demo's load aims at (spread over a few keep-alive connections).
 const LOAD_RPS: u64 = 400;
@@ -178,7 +178,7 @@ async fn story(
     }
     let serving = history
         .iter()
-        .find(|d| d.status == runway::store::Status::Succeeded)
+        .find(|d| d.status == runway_store::Status::Succeeded)
         .map(|d| d.version.clone());
     println!("serving now: {}", serving.as_deref().unwrap_or("?"));
     if seen.failed > 0 || seen.ok == 0 {
@@ -198,7 +198,7 @@ async fn wait_for_server(state_dir: &Path) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
         if client
-            .get::<runway::api_types::ServerInfo>("/v1/info")
+            .get::<runway_wire::api::ServerInfo>("/v1/info")
             .await
             .is_ok()
         {

@@ -17,29 +17,46 @@
 //! Each kind lives in its own module with a single `run` function returning
 //! `Ok(detail)` for a pass and `Err(detail)` for a failure.
 
+// Without `run`, only the types and reference resolution are used; the rest is the runner.
+#![cfg_attr(not(feature = "run"), allow(dead_code))]
+
+#[cfg(feature = "run")]
 mod command;
+#[cfg(feature = "run")]
 mod disk;
 mod env;
 mod file;
+#[cfg(feature = "run")]
 mod http;
 mod net;
+#[cfg(feature = "run")]
 mod postgres;
+#[cfg(feature = "run")]
 mod prometheus;
+#[cfg(feature = "run")]
 mod redis;
+#[cfg(feature = "run")]
 mod tcp;
+#[cfg(feature = "run")]
 mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "run")]
+use std::time::Instant;
 
+#[cfg(feature = "run")]
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{duration_str, format_duration, CheckKind, CheckSpec, Severity};
+use crate::model::{duration_str, Severity};
+#[cfg(feature = "run")]
+use crate::model::{format_duration, CheckKind, CheckSpec};
 use crate::redact::Redactor;
 
+#[cfg(feature = "run")]
 pub use http::json_path;
 
 /// What a check result is: passed or failed. Whether a failure blocks a deploy is the
@@ -201,6 +218,7 @@ pub fn blocking_failures(results: &[CheckResult]) -> Vec<&CheckResult> {
     results.iter().filter(|r| r.is_blocking()).collect()
 }
 
+#[cfg(feature = "run")]
 /// Runs checks concurrently; results come back in spec order (a `{replica}` check
 /// contributes one result per replica, in replica order).
 pub async fn run_checks(specs: &[CheckSpec], ctx: &Context) -> Vec<CheckResult> {
@@ -211,6 +229,7 @@ pub async fn run_checks(specs: &[CheckSpec], ctx: &Context) -> Vec<CheckResult> 
         .collect()
 }
 
+#[cfg(feature = "run")]
 /// Runs one check: one result, or one per replica when it mentions `{replica}`.
 pub async fn run_check(spec: &CheckSpec, ctx: &Context) -> Vec<CheckResult> {
     let started = Instant::now();
@@ -246,6 +265,7 @@ pub async fn run_check(spec: &CheckSpec, ctx: &Context) -> Vec<CheckResult> {
 
 type Outcome = Result<String, String>;
 
+#[cfg(feature = "run")]
 /// Runs attempts until one passes or retries are exhausted: (last outcome, attempts).
 async fn run_attempts(spec: &CheckSpec, kind: &CheckKind, ctx: &Context) -> (Outcome, u32) {
     let mut backoff = spec.backoff;
@@ -261,6 +281,7 @@ async fn run_attempts(spec: &CheckSpec, kind: &CheckKind, ctx: &Context) -> (Out
     }
 }
 
+#[cfg(feature = "run")]
 /// One attempt, bounded by `timeout`, with panics turned into failures.
 async fn attempt(kind: &CheckKind, timeout: Duration, ctx: &Context) -> Outcome {
     let run = std::panic::AssertUnwindSafe(dispatch(kind, ctx)).catch_unwind();
@@ -278,6 +299,7 @@ async fn attempt(kind: &CheckKind, timeout: Duration, ctx: &Context) -> Outcome 
     }
 }
 
+#[cfg(feature = "run")]
 async fn dispatch(kind: &CheckKind, ctx: &Context) -> Outcome {
     match kind {
         CheckKind::Http {
@@ -351,6 +373,7 @@ async fn dispatch(kind: &CheckKind, ctx: &Context) -> Outcome {
     }
 }
 
+#[cfg(feature = "run")]
 /// A copy of `kind` with references resolved and every secret registered.
 fn resolve_kind(
     kind: &CheckKind,
@@ -380,6 +403,7 @@ fn resolve_kind(
     Ok(kind)
 }
 
+#[cfg(feature = "run")]
 fn replica_template(kind: &CheckKind) -> Option<&str> {
     match kind {
         CheckKind::Http { url: s, .. } | CheckKind::Tcp { address: s } => {
@@ -389,6 +413,7 @@ fn replica_template(kind: &CheckKind) -> Option<&str> {
     }
 }
 
+#[cfg(feature = "run")]
 fn with_replica(kind: &CheckKind, addr: &str) -> CheckKind {
     let mut kind = kind.clone();
     if let CheckKind::Http { url: s, .. } | CheckKind::Tcp { address: s } = &mut kind {
@@ -397,6 +422,7 @@ fn with_replica(kind: &CheckKind, addr: &str) -> CheckKind {
     kind
 }
 
+#[cfg(feature = "run")]
 fn result(
     spec: &CheckSpec,
     redactor: &Redactor,
@@ -425,6 +451,7 @@ fn result(
 /// Longest detail kept, in characters.
 const MAX_DETAIL: usize = 300;
 
+#[cfg(feature = "run")]
 /// Collapses whitespace and control characters to single spaces and caps the length.
 pub(crate) fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(MAX_DETAIL + 3));
@@ -449,6 +476,7 @@ pub(crate) fn one_line(s: &str) -> String {
     out
 }
 
+#[cfg(feature = "run")]
 /// Sizes for people: `12.3 GB`, `512 MB`, `900 B` (decimal units, like `parse_bytes`).
 pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
@@ -467,7 +495,7 @@ pub(crate) fn human_bytes(b: u64) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "run"))]
 mod tests {
     use super::*;
 

@@ -54,6 +54,7 @@ pub(super) fn io_reason(e: &io::Error) -> String {
     }
 }
 
+#[cfg(feature = "run")]
 /// A short reason for a failed TLS handshake (rustls errors arrive wrapped in io::Error).
 pub(super) fn tls_reason(e: &io::Error) -> String {
     use rustls::{CertificateError as C, Error as E};

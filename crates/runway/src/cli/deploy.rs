@@ -5,15 +5,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::output::{describe, seconds_between, Progress};
+use runway_wire::api::{
+    CanaryCommand, DeployRequest, DeploymentDetail, EventsQuery, Message, ModeRequest,
+    RestoreRequest, RollbackRequest, ScaleRequest,
+};
+use runway_wire::record::{Deployment, Kind, Status};
 use runway_wire::Event;
 
+use super::output::{describe, seconds_between, Progress};
 use super::{base_dir_of, Cli, ClientError};
-use crate::api_types::{
-    DeployRequest, DeploymentDetail, ModeRequest, RestoreRequest, RollbackRequest, ScaleRequest,
-    StatusView,
-};
-use crate::store::{Deployment, Kind, Status};
 
 /// How long the CLI keeps waiting for a server that went away in the middle of a deployment
 /// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
@@ -37,7 +37,7 @@ pub async fn deploy(
     let client = cli.client();
     // A count set by `runway scale` is not kept by the next deploy: runway.toml's is. Say so
     // before it happens, so that nobody loses a scale-up without a word.
-    if let Ok(status) = client.get::<StatusView>("/v1/status").await {
+    if let Ok(status) = client.status().await {
         let serving = status
             .services
             .iter()
@@ -63,7 +63,7 @@ pub async fn deploy(
         skip_checks,
         from_here,
     };
-    let d = start(client.post("/v1/deployments", &req).await)?;
+    let d = start(client.deploy(&req).await)?;
     follow(cli, d, detach).await
 }
 
@@ -82,9 +82,7 @@ pub async fn rollback(
         keep_schema,
     };
     let d = start(
-        client
-            .post(&format!("/v1/services/{service}/rollback"), &req)
-            .await,
+        client.rollback(&service, &req).await,
     )?;
     follow(cli, d, detach).await
 }
@@ -95,38 +93,40 @@ pub async fn restore(cli: &Cli, backup_id: i64, detach: bool) -> Result<ExitCode
     let service = cli.service(&client).await?;
     let d = start(
         client
-            .post(
-                &format!("/v1/services/{service}/restore"),
-                &RestoreRequest { backup_id },
-            )
+            .restore(&service, &RestoreRequest { backup_id })
             .await,
     )?;
     follow(cli, d, detach).await
 }
 
+/// Which traffic mode `set_mode` sets.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// `runway maintenance on|off`.
+    Maintenance,
+    /// `runway traffic read-only|normal`.
+    ReadOnly,
+}
+
 /// `runway maintenance on|off` and `runway traffic read-only|normal`.
-pub async fn set_mode(cli: &Cli, path: &str, on: bool, message: Option<&str>) -> Result<ExitCode> {
+pub async fn set_mode(cli: &Cli, mode: Mode, on: bool, message: Option<&str>) -> Result<ExitCode> {
     let body = ModeRequest {
         on,
         message: message.map(str::to_string),
     };
-    post_and_print(cli, path, &body).await
-}
-
-/// POSTs `body` to the service's `path` and prints the server's message.
-async fn post_and_print(cli: &Cli, path: &str, body: &impl serde::Serialize) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let answer = client
-        .post(&format!("/v1/services/{service}/{path}"), body)
-        .await;
+    let answer = match mode {
+        Mode::Maintenance => client.maintenance(&service, &body).await,
+        Mode::ReadOnly => client.read_only(&service, &body).await,
+    };
     print_message(answer)
 }
 
-/// Prints the `message` of the server's answer, or says that the server refused.
-fn print_message(answer: Result<serde_json::Value, ClientError>) -> Result<ExitCode> {
+/// Prints the server's message, or says that the server refused.
+fn print_message(answer: Result<Message, ClientError>) -> Result<ExitCode> {
     let answer = answer.map_err(refused)?;
-    println!("{}", answer["message"].as_str().unwrap_or("done"));
+    println!("{}", answer.message);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -143,19 +143,16 @@ pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
     let d = start(
-        client
-            .post(
-                &format!("/v1/services/{service}/scale"),
-                &ScaleRequest { count },
-            )
-            .await,
+        client.scale(&service, &ScaleRequest { count }).await,
     )?;
     follow(cli, d, detach).await
 }
 
 /// Sends promote / pause / resume / abort to the service's running canary.
-pub async fn control(cli: &Cli, command: &str) -> Result<ExitCode> {
-    post_and_print(cli, &format!("canary/{command}"), &serde_json::json!({})).await
+pub async fn control(cli: &Cli, command: CanaryCommand) -> Result<ExitCode> {
+    let client = cli.client();
+    let service = cli.service(&client).await?;
+    print_message(client.canary(&service, command).await)
 }
 
 fn start(answer: Result<Deployment, ClientError>) -> Result<Deployment> {
@@ -194,8 +191,11 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
     let mut lost_since: Option<Instant> = None;
     let started_at = d.started_at.clone();
     loop {
-        let path = format!("/v1/deployments/{}/events?after={after}&wait=10", d.id);
-        let detail: DeploymentDetail = match client.get(&path).await {
+        let query = EventsQuery {
+            after: Some(after),
+            wait: Some(10),
+        };
+        let detail: DeploymentDetail = match client.events(d.id, &query).await {
             Ok(detail) => {
                 if lost_since.take().is_some() {
                     progress.line("  server is back");
@@ -286,7 +286,7 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
     }
 }
 
-pub use crate::text::plural;
+pub use runway_engine::text::plural;
 
 /// `runway service remove NAME [--force]`.
 pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCode> {
@@ -297,9 +297,6 @@ pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCo
         ))
         .into());
     }
-    let answer = cli
-        .client()
-        .delete(&format!("/v1/services/{name}?force={force}"))
-        .await;
+    let answer = cli.client().remove_service(name, force).await;
     print_message(answer)
 }

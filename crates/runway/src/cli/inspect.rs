@@ -8,8 +8,10 @@ use anyhow::Result;
 
 use super::output::{self, client_errors_line, describe, seconds_between, table};
 use super::{BaselineCommand, Cli, NodesCommand};
-use crate::api_types::{LogsResponse, ReplicaView, StatusView};
-use crate::store::Deployment;
+use runway_wire::api::{
+    HistoryQuery, LogsQuery, LogsResponse, NodeAction, ReplicaView, StatusView,
+};
+use runway_wire::record::Deployment;
 
 pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<ExitCode> {
     let client = cli.client();
@@ -19,7 +21,7 @@ pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<Exi
         _ => None,
     };
     loop {
-        let mut status: StatusView = client.get("/v1/status").await?;
+        let mut status: StatusView = client.status().await?;
         let others = status.services.len();
         // --service shows that service only (and a name the server does not run is an error).
         if let Some(name) = cli.service_flag() {
@@ -184,7 +186,7 @@ fn print_status(status: &StatusView) {
     }
 }
 
-fn print_canary(c: &crate::api_types::CanaryView) {
+fn print_canary(c: &runway_wire::api::CanaryView) {
     let pause = match (&c.paused, c.pause_left_seconds) {
         (Some(why), _) => format!("PAUSED: {why}"),
         (None, Some(left)) => format!("{left:.0}s left in this step's pause"),
@@ -264,17 +266,15 @@ pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<Exi
         (None, false) => project_service(cli),
         (None, true) => None,
     };
-    let filter = service
-        .as_deref()
-        .map(|s| format!("&service={}", encode(s)))
-        .unwrap_or_default();
-    let rows: Vec<Deployment> = client
-        .get(&format!("/v1/deployments?limit={limit}{filter}"))
-        .await?;
+    let query = HistoryQuery {
+        service,
+        limit: Some(limit),
+    };
+    let rows: Vec<Deployment> = client.history(&query).await?;
     // A name with no deployment that the server does not run either is a typo (a removed
     // service keeps its history).
     if let (Some(name), true) = (cli.service_flag(), rows.is_empty()) {
-        super::known_service(&client.get("/v1/status").await?, name)?;
+        super::known_service(&client.status().await?, name)?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -359,9 +359,7 @@ pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<Exi
 pub async fn backups(cli: &Cli, json: bool) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let rows: Vec<crate::store::BackupRow> = client
-        .get(&format!("/v1/services/{service}/backups"))
-        .await?;
+    let rows = client.backups(&service).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -402,20 +400,19 @@ pub async fn backups(cli: &Cli, json: bool) -> Result<ExitCode> {
 /// it started (running or not).
 pub async fn deployment_logs(cli: &Cli, id: i64, lines: usize, json: bool) -> Result<ExitCode> {
     let client = cli.client();
-    let deployment: crate::store::Deployment = client.get(&format!("/v1/deployments/{id}")).await?;
-    let runs: Vec<crate::store::HookRun> =
-        client.get(&format!("/v1/deployments/{id}/hooks")).await?;
-    let replicas: LogsResponse = client
-        .get(&format!(
-            "/v1/services/{}/logs?deployment={id}&n={lines}",
-            deployment.service
-        ))
-        .await?;
+    let deployment = client.deployment(id).await?.deployment;
+    let runs = client.hook_runs(id).await?;
+    let query = LogsQuery {
+        deployment: Some(id),
+        n: Some(lines),
+        ..LogsQuery::default()
+    };
+    let replicas = client.logs(&deployment.service, &query).await?;
     if json {
         // The same line shape as `logs --json`: each hook's output, then each replica's.
         for run in &runs {
             for line in run.output.lines() {
-                let line = crate::api_types::LogLine {
+                let line = runway_wire::api::LogLine {
                     at: None,
                     replica: None,
                     version: None,
@@ -473,8 +470,7 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
     let service = cli.service(&client).await?;
     let (node, action) = match cmd {
         NodesCommand::List { json, .. } => {
-            let replicas: Vec<ReplicaView> =
-                client.get(&format!("/v1/services/{service}/nodes")).await?;
+            let replicas: Vec<ReplicaView> = client.nodes(&service).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&replicas)?);
             } else {
@@ -482,20 +478,12 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        NodesCommand::Restart { node, .. } => (node, "restart"),
-        NodesCommand::Stop { node, .. } => (node, "stop"),
-        NodesCommand::Start { node, .. } => (node, "start"),
+        NodesCommand::Restart { node, .. } => (node, NodeAction::Restart),
+        NodesCommand::Stop { node, .. } => (node, NodeAction::Stop),
+        NodesCommand::Start { node, .. } => (node, NodeAction::Start),
     };
-    let answer: serde_json::Value = client
-        .post(
-            &format!(
-                "/v1/services/{service}/nodes/{}/{action}",
-                encode_segment(node)
-            ),
-            &serde_json::json!({}),
-        )
-        .await?;
-    println!("{}", answer["message"].as_str().unwrap_or("done"));
+    let answer = client.node_action(&service, node, action).await?;
+    println!("{}", answer.message);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -514,22 +502,16 @@ pub async fn logs(
 ) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let mut query = format!("n={lines}");
-    if let Some(v) = filter.version {
-        query.push_str(&format!("&version={}", encode(v)));
-    }
-    if let Some(n) = filter.node {
-        query.push_str(&format!("&node={}", encode(n)));
-    }
     let mut cursor: Option<BTreeMap<String, u64>> = None;
     loop {
-        let mut q = query.clone();
-        if let Some(c) = &cursor {
-            q.push_str(&format!("&cursor={}", encode(&serde_json::to_string(c)?)));
-        }
-        let answer: LogsResponse = client
-            .get(&format!("/v1/services/{service}/logs?{q}"))
-            .await?;
+        let query = LogsQuery {
+            n: Some(lines),
+            version: filter.version.map(str::to_string),
+            node: filter.node.map(str::to_string),
+            deployment: None,
+            cursor: cursor.as_ref().map(serde_json::to_string).transpose()?,
+        };
+        let answer: LogsResponse = client.logs(&service, &query).await?;
         for l in &answer.lines {
             if json {
                 println!("{}", serde_json::to_string(l)?);
@@ -549,39 +531,18 @@ pub async fn logs(
     }
 }
 
-/// Percent-encodes a query-string value.
-fn encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Percent-encodes a path segment: a user's string never adds a segment (`../`) or a query.
-fn encode_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
-    use crate::engine::baseline::{Baseline, Comparison};
+    use runway_wire::api::{Baseline, BaselineQuery, Comparison};
     let client = cli.client();
     let service = cli.service(&client).await?;
     match cmd {
         BaselineCommand::Capture { window, json, .. } => {
             eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
-            let b: Baseline = client
-                .post(
-                    &format!(
-                        "/v1/services/{service}/baselines?window={}",
-                        window.as_secs_f64()
-                    ),
-                    &serde_json::json!({}),
-                )
-                .await?;
+            let query = BaselineQuery {
+                window: Some(window.as_secs_f64()),
+                id: None,
+            };
+            let b: Baseline = client.capture_baseline(&service, &query).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&b)?);
             } else {
@@ -601,13 +562,11 @@ pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
             window, id, json, ..
         } => {
             eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
-            let id = id.map(|i| format!("&id={i}")).unwrap_or_default();
-            let c: Comparison = client
-                .get(&format!(
-                    "/v1/services/{service}/baselines/compare?window={}{id}",
-                    window.as_secs_f64()
-                ))
-                .await?;
+            let query = BaselineQuery {
+                window: Some(window.as_secs_f64()),
+                id: *id,
+            };
+            let c: Comparison = client.compare_baseline(&service, &query).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
@@ -655,11 +614,7 @@ pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
 pub async fn check_history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let runs: Vec<crate::engine::schedule::CheckRun> = client
-        .get(&format!(
-            "/v1/services/{service}/checks/history?limit={limit}"
-        ))
-        .await?;
+    let runs = client.check_history(&service, limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);
@@ -691,14 +646,4 @@ pub async fn check_history(cli: &Cli, json: bool, limit: u32) -> Result<ExitCode
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn user_strings_stay_one_path_segment_or_one_query_value() {
-        assert_eq!(super::encode_segment("web-3"), "web-3");
-        assert_eq!(super::encode_segment("a/../b?x"), "a%2F..%2Fb%3Fx");
-        assert_eq!(super::encode("a&limit=9"), "a%26limit%3D9");
-    }
 }

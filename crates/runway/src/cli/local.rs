@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use runway_spec::{Spec, StrategySpec};
 
 use super::{Cli, ClientError};
-use crate::api_types::StatusView;
-use crate::engine::plan::{simulate, RollingState, Step};
-use crate::text::plural;
+use runway_engine::plan::{simulate, RollingState, Step};
+use runway_engine::text::plural;
+use runway_wire::api::StatusView;
 
 pub fn init(file: &Path, force: bool) -> Result<ExitCode> {
     if file.exists() && !force {
@@ -95,7 +95,7 @@ fn strategy_name(spec: &Spec) -> &'static str {
 /// What runs around the traffic shift: checks, hooks, the backup and the migration, and what a
 /// way back does with the migration.
 fn print_runbook(spec: &Spec, with_database_steps: bool) {
-    let count = |phase: &str| crate::checks::in_phase(spec, Some(phase)).len();
+    let count = |phase: &str| runway_engine::checks::in_phase(spec, Some(phase)).len();
     let hooks = |phase: runway_spec::HookPhase| spec.hooks.at(phase).count();
     let mut before = Vec::new();
     if count("preflight") > 0 {
@@ -212,7 +212,7 @@ fn print_recreate_plan(spec: &Spec, version: &str, serving: Option<&str>) {
 }
 
 fn print_canary_plan(spec: &Spec, canary: &runway_spec::CanarySpec, version: &str, stable: &str) {
-    let analysis = crate::engine::canary::Analysis::from_spec(spec);
+    let analysis = runway_engine::canary::Analysis::from_spec(spec);
     println!(
         "plan: canary of {} {version} beside {stable} on {}",
         spec.service.name, spec.service.listen
@@ -277,7 +277,7 @@ pub async fn check(cli: &Cli, phase: Option<&str>, json: bool) -> Result<ExitCod
             return Ok(ExitCode::from(2));
         }
     };
-    let checks = crate::checks::in_phase(&spec, phase);
+    let checks = runway_engine::checks::in_phase(&spec, phase);
     if checks.is_empty() {
         if json {
             // The same shape as with checks: a list, here empty.
@@ -309,7 +309,7 @@ pub async fn check(cli: &Cli, phase: Option<&str>, json: bool) -> Result<ExitCod
     };
     let base_dir = std::path::PathBuf::from(super::base_dir_of(&file)?);
     let state_dir = cli.state_dir();
-    let context = crate::checks::context(&spec, &base_dir, Some(&state_dir), replicas);
+    let context = runway_engine::checks::context(&spec, &base_dir, Some(&state_dir), replicas);
     let results = runway_checks::run_checks(&checks, &context).await;
     let blocked = !runway_checks::blocking_failures(&results).is_empty();
     if json {

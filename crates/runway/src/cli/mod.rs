@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 pub use args::*;
-pub use client::{Client, ClientError};
+pub use client::{connect, Client, ClientError};
+use runway_wire::api::CanaryCommand;
 
 impl Cli {
     /// runway.toml's path: after the command, else before it, else ./runway.toml.
@@ -42,21 +43,21 @@ impl Cli {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.state_dir())
+        connect(&self.state_dir())
     }
 
     /// The service a command is about: --service, else runway.toml's, else the only one running.
     pub async fn service(&self, client: &Client) -> Result<String> {
         if let Some(s) = self.service_flag() {
             // A name the server does not know is a typo, not an empty answer.
-            let status: crate::api_types::StatusView = client.get("/v1/status").await?;
+            let status = client.status().await?;
             known_service(&status, s)?;
             return Ok(s.to_string());
         }
         if let Ok(spec) = runway_spec::parse_file(&self.file()) {
             return Ok(spec.service.name);
         }
-        let status: crate::api_types::StatusView = client.get("/v1/status").await?;
+        let status = client.status().await?;
         match status.services.as_slice() {
             [one] => Ok(one.name.clone()),
             [] => anyhow::bail!(
@@ -74,7 +75,7 @@ impl Cli {
 }
 
 /// `name` when the server runs it; otherwise an error (`not_found`) that lists what it runs.
-pub fn known_service(status: &crate::api_types::StatusView, name: &str) -> Result<()> {
+pub fn known_service(status: &runway_wire::api::StatusView, name: &str) -> Result<()> {
     if status.services.iter().any(|s| s.name == name) {
         return Ok(());
     }
@@ -142,23 +143,34 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             deploy::restore(&cli, *backup, detach.detach).await
         }
         Command::Maintenance { state, message, .. } => {
-            deploy::set_mode(&cli, "maintenance", *state == OnOff::On, message.as_deref()).await
+            deploy::set_mode(
+                &cli,
+                deploy::Mode::Maintenance,
+                *state == OnOff::On,
+                message.as_deref(),
+            )
+            .await
         }
         Command::Traffic { mode, message, .. } => {
             deploy::set_mode(
                 &cli,
-                "read-only",
+                deploy::Mode::ReadOnly,
                 *mode == TrafficArg::ReadOnly,
                 message.as_deref(),
             )
             .await
         }
         Command::Promote { full, .. } => {
-            deploy::control(&cli, if *full { "promote-full" } else { "promote" }).await
+            let command = if *full {
+                CanaryCommand::PromoteFull
+            } else {
+                CanaryCommand::Promote
+            };
+            deploy::control(&cli, command).await
         }
-        Command::Pause { .. } => deploy::control(&cli, "pause").await,
-        Command::Resume { .. } => deploy::control(&cli, "resume").await,
-        Command::Abort { .. } => deploy::control(&cli, "abort").await,
+        Command::Pause { .. } => deploy::control(&cli, CanaryCommand::Pause).await,
+        Command::Resume { .. } => deploy::control(&cli, CanaryCommand::Resume).await,
+        Command::Abort { .. } => deploy::control(&cli, CanaryCommand::Abort).await,
         Command::Check {
             action: Some(CheckCommand::History { json, limit, .. }),
             ..
@@ -260,7 +272,7 @@ pub mod exit {
 /// The exit status for an error that ended a command: by the API's error code, never by the
 /// text of a message.
 pub fn exit_status_of(error: &anyhow::Error) -> u8 {
-    use crate::api_types::ErrorCode;
+    use runway_wire::ErrorCode;
     match error.downcast_ref::<ClientError>() {
         Some(ClientError::NoServer(_)) => exit::NO_SERVER,
         Some(ClientError::Api { code, .. }) => match code {

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use runway_wire::Event;
 
-use crate::store::JournalEntry;
+use runway_store::JournalEntry;
 
 pub enum Progress {
     Terminal(ProgressBar),
@@ -176,7 +176,7 @@ pub fn describe(e: &JournalEntry) -> String {
 }
 
 fn describe_event(event: &Event) -> String {
-    use crate::text::plural;
+    use runway_engine::text::plural;
     match event {
         Event::Started {
             version,

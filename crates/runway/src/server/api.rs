@@ -14,23 +14,33 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::api_types::*;
-use crate::engine::logs::LogSelection;
-use crate::engine::nodes::NodeAction;
-use crate::engine::{replica_view, Engine, EngineError};
-use crate::platform::logfile;
-use crate::store::Status;
+use runway_builtin_router::BuiltinRouter;
+use runway_engine::logfile;
+use runway_engine::logs::LogSelection;
+use runway_engine::nodes::NodeAction;
+use runway_engine::{replica_view, Engine, EngineError};
+use runway_store::{Status, Store};
+use runway_wire::api::*;
+use runway_wire::{ErrorBody, ErrorCode};
 
 #[derive(Clone)]
 struct Api {
     engine: Arc<Engine>,
+    /// What the API reads that the engine does not (history, hook runs, backups).
+    store: Arc<Store>,
     token: Arc<str>,
     metrics_addr: String,
 }
 
-pub fn router(engine: Arc<Engine>, token: String, metrics_addr: String) -> Router {
+pub fn router(
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    token: String,
+    metrics_addr: String,
+) -> Router {
     let api = Api {
         engine,
+        store,
         token: token.into(),
         metrics_addr,
     };
@@ -78,7 +88,10 @@ pub fn metrics_router(engine: Arc<Engine>) -> Router {
                 let proxies: Vec<_> = engine
                     .services()
                     .iter()
-                    .filter_map(|s| s.router.builtin_proxy().cloned())
+                    .filter_map(|s| {
+                        let builtin = s.router.as_any().downcast_ref::<BuiltinRouter>()?;
+                        Some(builtin.proxy().clone())
+                    })
                     .collect();
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -232,10 +245,9 @@ struct HistoryQuery {
 async fn history(
     State(api): State<Api>,
     Query(q): Query<HistoryQuery>,
-) -> ApiResult<Vec<crate::store::Deployment>> {
+) -> ApiResult<Vec<runway_store::Deployment>> {
     Ok(Json(
-        api.engine
-            .store()
+        api.store
             .history(q.service.as_deref(), q.limit.unwrap_or(50))?,
     ))
 }
@@ -243,7 +255,7 @@ async fn history(
 async fn deploy(
     State(api): State<Api>,
     Json(req): Json<DeployRequest>,
-) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
     let d = api
         .engine
         .deploy(
@@ -258,7 +270,7 @@ async fn deploy(
 }
 
 async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<DeploymentDetail> {
-    let store = api.engine.store();
+    let store = &api.store;
     let deployment = store
         .deployment(id)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
@@ -287,7 +299,7 @@ async fn events(
     let mut ticks = api.engine.journal_ticks();
     loop {
         ticks.borrow_and_update();
-        let store = api.engine.store();
+        let store = &api.store;
         let deployment = store
             .deployment(id)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
@@ -314,7 +326,7 @@ async fn rollback(
     State(api): State<Api>,
     Path(service): Path<String>,
     Json(req): Json<RollbackRequest>,
-) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
     let d = api
         .engine
         .rollback(
@@ -331,7 +343,7 @@ async fn restore(
     State(api): State<Api>,
     Path(service): Path<String>,
     Json(req): Json<RestoreRequest>,
-) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
     let d = api.engine.restore(&service, req.backup_id).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
@@ -339,8 +351,8 @@ async fn restore(
 async fn backups(
     State(api): State<Api>,
     Path(service): Path<String>,
-) -> ApiResult<Vec<crate::store::BackupRow>> {
-    Ok(Json(api.engine.store().backups(&service)?))
+) -> ApiResult<Vec<runway_store::BackupRow>> {
+    Ok(Json(api.store.backups(&service)?))
 }
 
 async fn maintenance(
@@ -364,21 +376,21 @@ async fn read_only(
 async fn hook_runs(
     State(api): State<Api>,
     Path(id): Path<i64>,
-) -> ApiResult<Vec<crate::store::HookRun>> {
-    if api.engine.store().deployment(id)?.is_none() {
+) -> ApiResult<Vec<runway_store::HookRun>> {
+    if api.store.deployment(id)?.is_none() {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no deployment #{id}; see `runway history`"),
         ));
     }
-    Ok(Json(api.engine.store().hook_runs(id)?))
+    Ok(Json(api.store.hook_runs(id)?))
 }
 
 async fn scale(
     State(api): State<Api>,
     Path(service): Path<String>,
     Json(req): Json<ScaleRequest>,
-) -> Result<(StatusCode, Json<crate::store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
     let d = api.engine.scale(&service, req.count).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
@@ -430,7 +442,7 @@ async fn check_history(
     State(api): State<Api>,
     Path(service): Path<String>,
     Query(q): Query<HistoryQuery>,
-) -> ApiResult<Vec<crate::engine::schedule::CheckRun>> {
+) -> ApiResult<Vec<runway_engine::schedule::CheckRun>> {
     Ok(Json(
         api.engine.check_history(&service, q.limit.unwrap_or(20))?,
     ))
@@ -454,7 +466,7 @@ async fn capture_baseline(
     State(api): State<Api>,
     Path(service): Path<String>,
     Query(q): Query<BaselineQuery>,
-) -> ApiResult<crate::engine::baseline::Baseline> {
+) -> ApiResult<runway_engine::baseline::Baseline> {
     Ok(Json(
         api.engine
             .capture_baseline(&service, window_of(&q)?)
@@ -466,7 +478,7 @@ async fn compare_baseline(
     State(api): State<Api>,
     Path(service): Path<String>,
     Query(q): Query<BaselineQuery>,
-) -> ApiResult<crate::engine::baseline::Comparison> {
+) -> ApiResult<runway_engine::baseline::Comparison> {
     Ok(Json(
         api.engine
             .compare_baseline(&service, q.id, window_of(&q)?)
@@ -479,7 +491,7 @@ async fn canary_control(
     State(api): State<Api>,
     Path((service, command)): Path<(String, String)>,
 ) -> ApiResult<serde_json::Value> {
-    use crate::engine::canary::Control;
+    use runway_engine::canary::Control;
     let control = match command.as_str() {
         "promote" => Control::Promote,
         "promote-full" => Control::PromoteFull,
@@ -528,7 +540,7 @@ async fn logs(
         lines: Vec::new(),
         cursor: BTreeMap::new(),
     };
-    let now = crate::store::now();
+    let now = runway_store::now();
     for source in api.engine.log_sources(&service, &selection)? {
         let path = &source.path;
         // Lines that appeared since the cursor's offset were written in the last moments; of

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::engine::Engine;
+use runway_engine::Engine;
+use runway_store::Store;
+
 use crate::state_dir::{self, ServerFile};
-use crate::store::Store;
 
 pub struct ServerOptions {
     pub state_dir: PathBuf,
@@ -23,7 +24,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     let state_dir = state_dir::prepare(&opts.state_dir)?;
     let _lock = state_dir::lock(&state_dir)?;
     let store = Arc::new(Store::open(&state_dir.join(state_dir::DATABASE))?);
-    let engine = Engine::new(store, state_dir.clone());
+    let engine = embedded_engine(store.clone(), &state_dir);
 
     let api_listener = tokio::net::TcpListener::bind(opts.api_listen)
         .await
@@ -40,7 +41,12 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         .context("recovering state from the last run")?;
 
     let token = state_dir::new_token();
-    let app = api::router(engine.clone(), token.clone(), metrics_addr.to_string());
+    let app = api::router(
+        engine.clone(),
+        store,
+        token.clone(),
+        metrics_addr.to_string(),
+    );
     let metrics = api::metrics_router(engine.clone());
     tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
     state_dir::write_server_file(
@@ -66,6 +72,35 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     state_dir::remove_server_file(&state_dir);
     engine.shutdown().await;
     Ok(())
+}
+
+/// The engine of the embedded default: the SQLite store, local processes behind runway's own
+/// proxy, Prometheus for `source = "prometheus"` metrics, checks run from this host.
+pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<Engine> {
+    Engine::new(runway_engine::Context {
+        records: store,
+        platform: Arc::new(runway_platform_process::ProcessPlatform {
+            state_dir: state_dir.to_path_buf(),
+        }),
+        tasks: Arc::new(runway_platform_process::ProcessTasks),
+        routers: Arc::new(runway_builtin_router::BuiltinRouters),
+        queries: Arc::new(runway_prometheus::PrometheusSources),
+        checks: Arc::new(LocalChecks),
+        state_dir: state_dir.to_path_buf(),
+    })
+}
+
+/// `[[checks]]` run from this host by runway-checks.
+pub struct LocalChecks;
+
+impl runway_engine::checks::CheckRunner for LocalChecks {
+    fn run<'a>(
+        &'a self,
+        checks: &'a [runway_checks::CheckSpec],
+        context: &'a runway_checks::Context,
+    ) -> runway_engine::router::BoxFuture<'a, Vec<runway_checks::CheckResult>> {
+        Box::pin(runway_checks::run_checks(checks, context))
+    }
 }
 
 async fn shutdown_signal() {

@@ -116,10 +116,7 @@ impl Harness {
         let client = self.client();
         let started = Instant::now();
         loop {
-            if let Ok(info) = client
-                .get::<runway::api_types::ServerInfo>("/v1/info")
-                .await
-            {
+            if let Ok(info) = client.get::<runway_wire::api::ServerInfo>("/v1/info").await {
                 if info.pid == pid {
                     return;
                 }
@@ -379,7 +376,7 @@ pub fn environ(pid: i64) -> Vec<String> {
 }
 
 pub fn pid_alive(pid: i64) -> bool {
-    runway::platform::process::start_time(pid as i32).is_some()
+    runway_platform_process::process::start_time(pid as i32).is_some()
 }
 
 /// A request to the runway API: the status and the JSON answer (`null` when the body is not

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runway::engine::measure::query_prometheus;
 use runway_demo_app::load::Load;
+use runway_prometheus::query_prometheus;
 
 use crate::harness::{free_addr, text, App, Harness};
 

@@ -230,7 +230,7 @@ async fn a_state_dir_from_before_migrations_is_upgraded_and_resumed() {
                 .spawn()
                 .unwrap();
             let pid = child.id() as i32;
-            let start = runway::platform::process::start_time(pid).unwrap();
+            let start = runway_platform_process::process::start_time(pid).unwrap();
             conn.execute(
                 "UPDATE replicas SET pid = ?1, proc_start = ?2, port = ?3 WHERE id = ?4",
                 rusqlite::params![pid, start as i64, port, id],

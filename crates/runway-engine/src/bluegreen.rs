@@ -1,0 +1,198 @@
+//! The blue-green strategy: the whole new release starts beside the old one with no traffic,
+//! is reachable for smoke tests through a preview address (and the force header), then takes
+//! all traffic at once. The old release stays up, out of rotation, for `scale_down_delay`: a
+//! rollback (or `runway abort`) in that window switches back instantly, with no start-up.
+
+use runway_wire::Event;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::router::{Endpoint, Preview, Split};
+use runway_spec::BlueGreenSpec;
+use tokio::sync::mpsc;
+
+use super::canary::{Analysis, Control};
+use super::{measure, Engine, Failure, Release, Service};
+use runway_analysis::{Decision, Judge};
+
+impl Engine {
+    pub(super) async fn run_blue_green(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+        stable: &Release,
+        bg: &BlueGreenSpec,
+        mut controls: mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), Failure> {
+        let fingerprint = target.fingerprint();
+        let only = |version: &str| {
+            let mut w = BTreeMap::new();
+            w.insert(version.to_string(), 100);
+            Some(w)
+        };
+        // Green starts with no traffic: only the preview and the force header reach it.
+        svc.set_weights(only(&stable.version));
+        let have = svc
+            .replicas()
+            .iter()
+            .filter(|r| r.fingerprint == fingerprint && r.in_rotation())
+            .count() as u32;
+        let replicas = target.spec.run.replicas;
+        if replicas > have {
+            self.start_replicas(svc, id, target, replicas - have, true)
+                .await
+                .map_err(Failure::failed)?;
+        }
+        let preview = match bg.preview_listen {
+            Some(addr) => Some(
+                self.open_preview(svc, &fingerprint, addr)
+                    .await
+                    .map_err(Failure::failed)?,
+            ),
+            None => None,
+        };
+        self.journal(
+            id,
+            Event::PreviewReady {
+                version: target.version.clone(),
+                preview: bg.preview_listen.map(|a| a.to_string()),
+                header: svc
+                    .router
+                    .force_header()
+                    .map(|h| format!("{h}: {}", target.version))
+                    .unwrap_or_default(),
+            },
+        );
+
+        // Smoke tests against the preview, while all traffic still goes to the old release.
+        let addrs = self.release_addrs(svc, target);
+        self.checks_gate(id, target, "smoke", addrs)
+            .await
+            .map_err(Failure::failed)?;
+        self.journal(
+            id,
+            Event::Switched {
+                from: stable.version.clone(),
+                to: target.version.clone(),
+            },
+        );
+        svc.set_weights(only(&target.version));
+        // The preview's work is done once the new release has all traffic.
+        drop(preview);
+        let switch_back = |reason: String| {
+            svc.set_weights(only(&stable.version));
+            Failure::rolled_back(reason)
+        };
+
+        if let Some(window) = bg.analysis_for {
+            self.analyse_after_switch(svc, id, target, stable, window.0, &mut controls)
+                .await
+                .map_err(switch_back)?;
+        }
+
+        // Blue stays up, out of rotation, so that a rollback now is a route change.
+        self.journal(
+            id,
+            Event::ScaleDownPending {
+                version: stable.version.clone(),
+                seconds: bg.scale_down_delay.0.as_secs_f64(),
+            },
+        );
+        let delay = tokio::time::sleep(bg.scale_down_delay.0);
+        tokio::pin!(delay);
+        loop {
+            tokio::select! {
+                _ = &mut delay => break,
+                control = controls.recv() => match control {
+                    Some(Control::Abort) => return Err(switch_back("rolled back within the scale-down window (`runway abort`): the old release took all traffic again at once".into())),
+                    Some(_) => {} // promote/pause/resume mean nothing here
+                    None => break,
+                }
+            }
+        }
+        let old: Vec<_> = svc
+            .replicas()
+            .into_iter()
+            .filter(|r| r.fingerprint != fingerprint)
+            .collect();
+        self.retire(svc, id, old).await;
+        svc.set_weights(None);
+        Ok(())
+    }
+
+    /// A preview on the preview address that routes only to the new release's replicas.
+    async fn open_preview(
+        &self,
+        svc: &Arc<Service>,
+        fingerprint: &str,
+        addr: std::net::SocketAddr,
+    ) -> Result<Box<dyn Preview>, String> {
+        let green: Vec<_> = svc
+            .replicas()
+            .into_iter()
+            .filter(|r| r.fingerprint == fingerprint)
+            .collect();
+        let split = Split {
+            release: green.first().map(|r| r.version.clone()).unwrap_or_default(),
+            weight: 1,
+            endpoints: green
+                .iter()
+                .map(|r| Endpoint {
+                    id: r.name.clone(),
+                    addr: r.endpoint(),
+                })
+                .collect(),
+        };
+        svc.router.preview(addr, split).await
+    }
+
+    /// Watches the new release for `window` after the switch with the absolute conditions of
+    /// `[analysis]` (the old release has no traffic to compare with). Err: why to switch back.
+    async fn analyse_after_switch(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+        stable: &Release,
+        window: Duration,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), String> {
+        let analysis = Analysis::from_spec(&target.spec)?;
+        let mut judge = Judge::new();
+        let mut ticker = tokio::time::interval(analysis.interval);
+        ticker.tick().await;
+        let proxy_window = svc.router.open_window();
+        let queries = analysis
+            .prometheus
+            .as_deref()
+            .map(|url| self.queries.prometheus(url));
+        let started = tokio::time::Instant::now();
+        let mut last = started;
+        let outcome = loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    let elapsed = last.elapsed();
+                    last = tokio::time::Instant::now();
+                    let input = measure::interval(
+                        proxy_window.as_ref(), &analysis.sources, queries.as_deref(), &svc.name,
+                        &target.version, &stable.version, elapsed, started.elapsed(),
+                    ).await;
+                    let result = judge.judge(&analysis.policy, input);
+                    self.journal(id, Event::Analysis(serde_json::to_value(&result).unwrap_or_default()));
+                    if let Decision::Rollback(reason) = &result.decision {
+                        break Err(format!("analysis after the switch failed: {reason}"));
+                    }
+                    if started.elapsed() >= window {
+                        break Ok(());
+                    }
+                }
+                control = controls.recv() => if let Some(Control::Abort) = control {
+                    break Err("aborted by an operator (`runway abort`)".into());
+                }
+            }
+        };
+        outcome
+    }
+}

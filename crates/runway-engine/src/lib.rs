@@ -1,0 +1,821 @@
+//! The deployment engine: turns "serve this release" into steps, journals each step before it
+//! takes effect, runs it, and on failure brings the previous release back.
+//!
+//! Every operation (deploy, rollback, scale, a server restart resuming an interrupted
+//! deployment) is the same thing: `converge` the service to a target release with the rolling
+//! rules of that release's strategy. Reverting a failed deployment is converging to the previous
+//! release. That one code path is what makes "resume exactly where it was" simple: after a crash
+//! the engine re-adopts the replicas that still run and converges again from there.
+
+pub mod baseline;
+mod bluegreen;
+pub mod canary;
+pub mod checks;
+mod converge;
+pub mod hooks;
+pub mod logfile;
+pub mod logs;
+pub mod measure;
+pub mod nodes;
+mod operation;
+pub mod plan;
+pub mod platform;
+pub mod records;
+mod recovery;
+mod recreate;
+mod remove;
+pub mod replica;
+pub mod router;
+pub mod runbook;
+pub mod schedule;
+pub mod secrets;
+mod service;
+pub mod tasks;
+pub mod text;
+pub mod traffic;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use runway_spec::Spec;
+use runway_wire::Event;
+use tokio::sync::watch;
+
+use runway_wire::api::{OperationView, ReleaseView, ReplicaView, ServiceView, StatusView};
+use runway_wire::record::{Deployment, Kind, NewDeployment, ServiceFlag, Status};
+use runway_wire::ErrorCode;
+
+use checks::CheckRunner;
+use measure::QuerySources;
+use platform::Platform;
+use records::Records;
+use router::Routers;
+pub use service::Service;
+use tasks::TaskRunner;
+
+/// Whether a deployment runs its preflight checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preflight {
+    Run,
+    /// `--skip-checks`, recorded in the journal.
+    Skipped,
+    /// Rollbacks, scale changes and resumed deployments: preflight gates a change before it
+    /// starts, and these are not new changes.
+    NotApplicable,
+}
+
+/// An error the API turns into a stable code (see [`ErrorCode`]) and a message a user can act
+/// on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Another operation holds the service.
+    #[error("{0}")]
+    Busy(String),
+    /// The service is frozen until a human decides.
+    #[error("{0}")]
+    Frozen(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The operation ran and did not succeed.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl EngineError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::BadRequest(_) => ErrorCode::InvalidRequest,
+            EngineError::NotFound(_) => ErrorCode::NotFound,
+            EngineError::Busy(_) => ErrorCode::Busy,
+            EngineError::Frozen(_) => ErrorCode::Frozen,
+            EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::Failed(_) => ErrorCode::Failed,
+            EngineError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// How an operation ended badly: `failed` (it could not complete; the previous release was put
+/// back) or `rolled_back` (it was judged or aborted and taken back on purpose).
+#[derive(Debug)]
+pub struct Failure {
+    pub reason: String,
+    pub rolled_back: bool,
+}
+
+impl Failure {
+    pub fn failed(reason: String) -> Failure {
+        Failure {
+            reason,
+            rolled_back: false,
+        }
+    }
+    pub fn rolled_back(reason: String) -> Failure {
+        Failure {
+            reason,
+            rolled_back: true,
+        }
+    }
+}
+
+/// A release: a version with the config it runs with. Its id is the deployment that introduced
+/// it; a replica belongs to a release.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub id: i64,
+    pub version: String,
+    pub spec: Spec,
+    pub base_dir: PathBuf,
+}
+
+impl Release {
+    fn from_deployment(d: &Deployment) -> Result<Release> {
+        let spec = d.spec.clone().ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!(
+                "deployment #{} has no readable config",
+                d.id
+            ))
+        })?;
+        Ok(Release {
+            id: d.id,
+            version: d.version.clone(),
+            spec,
+            base_dir: PathBuf::from(&d.base_dir),
+        })
+    }
+
+    /// Replicas of two releases with equal fingerprints are interchangeable: same version, same
+    /// config except the replica count. A scale change therefore keeps its replicas.
+    pub fn fingerprint(&self) -> String {
+        let mut spec = self.spec.clone();
+        spec.run.replicas = 0;
+        serde_json::json!([self.version, spec, self.base_dir]).to_string()
+    }
+}
+
+/// What an engine is made of: its records and the boundaries it works through. The binary
+/// passes the SQLite store, the process platform, the built-in proxy and Prometheus; the
+/// engine's tests pass fakes (crates/runway-fakes).
+pub struct Context {
+    pub records: Arc<dyn Records>,
+    /// Where releases run.
+    pub platform: Arc<dyn Platform>,
+    /// How hooks, backups and migrations run.
+    pub tasks: Arc<dyn TaskRunner>,
+    /// How each service's traffic is split (a router per service).
+    pub routers: Arc<dyn Routers>,
+    /// Where `source = "prometheus"` metrics come from.
+    pub queries: Arc<dyn QuerySources>,
+    /// How `[[checks]]` run.
+    pub checks: Arc<dyn CheckRunner>,
+    /// Backups and secrets live under it.
+    pub state_dir: PathBuf,
+}
+
+pub struct Engine {
+    store: Arc<dyn Records>,
+    /// Where releases run.
+    platform: Arc<dyn Platform>,
+    /// How hooks run.
+    tasks: Arc<dyn TaskRunner>,
+    routers: Arc<dyn Routers>,
+    queries: Arc<dyn QuerySources>,
+    checks: Arc<dyn CheckRunner>,
+    state_dir: PathBuf,
+    services: Mutex<BTreeMap<String, Arc<Service>>>,
+    /// Bumped on every journal entry, so event streams wake up without polling the store.
+    journal_tick: watch::Sender<u64>,
+    /// The command channels of running progressive rollouts, by service.
+    controls: Mutex<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<canary::Control>>>,
+    /// The scheduled-checks task of each service, to replace when its release changes.
+    schedulers: schedule::Schedulers,
+}
+
+impl Engine {
+    pub fn new(context: Context) -> Arc<Engine> {
+        Arc::new(Engine {
+            store: context.records,
+            platform: context.platform,
+            tasks: context.tasks,
+            routers: context.routers,
+            queries: context.queries,
+            checks: context.checks,
+            state_dir: context.state_dir,
+            services: Mutex::new(BTreeMap::new()),
+            journal_tick: watch::Sender::new(0),
+            controls: Mutex::new(BTreeMap::new()),
+            schedulers: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn records(&self) -> &dyn Records {
+        &*self.store
+    }
+
+    pub fn platform(&self) -> &dyn Platform {
+        &*self.platform
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+
+    pub fn journal_ticks(&self) -> watch::Receiver<u64> {
+        self.journal_tick.subscribe()
+    }
+
+    pub fn services(&self) -> Vec<Arc<Service>> {
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn service(&self, name: &str) -> Result<Arc<Service>> {
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("no service named `{name}` has been deployed"))
+            })
+    }
+
+    /// Appends to a deployment's journal. Called *before* the step it describes takes effect.
+    /// Node actions run outside any deployment and pass id 0: they are only logged.
+    fn journal(&self, deployment_id: i64, event: Event) {
+        let (name, detail) = event.to_row();
+        if deployment_id == 0 {
+            tracing::info!(%detail, "{name}");
+            return;
+        }
+        if matches!(
+            event,
+            Event::Started { .. } | Event::Resumed { .. } | Event::InternalError { .. }
+        ) {
+            tracing::info!(deployment = deployment_id, %detail, "deployment {name}");
+        }
+        if let Err(e) = self.store.journal(deployment_id, &name, detail) {
+            tracing::error!(deployment_id, "cannot write journal entry {name}: {e:#}");
+        }
+        self.journal_tick.send_modify(|t| *t += 1);
+    }
+
+    /// The newest entry of deployment `id`'s journal that `matches`: how a resumed operation
+    /// finds out what it had already done.
+    fn last_journaled(&self, id: i64, matches: impl Fn(&Event) -> bool) -> Option<Event> {
+        self.store
+            .journal_since(id, 0)
+            .ok()?
+            .into_iter()
+            .rev()
+            .filter_map(|e| e.typed())
+            .find(|e| matches(e))
+    }
+
+    /// The service's runtime, creating it (and binding its proxy listener) on first use.
+    /// With `open` false the listener is bound but accepts nothing until `Service::open`, so a
+    /// recovering server can re-check its replicas before traffic arrives.
+    async fn service_for(&self, name: &str, spec: &Spec, open: bool) -> Result<Arc<Service>> {
+        if let Ok(svc) = self.service(name) {
+            if svc.listen != spec.service.listen {
+                return Err(EngineError::Conflict(format!(
+                    "service `{name}` listens on {} and this config says {}: moving a running service \
+                     to another address is not supported; keep service.listen = \"{}\"",
+                    svc.listen, spec.service.listen, svc.listen
+                )));
+            }
+            return Ok(svc);
+        }
+        let router = self
+            .routers
+            .bind(name, spec)
+            .await
+            .map_err(EngineError::Conflict)?;
+        let svc = Service::new(name, spec.service.listen, router);
+        // A page or read-only mode set before a restart answers from the first request on.
+        self.apply_traffic_modes(&svc, Some(spec));
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), svc.clone());
+        if open {
+            svc.router.open();
+        }
+        Ok(svc)
+    }
+
+    /// Deployment `id`'s stored progress as a `T`; the default when there is none (or it is of
+    /// another shape: a fresh start).
+    fn progress<T: serde::de::DeserializeOwned + Default>(&self, id: i64) -> T {
+        self.store
+            .deployment(id)
+            .ok()
+            .flatten()
+            .and_then(|d| d.progress)
+            .and_then(|p| serde_json::from_value(p).ok())
+            .unwrap_or_default()
+    }
+
+    fn serving(&self, service: &str) -> Result<Option<Release>> {
+        match self.store.serving_release(service)? {
+            Some(id) => {
+                let d = self.store.deployment(id)?.ok_or_else(|| {
+                    EngineError::Internal(anyhow::anyhow!("serving release #{id} is missing"))
+                })?;
+                Ok(Some(Release::from_deployment(&d)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a deployment of `version` with `spec`; returns its id at once. The outcome is in
+    /// the deployment's record and journal.
+    pub async fn deploy(
+        self: &Arc<Self>,
+        version: &str,
+        spec: Spec,
+        base_dir: &str,
+        skip_checks: bool,
+        from_here: bool,
+    ) -> Result<Deployment> {
+        validate_version(version)?;
+        spec.validate().map_err(EngineError::BadRequest)?;
+        if !std::path::Path::new(base_dir).is_absolute() {
+            return Err(EngineError::BadRequest(format!(
+                "base_dir must be absolute, got `{base_dir}`"
+            )));
+        }
+        // Two projects that kept `init`'s default name would silently deploy into one service.
+        let name = &spec.service.name;
+        if let Some(serving) = self.serving(name)? {
+            if serving.base_dir != std::path::Path::new(base_dir) && !from_here {
+                return Err(EngineError::Conflict(format!(
+                    "service `{name}` is deployed from {}, and this runway.toml is in {base_dir}. \
+                     If this is another project, give it its own name in [service] name; to \
+                     deploy `{name}` from here from now on, add --from-here",
+                    serving.base_dir.display()
+                )));
+            }
+        }
+        let preflight = if skip_checks {
+            Preflight::Skipped
+        } else {
+            Preflight::Run
+        };
+        self.start_operation(
+            Kind::Deploy,
+            version,
+            spec,
+            base_dir,
+            Default::default(),
+            preflight,
+        )
+        .await
+    }
+
+    /// Rolls back to an earlier release: by default the newest succeeded release before the one
+    /// serving whose version differs; or the newest succeeded release of `version`; or exactly
+    /// deployment `revision`. The config stored with that release comes back with it.
+    pub async fn rollback(
+        self: &Arc<Self>,
+        service: &str,
+        version: Option<&str>,
+        revision: Option<i64>,
+        keep_schema: bool,
+    ) -> Result<Deployment> {
+        let serving = self.serving(service)?.ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "service `{service}` has no serving release to roll back from"
+            ))
+        })?;
+        let history = self.store.history(Some(service), 10_000)?;
+        let usable = |d: &&Deployment| matches!(d.status, Status::Succeeded | Status::RolledBack);
+        let target = match (version, revision) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::BadRequest(
+                    "give a version or --to-revision, not both".into(),
+                ))
+            }
+            (_, Some(rev)) => history
+                .iter()
+                .filter(usable)
+                .find(|d| d.id == rev)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                    "no deployment #{rev} of `{service}` that ever served; see `runway history`"
+                ))
+                })?,
+            (Some(v), None) => history
+                .iter()
+                .filter(usable)
+                .find(|d| d.version == v)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "`{service}` never served version {v}; see `runway history`"
+                    ))
+                })?,
+            // Frozen: the release that served before the failed deployment is still the
+            // serving one, and going back means back to it, whole.
+            (None, None) if self.frozen(service).is_some() => {
+                history.iter().find(|d| d.id == serving.id).ok_or_else(|| {
+                    EngineError::NotFound(format!("release #{} is missing", serving.id))
+                })?
+            }
+            (None, None) => history
+                .iter()
+                .filter(|d| d.status == Status::Succeeded && d.id < serving.id)
+                .find(|d| d.version != serving.version)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "`{service}` has no earlier release to roll back to from {}",
+                        serving.version
+                    ))
+                })?,
+        };
+        let release = Release::from_deployment(target)?;
+        if !keep_schema {
+            if let Ok(runbook::SchemaPlan::Freeze { deployment_id }) =
+                self.schema_plan(service, &release)
+            {
+                return Err(EngineError::Frozen(format!(
+                    "deployment #{deployment_id} applied an irreversible migration \
+                     (on_failure = \"freeze\"): runway will not take it back by itself. Run \
+                     `runway rollback --keep-schema` to run {} on the new schema, or \
+                     `runway restore BACKUP` (see `runway backups`) to restore the database \
+                     with the release that matches it",
+                    release.version
+                )));
+            }
+        }
+        let base_dir = release.base_dir.to_string_lossy().to_string();
+        self.start_operation(
+            Kind::Rollback,
+            &release.version,
+            release.spec,
+            &base_dir,
+            operation::OperationArgs {
+                release_of: Some(release.id),
+                keep_schema,
+                backup_id: None,
+            },
+            Preflight::NotApplicable,
+        )
+        .await
+    }
+
+    /// `runway restore BACKUP`: the database goes back to the backup, and the release that
+    /// served when it was taken (whose code matches its schema) comes back with it.
+    pub async fn restore(self: &Arc<Self>, service: &str, backup_id: i64) -> Result<Deployment> {
+        let backup = self
+            .store
+            .backup(backup_id)?
+            .filter(|b| b.service == service)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "`{service}` has no backup #{backup_id}; see `runway backups`"
+                ))
+            })?;
+        if backup.state != "ok" {
+            return Err(EngineError::Conflict(format!(
+                "backup #{backup_id} is {} and cannot be restored; see `runway backups`",
+                backup.state
+            )));
+        }
+        let taken_by = self
+            .store
+            .deployment(backup.deployment_id)?
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("deployment #{} is missing", backup.deployment_id))
+            })?;
+        let release_row = match taken_by.previous_release_id {
+            Some(prev) => self.store.deployment(prev)?.unwrap_or(taken_by),
+            None => taken_by,
+        };
+        let release = Release::from_deployment(&release_row)?;
+        let has_restore = |s: &Spec| s.hooks.backup.as_ref().is_some_and(|b| b.restore.is_some());
+        let configured = release_row.spec.as_ref().is_some_and(has_restore)
+            || self
+                .store
+                .deployment(backup.deployment_id)?
+                .and_then(|d| d.spec)
+                .is_some_and(|s| has_restore(&s));
+        if !configured {
+            return Err(EngineError::BadRequest(
+                "no restore command is configured: add restore = [\"...\"] to [hooks.backup] \
+                 (it runs with RUNWAY_BACKUP_DIR set to the backup's directory)"
+                    .into(),
+            ));
+        }
+        let base_dir = release.base_dir.to_string_lossy().to_string();
+        self.start_operation(
+            Kind::Restore,
+            &release.version,
+            release.spec,
+            &base_dir,
+            operation::OperationArgs {
+                release_of: Some(release.id),
+                keep_schema: false,
+                backup_id: Some(backup_id),
+            },
+            Preflight::NotApplicable,
+        )
+        .await
+    }
+
+    /// Changes the serving release's replica count; existing replicas keep running.
+    pub async fn scale(self: &Arc<Self>, service: &str, count: u32) -> Result<Deployment> {
+        if count == 0 {
+            return Err(EngineError::BadRequest(
+                "--count must be at least 1 (to stop a service, stop its nodes)".into(),
+            ));
+        }
+        if let Some(frozen) = self.frozen(service) {
+            return Err(EngineError::Frozen(format!(
+                "service `{service}` is frozen by deployment #{}: decide first (`runway status` \
+                 says how), then scale",
+                frozen.deployment_id
+            )));
+        }
+        let serving = self.serving(service)?.ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "service `{service}` has no serving release to scale"
+            ))
+        })?;
+        let mut spec = serving.spec.clone();
+        spec.run.replicas = count;
+        let base_dir = serving.base_dir.to_string_lossy().to_string();
+        self.start_operation(
+            Kind::Scale,
+            &serving.version,
+            spec,
+            &base_dir,
+            Default::default(),
+            Preflight::NotApplicable,
+        )
+        .await
+    }
+
+    async fn start_operation(
+        self: &Arc<Self>,
+        kind: Kind,
+        version: &str,
+        spec: Spec,
+        base_dir: &str,
+        args: operation::OperationArgs,
+        preflight: Preflight,
+    ) -> Result<Deployment> {
+        let name = spec.service.name.clone();
+        let svc = self.service_for(&name, &spec, true).await?;
+        if self.frozen(&name).is_some() && svc.operation().is_none() {
+            // The human has decided: the split the service froze with ends here.
+            svc.set_weights(None);
+            svc.router.set_sticky(false);
+        }
+        let previous = self.serving(&name)?;
+        let (guard, id) = svc.begin(
+            || {
+                let id = self.store.insert_deployment(NewDeployment {
+                    service: &name,
+                    kind,
+                    version,
+                    previous_version: previous.as_ref().map(|p| p.version.as_str()),
+                    previous_release_id: previous.as_ref().map(|p| p.id),
+                    spec: &spec,
+                    base_dir,
+                })?;
+                self.store.ensure_service(&name)?;
+                // Only rollbacks and restores have arguments; a canary's progress starts empty.
+                if args != operation::OperationArgs::default() {
+                    let args = serde_json::to_value(&args).map_err(anyhow::Error::from)?;
+                    self.store.set_progress(id, &args)?;
+                }
+                let what = match kind {
+                    Kind::Deploy => "deployment",
+                    Kind::Rollback => "rollback",
+                    Kind::Scale => "scale",
+                    Kind::Restore => "restore",
+                };
+                Ok((
+                    service::Operation {
+                        deployment_id: id,
+                        description: format!("{what} #{id} of {version}"),
+                    },
+                    id,
+                ))
+            },
+            |op| {
+                EngineError::Busy(format!(
+                    "service `{name}` is busy with {}; wait for it (`runway status`) and try again",
+                    op.description
+                ))
+            },
+        )?;
+        self.journal(
+            id,
+            Event::Started {
+                kind: kind.as_str().to_string(),
+                version: version.to_string(),
+                previous_version: previous.as_ref().map(|p| p.version.clone()),
+                replicas: spec.run.replicas,
+            },
+        );
+        let deployment = self
+            .store
+            .deployment(id)?
+            .ok_or_else(|| anyhow::anyhow!("deployment vanished"))?;
+        let target = Release::from_deployment(&deployment)?;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine
+                .run_guarded(svc, id, target, previous, kind, preflight)
+                .await;
+            drop(guard);
+        });
+        Ok(deployment)
+    }
+
+    /// Runs an operation's strategy: the canary's steps for a new canary release, the rolling
+    /// update otherwise (and for every rollback, which must be quick and sure).
+    async fn execute(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        target: &Release,
+        previous: Option<&Release>,
+        progressive: bool,
+        keep_on_failure: bool,
+    ) -> std::result::Result<(), Failure> {
+        use runway_spec::StrategySpec;
+        let stable = match (&target.spec.strategy, previous) {
+            (StrategySpec::Canary(_) | StrategySpec::BlueGreen(_), Some(stable)) if progressive => {
+                stable
+            }
+            _ => {
+                return self
+                    .converge(svc, id, target, progressive)
+                    .await
+                    .map_err(Failure::failed)
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(svc.name.clone(), tx);
+        let outcome = match &target.spec.strategy {
+            StrategySpec::Canary(canary) => {
+                self.run_canary(svc, id, target, stable, canary, rx).await
+            }
+            StrategySpec::BlueGreen(bg) => {
+                self.run_blue_green(svc, id, target, stable, bg, rx).await
+            }
+            StrategySpec::Rolling(_) | StrategySpec::Recreate(_) => self
+                .converge(svc, id, target, progressive)
+                .await
+                .map_err(Failure::failed),
+        };
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&svc.name);
+        if outcome.is_err() && !keep_on_failure {
+            // The new release has no traffic any more; drain and stop its replicas before the
+            // revert (in `run`) checks that the previous release is whole.
+            let fingerprint = target.fingerprint();
+            let new = svc
+                .replicas()
+                .into_iter()
+                .filter(|r| r.fingerprint == fingerprint)
+                .collect();
+            self.retire(svc, id, new).await;
+            svc.set_weights(None);
+        }
+        outcome
+    }
+
+    /// Sends a command to the service's running canary or blue-green rollout.
+    pub fn control(&self, service: &str, control: canary::Control) -> Result<String> {
+        let controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = controls.get(service).ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "service `{service}` has no canary in progress; `runway status` shows what runs"
+            ))
+        })?;
+        tx.send(control).map_err(|_| {
+            EngineError::Conflict(format!("the canary of `{service}` has just ended"))
+        })?;
+        Ok(format!("{control:?} sent to the canary of `{service}`").to_lowercase())
+    }
+
+    pub fn status(&self) -> Result<StatusView> {
+        let mut services = Vec::new();
+        for svc in self.services() {
+            let serving: Vec<ReleaseView> = self
+                .serving(&svc.name)?
+                .map(|r| ReleaseView {
+                    deployment_id: r.id,
+                    version: r.version,
+                    replicas: r.spec.run.replicas,
+                })
+                .into_iter()
+                .collect();
+            let replicas = svc.replicas().iter().map(|r| replica_view(r)).collect();
+            let deployment = match svc.operation() {
+                Some(op) => {
+                    let d = self.store.deployment(op.deployment_id)?;
+                    Some(OperationView {
+                        deployment_id: op.deployment_id,
+                        version: d.as_ref().map(|d| d.version.clone()),
+                        kind: d.as_ref().map(|d| d.kind),
+                        started_at: d.as_ref().map(|d| d.started_at.clone()),
+                        description: op.description,
+                        last_event: self.store.journal_since(op.deployment_id, 0)?.pop(),
+                        canary: d.as_ref().and_then(canary::view),
+                    })
+                }
+                None => None,
+            };
+            // Failures since the serving release (the one `serving()` just read).
+            let since = serving.first().map_or(0, |r| r.deployment_id);
+            let last_failure = self
+                .store
+                .history(Some(&svc.name), 20)?
+                .into_iter()
+                .take_while(|d| d.id > since)
+                .find(|d| matches!(d.status, Status::Failed | Status::RolledBack));
+            services.push(ServiceView {
+                name: svc.name.clone(),
+                listen: svc.listen.to_string(),
+                serving,
+                replicas,
+                deployment,
+                last_failure,
+                metrics: svc.router.metrics(),
+                maintenance: self.store.flag(&svc.name, ServiceFlag::Maintenance)?,
+                read_only: self.store.flag(&svc.name, ServiceFlag::ReadOnly)?,
+                frozen: self.frozen(&svc.name),
+                refused: svc.router.refused(),
+                client_errors: svc.router.client_errors(),
+            });
+        }
+        Ok(StatusView {
+            at: runway_wire::record::now(),
+            services,
+        })
+    }
+
+    /// Stops every replica (on a graceful server shutdown): the proxy goes down with the server,
+    /// so leaving them running would only leave orphans. Deployments still running stay
+    /// `running` in the store and resume at the next start.
+    pub async fn shutdown(&self) {
+        let mut stops = Vec::new();
+        for svc in self.services() {
+            for r in svc.replicas() {
+                stops.push(async move { r.stop().await });
+            }
+        }
+        futures_util::future::join_all(stops).await;
+    }
+}
+
+pub fn replica_view(r: &replica::Replica) -> ReplicaView {
+    let s = r.status();
+    ReplicaView {
+        id: r.id,
+        name: r.name.clone(),
+        version: r.version.clone(),
+        release_id: r.release_id,
+        port: s.port,
+        pid: s.pid,
+        state: serde_json::to_value(s.phase)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        health: if s.healthy { "healthy" } else { "unhealthy" }.to_string(),
+        in_rotation: r.in_rotation(),
+        restarts: r.restarts(),
+        last_error: s.last_error,
+    }
+}
+
+fn validate_version(version: &str) -> Result<()> {
+    if version.is_empty() || version.len() > 128 || version.chars().any(char::is_control) {
+        return Err(EngineError::BadRequest(
+            "the version must be 1 to 128 characters without control characters".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Where a release runs, behind a boundary: a [`Platform`] gives each replica a [`Workload`],
+//! whose [`Instance`]s the replica starts, probes and stops.
+//!
+//! A [`Replica`](crate::replica::Replica) is platform-neutral: it keeps the status the engine
+//! and the router watch, asks its workload whether the instance is ready, restarts it with
+//! backoff once it has served, and records what happens. What it runs is a workload's
+//! instance: a local process (crates/runway-platform-process); a container of the release's
+//! image on Docker is another workload with the same replica around it; a fake one serves
+//! the engine's own tests (crates/runway-fakes).
+//!
+//! The boundary is drawn where the three platforms differ and no further: how an instance is
+//! started, found again after a server restart (a pid and its start time, a container id, a
+//! pod name: the *handle*, kept by the store without being read), probed, reached (its
+//! endpoint), stopped and logged. Everything else (rolling steps, drain, restarts with backoff,
+//! records) is the engine's, the same on every platform.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::router::BoxFuture;
+use crate::Release;
+
+/// What a platform can do beyond starting and stopping instances, so that the engine (and a
+/// user, through its errors) knows before asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Instances outlive the server and are adopted from their handles after a restart.
+    pub adopt: bool,
+    /// One instance can be restarted on its own (`runway nodes restart`).
+    pub restart_one: bool,
+    /// Instances write their output into log files that `runway logs` reads.
+    pub log_files: bool,
+}
+
+/// Where a service's releases run: the workload of each replica, an address for a new one,
+/// and finding a replica again from the handle the store kept.
+pub trait Platform: Send + Sync {
+    /// Its name in records and errors (`process`, `docker`, `kubernetes`).
+    fn name(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// What replica `replica` of `release` in `service` runs.
+    fn workload(&self, service: &str, release: &Release, replica: &str) -> Arc<dyn Workload>;
+
+    /// The port a new replica serves on, and the handle to record before it starts.
+    fn allocate(&self) -> Result<(u16, serde_json::Value), String>;
+
+    /// The instance a stored handle names, if it still runs (after a server restart), and the
+    /// port it serves on; `None` for a handle that is not this platform's or names nothing;
+    /// `Some((None, port))` for a handle that is ours whose instance is gone.
+    fn adopt(&self, handle: &serde_json::Value) -> Option<(Option<Box<dyn Instance>>, u16)>;
+
+    /// Where replica `replica` of `service` writes its output, when the platform keeps log
+    /// files (see [`Capabilities::log_files`]); also for a replica that no longer runs.
+    fn log_path(&self, service: &str, replica: &str) -> Option<PathBuf>;
+}
+
+/// How the instances of one replica are started, reached and probed.
+pub trait Workload: Send + Sync + std::fmt::Debug {
+    /// Starts a new instance that serves on `port`.
+    fn start(&self, port: u16) -> Result<Box<dyn Instance>, String>;
+
+    /// Where an instance serving on `port` is reached: what the router sends requests to.
+    fn endpoint(&self, port: u16) -> SocketAddr;
+
+    /// Whether the instance serving on `port` is ready for requests (the release's health
+    /// check); otherwise one line saying why not.
+    fn probe(&self, port: u16) -> BoxFuture<'_, Result<(), String>>;
+
+    /// The port a restarted instance serves on: `port` again when it is still free (so logs
+    /// and dashboards stay stable), else a new one.
+    fn port_after_exit(&self, port: u16) -> u16 {
+        port
+    }
+
+    /// What an instance that failed said last (its last output, secrets masked), to put in the
+    /// failure's reason; empty when there is nothing.
+    fn last_words(&self) -> String;
+
+    /// Periodic upkeep while the replica runs (rotating its log file).
+    fn tidy(&self) {}
+}
+
+/// A running instance of a workload.
+pub trait Instance: Send {
+    /// What the platform needs to find the instance again after a server restart, serving
+    /// on `port` (the store keeps it as the replica's handle).
+    fn handle(&self, port: u16) -> serde_json::Value;
+
+    /// Its process id, for a local process (shown in `status`).
+    fn pid(&self) -> Option<i32>;
+
+    /// Resolves when the instance has exited, saying how.
+    fn exited(&mut self) -> BoxFuture<'_, String>;
+
+    /// Stops it politely, then after `grace` firmly; resolves when it is gone.
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,143 @@
+//! What the engine remembers, behind a boundary: [`Records`] is everything the engine reads
+//! and writes across a crash (deployments and their journals, the serving release, replicas
+//! and their handles, hook runs, backups, migrations, baselines, check runs, traffic modes).
+//!
+//! The store (crates/runway-store, one SQLite file) implements it; the engine depends on
+//! this trait only, so it has no SQLite in it and its tests run against the same store in a
+//! temporary directory. Every call is short and synchronous: the engine writes a few rows a
+//! second, and a write that must happen *before* a step takes effect is simplest as a call
+//! that has returned.
+
+use anyhow::Result;
+use runway_wire::record::{
+    BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag, Status,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub trait Records: Send + Sync {
+    // Deployments and their journals.
+    fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<i64>;
+    fn deployment(&self, id: i64) -> Result<Option<Deployment>>;
+    /// Newest first; all services when `service` is `None`.
+    fn history(&self, service: Option<&str>, limit: u32) -> Result<Vec<Deployment>>;
+    fn running_deployments(&self) -> Result<Vec<Deployment>>;
+    fn set_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()>;
+    fn finish_deployment(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()>;
+    /// Marks the succeeded deployments of `version` after deployment `after` as rolled back.
+    fn mark_version_rolled_back(
+        &self,
+        service: &str,
+        version: &str,
+        after: i64,
+        reason: &str,
+    ) -> Result<()>;
+    fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) -> Result<i64>;
+    fn journal_since(&self, deployment_id: i64, after: i64) -> Result<Vec<JournalEntry>>;
+
+    // Services and what they serve.
+    /// Every service with its serving release.
+    fn services(&self) -> Result<Vec<(String, Option<i64>)>>;
+    fn serving_release(&self, service: &str) -> Result<Option<i64>>;
+    fn set_serving_release(&self, service: &str, release: Option<i64>) -> Result<()>;
+    fn ensure_service(&self, service: &str) -> Result<()>;
+    fn remove_service(&self, service: &str) -> Result<()>;
+    /// A traffic mode or the frozen state of a service, as JSON (see [`flag`]).
+    fn flag_json(&self, service: &str, flag: ServiceFlag) -> Result<Option<serde_json::Value>>;
+    fn set_flag_json(
+        &self,
+        service: &str,
+        flag: ServiceFlag,
+        value: Option<serde_json::Value>,
+    ) -> Result<()>;
+
+    // Replicas.
+    fn insert_replica(
+        &self,
+        service: &str,
+        release_id: i64,
+        version: &str,
+        handle: &serde_json::Value,
+    ) -> Result<i64>;
+    fn replica(&self, id: i64) -> Result<Option<ReplicaRow>>;
+    /// Replicas neither stopped nor failed: the ones a restarted server adopts.
+    fn live_replicas(&self, service: &str) -> Result<Vec<ReplicaRow>>;
+    /// The newest `limit` replicas that ran `version`, running or not.
+    fn replicas_of_version(
+        &self,
+        service: &str,
+        version: &str,
+        limit: usize,
+    ) -> Result<Vec<ReplicaRow>>;
+    fn set_replica_handle(&self, id: i64, handle: &serde_json::Value) -> Result<()>;
+    fn set_replica_state(&self, id: i64, state: &str) -> Result<()>;
+    fn set_replica_rotation(&self, id: i64, in_rotation: bool) -> Result<()>;
+    fn bump_replica_restarts(&self, id: i64) -> Result<()>;
+
+    // The runbook around a deployment.
+    fn insert_hook_run(&self, deployment_id: i64, phase: &str, argv: &[String]) -> Result<i64>;
+    fn finish_hook_run(&self, id: i64, outcome: &str, detail: &str, output: &str) -> Result<()>;
+    /// Hook runs a dead server left `running` become `interrupted`; how many.
+    fn mark_interrupted_hook_runs(&self) -> Result<usize>;
+    fn insert_backup(
+        &self,
+        service: &str,
+        deployment_id: i64,
+        version: &str,
+        dir: &str,
+    ) -> Result<i64>;
+    fn set_backup_state(&self, id: i64, state: &str, size_bytes: u64) -> Result<()>;
+    fn backup(&self, id: i64) -> Result<Option<BackupRow>>;
+    /// Newest first.
+    fn backups(&self, service: &str) -> Result<Vec<BackupRow>>;
+    /// The good backup deployment `deployment_id` took, if any.
+    fn backup_of(&self, deployment_id: i64) -> Result<Option<BackupRow>>;
+    fn record_migration(&self, deployment_id: i64, service: &str) -> Result<()>;
+    fn mark_migration_undone(&self, deployment_id: i64, by: i64, how: &str) -> Result<()>;
+    /// Deployments after `release_id` whose migrations are still in effect.
+    fn migrations_after(&self, service: &str, release_id: i64) -> Result<Vec<i64>>;
+    fn migration_in_effect(&self, deployment_id: i64) -> Result<bool>;
+
+    // Baselines and scheduled checks.
+    fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<i64>;
+    /// Baseline `id`, or the newest; with when it was captured.
+    fn baseline(
+        &self,
+        service: &str,
+        id: Option<i64>,
+    ) -> Result<Option<(i64, String, serde_json::Value)>>;
+    fn insert_check_run(
+        &self,
+        service: &str,
+        started_at: &str,
+        passed: bool,
+        results: &serde_json::Value,
+    ) -> Result<i64>;
+    /// Newest first: id, started at, passed, results.
+    fn check_runs(
+        &self,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, bool, serde_json::Value)>>;
+}
+
+impl dyn Records {
+    /// A service flag as a `T`; `None` when unset, an error when it cannot be read as one.
+    pub fn flag<T: DeserializeOwned>(&self, service: &str, flag: ServiceFlag) -> Result<Option<T>> {
+        Ok(self
+            .flag_json(service, flag)?
+            .map(serde_json::from_value)
+            .transpose()?)
+    }
+
+    /// Sets (or with `None` clears) a service flag.
+    pub fn set_flag<T: Serialize>(
+        &self,
+        service: &str,
+        flag: ServiceFlag,
+        value: Option<&T>,
+    ) -> Result<()> {
+        let value = value.map(serde_json::to_value).transpose()?;
+        self.set_flag_json(service, flag, value)
+    }
+}

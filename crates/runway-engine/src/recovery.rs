@@ -1,0 +1,202 @@
+//! Picking up after a server restart, clean or `kill -9`: re-adopt the replicas that still run,
+//! restart the ones that served and died, and resume the deployments that were under way.
+
+use runway_wire::Event;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{service::Operation, Engine, Release};
+use crate::replica::{NewReplica, Replica};
+
+/// How long adopted replicas get to pass a health check before the proxy accepts traffic again.
+/// Connections made meanwhile wait in the listen backlog instead of being refused.
+const ADOPTION_GRACE: Duration = Duration::from_secs(5);
+
+impl Engine {
+    fn restore_canary_weight(
+        &self,
+        svc: &super::Service,
+        d: &runway_wire::record::Deployment,
+    ) -> anyhow::Result<()> {
+        let is_canary = matches!(
+            d.spec.as_ref().map(|s| &s.strategy),
+            Some(runway_spec::StrategySpec::Canary(_))
+        );
+        let weight = d.progress.as_ref().and_then(|p| p["weight"].as_u64());
+        let stable = match d.previous_release_id {
+            Some(id) => self.store.deployment(id)?,
+            None => None,
+        };
+        if let (true, Some(weight), Some(stable)) = (is_canary, weight, stable) {
+            super::canary::set_canary_weight(svc, &stable.version, &d.version, weight as u32);
+        }
+        Ok(())
+    }
+
+    pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        let interrupted = self.store.mark_interrupted_hook_runs()?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "hooks were running when the server stopped");
+        }
+        let running = self.store.running_deployments()?;
+        let mut names: BTreeSet<String> =
+            self.store.services()?.into_iter().map(|(n, _)| n).collect();
+        names.extend(running.iter().map(|d| d.service.clone()));
+
+        for name in &names {
+            let release = match self.serving(name)? {
+                Some(r) => r,
+                None => match running.iter().find(|d| &d.service == name) {
+                    Some(d) => Release::from_deployment(d)?,
+                    None => continue,
+                },
+            };
+            let svc = match self.service_for(name, &release.spec, false).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(service = %name, "cannot bring the service back: {e}");
+                    continue;
+                }
+            };
+            let mut adopted = Vec::new();
+            for row in self.store.live_replicas(name)? {
+                let Some((process, port)) =
+                    row.handle.as_ref().and_then(|h| self.platform.adopt(h))
+                else {
+                    tracing::warn!(
+                        replica = row.id,
+                        "no handle of this platform recorded: not adopted"
+                    );
+                    self.store.set_replica_state(row.id, "stopped")?;
+                    continue;
+                };
+                if process.is_none() && !row.in_rotation {
+                    // It served nothing and its process is gone: nothing to bring back.
+                    self.store.set_replica_state(row.id, "stopped")?;
+                    continue;
+                }
+                let Some(d) = self.store.deployment(row.release_id)? else {
+                    continue;
+                };
+                let release = Release::from_deployment(&d)?;
+                let replica_name = format!("{name}-{}", row.id);
+                tracing::info!(
+                    replica = %replica_name,
+                    "{}",
+                    if process.is_some() { "re-adopting running replica" } else { "restarting replica that died with the server" }
+                );
+                let replica = Replica::start(
+                    NewReplica {
+                        id: row.id,
+                        name: replica_name.clone(),
+                        release_id: row.release_id,
+                        version: row.version.clone(),
+                        fingerprint: release.fingerprint(),
+                        port,
+                        launch: self.launch_for(&svc, &release, &replica_name),
+                        in_rotation: row.in_rotation,
+                        restarts: row.restarts,
+                        adopt: process,
+                    },
+                    self.store.clone(),
+                    svc.changed.clone(),
+                );
+                svc.add_replica(replica.clone());
+                if row.in_rotation {
+                    adopted.push(replica);
+                }
+            }
+            let waits = adopted.iter().map(|r| r.wait_healthy(ADOPTION_GRACE));
+            futures_util::future::join_all(waits).await;
+            // A canary in progress keeps its traffic split from the first request on.
+            if let Some(d) = running.iter().find(|d| &d.service == name) {
+                self.restore_canary_weight(&svc, d)?;
+            }
+            // A frozen service keeps the split it froze with.
+            if let Some(weights) = self.frozen(name).and_then(|f| f.weights) {
+                svc.set_weights(Some(weights));
+            }
+            svc.sync_routes();
+            svc.router.open();
+            self.schedule_checks(name);
+        }
+
+        // A service whose release should serve but has too few replicas (after a clean shutdown
+        // stopped them all, or a replica that cannot be adopted) is brought back to strength.
+        for svc in self.services() {
+            // A frozen service stays exactly as it froze, both releases included, until a
+            // human decides.
+            if running.iter().any(|d| d.service == svc.name) || self.frozen(&svc.name).is_some() {
+                continue;
+            }
+            if let Some(release) = self.serving(&svc.name)? {
+                let (guard, ()) = svc.begin(
+                    || {
+                        Ok::<_, anyhow::Error>((
+                            Operation {
+                                deployment_id: 0,
+                                description: format!("restoring {} after restart", release.version),
+                            },
+                            (),
+                        ))
+                    },
+                    |op| anyhow::anyhow!("{} is already running", op.description),
+                )?;
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.converge(&svc, 0, &release, false).await {
+                        tracing::error!(service = %svc.name, "cannot restore {}: {e}", release.version);
+                    }
+                    drop(guard);
+                });
+            }
+        }
+
+        for d in running {
+            let svc = self.service(&d.service)?;
+            let target = Release::from_deployment(&d)?;
+            let previous = match d.previous_release_id {
+                Some(p) => self
+                    .store
+                    .deployment(p)?
+                    .map(|d| Release::from_deployment(&d))
+                    .transpose()?,
+                None => None,
+            };
+            let (guard, ()) = svc.begin(
+                || {
+                    Ok::<_, anyhow::Error>((
+                        Operation {
+                            deployment_id: d.id,
+                            description: format!("deployment #{} of {}", d.id, d.version),
+                        },
+                        (),
+                    ))
+                },
+                |op| anyhow::anyhow!("{} is already running", op.description),
+            )?;
+            self.journal(
+                d.id,
+                Event::Resumed {
+                    after: "server restart".into(),
+                },
+            );
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_guarded(
+                        svc,
+                        d.id,
+                        target,
+                        previous,
+                        d.kind,
+                        super::Preflight::NotApplicable,
+                    )
+                    .await;
+                drop(guard);
+            });
+        }
+        Ok(())
+    }
+}

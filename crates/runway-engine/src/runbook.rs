@@ -1,0 +1,481 @@
+//! The database work around a release: the backup, the migration, and what going back across
+//! a migration means (its `undo`, or the policy of an irreversible one: freeze, keep the new
+//! schema, or restore the backup behind the maintenance page).
+//!
+//! Which migrations are in effect is recorded in the store, so a rollback several releases back
+//! takes back every migration in between (newest first), and a restore marks the ones its
+//! backup predates as gone.
+
+use runway_wire::Event;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use runway_spec::OnFailure;
+
+use super::hooks::{Hook, HookContext};
+use super::{Engine, Release, Service};
+use runway_wire::record::BackupRow;
+
+/// How going back to a release treats the migrations applied after it.
+#[derive(Debug)]
+pub enum SchemaPlan {
+    /// No migration in effect after the release.
+    Nothing,
+    /// Run each `undo` (newest first); migrations without one stay (their release said the
+    /// old code runs on the new schema).
+    Undo(Vec<Migration>),
+    /// An irreversible migration with `on_failure = "restore"`: restore the backup taken
+    /// before the oldest of `migrations`.
+    Restore {
+        backup: BackupRow,
+        restore: Vec<String>,
+        timeout: std::time::Duration,
+        migrations: Vec<i64>,
+    },
+    /// An irreversible migration with `on_failure = "freeze"`: change nothing, wait for a human.
+    Freeze { deployment_id: i64 },
+}
+
+/// A migration in effect, as its release configured it.
+#[derive(Debug)]
+pub struct Migration {
+    pub deployment_id: i64,
+    pub undo: Option<Vec<String>>,
+    pub timeout: std::time::Duration,
+    /// The release that applied it, whose config the undo runs with.
+    pub release: Release,
+}
+
+impl Engine {
+    /// What going back to `to` must do about the migrations applied after it.
+    pub(super) fn schema_plan(&self, service: &str, to: &Release) -> Result<SchemaPlan, String> {
+        let ids = self
+            .store
+            .migrations_after(service, to.id)
+            .map_err(|e| format!("cannot read the migrations in effect: {e:#}"))?;
+        if ids.is_empty() {
+            return Ok(SchemaPlan::Nothing);
+        }
+        let mut migrations = Vec::new();
+        let mut restore_from = None;
+        for id in &ids {
+            let d = self
+                .store
+                .deployment(*id)
+                .map_err(|e| format!("{e:#}"))?
+                .ok_or_else(|| format!("deployment #{id} that migrated is missing"))?;
+            let release = Release::from_deployment(&d).map_err(|e| e.to_string())?;
+            let Some(hook) = release.spec.hooks.migrate.clone() else {
+                continue;
+            };
+            match hook.policy() {
+                Some(OnFailure::Freeze) => return Ok(SchemaPlan::Freeze { deployment_id: *id }),
+                Some(OnFailure::Restore) => restore_from = Some(release.clone()),
+                _ => {}
+            }
+            migrations.push(Migration {
+                deployment_id: *id,
+                undo: hook.undo.clone(),
+                timeout: hook.timeout.0,
+                release,
+            });
+        }
+        if restore_from.is_some() {
+            // The backup taken before the oldest migration matches the schema of `to` (or an
+            // earlier one that every release since runs on).
+            let oldest = *ids.last().unwrap_or(&to.id);
+            let oldest_release = migrations
+                .iter()
+                .find(|m| m.deployment_id == oldest)
+                .map(|m| m.release.clone())
+                .or(restore_from)
+                .ok_or("no release to restore with")?;
+            let backup = self
+                .store
+                .backup_of(oldest)
+                .map_err(|e| format!("{e:#}"))?
+                .ok_or_else(|| {
+                    format!(
+                        "deployment #{oldest} has no usable backup to restore (on_failure = \"restore\")"
+                    )
+                })?;
+            let hook = oldest_release.spec.hooks.backup.clone().ok_or_else(|| {
+                format!("deployment #{oldest}'s config has no [hooks.backup] to restore with")
+            })?;
+            let restore = hook.restore.clone().ok_or_else(|| {
+                format!("deployment #{oldest}'s [hooks.backup] has no restore command")
+            })?;
+            return Ok(SchemaPlan::Restore {
+                backup,
+                restore,
+                timeout: hook.timeout.0,
+                migrations: ids,
+            });
+        }
+        Ok(SchemaPlan::Undo(migrations))
+    }
+
+    /// Runs the undos of `migrations` (newest first) for operation `id`.
+    pub(super) async fn undo_migrations(
+        &self,
+        id: i64,
+        ctx: &HookContext,
+        migrations: &[Migration],
+    ) -> Result<(), String> {
+        for m in migrations {
+            // The undo belongs to the release that migrated: its checkout, its env.
+            let ctx = &HookContext::new(id, &m.release, Some(&ctx.version));
+            match &m.undo {
+                Some(_) if self.undo_started(id, m.deployment_id) => {
+                    // A crash interrupted it. `downgrade -1` run twice would take back one
+                    // migration too many, so runway does not guess whether it finished.
+                    return Err(format!(
+                        "the undo of deployment #{}'s migration was interrupted by a server \
+                         restart and may have run: check the schema (e.g. `alembic current`), \
+                         then decide with `runway rollback --keep-schema` or `runway restore \
+                         BACKUP`",
+                        m.deployment_id
+                    ));
+                }
+                Some(undo) => {
+                    self.journal(
+                        id,
+                        Event::UndoStarted {
+                            migration_of: m.deployment_id,
+                        },
+                    );
+                    self.run_hook(
+                        ctx,
+                        Hook {
+                            phase: "undo",
+                            argv: undo,
+                            timeout: m.timeout,
+                            extra_env: vec![(
+                                "RUNWAY_MIGRATION_DEPLOYMENT_ID".into(),
+                                m.deployment_id.to_string(),
+                            )],
+                        },
+                    )
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "the undo of deployment #{}'s migration failed: {e}",
+                            m.deployment_id
+                        )
+                    })?;
+                    self.record_undone(m.deployment_id, id, "undo");
+                }
+                None => {
+                    self.journal(
+                        id,
+                        Event::SchemaKept {
+                            migration_of: Some(m.deployment_id),
+                            why: "no undo: its release declared the old code runs on the new \
+                                  schema"
+                                .into(),
+                        },
+                    );
+                    // From now on the older release runs on it: a later way back has nothing
+                    // of it to take back.
+                    self.record_undone(m.deployment_id, id, "kept");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--keep-schema`: the migrations after `to` stay, and `to` now runs on them.
+    pub(super) fn keep_schema(&self, id: i64, service: &str, to: &Release) {
+        for m in self
+            .store
+            .migrations_after(service, to.id)
+            .unwrap_or_default()
+        {
+            self.record_undone(m, id, "kept");
+        }
+    }
+
+    /// Puts the page up (with `to`'s settings) and drains and stops every replica: the start
+    /// of every way back where two releases, or a release and a changing database, must not
+    /// meet.
+    pub(super) async fn stop_all_behind_the_page(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        to: &Release,
+    ) -> Result<(), String> {
+        self.maintenance_for_operation(svc, id, &to.spec)
+            .map_err(|e| format!("cannot turn maintenance on: {e:#}"))?;
+        let all = svc.replicas();
+        self.retire(svc, id, all).await;
+        Ok(())
+    }
+
+    /// Whether operation `id` started the undo of `migration` before (it is still in effect, so
+    /// it did not finish as far as runway knows).
+    fn undo_started(&self, id: i64, migration: i64) -> bool {
+        self.last_journaled(
+            id,
+            |e| matches!(e, Event::UndoStarted { migration_of } if *migration_of == migration),
+        )
+        .is_some()
+    }
+
+    fn record_undone(&self, migration: i64, by: i64, how: &str) {
+        if let Err(e) = self.store.mark_migration_undone(migration, by, how) {
+            tracing::error!(
+                migration,
+                "cannot record that the migration was taken back: {e:#}"
+            );
+        }
+    }
+
+    /// Restores `backup` and brings `to` back, behind the maintenance page: page on, every
+    /// replica drained and stopped, the restore command, `to` started; the page comes down
+    /// (in `run`) only when `to` serves. A failed restore leaves the page up and nothing
+    /// started: the database is in an unknown state and a human must look.
+    pub(super) async fn restore_and_return(
+        &self,
+        svc: &Arc<Service>,
+        id: i64,
+        ctx: &HookContext,
+        to: &Release,
+        plan: (&BackupRow, &[String], std::time::Duration, &[i64]),
+    ) -> Result<(), String> {
+        let (backup, restore, timeout, migrations) = plan;
+        // The backup predates the migration of the deployment that took it. Bringing back that
+        // same release (a first deployment's backup: there was no earlier one) means applying
+        // its migration again on the restored data.
+        let remigrate = self
+            .store
+            .deployment(backup.deployment_id)
+            .ok()
+            .flatten()
+            .is_some_and(|d| d.previous_release_id.is_none())
+            && to.fingerprint() == self.release_fingerprint(backup.deployment_id);
+        self.stop_all_behind_the_page(svc, id, to).await?;
+        self.run_hook(
+            ctx,
+            Hook {
+                phase: "restore",
+                argv: restore,
+                timeout,
+                extra_env: vec![
+                    ("RUNWAY_BACKUP_DIR".into(), backup.dir.clone()),
+                    ("RUNWAY_BACKUP_ID".into(), backup.id.to_string()),
+                ],
+            },
+        )
+        .await
+        .map_err(|e| {
+            let why = format!(
+                "restoring backup #{} failed, the service stays in maintenance with nothing \
+                 running: {e}",
+                backup.id
+            );
+            // The database is in an unknown state: a restart must not start anything on it.
+            self.freeze(svc, id, &format!("frozen: {why}"));
+            why
+        })?;
+        for m in migrations {
+            self.record_undone(*m, id, "restore");
+        }
+        if remigrate {
+            self.run_migration(ctx, to, backup.deployment_id)
+                .await
+                .map_err(|e| {
+                    let why = format!(
+                        "backup #{} is restored, but migrating it for {} failed, the service \
+                         stays in maintenance with nothing running: {e}",
+                        backup.id, to.version
+                    );
+                    self.freeze(svc, id, &format!("frozen: {why}"));
+                    why
+                })?;
+        }
+        self.converge(svc, id, to, false).await
+    }
+
+    /// The fingerprint of the release deployment `id` introduced ("" when unknown).
+    fn release_fingerprint(&self, id: i64) -> String {
+        self.store
+            .deployment(id)
+            .ok()
+            .flatten()
+            .and_then(|d| Release::from_deployment(&d).ok())
+            .map(|r| r.fingerprint())
+            .unwrap_or_default()
+    }
+
+    /// Takes the release's backup (once per deployment), verifies it and prunes old ones.
+    pub(super) async fn take_backup(
+        &self,
+        ctx: &HookContext,
+        release: &Release,
+    ) -> Result<(), String> {
+        let id = ctx.deployment_id;
+        let Some(hook) = &release.spec.hooks.backup else {
+            return Ok(());
+        };
+        if self.store.backup_of(id).ok().flatten().is_some() {
+            return Ok(()); // resumed after a crash: taken already
+        }
+        let dir = backup_dir(&self.state_dir, &ctx.service, id);
+        // A crash may have left a half-written backup behind: its record says so, and the
+        // directory starts clean.
+        for stale in self.store.backups(&ctx.service).unwrap_or_default() {
+            if stale.deployment_id == id && stale.state == "taking" {
+                let _ = self.store.set_backup_state(stale.id, "failed", 0);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the backup directory {}: {e}", dir.display()))?;
+        let dir_str = dir.to_string_lossy().to_string();
+        let backup_id = self
+            .store
+            .insert_backup(&ctx.service, id, &release.version, &dir_str)
+            .map_err(|e| format!("cannot record the backup: {e:#}"))?;
+        let env = vec![
+            ("RUNWAY_BACKUP_DIR".to_string(), dir_str.clone()),
+            ("RUNWAY_BACKUP_ID".to_string(), backup_id.to_string()),
+        ];
+        let mut result = self
+            .run_hook(
+                ctx,
+                Hook {
+                    phase: "backup",
+                    argv: &hook.command,
+                    timeout: hook.timeout.0,
+                    extra_env: env.clone(),
+                },
+            )
+            .await;
+        if let (Ok(_), Some(verify)) = (&result, &hook.verify) {
+            result = self
+                .run_hook(
+                    ctx,
+                    Hook {
+                        phase: "verify-backup",
+                        argv: verify,
+                        timeout: hook.timeout.0,
+                        extra_env: env,
+                    },
+                )
+                .await;
+        }
+        let state = if result.is_ok() { "ok" } else { "failed" };
+        let size = dir_size(&dir);
+        if let Err(e) = self.store.set_backup_state(backup_id, state, size) {
+            tracing::error!(backup_id, "cannot record the backup's state: {e:#}");
+        }
+        self.journal(
+            id,
+            Event::Backup {
+                backup_id,
+                state: state.to_string(),
+                dir: dir_str.to_string(),
+                size_bytes: size,
+            },
+        );
+        result?;
+        self.prune_backups(&ctx.service, hook.keep);
+        Ok(())
+    }
+
+    /// Deletes all but the newest `keep` usable backups of the service, and the files of
+    /// failed ones (never worth keeping once a newer backup succeeded; their record stays).
+    fn prune_backups(&self, service: &str, keep: u32) {
+        let Ok(backups) = self.store.backups(service) else {
+            return;
+        };
+        let (ok, failed): (Vec<_>, Vec<_>) = backups
+            .into_iter()
+            .filter(|b| b.state == "ok" || b.state == "failed")
+            .partition(|b| b.state == "ok");
+        let doomed = ok
+            .into_iter()
+            .skip(keep as usize)
+            .map(|b| (b, "pruned"))
+            .chain(failed.into_iter().map(|b| (b, "failed")));
+        for (b, state) in doomed {
+            if let Err(e) = std::fs::remove_dir_all(&b.dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(
+                        backup = b.id,
+                        "cannot delete backup files in {}: {e}",
+                        b.dir
+                    );
+                    continue;
+                }
+            }
+            if let Err(e) = self.store.set_backup_state(b.id, state, 0) {
+                tracing::error!(backup = b.id, "cannot record pruning: {e:#}");
+            }
+        }
+    }
+
+    /// Runs the release's migration (once per deployment: a resumed deployment whose migration
+    /// is recorded skips it; one interrupted while migrating runs the command again, which
+    /// migration tools make a no-op for what is applied).
+    pub(super) async fn migrate(&self, ctx: &HookContext, release: &Release) -> Result<(), String> {
+        let id = ctx.deployment_id;
+        let Some(hook) = &release.spec.hooks.migrate else {
+            return Ok(());
+        };
+        if hook.command.is_empty() || self.store.migration_in_effect(id).unwrap_or(false) {
+            return Ok(());
+        }
+        self.run_migration(ctx, release, id)
+            .await
+            .map_err(|e| format!("the migration failed, nothing was switched: {e}"))
+    }
+
+    /// Runs `release`'s migrate command and records it in the ledger as deployment
+    /// `applied_by`'s migration.
+    async fn run_migration(
+        &self,
+        ctx: &HookContext,
+        release: &Release,
+        applied_by: i64,
+    ) -> Result<(), String> {
+        let Some(hook) = &release.spec.hooks.migrate else {
+            return Ok(());
+        };
+        self.run_hook(
+            ctx,
+            Hook {
+                phase: "migrate",
+                argv: &hook.command,
+                timeout: hook.timeout.0,
+                extra_env: Vec::new(),
+            },
+        )
+        .await?;
+        self.store
+            .record_migration(applied_by, &ctx.service)
+            .map_err(|e| format!("cannot record the migration: {e:#}"))
+    }
+}
+
+/// Where deployment `id` of `service` keeps its backup.
+pub fn backup_dir(state_dir: &Path, service: &str, id: i64) -> PathBuf {
+    state_dir
+        .join("backups")
+        .join(service)
+        .join(format!("deployment-{id}"))
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,132 @@
+//! Scheduled checklists (runbook 003's morning and end-of-day lists): every check with a
+//! `schedule` runs inside the server at its times, against the serving release, and each run
+//! is kept for `runway check history`.
+//!
+//! One task per service sleeps until the earliest due check, runs every check due then
+//! together, records the run, and computes the next time. A new serving release replaces the
+//! task, so the schedule always follows the config that serves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runway_checks::{CheckSpec, Schedule};
+pub use runway_wire::api::CheckRun;
+use tokio_util::sync::CancellationToken;
+
+use super::{Engine, Release};
+
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Engine {
+    /// (Re)starts the scheduler of `service` for its serving release.
+    pub(super) fn schedule_checks(self: &Arc<Self>, service: &str) {
+        let token = CancellationToken::new();
+        if let Some(old) = self
+            .schedulers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(service.to_string(), token.clone())
+        {
+            old.cancel();
+        }
+        let Ok(Some(release)) = self.serving(service) else {
+            return;
+        };
+        let scheduled: Vec<(CheckSpec, Schedule)> = release
+            .spec
+            .checks
+            .iter()
+            .filter_map(|c| Some((c.clone(), Schedule::parse(c.schedule.as_deref()?).ok()?)))
+            .collect();
+        if scheduled.is_empty() {
+            return;
+        }
+        let engine = self.clone();
+        let service = service.to_string();
+        tokio::spawn(async move {
+            let mut next: Vec<i64> = scheduled
+                .iter()
+                .map(|(_, s)| s.next_after(now_unix()))
+                .collect();
+            loop {
+                let Some(&due) = next.iter().min() else {
+                    return;
+                };
+                let wait = Duration::from_secs(due.saturating_sub(now_unix()).max(0) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = token.cancelled() => return,
+                }
+                let batch: Vec<CheckSpec> = scheduled
+                    .iter()
+                    .zip(&next)
+                    .filter(|(_, &t)| t <= due)
+                    .map(|((c, _), _)| c.clone())
+                    .collect();
+                engine.run_scheduled(&service, &release, &batch).await;
+                for ((_, schedule), t) in scheduled.iter().zip(next.iter_mut()) {
+                    if *t <= due {
+                        *t = schedule.next_after(due.max(now_unix()));
+                    }
+                }
+            }
+        });
+    }
+
+    async fn run_scheduled(&self, service: &str, release: &Release, checks: &[CheckSpec]) {
+        let replicas = match self.service(service) {
+            Ok(svc) => self.release_addrs(&svc, release),
+            Err(_) => Vec::new(),
+        };
+        let context = crate::checks::context(
+            &release.spec,
+            &release.base_dir,
+            Some(&self.state_dir),
+            replicas,
+        );
+        let started_at = runway_wire::record::now();
+        let results = self.checks.run(checks, &context).await;
+        let passed = runway_checks::blocking_failures(&results).is_empty();
+        tracing::info!(
+            service,
+            passed,
+            checks = checks.len(),
+            "scheduled checks ran"
+        );
+        let json = serde_json::to_value(&results).unwrap_or_default();
+        if let Err(e) = self
+            .store
+            .insert_check_run(service, &started_at, passed, &json)
+        {
+            tracing::error!(service, "cannot record a scheduled check run: {e:#}");
+        }
+    }
+
+    pub fn check_history(
+        &self,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<CheckRun>, super::EngineError> {
+        Ok(self
+            .store
+            .check_runs(service, limit)?
+            .into_iter()
+            .map(|(id, started_at, passed, results)| CheckRun {
+                id,
+                service: service.to_string(),
+                started_at,
+                passed,
+                results,
+            })
+            .collect())
+    }
+}
+
+/// The scheduler tasks by service.
+pub(super) type Schedulers = std::sync::Mutex<BTreeMap<String, CancellationToken>>;

@@ -1,0 +1,347 @@
+//! Resuming after a crash at each journaled stage: the server dies (its runtime is dropped
+//! with every task of the engine, as with `kill -9`) right after a stage is journaled; a new
+//! engine on the same store and fakes recovers, adopts the instances that still run, and
+//! finishes the operation from where it was, not from the start.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{all, paused_runtime, Harness};
+use runway_engine::canary::Control;
+use runway_fakes::{Behavior, Traffic};
+use runway_spec::Spec;
+use runway_wire::record::{Deployment, Status};
+use runway_wire::Event;
+
+/// Deploys v1, then v2, and crashes the server once v2's journal has an event that `at`
+/// matches; returns v2's deployment id.
+fn deploy_and_crash(h: &Harness, spec: &Spec, at: impl Fn(&Event) -> bool) -> i64 {
+    let runtime = paused_runtime();
+    let id = runtime.block_on(async {
+        let engine = h.engine();
+        let v1 = h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+        assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+        let id = h.deploy(&engine, "v2", spec.clone()).await;
+        h.journaled(&engine, id, at).await;
+        id
+    });
+    drop(runtime);
+    id
+}
+
+/// A new server: recovers and waits for deployment `id` to end.
+fn restart_and_finish(h: &Harness, id: i64) -> Deployment {
+    paused_runtime().block_on(async {
+        let engine = h.engine();
+        engine.recover().await.expect("recovery");
+        h.finished(&engine, id).await
+    })
+}
+
+fn starts_of(h: &Harness, version: &str) -> usize {
+    h.fakes
+        .platform
+        .starts()
+        .iter()
+        .filter(|(_, v)| v == version)
+        .count()
+}
+
+/// Adopted, not restarted: no replica's instance was started a second time. (The engine runs
+/// on while the test notices the event it waits for, so a crash lands at or shortly after
+/// it; a replica that was starting then never served and is replaced under a new name.)
+fn no_replica_started_twice(h: &Harness) {
+    let starts = h.fakes.platform.starts();
+    let mut names: Vec<&String> = starts.iter().map(|(name, _)| name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        starts.len(),
+        "a replica started twice: {starts:?}"
+    );
+}
+
+fn rolling(h: &Harness) -> Spec {
+    h.spec("[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n")
+}
+
+#[test]
+fn a_rolling_update_resumes_after_an_old_replica_began_retiring() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let id = deploy_and_crash(
+        &h,
+        &spec,
+        |e| matches!(e, Event::ReplicaRetiring { version, .. } if version == "v1"),
+    );
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert!(h
+        .events(id)
+        .iter()
+        .any(|e| matches!(e, Event::Resumed { .. })));
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(
+        starts_of(&h, "v1"),
+        3,
+        "v1's instances were adopted, never restarted"
+    );
+    assert_eq!(h.serving_version().as_deref(), Some("v2"));
+    no_replica_started_twice(&h);
+}
+
+#[test]
+fn a_rolling_update_resumes_when_a_replica_was_about_to_be_routed() {
+    // `replica_routed` is journaled before the replica enters rotation: after a crash right
+    // there the replica never served, so it is replaced, and the update goes on.
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let id = deploy_and_crash(
+        &h,
+        &spec,
+        |e| matches!(e, Event::ReplicaRouted { version, .. } if version == "v2"),
+    );
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(
+        starts_of(&h, "v1"),
+        3,
+        "v1's instances were adopted, never restarted"
+    );
+}
+
+#[test]
+fn a_rolling_update_resumes_after_a_replica_was_started_but_not_yet_ready() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let id = deploy_and_crash(
+        &h,
+        &spec,
+        |e| matches!(e, Event::ReplicaStarting { version, .. } if version == "v2"),
+    );
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(starts_of(&h, "v1"), 3);
+}
+
+#[test]
+fn a_first_deploy_resumes() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let runtime = paused_runtime();
+    let id = runtime.block_on(async {
+        let engine = h.engine();
+        let id = h.deploy(&engine, "v1", spec.clone()).await;
+        h.journaled(&engine, id, |e| matches!(e, Event::ReplicaRouted { .. }))
+            .await;
+        id
+    });
+    drop(runtime);
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v1", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+}
+
+#[test]
+fn a_revert_that_was_under_way_finishes_and_the_deployment_stays_failed() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let runtime = paused_runtime();
+    let id = runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+        let id = h.deploy(&engine, "v2", spec.clone()).await;
+        h.journaled(&engine, id, |e| matches!(e, Event::ReplicaRetiring { .. }))
+            .await;
+        h.fakes
+            .platform
+            .behave("v2", Behavior::ExitAtStart("exited with status 1".into()));
+        h.journaled(&engine, id, |e| matches!(e, Event::Reverting { .. }))
+            .await;
+        id
+    });
+    drop(runtime);
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Failed, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v1", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+}
+
+const CANARY: &str = r#"
+[strategy]
+kind = "canary"
+steps = [{ weight = 10, pause = "1m" }, { weight = 50, pause = "1m" }, { weight = 100 }]
+
+[analysis]
+interval = "10s"
+"#;
+
+fn script_healthy(h: &Harness) {
+    // The router exists once v1 has deployed; scripted before, through the routers' map.
+    let traffic = Traffic::new(500, 0, Duration::from_millis(40));
+    let router = h.fakes.routers.of("web").expect("a router");
+    router.script("v1", traffic);
+    router.script("v2", traffic);
+}
+
+#[test]
+fn a_canary_resumes_at_its_step_not_at_the_first() {
+    let h = Harness::new();
+    let spec = h.spec(CANARY);
+    let runtime = paused_runtime();
+    let id = runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+        script_healthy(&h);
+        let id = h.deploy(&engine, "v2", spec.clone()).await;
+        h.journaled(&engine, id, |e| {
+            matches!(e, Event::CanaryStep { weight: 50, .. })
+        })
+        .await;
+        id
+    });
+    drop(runtime);
+
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    let events = h.events(id);
+    let resumed = events
+        .iter()
+        .position(|e| matches!(e, Event::Resumed { .. }))
+        .expect("resumed");
+    let steps_after: Vec<u32> = events[resumed..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::CanaryStep { weight, .. } => Some(*weight),
+            _ => None,
+        })
+        .collect();
+    // It goes on within the 50% step (no new step event for it), then to 100%: never back
+    // to 10%.
+    assert_eq!(steps_after, [100], "from the step it was at");
+    let promoted_at_50 = events[resumed..]
+        .iter()
+        .any(|e| matches!(e, Event::Promoted { weight: 50, by, .. } if by == "analysis"));
+    assert!(promoted_at_50, "the 50% step was judged after the restart");
+    assert_eq!(h.running(), all("v2", 3));
+}
+
+#[test]
+fn a_canary_paused_for_a_human_is_still_paused_after_a_restart() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 20, pause = \"manual\" }, { weight = 100 }]\n[analysis]\ninterval = \"10s\"\n",
+    );
+    let runtime = paused_runtime();
+    let id = runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+        script_healthy(&h);
+        let id = h.deploy(&engine, "v2", spec.clone()).await;
+        h.journaled(&engine, id, |e| {
+            matches!(e, Event::CanaryStep { weight: 20, .. })
+        })
+        .await;
+        id
+    });
+    drop(runtime);
+
+    paused_runtime().block_on(async {
+        let engine = h.engine();
+        engine.recover().await.expect("recovery");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(h.deployment(id).status, Status::Running, "still waiting");
+        let weights = h.router().weights();
+        assert_eq!(
+            weights.get("v2"),
+            Some(&20),
+            "its weight restored: {weights:?}"
+        );
+        engine.control("web", Control::Promote).expect("taken");
+        let d = h.finished(&engine, id).await;
+        assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    });
+    assert_eq!(h.running(), all("v2", 3));
+}
+
+const BLUE_GREEN: &str = r#"
+[strategy]
+kind = "blue-green"
+scale_down_delay = "5m"
+"#;
+
+#[test]
+fn blue_green_resumes_before_the_switch() {
+    let h = Harness::new();
+    let spec = h.spec(BLUE_GREEN);
+    let id = deploy_and_crash(&h, &spec, |e| matches!(e, Event::PreviewReady { .. }));
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v2"));
+}
+
+#[test]
+fn blue_green_resumes_within_the_scale_down_delay() {
+    let h = Harness::new();
+    let spec = h.spec(BLUE_GREEN);
+    let id = deploy_and_crash(&h, &spec, |e| matches!(e, Event::ScaleDownPending { .. }));
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(starts_of(&h, "v2"), 3, "nothing started twice");
+    no_replica_started_twice(&h);
+}
+
+#[test]
+fn recreate_resumes_after_the_old_release_stopped() {
+    let h = Harness::new();
+    let spec = h.spec("[strategy]\nkind = \"recreate\"\n");
+    let id = deploy_and_crash(&h, &spec, |e| {
+        matches!(e, Event::RecreateStartingNew { .. })
+    });
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(h.router().maintenance(), None, "the page is down");
+}
+
+#[test]
+fn a_crashed_replica_of_a_serving_release_is_restarted_after_a_restart() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let runtime = paused_runtime();
+    runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+    });
+    drop(runtime);
+    // While no server runs, one instance dies.
+    let (replica, _) = h.fakes.platform.running()[0].clone();
+    assert!(h.fakes.platform.crash(&replica, "killed by signal SIGKILL"));
+    assert_eq!(h.running().len(), 2);
+
+    paused_runtime().block_on(async {
+        let engine = h.engine();
+        engine.recover().await.expect("recovery");
+        let wait = async {
+            while h.running().len() < 3 || !h.router().is_open() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .expect("back to three");
+    });
+    assert_eq!(h.running(), all("v1", 3));
+    assert_eq!(
+        starts_of(&h, "v1"),
+        4,
+        "one new instance; the other two adopted"
+    );
+}

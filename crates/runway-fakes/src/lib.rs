@@ -1,0 +1,53 @@
+//! In-memory stand-ins for the engine's boundaries, as a second implementation of each would
+//! be: a [`FakePlatform`] whose instances are entries in a table, a [`FakeRouter`] that
+//! records the splits it is given and reports scripted traffic, scripted [`FakeTasks`],
+//! [`FakeChecks`] and [`FakeQueries`].
+//!
+//! They are deterministic and touch no process, port or clock of their own: with tokio's
+//! paused clock the engine's whole deployments (health probes every second, canary intervals
+//! of a minute, pauses of ten) run in milliseconds. What they do not model is said where it
+//! matters; the end-to-end tests (crates/runway/tests/e2e) run the real adapters.
+//!
+//! A [`Fakes`] bundle builds an engine [`Context`] over them, and can build it again on the same
+//! fakes and store: a server that crashed and started again, with its instances still running.
+
+mod checks;
+mod platform;
+mod router;
+mod tasks;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use runway_engine::records::Records;
+use runway_engine::Context;
+
+pub use checks::{FakeChecks, FakeQueries};
+pub use platform::{Behavior, FakePlatform};
+pub use router::{FakeRouter, FakeRouters, Traffic};
+pub use tasks::FakeTasks;
+
+/// One of each fake, shared by every engine built from them.
+#[derive(Clone, Default)]
+pub struct Fakes {
+    pub platform: Arc<FakePlatform>,
+    pub routers: Arc<FakeRouters>,
+    pub tasks: Arc<FakeTasks>,
+    pub checks: Arc<FakeChecks>,
+    pub queries: Arc<FakeQueries>,
+}
+
+impl Fakes {
+    /// An engine's context over these fakes, `records` and `state_dir`.
+    pub fn context(&self, records: Arc<dyn Records>, state_dir: &Path) -> Context {
+        Context {
+            records,
+            platform: self.platform.clone(),
+            tasks: self.tasks.clone(),
+            routers: self.routers.clone(),
+            queries: self.queries.clone(),
+            checks: self.checks.clone(),
+            state_dir: state_dir.to_path_buf(),
+        }
+    }
+}

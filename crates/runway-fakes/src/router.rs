@@ -1,0 +1,286 @@
+//! A traffic router that routes nothing: it keeps the splits, modes and previews the engine
+//! sets (and every split it was ever given, for tests of what traffic saw), and its analysis
+//! windows report the traffic a test scripts for each release.
+//!
+//! Not modelled: requests in flight (every endpoint drains at once) and per-request weights
+//! (a scripted release's numbers do not depend on its weight; a test that wants "the canary
+//! got 10%" scripts 10% of the requests).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use runway_engine::router::{
+    AnalysisWindow, BoxFuture, Granularity, MaintenancePage, Preview, ReadOnlyPage, Routers, Split,
+    TrafficRouter,
+};
+use runway_spec::Spec;
+use runway_wire::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics, WindowSnapshot};
+
+/// What a release does in each analysis window: `requests` requests, `errors` of them failed,
+/// each taking `latency`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Traffic {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency: Duration,
+}
+
+impl Traffic {
+    pub fn new(requests: u64, errors: u64, latency: Duration) -> Traffic {
+        Traffic {
+            requests,
+            errors,
+            latency,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    open: bool,
+    closed: bool,
+    splits: Vec<Split>,
+    history: Vec<Vec<Split>>,
+    sticky: bool,
+    maintenance: Option<MaintenancePage>,
+    read_only: Option<ReadOnlyPage>,
+    traffic: BTreeMap<String, Traffic>,
+    previews: usize,
+}
+
+/// The router of one service.
+#[derive(Default)]
+pub struct FakeRouter {
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FakeRouter {
+    /// Each analysis window from now on sees `traffic` for release `version` (while it has a
+    /// weight).
+    pub fn script(&self, version: &str, traffic: Traffic) {
+        lock(&self.state)
+            .traffic
+            .insert(version.to_string(), traffic);
+    }
+
+    /// The current splits.
+    pub fn splits(&self) -> Vec<Split> {
+        lock(&self.state).splits.clone()
+    }
+
+    /// Every set of splits the engine set, in order.
+    pub fn history(&self) -> Vec<Vec<Split>> {
+        lock(&self.state).history.clone()
+    }
+
+    /// Each release's weight now (releases without endpoints left out).
+    pub fn weights(&self) -> BTreeMap<String, u32> {
+        lock(&self.state)
+            .splits
+            .iter()
+            .filter(|s| !s.endpoints.is_empty())
+            .map(|s| (s.release.clone(), s.weight))
+            .collect()
+    }
+
+    /// Each release's number of endpoints now.
+    pub fn endpoints(&self) -> BTreeMap<String, usize> {
+        lock(&self.state)
+            .splits
+            .iter()
+            .map(|s| (s.release.clone(), s.endpoints.len()))
+            .collect()
+    }
+
+    pub fn is_open(&self) -> bool {
+        lock(&self.state).open
+    }
+
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    pub fn maintenance(&self) -> Option<MaintenancePage> {
+        lock(&self.state).maintenance.clone()
+    }
+
+    pub fn read_only(&self) -> Option<ReadOnlyPage> {
+        lock(&self.state).read_only.clone()
+    }
+
+    pub fn sticky(&self) -> bool {
+        lock(&self.state).sticky
+    }
+
+    /// Previews open now.
+    pub fn previews(&self) -> usize {
+        lock(&self.state).previews
+    }
+}
+
+impl TrafficRouter for FakeRouter {
+    fn granularity(&self) -> Granularity {
+        Granularity::PerRequest
+    }
+
+    fn open(&self) {
+        lock(&self.state).open = true;
+    }
+
+    fn close(&self) {
+        let mut state = lock(&self.state);
+        state.open = false;
+        state.closed = true;
+    }
+
+    fn set_splits(&self, splits: Vec<Split>) {
+        let mut state = lock(&self.state);
+        state.history.push(splits.clone());
+        state.splits = splits;
+    }
+
+    fn set_sticky(&self, sticky: bool) {
+        lock(&self.state).sticky = sticky;
+    }
+
+    fn set_maintenance(&self, page: Option<MaintenancePage>) {
+        lock(&self.state).maintenance = page;
+    }
+
+    fn set_read_only(&self, page: Option<ReadOnlyPage>) {
+        lock(&self.state).read_only = page;
+    }
+
+    fn in_flight(&self, _endpoint: &str) -> u64 {
+        0
+    }
+
+    fn wait_drained<'a>(&'a self, _endpoint: &'a str, _within: Duration) -> BoxFuture<'a, bool> {
+        Box::pin(async { true })
+    }
+
+    fn metrics(&self) -> Vec<ReleaseMetrics> {
+        Vec::new()
+    }
+
+    fn refused(&self) -> RefusedCounts {
+        RefusedCounts::default()
+    }
+
+    fn client_errors(&self) -> ClientErrorCounts {
+        ClientErrorCounts::default()
+    }
+
+    fn open_window(&self) -> Box<dyn AnalysisWindow> {
+        Box::new(FakeWindow {
+            state: self.state.clone(),
+        })
+    }
+
+    fn force_header(&self) -> Option<&'static str> {
+        Some("x-fake-release")
+    }
+
+    fn preview<'a>(
+        &'a self,
+        _addr: SocketAddr,
+        _split: Split,
+    ) -> BoxFuture<'a, Result<Box<dyn Preview>, String>> {
+        lock(&self.state).previews += 1;
+        let state = self.state.clone();
+        Box::pin(async move { Ok(Box::new(FakePreview { state }) as Box<dyn Preview>) })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+struct FakeWindow {
+    state: Arc<Mutex<State>>,
+}
+
+impl AnalysisWindow for FakeWindow {
+    /// The scripted traffic of every release that has a weight now.
+    fn take(&self) -> Vec<WindowSnapshot> {
+        let state = lock(&self.state);
+        state
+            .splits
+            .iter()
+            .filter(|s| s.weight > 0 && !s.endpoints.is_empty())
+            .map(|s| {
+                let traffic = state.traffic.get(&s.release).copied();
+                let traffic = traffic.unwrap_or(Traffic::new(0, 0, Duration::ZERO));
+                WindowSnapshot {
+                    release: s.release.clone(),
+                    requests: traffic.requests,
+                    errors: traffic.errors,
+                    latencies: vec![traffic.latency.as_secs_f64(); traffic.requests as usize],
+                }
+            })
+            .collect()
+    }
+}
+
+struct FakePreview {
+    state: Arc<Mutex<State>>,
+}
+
+impl Preview for FakePreview {}
+
+impl Drop for FakePreview {
+    fn drop(&mut self) {
+        lock(&self.state).previews -= 1;
+    }
+}
+
+/// Makes one [`FakeRouter`] per service, and hands the same one out again after a "restart"
+/// (a new engine on the same fakes), as a listener taken over would be.
+#[derive(Default)]
+pub struct FakeRouters {
+    routers: Mutex<BTreeMap<String, Arc<FakeRouter>>>,
+}
+
+impl FakeRouters {
+    /// The router of `service`, once the engine has made it.
+    pub fn of(&self, service: &str) -> Option<Arc<FakeRouter>> {
+        self.routers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(service)
+            .cloned()
+    }
+}
+
+impl Routers for FakeRouters {
+    fn bind<'a>(
+        &'a self,
+        service: &'a str,
+        _spec: &'a Spec,
+    ) -> BoxFuture<'a, Result<Arc<dyn TrafficRouter>, String>> {
+        let router = self
+            .routers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(service.to_string())
+            .or_default()
+            .clone();
+        // A new server's router starts closed and routes nothing, as a freshly bound listener
+        // does; the traffic a test scripted stays.
+        {
+            let mut state = lock(&router.state);
+            state.open = false;
+            state.closed = false;
+            state.splits.clear();
+            state.maintenance = None;
+            state.read_only = None;
+        }
+        Box::pin(async move { Ok(router as Arc<dyn TrafficRouter>) })
+    }
+}

@@ -1,0 +1,69 @@
+//! One-off tasks that run nothing: each answers as scripted (by default, success) and is
+//! recorded with its argv and environment.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use runway_engine::router::BoxFuture;
+use runway_engine::tasks::{Outcome, Task, TaskRunner};
+
+/// A task as the engine asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRun {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct FakeTasks {
+    /// By program (argv[0]): how it ends, its detail and its output.
+    answers: Mutex<BTreeMap<String, (Outcome, String, String)>>,
+    runs: Mutex<Vec<TaskRun>>,
+}
+
+impl FakeTasks {
+    /// From now on, tasks whose program is `program` end so.
+    pub fn answer(&self, program: &str, outcome: Outcome, detail: &str, output: &str) {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                program.to_string(),
+                (outcome, detail.to_string(), output.to_string()),
+            );
+    }
+
+    /// Every task run, in order.
+    pub fn runs(&self) -> Vec<TaskRun> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The programs of every task run, in order.
+    pub fn programs(&self) -> Vec<String> {
+        self.runs()
+            .into_iter()
+            .filter_map(|r| r.argv.first().cloned())
+            .collect()
+    }
+}
+
+impl TaskRunner for FakeTasks {
+    fn run<'a>(&'a self, task: Task<'a>) -> BoxFuture<'a, (Outcome, String, String)> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(TaskRun {
+                argv: task.argv.to_vec(),
+                env: task.env.clone(),
+            });
+        let program = task.argv.first().cloned().unwrap_or_default();
+        let answer = self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&program)
+            .cloned()
+            .unwrap_or((Outcome::Ok, "exited with status 0".into(), String::new()));
+        Box::pin(async move { answer })
+    }
+}

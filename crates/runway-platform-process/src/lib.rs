@@ -1,0 +1,205 @@
+//! The process platform: releases run as supervised local processes on this host, behind
+//! runway's own proxy. It is the embedded default, and the one a `[run]` section asks for.
+//!
+//! - [`ProcessPlatform`]: the engine's [`Platform`]: a replica is a process whose argv comes
+//!   from `[run] command` (never through a shell), listening on a free loopback port, writing
+//!   into its log file in the state dir; found again after a server restart by its pid *and*
+//!   start time ([`ProcessHandle`]), so a recycled pid is never mistaken for it.
+//! - [`ProcessTasks`]: the engine's [`TaskRunner`](runway_engine::tasks::TaskRunner): a hook
+//!   is a process in its own group, killed as a group at its timeout.
+//! - [`health::Prober`]: readiness is an HTTP GET of `[health] path` on the replica's port.
+
+pub mod health;
+pub mod process;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runway_engine::logfile;
+use runway_engine::platform::{Capabilities, Instance, Platform, Workload};
+use runway_engine::router::BoxFuture;
+use runway_engine::Release;
+
+use health::Prober;
+use process::{Command, Process};
+pub use tasks::ProcessTasks;
+
+/// Releases as supervised local processes, their logs in the state dir.
+pub struct ProcessPlatform {
+    pub state_dir: PathBuf,
+}
+
+impl Platform for ProcessPlatform {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            adopt: true,
+            restart_one: true,
+            log_files: true,
+        }
+    }
+
+    fn workload(&self, service: &str, release: &Release, replica: &str) -> Arc<dyn Workload> {
+        let spec = &release.spec;
+        let dir = match &spec.run.dir {
+            Some(d) => release.base_dir.join(d),
+            None => release.base_dir.clone(),
+        };
+        let mut env = spec.run.env.clone();
+        env.insert("RUNWAY_VERSION".into(), release.version.clone());
+        env.insert("RUNWAY_SERVICE".into(), service.to_string());
+        env.insert("RUNWAY_REPLICA".into(), replica.to_string());
+        Arc::new(ProcessWorkload {
+            argv_template: spec
+                .run
+                .command
+                .iter()
+                .map(|a| a.replace("{version}", &release.version))
+                .collect(),
+            command: Command {
+                argv: Vec::new(),
+                env,
+                dir,
+                secrets_dir: Some(self.state_dir.join("secrets")),
+            },
+            log_path: logfile::log_path(&self.state_dir, service, replica),
+            health_path: spec.health.path.clone(),
+            prober: Prober::new(spec.health.timeout.0),
+        })
+    }
+
+    fn allocate(&self) -> Result<(u16, serde_json::Value), String> {
+        let port =
+            process::free_port().map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+        let handle = ProcessHandle {
+            pid: None,
+            start: None,
+            port,
+        };
+        Ok((port, handle.to_json()))
+    }
+
+    /// A process is the same one only if its pid *and* start time match: a recycled pid is
+    /// not adopted.
+    fn adopt(&self, handle: &serde_json::Value) -> Option<(Option<Box<dyn Instance>>, u16)> {
+        let handle = ProcessHandle::from_json(Some(handle))?;
+        let process = handle
+            .pid
+            .zip(handle.start)
+            .and_then(|(pid, start)| Process::adopt(pid, start))
+            .map(|p| Box::new(p) as Box<dyn Instance>);
+        Some((process, handle.port))
+    }
+
+    fn log_path(&self, service: &str, replica: &str) -> Option<PathBuf> {
+        Some(logfile::log_path(&self.state_dir, service, replica))
+    }
+}
+
+/// What the process platform keeps in a replica's row to find it again after a server
+/// restart: the pid *and* its start time (a recycled pid is never mistaken for the replica), and
+/// the port it serves on. Stored as JSON (`{"platform":"process","pid":…,"start":…,"port":…}`);
+/// the store does not interpret it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "platform", rename = "process")]
+pub struct ProcessHandle {
+    pub pid: Option<i32>,
+    pub start: Option<u64>,
+    pub port: u16,
+}
+
+impl ProcessHandle {
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// The handle in a replica row, when it is a process's.
+    pub fn from_json(handle: Option<&serde_json::Value>) -> Option<ProcessHandle> {
+        serde_json::from_value(handle?.clone()).ok()
+    }
+}
+
+/// A replica as a supervised local process: argv never through a shell, `{port}` filled in,
+/// output into the replica's log file.
+#[derive(Debug)]
+pub struct ProcessWorkload {
+    /// argv with `{port}` still in it; `{version}` is already filled in.
+    pub argv_template: Vec<String>,
+    pub command: Command,
+    pub log_path: PathBuf,
+    pub health_path: String,
+    prober: Prober,
+}
+
+impl ProcessWorkload {
+    fn command_for(&self, port: u16) -> Command {
+        let mut cmd = self.command.clone();
+        cmd.argv = self
+            .argv_template
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
+        cmd.env.insert("PORT".into(), port.to_string());
+        cmd
+    }
+}
+
+impl Workload for ProcessWorkload {
+    fn start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
+        let process = Process::spawn(&self.command_for(port), &self.log_path)?;
+        Ok(Box::new(process))
+    }
+
+    fn endpoint(&self, port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn probe(&self, port: u16) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.prober.probe(port, &self.health_path))
+    }
+
+    fn port_after_exit(&self, port: u16) -> u16 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        process::free_port().unwrap_or(port)
+    }
+
+    fn last_words(&self) -> String {
+        process::last_words(&self.log_path, &self.command)
+    }
+
+    fn tidy(&self) {
+        let _ = logfile::rotate_if_needed(&self.log_path, logfile::MAX_BYTES, logfile::KEEP);
+    }
+}
+
+impl Instance for Process {
+    fn handle(&self, port: u16) -> serde_json::Value {
+        let pid = Process::pid(self);
+        ProcessHandle {
+            pid,
+            start: pid.and_then(process::start_time),
+            port,
+        }
+        .to_json()
+    }
+
+    fn pid(&self) -> Option<i32> {
+        Process::pid(self)
+    }
+
+    fn exited(&mut self) -> BoxFuture<'_, String> {
+        Box::pin(self.wait())
+    }
+
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(self.terminate(grace))
+    }
+}

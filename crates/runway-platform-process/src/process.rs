@@ -1,0 +1,147 @@
+//! Operating-system processes: start one in its own process group, recognise it again after a
+//! server restart, and stop the whole group politely, then firmly.
+//!
+//! A process is identified by its pid *and* its start time (field 22 of /proc/PID/stat), so a
+//! recycled pid is never mistaken for a replica we once started.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use runway_engine::{logfile, secrets};
+
+/// What to run: argv is never passed through a shell. `env` values may be `env:NAME` /
+/// `secret:NAME` references, resolved only when the process starts, so that the values are
+/// never stored or shown (see `runway_engine::secrets`).
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub dir: std::path::PathBuf,
+    /// Where `secret:NAME` references are read from (`<state dir>/secrets`).
+    pub secrets_dir: Option<std::path::PathBuf>,
+}
+
+/// A running process, started by this server (a child it can wait for) or adopted from a
+/// previous server (which it can only poll).
+pub enum Process {
+    Child(tokio::process::Child),
+    Adopted { pid: i32, start: u64 },
+}
+
+impl Process {
+    pub fn spawn(cmd: &Command, log_path: &Path) -> Result<Process, String> {
+        let program = cmd.argv.first().ok_or("the command is empty")?;
+        let env = secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())?;
+        let log = logfile::open_for_append(log_path)
+            .map_err(|e| format!("cannot open log file {}: {e}", log_path.display()))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| format!("cannot open log file {}: {e}", log_path.display()))?;
+        let child = tokio::process::Command::new(program)
+            .args(&cmd.argv[1..])
+            .envs(&env)
+            .current_dir(&cmd.dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own process group: signals reach the app's children too, and a Ctrl-C in the
+            // server's terminal does not hit the replicas.
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| format!("cannot start `{program}` in {}: {e}", cmd.dir.display()))?;
+        Ok(Process::Child(child))
+    }
+
+    /// Re-adopts a process recorded before a restart, if it still runs and is the same process.
+    pub fn adopt(pid: i32, start: u64) -> Option<Process> {
+        (start_time(pid) == Some(start)).then_some(Process::Adopted { pid, start })
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        match self {
+            Process::Child(c) => c.id().map(|p| p as i32),
+            Process::Adopted { pid, .. } => Some(*pid),
+        }
+    }
+
+    /// Waits until the process has exited and says how.
+    pub async fn wait(&mut self) -> String {
+        match self {
+            Process::Child(child) => match child.wait().await {
+                Ok(status) => describe_exit(status),
+                Err(e) => format!("lost track of the process: {e}"),
+            },
+            Process::Adopted { pid, start } => {
+                while start_time(*pid) == Some(*start) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                "exited (adopted process; exit status unknown)".to_string()
+            }
+        }
+    }
+
+    /// SIGTERM to the process group, SIGKILL after `grace`, and wait for the exit.
+    pub async fn terminate(&mut self, grace: Duration) {
+        let Some(pid) = self.pid() else { return };
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        if tokio::time::timeout(grace, self.wait()).await.is_err() {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.wait()).await;
+        }
+        // The leader is gone; make sure no stray member of its group survives it.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => format!(
+            "killed by signal {}",
+            Signal::try_from(sig).map_or(sig.to_string(), |s| s.to_string())
+        ),
+        _ => "exited".to_string(),
+    }
+}
+
+/// The start time of a live (non-zombie) process, in clock ticks since boot.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); starttime is field 22.
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(22 - 3)?.parse().ok()
+}
+
+/// A free loopback port, for a replica to listen on.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The last lines a replica wrote, to explain why it failed, with the secrets of its
+/// environment masked: the reason is stored and shown.
+pub fn last_words(log_path: &Path, cmd: &Command) -> String {
+    match logfile::tail_lines(log_path, 3) {
+        Ok(lines) if !lines.is_empty() => {
+            // The values the process had: references resolved (their values are secrets).
+            let env = secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())
+                .unwrap_or_else(|_| cmd.env.clone());
+            let redactor = secrets::redactor_for_resolved(&cmd.env, &env);
+            format!("; last output: {}", redactor.redact(&lines.join(" | ")))
+        }
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,374 @@
+//! The JSON the server and the CLI exchange. `--json` output of the CLI is these types as well,
+//! so they are part of the user-facing contract, documented in docs/json.md as version 1 (the
+//! `/v1/` of the API): add fields, don't rename or remove them. Timestamps are RFC 3339 in UTC.
+
+use runway_spec::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics};
+use crate::record::{Deployment, Frozen, JournalEntry, Kind, TrafficMode};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeployRequest {
+    pub version: String,
+    pub spec: Spec,
+    /// Directory of runway.toml: the default working directory of the replicas.
+    pub base_dir: String,
+    /// `--skip-checks`: no preflight gate (for emergencies; recorded in the journal).
+    #[serde(default)]
+    pub skip_checks: bool,
+    /// `--from-here`: deploy even though the serving release came from another directory
+    /// (the service moves here). Without it such a deploy is refused: it is usually a second
+    /// project that kept `init`'s default name.
+    #[serde(default)]
+    pub from_here: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub version: Option<String>,
+    pub revision: Option<i64>,
+    /// `--keep-schema`: leave the migrations in effect (old code on the new schema).
+    #[serde(default)]
+    pub keep_schema: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub backup_id: i64,
+}
+
+/// `runway maintenance on|off` and `runway traffic read-only|normal`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModeRequest {
+    pub on: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaView {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub release_id: i64,
+    pub port: u16,
+    pub pid: Option<i32>,
+    /// starting | running | restarting | exited | stopping | stopped
+    pub state: String,
+    pub health: String,
+    pub in_rotation: bool,
+    pub restarts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub deployment_id: i64,
+    pub version: String,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationView {
+    /// The deployment under way; 0 for an action that is not a deployment (a node restart,
+    /// a service removal), which has no version, kind or start below.
+    pub deployment_id: i64,
+    /// The version it deploys (for a rollback: the one it brings back).
+    pub version: Option<String>,
+    /// deploy | rollback | scale | restore (as in `history`).
+    pub kind: Option<Kind>,
+    /// When it started (RFC 3339).
+    pub started_at: Option<String>,
+    pub description: String,
+    pub last_event: Option<JournalEntry>,
+    /// For a canary: where it stands and what the analysis says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryView {
+    /// 1-based.
+    pub step: usize,
+    pub steps: usize,
+    pub weight: u32,
+    /// Seconds left in the step's timed pause; None for a manual pause or none.
+    pub pause_left_seconds: Option<f64>,
+    /// Why it waits for a human, if it does.
+    pub paused: Option<String>,
+    pub intervals_judged: usize,
+    /// Per metric: its latest values, its condition and its last verdicts (oldest first).
+    pub metrics: Vec<CanaryMetricView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryMetricView {
+    pub name: String,
+    pub condition: String,
+    pub canary: Option<f64>,
+    pub stable: Option<f64>,
+    pub last_verdicts: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub listen: String,
+    /// The serving release (at most one; an array so that a platform serving several at once
+    /// can say so). During a rollout the new release serves beside it: see the replicas'
+    /// versions and `metrics`.
+    pub serving: Vec<ReleaseView>,
+    pub replicas: Vec<ReplicaView>,
+    pub deployment: Option<OperationView>,
+    /// The newest deployment that failed or was rolled back since the serving release came
+    /// (for a service that never served: its newest failure); `null` when there is none. What
+    /// a user needs after a failed deploy without scrolling `history`.
+    #[serde(default)]
+    pub last_failure: Option<Deployment>,
+    pub metrics: Vec<ReleaseMetrics>,
+    /// Set while the proxy answers with the maintenance page.
+    #[serde(default)]
+    pub maintenance: Option<TrafficMode>,
+    /// Set while writes are refused.
+    #[serde(default)]
+    pub read_only: Option<TrafficMode>,
+    /// Set after a failed deployment across an irreversible migration froze the service.
+    #[serde(default)]
+    pub frozen: Option<Frozen>,
+    /// Requests the proxy answered itself because of maintenance or read-only.
+    #[serde(default)]
+    pub refused: RefusedCounts,
+    /// Requests the client failed (a malformed request body, an upload the client aborted):
+    /// answered 400 by the proxy (or not at all, the client being gone) and in no release's
+    /// `metrics`, so never held against a release.
+    #[serde(default)]
+    pub client_errors: ClientErrorCounts,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusView {
+    /// When the server took this snapshot (RFC 3339): `status --watch --json` prints one per
+    /// line.
+    #[serde(default)]
+    pub at: String,
+    pub services: Vec<ServiceView>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    pub deployment: Deployment,
+    pub journal: Vec<JournalEntry>,
+}
+
+/// One line of `runway logs --json` (NDJSON): of a replica's log, or of a hook's output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When runway read the line (RFC 3339): while following, within half a second of its
+    /// writing. `null` for the lines already there when `logs` started: replicas write straight
+    /// into their log files (no pipe through the server, which could not survive a server
+    /// restart), so their time of writing is not known.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// The replica that wrote it (`web-3`); for a hook's output, absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// The replica's version; for a hook's output, absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// For a hook's output: its phase (`backup`, `migrate`, `post-deploy`...); else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    pub line: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogsResponse {
+    pub lines: Vec<LogLine>,
+    /// Pass back to get only what was written since (follow mode): replica name -> offset.
+    pub cursor: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub version: String,
+    pub pid: u32,
+    pub state_dir: String,
+    pub metrics: String,
+}
+
+/// One run of a service's scheduled checklist (`runway check --history`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckRun {
+    pub id: i64,
+    pub service: String,
+    pub started_at: String,
+    pub passed: bool,
+    pub results: serde_json::Value,
+}
+
+/// A snapshot of the serving release's request metrics over a window (`runway baseline`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BaselineMetrics {
+    pub version: String,
+    pub window_seconds: f64,
+    pub requests: u64,
+    pub request_rate: f64,
+    pub error_rate: Option<f64>,
+    pub latency_p50: Option<f64>,
+    pub latency_p95: Option<f64>,
+    pub latency_p99: Option<f64>,
+}
+
+/// A stored baseline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baseline {
+    pub id: i64,
+    pub service: String,
+    pub captured_at: String,
+    pub metrics: BaselineMetrics,
+}
+
+/// One line of the Metric | Baseline | Current | Delta | Status table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    pub metric: String,
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    pub delta: Option<f64>,
+    /// OK, WARN, FAIL, or NO DATA.
+    pub status: String,
+}
+
+/// A baseline against the metrics now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub baseline: Baseline,
+    pub current: BaselineMetrics,
+    pub rows: Vec<ComparisonRow>,
+}
+
+/// `runway nodes restart|stop|start NODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeAction {
+    Restart,
+    Stop,
+    Start,
+}
+
+impl NodeAction {
+    /// Its segment in `/v1/services/{service}/nodes/{node}/{action}`.
+    pub fn as_path(self) -> &'static str {
+        match self {
+            NodeAction::Restart => "restart",
+            NodeAction::Stop => "stop",
+            NodeAction::Start => "start",
+        }
+    }
+
+    pub fn from_path(s: &str) -> Option<NodeAction> {
+        [NodeAction::Restart, NodeAction::Stop, NodeAction::Start]
+            .into_iter()
+            .find(|a| a.as_path() == s)
+    }
+}
+
+/// What `runway promote | pause | resume | abort` send to a running rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryCommand {
+    Promote,
+    PromoteFull,
+    Pause,
+    Resume,
+    Abort,
+}
+
+impl CanaryCommand {
+    /// Its segment in `/v1/services/{service}/canary/{command}`.
+    pub fn as_path(self) -> &'static str {
+        match self {
+            CanaryCommand::Promote => "promote",
+            CanaryCommand::PromoteFull => "promote-full",
+            CanaryCommand::Pause => "pause",
+            CanaryCommand::Resume => "resume",
+            CanaryCommand::Abort => "abort",
+        }
+    }
+
+    pub fn from_path(s: &str) -> Option<CanaryCommand> {
+        use CanaryCommand::*;
+        [Promote, PromoteFull, Pause, Resume, Abort]
+            .into_iter()
+            .find(|c| c.as_path() == s)
+    }
+}
+
+/// What an action that starts no deployment answers: one line for a human.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub message: String,
+}
+
+/// `GET /v1/deployments` (newest first) and `GET /v1/services/{service}/checks/history`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/deployments/{id}/events`: the journal entries after `after`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct EventsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    /// Long-poll: seconds to wait for something new (at most 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u64>,
+}
+
+/// `DELETE /v1/services/{service}`: refused while the service serves, unless forced.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RemoveQuery {
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /v1/services/{service}/baselines` and `GET .../baselines/compare`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct BaselineQuery {
+    /// Seconds to measure over (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<f64>,
+    /// Which baseline to compare with (default: the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+}
+
+/// `GET /v1/services/{service}/logs`: the last `n` lines of each selected replica's log, or
+/// what each wrote since `cursor`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct LogsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The replicas this deployment started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<i64>,
+    /// JSON of a previous response's cursor: follow mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}

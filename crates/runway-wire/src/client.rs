@@ -1,0 +1,347 @@
+//! A typed client of the API: one method per route, taking and answering this crate's types,
+//! so that a route's path, method, query and answer are written once, here. The CLI uses it;
+//! so can any program (feature `client`).
+//!
+//! Where the server is and its token are asked of a [`Locate`] before every request: a
+//! restarted server has a new address and token, and the CLI reads them from the state dir.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::api::*;
+use crate::record::{BackupRow, Deployment, HookRun};
+use crate::{ErrorBody, ErrorCode};
+
+/// Where the API is and the bearer token it wants.
+#[derive(Debug, Clone)]
+pub struct ServerAddress {
+    /// `host:port`.
+    pub api: String,
+    pub token: String,
+}
+
+/// Finds the server before each request; an error is [`ClientError::NoServer`] or `Other`.
+pub type Locate = Box<dyn Fn() -> Result<ServerAddress, ClientError> + Send + Sync>;
+
+/// Why a request got no answer from the API: the server is not there (or went away), or it
+/// answered with an error (whose code, not text, says what kind).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    NoServer(String),
+    #[error("{message}")]
+    Api {
+        status: StatusCode,
+        code: ErrorCode,
+        message: String,
+        hint: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClientError {
+    /// A name that does not exist, found out by the client itself: the same error as the
+    /// server's `not_found`.
+    pub fn not_found(message: String) -> ClientError {
+        ClientError::Api {
+            status: StatusCode::NOT_FOUND,
+            code: ErrorCode::NotFound,
+            message,
+            hint: ErrorCode::NotFound.default_hint().to_string(),
+        }
+    }
+
+    /// The API's error code, for an answer of the API.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+pub struct Client {
+    locate: Locate,
+    /// What to say when nothing answers at the located address.
+    no_server: Box<dyn Fn(&str) -> ClientError + Send + Sync>,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+/// A path segment from a user's string: it never adds a segment (`../`) or a query.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn query<Q: Serialize>(q: &Q) -> Result<String> {
+    let encoded = serde_urlencoded::to_string(q).map_err(|e| ClientError::Other(e.to_string()))?;
+    Ok(if encoded.is_empty() {
+        String::new()
+    } else {
+        format!("?{encoded}")
+    })
+}
+
+impl Client {
+    /// A client that asks `locate` where the server is before each request, and says
+    /// `no_server(why)` when nothing answers there.
+    pub fn new(
+        locate: Locate,
+        no_server: Box<dyn Fn(&str) -> ClientError + Send + Sync>,
+    ) -> Client {
+        Client {
+            locate,
+            no_server,
+            http: HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        }
+    }
+
+    pub async fn info(&self) -> Result<ServerInfo> {
+        self.get("/v1/info").await
+    }
+
+    pub async fn status(&self) -> Result<StatusView> {
+        self.get("/v1/status").await
+    }
+
+    /// Starts a deployment; its outcome is in its record and journal.
+    pub async fn deploy(&self, request: &DeployRequest) -> Result<Deployment> {
+        self.post("/v1/deployments", request).await
+    }
+
+    /// Deployments, newest first.
+    pub async fn history(&self, q: &HistoryQuery) -> Result<Vec<Deployment>> {
+        self.get(&format!("/v1/deployments{}", query(q)?)).await
+    }
+
+    /// A deployment with its whole journal.
+    pub async fn deployment(&self, id: i64) -> Result<DeploymentDetail> {
+        self.get(&format!("/v1/deployments/{id}")).await
+    }
+
+    /// A deployment with the journal entries after `q.after`, waiting up to `q.wait` seconds
+    /// for new ones while it runs.
+    pub async fn events(&self, id: i64, q: &EventsQuery) -> Result<DeploymentDetail> {
+        self.get(&format!("/v1/deployments/{id}/events{}", query(q)?))
+            .await
+    }
+
+    pub async fn hook_runs(&self, id: i64) -> Result<Vec<HookRun>> {
+        self.get(&format!("/v1/deployments/{id}/hooks")).await
+    }
+
+    pub async fn remove_service(&self, service: &str, force: bool) -> Result<Message> {
+        let q = query(&RemoveQuery { force })?;
+        self.request(
+            Method::DELETE,
+            &format!("/v1/services/{}{q}", segment(service)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn restore(&self, service: &str, request: &RestoreRequest) -> Result<Deployment> {
+        self.post(&self.of(service, "restore"), request).await
+    }
+
+    pub async fn backups(&self, service: &str) -> Result<Vec<BackupRow>> {
+        self.get(&self.of(service, "backups")).await
+    }
+
+    pub async fn maintenance(&self, service: &str, request: &ModeRequest) -> Result<Message> {
+        self.post(&self.of(service, "maintenance"), request).await
+    }
+
+    pub async fn read_only(&self, service: &str, request: &ModeRequest) -> Result<Message> {
+        self.post(&self.of(service, "read-only"), request).await
+    }
+
+    pub async fn rollback(&self, service: &str, request: &RollbackRequest) -> Result<Deployment> {
+        self.post(&self.of(service, "rollback"), request).await
+    }
+
+    pub async fn scale(&self, service: &str, request: &ScaleRequest) -> Result<Deployment> {
+        self.post(&self.of(service, "scale"), request).await
+    }
+
+    pub async fn nodes(&self, service: &str) -> Result<Vec<ReplicaView>> {
+        self.get(&self.of(service, "nodes")).await
+    }
+
+    pub async fn node_action(&self, service: &str, node: &str, action: NodeAction) -> Result<Message> {
+        let path = format!("nodes/{}/{}", segment(node), action.as_path());
+        self.post(&self.of(service, &path), &serde_json::json!({}))
+            .await
+    }
+
+    pub async fn logs(&self, service: &str, q: &LogsQuery) -> Result<LogsResponse> {
+        self.get(&format!("{}{}", self.of(service, "logs"), query(q)?))
+            .await
+    }
+
+    /// Sends `command` to the service's running canary or blue-green rollout.
+    pub async fn canary(&self, service: &str, command: CanaryCommand) -> Result<Message> {
+        let path = format!("canary/{}", command.as_path());
+        self.post(&self.of(service, &path), &serde_json::json!({}))
+            .await
+    }
+
+    /// Measures the serving release over `q.window` seconds and stores it as a baseline.
+    pub async fn capture_baseline(&self, service: &str, q: &BaselineQuery) -> Result<Baseline> {
+        let path = format!("{}{}", self.of(service, "baselines"), query(q)?);
+        self.post(&path, &serde_json::json!({})).await
+    }
+
+    /// Measures now and compares with baseline `q.id` (default: the newest).
+    pub async fn compare_baseline(&self, service: &str, q: &BaselineQuery) -> Result<Comparison> {
+        let path = format!("{}{}", self.of(service, "baselines/compare"), query(q)?);
+        self.get(&path).await
+    }
+
+    /// The service's scheduled checklist runs, newest first.
+    pub async fn check_history(&self, service: &str, limit: u32) -> Result<Vec<CheckRun>> {
+        let q = query(&HistoryQuery {
+            service: None,
+            limit: Some(limit),
+        })?;
+        self.get(&format!("{}{q}", self.of(service, "checks/history")))
+            .await
+    }
+
+    /// `/v1/services/{service}/{rest}` (`rest` is runway's own, never a user's string).
+    fn of(&self, service: &str, rest: &str) -> String {
+        format!("/v1/services/{}/{rest}", segment(service))
+    }
+
+    /// GETs `path` as `T`: for the routes of a newer server than this client knows.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.request(Method::GET, path, None::<&()>).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    async fn request<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let server = (self.locate)()?;
+        let other = |e: &dyn std::fmt::Display| ClientError::Other(e.to_string());
+        let body = match body {
+            Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| other(&e))?),
+            None => Bytes::new(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", server.api))
+            .header("authorization", format!("Bearer {}", server.token))
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .map_err(|e| other(&e))?;
+        let resp = self.http.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                (self.no_server)(&format!("nothing answers on {}", server.api))
+            } else {
+                ClientError::Other(format!(
+                    "talking to the runway server at {}: {e}",
+                    server.api
+                ))
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Other(format!("unexpected answer from the server: {e}")))
+    }
+}
+
+/// The error an answer that is not a success carries.
+fn api_error(status: StatusCode, bytes: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => ClientError::Api {
+            status,
+            code: body.code,
+            message: body.message,
+            hint: body.hint,
+        },
+        // An older server's `{"error": ...}`, or not runway's answer at all (something else
+        // listens there, or a proxy in between): the code from the status.
+        Err(_) => {
+            let code = ErrorCode::from_http_status(status.as_u16());
+            #[derive(serde::Deserialize)]
+            struct OlderError {
+                error: String,
+            }
+            let message = match serde_json::from_slice::<OlderError>(bytes) {
+                Ok(older) => older.error,
+                Err(_) => String::from_utf8_lossy(bytes).trim().to_string(),
+            };
+            ClientError::Api {
+                status,
+                code,
+                message,
+                hint: code.default_hint().to_string(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_string_never_adds_a_path_segment_or_a_query() {
+        assert_eq!(segment("web-1.a_b~"), "web-1.a_b~");
+        assert_eq!(segment("../x?y=1#z"), "..%2Fx%3Fy%3D1%23z");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn queries_leave_out_what_is_unset_and_encode_the_rest() {
+        assert_eq!(query(&HistoryQuery::default()).unwrap(), "");
+        let q = LogsQuery {
+            n: Some(5),
+            node: Some("web 1&x".into()),
+            ..LogsQuery::default()
+        };
+        assert_eq!(query(&q).unwrap(), "?n=5&node=web+1%26x");
+    }
+
+    #[test]
+    fn an_error_answer_keeps_its_code_and_an_older_one_gets_one_from_its_status() {
+        let body = br#"{"code":"busy","status":409,"message":"busy with #2","hint":"wait","error":"busy with #2"}"#;
+        let e = api_error(StatusCode::CONFLICT, body);
+        assert_eq!(e.code(), Some(ErrorCode::Busy));
+        assert_eq!(e.to_string(), "busy with #2");
+        let older = api_error(StatusCode::NOT_FOUND, br#"{"error":"no deployment #9"}"#);
+        assert_eq!(older.code(), Some(ErrorCode::NotFound));
+        assert_eq!(older.to_string(), "no deployment #9");
+        let html = api_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        assert_eq!(html.to_string(), "<html>bad gateway</html>");
+    }
+}

@@ -1,0 +1,210 @@
+//! What runway records: deployments with their outcome and the release config that went with
+//! them, journal entries, replicas, hook runs, backups and traffic modes. The store keeps them
+//! (in SQLite), the engine writes them, and the API answers with them.
+
+use runway_spec::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::Event;
+
+/// Deployment outcome, as `history` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    RolledBack,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::RolledBack => "rolled_back",
+        }
+    }
+    /// The status a stored row names; `None` for a word this runway does not know (never
+    /// silently `running`: a row it cannot read is an error its reader reports).
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "running" => Some(Status::Running),
+            "succeeded" => Some(Status::Succeeded),
+            "failed" => Some(Status::Failed),
+            "rolled_back" => Some(Status::RolledBack),
+            _ => None,
+        }
+    }
+}
+
+/// Why a deployment exists: a new version, a rollback to an earlier release, or a scale change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Deploy,
+    Rollback,
+    Scale,
+    /// `runway restore BACKUP`: the database put back, and the release that matches it.
+    Restore,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deploy => "deploy",
+            Kind::Rollback => "rollback",
+            Kind::Scale => "scale",
+            Kind::Restore => "restore",
+        }
+    }
+    /// The kind a stored row names; `None` for a word this runway does not know.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "deploy" => Some(Kind::Deploy),
+            "rollback" => Some(Kind::Rollback),
+            "scale" => Some(Kind::Scale),
+            "restore" => Some(Kind::Restore),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the history. A deployment's id doubles as the id of the release it introduced:
+/// replicas point at it, and a rollback copies its `spec`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: i64,
+    pub service: String,
+    pub kind: Kind,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub previous_release_id: Option<i64>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// Where a progressive rollout stands (canary step, pause left, analysis history), so a
+    /// restarted server continues exactly there.
+    #[serde(skip)]
+    pub progress: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub spec: Option<Spec>,
+    #[serde(skip)]
+    pub base_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at: String,
+    pub event: String,
+    pub detail: serde_json::Value,
+}
+
+impl JournalEntry {
+    /// The entry as the typed event it holds; `None` for an event this runway does not know
+    /// (written by a newer one), which is shown raw.
+    pub fn typed(&self) -> Option<Event> {
+        Event::from_row(&self.event, &self.detail)
+    }
+}
+
+/// A replica as persisted: enough to find it again after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaRow {
+    pub id: i64,
+    pub service: String,
+    pub release_id: i64,
+    pub version: String,
+    /// What its platform needs to find it again (for a local process: pid, start time and
+    /// port), as the platform wrote it; `None` before the platform said.
+    pub handle: Option<serde_json::Value>,
+    pub state: String,
+    pub in_rotation: bool,
+    pub restarts: u32,
+}
+
+/// A persisted traffic mode of a service (maintenance or read-only): who set it and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficMode {
+    /// The page's message; None: the `[maintenance] message` of the serving config.
+    pub message: Option<String>,
+    pub since: String,
+    /// `operator`, or the operation that set it (`deployment #12`).
+    pub by: String,
+    /// Set when an operation turned the mode on: only that operation lifts it again, so a page
+    /// an operator put up stays up after a deployment.
+    pub deployment_id: Option<i64>,
+}
+
+/// One run of a hook command, with its output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookRun {
+    pub id: i64,
+    pub deployment_id: i64,
+    /// `backup`, `verify-backup`, `migrate`, `undo`, `restore`, or a `[[hooks.run]]` phase.
+    pub phase: String,
+    pub argv: Vec<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `running`, `ok`, `failed`, `timed_out`, or `interrupted` (the server died meanwhile).
+    pub outcome: String,
+    /// One line: how it exited.
+    pub detail: Option<String>,
+    pub output: String,
+}
+
+/// A backup taken by a deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupRow {
+    pub id: i64,
+    pub service: String,
+    pub deployment_id: i64,
+    /// The version being deployed when the backup was taken (the data is the previous one's).
+    pub version: String,
+    pub dir: String,
+    pub created_at: String,
+    /// `taking`, `ok` (taken and verified), `failed`, or `pruned` (deleted by `keep`).
+    pub state: String,
+    pub size_bytes: u64,
+}
+
+/// The flags a service carries beside its serving release: its traffic modes and whether it
+/// is frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceFlag {
+    Maintenance,
+    ReadOnly,
+    Frozen,
+}
+
+/// The input of a new deployment record.
+pub struct NewDeployment<'a> {
+    pub service: &'a str,
+    pub kind: Kind,
+    pub version: &'a str,
+    pub previous_version: Option<&'a str>,
+    pub previous_release_id: Option<i64>,
+    pub spec: &'a Spec,
+    pub base_dir: &'a str,
+}
+
+/// Why a service is frozen: stored as its `frozen` flag.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Frozen {
+    pub deployment_id: i64,
+    pub reason: String,
+    pub since: String,
+    /// The traffic split when it froze (a canary's weights), restored after a restart.
+    #[serde(default)]
+    pub weights: Option<std::collections::BTreeMap<String, u32>>,
+}
+
+/// Now, as records write timestamps: RFC 3339 in UTC.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
