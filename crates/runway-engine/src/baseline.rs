@@ -11,7 +11,6 @@ pub use runway_wire::api::{Baseline, BaselineMetrics, Comparison, ComparisonRow}
 
 use super::{Engine, EngineError, Service};
 
-
 impl Engine {
     /// Measures the serving release over `window` with the proxy's analysis windows.
     pub async fn measure_serving(

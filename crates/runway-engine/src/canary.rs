@@ -43,7 +43,6 @@ pub struct CanaryProgress {
     pub judge: Judge,
 }
 
-
 /// What `runway promote | pause | resume | abort` send to a running rollout.
 pub use runway_wire::api::CanaryCommand as Control;
 

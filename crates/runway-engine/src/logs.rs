@@ -39,6 +39,12 @@ impl Engine {
         service: &str,
         selection: &LogSelection,
     ) -> Result<Vec<LogSource>, EngineError> {
+        if !self.platform.capabilities().log_files {
+            return Err(EngineError::BadRequest(format!(
+                "the {} platform keeps no log files for runway to read; use its own logs",
+                self.platform.name()
+            )));
+        }
         let svc = self.service(service);
         // A removed service keeps its records: its deployments' logs stay reachable.
         let known = svc.is_ok()

@@ -6,7 +6,6 @@ pub use runway_wire::api::NodeAction;
 
 use super::{service::Operation, Engine, EngineError, Release};
 
-
 impl Engine {
     /// Runs a node action to its end. `node` is a replica id or name (`web-3`).
     pub async fn node_action(
@@ -16,6 +15,12 @@ impl Engine {
         action: NodeAction,
     ) -> Result<String, EngineError> {
         let svc = self.service(service)?;
+        if action == NodeAction::Restart && !self.platform.capabilities().restart_one {
+            return Err(EngineError::BadRequest(format!(
+                "the {} platform cannot restart one node on its own; deploy again instead",
+                self.platform.name()
+            )));
+        }
         let id: i64 = node
             .rsplit('-')
             .next()

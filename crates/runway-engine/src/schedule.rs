@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, Release};
 
-
 fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

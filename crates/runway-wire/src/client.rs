@@ -25,7 +25,7 @@ pub struct ServerAddress {
 }
 
 /// Finds the server before each request; an error is [`ClientError::NoServer`] or `Other`.
-pub type Locate = Box<dyn Fn() -> Result<ServerAddress, ClientError> + Send + Sync>;
+pub type Locate = Box<dyn Fn() -> std::result::Result<ServerAddress, ClientError> + Send + Sync>;
 
 /// Why a request got no answer from the API: the server is not there (or went away), or it
 /// answered with an error (whose code, not text, says what kind).
@@ -181,7 +181,12 @@ impl Client {
         self.get(&self.of(service, "nodes")).await
     }
 
-    pub async fn node_action(&self, service: &str, node: &str, action: NodeAction) -> Result<Message> {
+    pub async fn node_action(
+        &self,
+        service: &str,
+        node: &str,
+        action: NodeAction,
+    ) -> Result<Message> {
         let path = format!("nodes/{}/{}", segment(node), action.as_path());
         self.post(&self.of(service, &path), &serde_json::json!({}))
             .await

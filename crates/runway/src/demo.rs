@@ -10,7 +10,6 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use runway::cli::Client as ApiClient;
 use runway_demo_app::load::Load;
 use runway_store::Deployment;
 
@@ -166,9 +165,11 @@ async fn story(
     step("history");
     cli(exe, dir, state_dir, &["history"], true).await?;
 
-    let history: Vec<Deployment> = ApiClient::new(state_dir)
-        .get("/v1/deployments?limit=10")
-        .await?;
+    let query = runway_wire::api::HistoryQuery {
+        service: None,
+        limit: Some(10),
+    };
+    let history: Vec<Deployment> = runway::cli::connect(state_dir).history(&query).await?;
     println!("\n== summary");
     println!("requests served:  {}", seen.ok);
     println!("requests failed:  {}", seen.failed);
@@ -194,14 +195,10 @@ fn step(text: &str) {
 }
 
 async fn wait_for_server(state_dir: &Path) -> Result<()> {
-    let client = ApiClient::new(state_dir);
+    let client = runway::cli::connect(state_dir);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
-        if client
-            .get::<runway_wire::api::ServerInfo>("/v1/info")
-            .await
-            .is_ok()
-        {
+        if client.info().await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

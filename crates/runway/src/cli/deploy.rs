@@ -81,9 +81,7 @@ pub async fn rollback(
         revision,
         keep_schema,
     };
-    let d = start(
-        client.rollback(&service, &req).await,
-    )?;
+    let d = start(client.rollback(&service, &req).await)?;
     follow(cli, d, detach).await
 }
 
@@ -142,9 +140,7 @@ fn refused(e: ClientError) -> anyhow::Error {
 pub async fn scale(cli: &Cli, count: u32, detach: bool) -> Result<ExitCode> {
     let client = cli.client();
     let service = cli.service(&client).await?;
-    let d = start(
-        client.scale(&service, &ScaleRequest { count }).await,
-    )?;
+    let d = start(client.scale(&service, &ScaleRequest { count }).await)?;
     follow(cli, d, detach).await
 }
 
@@ -267,7 +263,7 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
                     eprintln!("{kind} #{} {}{took}: {reason}", dep.id, status.as_str());
                     // Whether the failure froze the service: from its state, not the text.
                     let frozen = client
-                        .get::<StatusView>("/v1/status")
+                        .status()
                         .await
                         .ok()
                         .and_then(|st| st.services.into_iter().find(|s| s.name == dep.service))

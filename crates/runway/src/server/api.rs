@@ -12,12 +12,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 
 use runway_builtin_router::BuiltinRouter;
 use runway_engine::logfile;
 use runway_engine::logs::LogSelection;
-use runway_engine::nodes::NodeAction;
 use runway_engine::{replica_view, Engine, EngineError};
 use runway_store::{Status, Store};
 use runway_wire::api::*;
@@ -236,12 +234,6 @@ async fn status(State(api): State<Api>) -> ApiResult<StatusView> {
     Ok(Json(api.engine.status()?))
 }
 
-#[derive(Deserialize)]
-struct HistoryQuery {
-    service: Option<String>,
-    limit: Option<u32>,
-}
-
 async fn history(
     State(api): State<Api>,
     Query(q): Query<HistoryQuery>,
@@ -278,13 +270,6 @@ async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<De
         deployment,
         journal: store.journal_since(id, 0)?,
     }))
-}
-
-#[derive(Deserialize)]
-struct EventsQuery {
-    after: Option<i64>,
-    /// Long-poll: seconds to wait for something new (at most 30).
-    wait: Option<u64>,
 }
 
 /// Journal entries after `after`; waits up to `wait` seconds for new ones while the deployment
@@ -359,18 +344,18 @@ async fn maintenance(
     State(api): State<Api>,
     Path(service): Path<String>,
     Json(req): Json<ModeRequest>,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<Message> {
     let message = api.engine.set_maintenance(&service, req.on, req.message)?;
-    Ok(Json(serde_json::json!({ "message": message })))
+    Ok(Json(Message { message }))
 }
 
 async fn read_only(
     State(api): State<Api>,
     Path(service): Path<String>,
     Json(req): Json<ModeRequest>,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<Message> {
     let message = api.engine.set_read_only(&service, req.on, req.message)?;
-    Ok(Json(serde_json::json!({ "message": message })))
+    Ok(Json(Message { message }))
 }
 
 async fn hook_runs(
@@ -402,40 +387,29 @@ async fn nodes(State(api): State<Api>, Path(service): Path<String>) -> ApiResult
     ))
 }
 
-#[derive(Deserialize)]
-struct RemoveQuery {
-    #[serde(default)]
-    force: bool,
-}
-
 /// `DELETE /v1/services/NAME[?force=true]`: refused (409) while the service serves, unless
 /// forced.
 async fn remove_service(
     State(api): State<Api>,
     Path(service): Path<String>,
     Query(q): Query<RemoveQuery>,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<Message> {
     let message = api.engine.remove_service(&service, q.force).await?;
-    Ok(Json(serde_json::json!({ "message": message })))
+    Ok(Json(Message { message }))
 }
 
 async fn node_action(
     State(api): State<Api>,
     Path((service, node, action)): Path<(String, String, String)>,
-) -> ApiResult<serde_json::Value> {
-    let action = match action.as_str() {
-        "restart" => NodeAction::Restart,
-        "stop" => NodeAction::Stop,
-        "start" => NodeAction::Start,
-        other => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("unknown node action `{other}`: restart, stop or start"),
-            ))
-        }
-    };
+) -> ApiResult<Message> {
+    let action = NodeAction::from_path(&action).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("unknown node action `{action}`: restart, stop or start"),
+        )
+    })?;
     let message = api.engine.node_action(&service, &node, action).await?;
-    Ok(Json(serde_json::json!({ "message": message })))
+    Ok(Json(Message { message }))
 }
 
 async fn check_history(
@@ -446,14 +420,6 @@ async fn check_history(
     Ok(Json(
         api.engine.check_history(&service, q.limit.unwrap_or(20))?,
     ))
-}
-
-#[derive(Deserialize)]
-struct BaselineQuery {
-    /// Seconds to measure over.
-    window: Option<f64>,
-    /// Which baseline to compare with (default: the newest).
-    id: Option<i64>,
 }
 
 fn window_of(q: &BaselineQuery) -> Result<Duration, ApiError> {
@@ -490,34 +456,15 @@ async fn compare_baseline(
 async fn canary_control(
     State(api): State<Api>,
     Path((service, command)): Path<(String, String)>,
-) -> ApiResult<serde_json::Value> {
-    use runway_engine::canary::Control;
-    let control = match command.as_str() {
-        "promote" => Control::Promote,
-        "promote-full" => Control::PromoteFull,
-        "pause" => Control::Pause,
-        "resume" => Control::Resume,
-        "abort" => Control::Abort,
-        other => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("unknown command `{other}`: promote, promote-full, pause, resume or abort"),
-            ))
-        }
-    };
+) -> ApiResult<Message> {
+    let control = CanaryCommand::from_path(&command).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("unknown command `{command}`: promote, promote-full, pause, resume or abort"),
+        )
+    })?;
     let message = api.engine.control(&service, control)?;
-    Ok(Json(serde_json::json!({ "message": message })))
-}
-
-#[derive(Deserialize)]
-struct LogsQuery {
-    n: Option<usize>,
-    version: Option<String>,
-    node: Option<String>,
-    /// The replicas this deployment started.
-    deployment: Option<i64>,
-    /// JSON of a previous response's cursor: follow mode.
-    cursor: Option<String>,
+    Ok(Json(Message { message }))
 }
 
 /// The last `n` lines of each selected replica's log, or what each wrote since `cursor`.

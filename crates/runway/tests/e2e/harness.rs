@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use runway::cli::Client;
+use runway::cli::{connect, Client};
 
 pub const RUNWAY: &str = env!("CARGO_BIN_EXE_runway");
 
@@ -161,7 +161,7 @@ impl Harness {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.state)
+        connect(&self.state)
     }
 
     pub fn config(&self, app: &App) -> String {
