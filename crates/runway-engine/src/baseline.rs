@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use runway_wire::api::{Baseline, BaselineMetrics, Comparison, ComparisonRow};
+use runway_wire::id::BaselineId;
 
 use super::{Engine, EngineError, Service};
 
@@ -69,18 +70,21 @@ impl Engine {
             service,
             &serde_json::to_value(&metrics).map_err(anyhow::Error::from)?,
         )?;
-        self.baseline(service, Some(id))
+        self.baseline(service, Some(BaselineId(id)))
     }
 
-    pub fn baseline(&self, service: &str, id: Option<i64>) -> Result<Baseline, EngineError> {
-        let (id, captured_at, metrics) = self.store.baseline(service, id)?.ok_or_else(|| {
-            EngineError::NotFound(format!(
-                "no baseline for `{service}`; capture one with `runway baseline capture`"
-            ))
-        })?;
+    pub fn baseline(&self, service: &str, id: Option<BaselineId>) -> Result<Baseline, EngineError> {
+        let (id, captured_at, metrics) = self
+            .store
+            .baseline(service, id.map(i64::from))?
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "no baseline for `{service}`; capture one with `runway baseline capture`"
+                ))
+            })?;
         let metrics = serde_json::from_value(metrics).map_err(anyhow::Error::from)?;
         Ok(Baseline {
-            id,
+            id: BaselineId(id),
             service: service.to_string(),
             captured_at,
             metrics,
@@ -90,7 +94,7 @@ impl Engine {
     pub async fn compare_baseline(
         &self,
         service: &str,
-        id: Option<i64>,
+        id: Option<BaselineId>,
         window: Duration,
     ) -> Result<Comparison, EngineError> {
         let baseline = self.baseline(service, id)?;

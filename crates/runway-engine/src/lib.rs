@@ -726,7 +726,7 @@ impl Engine {
             let serving: Vec<ReleaseView> = self
                 .serving(&svc.name)?
                 .map(|r| ReleaseView {
-                    deployment_id: r.id,
+                    deployment_id: r.id.into(),
                     version: r.version,
                     replicas: r.spec.run.replicas,
                 })
@@ -737,7 +737,7 @@ impl Engine {
                 Some(op) => {
                     let d = self.store.deployment(op.deployment_id)?;
                     Some(OperationView {
-                        deployment_id: op.deployment_id,
+                        deployment_id: op.deployment_id.into(),
                         version: d.as_ref().map(|d| d.version.clone()),
                         kind: d.as_ref().map(|d| d.kind),
                         started_at: d.as_ref().map(|d| d.started_at.clone()),
@@ -749,7 +749,7 @@ impl Engine {
                 None => None,
             };
             // Failures since the serving release (the one `serving()` just read).
-            let since = serving.first().map_or(0, |r| r.deployment_id);
+            let since = serving.first().map_or(0, |r| r.deployment_id.0);
             let last_failure = self
                 .store
                 .history(Some(&svc.name), 20)?
@@ -794,10 +794,10 @@ impl Engine {
 pub fn replica_view(r: &replica::Replica) -> ReplicaView {
     let s = r.status();
     ReplicaView {
-        id: r.id,
+        id: r.id.into(),
         name: r.name.clone(),
         version: r.version.clone(),
-        release_id: r.release_id,
+        release_id: r.release_id.into(),
         port: s.port,
         pid: s.pid,
         state: serde_json::to_value(s.phase)

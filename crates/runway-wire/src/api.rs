@@ -5,6 +5,7 @@
 use runway_spec::Spec;
 use serde::{Deserialize, Serialize};
 
+use crate::id::{BackupId, BaselineId, CheckRunId, DeploymentId, ReplicaId};
 use crate::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics};
 use crate::record::{Deployment, Frozen, JournalEntry, Kind, TrafficMode};
 
@@ -27,7 +28,7 @@ pub struct DeployRequest {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RollbackRequest {
     pub version: Option<String>,
-    pub revision: Option<i64>,
+    pub revision: Option<DeploymentId>,
     /// `--keep-schema`: leave the migrations in effect (old code on the new schema).
     #[serde(default)]
     pub keep_schema: bool,
@@ -35,7 +36,7 @@ pub struct RollbackRequest {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RestoreRequest {
-    pub backup_id: i64,
+    pub backup_id: BackupId,
 }
 
 /// `runway maintenance on|off` and `runway traffic read-only|normal`.
@@ -53,10 +54,10 @@ pub struct ScaleRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplicaView {
-    pub id: i64,
+    pub id: ReplicaId,
     pub name: String,
     pub version: String,
-    pub release_id: i64,
+    pub release_id: DeploymentId,
     pub port: u16,
     pub pid: Option<i32>,
     /// starting | running | restarting | exited | stopping | stopped
@@ -69,7 +70,7 @@ pub struct ReplicaView {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseView {
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub version: String,
     pub replicas: u32,
 }
@@ -78,7 +79,7 @@ pub struct ReleaseView {
 pub struct OperationView {
     /// The deployment under way; 0 for an action that is not a deployment (a node restart,
     /// a service removal), which has no version, kind or start below.
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     /// The version it deploys (for a rollback: the one it brings back).
     pub version: Option<String>,
     /// deploy | rollback | scale | restore (as in `history`).
@@ -207,7 +208,7 @@ pub struct ServerInfo {
 /// One run of a service's scheduled checklist (`runway check --history`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRun {
-    pub id: i64,
+    pub id: CheckRunId,
     pub service: String,
     pub started_at: String,
     pub passed: bool,
@@ -230,7 +231,7 @@ pub struct BaselineMetrics {
 /// A stored baseline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Baseline {
-    pub id: i64,
+    pub id: BaselineId,
     pub service: String,
     pub captured_at: String,
     pub metrics: BaselineMetrics,
@@ -352,7 +353,7 @@ pub struct BaselineQuery {
     pub window: Option<f64>,
     /// Which baseline to compare with (default: the newest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<i64>,
+    pub id: Option<BaselineId>,
 }
 
 /// `GET /v1/services/{service}/logs`: the last `n` lines of each selected replica's log, or
@@ -367,7 +368,7 @@ pub struct LogsQuery {
     pub node: Option<String>,
     /// The replicas this deployment started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<i64>,
+    pub deployment: Option<DeploymentId>,
     /// JSON of a previous response's cursor: follow mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,

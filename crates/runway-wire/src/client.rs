@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::api::*;
+use crate::id::DeploymentId;
 use crate::record::{BackupRow, Deployment, HookRun};
 use crate::{ErrorBody, ErrorCode};
 
@@ -128,18 +129,18 @@ impl Client {
     }
 
     /// A deployment with its whole journal.
-    pub async fn deployment(&self, id: i64) -> Result<DeploymentDetail> {
+    pub async fn deployment(&self, id: DeploymentId) -> Result<DeploymentDetail> {
         self.get(&format!("/v1/deployments/{id}")).await
     }
 
     /// A deployment with the journal entries after `q.after`, waiting up to `q.wait` seconds
     /// for new ones while it runs.
-    pub async fn events(&self, id: i64, q: &EventsQuery) -> Result<DeploymentDetail> {
+    pub async fn events(&self, id: DeploymentId, q: &EventsQuery) -> Result<DeploymentDetail> {
         self.get(&format!("/v1/deployments/{id}/events{}", query(q)?))
             .await
     }
 
-    pub async fn hook_runs(&self, id: i64) -> Result<Vec<HookRun>> {
+    pub async fn hook_runs(&self, id: DeploymentId) -> Result<Vec<HookRun>> {
         self.get(&format!("/v1/deployments/{id}/hooks")).await
     }
 

@@ -9,6 +9,7 @@ use runway_wire::api::{
     CanaryCommand, DeployRequest, DeploymentDetail, EventsQuery, Message, ModeRequest,
     RestoreRequest, RollbackRequest, ScaleRequest,
 };
+use runway_wire::id::{BackupId, DeploymentId};
 use runway_wire::record::{Deployment, Kind, Status};
 use runway_wire::Event;
 
@@ -78,7 +79,7 @@ pub async fn rollback(
     let service = cli.service(&client).await?;
     let req = RollbackRequest {
         version: version.map(str::to_string),
-        revision,
+        revision: revision.map(DeploymentId),
         keep_schema,
     };
     let d = start(client.rollback(&service, &req).await)?;
@@ -91,7 +92,12 @@ pub async fn restore(cli: &Cli, backup_id: i64, detach: bool) -> Result<ExitCode
     let service = cli.service(&client).await?;
     let d = start(
         client
-            .restore(&service, &RestoreRequest { backup_id })
+            .restore(
+                &service,
+                &RestoreRequest {
+                    backup_id: BackupId(backup_id),
+                },
+            )
             .await,
     )?;
     follow(cli, d, detach).await
@@ -191,7 +197,7 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
             after: Some(after),
             wait: Some(10),
         };
-        let detail: DeploymentDetail = match client.events(d.id, &query).await {
+        let detail: DeploymentDetail = match client.events(DeploymentId(d.id), &query).await {
             Ok(detail) => {
                 if lost_since.take().is_some() {
                     progress.line("  server is back");

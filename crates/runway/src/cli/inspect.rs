@@ -11,6 +11,7 @@ use super::{BaselineCommand, Cli, NodesCommand};
 use runway_wire::api::{
     HistoryQuery, LogsQuery, LogsResponse, NodeAction, ReplicaView, StatusView,
 };
+use runway_wire::id::{BaselineId, DeploymentId};
 use runway_wire::record::Deployment;
 
 pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<ExitCode> {
@@ -400,10 +401,10 @@ pub async fn backups(cli: &Cli, json: bool) -> Result<ExitCode> {
 /// it started (running or not).
 pub async fn deployment_logs(cli: &Cli, id: i64, lines: usize, json: bool) -> Result<ExitCode> {
     let client = cli.client();
-    let deployment = client.deployment(id).await?.deployment;
-    let runs = client.hook_runs(id).await?;
+    let deployment = client.deployment(DeploymentId(id)).await?.deployment;
+    let runs = client.hook_runs(DeploymentId(id)).await?;
     let query = LogsQuery {
-        deployment: Some(id),
+        deployment: Some(DeploymentId(id)),
         n: Some(lines),
         ..LogsQuery::default()
     };
@@ -564,7 +565,7 @@ pub async fn baseline(cli: &Cli, cmd: &BaselineCommand) -> Result<ExitCode> {
             eprintln!("measuring {service} for {}...", runway_spec::Dur(*window));
             let query = BaselineQuery {
                 window: Some(window.as_secs_f64()),
-                id: *id,
+                id: id.map(BaselineId),
             };
             let c: Comparison = client.compare_baseline(&service, &query).await?;
             if *json {

@@ -317,7 +317,7 @@ async fn rollback(
         .rollback(
             &service,
             req.version.as_deref(),
-            req.revision,
+            req.revision.map(i64::from),
             req.keep_schema,
         )
         .await?;
@@ -329,7 +329,7 @@ async fn restore(
     Path(service): Path<String>,
     Json(req): Json<RestoreRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
-    let d = api.engine.restore(&service, req.backup_id).await?;
+    let d = api.engine.restore(&service, req.backup_id.0).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -481,7 +481,7 @@ async fn logs(
     let selection = LogSelection {
         node: q.node,
         version: q.version,
-        deployment: q.deployment,
+        deployment: q.deployment.map(i64::from),
     };
     let mut out = LogsResponse {
         lines: Vec::new(),
