@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn an_id_is_its_number_on_the_wire_and_in_messages() {
         assert_eq!(serde_json::to_string(&DeploymentId(12)).unwrap(), "12");
-        assert_eq!(serde_json::from_str::<ReplicaId>("3").unwrap(), ReplicaId(3));
+        assert_eq!(
+            serde_json::from_str::<ReplicaId>("3").unwrap(),
+            ReplicaId(3)
+        );
         assert_eq!(format!("#{}", BackupId(7)), "#7");
         assert!(serde_json::from_str::<DeploymentId>("\"12\"").is_err());
     }

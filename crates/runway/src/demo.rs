@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use runway_demo_app::load::Load;
-use runway_store::Deployment;
+use runway_wire::record::Deployment;
 
 /// Requests per second the demo's load aims at (spread over a few keep-alive connections).
 const LOAD_RPS: u64 = 400;
@@ -169,7 +169,7 @@ async fn story(
         service: None,
         limit: Some(10),
     };
-    let history: Vec<Deployment> = runway::cli::connect(state_dir).history(&query).await?;
+    let history: Vec<Deployment> = runway_cli::connect(state_dir).history(&query).await?;
     println!("\n== summary");
     println!("requests served:  {}", seen.ok);
     println!("requests failed:  {}", seen.failed);
@@ -179,7 +179,7 @@ async fn story(
     }
     let serving = history
         .iter()
-        .find(|d| d.status == runway_store::Status::Succeeded)
+        .find(|d| d.status == runway_wire::record::Status::Succeeded)
         .map(|d| d.version.clone());
     println!("serving now: {}", serving.as_deref().unwrap_or("?"));
     if seen.failed > 0 || seen.ok == 0 {
@@ -195,7 +195,7 @@ fn step(text: &str) {
 }
 
 async fn wait_for_server(state_dir: &Path) -> Result<()> {
-    let client = runway::cli::connect(state_dir);
+    let client = runway_cli::connect(state_dir);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
         if client.info().await.is_ok() {

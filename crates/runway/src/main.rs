@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use runway::cli;
+use runway_cli as cli;
 
 /// `runway demo`: a client of the library like any other, so it lives here, not in it.
 mod demo;

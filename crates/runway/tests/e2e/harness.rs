@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use runway::cli::{connect, Client};
+use runway_cli::{connect, Client};
 
 pub const RUNWAY: &str = env!("CARGO_BIN_EXE_runway");
 

@@ -2,6 +2,7 @@
 //! deployments, serves the API, and on SIGTERM/SIGINT stops its replicas and exits.
 
 mod api;
+pub mod state_dir;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result};
 use runway_engine::Engine;
 use runway_store::Store;
 
-use crate::state_dir::{self, ServerFile};
+use crate::state_dir::ServerFile;
 
 pub struct ServerOptions {
     pub state_dir: PathBuf,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 pub use runway_wire::client::{Client, ClientError, ServerAddress};
 
-use crate::state_dir;
+use runway_server::state_dir;
 
 /// A client of the server whose state dir is `state_dir`.
 pub fn connect(state_dir: &Path) -> Client {

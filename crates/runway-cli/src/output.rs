@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use runway_wire::Event;
 
-use runway_store::JournalEntry;
+use runway_wire::record::JournalEntry;
 
 pub enum Progress {
     Terminal(ProgressBar),
@@ -140,7 +140,7 @@ pub fn seconds_between(from: &str, to: &str) -> Option<f64> {
 /// The service's client errors in a line of `runway status`, or `None` while there are none:
 /// requests the client failed (a malformed body, an aborted upload), which the proxy answered
 /// itself and which are in no release's numbers.
-pub fn client_errors_line(c: &runway_proxy::ClientErrorCounts) -> Option<String> {
+pub fn client_errors_line(c: &runway_wire::metrics::ClientErrorCounts) -> Option<String> {
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut parts = Vec::new();
     if c.bad_request_body > 0 {
@@ -349,7 +349,7 @@ fn describe_analysis(d: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use runway_proxy::ClientErrorCounts;
+    use runway_wire::metrics::ClientErrorCounts;
 
     use super::client_errors_line;
 

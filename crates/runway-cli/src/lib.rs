@@ -33,7 +33,7 @@ impl Cli {
         let flag = after
             .and_then(|s| s.state_dir.as_deref())
             .or(self.state_dir.as_deref());
-        crate::state_dir::resolve(flag)
+        runway_server::state_dir::resolve(flag)
     }
 
     /// `--service NAME` as given: after the command, else before it.
@@ -107,7 +107,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             metrics_listen,
             ..
         } => {
-            crate::server::run(crate::server::ServerOptions {
+            runway_server::run(runway_server::ServerOptions {
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
                 metrics_listen: *metrics_listen,
