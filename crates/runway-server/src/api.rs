@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use runway_builtin_router::BuiltinRouter;
 use runway_engine::logfile;
 use runway_engine::logs::LogSelection;
+use runway_engine::records::Records;
 use runway_engine::{replica_view, Engine, EngineError};
 use runway_store::{Status, Store};
 use runway_wire::api::*;

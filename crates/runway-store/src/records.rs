@@ -1,37 +1,86 @@
-//! The store as the engine's [`Records`]: each method is the store's own.
+//! The store as the engine's [`Records`]: everything the engine reads and writes across a
+//! crash is implemented here, once, as the trait's methods (bring the trait into scope to call
+//! them: `use runway_engine::records::Records`).
 
 use anyhow::Result;
 use runway_engine::records::Records;
+use rusqlite::{params, OptionalExtension};
 
+use crate::runbook::backup_from_row;
 use crate::{
-    BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag, Status, Store,
+    deployment_from_row, now, readable, replica_from_row, BackupRow, Deployment, JournalEntry,
+    NewDeployment, ReplicaRow, ServiceFlag, Status, Store,
 };
 
 impl Records for Store {
     fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<i64> {
-        Store::insert_deployment(self, d)
+        let spec = serde_json::to_string(d.spec)?;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO deployments (service, kind, version, previous_version, previous_release_id,
+                 status, spec, base_dir, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8)",
+            params![
+                d.service,
+                d.kind.as_str(),
+                d.version,
+                d.previous_version,
+                d.previous_release_id,
+                spec,
+                d.base_dir,
+                now()
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
     fn deployment(&self, id: i64) -> Result<Option<Deployment>> {
-        Store::deployment(self, id)
+        self.conn()
+            .query_row(
+                "SELECT * FROM deployments WHERE id = ?1",
+                [id],
+                deployment_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
     }
 
+    /// History newest first; `service` None means all services.
     fn history(&self, service: Option<&str>, limit: u32) -> Result<Vec<Deployment>> {
-        Store::history(self, service, limit)
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM deployments WHERE (?1 IS NULL OR service = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![service, limit], deployment_from_row)?;
+        readable(rows)
     }
 
     fn running_deployments(&self) -> Result<Vec<Deployment>> {
-        Store::running_deployments(self)
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT * FROM deployments WHERE status = 'running' ORDER BY id")?;
+        let rows = stmt.query_map([], deployment_from_row)?;
+        readable(rows)
     }
 
     fn set_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()> {
-        Store::set_progress(self, id, progress)
+        self.conn().execute(
+            "UPDATE deployments SET progress = ?2 WHERE id = ?1",
+            params![id, progress.to_string()],
+        )?;
+        Ok(())
     }
 
     fn finish_deployment(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()> {
-        Store::finish_deployment(self, id, status, reason)
+        self.conn().execute(
+            "UPDATE deployments SET status = ?2, reason = COALESCE(?3, reason), finished_at = ?4 WHERE id = ?1",
+            params![id, status.as_str(), reason, now()],
+        )?;
+        Ok(())
     }
 
+    /// Marks every succeeded deployment of `version` newer than `after` as rolled back: after
+    /// going back past a version, none of its releases (a deploy, then a scale change of it) is
+    /// a rollback target any more.
     fn mark_version_rolled_back(
         &self,
         service: &str,
@@ -39,35 +88,91 @@ impl Records for Store {
         after: i64,
         reason: &str,
     ) -> Result<()> {
-        Store::mark_version_rolled_back(self, service, version, after, reason)
+        self.conn().execute(
+            "UPDATE deployments SET status = 'rolled_back', reason = ?4,
+                 finished_at = COALESCE(finished_at, ?5)
+             WHERE service = ?1 AND version = ?2 AND id > ?3 AND status = 'succeeded'",
+            params![service, version, after, reason, now()],
+        )?;
+        Ok(())
     }
 
     fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) -> Result<i64> {
-        Store::journal(self, deployment_id, event, detail)
+        let conn = self.conn();
+        let seq: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE deployment_id = ?1",
+            [deployment_id],
+            |r| r.get(0),
+        )?;
+        conn.execute(
+            "INSERT INTO journal (deployment_id, seq, at, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![deployment_id, seq, now(), event, detail.to_string()],
+        )?;
+        Ok(seq)
     }
 
     fn journal_since(&self, deployment_id: i64, after: i64) -> Result<Vec<JournalEntry>> {
-        Store::journal_since(self, deployment_id, after)
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT seq, at, event, detail FROM journal WHERE deployment_id = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![deployment_id, after], |r| {
+            let detail: String = r.get(3)?;
+            Ok(JournalEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                event: r.get(2)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn services(&self) -> Result<Vec<(String, Option<i64>)>> {
-        Store::services(self)
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, serving_release FROM services ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn serving_release(&self, service: &str) -> Result<Option<i64>> {
-        Store::serving_release(self, service)
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT serving_release FROM services WHERE name = ?1",
+                [service],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     fn set_serving_release(&self, service: &str, release: Option<i64>) -> Result<()> {
-        Store::set_serving_release(self, service, release)
+        self.conn().execute(
+            "INSERT INTO services (name, serving_release) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET serving_release = excluded.serving_release",
+            params![service, release],
+        )?;
+        Ok(())
     }
 
+    /// Records that a service exists (before its first release serves), so a restarted server
+    /// knows to bring up its proxy and resume its first deployment.
     fn ensure_service(&self, service: &str) -> Result<()> {
-        Store::ensure_service(self, service)
+        self.conn().execute(
+            "INSERT OR IGNORE INTO services (name, serving_release) VALUES (?1, NULL)",
+            [service],
+        )?;
+        Ok(())
     }
 
+    /// Forgets a service: it is no longer brought up at start, nor listed. Its deployments,
+    /// journals, backups and replica rows stay as records; its modes (maintenance, read-only,
+    /// freeze) go with it, so a new service of that name starts afresh.
     fn remove_service(&self, service: &str) -> Result<()> {
-        Store::remove_service(self, service)
+        self.conn()
+            .execute("DELETE FROM services WHERE name = ?1", [service])?;
+        Ok(())
     }
 
     fn flag_json(&self, service: &str, flag: ServiceFlag) -> Result<Option<serde_json::Value>> {
@@ -90,52 +195,117 @@ impl Records for Store {
         version: &str,
         handle: &serde_json::Value,
     ) -> Result<i64> {
-        Store::insert_replica(self, service, release_id, version, handle)
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO replicas (service, release_id, version, handle, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
+            params![service, release_id, version, handle.to_string(), now()],
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
     fn replica(&self, id: i64) -> Result<Option<ReplicaRow>> {
-        Store::replica(self, id)
+        self.conn()
+            .query_row(
+                "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
+                 FROM replicas WHERE id = ?1",
+                [id],
+                replica_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
     }
 
+    /// Replicas that may still have a process: everything not stopped or failed for good.
     fn live_replicas(&self, service: &str) -> Result<Vec<ReplicaRow>> {
-        Store::live_replicas(self, service)
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
+             FROM replicas WHERE service = ?1 AND state NOT IN ('stopped', 'failed') ORDER BY id",
+        )?;
+        let rows = stmt.query_map([service], replica_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest `limit` replicas of `version` in `service`, whatever their state.
     fn replicas_of_version(
         &self,
         service: &str,
         version: &str,
         limit: usize,
     ) -> Result<Vec<ReplicaRow>> {
-        Store::replicas_of_version(self, service, version, limit)
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
+             FROM replicas WHERE service = ?1 AND version = ?2 ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![service, version, limit as i64], replica_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Records what the replica's platform needs to find it again (a new process, a new
+    /// container...).
     fn set_replica_handle(&self, id: i64, handle: &serde_json::Value) -> Result<()> {
-        Store::set_replica_handle(self, id, handle)
+        self.conn().execute(
+            "UPDATE replicas SET handle = ?2 WHERE id = ?1",
+            params![id, handle.to_string()],
+        )?;
+        Ok(())
     }
 
     fn set_replica_state(&self, id: i64, state: &str) -> Result<()> {
-        Store::set_replica_state(self, id, state)
+        let stopped = matches!(state, "stopped" | "failed").then(now);
+        self.conn().execute(
+            "UPDATE replicas SET state = ?2, stopped_at = COALESCE(?3, stopped_at) WHERE id = ?1",
+            params![id, state, stopped],
+        )?;
+        Ok(())
     }
 
     fn set_replica_rotation(&self, id: i64, in_rotation: bool) -> Result<()> {
-        Store::set_replica_rotation(self, id, in_rotation)
+        self.conn().execute(
+            "UPDATE replicas SET in_rotation = ?2 WHERE id = ?1",
+            params![id, in_rotation],
+        )?;
+        Ok(())
     }
 
     fn bump_replica_restarts(&self, id: i64) -> Result<()> {
-        Store::bump_replica_restarts(self, id)
+        self.conn().execute(
+            "UPDATE replicas SET restarts = restarts + 1 WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
     }
 
     fn insert_hook_run(&self, deployment_id: i64, phase: &str, argv: &[String]) -> Result<i64> {
-        Store::insert_hook_run(self, deployment_id, phase, argv)
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO hook_runs (deployment_id, phase, argv, started_at, outcome)
+             VALUES (?1, ?2, ?3, ?4, 'running')",
+            params![deployment_id, phase, serde_json::to_string(argv)?, now()],
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
     fn finish_hook_run(&self, id: i64, outcome: &str, detail: &str, output: &str) -> Result<()> {
-        Store::finish_hook_run(self, id, outcome, detail, output)
+        self.conn().execute(
+            "UPDATE hook_runs SET outcome = ?2, detail = ?3, output = ?4, finished_at = ?5
+             WHERE id = ?1",
+            params![id, outcome, detail, output, now()],
+        )?;
+        Ok(())
     }
 
+    /// Hooks recorded as running when the server died: their process went on without anyone
+    /// reading its output. Called on start, before anything runs.
     fn mark_interrupted_hook_runs(&self) -> Result<usize> {
-        Store::mark_interrupted_hook_runs(self)
+        Ok(self.conn().execute(
+            "UPDATE hook_runs SET outcome = 'interrupted', finished_at = ?1,
+                 detail = 'the server stopped while it ran'
+             WHERE outcome = 'running'",
+            [now()],
+        )?)
     }
 
     fn insert_backup(
@@ -145,53 +315,126 @@ impl Records for Store {
         version: &str,
         dir: &str,
     ) -> Result<i64> {
-        Store::insert_backup(self, service, deployment_id, version, dir)
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO backups (service, deployment_id, version, dir, created_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'taking')",
+            params![service, deployment_id, version, dir, now()],
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
     fn set_backup_state(&self, id: i64, state: &str, size_bytes: u64) -> Result<()> {
-        Store::set_backup_state(self, id, state, size_bytes)
+        self.conn().execute(
+            "UPDATE backups SET state = ?2, size_bytes = ?3 WHERE id = ?1",
+            params![id, state, size_bytes as i64],
+        )?;
+        Ok(())
     }
 
     fn backup(&self, id: i64) -> Result<Option<BackupRow>> {
-        Store::backup(self, id)
+        self.conn()
+            .query_row("SELECT * FROM backups WHERE id = ?1", [id], backup_from_row)
+            .optional()
+            .map_err(Into::into)
     }
 
+    /// The service's backups, newest first (pruned ones included, for the record).
     fn backups(&self, service: &str) -> Result<Vec<BackupRow>> {
-        Store::backups(self, service)
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT * FROM backups WHERE service = ?1 ORDER BY id DESC")?;
+        let rows = stmt.query_map([service], backup_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The backup a deployment took, if it took one that is usable.
     fn backup_of(&self, deployment_id: i64) -> Result<Option<BackupRow>> {
-        Store::backup_of(self, deployment_id)
+        self.conn()
+            .query_row(
+                "SELECT * FROM backups WHERE deployment_id = ?1 AND state = 'ok'
+                 ORDER BY id DESC LIMIT 1",
+                [deployment_id],
+                backup_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
     }
 
+    /// Records that deployment `deployment_id` applied its migration.
     fn record_migration(&self, deployment_id: i64, service: &str) -> Result<()> {
-        Store::record_migration(self, deployment_id, service)
+        self.conn().execute(
+            "INSERT INTO migrations (deployment_id, service, applied_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(deployment_id) DO UPDATE SET
+                 applied_at = excluded.applied_at, undone_by = NULL, undone_at = NULL, how = NULL",
+            params![deployment_id, service, now()],
+        )?;
+        Ok(())
     }
 
+    /// Records that a migration is no longer in effect: `how` is `undo` or `restore`.
     fn mark_migration_undone(&self, deployment_id: i64, by: i64, how: &str) -> Result<()> {
-        Store::mark_migration_undone(self, deployment_id, by, how)
+        self.conn().execute(
+            "UPDATE migrations SET undone_by = ?2, undone_at = ?3, how = ?4
+             WHERE deployment_id = ?1 AND undone_by IS NULL",
+            params![deployment_id, by, now(), how],
+        )?;
+        Ok(())
     }
 
+    /// Migrations in effect that releases newer than `release_id` applied, newest first: what
+    /// going back to `release_id` has to take back.
     fn migrations_after(&self, service: &str, release_id: i64) -> Result<Vec<i64>> {
-        Store::migrations_after(self, service, release_id)
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT deployment_id FROM migrations
+             WHERE service = ?1 AND deployment_id > ?2 AND undone_by IS NULL
+             ORDER BY deployment_id DESC",
+        )?;
+        let rows = stmt.query_map(params![service, release_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn migration_in_effect(&self, deployment_id: i64) -> Result<bool> {
-        Store::migration_in_effect(self, deployment_id)
+        Ok(self
+            .conn()
+            .prepare("SELECT 1 FROM migrations WHERE deployment_id = ?1 AND undone_by IS NULL")?
+            .exists([deployment_id])?)
     }
 
     fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<i64> {
-        Store::insert_baseline(self, service, metrics)
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO baselines (service, captured_at, metrics) VALUES (?1, ?2, ?3)",
+            params![service, now(), metrics.to_string()],
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
+    /// A baseline by id, or the newest one of the service.
     fn baseline(
         &self,
         service: &str,
         id: Option<i64>,
     ) -> Result<Option<(i64, String, serde_json::Value)>> {
-        Store::baseline(self, service, id)
+        self.conn()
+            .query_row(
+                "SELECT id, captured_at, metrics FROM baselines
+                 WHERE service = ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id DESC LIMIT 1",
+                params![service, id],
+                |r| {
+                    let metrics: String = r.get(2)?;
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        serde_json::from_str(&metrics).unwrap_or_default(),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(Into::into)
     }
 
+    /// Records a run of scheduled checks that started at `started_at` (RFC 3339).
     fn insert_check_run(
         &self,
         service: &str,
@@ -199,14 +442,33 @@ impl Records for Store {
         passed: bool,
         results: &serde_json::Value,
     ) -> Result<i64> {
-        Store::insert_check_run(self, service, started_at, passed, results)
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO check_runs (service, started_at, passed, results) VALUES (?1, ?2, ?3, ?4)",
+            params![service, started_at, passed, results.to_string()],
+        )?;
+        Ok(conn.last_insert_rowid())
     }
 
+    /// Newest first: (id, started_at, passed, results).
     fn check_runs(
         &self,
         service: &str,
         limit: u32,
     ) -> Result<Vec<(i64, String, bool, serde_json::Value)>> {
-        Store::check_runs(self, service, limit)
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, started_at, passed, results FROM check_runs WHERE service = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![service, limit], |r| {
+            let results: String = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                serde_json::from_str(&results).unwrap_or_default(),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

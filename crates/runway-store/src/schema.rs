@@ -210,6 +210,7 @@ CREATE TABLE IF NOT EXISTS replicas (
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runway_engine::records::Records;
 
     /// A state database written by runway before versioned migrations (see the file's
     /// header for how it was made).

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use runway_engine::records::Records;
 use runway_engine::Engine;
 use runway_fakes::{FakeRouter, Fakes};
 use runway_spec::Spec;
