@@ -42,7 +42,12 @@ pub struct BuiltinRouter {
     gate: tokio::sync::watch::Sender<bool>,
     /// Cancelled by [`TrafficRouter::close`]: the proxy stops listening.
     closed: CancellationToken,
+    /// True once the proxy's task has dropped the listener.
+    released: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How long `close` waits for the proxy to let go of its address.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 impl BuiltinRouter {
     /// The proxy, for the server's Prometheus endpoint (every service's metrics together).
@@ -55,10 +60,12 @@ impl BuiltinRouter {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen} for service `{service}`: {e}"))?;
+        let (released, released_rx) = tokio::sync::watch::channel(false);
         let router = BuiltinRouter {
             proxy: Proxy::new(service, ProxyConfig::default()),
             gate: tokio::sync::watch::Sender::new(false),
             closed: CancellationToken::new(),
+            released: released_rx,
         };
         let proxy = router.proxy.clone();
         let mut gate = router.gate.subscribe();
@@ -66,13 +73,19 @@ impl BuiltinRouter {
         tokio::spawn(async move {
             // Closed before it ever opened (a service removed while recovering): the listener
             // goes now.
-            tokio::select! {
-                _ = gate.wait_for(|open| *open) => {}
-                () = closed.cancelled() => return,
+            let opened = tokio::select! {
+                opened = gate.wait_for(|open| *open) => opened.is_ok(),
+                () = closed.cancelled() => false,
+            };
+            if opened {
+                if let Err(e) = proxy.serve(listener, closed.cancelled_owned()).await {
+                    tracing::error!("proxy stopped: {e}");
+                }
+            } else {
+                drop(listener);
             }
-            if let Err(e) = proxy.serve(listener, closed.cancelled_owned()).await {
-                tracing::error!("proxy stopped: {e}");
-            }
+            // `serve` has returned (or never ran): the listener is dropped, the address free.
+            released.send_replace(true);
         });
         Ok(router)
     }
@@ -120,8 +133,16 @@ impl TrafficRouter for BuiltinRouter {
         self.gate.send_replace(true);
     }
 
-    fn close(&self) {
+    fn close(&self) -> BoxFuture<'_, ()> {
         self.closed.cancel();
+        let mut released = self.released.clone();
+        Box::pin(async move {
+            // A proxy that does not let go within this long is logged, not waited for.
+            let wait = released.wait_for(|free| *free);
+            if tokio::time::timeout(CLOSE_WAIT, wait).await.is_err() {
+                tracing::warn!(service = %self.proxy.service(), "the proxy still holds its address");
+            }
+        })
     }
 
     fn set_splits(&self, splits: Vec<Split>) {

@@ -426,9 +426,13 @@ pub enum Command {
         #[arg(long)]
         timeline: Option<PathBuf>,
     },
-    /// The demo app itself (used by the demo, the tests and the benchmarks).
-    #[command(hide = true, disable_version_flag = true)]
-    DemoApp(runway_demo_app::Args),
+    /// The demo app itself (used by the demo, the tests and the benchmarks); its own
+    /// arguments follow (`runway demo-app --help`).
+    #[command(hide = true, disable_help_flag = true, disable_version_flag = true)]
+    DemoApp {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -583,7 +587,7 @@ impl Command {
                 | NodesCommand::Stop { target, .. }
                 | NodesCommand::Start { target, .. } => service(target),
             },
-            Init { .. } | Validate { .. } | Demo | Loadgen { .. } | DemoApp(_) => (None, None),
+            Init { .. } | Validate { .. } | Demo | Loadgen { .. } | DemoApp { .. } => (None, None),
         };
         // `runway check history --service web`: the subcommand's own options.
         let (server, name) = match self {

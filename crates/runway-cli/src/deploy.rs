@@ -197,7 +197,7 @@ async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<Exit
             after: Some(after),
             wait: Some(10),
         };
-        let detail: DeploymentDetail = match client.events(DeploymentId(d.id), &query).await {
+        let detail: DeploymentDetail = match client.events(d.id, &query).await {
             Ok(detail) => {
                 if lost_since.take().is_some() {
                     progress.line("  server is back");

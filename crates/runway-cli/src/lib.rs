@@ -209,42 +209,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             inspect::logs(&cli, *follow, *lines, filter, *json).await
         }
-        // The demo lives in the binary (src/demo.rs), which runs it before coming here.
-        Command::Demo => anyhow::bail!("the demo runs from the runway binary"),
-        Command::Loadgen {
-            addr,
-            rps,
-            workers,
-            duration,
-            timeline,
-        } => {
-            let load = runway_demo_app::load::Load::start_recording(
-                *addr,
-                "/",
-                *workers,
-                *rps,
-                timeline.is_some(),
-            );
-            tokio::time::sleep(*duration).await;
-            let mut seen = load.stop().await;
-            if let Some(path) = timeline {
-                seen.timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let lines: String = seen
-                    .timeline
-                    .iter()
-                    .map(|(t, v, s)| format!("{t:.6},{v},{s}\n"))
-                    .collect();
-                std::fs::write(path, lines)?;
-            }
-            println!(
-                "{}",
-                serde_json::json!({ "ok": seen.ok, "failed": seen.failed, "rps": (seen.ok + seen.failed) as f64 / duration.as_secs_f64(), "versions": seen.versions })
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::DemoApp(args) => {
-            runway_demo_app::run(args.clone()).await?;
-            Ok(ExitCode::SUCCESS)
+        // The demo, the demo app and the load generator live in the binary (src/demo.rs),
+        // which runs them before coming here.
+        Command::Demo | Command::Loadgen { .. } | Command::DemoApp { .. } => {
+            anyhow::bail!(
+                "the demo, the demo app and the load generator run from the runway binary"
+            )
         }
     }
 }

@@ -70,21 +70,18 @@ impl Engine {
             service,
             &serde_json::to_value(&metrics).map_err(anyhow::Error::from)?,
         )?;
-        self.baseline(service, Some(BaselineId(id)))
+        self.baseline(service, Some(id))
     }
 
     pub fn baseline(&self, service: &str, id: Option<BaselineId>) -> Result<Baseline, EngineError> {
-        let (id, captured_at, metrics) = self
-            .store
-            .baseline(service, id.map(i64::from))?
-            .ok_or_else(|| {
-                EngineError::NotFound(format!(
-                    "no baseline for `{service}`; capture one with `runway baseline capture`"
-                ))
-            })?;
+        let (id, captured_at, metrics) = self.store.baseline(service, id)?.ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "no baseline for `{service}`; capture one with `runway baseline capture`"
+            ))
+        })?;
         let metrics = serde_json::from_value(metrics).map_err(anyhow::Error::from)?;
         Ok(Baseline {
-            id: BaselineId(id),
+            id,
             service: service.to_string(),
             captured_at,
             metrics,

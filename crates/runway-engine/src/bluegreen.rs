@@ -3,6 +3,7 @@
 //! all traffic at once. The old release stays up, out of rotation, for `scale_down_delay`: a
 //! rollback (or `runway abort`) in that window switches back instantly, with no start-up.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ impl Engine {
     pub(super) async fn run_blue_green(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: &Release,
         stable: &Release,
         bg: &BlueGreenSpec,
@@ -153,7 +154,7 @@ impl Engine {
     async fn analyse_after_switch(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: &Release,
         stable: &Release,
         window: Duration,

@@ -11,6 +11,7 @@
 //! after every interval and every command, so a restarted server continues at the same step
 //! with the pause time that was left and the analysis history it had.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -149,7 +150,7 @@ impl Engine {
     pub(super) async fn run_canary(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: &Release,
         stable: &Release,
         canary: &CanarySpec,
@@ -257,7 +258,7 @@ impl Engine {
     async fn watch_step(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: &Release,
         stable: &Release,
         analysis: &Analysis,
@@ -347,14 +348,14 @@ impl Engine {
         }
     }
 
-    fn save_progress(&self, id: i64, progress: &CanaryProgress) {
+    fn save_progress(&self, id: DeploymentId, progress: &CanaryProgress) {
         match serde_json::to_value(progress) {
             Ok(v) => {
                 if let Err(e) = self.store.set_progress(id, &v) {
-                    tracing::error!(id, "cannot save canary progress: {e:#}");
+                    tracing::error!(deployment = %id, "cannot save canary progress: {e:#}");
                 }
             }
-            Err(e) => tracing::error!(id, "cannot encode canary progress: {e}"),
+            Err(e) => tracing::error!(deployment = %id, "cannot encode canary progress: {e}"),
         }
     }
 }

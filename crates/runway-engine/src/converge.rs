@@ -1,5 +1,6 @@
 //! Converging a service to a release: the rolling update, step by step.
 
+use runway_wire::id::{DeploymentId, ReplicaId};
 use runway_wire::Event;
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ impl Engine {
     pub(super) async fn converge(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: &Release,
         verify: bool,
     ) -> Result<(), String> {
@@ -82,7 +83,7 @@ impl Engine {
     pub(super) async fn start_replicas(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         release: &Release,
         count: u32,
         verify: bool,
@@ -136,9 +137,9 @@ impl Engine {
     pub(super) fn launch_replica(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         release: &Release,
-        reuse_id: Option<i64>,
+        reuse_id: Option<ReplicaId>,
         in_rotation: bool,
     ) -> anyhow::Result<Arc<Replica>> {
         let (port, handle) = self.platform.allocate().map_err(|e| anyhow::anyhow!(e))?;
@@ -184,7 +185,7 @@ impl Engine {
     /// Runs `release`'s checks of `phase` ({replica} = `replicas`) and journals the results.
     pub(super) async fn checks_gate(
         &self,
-        id: i64,
+        id: DeploymentId,
         release: &Release,
         phase: &str,
         replicas: Vec<String>,
@@ -238,7 +239,12 @@ impl Engine {
 
     /// Takes replicas out of rotation, lets their in-flight requests finish (up to the drain
     /// timeout), then stops them. Runs them concurrently.
-    pub(super) async fn retire(&self, svc: &Arc<Service>, id: i64, replicas: Vec<Arc<Replica>>) {
+    pub(super) async fn retire(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        replicas: Vec<Arc<Replica>>,
+    ) {
         for r in &replicas {
             self.journal(
                 id,

@@ -8,6 +8,7 @@
 //! last [`OUTPUT_CAP`] bytes), redacted, stored with the deployment, and shown by
 //! `runway logs --deployment ID`.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,14 +26,16 @@ pub struct HookContext {
     pub service: String,
     pub version: String,
     pub previous_version: Option<String>,
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub env: BTreeMap<String, String>,
     pub dir: PathBuf,
+    /// The release the hooks run with (on Docker: its image, on Kubernetes: its pod template).
+    pub release: Release,
 }
 
 impl HookContext {
     /// The context of operation `id` that moves the service to `release` from `previous`.
-    pub fn new(id: i64, release: &Release, previous: Option<&str>) -> HookContext {
+    pub fn new(id: DeploymentId, release: &Release, previous: Option<&str>) -> HookContext {
         let spec = &release.spec;
         HookContext {
             service: spec.service.name.clone(),
@@ -44,6 +47,7 @@ impl HookContext {
                 Some(d) => release.base_dir.join(d),
                 None => release.base_dir.clone(),
             },
+            release: release.clone(),
         }
     }
 
@@ -107,6 +111,7 @@ impl Engine {
                 env: &env,
                 dir: &ctx.dir,
                 timeout: hook.timeout,
+                release: &ctx.release,
             })
             .await;
         let output = redactor.redact(&output);
@@ -118,7 +123,7 @@ impl Engine {
         };
         if let Err(e) = self.store.finish_hook_run(run_id, label, &detail, &output) {
             tracing::error!(
-                id,
+                deployment = %id,
                 "cannot store the output of the {} hook: {e:#}",
                 hook.phase
             );
@@ -167,7 +172,7 @@ impl Engine {
                 if fatal {
                     return Err(e);
                 }
-                tracing::warn!(deployment = ctx.deployment_id, "{e}");
+                tracing::warn!(deployment = %ctx.deployment_id, "{e}");
             }
         }
         Ok(())

@@ -34,6 +34,7 @@ pub mod tasks;
 pub mod text;
 pub mod traffic;
 
+use runway_wire::id::{BackupId, DeploymentId};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -131,7 +132,7 @@ impl Failure {
 /// it; a replica belongs to a release.
 #[derive(Debug, Clone)]
 pub struct Release {
-    pub id: i64,
+    pub id: DeploymentId,
     pub version: String,
     pub spec: Spec,
     pub base_dir: PathBuf,
@@ -255,9 +256,9 @@ impl Engine {
 
     /// Appends to a deployment's journal. Called *before* the step it describes takes effect.
     /// Node actions run outside any deployment and pass id 0: they are only logged.
-    fn journal(&self, deployment_id: i64, event: Event) {
+    fn journal(&self, deployment_id: DeploymentId, event: Event) {
         let (name, detail) = event.to_row();
-        if deployment_id == 0 {
+        if deployment_id == DeploymentId::NONE {
             tracing::info!(%detail, "{name}");
             return;
         }
@@ -265,17 +266,17 @@ impl Engine {
             event,
             Event::Started { .. } | Event::Resumed { .. } | Event::InternalError { .. }
         ) {
-            tracing::info!(deployment = deployment_id, %detail, "deployment {name}");
+            tracing::info!(deployment = %deployment_id, %detail, "deployment {name}");
         }
         if let Err(e) = self.store.journal(deployment_id, &name, detail) {
-            tracing::error!(deployment_id, "cannot write journal entry {name}: {e:#}");
+            tracing::error!(deployment = %deployment_id, "cannot write journal entry {name}: {e:#}");
         }
         self.journal_tick.send_modify(|t| *t += 1);
     }
 
     /// The newest entry of deployment `id`'s journal that `matches`: how a resumed operation
     /// finds out what it had already done.
-    fn last_journaled(&self, id: i64, matches: impl Fn(&Event) -> bool) -> Option<Event> {
+    fn last_journaled(&self, id: DeploymentId, matches: impl Fn(&Event) -> bool) -> Option<Event> {
         self.store
             .journal_since(id, 0)
             .ok()?
@@ -319,7 +320,7 @@ impl Engine {
 
     /// Deployment `id`'s stored progress as a `T`; the default when there is none (or it is of
     /// another shape: a fresh start).
-    fn progress<T: serde::de::DeserializeOwned + Default>(&self, id: i64) -> T {
+    fn progress<T: serde::de::DeserializeOwned + Default>(&self, id: DeploymentId) -> T {
         self.store
             .deployment(id)
             .ok()
@@ -393,7 +394,7 @@ impl Engine {
         self: &Arc<Self>,
         service: &str,
         version: Option<&str>,
-        revision: Option<i64>,
+        revision: Option<DeploymentId>,
         keep_schema: bool,
     ) -> Result<Deployment> {
         let serving = self.serving(service)?.ok_or_else(|| {
@@ -478,7 +479,11 @@ impl Engine {
 
     /// `runway restore BACKUP`: the database goes back to the backup, and the release that
     /// served when it was taken (whose code matches its schema) comes back with it.
-    pub async fn restore(self: &Arc<Self>, service: &str, backup_id: i64) -> Result<Deployment> {
+    pub async fn restore(
+        self: &Arc<Self>,
+        service: &str,
+        backup_id: BackupId,
+    ) -> Result<Deployment> {
         let backup = self
             .store
             .backup(backup_id)?
@@ -579,6 +584,14 @@ impl Engine {
     ) -> Result<Deployment> {
         let name = spec.service.name.clone();
         let svc = self.service_for(&name, &spec, true).await?;
+        if matches!(spec.strategy, runway_spec::StrategySpec::Canary(_))
+            && svc.router.granularity() == router::Granularity::SwitchOnly
+        {
+            return Err(EngineError::BadRequest(format!(
+                "the traffic router of `{name}` can only switch all traffic at once, so it cannot \
+                 run a canary's weighted steps: use [strategy] kind = \"blue-green\""
+            )));
+        }
         if self.frozen(&name).is_some() && svc.operation().is_none() {
             // The human has decided: the split the service froze with ends here.
             svc.set_weights(None);
@@ -652,7 +665,7 @@ impl Engine {
     async fn execute(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: &Release,
         previous: Option<&Release>,
         progressive: bool,
@@ -726,7 +739,7 @@ impl Engine {
             let serving: Vec<ReleaseView> = self
                 .serving(&svc.name)?
                 .map(|r| ReleaseView {
-                    deployment_id: r.id.into(),
+                    deployment_id: r.id,
                     version: r.version,
                     replicas: r.spec.run.replicas,
                 })
@@ -737,7 +750,7 @@ impl Engine {
                 Some(op) => {
                     let d = self.store.deployment(op.deployment_id)?;
                     Some(OperationView {
-                        deployment_id: op.deployment_id.into(),
+                        deployment_id: op.deployment_id,
                         version: d.as_ref().map(|d| d.version.clone()),
                         kind: d.as_ref().map(|d| d.kind),
                         started_at: d.as_ref().map(|d| d.started_at.clone()),
@@ -749,7 +762,9 @@ impl Engine {
                 None => None,
             };
             // Failures since the serving release (the one `serving()` just read).
-            let since = serving.first().map_or(0, |r| r.deployment_id.0);
+            let since = serving
+                .first()
+                .map_or(DeploymentId::NONE, |r| r.deployment_id);
             let last_failure = self
                 .store
                 .history(Some(&svc.name), 20)?
@@ -794,10 +809,10 @@ impl Engine {
 pub fn replica_view(r: &replica::Replica) -> ReplicaView {
     let s = r.status();
     ReplicaView {
-        id: r.id.into(),
+        id: r.id,
         name: r.name.clone(),
         version: r.version.clone(),
-        release_id: r.release_id.into(),
+        release_id: r.release_id,
         port: s.port,
         pid: s.pid,
         state: serde_json::to_value(s.phase)

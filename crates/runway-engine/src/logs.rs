@@ -5,6 +5,7 @@
 //! replica is found through its record in the store, or through the journal of the
 //! deployment that started it.
 
+use runway_wire::id::{DeploymentId, ReplicaId};
 use std::path::PathBuf;
 
 use runway_wire::Event;
@@ -19,7 +20,7 @@ const STOPPED_PER_VERSION: usize = 10;
 pub struct LogSelection {
     pub node: Option<String>,
     pub version: Option<String>,
-    pub deployment: Option<i64>,
+    pub deployment: Option<DeploymentId>,
 }
 
 /// One replica's log file.
@@ -105,7 +106,7 @@ impl Engine {
     }
 
     /// The replicas deployment `id` of `service` started, from its journal.
-    fn started_by(&self, service: &str, id: i64) -> Result<Vec<LogSource>, EngineError> {
+    fn started_by(&self, service: &str, id: DeploymentId) -> Result<Vec<LogSource>, EngineError> {
         let belongs = self
             .store
             .deployment(id)?
@@ -150,13 +151,13 @@ impl Engine {
         let id = replica_number(node).ok_or_else(not_found)?;
         let row = self
             .store
-            .replica(id)?
+            .replica(ReplicaId(id))?
             .filter(|row| row.service == service && format!("{service}-{id}") == node)
             .ok_or_else(not_found)?;
         Ok(self.source(service, row.id, &row.version))
     }
 
-    fn source(&self, service: &str, replica_id: i64, version: &str) -> LogSource {
+    fn source(&self, service: &str, replica_id: ReplicaId, version: &str) -> LogSource {
         let name = format!("{service}-{replica_id}");
         LogSource {
             path: self.log_path(service, &name),

@@ -1,5 +1,6 @@
 //! `runway nodes`: restart, stop or start one replica, without dropping a request.
 
+use runway_wire::id::{DeploymentId, ReplicaId};
 use std::sync::Arc;
 
 pub use runway_wire::api::NodeAction;
@@ -21,10 +22,11 @@ impl Engine {
                 self.platform.name()
             )));
         }
-        let id: i64 = node
+        let id: ReplicaId = node
             .rsplit('-')
             .next()
             .and_then(|n| n.parse().ok())
+            .map(ReplicaId)
             .ok_or_else(|| {
                 EngineError::BadRequest(format!(
                     "`{node}` is not a node id; see `runway nodes list`"
@@ -41,7 +43,7 @@ impl Engine {
             || {
                 Ok((
                     Operation {
-                        deployment_id: 0,
+                        deployment_id: DeploymentId::NONE,
                         description: format!("{action:?} of node {node}").to_lowercase(),
                     },
                     (),
@@ -58,7 +60,7 @@ impl Engine {
         let name = format!("{service}-{id}");
         match (action, running) {
             (NodeAction::Stop, Some(r)) => {
-                self.retire(&svc, 0, vec![r]).await;
+                self.retire(&svc, DeploymentId::NONE, vec![r]).await;
                 Ok(format!("{name} stopped"))
             }
             (NodeAction::Restart, Some(r)) => {
@@ -68,10 +70,10 @@ impl Engine {
                     .deployment(r.release_id)?
                     .ok_or_else(|| anyhow::anyhow!("release missing"))?;
                 let release = Release::from_deployment(&d)?;
-                self.start_replicas(&svc, 0, &release, 1, false)
+                self.start_replicas(&svc, DeploymentId::NONE, &release, 1, false)
                     .await
                     .map_err(EngineError::Failed)?;
-                self.retire(&svc, 0, vec![r]).await;
+                self.retire(&svc, DeploymentId::NONE, vec![r]).await;
                 Ok(format!(
                     "{name} restarted (replaced by a new replica of {})",
                     release.version
@@ -81,9 +83,9 @@ impl Engine {
                 // Only a node of the release that serves may come back, and with that release's
                 // config: a node of a retired release would put an old version in rotation.
                 let release = self.serving_for_node(service, &name, row.release_id)?;
-                let r = self.launch_replica(&svc, 0, &release, Some(id), false)?;
+                let r = self.launch_replica(&svc, DeploymentId::NONE, &release, Some(id), false)?;
                 if let Err(e) = r.wait_healthy(release.spec.health.deadline.0).await {
-                    self.retire(&svc, 0, vec![r]).await;
+                    self.retire(&svc, DeploymentId::NONE, vec![r]).await;
                     return Err(EngineError::Failed(e));
                 }
                 r.set_in_rotation(true);
@@ -108,7 +110,7 @@ impl Engine {
         &self,
         service: &str,
         name: &str,
-        release_id: i64,
+        release_id: DeploymentId,
     ) -> Result<Release, EngineError> {
         let node_version = self
             .store

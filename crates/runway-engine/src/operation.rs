@@ -3,6 +3,7 @@
 //! the strategy, verification, post-deploy hooks; and on failure the on-failure hooks and the
 //! way back that the migrations allow (undo, keep the schema, restore, or freeze).
 
+use runway_wire::id::{BackupId, DeploymentId};
 use runway_wire::Event;
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ pub(super) enum Ended {
 /// The version a rollback or restore went back past, and the release it went back to.
 pub(super) struct Replaced {
     version: String,
-    after: i64,
+    after: DeploymentId,
     reason: String,
 }
 
@@ -36,13 +37,13 @@ pub(super) struct Replaced {
 pub struct OperationArgs {
     /// Rollback and restore: the release (deployment id) being brought back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_of: Option<i64>,
+    pub release_of: Option<DeploymentId>,
     /// Rollback: leave the migrations in effect (old code on the new schema).
     #[serde(default)]
     pub keep_schema: bool,
     /// Restore: the backup to restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_id: Option<i64>,
+    pub backup_id: Option<BackupId>,
 }
 
 impl Engine {
@@ -50,7 +51,7 @@ impl Engine {
     pub(super) async fn run(
         self: Arc<Self>,
         svc: Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: Release,
         previous: Option<Release>,
         kind: Kind,
@@ -113,7 +114,7 @@ impl Engine {
     pub(super) async fn run_guarded(
         self: Arc<Self>,
         svc: Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         target: Release,
         previous: Option<Release>,
         kind: Kind,
@@ -134,7 +135,7 @@ impl Engine {
             return;
         };
         let message = panic_message(panic.as_ref());
-        tracing::error!(service = %svc.name, deployment = id, "deployment task panicked: {message}");
+        tracing::error!(service = %svc.name, deployment = %id, "deployment task panicked: {message}");
         self.journal(
             id,
             Event::InternalError {
@@ -159,7 +160,7 @@ impl Engine {
     fn record(
         self: &Arc<Self>,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ended: Ended,
         started: tokio::time::Instant,
         replaced: Option<Replaced>,
@@ -193,7 +194,7 @@ impl Engine {
             svc.set_weights(None);
             svc.router.set_sticky(false);
             if let Err(e) = self.store.set_serving_release(&svc.name, Some(id)) {
-                tracing::error!(id, "cannot record the serving release: {e:#}");
+                tracing::error!(deployment = %id, "cannot record the serving release: {e:#}");
             }
             if let Some(r) = replaced {
                 if let Err(e) = self
@@ -209,14 +210,14 @@ impl Engine {
         // The server's own log says how each deployment ended, not only its journal (before
         // the record, so that whoever sees the outcome can also find it in the log).
         tracing::info!(
-            deployment = id,
+            deployment = %id,
             service = %svc.name,
             status = status.as_str(),
             reason = reason.as_deref().unwrap_or(""),
             "deployment ended"
         );
         if let Err(e) = self.store.finish_deployment(id, status, reason.as_deref()) {
-            tracing::error!(id, "cannot record the outcome: {e:#}");
+            tracing::error!(deployment = %id, "cannot record the outcome: {e:#}");
         }
         self.journal_tick.send_modify(|t| *t += 1);
     }
@@ -225,7 +226,7 @@ impl Engine {
     async fn run_deploy(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         target: &Release,
         previous: Option<&Release>,
@@ -371,7 +372,7 @@ impl Engine {
     async fn return_after_failure(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         target: &Release,
         previous: Option<&Release>,
@@ -465,7 +466,7 @@ impl Engine {
     async fn go_back(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         to: &Release,
         plan: SchemaPlan,
@@ -502,7 +503,7 @@ impl Engine {
     async fn return_to(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         to: &Release,
         strict: bool,
     ) -> Result<(), String> {
@@ -516,7 +517,7 @@ impl Engine {
     async fn revert(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         previous: Option<&Release>,
         failure: Failure,
     ) -> Failure {
@@ -569,7 +570,7 @@ impl Engine {
     async fn run_rollback(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         target: &Release,
         previous: Option<&Release>,
@@ -633,7 +634,7 @@ impl Engine {
     async fn run_restore(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         target: &Release,
         args: &OperationArgs,
@@ -658,7 +659,7 @@ impl Engine {
         let release_of = args.release_of.unwrap_or(target.id);
         // The backup holds every migration applied before the deployment that took it: only
         // the later ones are gone once it is restored.
-        let migrations: Vec<i64> = self
+        let migrations: Vec<DeploymentId> = self
             .store
             .migrations_after(&svc.name, release_of)
             .unwrap_or_default()
@@ -688,14 +689,14 @@ impl Engine {
 
     /// Whether deployment `id`'s journal has an `event` entry.
     /// The entry that says deployment `id` failed or is being rolled back, if any.
-    fn last_failure(&self, id: i64) -> Option<Event> {
+    fn last_failure(&self, id: DeploymentId) -> Option<Event> {
         self.last_journaled(id, |e| {
             matches!(e, Event::Failed { .. } | Event::RollingBack { .. })
         })
     }
 
     /// Whether a stage of deployment `id` finished before (a resumed deployment skips it).
-    fn stage_done(&self, id: i64, stage: &str) -> bool {
+    fn stage_done(&self, id: DeploymentId, stage: &str) -> bool {
         self.last_journaled(
             id,
             |e| matches!(e, Event::StageDone { stage: done } if done == stage),
@@ -703,7 +704,7 @@ impl Engine {
         .is_some()
     }
 
-    fn stage_finished(&self, id: i64, stage: &str) {
+    fn stage_finished(&self, id: DeploymentId, stage: &str) {
         self.journal(
             id,
             Event::StageDone {
@@ -718,7 +719,7 @@ impl Engine {
 fn restore_command(
     target: &Release,
     engine: &Engine,
-    taken_by: i64,
+    taken_by: DeploymentId,
 ) -> Result<(Vec<String>, std::time::Duration), String> {
     let from_backup = engine
         .store

@@ -9,6 +9,7 @@
 //! that has returned.
 
 use anyhow::Result;
+use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId, ReplicaId};
 use runway_wire::record::{
     BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag, Status,
 };
@@ -17,29 +18,40 @@ use serde::Serialize;
 
 pub trait Records: Send + Sync {
     // Deployments and their journals.
-    fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<i64>;
-    fn deployment(&self, id: i64) -> Result<Option<Deployment>>;
+    fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<DeploymentId>;
+    fn deployment(&self, id: DeploymentId) -> Result<Option<Deployment>>;
     /// Newest first; all services when `service` is `None`.
     fn history(&self, service: Option<&str>, limit: u32) -> Result<Vec<Deployment>>;
     fn running_deployments(&self) -> Result<Vec<Deployment>>;
-    fn set_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()>;
-    fn finish_deployment(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()>;
+    fn set_progress(&self, id: DeploymentId, progress: &serde_json::Value) -> Result<()>;
+    fn finish_deployment(
+        &self,
+        id: DeploymentId,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<()>;
     /// Marks the succeeded deployments of `version` after deployment `after` as rolled back.
     fn mark_version_rolled_back(
         &self,
         service: &str,
         version: &str,
-        after: i64,
+        after: DeploymentId,
         reason: &str,
     ) -> Result<()>;
-    fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) -> Result<i64>;
-    fn journal_since(&self, deployment_id: i64, after: i64) -> Result<Vec<JournalEntry>>;
+    fn journal(
+        &self,
+        deployment_id: DeploymentId,
+        event: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64>;
+    /// Entries after sequence number `after`.
+    fn journal_since(&self, deployment_id: DeploymentId, after: i64) -> Result<Vec<JournalEntry>>;
 
     // Services and what they serve.
     /// Every service with its serving release.
-    fn services(&self) -> Result<Vec<(String, Option<i64>)>>;
-    fn serving_release(&self, service: &str) -> Result<Option<i64>>;
-    fn set_serving_release(&self, service: &str, release: Option<i64>) -> Result<()>;
+    fn services(&self) -> Result<Vec<(String, Option<DeploymentId>)>>;
+    fn serving_release(&self, service: &str) -> Result<Option<DeploymentId>>;
+    fn set_serving_release(&self, service: &str, release: Option<DeploymentId>) -> Result<()>;
     fn ensure_service(&self, service: &str) -> Result<()>;
     fn remove_service(&self, service: &str) -> Result<()>;
     /// A traffic mode or the frozen state of a service, as JSON (see [`flag`]).
@@ -55,11 +67,11 @@ pub trait Records: Send + Sync {
     fn insert_replica(
         &self,
         service: &str,
-        release_id: i64,
+        release_id: DeploymentId,
         version: &str,
         handle: &serde_json::Value,
-    ) -> Result<i64>;
-    fn replica(&self, id: i64) -> Result<Option<ReplicaRow>>;
+    ) -> Result<ReplicaId>;
+    fn replica(&self, id: ReplicaId) -> Result<Option<ReplicaRow>>;
     /// Replicas neither stopped nor failed: the ones a restarted server adopts.
     fn live_replicas(&self, service: &str) -> Result<Vec<ReplicaRow>>;
     /// The newest `limit` replicas that ran `version`, running or not.
@@ -69,56 +81,76 @@ pub trait Records: Send + Sync {
         version: &str,
         limit: usize,
     ) -> Result<Vec<ReplicaRow>>;
-    fn set_replica_handle(&self, id: i64, handle: &serde_json::Value) -> Result<()>;
-    fn set_replica_state(&self, id: i64, state: &str) -> Result<()>;
-    fn set_replica_rotation(&self, id: i64, in_rotation: bool) -> Result<()>;
-    fn bump_replica_restarts(&self, id: i64) -> Result<()>;
+    fn set_replica_handle(&self, id: ReplicaId, handle: &serde_json::Value) -> Result<()>;
+    fn set_replica_state(&self, id: ReplicaId, state: &str) -> Result<()>;
+    fn set_replica_rotation(&self, id: ReplicaId, in_rotation: bool) -> Result<()>;
+    fn bump_replica_restarts(&self, id: ReplicaId) -> Result<()>;
 
     // The runbook around a deployment.
-    fn insert_hook_run(&self, deployment_id: i64, phase: &str, argv: &[String]) -> Result<i64>;
-    fn finish_hook_run(&self, id: i64, outcome: &str, detail: &str, output: &str) -> Result<()>;
+    fn insert_hook_run(
+        &self,
+        deployment_id: DeploymentId,
+        phase: &str,
+        argv: &[String],
+    ) -> Result<HookRunId>;
+    fn finish_hook_run(
+        &self,
+        id: HookRunId,
+        outcome: &str,
+        detail: &str,
+        output: &str,
+    ) -> Result<()>;
     /// Hook runs a dead server left `running` become `interrupted`; how many.
     fn mark_interrupted_hook_runs(&self) -> Result<usize>;
     fn insert_backup(
         &self,
         service: &str,
-        deployment_id: i64,
+        deployment_id: DeploymentId,
         version: &str,
         dir: &str,
-    ) -> Result<i64>;
-    fn set_backup_state(&self, id: i64, state: &str, size_bytes: u64) -> Result<()>;
-    fn backup(&self, id: i64) -> Result<Option<BackupRow>>;
+    ) -> Result<BackupId>;
+    fn set_backup_state(&self, id: BackupId, state: &str, size_bytes: u64) -> Result<()>;
+    fn backup(&self, id: BackupId) -> Result<Option<BackupRow>>;
     /// Newest first.
     fn backups(&self, service: &str) -> Result<Vec<BackupRow>>;
     /// The good backup deployment `deployment_id` took, if any.
-    fn backup_of(&self, deployment_id: i64) -> Result<Option<BackupRow>>;
-    fn record_migration(&self, deployment_id: i64, service: &str) -> Result<()>;
-    fn mark_migration_undone(&self, deployment_id: i64, by: i64, how: &str) -> Result<()>;
+    fn backup_of(&self, deployment_id: DeploymentId) -> Result<Option<BackupRow>>;
+    fn record_migration(&self, deployment_id: DeploymentId, service: &str) -> Result<()>;
+    fn mark_migration_undone(
+        &self,
+        deployment_id: DeploymentId,
+        by: DeploymentId,
+        how: &str,
+    ) -> Result<()>;
     /// Deployments after `release_id` whose migrations are still in effect.
-    fn migrations_after(&self, service: &str, release_id: i64) -> Result<Vec<i64>>;
-    fn migration_in_effect(&self, deployment_id: i64) -> Result<bool>;
+    fn migrations_after(
+        &self,
+        service: &str,
+        release_id: DeploymentId,
+    ) -> Result<Vec<DeploymentId>>;
+    fn migration_in_effect(&self, deployment_id: DeploymentId) -> Result<bool>;
 
     // Baselines and scheduled checks.
-    fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<i64>;
+    fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<BaselineId>;
     /// Baseline `id`, or the newest; with when it was captured.
     fn baseline(
         &self,
         service: &str,
-        id: Option<i64>,
-    ) -> Result<Option<(i64, String, serde_json::Value)>>;
+        id: Option<BaselineId>,
+    ) -> Result<Option<(BaselineId, String, serde_json::Value)>>;
     fn insert_check_run(
         &self,
         service: &str,
         started_at: &str,
         passed: bool,
         results: &serde_json::Value,
-    ) -> Result<i64>;
+    ) -> Result<CheckRunId>;
     /// Newest first: id, started at, passed, results.
     fn check_runs(
         &self,
         service: &str,
         limit: u32,
-    ) -> Result<Vec<(i64, String, bool, serde_json::Value)>>;
+    ) -> Result<Vec<(CheckRunId, String, bool, serde_json::Value)>>;
 }
 
 impl dyn Records {

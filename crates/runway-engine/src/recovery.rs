@@ -1,6 +1,7 @@
 //! Picking up after a server restart, clean or `kill -9`: re-adopt the replicas that still run,
 //! restart the ones that served and died, and resume the deployments that were under way.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -65,7 +66,7 @@ impl Engine {
                     row.handle.as_ref().and_then(|h| self.platform.adopt(h))
                 else {
                     tracing::warn!(
-                        replica = row.id,
+                        replica = %row.id,
                         "no handle of this platform recorded: not adopted"
                     );
                     self.store.set_replica_state(row.id, "stopped")?;
@@ -135,7 +136,7 @@ impl Engine {
                     || {
                         Ok::<_, anyhow::Error>((
                             Operation {
-                                deployment_id: 0,
+                                deployment_id: DeploymentId::NONE,
                                 description: format!("restoring {} after restart", release.version),
                             },
                             (),
@@ -145,7 +146,10 @@ impl Engine {
                 )?;
                 let engine = self.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = engine.converge(&svc, 0, &release, false).await {
+                    if let Err(e) = engine
+                        .converge(&svc, DeploymentId::NONE, &release, false)
+                        .await
+                    {
                         tracing::error!(service = %svc.name, "cannot restore {}: {e}", release.version);
                     }
                     drop(guard);

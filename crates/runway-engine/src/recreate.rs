@@ -8,6 +8,7 @@
 //! everything stopped, the schema taken back, the old release started, the page down only when
 //! it serves.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ impl Engine {
     pub(super) async fn run_recreate(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         target: &Release,
     ) -> Result<(), String> {

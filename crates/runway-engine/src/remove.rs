@@ -5,6 +5,7 @@
 //! its listen address, which is an outage for whoever uses it. Its deployments, journals and
 //! backups stay in the store as records; a later deploy under the same name starts afresh.
 
+use runway_wire::id::DeploymentId;
 use std::sync::Arc;
 
 use super::{service::Operation, Engine, EngineError};
@@ -34,7 +35,7 @@ impl Engine {
             || {
                 Ok((
                     Operation {
-                        deployment_id: 0,
+                        deployment_id: DeploymentId::NONE,
                         description: "the removal of the service".into(),
                     },
                     (),
@@ -63,16 +64,8 @@ impl Engine {
             )));
         }
         let stopped = replicas.len();
-        self.retire(&svc, 0, replicas).await;
-        svc.router.close();
-        // The proxy lets go of the address as soon as its task sees the close: wait for that
-        // (briefly), so that a deploy of the same name right after can bind it.
-        for _ in 0..100 {
-            if std::net::TcpListener::bind(svc.listen).is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        self.retire(&svc, DeploymentId::NONE, replicas).await;
+        svc.router.close().await;
         if let Some(scheduler) = self
             .schedulers
             .lock()
@@ -97,7 +90,7 @@ impl Engine {
 }
 
 fn describe(op: &Operation) -> String {
-    if op.deployment_id > 0 {
+    if op.deployment_id != DeploymentId::NONE {
         format!("deployment #{} ({})", op.deployment_id, op.description)
     } else {
         op.description.clone()

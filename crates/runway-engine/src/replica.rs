@@ -2,6 +2,7 @@
 //! readiness probe, and a watchable status the engine and the router react to. The same on
 //! every platform: what runs is the platform's [`Workload`].
 
+use runway_wire::id::{DeploymentId, ReplicaId};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,9 +46,9 @@ pub struct Launch {
 }
 
 pub struct Replica {
-    pub id: i64,
+    pub id: ReplicaId,
     pub name: String,
-    pub release_id: i64,
+    pub release_id: DeploymentId,
     pub version: String,
     /// Identity of the release config, so a scale change does not replace replicas.
     pub fingerprint: String,
@@ -66,9 +67,9 @@ pub struct Replica {
 }
 
 pub struct NewReplica {
-    pub id: i64,
+    pub id: ReplicaId,
     pub name: String,
-    pub release_id: i64,
+    pub release_id: DeploymentId,
     pub version: String,
     pub fingerprint: String,
     pub port: u16,

@@ -81,7 +81,9 @@ pub trait TrafficRouter: Send + Sync {
     fn open(&self);
 
     /// Stops taking connections (the service is being removed); requests in flight finish.
-    fn close(&self);
+    /// Resolves when the service's address is free again, so that a service deployed under
+    /// the same name right after can take it.
+    fn close(&self) -> BoxFuture<'_, ()>;
 
     /// The releases' shares and endpoints, replacing the previous ones.
     fn set_splits(&self, splits: Vec<Split>);

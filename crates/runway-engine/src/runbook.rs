@@ -6,6 +6,7 @@
 //! takes back every migration in between (newest first), and a restore marks the ones its
 //! backup predates as gone.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,16 +31,16 @@ pub enum SchemaPlan {
         backup: BackupRow,
         restore: Vec<String>,
         timeout: std::time::Duration,
-        migrations: Vec<i64>,
+        migrations: Vec<DeploymentId>,
     },
     /// An irreversible migration with `on_failure = "freeze"`: change nothing, wait for a human.
-    Freeze { deployment_id: i64 },
+    Freeze { deployment_id: DeploymentId },
 }
 
 /// A migration in effect, as its release configured it.
 #[derive(Debug)]
 pub struct Migration {
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub undo: Option<Vec<String>>,
     pub timeout: std::time::Duration,
     /// The release that applied it, whose config the undo runs with.
@@ -118,7 +119,7 @@ impl Engine {
     /// Runs the undos of `migrations` (newest first) for operation `id`.
     pub(super) async fn undo_migrations(
         &self,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         migrations: &[Migration],
     ) -> Result<(), String> {
@@ -185,7 +186,7 @@ impl Engine {
     }
 
     /// `--keep-schema`: the migrations after `to` stay, and `to` now runs on them.
-    pub(super) fn keep_schema(&self, id: i64, service: &str, to: &Release) {
+    pub(super) fn keep_schema(&self, id: DeploymentId, service: &str, to: &Release) {
         for m in self
             .store
             .migrations_after(service, to.id)
@@ -201,7 +202,7 @@ impl Engine {
     pub(super) async fn stop_all_behind_the_page(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         to: &Release,
     ) -> Result<(), String> {
         self.maintenance_for_operation(svc, id, &to.spec)
@@ -213,7 +214,7 @@ impl Engine {
 
     /// Whether operation `id` started the undo of `migration` before (it is still in effect, so
     /// it did not finish as far as runway knows).
-    fn undo_started(&self, id: i64, migration: i64) -> bool {
+    fn undo_started(&self, id: DeploymentId, migration: DeploymentId) -> bool {
         self.last_journaled(
             id,
             |e| matches!(e, Event::UndoStarted { migration_of } if *migration_of == migration),
@@ -221,10 +222,10 @@ impl Engine {
         .is_some()
     }
 
-    fn record_undone(&self, migration: i64, by: i64, how: &str) {
+    fn record_undone(&self, migration: DeploymentId, by: DeploymentId, how: &str) {
         if let Err(e) = self.store.mark_migration_undone(migration, by, how) {
             tracing::error!(
-                migration,
+                migration = %migration,
                 "cannot record that the migration was taken back: {e:#}"
             );
         }
@@ -237,10 +238,10 @@ impl Engine {
     pub(super) async fn restore_and_return(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         ctx: &HookContext,
         to: &Release,
-        plan: (&BackupRow, &[String], std::time::Duration, &[i64]),
+        plan: (&BackupRow, &[String], std::time::Duration, &[DeploymentId]),
     ) -> Result<(), String> {
         let (backup, restore, timeout, migrations) = plan;
         // The backup predates the migration of the deployment that took it. Bringing back that
@@ -297,7 +298,7 @@ impl Engine {
     }
 
     /// The fingerprint of the release deployment `id` introduced ("" when unknown).
-    fn release_fingerprint(&self, id: i64) -> String {
+    fn release_fingerprint(&self, id: DeploymentId) -> String {
         self.store
             .deployment(id)
             .ok()
@@ -367,7 +368,7 @@ impl Engine {
         let state = if result.is_ok() { "ok" } else { "failed" };
         let size = dir_size(&dir);
         if let Err(e) = self.store.set_backup_state(backup_id, state, size) {
-            tracing::error!(backup_id, "cannot record the backup's state: {e:#}");
+            tracing::error!(backup_id = %backup_id, "cannot record the backup's state: {e:#}");
         }
         self.journal(
             id,
@@ -402,7 +403,7 @@ impl Engine {
             if let Err(e) = std::fs::remove_dir_all(&b.dir) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(
-                        backup = b.id,
+                        backup = %b.id,
                         "cannot delete backup files in {}: {e}",
                         b.dir
                     );
@@ -410,7 +411,7 @@ impl Engine {
                 }
             }
             if let Err(e) = self.store.set_backup_state(b.id, state, 0) {
-                tracing::error!(backup = b.id, "cannot record pruning: {e:#}");
+                tracing::error!(backup = %b.id, "cannot record pruning: {e:#}");
             }
         }
     }
@@ -437,7 +438,7 @@ impl Engine {
         &self,
         ctx: &HookContext,
         release: &Release,
-        applied_by: i64,
+        applied_by: DeploymentId,
     ) -> Result<(), String> {
         let Some(hook) = &release.spec.hooks.migrate else {
             return Ok(());
@@ -459,7 +460,7 @@ impl Engine {
 }
 
 /// Where deployment `id` of `service` keeps its backup.
-pub fn backup_dir(state_dir: &Path, service: &str, id: i64) -> PathBuf {
+pub fn backup_dir(state_dir: &Path, service: &str, id: DeploymentId) -> PathBuf {
     state_dir
         .join("backups")
         .join(service)

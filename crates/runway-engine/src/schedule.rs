@@ -117,7 +117,7 @@ impl Engine {
             .check_runs(service, limit)?
             .into_iter()
             .map(|(id, started_at, passed, results)| CheckRun {
-                id: id.into(),
+                id,
                 service: service.to_string(),
                 started_at,
                 passed,

@@ -1,6 +1,7 @@
 //! A service at run time: its traffic router, its live replicas, and the one operation allowed
 //! at a time.
 
+use runway_wire::id::{DeploymentId, ReplicaId};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use crate::replica::Replica;
 /// What holds a service's operation lock, for the message that refuses a second one.
 #[derive(Debug, Clone)]
 pub struct Operation {
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub description: String,
 }
 
@@ -110,7 +111,7 @@ impl Service {
         lock(&self.replicas).push(replica);
     }
 
-    pub fn remove_replica(&self, id: i64) {
+    pub fn remove_replica(&self, id: ReplicaId) {
         lock(&self.replicas).retain(|r| r.id != id);
     }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::router::BoxFuture;
+use crate::Release;
 
 /// How much of a task's output is kept: the end, where the error usually is.
 pub const OUTPUT_CAP: usize = 256 * 1024;
@@ -21,6 +22,9 @@ pub struct Task<'a> {
     /// Where it runs; a relative program (`./scripts/x.sh`) is relative to it.
     pub dir: &'a Path,
     pub timeout: Duration,
+    /// The release it runs with: a platform that runs tasks in the release's image (Docker) or
+    /// pod template (Kubernetes) takes them from here; a local process needs only the above.
+    pub release: &'a Release,
 }
 
 /// Runs one-off tasks to their end.

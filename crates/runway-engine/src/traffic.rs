@@ -3,6 +3,7 @@
 //! irreversible migration waits for a human). They live in the store, so they survive a server
 //! restart, and are applied to the proxy before it accepts its first connection.
 
+use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ impl Engine {
     pub(super) fn maintenance_for_operation(
         &self,
         svc: &Arc<Service>,
-        id: i64,
+        id: DeploymentId,
         spec: &Spec,
     ) -> anyhow::Result<()> {
         let current: Option<TrafficMode> = self.store.flag(&svc.name, ServiceFlag::Maintenance)?;
@@ -111,7 +112,7 @@ impl Engine {
     }
 
     /// Takes down the page operation `id` put up, if something healthy serves by now.
-    pub(super) fn lift_maintenance_of(&self, svc: &Arc<Service>, id: i64) {
+    pub(super) fn lift_maintenance_of(&self, svc: &Arc<Service>, id: DeploymentId) {
         // Unreadable counts as not ours: the page stays up.
         let current = self.traffic_mode(&svc.name, ServiceFlag::Maintenance);
         let ours = current.is_some_and(|m| m.deployment_id == Some(id));
@@ -139,7 +140,7 @@ impl Engine {
     }
 
     /// Freezes the service after a failed deployment across an irreversible migration.
-    pub(super) fn freeze(&self, svc: &Arc<Service>, id: i64, reason: &str) {
+    pub(super) fn freeze(&self, svc: &Arc<Service>, id: DeploymentId, reason: &str) {
         let frozen = Frozen {
             deployment_id: id,
             reason: reason.to_string(),

@@ -6,6 +6,7 @@ mod common;
 use common::{all, Harness};
 use runway_engine::logs::LogSelection;
 use runway_engine::nodes::NodeAction;
+use runway_fakes::Happened;
 use runway_wire::record::{Kind, Status};
 use runway_wire::ErrorCode;
 
@@ -33,6 +34,17 @@ async fn restarting_a_node_starts_its_replacement_before_it_stops() {
         .map(|(n, _)| n)
         .collect();
     assert!(!names.contains(&"web-1".to_string()), "{names:?}");
+    // The replacement started before web-1 stopped: the service never had two.
+    let history = h.fakes.platform.history();
+    let replacement = history
+        .iter()
+        .rposition(|e| matches!(e, Happened::Started { .. }))
+        .expect("a start");
+    let stopped = history
+        .iter()
+        .position(|e| matches!(e, Happened::Stopped { replica } if replica == "web-1"))
+        .expect("web-1 stopped");
+    assert!(replacement < stopped, "{history:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,12 +11,13 @@ use common::{all, paused_runtime, Harness};
 use runway_engine::canary::Control;
 use runway_fakes::{Behavior, Traffic};
 use runway_spec::Spec;
+use runway_wire::id::DeploymentId;
 use runway_wire::record::{Deployment, Status};
 use runway_wire::Event;
 
 /// Deploys v1, then v2, and crashes the server once v2's journal has an event that `at`
 /// matches; returns v2's deployment id.
-fn deploy_and_crash(h: &Harness, spec: &Spec, at: impl Fn(&Event) -> bool) -> i64 {
+fn deploy_and_crash(h: &Harness, spec: &Spec, at: impl Fn(&Event) -> bool) -> DeploymentId {
     let runtime = paused_runtime();
     let id = runtime.block_on(async {
         let engine = h.engine();
@@ -31,7 +32,7 @@ fn deploy_and_crash(h: &Harness, spec: &Spec, at: impl Fn(&Event) -> bool) -> i6
 }
 
 /// A new server: recovers and waits for deployment `id` to end.
-fn restart_and_finish(h: &Harness, id: i64) -> Deployment {
+fn restart_and_finish(h: &Harness, id: DeploymentId) -> Deployment {
     paused_runtime().block_on(async {
         let engine = h.engine();
         engine.recover().await.expect("recovery");
@@ -61,6 +62,14 @@ fn no_replica_started_twice(h: &Harness) {
         starts.len(),
         "a replica started twice: {starts:?}"
     );
+}
+
+/// Asserts that deployment `id` says it resumed; where in its journal.
+fn resumed(h: &Harness, id: DeploymentId) -> usize {
+    h.events(id)
+        .iter()
+        .position(|e| matches!(e, Event::Resumed { .. }))
+        .unwrap_or_else(|| panic!("deployment #{id} did not resume: {:#?}", h.events(id)))
 }
 
 fn rolling(h: &Harness) -> Spec {
@@ -93,9 +102,7 @@ fn a_rolling_update_resumes_after_an_old_replica_began_retiring() {
 }
 
 #[test]
-fn a_rolling_update_resumes_when_a_replica_was_about_to_be_routed() {
-    // `replica_routed` is journaled before the replica enters rotation: after a crash right
-    // there the replica never served, so it is replaced, and the update goes on.
+fn a_rolling_update_resumes_after_a_new_replica_was_routed() {
     let h = Harness::new();
     let spec = rolling(&h);
     let id = deploy_and_crash(
@@ -105,12 +112,14 @@ fn a_rolling_update_resumes_when_a_replica_was_about_to_be_routed() {
     );
     let d = restart_and_finish(&h, id);
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
     assert_eq!(h.running(), all("v2", 3));
     assert_eq!(
         starts_of(&h, "v1"),
         3,
         "v1's instances were adopted, never restarted"
     );
+    no_replica_started_twice(&h);
 }
 
 #[test]
@@ -126,6 +135,8 @@ fn a_rolling_update_resumes_after_a_replica_was_started_but_not_yet_ready() {
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     assert_eq!(h.running(), all("v2", 3));
     assert_eq!(starts_of(&h, "v1"), 3);
+    resumed(&h, id);
+    no_replica_started_twice(&h);
 }
 
 #[test]
@@ -136,7 +147,9 @@ fn a_first_deploy_resumes() {
     let id = runtime.block_on(async {
         let engine = h.engine();
         let id = h.deploy(&engine, "v1", spec.clone()).await;
-        h.journaled(&engine, id, |e| matches!(e, Event::ReplicaRouted { .. }))
+        // All three start at once (no old release to keep at strength) and are routed
+        // together: crash while they start.
+        h.journaled(&engine, id, |e| matches!(e, Event::ReplicaStarting { .. }))
             .await;
         id
     });
@@ -145,6 +158,8 @@ fn a_first_deploy_resumes() {
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     assert_eq!(h.running(), all("v1", 3));
     assert_eq!(h.serving_version().as_deref(), Some("v1"));
+    resumed(&h, id);
+    no_replica_started_twice(&h);
 }
 
 #[test]
@@ -170,6 +185,18 @@ fn a_revert_that_was_under_way_finishes_and_the_deployment_stays_failed() {
     assert_eq!(d.status, Status::Failed, "{:?}", d.reason);
     assert_eq!(h.running(), all("v1", 3));
     assert_eq!(h.serving_version().as_deref(), Some("v1"));
+    resumed(&h, id);
+    // web-3, the v1 replica the update had not reached, was adopted and kept; the two that
+    // had retired were started again by the revert, once each.
+    let running: Vec<String> = h
+        .fakes
+        .platform
+        .running()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(running.contains(&"web-3".to_string()), "{running:?}");
+    no_replica_started_twice(&h);
 }
 
 const CANARY: &str = r#"
@@ -183,7 +210,7 @@ interval = "10s"
 
 fn script_healthy(h: &Harness) {
     // The router exists once v1 has deployed; scripted before, through the routers' map.
-    let traffic = Traffic::new(500, 0, Duration::from_millis(40));
+    let traffic = Traffic::new(50, 0, Duration::from_millis(40));
     let router = h.fakes.routers.of("web").expect("a router");
     router.script("v1", traffic);
     router.script("v2", traffic);
@@ -284,6 +311,13 @@ fn blue_green_resumes_before_the_switch() {
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     assert_eq!(h.running(), all("v2", 3));
     assert_eq!(h.serving_version().as_deref(), Some("v2"));
+    resumed(&h, id);
+    assert_eq!(
+        starts_of(&h, "v2"),
+        3,
+        "the previewed release was adopted, not started again"
+    );
+    no_replica_started_twice(&h);
 }
 
 #[test]
@@ -309,6 +343,15 @@ fn recreate_resumes_after_the_old_release_stopped() {
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     assert_eq!(h.running(), all("v2", 3));
     assert_eq!(h.router().maintenance(), None, "the page is down");
+    let events = h.events(id);
+    let after = resumed(&h, id);
+    assert!(
+        !events[after..]
+            .iter()
+            .any(|e| matches!(e, Event::RecreateStoppingOld { .. })),
+        "the old release is not stopped a second time"
+    );
+    no_replica_started_twice(&h);
 }
 
 #[test]
@@ -344,4 +387,29 @@ fn a_crashed_replica_of_a_serving_release_is_restarted_after_a_restart() {
         4,
         "one new instance; the other two adopted"
     );
+}
+
+#[test]
+fn a_migration_that_finished_before_the_crash_does_not_run_again() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "[strategy]\nkind = \"rolling\"\n[hooks.backup]\ncommand = [\"backup-db\"]\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\n",
+    );
+    let id = deploy_and_crash(
+        &h,
+        &spec,
+        |e| matches!(e, Event::HookFinished { phase, .. } if phase == "migrate"),
+    );
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
+    let programs = h.fakes.tasks.programs();
+    let count = |p: &str| programs.iter().filter(|x| x.as_str() == p).count();
+    assert_eq!(
+        count("migrate"),
+        2,
+        "once for v1, once for v2: {programs:?}"
+    );
+    assert_eq!(count("backup-db"), 2, "{programs:?}");
+    assert_eq!(h.running(), all("v2", 3));
 }

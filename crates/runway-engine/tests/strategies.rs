@@ -161,8 +161,9 @@ steps = [{ weight = 10, pause = "1m" }, { weight = 50, pause = "1m" }, { weight 
 interval = "10s"
 "#;
 
+/// 50 requests a second, none failed, 40 ms each.
 fn healthy() -> Traffic {
-    Traffic::new(500, 0, Duration::from_millis(40))
+    Traffic::new(50, 0, Duration::from_millis(40))
 }
 
 #[tokio::test(start_paused = true)]
@@ -201,7 +202,7 @@ async fn a_canary_that_fails_is_rolled_back_with_the_numbers_that_decided_it() {
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
     h.router().script("v1", healthy());
     h.router()
-        .script("v2", Traffic::new(500, 100, Duration::from_millis(40)));
+        .script("v2", Traffic::new(50, 10, Duration::from_millis(40)));
 
     let d = h.deploy_and_wait(&engine, "v2", h.spec(CANARY)).await;
     assert_eq!(d.status, Status::RolledBack);
@@ -261,7 +262,7 @@ async fn pause_if_pauses_for_a_human_and_promote_goes_on() {
     h.deploy_and_wait(&engine, "v1", h.spec(&canary)).await;
     h.router().script("v1", healthy());
     h.router()
-        .script("v2", Traffic::new(1000, 50, Duration::from_millis(40)));
+        .script("v2", Traffic::new(100, 5, Duration::from_millis(40)));
 
     let id = h.deploy(&engine, "v2", h.spec(&canary)).await;
     h.journaled(
@@ -337,6 +338,7 @@ async fn blue_green_previews_switches_at_once_and_scales_down_after_the_delay() 
     let id = h.deploy(&engine, "v2", h.spec(BLUE_GREEN)).await;
     h.journaled(&engine, id, |e| matches!(e, Event::Switched { .. }))
         .await;
+    let switched = tokio::time::Instant::now();
     // Switched: all traffic to v2, v1 still up for an instant way back.
     let weights = h.router().weights();
     assert_eq!(weights.get("v1").copied().unwrap_or(0), 0, "{weights:?}");
@@ -355,6 +357,11 @@ async fn blue_green_previews_switches_at_once_and_scales_down_after_the_delay() 
 
     let d = h.finished(&engine, id).await;
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    assert!(
+        switched.elapsed() >= Duration::from_secs(300),
+        "v1 stayed up for the whole scale-down delay, not {:?}",
+        switched.elapsed()
+    );
     assert_eq!(h.running(), all("v2", 3));
     assert_eq!(h.router().previews(), 0, "the preview is gone");
 }
@@ -464,4 +471,21 @@ fail_if = "> 0.05"
     assert!(reason.contains("app-errors"), "{reason}");
     assert!(reason.contains("0.4"), "the value that decided: {reason}");
     assert_eq!(h.running(), all("v1", 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_on_a_router_that_can_only_switch_is_refused_with_what_to_use() {
+    let h = Harness::new();
+    let engine = h.engine();
+    h.deploy_and_wait(&engine, "v1", h.spec(ROLLING)).await;
+    h.router()
+        .set_granularity(runway_engine::router::Granularity::SwitchOnly);
+    let base_dir = h.dir.path().to_string_lossy().to_string();
+    let refused = engine
+        .deploy("v2", h.spec(CANARY), &base_dir, false, false)
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), runway_wire::ErrorCode::InvalidRequest);
+    assert!(refused.to_string().contains("blue-green"), "{refused}");
+    assert_eq!(h.running(), all("v1", 3), "nothing changed");
 }

@@ -23,7 +23,7 @@ use runway_engine::records::Records;
 use runway_engine::Context;
 
 pub use checks::{FakeChecks, FakeQueries};
-pub use platform::{Behavior, FakePlatform};
+pub use platform::{Behavior, FakePlatform, Happened};
 pub use router::{FakeRouter, FakeRouters, Traffic};
 pub use tasks::FakeTasks;
 

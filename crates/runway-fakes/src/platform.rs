@@ -35,6 +35,15 @@ struct State {
     instances: BTreeMap<u64, Row>,
     /// Every start, in order: (replica, version).
     starts: Vec<(String, String)>,
+    /// Every start and stop, in order.
+    history: Vec<Happened>,
+}
+
+/// What happened to an instance, in [`FakePlatform::history`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happened {
+    Started { replica: String, version: String },
+    Stopped { replica: String },
 }
 
 struct Row {
@@ -91,6 +100,11 @@ impl FakePlatform {
         lock(&self.state).starts.clone()
     }
 
+    /// Every start and every stop the engine asked for, in order.
+    pub fn history(&self) -> Vec<Happened> {
+        lock(&self.state).history.clone()
+    }
+
     /// The running instance of `replica` exits, saying `how` (a crash).
     pub fn crash(&self, replica: &str, how: &str) -> bool {
         let state = lock(&self.state);
@@ -106,13 +120,11 @@ impl FakePlatform {
             None => false,
         }
     }
+}
 
+impl State {
     fn behavior(&self, version: &str) -> Behavior {
-        lock(&self.state)
-            .behaviors
-            .get(version)
-            .cloned()
-            .unwrap_or_default()
+        self.behaviors.get(version).cloned().unwrap_or_default()
     }
 }
 
@@ -134,7 +146,6 @@ impl Platform for FakePlatform {
             state: self.state.clone(),
             version: release.version.clone(),
             replica: replica.to_string(),
-            behavior: self.behavior(&release.version),
         })
     }
 
@@ -169,11 +180,12 @@ impl Platform for FakePlatform {
     }
 }
 
+/// A replica's workload. Its version's [`Behavior`] is read at each start and probe, so a
+/// test's `behave` reaches replicas made before it, and their restarts.
 struct FakeWorkload {
     state: Arc<Mutex<State>>,
     version: String,
     replica: String,
-    behavior: Behavior,
 }
 
 impl std::fmt::Debug for FakeWorkload {
@@ -185,13 +197,18 @@ impl std::fmt::Debug for FakeWorkload {
 impl Workload for FakeWorkload {
     fn start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
         let mut state = lock(&self.state);
+        let behavior = state.behavior(&self.version);
         state
             .starts
             .push((self.replica.clone(), self.version.clone()));
-        if let Behavior::FailToStart(why) = &self.behavior {
+        if let Behavior::FailToStart(why) = &behavior {
             return Err(why.clone());
         }
-        let exited = match &self.behavior {
+        state.history.push(Happened::Started {
+            replica: self.replica.clone(),
+            version: self.version.clone(),
+        });
+        let exited = match &behavior {
             Behavior::ExitAtStart(how) => Some(how.clone()),
             _ => None,
         };
@@ -220,11 +237,12 @@ impl Workload for FakeWorkload {
     }
 
     fn probe(&self, port: u16) -> BoxFuture<'_, Result<(), String>> {
-        let running = lock(&self.state)
+        let state = lock(&self.state);
+        let running = state
             .instances
             .values()
             .any(|r| r.port == port && r.running());
-        let answer = match (&self.behavior, running) {
+        let answer = match (&state.behavior(&self.version), running) {
             (_, false) => Err(format!("GET :{port}/health failed: connection refused")),
             (Behavior::NeverReady, true) => Err(format!("GET :{port}/health answered 503")),
             _ => Ok(()),
@@ -263,10 +281,16 @@ impl Instance for FakeInstance {
     }
 
     fn stop(&mut self, _grace: Duration) -> BoxFuture<'_, ()> {
-        if let Some(row) = lock(&self.state).instances.get(&self.id) {
-            if row.running() {
+        let mut state = lock(&self.state);
+        let stopped = match state.instances.get(&self.id) {
+            Some(row) if row.running() => {
                 row.exit.send_replace(Some("stopped".to_string()));
+                Some(row.replica.clone())
             }
+            _ => None,
+        };
+        if let Some(replica) = stopped {
+            state.history.push(Happened::Stopped { replica });
         }
         Box::pin(async {})
     }

@@ -18,8 +18,9 @@ use runway_engine::router::{
 use runway_spec::Spec;
 use runway_wire::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics, WindowSnapshot};
 
-/// What a release does in each analysis window: `requests` requests, `errors` of them failed,
-/// each taking `latency`.
+/// What a release serves while it has a weight: `requests` requests a second, `errors` of them
+/// failed, each taking `latency`. A window sees as many as the (virtual) time since that
+/// window's last take.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Traffic {
     pub requests: u64,
@@ -28,6 +29,7 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// `requests` a second, `errors` of them failed.
     pub fn new(requests: u64, errors: u64, latency: Duration) -> Traffic {
         Traffic {
             requests,
@@ -48,6 +50,8 @@ struct State {
     read_only: Option<ReadOnlyPage>,
     traffic: BTreeMap<String, Traffic>,
     previews: usize,
+    /// `None`: per request, as the built-in proxy.
+    granularity: Option<Granularity>,
 }
 
 /// The router of one service.
@@ -67,6 +71,11 @@ impl FakeRouter {
         lock(&self.state)
             .traffic
             .insert(version.to_string(), traffic);
+    }
+
+    /// From now on the router splits this finely (a cluster's router that can only switch).
+    pub fn set_granularity(&self, granularity: Granularity) {
+        lock(&self.state).granularity = Some(granularity);
     }
 
     /// The current splits.
@@ -126,17 +135,20 @@ impl FakeRouter {
 
 impl TrafficRouter for FakeRouter {
     fn granularity(&self) -> Granularity {
-        Granularity::PerRequest
+        lock(&self.state)
+            .granularity
+            .unwrap_or(Granularity::PerRequest)
     }
 
     fn open(&self) {
         lock(&self.state).open = true;
     }
 
-    fn close(&self) {
+    fn close(&self) -> BoxFuture<'_, ()> {
         let mut state = lock(&self.state);
         state.open = false;
         state.closed = true;
+        Box::pin(async {})
     }
 
     fn set_splits(&self, splits: Vec<Split>) {
@@ -180,6 +192,7 @@ impl TrafficRouter for FakeRouter {
     fn open_window(&self) -> Box<dyn AnalysisWindow> {
         Box::new(FakeWindow {
             state: self.state.clone(),
+            since: Mutex::new(tokio::time::Instant::now()),
         })
     }
 
@@ -202,13 +215,25 @@ impl TrafficRouter for FakeRouter {
     }
 }
 
+/// One reader's window: what each weighted release served since this reader's last take (or
+/// since it opened), at the scripted rates. Two readers never see each other's takes.
 struct FakeWindow {
     state: Arc<Mutex<State>>,
+    since: Mutex<tokio::time::Instant>,
 }
 
+/// Most latencies a window keeps per release, as the proxy's does.
+const WINDOW_SAMPLES: u64 = 20_000;
+
 impl AnalysisWindow for FakeWindow {
-    /// The scripted traffic of every release that has a weight now.
     fn take(&self) -> Vec<WindowSnapshot> {
+        let now = tokio::time::Instant::now();
+        let seconds = {
+            let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
+            let seconds = now.duration_since(*since).as_secs_f64();
+            *since = now;
+            seconds
+        };
         let state = lock(&self.state);
         state
             .splits
@@ -217,11 +242,14 @@ impl AnalysisWindow for FakeWindow {
             .map(|s| {
                 let traffic = state.traffic.get(&s.release).copied();
                 let traffic = traffic.unwrap_or(Traffic::new(0, 0, Duration::ZERO));
+                let requests = (traffic.requests as f64 * seconds).round() as u64;
+                let errors = (traffic.errors as f64 * seconds).round() as u64;
+                let samples = requests.min(WINDOW_SAMPLES) as usize;
                 WindowSnapshot {
                     release: s.release.clone(),
-                    requests: traffic.requests,
-                    errors: traffic.errors,
-                    latencies: vec![traffic.latency.as_secs_f64(); traffic.requests as usize],
+                    requests,
+                    errors: errors.min(requests),
+                    latencies: vec![traffic.latency.as_secs_f64(); samples],
                 }
             })
             .collect()

@@ -12,6 +12,8 @@ use runway_engine::tasks::{Outcome, Task, TaskRunner};
 pub struct TaskRun {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The version of the release it ran with.
+    pub version: String,
 }
 
 #[derive(Default)]
@@ -55,6 +57,7 @@ impl TaskRunner for FakeTasks {
             .push(TaskRun {
                 argv: task.argv.to_vec(),
                 env: task.env.clone(),
+                version: task.release.version.clone(),
             });
         let program = task.argv.first().cloned().unwrap_or_default();
         let answer = self

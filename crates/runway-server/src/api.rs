@@ -20,6 +20,7 @@ use runway_engine::records::Records;
 use runway_engine::{replica_view, Engine, EngineError};
 use runway_store::{Status, Store};
 use runway_wire::api::*;
+use runway_wire::id::DeploymentId;
 use runway_wire::{ErrorBody, ErrorCode};
 
 #[derive(Clone)]
@@ -262,7 +263,10 @@ async fn deploy(
     Ok((StatusCode::CREATED, Json(d)))
 }
 
-async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<DeploymentDetail> {
+async fn deployment(
+    State(api): State<Api>,
+    Path(id): Path<DeploymentId>,
+) -> ApiResult<DeploymentDetail> {
     let store = &api.store;
     let deployment = store
         .deployment(id)?
@@ -277,7 +281,7 @@ async fn deployment(State(api): State<Api>, Path(id): Path<i64>) -> ApiResult<De
 /// runs, so `runway deploy` can follow a deployment without busy polling.
 async fn events(
     State(api): State<Api>,
-    Path(id): Path<i64>,
+    Path(id): Path<DeploymentId>,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<DeploymentDetail> {
     let after = q.after.unwrap_or(0);
@@ -318,7 +322,7 @@ async fn rollback(
         .rollback(
             &service,
             req.version.as_deref(),
-            req.revision.map(i64::from),
+            req.revision,
             req.keep_schema,
         )
         .await?;
@@ -330,7 +334,7 @@ async fn restore(
     Path(service): Path<String>,
     Json(req): Json<RestoreRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
-    let d = api.engine.restore(&service, req.backup_id.0).await?;
+    let d = api.engine.restore(&service, req.backup_id).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -361,7 +365,7 @@ async fn read_only(
 
 async fn hook_runs(
     State(api): State<Api>,
-    Path(id): Path<i64>,
+    Path(id): Path<DeploymentId>,
 ) -> ApiResult<Vec<runway_store::HookRun>> {
     if api.store.deployment(id)?.is_none() {
         return Err(ApiError::new(
@@ -482,7 +486,7 @@ async fn logs(
     let selection = LogSelection {
         node: q.node,
         version: q.version,
-        deployment: q.deployment.map(i64::from),
+        deployment: q.deployment,
     };
     let mut out = LogsResponse {
         lines: Vec::new(),

@@ -25,7 +25,7 @@ pub use runway_wire::record::{
 pub use schema::LATEST as SCHEMA_VERSION;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, Row};
+use rusqlite::{Connection, Row};
 
 pub struct Store {
     conn: Mutex<Connection>,
@@ -217,7 +217,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
         let r = store
-            .insert_replica("web", 1, "v1", &serde_json::json!({ "port": 4000 }))
+            .insert_replica(
+                "web",
+                runway_wire::id::DeploymentId(1),
+                "v1",
+                &serde_json::json!({ "port": 4000 }),
+            )
             .unwrap();
         let handle = serde_json::json!({ "port": 4001, "pid": 123 });
         store.set_replica_handle(r, &handle).unwrap();

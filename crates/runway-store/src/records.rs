@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use runway_engine::records::Records;
+use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId, ReplicaId};
 use rusqlite::{params, OptionalExtension};
 
 use crate::runbook::backup_from_row;
@@ -13,7 +14,7 @@ use crate::{
 };
 
 impl Records for Store {
-    fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<i64> {
+    fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<DeploymentId> {
         let spec = serde_json::to_string(d.spec)?;
         let conn = self.conn();
         conn.execute(
@@ -30,10 +31,10 @@ impl Records for Store {
                 now()
             ],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid().into())
     }
 
-    fn deployment(&self, id: i64) -> Result<Option<Deployment>> {
+    fn deployment(&self, id: DeploymentId) -> Result<Option<Deployment>> {
         self.conn()
             .query_row(
                 "SELECT * FROM deployments WHERE id = ?1",
@@ -62,7 +63,7 @@ impl Records for Store {
         readable(rows)
     }
 
-    fn set_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()> {
+    fn set_progress(&self, id: DeploymentId, progress: &serde_json::Value) -> Result<()> {
         self.conn().execute(
             "UPDATE deployments SET progress = ?2 WHERE id = ?1",
             params![id, progress.to_string()],
@@ -70,7 +71,12 @@ impl Records for Store {
         Ok(())
     }
 
-    fn finish_deployment(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()> {
+    fn finish_deployment(
+        &self,
+        id: DeploymentId,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<()> {
         self.conn().execute(
             "UPDATE deployments SET status = ?2, reason = COALESCE(?3, reason), finished_at = ?4 WHERE id = ?1",
             params![id, status.as_str(), reason, now()],
@@ -85,7 +91,7 @@ impl Records for Store {
         &self,
         service: &str,
         version: &str,
-        after: i64,
+        after: DeploymentId,
         reason: &str,
     ) -> Result<()> {
         self.conn().execute(
@@ -97,7 +103,12 @@ impl Records for Store {
         Ok(())
     }
 
-    fn journal(&self, deployment_id: i64, event: &str, detail: serde_json::Value) -> Result<i64> {
+    fn journal(
+        &self,
+        deployment_id: DeploymentId,
+        event: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64> {
         let conn = self.conn();
         let seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE deployment_id = ?1",
@@ -111,7 +122,7 @@ impl Records for Store {
         Ok(seq)
     }
 
-    fn journal_since(&self, deployment_id: i64, after: i64) -> Result<Vec<JournalEntry>> {
+    fn journal_since(&self, deployment_id: DeploymentId, after: i64) -> Result<Vec<JournalEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT seq, at, event, detail FROM journal WHERE deployment_id = ?1 AND seq > ?2 ORDER BY seq",
@@ -128,14 +139,14 @@ impl Records for Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn services(&self) -> Result<Vec<(String, Option<i64>)>> {
+    fn services(&self) -> Result<Vec<(String, Option<DeploymentId>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT name, serving_release FROM services ORDER BY name")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn serving_release(&self, service: &str) -> Result<Option<i64>> {
+    fn serving_release(&self, service: &str) -> Result<Option<DeploymentId>> {
         Ok(self
             .conn()
             .query_row(
@@ -147,7 +158,7 @@ impl Records for Store {
             .flatten())
     }
 
-    fn set_serving_release(&self, service: &str, release: Option<i64>) -> Result<()> {
+    fn set_serving_release(&self, service: &str, release: Option<DeploymentId>) -> Result<()> {
         self.conn().execute(
             "INSERT INTO services (name, serving_release) VALUES (?1, ?2)
              ON CONFLICT(name) DO UPDATE SET serving_release = excluded.serving_release",
@@ -191,20 +202,20 @@ impl Records for Store {
     fn insert_replica(
         &self,
         service: &str,
-        release_id: i64,
+        release_id: DeploymentId,
         version: &str,
         handle: &serde_json::Value,
-    ) -> Result<i64> {
+    ) -> Result<ReplicaId> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO replicas (service, release_id, version, handle, state, created_at)
              VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
             params![service, release_id, version, handle.to_string(), now()],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid().into())
     }
 
-    fn replica(&self, id: i64) -> Result<Option<ReplicaRow>> {
+    fn replica(&self, id: ReplicaId) -> Result<Option<ReplicaRow>> {
         self.conn()
             .query_row(
                 "SELECT id, service, release_id, version, handle, state, in_rotation, restarts
@@ -245,7 +256,7 @@ impl Records for Store {
 
     /// Records what the replica's platform needs to find it again (a new process, a new
     /// container...).
-    fn set_replica_handle(&self, id: i64, handle: &serde_json::Value) -> Result<()> {
+    fn set_replica_handle(&self, id: ReplicaId, handle: &serde_json::Value) -> Result<()> {
         self.conn().execute(
             "UPDATE replicas SET handle = ?2 WHERE id = ?1",
             params![id, handle.to_string()],
@@ -253,7 +264,7 @@ impl Records for Store {
         Ok(())
     }
 
-    fn set_replica_state(&self, id: i64, state: &str) -> Result<()> {
+    fn set_replica_state(&self, id: ReplicaId, state: &str) -> Result<()> {
         let stopped = matches!(state, "stopped" | "failed").then(now);
         self.conn().execute(
             "UPDATE replicas SET state = ?2, stopped_at = COALESCE(?3, stopped_at) WHERE id = ?1",
@@ -262,7 +273,7 @@ impl Records for Store {
         Ok(())
     }
 
-    fn set_replica_rotation(&self, id: i64, in_rotation: bool) -> Result<()> {
+    fn set_replica_rotation(&self, id: ReplicaId, in_rotation: bool) -> Result<()> {
         self.conn().execute(
             "UPDATE replicas SET in_rotation = ?2 WHERE id = ?1",
             params![id, in_rotation],
@@ -270,7 +281,7 @@ impl Records for Store {
         Ok(())
     }
 
-    fn bump_replica_restarts(&self, id: i64) -> Result<()> {
+    fn bump_replica_restarts(&self, id: ReplicaId) -> Result<()> {
         self.conn().execute(
             "UPDATE replicas SET restarts = restarts + 1 WHERE id = ?1",
             [id],
@@ -278,17 +289,28 @@ impl Records for Store {
         Ok(())
     }
 
-    fn insert_hook_run(&self, deployment_id: i64, phase: &str, argv: &[String]) -> Result<i64> {
+    fn insert_hook_run(
+        &self,
+        deployment_id: DeploymentId,
+        phase: &str,
+        argv: &[String],
+    ) -> Result<HookRunId> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO hook_runs (deployment_id, phase, argv, started_at, outcome)
              VALUES (?1, ?2, ?3, ?4, 'running')",
             params![deployment_id, phase, serde_json::to_string(argv)?, now()],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid().into())
     }
 
-    fn finish_hook_run(&self, id: i64, outcome: &str, detail: &str, output: &str) -> Result<()> {
+    fn finish_hook_run(
+        &self,
+        id: HookRunId,
+        outcome: &str,
+        detail: &str,
+        output: &str,
+    ) -> Result<()> {
         self.conn().execute(
             "UPDATE hook_runs SET outcome = ?2, detail = ?3, output = ?4, finished_at = ?5
              WHERE id = ?1",
@@ -311,20 +333,20 @@ impl Records for Store {
     fn insert_backup(
         &self,
         service: &str,
-        deployment_id: i64,
+        deployment_id: DeploymentId,
         version: &str,
         dir: &str,
-    ) -> Result<i64> {
+    ) -> Result<BackupId> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO backups (service, deployment_id, version, dir, created_at, state)
              VALUES (?1, ?2, ?3, ?4, ?5, 'taking')",
             params![service, deployment_id, version, dir, now()],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid().into())
     }
 
-    fn set_backup_state(&self, id: i64, state: &str, size_bytes: u64) -> Result<()> {
+    fn set_backup_state(&self, id: BackupId, state: &str, size_bytes: u64) -> Result<()> {
         self.conn().execute(
             "UPDATE backups SET state = ?2, size_bytes = ?3 WHERE id = ?1",
             params![id, state, size_bytes as i64],
@@ -332,7 +354,7 @@ impl Records for Store {
         Ok(())
     }
 
-    fn backup(&self, id: i64) -> Result<Option<BackupRow>> {
+    fn backup(&self, id: BackupId) -> Result<Option<BackupRow>> {
         self.conn()
             .query_row("SELECT * FROM backups WHERE id = ?1", [id], backup_from_row)
             .optional()
@@ -348,7 +370,7 @@ impl Records for Store {
     }
 
     /// The backup a deployment took, if it took one that is usable.
-    fn backup_of(&self, deployment_id: i64) -> Result<Option<BackupRow>> {
+    fn backup_of(&self, deployment_id: DeploymentId) -> Result<Option<BackupRow>> {
         self.conn()
             .query_row(
                 "SELECT * FROM backups WHERE deployment_id = ?1 AND state = 'ok'
@@ -361,7 +383,7 @@ impl Records for Store {
     }
 
     /// Records that deployment `deployment_id` applied its migration.
-    fn record_migration(&self, deployment_id: i64, service: &str) -> Result<()> {
+    fn record_migration(&self, deployment_id: DeploymentId, service: &str) -> Result<()> {
         self.conn().execute(
             "INSERT INTO migrations (deployment_id, service, applied_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(deployment_id) DO UPDATE SET
@@ -372,7 +394,12 @@ impl Records for Store {
     }
 
     /// Records that a migration is no longer in effect: `how` is `undo` or `restore`.
-    fn mark_migration_undone(&self, deployment_id: i64, by: i64, how: &str) -> Result<()> {
+    fn mark_migration_undone(
+        &self,
+        deployment_id: DeploymentId,
+        by: DeploymentId,
+        how: &str,
+    ) -> Result<()> {
         self.conn().execute(
             "UPDATE migrations SET undone_by = ?2, undone_at = ?3, how = ?4
              WHERE deployment_id = ?1 AND undone_by IS NULL",
@@ -383,7 +410,11 @@ impl Records for Store {
 
     /// Migrations in effect that releases newer than `release_id` applied, newest first: what
     /// going back to `release_id` has to take back.
-    fn migrations_after(&self, service: &str, release_id: i64) -> Result<Vec<i64>> {
+    fn migrations_after(
+        &self,
+        service: &str,
+        release_id: DeploymentId,
+    ) -> Result<Vec<DeploymentId>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT deployment_id FROM migrations
@@ -394,28 +425,28 @@ impl Records for Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn migration_in_effect(&self, deployment_id: i64) -> Result<bool> {
+    fn migration_in_effect(&self, deployment_id: DeploymentId) -> Result<bool> {
         Ok(self
             .conn()
             .prepare("SELECT 1 FROM migrations WHERE deployment_id = ?1 AND undone_by IS NULL")?
             .exists([deployment_id])?)
     }
 
-    fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<i64> {
+    fn insert_baseline(&self, service: &str, metrics: &serde_json::Value) -> Result<BaselineId> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO baselines (service, captured_at, metrics) VALUES (?1, ?2, ?3)",
             params![service, now(), metrics.to_string()],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid().into())
     }
 
     /// A baseline by id, or the newest one of the service.
     fn baseline(
         &self,
         service: &str,
-        id: Option<i64>,
-    ) -> Result<Option<(i64, String, serde_json::Value)>> {
+        id: Option<BaselineId>,
+    ) -> Result<Option<(BaselineId, String, serde_json::Value)>> {
         self.conn()
             .query_row(
                 "SELECT id, captured_at, metrics FROM baselines
@@ -441,13 +472,13 @@ impl Records for Store {
         started_at: &str,
         passed: bool,
         results: &serde_json::Value,
-    ) -> Result<i64> {
+    ) -> Result<CheckRunId> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO check_runs (service, started_at, passed, results) VALUES (?1, ?2, ?3, ?4)",
             params![service, started_at, passed, results.to_string()],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid().into())
     }
 
     /// Newest first: (id, started_at, passed, results).
@@ -455,7 +486,7 @@ impl Records for Store {
         &self,
         service: &str,
         limit: u32,
-    ) -> Result<Vec<(i64, String, bool, serde_json::Value)>> {
+    ) -> Result<Vec<(CheckRunId, String, bool, serde_json::Value)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, started_at, passed, results FROM check_runs WHERE service = ?1 ORDER BY id DESC LIMIT ?2",

@@ -6,6 +6,8 @@ use anyhow::Result;
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use runway_wire::id::DeploymentId;
+
 use super::{BackupRow, HookRun, ServiceFlag, Store};
 
 fn hook_run_from_row(r: &Row<'_>) -> rusqlite::Result<HookRun> {
@@ -89,7 +91,7 @@ impl Store {
 
     // ---- hook runs ----
 
-    pub fn hook_runs(&self, deployment_id: i64) -> Result<Vec<HookRun>> {
+    pub fn hook_runs(&self, deployment_id: DeploymentId) -> Result<Vec<HookRun>> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT * FROM hook_runs WHERE deployment_id = ?1 ORDER BY id")?;

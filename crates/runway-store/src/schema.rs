@@ -236,7 +236,10 @@ mod tests {
             }))
         );
         assert_eq!(store.running_deployments().unwrap().len(), 1);
-        assert_eq!(store.serving_release("web").unwrap(), Some(1));
+        assert_eq!(
+            store.serving_release("web").unwrap(),
+            Some(runway_wire::id::DeploymentId(1))
+        );
         // Opening again changes nothing.
         drop(store);
         let store = crate::Store::open(&path).unwrap();

@@ -5,6 +5,7 @@
 //! written by an older runway read back as the same events. A row whose name this runway does
 //! not know (written by a newer one) is kept as it is and shown raw; it is never an error.
 
+use crate::id::{BackupId, DeploymentId};
 use serde::{Deserialize, Serialize};
 
 /// A stage of a deployment that is done once and skipped when a resumed deployment runs
@@ -55,19 +56,19 @@ pub enum Event {
     },
     /// A backup was taken (`state` ok or failed).
     Backup {
-        backup_id: i64,
+        backup_id: BackupId,
         state: String,
         dir: String,
         size_bytes: u64,
     },
     /// A migration's undo starts, for the migration of deployment `migration_of`.
     UndoStarted {
-        migration_of: i64,
+        migration_of: DeploymentId,
     },
     /// The schema stays as the newer release left it.
     SchemaKept {
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        migration_of: Option<i64>,
+        migration_of: Option<DeploymentId>,
         why: String,
     },
     /// A replica is about to start (its name, version and port).

@@ -30,6 +30,21 @@ macro_rules! typed_id {
                 id.0
             }
         }
+
+        /// Stored as its number (feature `sqlite`, for the store).
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.0.into())
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                i64::column_result(value).map($name)
+            }
+        }
     };
 }
 
@@ -53,6 +68,16 @@ typed_id!(
     /// One run of a scheduled checklist.
     CheckRunId
 );
+typed_id!(
+    /// One run of a hook command.
+    HookRunId
+);
+
+impl DeploymentId {
+    /// No deployment: an action outside any (a node restart, a service removal), which is only
+    /// logged.
+    pub const NONE: DeploymentId = DeploymentId(0);
+}
 
 #[cfg(test)]
 mod tests {

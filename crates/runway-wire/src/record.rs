@@ -5,6 +5,7 @@
 use runway_spec::Spec;
 use serde::{Deserialize, Serialize};
 
+use crate::id::{BackupId, DeploymentId, HookRunId, ReplicaId};
 use crate::Event;
 
 /// Deployment outcome, as `history` shows it.
@@ -75,12 +76,12 @@ impl Kind {
 /// replicas point at it, and a rollback copies its `spec`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deployment {
-    pub id: i64,
+    pub id: DeploymentId,
     pub service: String,
     pub kind: Kind,
     pub version: String,
     pub previous_version: Option<String>,
-    pub previous_release_id: Option<i64>,
+    pub previous_release_id: Option<DeploymentId>,
     pub status: Status,
     pub reason: Option<String>,
     pub started_at: String,
@@ -114,9 +115,9 @@ impl JournalEntry {
 /// A replica as persisted: enough to find it again after a crash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRow {
-    pub id: i64,
+    pub id: ReplicaId,
     pub service: String,
-    pub release_id: i64,
+    pub release_id: DeploymentId,
     pub version: String,
     /// What its platform needs to find it again (for a local process: pid, start time and
     /// port), as the platform wrote it; `None` before the platform said.
@@ -136,14 +137,14 @@ pub struct TrafficMode {
     pub by: String,
     /// Set when an operation turned the mode on: only that operation lifts it again, so a page
     /// an operator put up stays up after a deployment.
-    pub deployment_id: Option<i64>,
+    pub deployment_id: Option<DeploymentId>,
 }
 
 /// One run of a hook command, with its output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HookRun {
-    pub id: i64,
-    pub deployment_id: i64,
+    pub id: HookRunId,
+    pub deployment_id: DeploymentId,
     /// `backup`, `verify-backup`, `migrate`, `undo`, `restore`, or a `[[hooks.run]]` phase.
     pub phase: String,
     pub argv: Vec<String>,
@@ -159,9 +160,9 @@ pub struct HookRun {
 /// A backup taken by a deployment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupRow {
-    pub id: i64,
+    pub id: BackupId,
     pub service: String,
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     /// The version being deployed when the backup was taken (the data is the previous one's).
     pub version: String,
     pub dir: String,
@@ -186,7 +187,7 @@ pub struct NewDeployment<'a> {
     pub kind: Kind,
     pub version: &'a str,
     pub previous_version: Option<&'a str>,
-    pub previous_release_id: Option<i64>,
+    pub previous_release_id: Option<DeploymentId>,
     pub spec: &'a Spec,
     pub base_dir: &'a str,
 }
@@ -194,7 +195,7 @@ pub struct NewDeployment<'a> {
 /// Why a service is frozen: stored as its `frozen` flag.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Frozen {
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub reason: String,
     pub since: String,
     /// The traffic split when it froze (a canary's weights), restored after a restart.

@@ -5,7 +5,7 @@
 //! shows a bad v3 refused by its health check, rolls back, and prints what the load saw. Every
 //! step runs the real CLI, so what you see is what you would type.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -237,4 +237,62 @@ async fn cli(
         );
     }
     Ok(started.elapsed())
+}
+
+/// `runway demo-app ARGS`: the demo app with its own arguments.
+pub async fn app(args: &[String]) -> Result<ExitCode> {
+    #[derive(clap::Parser)]
+    #[command(name = "runway demo-app", disable_version_flag = true)]
+    struct DemoApp {
+        #[command(flatten)]
+        args: runway_demo_app::Args,
+    }
+    let parsed = <DemoApp as clap::Parser>::try_parse_from(
+        std::iter::once("runway demo-app".to_string()).chain(args.iter().cloned()),
+    )
+    .unwrap_or_else(|e| e.exit());
+    runway_demo_app::run(parsed.args).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The arguments of `runway loadgen`.
+pub struct LoadgenArgs {
+    pub addr: std::net::SocketAddr,
+    pub rps: u64,
+    pub workers: u64,
+    pub duration: Duration,
+    pub timeline: Option<PathBuf>,
+}
+
+/// `runway loadgen`: steady load with a per-response timeline (the benchmarks use it).
+pub async fn loadgen(args: LoadgenArgs) -> Result<ExitCode> {
+    let load = runway_demo_app::load::Load::start_recording(
+        args.addr,
+        "/",
+        args.workers,
+        args.rps,
+        args.timeline.is_some(),
+    );
+    tokio::time::sleep(args.duration).await;
+    let mut seen = load.stop().await;
+    if let Some(path) = &args.timeline {
+        seen.timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let lines: String = seen
+            .timeline
+            .iter()
+            .map(|(t, v, s)| format!("{t:.6},{v},{s}\n"))
+            .collect();
+        std::fs::write(path, lines)?;
+    }
+    let requests = (seen.ok + seen.failed) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "ok": seen.ok,
+            "failed": seen.failed,
+            "rps": requests / args.duration.as_secs_f64(),
+            "versions": seen.versions,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use runway_cli as cli;
 
-/// `runway demo`: a client of the library like any other, so it lives here, not in it.
+/// `runway demo`, the demo app and the load generator: clients of the libraries like any other,
+/// so they live here, not in them.
 mod demo;
 
 /// mimalloc instead of the system allocator: the proxy allocates and frees a
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if !matches!(
         cli.command,
-        cli::Command::Server { .. } | cli::Command::Demo | cli::Command::DemoApp(_)
+        cli::Command::Server { .. } | cli::Command::Demo | cli::Command::DemoApp { .. }
     ) {
         // A reporting command piped into `head` should end quietly, like any Unix tool, not
         // panic on a broken pipe. The long-running commands keep SIGPIPE ignored: a client
@@ -63,8 +64,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match cli.command {
+    let outcome = match &cli.command {
         cli::Command::Demo => runtime.block_on(demo::run()),
+        cli::Command::DemoApp { args } => runtime.block_on(demo::app(args)),
+        cli::Command::Loadgen {
+            addr,
+            rps,
+            workers,
+            duration,
+            timeline,
+        } => runtime.block_on(demo::loadgen(demo::LoadgenArgs {
+            addr: *addr,
+            rps: *rps,
+            workers: *workers,
+            duration: *duration,
+            timeline: timeline.clone(),
+        })),
         _ => runtime.block_on(cli::run(cli)),
     };
     match outcome {

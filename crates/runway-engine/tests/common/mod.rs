@@ -17,6 +17,7 @@ use runway_engine::Engine;
 use runway_fakes::{FakeRouter, Fakes};
 use runway_spec::Spec;
 use runway_store::Store;
+use runway_wire::id::DeploymentId;
 use runway_wire::record::{Deployment, Status};
 use runway_wire::Event;
 
@@ -75,7 +76,7 @@ impl Harness {
             .unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"))
     }
 
-    pub async fn deploy(&self, engine: &Arc<Engine>, version: &str, spec: Spec) -> i64 {
+    pub async fn deploy(&self, engine: &Arc<Engine>, version: &str, spec: Spec) -> DeploymentId {
         let base_dir = self.dir.path().to_string_lossy().to_string();
         engine
             .deploy(version, spec, &base_dir, false, false)
@@ -95,7 +96,7 @@ impl Harness {
         self.finished(engine, id).await
     }
 
-    pub fn deployment(&self, id: i64) -> Deployment {
+    pub fn deployment(&self, id: DeploymentId) -> Deployment {
         self.store
             .deployment(id)
             .expect("the store reads")
@@ -104,7 +105,7 @@ impl Harness {
 
     /// Waits (on the engine's journal, not on a timer) until deployment `id` has ended and the
     /// engine has let go of the service; at most two virtual hours.
-    pub async fn finished(&self, engine: &Arc<Engine>, id: i64) -> Deployment {
+    pub async fn finished(&self, engine: &Arc<Engine>, id: DeploymentId) -> Deployment {
         let mut ticks = engine.journal_ticks();
         let wait = async {
             loop {
@@ -128,7 +129,12 @@ impl Harness {
     }
 
     /// Waits until deployment `id`'s journal has an event that `matches`.
-    pub async fn journaled(&self, engine: &Arc<Engine>, id: i64, matches: impl Fn(&Event) -> bool) {
+    pub async fn journaled(
+        &self,
+        engine: &Arc<Engine>,
+        id: DeploymentId,
+        matches: impl Fn(&Event) -> bool,
+    ) {
         let mut ticks = engine.journal_ticks();
         let wait = async {
             loop {
@@ -149,7 +155,7 @@ impl Harness {
     }
 
     /// Deployment `id`'s journal, typed.
-    pub fn events(&self, id: i64) -> Vec<Event> {
+    pub fn events(&self, id: DeploymentId) -> Vec<Event> {
         self.store
             .journal_since(id, 0)
             .expect("the journal reads")
