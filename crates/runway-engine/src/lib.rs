@@ -13,7 +13,6 @@ pub mod canary;
 pub mod checks;
 mod converge;
 pub mod hooks;
-pub mod logfile;
 pub mod logs;
 pub mod measure;
 pub mod nodes;

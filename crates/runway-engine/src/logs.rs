@@ -1,12 +1,11 @@
 //! Which replica logs `runway logs` reads: the running replicas, or, after a failed deploy,
 //! exactly the ones a user wants and that no longer run (by node, version or deployment).
 //!
-//! A replica's log stays on disk after it stops (rotated like any other), so a stopped
-//! replica is found through its record in the store, or through the journal of the
-//! deployment that started it.
+//! A replica's output outlives it on its platform (a log file on disk, rotated like any other;
+//! a container's log until it is removed), so a stopped replica is found through its record in
+//! the store, or through the journal of the deployment that started it; the platform reads it.
 
 use runway_wire::id::{DeploymentId, ReplicaId};
-use std::path::PathBuf;
 
 use runway_wire::Event;
 
@@ -23,12 +22,13 @@ pub struct LogSelection {
     pub deployment: Option<DeploymentId>,
 }
 
-/// One replica's log file.
+/// One replica whose output is asked for (its platform reads it: [`Platform::read_log`]).
+///
+/// [`Platform::read_log`]: crate::platform::Platform::read_log
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSource {
     pub replica: String,
     pub version: String,
-    pub path: PathBuf,
 }
 
 impl Engine {
@@ -40,9 +40,9 @@ impl Engine {
         service: &str,
         selection: &LogSelection,
     ) -> Result<Vec<LogSource>, EngineError> {
-        if !self.platform.capabilities().log_files {
+        if !self.platform.capabilities().logs {
             return Err(EngineError::BadRequest(format!(
-                "the {} platform keeps no log files for runway to read; use its own logs",
+                "the {} platform keeps no output of its replicas for runway to read; use its own logs",
                 self.platform.name()
             )));
         }
@@ -63,7 +63,6 @@ impl Engine {
             .map(|r| LogSource {
                 replica: r.name.clone(),
                 version: r.version.clone(),
-                path: self.log_path(service, &r.name),
             })
             .collect();
         let mut sources = if let Some(id) = selection.deployment {
@@ -97,14 +96,6 @@ impl Engine {
         Ok(sources)
     }
 
-    /// Where the platform keeps a replica's log (the state dir's layout when it keeps none:
-    /// such a file is simply not there).
-    fn log_path(&self, service: &str, replica: &str) -> PathBuf {
-        self.platform
-            .log_path(service, replica)
-            .unwrap_or_else(|| crate::logfile::log_path(&self.state_dir, service, replica))
-    }
-
     /// The replicas deployment `id` of `service` started, from its journal.
     fn started_by(&self, service: &str, id: DeploymentId) -> Result<Vec<LogSource>, EngineError> {
         let belongs = self
@@ -123,11 +114,7 @@ impl Engine {
             .filter_map(|e| match e.typed()? {
                 Event::ReplicaStarting {
                     replica, version, ..
-                } => Some(LogSource {
-                    path: self.log_path(service, &replica),
-                    replica,
-                    version,
-                }),
+                } => Some(LogSource { replica, version }),
                 _ => None,
             })
             .collect())
@@ -160,7 +147,6 @@ impl Engine {
     fn source(&self, service: &str, replica_id: ReplicaId, version: &str) -> LogSource {
         let name = format!("{service}-{replica_id}");
         LogSource {
-            path: self.log_path(service, &name),
             replica: name,
             version: version.to_string(),
         }

@@ -15,7 +15,6 @@
 //! records) is the engine's, the same on every platform.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +29,8 @@ pub struct Capabilities {
     pub adopt: bool,
     /// One instance can be restarted on its own (`runway nodes restart`).
     pub restart_one: bool,
-    /// Instances write their output into log files that `runway logs` reads.
-    pub log_files: bool,
+    /// The platform keeps its instances' output for `runway logs` ([`Platform::read_log`]).
+    pub logs: bool,
 }
 
 /// Where a service's releases run: the workload of each replica, an address for a new one,
@@ -53,9 +52,27 @@ pub trait Platform: Send + Sync {
     /// `Some((None, port))` for a handle that is ours whose instance is gone.
     fn adopt(&self, handle: &serde_json::Value) -> Option<(Option<Box<dyn Instance>>, u16)>;
 
-    /// Where replica `replica` of `service` writes its output, when the platform keeps log
-    /// files (see [`Capabilities::log_files`]); also for a replica that no longer runs.
-    fn log_path(&self, service: &str, replica: &str) -> Option<PathBuf>;
+    /// Replica `replica` of `service`'s output, running or not: its last lines, or what it
+    /// wrote since a cursor of an earlier read (follow mode); with the cursor to pass next.
+    /// A file read for a local process, the Docker API's log stream, a pod's log on
+    /// Kubernetes. An error says why there is nothing to read.
+    fn read_log(&self, service: &str, replica: &str, read: LogRead) -> Result<LogChunk, String>;
+}
+
+/// What [`Platform::read_log`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRead {
+    /// The last `n` lines.
+    Tail(usize),
+    /// What was written since this cursor (from an earlier [`LogChunk`]).
+    Since(u64),
+}
+
+/// Lines of a replica's output, and where the next read goes on from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogChunk {
+    pub lines: Vec<String>,
+    pub cursor: u64,
 }
 
 /// How the instances of one replica are started, reached and probed.

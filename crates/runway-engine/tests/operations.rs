@@ -81,18 +81,18 @@ async fn scaling_keeps_the_running_replicas_and_rollback_brings_back_the_old_con
 }
 
 #[tokio::test(start_paused = true)]
-async fn logs_of_a_platform_without_log_files_are_refused_with_what_to_do() {
+async fn logs_of_a_platform_that_keeps_no_output_are_refused_with_what_to_do() {
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(ROLLING)).await;
     let refused = engine
         .log_sources("web", &LogSelection::default())
-        .expect_err("the fake platform keeps no log files");
+        .expect_err("the fake platform keeps no output");
     assert_eq!(refused.code(), ErrorCode::InvalidRequest);
     assert!(
         refused
             .to_string()
-            .contains("fake platform keeps no log files"),
+            .contains("fake platform keeps no output of its replicas"),
         "{refused}"
     );
 }

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use runway_engine::platform::{Capabilities, Instance, Platform, Workload};
+use runway_engine::platform::{Capabilities, Instance, LogChunk, LogRead, Platform, Workload};
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
 use tokio::sync::watch;
@@ -137,7 +136,7 @@ impl Platform for FakePlatform {
         Capabilities {
             adopt: true,
             restart_one: true,
-            log_files: false,
+            logs: false,
         }
     }
 
@@ -175,8 +174,8 @@ impl Platform for FakePlatform {
         Some((instance, port))
     }
 
-    fn log_path(&self, _service: &str, _replica: &str) -> Option<PathBuf> {
-        None
+    fn read_log(&self, _service: &str, _replica: &str, _read: LogRead) -> Result<LogChunk, String> {
+        Err("the fake platform keeps no output".into())
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`health::Prober`]: readiness is an HTTP GET of `[health] path` on the replica's port.
 
 pub mod health;
+pub mod logfile;
 pub mod process;
 mod tasks;
 
@@ -18,8 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runway_engine::logfile;
-use runway_engine::platform::{Capabilities, Instance, Platform, Workload};
+use runway_engine::platform::{Capabilities, Instance, LogChunk, LogRead, Platform, Workload};
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
 
@@ -41,7 +41,7 @@ impl Platform for ProcessPlatform {
         Capabilities {
             adopt: true,
             restart_one: true,
-            log_files: true,
+            logs: true,
         }
     }
 
@@ -97,8 +97,17 @@ impl Platform for ProcessPlatform {
         Some((process, handle.port))
     }
 
-    fn log_path(&self, service: &str, replica: &str) -> Option<PathBuf> {
-        Some(logfile::log_path(&self.state_dir, service, replica))
+    /// The replica's log file in the state dir; the cursor is a byte offset into it.
+    fn read_log(&self, service: &str, replica: &str, read: LogRead) -> Result<LogChunk, String> {
+        let path = logfile::log_path(&self.state_dir, service, replica);
+        let (lines, cursor) = match read {
+            LogRead::Since(offset) => logfile::read_from(&path, offset).unwrap_or_default(),
+            LogRead::Tail(n) => {
+                let tail = logfile::tail_lines(&path, n).unwrap_or_default();
+                (tail, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
+            }
+        };
+        Ok(LogChunk { lines, cursor })
     }
 }
 

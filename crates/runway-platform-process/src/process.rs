@@ -12,7 +12,9 @@ use std::time::Duration;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use runway_engine::{logfile, secrets};
+use runway_engine::secrets;
+
+use crate::logfile;
 
 /// What to run: argv is never passed through a shell. `env` values may be `env:NAME` /
 /// `secret:NAME` references, resolved only when the process starts, so that the values are

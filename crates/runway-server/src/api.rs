@@ -14,8 +14,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use runway_builtin_router::BuiltinRouter;
-use runway_engine::logfile;
 use runway_engine::logs::LogSelection;
+use runway_engine::platform::{LogChunk, LogRead};
 use runway_engine::records::Records;
 use runway_engine::{replica_view, Engine, EngineError};
 use runway_store::{Status, Store};
@@ -494,21 +494,21 @@ async fn logs(
     };
     let now = runway_store::now();
     for source in api.engine.log_sources(&service, &selection)? {
-        let path = &source.path;
         // Lines that appeared since the cursor's offset were written in the last moments; of
         // a tail (a first read, or a replica new to the cursor) the time of writing is not
         // known (see `LogLine::at`).
-        let mut read_at = None;
-        let (lines, offset) = match cursor.get(&source.replica) {
-            Some(&offset) => {
-                read_at = Some(now.clone());
-                logfile::read_from(path, offset).unwrap_or_default()
-            }
-            None => {
-                let tail = logfile::tail_lines(path, q.n.unwrap_or(50)).unwrap_or_default();
-                (tail, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
-            }
+        let (read, read_at) = match cursor.get(&source.replica) {
+            Some(&offset) => (LogRead::Since(offset), Some(now.clone())),
+            None => (LogRead::Tail(q.n.unwrap_or(50)), None),
         };
+        let LogChunk {
+            lines,
+            cursor: offset,
+        } = api
+            .engine
+            .platform()
+            .read_log(&service, &source.replica, read)
+            .unwrap_or_default();
         out.cursor.insert(source.replica.clone(), offset);
         out.lines.extend(lines.into_iter().map(|line| LogLine {
             at: read_at.clone(),
