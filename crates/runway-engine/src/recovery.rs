@@ -61,10 +61,13 @@ impl Engine {
                 }
             };
             let mut adopted = Vec::new();
+            // A platform whose instances do not outlive the server adopts none: its replicas
+            // that served are started again.
+            let can_adopt = self.platform.capabilities().adopt;
             for row in self.store.live_replicas(name)? {
-                let Some((process, port)) =
-                    row.handle.as_ref().and_then(|h| self.platform.adopt(h))
-                else {
+                let found = row.handle.as_ref().and_then(|h| self.platform.adopt(h));
+                let found = found.map(|(instance, port)| (instance.filter(|_| can_adopt), port));
+                let Some((process, port)) = found else {
                     tracing::warn!(
                         replica = %row.id,
                         "no handle of this platform recorded: not adopted"

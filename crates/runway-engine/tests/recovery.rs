@@ -72,6 +72,16 @@ fn resumed(h: &Harness, id: DeploymentId) -> usize {
         .unwrap_or_else(|| panic!("deployment #{id} did not resume: {:#?}", h.events(id)))
 }
 
+/// Like [`no_replica_started_twice`], for a platform that adopts nothing: each replica started
+/// at most twice, `restarted` of them twice.
+fn no_replica_started_twice_but(h: &Harness, restarted: usize) {
+    let starts = h.fakes.platform.starts();
+    let mut names: Vec<&String> = starts.iter().map(|(name, _)| name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(starts.len() - names.len(), restarted, "{starts:?}");
+}
+
 fn rolling(h: &Harness) -> Spec {
     h.spec("[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n")
 }
@@ -412,4 +422,39 @@ fn a_migration_that_finished_before_the_crash_does_not_run_again() {
     );
     assert_eq!(count("backup-db"), 2, "{programs:?}");
     assert_eq!(h.running(), all("v2", 3));
+}
+
+#[test]
+fn a_platform_whose_instances_die_with_the_server_gets_its_serving_replicas_started_again() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let runtime = paused_runtime();
+    runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+    });
+    drop(runtime);
+    // A platform that says its instances do not outlive the server: the new server adopts
+    // none of them, whatever it finds.
+    h.fakes.platform.without_adoption();
+
+    paused_runtime().block_on(async {
+        let engine = h.engine();
+        engine.recover().await.expect("recovery");
+        let wait = async {
+            while starts_of(&h, "v1") < 6 || !h.router().is_open() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .expect("back to three");
+    });
+    // (The fake's old rows still read as running: a real platform's died with the server.)
+    assert_eq!(
+        starts_of(&h, "v1"),
+        6,
+        "each serving replica started once more"
+    );
+    no_replica_started_twice_but(&h, 3);
 }

@@ -36,6 +36,8 @@ struct State {
     starts: Vec<(String, String)>,
     /// Every start and stop, in order.
     history: Vec<Happened>,
+    /// Instances die with the server (a platform without adoption).
+    no_adoption: bool,
 }
 
 /// What happened to an instance, in [`FakePlatform::history`].
@@ -94,6 +96,11 @@ impl FakePlatform {
         versions
     }
 
+    /// From now on the platform's instances do not outlive the server: it adopts none.
+    pub fn without_adoption(&self) {
+        lock(&self.state).no_adoption = true;
+    }
+
     /// Every instance ever started: (replica, version), in order.
     pub fn starts(&self) -> Vec<(String, String)> {
         lock(&self.state).starts.clone()
@@ -134,7 +141,7 @@ impl Platform for FakePlatform {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            adopt: true,
+            adopt: !lock(&self.state).no_adoption,
             restart_one: true,
             logs: false,
         }
