@@ -18,11 +18,22 @@ use runway_wire::Event;
 /// Deploys v1, then v2, and crashes the server once v2's journal has an event that `at`
 /// matches; returns v2's deployment id.
 fn deploy_and_crash(h: &Harness, spec: &Spec, at: impl Fn(&Event) -> bool) -> DeploymentId {
+    deploy_and_crash_with(h, spec, |_| {}, at)
+}
+
+/// [`deploy_and_crash`], with `after_v1` run once v1 serves (to script its traffic, say).
+fn deploy_and_crash_with(
+    h: &Harness,
+    spec: &Spec,
+    after_v1: impl FnOnce(&Harness),
+    at: impl Fn(&Event) -> bool,
+) -> DeploymentId {
     let runtime = paused_runtime();
     let id = runtime.block_on(async {
         let engine = h.engine();
         let v1 = h.deploy_and_wait(&engine, "v1", spec.clone()).await;
         assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+        after_v1(h);
         let id = h.deploy(&engine, "v2", spec.clone()).await;
         h.journaled(&engine, id, at).await;
         id
@@ -86,44 +97,18 @@ fn rolling(h: &Harness) -> Spec {
     h.spec("[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n")
 }
 
-#[test]
-fn a_rolling_update_resumes_after_an_old_replica_began_retiring() {
+/// A rolling update from v1 to v2, crashed at `at`, finishes after a restart: it says it
+/// resumed, v2 serves whole, v1's instances were adopted (never started again) and no
+/// replica was started twice.
+fn a_rolling_update_resumes_after(at: impl Fn(&Event) -> bool) {
     let h = Harness::new();
     let spec = rolling(&h);
-    let id = deploy_and_crash(
-        &h,
-        &spec,
-        |e| matches!(e, Event::ReplicaRetiring { version, .. } if version == "v1"),
-    );
-    let d = restart_and_finish(&h, id);
-    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
-    assert!(h
-        .events(id)
-        .iter()
-        .any(|e| matches!(e, Event::Resumed { .. })));
-    assert_eq!(h.running(), all("v2", 3));
-    assert_eq!(
-        starts_of(&h, "v1"),
-        3,
-        "v1's instances were adopted, never restarted"
-    );
-    assert_eq!(h.serving_version().as_deref(), Some("v2"));
-    no_replica_started_twice(&h);
-}
-
-#[test]
-fn a_rolling_update_resumes_after_a_new_replica_was_routed() {
-    let h = Harness::new();
-    let spec = rolling(&h);
-    let id = deploy_and_crash(
-        &h,
-        &spec,
-        |e| matches!(e, Event::ReplicaRouted { version, .. } if version == "v2"),
-    );
+    let id = deploy_and_crash(&h, &spec, at);
     let d = restart_and_finish(&h, id);
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     resumed(&h, id);
     assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v2"));
     assert_eq!(
         starts_of(&h, "v1"),
         3,
@@ -134,19 +119,23 @@ fn a_rolling_update_resumes_after_a_new_replica_was_routed() {
 
 #[test]
 fn a_rolling_update_resumes_after_a_replica_was_started_but_not_yet_ready() {
-    let h = Harness::new();
-    let spec = rolling(&h);
-    let id = deploy_and_crash(
-        &h,
-        &spec,
+    a_rolling_update_resumes_after(
         |e| matches!(e, Event::ReplicaStarting { version, .. } if version == "v2"),
     );
-    let d = restart_and_finish(&h, id);
-    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
-    assert_eq!(h.running(), all("v2", 3));
-    assert_eq!(starts_of(&h, "v1"), 3);
-    resumed(&h, id);
-    no_replica_started_twice(&h);
+}
+
+#[test]
+fn a_rolling_update_resumes_after_a_new_replica_was_routed() {
+    a_rolling_update_resumes_after(
+        |e| matches!(e, Event::ReplicaRouted { version, .. } if version == "v2"),
+    );
+}
+
+#[test]
+fn a_rolling_update_resumes_after_an_old_replica_began_retiring() {
+    a_rolling_update_resumes_after(
+        |e| matches!(e, Event::ReplicaRetiring { version, .. } if version == "v1"),
+    );
 }
 
 #[test]
@@ -230,19 +219,9 @@ fn script_healthy(h: &Harness) {
 fn a_canary_resumes_at_its_step_not_at_the_first() {
     let h = Harness::new();
     let spec = h.spec(CANARY);
-    let runtime = paused_runtime();
-    let id = runtime.block_on(async {
-        let engine = h.engine();
-        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
-        script_healthy(&h);
-        let id = h.deploy(&engine, "v2", spec.clone()).await;
-        h.journaled(&engine, id, |e| {
-            matches!(e, Event::CanaryStep { weight: 50, .. })
-        })
-        .await;
-        id
+    let id = deploy_and_crash_with(&h, &spec, script_healthy, |e| {
+        matches!(e, Event::CanaryStep { weight: 50, .. })
     });
-    drop(runtime);
 
     let d = restart_and_finish(&h, id);
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
@@ -274,19 +253,9 @@ fn a_canary_paused_for_a_human_is_still_paused_after_a_restart() {
     let spec = h.spec(
         "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 20, pause = \"manual\" }, { weight = 100 }]\n[analysis]\ninterval = \"10s\"\n",
     );
-    let runtime = paused_runtime();
-    let id = runtime.block_on(async {
-        let engine = h.engine();
-        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
-        script_healthy(&h);
-        let id = h.deploy(&engine, "v2", spec.clone()).await;
-        h.journaled(&engine, id, |e| {
-            matches!(e, Event::CanaryStep { weight: 20, .. })
-        })
-        .await;
-        id
+    let id = deploy_and_crash_with(&h, &spec, script_healthy, |e| {
+        matches!(e, Event::CanaryStep { weight: 20, .. })
     });
-    drop(runtime);
 
     paused_runtime().block_on(async {
         let engine = h.engine();

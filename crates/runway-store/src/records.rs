@@ -7,7 +7,7 @@ use runway_engine::records::Records;
 use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId, ReplicaId};
 use rusqlite::{params, OptionalExtension};
 
-use crate::runbook::backup_from_row;
+use crate::runbook::{backup_from_row, column};
 use crate::{
     deployment_from_row, now, readable, replica_from_row, BackupRow, Deployment, JournalEntry,
     NewDeployment, ReplicaRow, ServiceFlag, Status, Store,
@@ -187,7 +187,16 @@ impl Records for Store {
     }
 
     fn flag_json(&self, service: &str, flag: ServiceFlag) -> Result<Option<serde_json::Value>> {
-        Store::flag(self, service, flag)
+        let json: Option<String> = self
+            .conn()
+            .query_row(
+                &format!("SELECT {} FROM services WHERE name = ?1", column(flag)),
+                [service],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 
     fn set_flag_json(
@@ -196,7 +205,15 @@ impl Records for Store {
         flag: ServiceFlag,
         value: Option<serde_json::Value>,
     ) -> Result<()> {
-        Store::set_flag(self, service, flag, value.as_ref())
+        self.conn().execute(
+            &format!(
+                "INSERT INTO services (name, {col}) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET {col} = excluded.{col}",
+                col = column(flag)
+            ),
+            params![service, value.map(|v| v.to_string())],
+        )?;
+        Ok(())
     }
 
     fn insert_replica(

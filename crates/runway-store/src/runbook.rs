@@ -3,8 +3,7 @@
 //! migrations are in effect (so a rollback knows what it must undo).
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension, Row};
-use serde::Serialize;
+use rusqlite::Row;
 
 use runway_wire::id::DeploymentId;
 
@@ -39,7 +38,7 @@ pub(crate) fn backup_from_row(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
 }
 
 /// The column of a service flag.
-fn column(flag: ServiceFlag) -> &'static str {
+pub(crate) fn column(flag: ServiceFlag) -> &'static str {
     match flag {
         ServiceFlag::Maintenance => "maintenance",
         ServiceFlag::ReadOnly => "read_only",
@@ -49,45 +48,6 @@ fn column(flag: ServiceFlag) -> &'static str {
 
 impl Store {
     // ---- traffic modes ----
-
-    /// Sets (or with None clears) one of the service's flags.
-    pub fn set_flag<T: Serialize>(
-        &self,
-        service: &str,
-        flag: ServiceFlag,
-        value: Option<&T>,
-    ) -> Result<()> {
-        let json = value.map(serde_json::to_string).transpose()?;
-        self.conn().execute(
-            &format!(
-                "INSERT INTO services (name, {col}) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET {col} = excluded.{col}",
-                col = column(flag)
-            ),
-            params![service, json],
-        )?;
-        Ok(())
-    }
-
-    pub fn flag<T: serde::de::DeserializeOwned>(
-        &self,
-        service: &str,
-        flag: ServiceFlag,
-    ) -> Result<Option<T>> {
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                &format!("SELECT {} FROM services WHERE name = ?1", column(flag)),
-                [service],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        Ok(match json {
-            Some(j) => Some(serde_json::from_str(&j)?),
-            None => None,
-        })
-    }
 
     // ---- hook runs ----
 
