@@ -49,8 +49,9 @@ pub trait Platform: Send + Sync {
 
     /// The instance a stored handle names, if it still runs (after a server restart), and the
     /// port it serves on; `None` for a handle that is not this platform's or names nothing;
-    /// `Some((None, port))` for a handle that is ours whose instance is gone.
-    fn adopt(&self, handle: &serde_json::Value) -> Option<(Option<Box<dyn Instance>>, u16)>;
+    /// `Some((None, port))` for a handle that is ours whose instance is gone. (A container
+    /// platform asks its engine: this is async.)
+    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted>;
 
     /// Replica `replica` of `service`'s output, running or not: its last lines, or what it
     /// wrote since a cursor of an earlier read (follow mode); with the cursor to pass next.
@@ -75,10 +76,15 @@ pub struct LogChunk {
     pub cursor: u64,
 }
 
+/// What [`Platform::adopt`] found: the instance if it still runs, and its port; `None` for a
+/// handle that is not the platform's.
+pub type Adopted = Option<(Option<Box<dyn Instance>>, u16)>;
+
 /// How the instances of one replica are started, reached and probed.
 pub trait Workload: Send + Sync + std::fmt::Debug {
-    /// Starts a new instance that serves on `port`.
-    fn start(&self, port: u16) -> Result<Box<dyn Instance>, String>;
+    /// Starts a new instance that serves on `port` (spawns a process; creates and starts a
+    /// container).
+    fn start(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Instance>, String>>;
 
     /// Where an instance serving on `port` is reached: what the router sends requests to.
     fn endpoint(&self, port: u16) -> SocketAddr;

@@ -65,7 +65,10 @@ impl Engine {
             // that served are started again.
             let can_adopt = self.platform.capabilities().adopt;
             for row in self.store.live_replicas(name)? {
-                let found = row.handle.as_ref().and_then(|h| self.platform.adopt(h));
+                let found = match &row.handle {
+                    Some(handle) => self.platform.adopt(handle).await,
+                    None => None,
+                };
                 let found = found.map(|(instance, port)| (instance.filter(|_| can_adopt), port));
                 let Some((process, port)) = found else {
                     tracing::warn!(

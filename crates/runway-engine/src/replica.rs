@@ -270,7 +270,7 @@ impl Replica {
             let port = self.port();
             let mut proc = match adopt.take() {
                 Some(p) => p,
-                None => match self.launch.workload.start(port) {
+                None => match self.launch.workload.start(port).await {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(replica = %self.name, "{e}");

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use runway_engine::platform::{Capabilities, Instance, LogChunk, LogRead, Platform, Workload};
+use runway_engine::platform::{
+    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Workload,
+};
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
 use tokio::sync::watch;
@@ -128,6 +130,28 @@ impl FakePlatform {
     }
 }
 
+impl FakePlatform {
+    /// The instance a handle names, as [`Platform::adopt`] answers.
+    fn find(&self, handle: &serde_json::Value) -> Adopted {
+        if handle["platform"] != "fake" {
+            return None;
+        }
+        let port = handle["port"].as_u64()? as u16;
+        let Some(id) = handle["instance"].as_u64() else {
+            return Some((None, port));
+        };
+        let state = lock(&self.state);
+        let instance = state.instances.get(&id).filter(|r| r.running()).map(|row| {
+            Box::new(FakeInstance {
+                id,
+                state: self.state.clone(),
+                exit: row.exit.subscribe(),
+            }) as Box<dyn Instance>
+        });
+        Some((instance, port))
+    }
+}
+
 impl State {
     fn behavior(&self, version: &str) -> Behavior {
         self.behaviors.get(version).cloned().unwrap_or_default()
@@ -162,23 +186,9 @@ impl Platform for FakePlatform {
         Ok((port, serde_json::json!({"platform": "fake", "port": port})))
     }
 
-    fn adopt(&self, handle: &serde_json::Value) -> Option<(Option<Box<dyn Instance>>, u16)> {
-        if handle["platform"] != "fake" {
-            return None;
-        }
-        let port = handle["port"].as_u64()? as u16;
-        let Some(id) = handle["instance"].as_u64() else {
-            return Some((None, port));
-        };
-        let state = lock(&self.state);
-        let instance = state.instances.get(&id).filter(|r| r.running()).map(|row| {
-            Box::new(FakeInstance {
-                id,
-                state: self.state.clone(),
-                exit: row.exit.subscribe(),
-            }) as Box<dyn Instance>
-        });
-        Some((instance, port))
+    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+        let adopted = self.find(handle);
+        Box::pin(async move { adopted })
     }
 
     fn read_log(&self, _service: &str, _replica: &str, _read: LogRead) -> Result<LogChunk, String> {
@@ -194,14 +204,8 @@ struct FakeWorkload {
     replica: String,
 }
 
-impl std::fmt::Debug for FakeWorkload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FakeWorkload({} {})", self.replica, self.version)
-    }
-}
-
-impl Workload for FakeWorkload {
-    fn start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
+impl FakeWorkload {
+    fn start_now(&self, port: u16) -> Result<Box<dyn Instance>, String> {
         let mut state = lock(&self.state);
         let behavior = state.behavior(&self.version);
         state
@@ -235,6 +239,19 @@ impl Workload for FakeWorkload {
             state: self.state.clone(),
             exit: rx,
         }))
+    }
+}
+
+impl std::fmt::Debug for FakeWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FakeWorkload({} {})", self.replica, self.version)
+    }
+}
+
+impl Workload for FakeWorkload {
+    fn start(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Instance>, String>> {
+        let started = self.start_now(port);
+        Box::pin(async move { started })
     }
 
     fn endpoint(&self, port: u16) -> SocketAddr {

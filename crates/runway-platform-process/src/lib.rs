@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runway_engine::platform::{Capabilities, Instance, LogChunk, LogRead, Platform, Workload};
+use runway_engine::platform::{
+    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Workload,
+};
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
 
@@ -87,14 +89,16 @@ impl Platform for ProcessPlatform {
 
     /// A process is the same one only if its pid *and* start time match: a recycled pid is
     /// not adopted.
-    fn adopt(&self, handle: &serde_json::Value) -> Option<(Option<Box<dyn Instance>>, u16)> {
-        let handle = ProcessHandle::from_json(Some(handle))?;
-        let process = handle
-            .pid
-            .zip(handle.start)
-            .and_then(|(pid, start)| Process::adopt(pid, start))
-            .map(|p| Box::new(p) as Box<dyn Instance>);
-        Some((process, handle.port))
+    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+        let adopted = ProcessHandle::from_json(Some(handle)).map(|handle| {
+            let process = handle
+                .pid
+                .zip(handle.start)
+                .and_then(|(pid, start)| Process::adopt(pid, start))
+                .map(|p| Box::new(p) as Box<dyn Instance>);
+            (process, handle.port)
+        });
+        Box::pin(async move { adopted })
     }
 
     /// The replica's log file in the state dir; the cursor is a byte offset into it.
@@ -160,9 +164,10 @@ impl ProcessWorkload {
 }
 
 impl Workload for ProcessWorkload {
-    fn start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
-        let process = Process::spawn(&self.command_for(port), &self.log_path)?;
-        Ok(Box::new(process))
+    fn start(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Instance>, String>> {
+        let started = Process::spawn(&self.command_for(port), &self.log_path)
+            .map(|process| Box::new(process) as Box<dyn Instance>);
+        Box::pin(async move { started })
     }
 
     fn endpoint(&self, port: u16) -> SocketAddr {
