@@ -52,9 +52,10 @@ use std::path::Path;
 pub use duration::{parse_duration, Dur};
 pub use error::{SpecError, SpecErrors};
 pub use model::{
-    AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec,
-    HookPhase, HooksSpec, MaintenanceSpec, MetricSource, MigrateHook, OnFailure, Pause, PhaseHook,
-    ProxyMetric, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep, DockerSpec,
+    HealthSpec, HookPhase, HooksSpec, MaintenanceSpec, MetricSource, MigrateHook, OnFailure, Pause,
+    PhaseHook, ProxyMetric, PullPolicy, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec,
+    StrategySpec,
 };
 pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 

@@ -31,8 +31,13 @@ use crate::rules::{self, Problem};
 pub struct Spec {
     /// `[service]`: what the service is called and where its traffic arrives.
     pub service: ServiceSpec,
-    /// `[run]`: how to start one replica on the local machine.
+    /// `[run]`: how to start one replica on the local machine. For a `[docker]` service, the
+    /// replica count, env and timeouts of `[docker]` (its `command` is empty).
     pub run: RunSpec,
+    /// `[docker]`: the release is a container image (replaces `[run]`). `None` for processes
+    /// (the JSON form then omits the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerSpec>,
     /// `[health]`: how runway decides a replica is ready.
     #[serde(default)]
     pub health: HealthSpec,
@@ -60,6 +65,68 @@ pub struct Spec {
 }
 
 impl Eq for Spec {}
+
+/// `[docker]`: each replica is a container of `image`, its `port` published on loopback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSpec {
+    /// The image, `{version}` filled in per release (`registry.example.com/atom:{version}`).
+    pub image: String,
+    /// Where the app listens inside the container.
+    pub port: u16,
+    /// Overrides the image's command (`{port}` is `port`, `{version}` the version); the
+    /// image's own when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// A Docker network to attach the containers to (the default bridge when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Bind mounts and volumes, as `docker run -v` takes them (`/srv/data:/data:ro`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// The user the container runs as (`1000:1000`, `app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Memory limit in bytes (`memory = "512MiB"` in runway.toml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    /// CPU limit in cores (`cpus = 1.5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Labels added to every container (runway's own `runway.*` labels come on top).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// When the image is pulled before anything changes.
+    #[serde(default)]
+    pub pull: PullPolicy,
+}
+
+impl Eq for DockerSpec {}
+
+/// `[docker] pull`: when runway pulls the release's image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Only when the Docker Engine does not have it (the default).
+    #[default]
+    Missing,
+    /// Every deployment, so a tag that moved is followed.
+    Always,
+    /// Never: the image must be there (built on this host, loaded by hand).
+    Never,
+}
+
+impl PullPolicy {
+    pub const ALL: [PullPolicy; 3] = [PullPolicy::Missing, PullPolicy::Always, PullPolicy::Never];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Missing => "missing",
+            PullPolicy::Always => "always",
+            PullPolicy::Never => "never",
+        }
+    }
+}
 
 /// `[hooks]`: `[hooks.backup]`, `[hooks.migrate]` and any number of `[[hooks.run]]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -795,8 +862,10 @@ impl Spec {
         check("service.name", rules::service_name(&self.service.name))?;
 
         let run = &self.run;
-        check("run.command", rules::command_not_empty(run.command.len()))?;
-        check("run.command", rules::program(&run.command[0]))?;
+        if self.docker.is_none() {
+            check("run.command", rules::command_not_empty(run.command.len()))?;
+            check("run.command", rules::program(&run.command[0]))?;
+        }
         check("run.replicas", rules::replicas(run.replicas))?;
         for name in run.env.keys() {
             check("run.env", rules::env_name(name))?;

@@ -22,8 +22,9 @@ use toml_edit::{ImDocument, Item, Key, TableLike, TomlError, Value};
 use crate::duration::{parse_duration, Dur};
 use crate::error::SpecError;
 use crate::model::{
-    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, HealthSpec, MetricSource,
-    Pause, ProxyMetric, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, DockerSpec, HealthSpec,
+    MetricSource, Pause, ProxyMetric, PullPolicy, RecreateSpec, RollingSpec, RunSpec, ServiceSpec,
+    Spec, StrategySpec,
 };
 use crate::rules::{self, Problem};
 use crate::suggest;
@@ -83,9 +84,27 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // which knows their own keys).
     ("hooks", &["backup", "migrate", "run"]),
     ("maintenance", &["message", "retry_after", "allow"]),
-    // Reserved for the container platforms: a service has exactly one of [run], [docker]
-    // and [kubernetes] (see `check_platform`). Their keys come with their platforms.
-    ("docker", &[]),
+    // A service has exactly one of [run], [docker] and [kubernetes] (see `check_platform`).
+    (
+        "docker",
+        &[
+            "image",
+            "port",
+            "replicas",
+            "env",
+            "command",
+            "network",
+            "volumes",
+            "user",
+            "memory",
+            "cpus",
+            "labels",
+            "pull",
+            "stop_timeout",
+            "drain_timeout",
+        ],
+    ),
+    // Reserved for the Kubernetes platform (issue 13); its keys come with it.
     ("kubernetes", &[]),
 ];
 
@@ -176,21 +195,17 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
             .and_then(|section| read_service(&section)),
     );
     let one_platform = src.recover(check_platform(root)).is_some();
-    let run = match root.section("run", "[run]") {
-        // [docker] or [kubernetes] instead: that problem is recorded already.
-        Ok(None) if !one_platform => None,
-        section => src.recover(
-            section
-                .and_then(|section| {
-                    section.ok_or_else(|| {
-                        root.missing_section(
-                            "run",
-                            "command = [\"./server\", \"--port\", \"{port}\"]",
-                        )
-                    })
-                })
-                .and_then(|section| read_run(&section)),
-        ),
+    let docker_section = root.table.get("docker").is_some_and(|item| !item.is_none());
+    let (run, docker) = if docker_section && one_platform {
+        match src.recover(root.section("docker", "[docker]").and_then(|section| {
+            let section = section.ok_or_else(|| root.missing_section("docker", DOCKER_EXAMPLE))?;
+            read_docker(&section)
+        })) {
+            Some((run, docker)) => (Some(run), Some(docker)),
+            None => (None, None),
+        }
+    } else {
+        (read_run_section(root, one_platform), None)
     };
     let health = src.recover(root.section("health", "[health]").and_then(|section| {
         section.map_or_else(|| Ok(HealthSpec::default()), |s| read_health(&s))
@@ -227,6 +242,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     Some(Spec {
         service: service?,
         run: run?,
+        docker,
         health: health?,
         strategy: strategy?,
         analysis: analysis?,
@@ -236,9 +252,9 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     })
 }
 
-/// A service runs on one platform: exactly one of [run], [docker] and [kubernetes]. Only
-/// [run] (local processes) is supported yet; the others are reserved, so that a file written
-/// for them is told so rather than read as something else.
+/// A service runs on one platform: exactly one of [run], [docker] and [kubernetes]. [run]
+/// (local processes) and [docker] (containers) are supported; [kubernetes] is reserved, so
+/// that a file written for it is told so rather than read as something else.
 fn check_platform(root: &Section<'_>) -> Result<(), SpecError> {
     let present: Vec<&str> = PLATFORMS
         .iter()
@@ -257,12 +273,16 @@ fn check_platform(root: &Section<'_>) -> Result<(), SpecError> {
         ));
     }
     match present.as_slice() {
-        [unsupported @ ("docker" | "kubernetes")] => Err(root.src.error(
+        [unsupported @ "kubernetes"] => Err(root.src.error(
             &root.key_span(unsupported),
-            format!("[{unsupported}] is not supported yet: this runway runs local processes"),
+            format!(
+                "[{unsupported}] is not supported yet: this runway runs local processes and \
+                 Docker containers"
+            ),
             Some(
-                "describe how to start the service with [run] (command, replicas, env) for now"
-                    .into(),
+                "describe the service with [run] (local processes) or [docker] (containers) for \
+                 now"
+                .into(),
             ),
         )),
         _ => Ok(()),
@@ -296,6 +316,165 @@ fn read_service(sec: &Section<'_>) -> Result<ServiceSpec, SpecError> {
         name: name.value.to_owned(),
         listen: listen.value,
     })
+}
+
+/// `[run]`, required unless another platform's section is there instead (`one_platform`
+/// false: that problem is recorded already).
+fn read_run_section(root: &Section<'_>, one_platform: bool) -> Option<RunSpec> {
+    let src = root.src;
+    match root.section("run", "[run]") {
+        // [docker] or [kubernetes] instead: that problem is recorded already.
+        Ok(None) if !one_platform => None,
+        section => src.recover(
+            section
+                .and_then(|section| {
+                    section.ok_or_else(|| {
+                        root.missing_section(
+                            "run",
+                            "command = [\"./server\", \"--port\", \"{port}\"]",
+                        )
+                    })
+                })
+                .and_then(|section| read_run(&section)),
+        ),
+    }
+}
+
+const DOCKER_EXAMPLE: &str = "image = \"registry.example.com/web:{version}\"\nport = 8000";
+
+/// `[docker]`: the image and how its containers run; its replicas, env and timeouts are the
+/// release's `run` (what every platform shares), its `command` empty.
+fn read_docker(sec: &Section<'_>) -> Result<(RunSpec, DockerSpec), SpecError> {
+    sec.check_keys(keys_of("docker"))?;
+    let image = sec.required(
+        "image",
+        DOCKER_EXAMPLE,
+        sec.string("image", "image = \"web:{version}\"")?,
+    )?;
+    sec.src.check(&image.span, rules::image(image.value))?;
+    let port = sec.required(
+        "port",
+        "port = 8000",
+        sec.whole("port", "port = 8000", u16::MAX)?,
+    )?;
+    sec.src
+        .check(&port.span, rules::container_port(port.value))?;
+    let replicas = match sec.count("replicas", "replicas = 3")? {
+        Some(n) => {
+            sec.src.check(&n.span, rules::replicas(n.value))?;
+            n.value
+        }
+        None => RunSpec::DEFAULT_REPLICAS,
+    };
+    let env = match sec.section("env", "env = { APP_ENV = \"production\" }")? {
+        Some(table) => read_env(&table)?,
+        None => BTreeMap::new(),
+    };
+    let command = match checks::strings(
+        sec,
+        "command",
+        "command = [\"./server\", \"--port\", \"{port}\"]",
+    )? {
+        Some(words) => words.value.iter().map(|w| w.value.to_owned()).collect(),
+        None => Vec::new(),
+    };
+    let volumes = match checks::strings(sec, "volumes", "volumes = [\"/srv/data:/data:ro\"]")? {
+        Some(list) => {
+            for volume in &list.value {
+                sec.src.check(&volume.span, rules::volume(volume.value))?;
+            }
+            list.value.iter().map(|v| v.value.to_owned()).collect()
+        }
+        None => Vec::new(),
+    };
+    let memory = match sec.string("memory", "memory = \"512MiB\"")? {
+        Some(text) => {
+            let bytes = runway_checks::model::parse_bytes(text.value).map_err(|e| {
+                sec.src.error(
+                    &text.span,
+                    e,
+                    Some("for example: memory = \"512MiB\"".into()),
+                )
+            })?;
+            Some(bytes)
+        }
+        None => None,
+    };
+    let cpus = match sec.fraction("cpus", "cpus = 1.5")? {
+        Some(n) => {
+            sec.src.check(&n.span, rules::cpus(n.value))?;
+            Some(n.value)
+        }
+        None => None,
+    };
+    let labels = match sec.section("labels", "labels = { team = \"agents\" }")? {
+        Some(table) => read_labels(&table)?,
+        None => BTreeMap::new(),
+    };
+    let pull = match sec.string("pull", "pull = \"missing\"")? {
+        Some(word) => PullPolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == word.value)
+            .ok_or_else(|| {
+                sec.src.error(
+                    &word.span,
+                    format!("unknown pull policy `{}`", word.value),
+                    Some("use \"missing\" (the default), \"always\" or \"never\"".into()),
+                )
+            })?,
+        None => PullPolicy::default(),
+    };
+    let network = sec
+        .string("network", "network = \"backend\"")?
+        .map(|n| n.value.to_owned());
+    let user = sec
+        .string("user", "user = \"1000:1000\"")?
+        .map(|u| u.value.to_owned());
+    let run = RunSpec {
+        command: Vec::new(),
+        replicas,
+        env,
+        dir: None,
+        stop_timeout: sec
+            .duration("stop_timeout", "10s")?
+            .map_or(RunSpec::DEFAULT_STOP_TIMEOUT, |d| d.value),
+        drain_timeout: sec
+            .duration("drain_timeout", "30s")?
+            .map_or(RunSpec::DEFAULT_DRAIN_TIMEOUT, |d| d.value),
+    };
+    let docker = DockerSpec {
+        image: image.value.to_owned(),
+        port: port.value,
+        command,
+        network,
+        volumes,
+        user,
+        memory,
+        cpus,
+        labels,
+        pull,
+    };
+    Ok((run, docker))
+}
+
+/// `[docker] labels`: string values; the `runway.` prefix is runway's own.
+fn read_labels(table: &Section<'_>) -> Result<BTreeMap<String, String>, SpecError> {
+    let mut labels = BTreeMap::new();
+    for (name, item) in table.table.iter() {
+        if item.is_none() {
+            continue;
+        }
+        table.src.check(&table.key_span(name), rules::label(name))?;
+        let Some(value) = item.as_str() else {
+            return Err(table.src.error(
+                &table.value_span(name, item),
+                format!("label {name} must be a string, found {}", describe(item)),
+                Some(format!("for example: {name} = \"agents\"")),
+            ));
+        };
+        labels.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(labels)
 }
 
 fn read_run(sec: &Section<'_>) -> Result<RunSpec, SpecError> {

@@ -134,6 +134,63 @@ pub(crate) fn replicas(replicas: u32) -> Rule {
     Ok(())
 }
 
+/// `[docker] image`: a reference the Docker Engine can resolve, without spaces.
+pub(crate) fn image(image: &str) -> Rule {
+    if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Problem::new(
+            "the image must be a name such as `registry.example.com/web:{version}`, without spaces",
+            "image = \"registry.example.com/web:{version}\"",
+        ));
+    }
+    Ok(())
+}
+
+/// `[docker] port`: where the app listens inside the container.
+pub(crate) fn container_port(port: u16) -> Rule {
+    if port == 0 {
+        return Err(Problem::new(
+            "port must be the port the app listens on inside the container (1-65535)",
+            "port = 8000",
+        ));
+    }
+    Ok(())
+}
+
+/// `[docker] volumes`: `source:target` or `source:target:mode`, the target absolute.
+pub(crate) fn volume(volume: &str) -> Rule {
+    let parts: Vec<&str> = volume.split(':').collect();
+    let valid = matches!(parts.len(), 2 | 3)
+        && !parts[0].is_empty()
+        && parts[1].starts_with('/')
+        && parts.get(2).is_none_or(|mode| ["ro", "rw"].contains(mode));
+    if !valid {
+        return Err(Problem::new(
+            format!("`{volume}` is not a volume: write SOURCE:/target or SOURCE:/target:ro"),
+            "volumes = [\"/srv/data:/data:ro\", \"cache:/cache\"]",
+        ));
+    }
+    Ok(())
+}
+
+/// `[docker] cpus`: a positive number of cores.
+pub(crate) fn cpus(cpus: f64) -> Rule {
+    if !(cpus > 0.0 && cpus.is_finite()) {
+        return Err(Problem::new("cpus must be more than 0", "cpus = 1.5"));
+    }
+    Ok(())
+}
+
+/// `[docker] labels`: a label name, not one of runway's own (`runway.*`).
+pub(crate) fn label(name: &str) -> Rule {
+    if name.starts_with("runway.") {
+        return Err(Problem::new(
+            format!("`{name}`: labels starting with `runway.` are runway's own"),
+            "choose another prefix, such as `team` or `com.example.`",
+        ));
+    }
+    Ok(())
+}
+
 /// Keys of `run.env` must be portable environment variable names.
 pub(crate) fn env_name(name: &str) -> Rule {
     let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')

@@ -68,6 +68,7 @@ fn accepts_the_sample_exactly() {
             stop_timeout: Dur::from_secs(10),
             drain_timeout: Dur::from_secs(30),
         },
+        docker: None,
         health: HealthSpec {
             path: "/health/ready".into(),
             interval: Dur::from_secs(1),
