@@ -2,6 +2,7 @@
 //! deployments, serves the API, and on SIGTERM/SIGINT stops its replicas and exits.
 
 mod api;
+mod platforms;
 pub mod state_dir;
 
 use std::net::SocketAddr;
@@ -75,13 +76,17 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     Ok(())
 }
 
-/// The engine of the embedded default: the SQLite store, local processes behind runway's own
-/// proxy, Prometheus for `source = "prometheus"` metrics, checks run from this host.
+/// The engine of the embedded default: the SQLite store, local processes (`[run]`) or Docker
+/// containers (`[docker]`) behind runway's own proxy, Prometheus for `source = "prometheus"`
+/// metrics, checks run from this host.
 pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<Engine> {
     Engine::new(runway_engine::Context {
         records: store,
-        platform: Arc::new(runway_platform_process::ProcessPlatform {
-            state_dir: state_dir.to_path_buf(),
+        platform: Arc::new(platforms::ByRelease {
+            process: runway_platform_process::ProcessPlatform {
+                state_dir: state_dir.to_path_buf(),
+            },
+            docker: runway_platform_docker::DockerPlatform::new(state_dir),
         }),
         tasks: Arc::new(runway_platform_process::ProcessTasks),
         routers: Arc::new(runway_builtin_router::BuiltinRouters),

@@ -4,6 +4,7 @@
 mod canary;
 mod checks;
 mod client_errors;
+mod docker;
 mod examples;
 mod harness;
 mod json_docs;

@@ -1,0 +1,425 @@
+//! The Docker platform: each replica of a `[docker]` release is a container of its image,
+//! its `port` published on a loopback port, so the built-in proxy and the readiness probe
+//! reach it on 127.0.0.1 as they reach a process. The engine supervises it like any instance:
+//! a container that exits is started again with backoff once it has served; after a server
+//! restart it is adopted by its container id.
+//!
+//! Containers are named `runway-<replica>` (`runway-web-3`) and labelled `runway.service`,
+//! `runway.release` (the version) and `runway.replica`, so `docker ps` says what each is.
+//! The Docker Engine is found as the docker CLI finds it (`DOCKER_HOST`, the current context,
+//! the local socket), and the API version is negotiated with it on first use.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use runway_engine::platform::{
+    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Workload,
+};
+use runway_engine::router::BoxFuture;
+use runway_engine::{secrets, Release};
+use runway_platform_process::health::Prober;
+use runway_spec::{DockerSpec, PullPolicy};
+use tokio::sync::OnceCell;
+
+/// Releases as Docker containers.
+pub struct DockerPlatform {
+    client: Arc<Client>,
+    state_dir: std::path::PathBuf,
+}
+
+/// The Docker Engine, connected (and its API version negotiated) on first use: a server
+/// without a `[docker]` service never needs a daemon.
+#[derive(Default)]
+struct Client {
+    docker: OnceCell<Docker>,
+}
+
+impl Client {
+    async fn get(&self) -> Result<&Docker, String> {
+        self.docker
+            .get_or_try_init(|| async {
+                let docker = Docker::connect_with_defaults()
+                    .map_err(|e| format!("cannot reach the Docker Engine: {e}"))?;
+                docker.negotiate_version().await.map_err(|e| {
+                    format!(
+                        "cannot reach the Docker Engine ({e}); is the daemon running, and is \
+                         DOCKER_HOST right?"
+                    )
+                })
+            })
+            .await
+    }
+}
+
+/// A container's name: the replica's, prefixed, so containers of two runway services never
+/// meet and `docker ps` says whose they are.
+fn container_name(replica: &str) -> String {
+    format!("runway-{replica}")
+}
+
+impl DockerPlatform {
+    pub fn new(state_dir: &std::path::Path) -> DockerPlatform {
+        DockerPlatform {
+            client: Arc::new(Client::default()),
+            state_dir: state_dir.to_path_buf(),
+        }
+    }
+
+    /// Whether replica `replica` is (or was) a container of this platform.
+    pub async fn has_container(&self, replica: &str) -> bool {
+        match self.client.get().await {
+            Ok(docker) => docker
+                .inspect_container(&container_name(replica), None)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Platform for DockerPlatform {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            adopt: true,
+            restart_one: true,
+            logs: true,
+        }
+    }
+
+    fn workload(&self, service: &str, release: &Release, replica: &str) -> Arc<dyn Workload> {
+        let spec = release.spec.docker.clone().unwrap_or_else(|| DockerSpec {
+            image: String::new(),
+            port: 0,
+            command: Vec::new(),
+            network: None,
+            volumes: Vec::new(),
+            user: None,
+            memory: None,
+            cpus: None,
+            labels: BTreeMap::new(),
+            pull: PullPolicy::Never,
+        });
+        let fill = |s: &str| {
+            s.replace("{version}", &release.version)
+                .replace("{port}", &spec.port.to_string())
+        };
+        let mut env = release.spec.run.env.clone();
+        env.insert("RUNWAY_VERSION".into(), release.version.clone());
+        env.insert("RUNWAY_SERVICE".into(), service.to_string());
+        env.insert("RUNWAY_REPLICA".into(), replica.to_string());
+        env.insert("PORT".into(), spec.port.to_string());
+        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+        labels.insert("runway.service".into(), service.to_string());
+        labels.insert("runway.release".into(), release.version.clone());
+        labels.insert("runway.replica".into(), replica.to_string());
+        Arc::new(ContainerWorkload {
+            client: self.client.clone(),
+            name: container_name(replica),
+            image: fill(&spec.image),
+            command: spec.command.iter().map(|a| fill(a)).collect(),
+            env,
+            secrets_dir: self.state_dir.join("secrets"),
+            labels,
+            spec,
+            health_path: release.spec.health.path.clone(),
+            prober: Prober::new(release.spec.health.timeout.0),
+        })
+    }
+
+    fn allocate(&self) -> Result<(u16, serde_json::Value), String> {
+        let port = runway_platform_process::process::free_port()
+            .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+        Ok((
+            port,
+            serde_json::json!({"platform": "docker", "port": port}),
+        ))
+    }
+
+    /// A container is adopted when it still runs under the id the store kept.
+    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+        Box::pin(async move {
+            if handle["platform"] != "docker" {
+                return None;
+            }
+            let port = handle["port"].as_u64()? as u16;
+            let Some(id) = handle["container"].as_str() else {
+                return Some((None, port));
+            };
+            let docker = self.client.get().await.ok()?;
+            let running = docker
+                .inspect_container(id, None)
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            let instance = running.then(|| {
+                Box::new(Container {
+                    client: self.client.clone(),
+                    id: id.to_string(),
+                }) as Box<dyn Instance>
+            });
+            Some((instance, port))
+        })
+    }
+
+    /// The container's log (stdout and stderr); the cursor is the Unix time of the last read.
+    fn read_log(&self, _service: &str, replica: &str, read: LogRead) -> Result<LogChunk, String> {
+        let client = self.client.clone();
+        let name = container_name(replica);
+        // The trait is synchronous (a file read for processes); this asks the daemon on the
+        // runtime's blocking-capable context.
+        let chunk = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(read_container_log(&client, &name, read))
+        });
+        chunk
+    }
+}
+
+async fn read_container_log(
+    client: &Client,
+    name: &str,
+    read: LogRead,
+) -> Result<LogChunk, String> {
+    let docker = client.get().await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let options = match read {
+        LogRead::Tail(n) => LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&n.to_string())
+            .build(),
+        LogRead::Since(since) => LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .since(since.min(i32::MAX as u64) as i32)
+            .build(),
+    };
+    let mut stream = docker.logs(name, Some(options));
+    let mut text = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(output) => text.push_str(&output.to_string()),
+            Err(e) => return Err(format!("cannot read the log of container {name}: {e}")),
+        }
+    }
+    Ok(LogChunk {
+        lines: text.lines().map(str::to_string).collect(),
+        cursor: now,
+    })
+}
+
+/// A replica's container: created from the release's image and started, its port published
+/// on `127.0.0.1:<port>`.
+struct ContainerWorkload {
+    client: Arc<Client>,
+    name: String,
+    image: String,
+    command: Vec<String>,
+    /// `env:` and `secret:` references resolved only when a container is created.
+    env: BTreeMap<String, String>,
+    secrets_dir: std::path::PathBuf,
+    labels: HashMap<String, String>,
+    spec: DockerSpec,
+    health_path: String,
+    prober: Prober,
+}
+
+impl std::fmt::Debug for ContainerWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "container {} of {}", self.name, self.image)
+    }
+}
+
+impl ContainerWorkload {
+    /// The image there, per the pull policy; an image that cannot be had is the error, in
+    /// the registry's words.
+    async fn ensure_image(&self, docker: &Docker) -> Result<(), String> {
+        let present = docker.inspect_image(&self.image).await.is_ok();
+        let pull = match self.spec.pull {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => !present,
+            PullPolicy::Never if present => false,
+            PullPolicy::Never => {
+                return Err(format!(
+                    "image {} is not on this Docker Engine and [docker] pull = \"never\"; build \
+                     or load it here, or allow pulling",
+                    self.image
+                ))
+            }
+        };
+        if !pull {
+            return Ok(());
+        }
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&self.image)
+            .build();
+        let mut progress = docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            if let Err(e) = step {
+                return Err(format!("cannot pull image {}: {e}", self.image));
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_and_start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
+        let docker = self.client.get().await?;
+        self.ensure_image(docker).await?;
+        // A container left by an earlier life of this replica (it crashed, or the server
+        // did) goes first: the name is the replica's.
+        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_container(&self.name, Some(remove)).await;
+
+        let env = secrets::resolve_env(&self.env, Some(&self.secrets_dir))?;
+        let exposed = format!("{}/tcp", self.spec.port);
+        let bindings = HashMap::from([(
+            exposed.clone(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(port.to_string()),
+            }]),
+        )]);
+        let body = ContainerCreateBody {
+            image: Some(self.image.clone()),
+            cmd: (!self.command.is_empty()).then(|| self.command.clone()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(self.labels.clone()),
+            user: self.spec.user.clone(),
+            exposed_ports: Some(vec![exposed]),
+            host_config: Some(HostConfig {
+                port_bindings: Some(bindings),
+                network_mode: self.spec.network.clone(),
+                binds: (!self.spec.volumes.is_empty()).then(|| self.spec.volumes.clone()),
+                memory: self.spec.memory.map(|m| m.min(i64::MAX as u64) as i64),
+                nano_cpus: self.spec.cpus.map(|c| (c * 1e9) as i64),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let create = CreateContainerOptionsBuilder::default()
+            .name(&self.name)
+            .build();
+        let created = docker
+            .create_container(Some(create), body)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot create container {} of {}: {e}",
+                    self.name, self.image
+                )
+            })?;
+        docker
+            .start_container(&created.id, None)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot start container {} of {}: {e}",
+                    self.name, self.image
+                )
+            })?;
+        Ok(Box::new(Container {
+            client: self.client.clone(),
+            id: created.id,
+        }))
+    }
+}
+
+impl Workload for ContainerWorkload {
+    fn start(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Instance>, String>> {
+        Box::pin(self.create_and_start(port))
+    }
+
+    fn endpoint(&self, port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn probe(&self, port: u16) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.prober.probe(port, &self.health_path))
+    }
+
+    fn port_after_exit(&self, port: u16) -> u16 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        runway_platform_process::process::free_port().unwrap_or(port)
+    }
+
+    fn last_words(&self) -> String {
+        String::new()
+    }
+}
+
+/// A running container.
+struct Container {
+    client: Arc<Client>,
+    id: String,
+}
+
+impl Container {
+    async fn wait(&self) -> String {
+        let Ok(docker) = self.client.get().await else {
+            return "exited (the Docker Engine is gone)".into();
+        };
+        let mut waits = docker.wait_container(&self.id, None);
+        let short = &self.id[..self.id.len().min(12)];
+        match waits.next().await {
+            Some(Ok(exit)) => format!("container {short} exited with status {}", exit.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                format!("container {short} exited with status {code}")
+            }
+            Some(Err(e)) => format!("container {short} exited ({e})"),
+            None => format!("container {short} exited"),
+        }
+    }
+
+    async fn stop_and_remove(&self, grace: Duration) {
+        let Ok(docker) = self.client.get().await else {
+            return;
+        };
+        let stop = StopContainerOptionsBuilder::default()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        if let Err(e) = docker.stop_container(&self.id, Some(stop)).await {
+            tracing::debug!(container = %self.id, "stop: {e}");
+        }
+        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+        if let Err(e) = docker.remove_container(&self.id, Some(remove)).await {
+            tracing::warn!(container = %self.id, "cannot remove the container: {e}");
+        }
+    }
+}
+
+impl Instance for Container {
+    fn handle(&self, port: u16) -> serde_json::Value {
+        serde_json::json!({"platform": "docker", "container": self.id, "port": port})
+    }
+
+    fn pid(&self) -> Option<i32> {
+        None
+    }
+
+    fn exited(&mut self) -> BoxFuture<'_, String> {
+        Box::pin(self.wait())
+    }
+
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(self.stop_and_remove(grace))
+    }
+}

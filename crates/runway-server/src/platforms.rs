@@ -1,0 +1,72 @@
+//! Which platform runs a release: its own section of runway.toml says (`[run]`: local
+//! processes; `[docker]`: containers). The engine sees one `Platform`; this one hands each
+//! call to the platform of the release, or of the handle, at hand.
+
+use std::sync::Arc;
+
+use runway_engine::platform::{Adopted, Capabilities, LogChunk, LogRead, Platform, Workload};
+use runway_engine::router::BoxFuture;
+use runway_engine::Release;
+use runway_platform_docker::DockerPlatform;
+use runway_platform_process::ProcessPlatform;
+
+pub struct ByRelease {
+    pub process: ProcessPlatform,
+    pub docker: DockerPlatform,
+}
+
+impl ByRelease {
+    fn of(&self, release: &Release) -> &dyn Platform {
+        if release.spec.docker.is_some() {
+            &self.docker
+        } else {
+            &self.process
+        }
+    }
+}
+
+impl Platform for ByRelease {
+    fn name(&self) -> &'static str {
+        "process or docker"
+    }
+
+    /// What both can do.
+    fn capabilities(&self) -> Capabilities {
+        let (p, d) = (self.process.capabilities(), self.docker.capabilities());
+        Capabilities {
+            adopt: p.adopt && d.adopt,
+            restart_one: p.restart_one && d.restart_one,
+            logs: p.logs && d.logs,
+        }
+    }
+
+    fn workload(&self, service: &str, release: &Release, replica: &str) -> Arc<dyn Workload> {
+        self.of(release).workload(service, release, replica)
+    }
+
+    /// A loopback port either way; the first handle is replaced by the instance's own as soon
+    /// as it starts.
+    fn allocate(&self) -> Result<(u16, serde_json::Value), String> {
+        self.process.allocate()
+    }
+
+    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+        if handle["platform"] == "docker" {
+            self.docker.adopt(handle)
+        } else {
+            self.process.adopt(handle)
+        }
+    }
+
+    /// A container's log when the replica is (or was) a container, else its log file.
+    fn read_log(&self, service: &str, replica: &str, read: LogRead) -> Result<LogChunk, String> {
+        let container = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(self.docker.has_container(replica))
+        });
+        if container {
+            self.docker.read_log(service, replica, read)
+        } else {
+            self.process.read_log(service, replica, read)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Issue 12: releases as Docker containers, against this machine's real Docker Engine.
+//!
+//! No registry is reachable here, so the test builds its own image: the runway binary (whose
+//! `demo-app` is the app) and the shared libraries it links, imported as a root filesystem
+//! (`docker import`) and tagged once per version. Without a daemon the test fails with the
+//! command that starts one; it never skips in silence.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use runway_demo_app::load::Load;
+
+use super::harness::*;
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI is installed (Debian: docker.io)")
+}
+
+fn require_docker() {
+    let out = docker(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(
+        out.status.success(),
+        "the Docker tests need a running Docker Engine: start it with \
+         `sudo systemctl start docker` (or `sudo dockerd &`)\n{}",
+        text(&out)
+    );
+}
+
+/// The demo app as an image `repo:version` for each of `versions`; removed when dropped.
+struct DemoImage {
+    repo: String,
+    versions: Vec<String>,
+}
+
+impl DemoImage {
+    fn build(dir: &Path, versions: &[&str]) -> DemoImage {
+        let repo = format!("runway-e2e-demo-{}", std::process::id());
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
+        std::fs::copy(RUNWAY, rootfs.join("runway")).unwrap();
+        // The libraries the binary links, where the loader looks for them.
+        let ldd = Command::new("ldd").arg(RUNWAY).output().unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let path = line
+                .split_whitespace()
+                .find(|word| word.starts_with('/'))
+                .map(Path::new);
+            if let Some(path) = path {
+                let target = rootfs.join(path.strip_prefix("/").unwrap());
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::copy(path, &target).unwrap();
+            }
+        }
+        let tar = dir.join("rootfs.tar");
+        let packed = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(packed.success());
+        let first = format!("{repo}:{}", versions[0]);
+        let out = docker(&["import", tar.to_str().unwrap(), &first]);
+        assert!(out.status.success(), "docker import: {}", text(&out));
+        for version in &versions[1..] {
+            let out = docker(&["tag", &first, &format!("{repo}:{version}")]);
+            assert!(out.status.success(), "docker tag: {}", text(&out));
+        }
+        DemoImage {
+            repo,
+            versions: versions.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for DemoImage {
+    fn drop(&mut self) {
+        for version in &self.versions {
+            let _ = docker(&["rmi", "-f", &format!("{}:{version}", self.repo)]);
+        }
+    }
+}
+
+/// The service's containers: (id, the release label), sorted.
+fn containers(service: &str) -> Vec<(String, String)> {
+    let out = docker(&[
+        "ps",
+        "--filter",
+        &format!("label=runway.service={service}"),
+        "--format",
+        "{{.ID}} {{.Label \"runway.release\"}}",
+    ]);
+    assert!(out.status.success(), "docker ps: {}", text(&out));
+    let mut list: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, release)| (id.to_string(), release.to_string()))
+        .collect();
+    list.sort();
+    list
+}
+
+fn config(service: &str, listen: std::net::SocketAddr, repo: &str) -> String {
+    format!(
+        r#"[service]
+name = "{service}"
+listen = "{listen}"
+
+[docker]
+image = "{repo}:{{version}}"
+port = 8000
+replicas = 2
+pull = "never"
+command = ["/runway", "demo-app", "--host", "0.0.0.0", "--port", "8000", "--version", "{{version}}"]
+stop_timeout = "5s"
+drain_timeout = "5s"
+
+[health]
+path = "/health/ready"
+deadline = "30s"
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+"#
+    )
+}
+
+#[tokio::test]
+async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_with_the_service() {
+    require_docker();
+    let mut h = Harness::start().await;
+    let image = DemoImage::build(h.dir.path(), &["v1", "v2"]);
+    let service = format!("dock{}", std::process::id());
+    let file = h.dir.path().join("runway.toml");
+    std::fs::write(&file, config(&service, h.listen, &image.repo)).unwrap();
+    let file = file.to_str().unwrap().to_string();
+
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    let v1 = containers(&service);
+    assert_eq!(v1.len(), 2, "{v1:?}");
+    assert!(v1.iter().all(|(_, release)| release == "v1"), "{v1:?}");
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
+
+    // A rolling update to v2 under steady load: no request fails.
+    let load = Load::start(h.listen, "/", 4, 200);
+    let out = h.runway(&["-f", &file, "deploy", "v2"]).await;
+    let seen = load.stop().await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    assert_eq!(
+        seen.failed, 0,
+        "failed requests during the update: {seen:?}"
+    );
+    assert!(seen.ok > 0);
+    let v2 = containers(&service);
+    assert_eq!(v2.len(), 2, "{v2:?}");
+    assert!(v2.iter().all(|(_, release)| release == "v2"), "{v2:?}");
+
+    // kill -9: the containers outlive the server and the next one adopts them.
+    h.kill9_server();
+    assert_eq!(containers(&service), v2, "the containers kept running");
+    h.start_server().await;
+    let started = Instant::now();
+    loop {
+        let status = h.status().await;
+        let replicas = status["services"][0]["replicas"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if replicas.len() == 2 && replicas.iter().all(|r| r["health"] == "healthy") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not adopted: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(containers(&service), v2, "adopted, not replaced");
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v2"));
+
+    // The logs come from the containers.
+    let out = h.runway(&["-f", &file, "logs", "-n", "5"]).await;
+    assert!(out.status.success(), "logs: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("demo-app v2"),
+        "{}",
+        text(&out)
+    );
+
+    // Removing the service stops and removes its containers.
+    let out = h.runway(&["service", "remove", &service, "--force"]).await;
+    assert!(out.status.success(), "remove: {}", text(&out));
+    assert_eq!(containers(&service), Vec::<(String, String)>::new());
+    drop(image);
+}
