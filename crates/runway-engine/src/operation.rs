@@ -270,6 +270,13 @@ impl Engine {
             }
             other => other,
         };
+        if preflight != Preflight::NotApplicable {
+            // What the release needs from its platform (its image, pulled per the policy)
+            // before anything changes: a missing image or a refused pull fails it here.
+            if let Err(reason) = self.platform.prepare(target).await {
+                return self.failed_before_any_change(ctx, target, reason).await;
+            }
+        }
         match preflight {
             Preflight::Run => {
                 if let Err(reason) = self.checks_gate(id, target, "preflight", Vec::new()).await {

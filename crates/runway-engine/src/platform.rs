@@ -44,6 +44,14 @@ pub trait Platform: Send + Sync {
     /// What replica `replica` of `release` in `service` runs.
     fn workload(&self, service: &str, release: &Release, replica: &str) -> Arc<dyn Workload>;
 
+    /// Gets what `release` needs before any of its instances start (a container platform
+    /// pulls its image, per its pull policy); an error, in the platform's words, fails the
+    /// deployment before anything changes. Nothing to do for a local process.
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<(), String>> {
+        let _ = release;
+        Box::pin(async { Ok(()) })
+    }
+
     /// The port a new replica serves on, and the handle to record before it starts.
     fn allocate(&self) -> Result<(u16, serde_json::Value), String>;
 

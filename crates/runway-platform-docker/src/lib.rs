@@ -139,6 +139,17 @@ impl Platform for DockerPlatform {
         })
     }
 
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(spec) = &release.spec.docker else {
+                return Ok(());
+            };
+            let docker = self.client.get().await?;
+            let image = spec.image.replace("{version}", &release.version);
+            ensure_image(docker, &image, spec.pull).await
+        })
+    }
+
     fn allocate(&self) -> Result<(u16, serde_json::Value), String> {
         let port = runway_platform_process::process::free_port()
             .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
@@ -224,6 +235,42 @@ async fn read_container_log(
     })
 }
 
+/// The image there, per the pull policy; an image that cannot be had is the error, in the
+/// Docker Engine's (or the registry's) words.
+async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<(), String> {
+    let present = docker.inspect_image(image).await.is_ok();
+    let pull = match pull {
+        PullPolicy::Always => true,
+        PullPolicy::Missing => !present,
+        PullPolicy::Never if present => false,
+        PullPolicy::Never => {
+            return Err(format!(
+                "image {image} is not on this Docker Engine and [docker] pull = \"never\": build \
+                 or load it here, or allow pulling"
+            ))
+        }
+    };
+    if !pull {
+        return Ok(());
+    }
+    tracing::info!(%image, "pulling");
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(image)
+        .build();
+    let mut progress = docker.create_image(Some(options), None, None);
+    while let Some(step) = progress.next().await {
+        match step {
+            Ok(info) => {
+                if let Some(status) = info.status {
+                    tracing::debug!(%image, "{status}");
+                }
+            }
+            Err(e) => return Err(format!("cannot pull image {image}: {e}")),
+        }
+    }
+    Ok(())
+}
+
 /// A replica's container: created from the release's image and started, its port published
 /// on `127.0.0.1:<port>`.
 struct ContainerWorkload {
@@ -247,40 +294,9 @@ impl std::fmt::Debug for ContainerWorkload {
 }
 
 impl ContainerWorkload {
-    /// The image there, per the pull policy; an image that cannot be had is the error, in
-    /// the registry's words.
-    async fn ensure_image(&self, docker: &Docker) -> Result<(), String> {
-        let present = docker.inspect_image(&self.image).await.is_ok();
-        let pull = match self.spec.pull {
-            PullPolicy::Always => true,
-            PullPolicy::Missing => !present,
-            PullPolicy::Never if present => false,
-            PullPolicy::Never => {
-                return Err(format!(
-                    "image {} is not on this Docker Engine and [docker] pull = \"never\"; build \
-                     or load it here, or allow pulling",
-                    self.image
-                ))
-            }
-        };
-        if !pull {
-            return Ok(());
-        }
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(&self.image)
-            .build();
-        let mut progress = docker.create_image(Some(options), None, None);
-        while let Some(step) = progress.next().await {
-            if let Err(e) = step {
-                return Err(format!("cannot pull image {}: {e}", self.image));
-            }
-        }
-        Ok(())
-    }
-
     async fn create_and_start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
         let docker = self.client.get().await?;
-        self.ensure_image(docker).await?;
+        ensure_image(docker, &self.image, self.spec.pull).await?;
         // A container left by an earlier life of this replica (it crashed, or the server
         // did) goes first: the name is the replica's.
         let remove = RemoveContainerOptionsBuilder::default().force(true).build();

@@ -44,6 +44,10 @@ impl Platform for ByRelease {
         self.of(release).workload(service, release, replica)
     }
 
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<(), String>> {
+        self.of(release).prepare(release)
+    }
+
     /// A loopback port either way; the first handle is replaced by the instance's own as soon
     /// as it starts.
     fn allocate(&self) -> Result<(u16, serde_json::Value), String> {

@@ -165,6 +165,39 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     assert_eq!(v2.len(), 2, "{v2:?}");
     assert!(v2.iter().all(|(_, release)| release == "v2"), "{v2:?}");
 
+    // An image that is not there fails the deployment before anything changes.
+    let out = h.runway(&["-f", &file, "deploy", "v3"]).await;
+    assert!(
+        !out.status.success(),
+        "deploy v3 without its image: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("is not on this Docker Engine"),
+        "the reason names the image: {}",
+        text(&out)
+    );
+    assert_eq!(containers(&service), v2, "nothing changed");
+
+    // A container that dies is started again, like a process.
+    let (victim, _) = v2[0].clone();
+    assert!(docker(&["kill", &victim]).status.success());
+    let started = Instant::now();
+    loop {
+        let now = containers(&service);
+        if now.len() == 2 && !now.iter().any(|(id, _)| id == &victim) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not restarted: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v2 = containers(&service);
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v2"));
+
     // kill -9: the containers outlive the server and the next one adopts them.
     h.kill9_server();
     assert_eq!(containers(&service), v2, "the containers kept running");
