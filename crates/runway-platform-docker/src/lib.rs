@@ -25,6 +25,7 @@ use runway_engine::platform::{
     Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Workload,
 };
 use runway_engine::router::BoxFuture;
+use runway_engine::tasks::{Outcome, Task, TaskRunner, OUTPUT_CAP};
 use runway_engine::{secrets, Release};
 use runway_platform_process::health::Prober;
 use runway_spec::{DockerSpec, PullPolicy};
@@ -213,7 +214,11 @@ async fn read_container_log(
         LogRead::Tail(n) => LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
-            .tail(&n.to_string())
+            .tail(&if n == usize::MAX {
+                "all".to_string()
+            } else {
+                n.to_string()
+            })
             .build(),
         LogRead::Since(since) => LogsOptionsBuilder::default()
             .stdout(true)
@@ -405,6 +410,18 @@ impl Container {
         }
     }
 
+    /// Waits for the container to exit; its exit status.
+    async fn exit_code(&self) -> Result<i64, String> {
+        let docker = self.client.get().await?;
+        let mut waits = docker.wait_container(&self.id, None);
+        match waits.next().await {
+            Some(Ok(exit)) => Ok(exit.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(format!("waiting for the container: {e}")),
+            None => Err("the container's wait ended without a status".into()),
+        }
+    }
+
     async fn stop_and_remove(&self, grace: Duration) {
         let Ok(docker) = self.client.get().await else {
             return;
@@ -438,4 +455,119 @@ impl Instance for Container {
     fn stop(&mut self, grace: Duration) -> BoxFuture<'_, ()> {
         Box::pin(self.stop_and_remove(grace))
     }
+}
+
+/// Hooks (backup, migration, undo, restore, `[[hooks.run]]`) of a `[docker]` release as
+/// one-off containers of its image, as `release_command` runs on fly.io: the release's env,
+/// network, volumes and user; the argv run exactly (no shell unless it says `sh -c`); the
+/// backup directory mounted at its own path so `$RUNWAY_BACKUP_DIR` means the same inside.
+pub struct DockerTasks {
+    client: Arc<Client>,
+}
+
+impl DockerPlatform {
+    /// One-off tasks on the same Docker Engine.
+    pub fn tasks(&self) -> DockerTasks {
+        DockerTasks {
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl TaskRunner for DockerTasks {
+    fn run<'a>(&'a self, task: Task<'a>) -> BoxFuture<'a, (Outcome, String, String)> {
+        Box::pin(async move {
+            match self.run_container(task).await {
+                Ok(ended) => ended,
+                Err(e) => (Outcome::Failed, e, String::new()),
+            }
+        })
+    }
+}
+
+impl DockerTasks {
+    async fn run_container(&self, task: Task<'_>) -> Result<(Outcome, String, String), String> {
+        let spec = task
+            .release
+            .spec
+            .docker
+            .as_ref()
+            .ok_or("a task of a release without [docker] cannot run in a container")?;
+        let (program, args) = task.argv.split_first().ok_or("has an empty command")?;
+        let docker = self.client.get().await?;
+        let image = spec.image.replace("{version}", &task.release.version);
+        ensure_image(docker, &image, spec.pull).await?;
+        let mut binds = spec.volumes.clone();
+        if let Some(dir) = task.env.get("RUNWAY_BACKUP_DIR") {
+            binds.push(format!("{dir}:{dir}"));
+        }
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            entrypoint: Some(vec![program.clone()]),
+            cmd: Some(args.to_vec()),
+            env: Some(task.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(HashMap::from([
+                (
+                    "runway.service".to_string(),
+                    task.release.spec.service.name.clone(),
+                ),
+                ("runway.release".to_string(), task.release.version.clone()),
+                ("runway.task".to_string(), "hook".to_string()),
+            ])),
+            user: spec.user.clone(),
+            host_config: Some(HostConfig {
+                network_mode: spec.network.clone(),
+                binds: (!binds.is_empty()).then_some(binds),
+                memory: spec.memory.map(|m| m.min(i64::MAX as u64) as i64),
+                nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = docker
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                body,
+            )
+            .await
+            .map_err(|e| format!("cannot create a container of {image}: {e}"))?;
+        let container = Container {
+            client: self.client.clone(),
+            id: created.id.clone(),
+        };
+        if let Err(e) = docker.start_container(&created.id, None).await {
+            container.stop_and_remove(Duration::ZERO).await;
+            return Err(format!("cannot start `{program}` in {image}: {e}"));
+        }
+        let ended = tokio::time::timeout(task.timeout, container.exit_code()).await;
+        let (outcome, detail) = match ended {
+            Ok(Ok(0)) => (Outcome::Ok, "exited with status 0".to_string()),
+            Ok(Ok(code)) => (Outcome::Failed, format!("exited with status {code}")),
+            Ok(Err(e)) => (Outcome::Failed, e),
+            Err(_) => (
+                Outcome::TimedOut,
+                format!("timed out after {}s", task.timeout.as_secs()),
+            ),
+        };
+        let output = read_container_log(&self.client, &created.id, LogRead::Tail(usize::MAX))
+            .await
+            .map(|chunk| chunk.lines.join("\n"))
+            .unwrap_or_default();
+        let output = keep_the_end(output);
+        container.stop_and_remove(Duration::from_secs(5)).await;
+        Ok((outcome, detail, output))
+    }
+}
+
+/// The last [`OUTPUT_CAP`] bytes of a task's output (where the error usually is), on a
+/// character boundary.
+fn keep_the_end(mut output: String) -> String {
+    if output.len() > OUTPUT_CAP {
+        let mut cut = output.len() - OUTPUT_CAP;
+        while !output.is_char_boundary(cut) {
+            cut += 1;
+        }
+        output.drain(..cut);
+    }
+    output
 }

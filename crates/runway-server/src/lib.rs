@@ -80,15 +80,20 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
 /// containers (`[docker]`) behind runway's own proxy, Prometheus for `source = "prometheus"`
 /// metrics, checks run from this host.
 pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<Engine> {
+    let docker = runway_platform_docker::DockerPlatform::new(state_dir);
+    let docker_tasks = docker.tasks();
     Engine::new(runway_engine::Context {
         records: store,
         platform: Arc::new(platforms::ByRelease {
             process: runway_platform_process::ProcessPlatform {
                 state_dir: state_dir.to_path_buf(),
             },
-            docker: runway_platform_docker::DockerPlatform::new(state_dir),
+            docker,
         }),
-        tasks: Arc::new(runway_platform_process::ProcessTasks),
+        tasks: Arc::new(platforms::TasksByRelease {
+            process: runway_platform_process::ProcessTasks,
+            docker: docker_tasks,
+        }),
         routers: Arc::new(runway_builtin_router::BuiltinRouters),
         queries: Arc::new(runway_prometheus::PrometheusSources),
         checks: Arc::new(LocalChecks),

@@ -1,11 +1,12 @@
 //! Which platform runs a release: its own section of runway.toml says (`[run]`: local
-//! processes; `[docker]`: containers). The engine sees one `Platform`; this one hands each
-//! call to the platform of the release, or of the handle, at hand.
+//! processes; `[docker]`: containers). The engine sees one `Platform` and one `TaskRunner`;
+//! these hand each call to the platform of the release, or of the handle, at hand.
 
 use std::sync::Arc;
 
 use runway_engine::platform::{Adopted, Capabilities, LogChunk, LogRead, Platform, Workload};
 use runway_engine::router::BoxFuture;
+use runway_engine::tasks::{Outcome, Task, TaskRunner};
 use runway_engine::Release;
 use runway_platform_docker::DockerPlatform;
 use runway_platform_process::ProcessPlatform;
@@ -71,6 +72,23 @@ impl Platform for ByRelease {
             self.docker.read_log(service, replica, read)
         } else {
             self.process.read_log(service, replica, read)
+        }
+    }
+}
+
+/// Hooks run where the release runs: in a one-off container of a `[docker]` release's image,
+/// else as a local process.
+pub struct TasksByRelease {
+    pub process: runway_platform_process::ProcessTasks,
+    pub docker: runway_platform_docker::DockerTasks,
+}
+
+impl TaskRunner for TasksByRelease {
+    fn run<'a>(&'a self, task: Task<'a>) -> BoxFuture<'a, (Outcome, String, String)> {
+        if task.release.spec.docker.is_some() {
+            self.docker.run(task)
+        } else {
+            self.process.run(task)
         }
     }
 }

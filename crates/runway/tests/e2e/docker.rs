@@ -31,14 +31,22 @@ fn require_docker() {
 }
 
 /// The demo app as an image `repo:version` for each of `versions`; removed when dropped.
+/// Make it before the harness, so that it is dropped after it: the server stops (and
+/// removes its containers) before the image goes.
 struct DemoImage {
     repo: String,
     versions: Vec<String>,
+    _dir: tempfile::TempDir,
 }
 
 impl DemoImage {
-    fn build(dir: &Path, versions: &[&str]) -> DemoImage {
-        let repo = format!("runway-e2e-demo-{}", std::process::id());
+    fn build(versions: &[&str]) -> DemoImage {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // One repository per test: two tests of one run never remove each other's image.
+        static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let repo = format!("runway-e2e-demo-{}-{n}", std::process::id());
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
         std::fs::copy(RUNWAY, rootfs.join("runway")).unwrap();
@@ -75,6 +83,7 @@ impl DemoImage {
         DemoImage {
             repo,
             versions: versions.iter().map(|v| v.to_string()).collect(),
+            _dir: tmp,
         }
     }
 }
@@ -136,8 +145,8 @@ max_unavailable = 0
 #[tokio::test]
 async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_with_the_service() {
     require_docker();
+    let image = DemoImage::build(&["v1", "v2"]);
     let mut h = Harness::start().await;
-    let image = DemoImage::build(h.dir.path(), &["v1", "v2"]);
     let service = format!("dock{}", std::process::id());
     let file = h.dir.path().join("runway.toml");
     std::fs::write(&file, config(&service, h.listen, &image.repo)).unwrap();
@@ -235,5 +244,68 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     let out = h.runway(&["service", "remove", &service, "--force"]).await;
     assert!(out.status.success(), "remove: {}", text(&out));
     assert_eq!(containers(&service), Vec::<(String, String)>::new());
-    drop(image);
+}
+
+#[tokio::test]
+async fn hooks_of_a_container_release_run_in_one_off_containers_of_its_image() {
+    require_docker();
+    let image = DemoImage::build(&["v1", "v2"]);
+    let h = Harness::start().await;
+    let service = format!("hook{}", std::process::id());
+    let with_migration = |argv: &str| {
+        format!(
+            "{}\n[hooks.migrate]\ncommand = {argv}\ntimeout = \"30s\"\n",
+            config(&service, h.listen, &image.repo)
+        )
+    };
+    // `/runway` exists only inside the image: a migration that prints its version proves
+    // where it ran.
+    let file = h.dir.path().join("v1.toml");
+    std::fs::write(&file, with_migration(r#"["/runway", "--version"]"#)).unwrap();
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v1"])
+        .await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "logs", "--deployment", "1"])
+        .await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("runway 0.1.0"),
+        "the migration's output, from its container: {}",
+        text(&out)
+    );
+
+    // A migration that fails in its container fails the deployment with nothing switched.
+    let file = h.dir.path().join("v2.toml");
+    std::fs::write(
+        &file,
+        with_migration(r#"["/runway", "validate", "-f", "/nope.toml"]"#),
+    )
+    .unwrap();
+    let before = containers(&service);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2"])
+        .await;
+    assert!(!out.status.success(), "deploy v2: {}", text(&out));
+    assert!(text(&out).contains("migrate"), "{}", text(&out));
+    assert_eq!(containers(&service), before, "v1 still serves, alone");
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "logs", "--deployment", "2"])
+        .await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nope.toml"),
+        "the failed migration's own words: {}",
+        text(&out)
+    );
+    // No one-off container is left behind.
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=runway.service={service}"),
+        "--filter",
+        "label=runway.task=hook",
+        "-q",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
 }
