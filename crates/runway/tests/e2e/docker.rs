@@ -309,3 +309,52 @@ async fn hooks_of_a_container_release_run_in_one_off_containers_of_its_image() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
 }
+
+#[tokio::test]
+async fn a_bad_container_canary_is_rolled_back_by_the_judge() {
+    require_docker();
+    let image = DemoImage::build(&["v1", "v2"]);
+    let h = Harness::start().await;
+    let service = format!("canary{}", std::process::id());
+    let with_flags = |flags: &str| {
+        config(&service, h.listen, &image.repo)
+            .replace(
+                r#""--version", "{version}"]"#,
+                &format!(r#""--version", "{{version}}"{flags}]"#),
+            )
+            .replace(
+                "[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n",
+                "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 50, pause = \"30s\" }, { weight = 100 }]\n\n[analysis]\ninterval = \"1s\"\nfailure_limit = 2\nmin_requests = 20\n",
+            )
+    };
+    let v1 = h.dir.path().join("v1.toml");
+    std::fs::write(&v1, with_flags("")).unwrap();
+    let out = h
+        .runway(&["-f", v1.to_str().unwrap(), "deploy", "v1"])
+        .await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+
+    // v2 answers 30% of its requests with a 500.
+    let v2 = h.dir.path().join("v2.toml");
+    std::fs::write(&v2, with_flags(r#", "--error-rate", "0.3""#)).unwrap();
+    let load = Load::start(h.listen, "/", 4, 200);
+    let out = h
+        .runway(&["-f", v2.to_str().unwrap(), "deploy", "v2"])
+        .await;
+    let _ = load.stop().await;
+    assert!(
+        !out.status.success(),
+        "a bad canary must not succeed: {}",
+        text(&out)
+    );
+    let history = h.history().await;
+    assert_eq!(history[0]["status"], "rolled_back", "{history:?}");
+    let reason = history[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("error_rate"),
+        "the number that decided: {reason}"
+    );
+    let left = containers(&service);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|(_, release)| release == "v1"), "{left:?}");
+}
