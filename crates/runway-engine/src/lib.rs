@@ -814,6 +814,7 @@ pub fn replica_view(r: &replica::Replica) -> ReplicaView {
         release_id: r.release_id,
         port: s.port,
         pid: s.pid,
+        container: s.container,
         state: serde_json::to_value(s.phase)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

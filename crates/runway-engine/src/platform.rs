@@ -124,6 +124,11 @@ pub trait Instance: Send {
     /// Its process id, for a local process (shown in `status`).
     fn pid(&self) -> Option<i32>;
 
+    /// Its container's id, for a container (shown in `status --json` and `nodes --json`).
+    fn container(&self) -> Option<String> {
+        None
+    }
+
     /// Resolves when the instance has exited, saying how.
     fn exited(&mut self) -> BoxFuture<'_, String>;
 

@@ -30,6 +30,8 @@ pub struct ReplicaStatus {
     pub phase: Phase,
     pub healthy: bool,
     pub pid: Option<i32>,
+    /// The container's id, for a container.
+    pub container: Option<String>,
     pub port: u16,
     /// Why it is not healthy, or how it exited.
     pub last_error: Option<String>,
@@ -107,6 +109,7 @@ impl Replica {
                 phase: Phase::Starting,
                 healthy: false,
                 pid: None,
+                container: None,
                 port: new.port,
                 last_error: None,
             }),
@@ -287,6 +290,7 @@ impl Replica {
                 },
             };
             let pid = proc.pid();
+            let container = proc.container();
             if let Err(e) = self.store.set_replica_handle(self.id, &proc.handle(port)) {
                 tracing::error!(replica = %self.name, "cannot record pid: {e:#}");
             }
@@ -294,6 +298,7 @@ impl Replica {
             self.update(|s| {
                 s.phase = Phase::Running;
                 s.pid = pid;
+                s.container = container;
                 s.last_error = None;
             });
             tracing::info!(replica = %self.name, version = %self.version, pid = pid.unwrap_or_default(), port, "replica running");

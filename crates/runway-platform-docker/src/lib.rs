@@ -448,6 +448,10 @@ impl Instance for Container {
         None
     }
 
+    fn container(&self) -> Option<String> {
+        Some(self.id.chars().take(12).collect())
+    }
+
     fn exited(&mut self) -> BoxFuture<'_, String> {
         Box::pin(self.wait())
     }

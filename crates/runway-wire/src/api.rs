@@ -60,6 +60,9 @@ pub struct ReplicaView {
     pub release_id: DeploymentId,
     pub port: u16,
     pub pid: Option<i32>,
+    /// The container's id (12 characters) for a `[docker]` replica; `null` for a process.
+    #[serde(default)]
+    pub container: Option<String>,
     /// starting | running | restarting | exited | stopping | stopped
     pub state: String,
     pub health: String,

@@ -159,6 +159,17 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     assert!(v1.iter().all(|(_, release)| release == "v1"), "{v1:?}");
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v1"));
+    // `status` names each replica's container.
+    let status = h.status().await;
+    let mut shown: Vec<String> = status["services"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["container"].as_str().unwrap_or("none").to_string())
+        .collect();
+    shown.sort();
+    let ids: Vec<String> = v1.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(shown, ids, "{status}");
 
     // A rolling update to v2 under steady load: no request fails.
     let load = Load::start(h.listen, "/", 4, 200);
