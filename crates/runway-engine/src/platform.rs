@@ -52,6 +52,14 @@ pub trait Platform: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// After a server restart: removes the instances of `service` that belong to none of the
+    /// `replicas` the records know (a container of a release that no longer exists). A local
+    /// process cannot be found without its record: nothing to do there.
+    fn sweep<'a>(&'a self, service: &'a str, replicas: &'a [String]) -> BoxFuture<'a, ()> {
+        let _ = (service, replicas);
+        Box::pin(async {})
+    }
+
     /// The port a new replica serves on, and the handle to record before it starts.
     fn allocate(&self) -> Result<(u16, serde_json::Value), String>;
 

@@ -114,6 +114,10 @@ impl Engine {
                     adopted.push(replica);
                 }
             }
+            // Instances of this service that no live replica owns (their records are gone, or
+            // they were left by a release that no longer exists) are removed.
+            let known: Vec<String> = svc.replicas().iter().map(|r| r.name.clone()).collect();
+            self.platform.sweep(name, &known).await;
             let waits = adopted.iter().map(|r| r.wait_healthy(ADOPTION_GRACE));
             futures_util::future::join_all(waits).await;
             // A canary in progress keeps its traffic split from the first request on.

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -148,6 +148,45 @@ impl Platform for DockerPlatform {
             let docker = self.client.get().await?;
             let image = spec.image.replace("{version}", &release.version);
             ensure_image(docker, &image, spec.pull).await
+        })
+    }
+
+    /// Containers labelled with `service` whose replica the records do not know are removed
+    /// (one-off hook containers included: a hook interrupted by a crash runs again).
+    fn sweep<'a>(&'a self, service: &'a str, replicas: &'a [String]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Only where the Docker Engine is in use already (a container was adopted): a
+            // server of processes never waits for a daemon it does not need.
+            let Some(docker) = self.client.docker.get() else {
+                return;
+            };
+            let filters = HashMap::from([(
+                "label".to_string(),
+                vec![format!("runway.service={service}")],
+            )]);
+            let options = ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let Ok(found) = docker.list_containers(Some(options)).await else {
+                return;
+            };
+            for container in found {
+                let replica = container
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("runway.replica"))
+                    .cloned()
+                    .unwrap_or_default();
+                if replicas.contains(&replica) {
+                    continue;
+                }
+                if let Some(id) = container.id {
+                    tracing::info!(%service, container = %id, %replica, "removing a container no replica owns");
+                    let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+                    let _ = docker.remove_container(&id, Some(remove)).await;
+                }
+            }
         })
     }
 

@@ -49,6 +49,11 @@ impl Platform for ByRelease {
         self.of(release).prepare(release)
     }
 
+    /// Containers are the ones that can be found without their records.
+    fn sweep<'a>(&'a self, service: &'a str, replicas: &'a [String]) -> BoxFuture<'a, ()> {
+        self.docker.sweep(service, replicas)
+    }
+
     /// A loopback port either way; the first handle is replaced by the instance's own as soon
     /// as it starts.
     fn allocate(&self) -> Result<(u16, serde_json::Value), String> {

@@ -221,6 +221,22 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     // kill -9: the containers outlive the server and the next one adopts them.
     h.kill9_server();
     assert_eq!(containers(&service), v2, "the containers kept running");
+    // A container of this service that no replica owns (left by a release that no longer
+    // exists) is removed by the next server.
+    let stray = docker(&[
+        "run",
+        "-d",
+        "--label",
+        &format!("runway.service={service}"),
+        "--label",
+        &format!("runway.replica={service}-999"),
+        &format!("{}:v1", image.repo),
+        "/runway",
+        "demo-app",
+        "--port",
+        "8000",
+    ]);
+    assert!(stray.status.success(), "docker run: {}", text(&stray));
     h.start_server().await;
     let started = Instant::now();
     loop {
@@ -238,7 +254,15 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(containers(&service), v2, "adopted, not replaced");
+    let started = Instant::now();
+    while containers(&service) != v2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "adopted, not replaced, and the stray removed: {:?}",
+            containers(&service)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v2"));
 
