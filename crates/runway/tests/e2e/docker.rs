@@ -393,3 +393,106 @@ async fn a_bad_container_canary_is_rolled_back_by_the_judge() {
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.iter().all(|(_, release)| release == "v1"), "{left:?}");
 }
+
+#[tokio::test]
+async fn kill_9_during_a_rolling_update_of_containers_resumes_and_leaves_exactly_the_replicas() {
+    require_docker();
+    let image = DemoImage::build(&["v1", "v2"]);
+    let mut h = Harness::start().await;
+    let service = format!("resume{}", std::process::id());
+    let file = h.dir.path().join("runway.toml");
+    // Each replica takes a second and a half to become ready: the update takes a while.
+    let slow = config(&service, h.listen, &image.repo).replace(
+        r#""--version", "{version}"]"#,
+        r#""--version", "{version}", "--slow-start-ms", "1500"]"#,
+    );
+    std::fs::write(&file, slow).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+
+    let out = h.runway(&["-f", &file, "deploy", "v2", "--detach"]).await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    // Once a v2 container runs, the server dies.
+    let started = Instant::now();
+    while !containers(&service)
+        .iter()
+        .any(|(_, release)| release == "v2")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no v2 container"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.kill9_server();
+    h.start_server().await;
+
+    let started = Instant::now();
+    loop {
+        let history = h.history().await;
+        if history[0]["status"] != "running" {
+            assert_eq!(history[0]["status"], "succeeded", "{history:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "did not finish: {history:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left = containers(&service);
+    assert_eq!(left.len(), 2, "exactly the replicas: {left:?}");
+    assert!(left.iter().all(|(_, release)| release == "v2"), "{left:?}");
+}
+
+#[tokio::test]
+async fn blue_green_and_recreate_work_on_containers() {
+    require_docker();
+    let image = DemoImage::build(&["v1", "v2", "v3"]);
+    let h = Harness::start().await;
+    let service = format!("bg{}", std::process::id());
+    let with_strategy = |strategy: &str| {
+        config(&service, h.listen, &image.repo).replace(
+            "[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n",
+            strategy,
+        )
+    };
+    let deploy = |version: &'static str, toml: String| {
+        let file = h.dir.path().join(format!("{version}.toml"));
+        std::fs::write(&file, toml).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        let h = &h;
+        async move { h.runway(&["-f", &file, "deploy", version]).await }
+    };
+    let blue_green = "[strategy]\nkind = \"blue-green\"\nscale_down_delay = \"2s\"\n";
+    let out = deploy("v1", with_strategy(blue_green)).await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+
+    // Blue-green: v2 starts beside v1, all traffic switches at once, v1 goes after the delay.
+    let out = deploy("v2", with_strategy(blue_green)).await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v2"));
+    let started = Instant::now();
+    loop {
+        let now = containers(&service);
+        if now.len() == 2 && now.iter().all(|(_, release)| release == "v2") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "v1 not scaled down: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Recreate: the old containers go before the new ones start.
+    let out = deploy("v3", with_strategy("[strategy]\nkind = \"recreate\"\n")).await;
+    assert!(out.status.success(), "deploy v3: {}", text(&out));
+    let now = containers(&service);
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.iter().all(|(_, release)| release == "v3"), "{now:?}");
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v3"));
+}
