@@ -22,6 +22,7 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  for tag in "${IMAGE_TAGS[@]}"; do docker rmi -f "$tag" >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -50,6 +51,60 @@ listen = "$listen"
 
 [run]
 command = ["$RUNWAY", "demo-app", "--port", "{port}", "--version", "{version}"$extra]
+replicas = $replicas
+drain_timeout = "10s"
+
+[health]
+path = "/health/ready"
+interval = "1s"
+deadline = "30s"
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+TOML
+}
+
+# build_image "v1 v2 ...": the release binary (its demo-app) and the libraries it links,
+# imported as the image runway-bench:<each version>; removed again at exit.
+IMAGE_TAGS=()
+build_image() {
+  local root="$WORK/rootfs"
+  mkdir -p "$root/tmp"
+  cp "$RUNWAY" "$root/runway"
+  for lib in $(ldd "$RUNWAY" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  tar -C "$root" -cf "$WORK/rootfs.tar" .
+  local first=""
+  for v in $1; do
+    if [ -z "$first" ]; then
+      first="runway-bench:$v"
+      docker import "$WORK/rootfs.tar" "$first" >/dev/null
+    else
+      docker tag "$first" "runway-bench:$v"
+    fi
+    IMAGE_TAGS+=("runway-bench:$v")
+  done
+}
+
+# write_docker_config FILE LISTEN REPLICAS EXTRA_ARGS...: as write_config, as containers.
+write_docker_config() {
+  local file=$1 listen=$2 replicas=$3; shift 3
+  local extra=""
+  for a in "$@"; do extra+=", \"$a\""; done
+  cat >"$file" <<TOML
+[service]
+name = "bench"
+listen = "$listen"
+
+[docker]
+image = "runway-bench:{version}"
+port = 8000
+pull = "never"
+command = ["/runway", "demo-app", "--host", "0.0.0.0", "--port", "8000", "--version", "{version}"$extra]
 replicas = $replicas
 drain_timeout = "10s"
 

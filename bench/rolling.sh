@@ -4,16 +4,24 @@
 #   - the deploy's time beyond the replicas' own start-up (from the deployment journal: the
 #     total minus, per replica, the time from spawn to passing its health check);
 #   - the server's resident memory idle and under that load.
-# Usage: bench/rolling.sh [DEPLOYS] [SLOW_START_MS]   (defaults: 3 deploys, 500 ms start-up)
+# Usage: bench/rolling.sh [DEPLOYS] [SLOW_START_MS] [process|docker]
+#   (defaults: 3 deploys, 500 ms start-up, local processes). With `docker`, the replicas are
+#   containers of an image built here from the release binary (no registry needed).
 source "$(dirname "$0")/lib.sh"
 DEPLOYS=${1:-3}
 SLOW_START=${2:-500}
+PLATFORM=${3:-process}
 need wrk:wrk
 build
 start_server
 
 LISTEN="127.0.0.1:$(free_port)"
-write_config "$WORK/runway.toml" "$LISTEN" 3 --slow-start-ms "$SLOW_START"
+if [ "$PLATFORM" = docker ]; then
+  build_image "$(seq -f 'v%g' 1 $((DEPLOYS + 1)))"
+  write_docker_config "$WORK/runway.toml" "$LISTEN" 3 --slow-start-ms "$SLOW_START"
+else
+  write_config "$WORK/runway.toml" "$LISTEN" 3 --slow-start-ms "$SLOW_START"
+fi
 "$RUNWAY" -f "$WORK/runway.toml" deploy v1 >/dev/null
 sleep 2
 IDLE_RSS=$(rss_kb "$SERVER_PID")
@@ -31,7 +39,7 @@ done
 while kill -0 "$WRK" 2>/dev/null; do sample_rss; sleep 0.2; done
 wait "$WRK" || true
 
-python3 - "$WORK/wrk.out" "$DEPLOYS" "$IDLE_RSS" "$PEAK_RSS" "$SLOW_START" <<'PY'
+BENCH_PLATFORM="$PLATFORM" python3 - "$WORK/wrk.out" "$DEPLOYS" "$IDLE_RSS" "$PEAK_RSS" "$SLOW_START" <<'PY'
 import json, os, re, sys, urllib.request
 from datetime import datetime
 
@@ -66,7 +74,9 @@ for d in sorted(api("/v1/deployments"), key=lambda d: d["id"])[1:]:
     took = (ts(d["finished_at"]) - ts(d["started_at"])).total_seconds()
     rows.append((d["version"], d["status"], took, startup, took - startup))
 
-print(f"### Rolling deploy of 3 replicas under load (wrk -t2 -c16, unthrottled), {deploys} deploys, replicas start in {slow} ms")
+platform = os.environ.get("BENCH_PLATFORM", "process")
+what = "containers" if platform == "docker" else "replicas"
+print(f"### Rolling deploy of 3 {what} under load (wrk -t2 -c16, unthrottled), {deploys} deploys, replicas start in {slow} ms")
 print()
 print(f"- load: {rps:.0f} req/s on average, {total} requests; failed: {errors} socket errors, {non2xx} non-2xx")
 print(f"- server RSS: idle {idle/1024:.1f} MiB, peak under load {peak/1024:.1f} MiB")
