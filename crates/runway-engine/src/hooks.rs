@@ -76,6 +76,8 @@ pub struct Hook<'a> {
     pub timeout: Duration,
     /// Variables for this hook only (RUNWAY_BACKUP_DIR).
     pub extra_env: Vec<(String, String)>,
+    /// The hook's own image (`[docker]` services), else the release's.
+    pub image: Option<&'a str>,
 }
 
 impl Engine {
@@ -112,6 +114,7 @@ impl Engine {
                 dir: &ctx.dir,
                 timeout: hook.timeout,
                 release: &ctx.release,
+                image: hook.image,
             })
             .await;
         let output = redactor.redact(&output);
@@ -165,6 +168,7 @@ impl Engine {
                         argv: &hook.command,
                         timeout: hook.timeout.0,
                         extra_env: Vec::new(),
+                        image: hook.image.as_deref(),
                     },
                 )
                 .await;

@@ -149,6 +149,13 @@ impl Engine {
                         ctx,
                         Hook {
                             phase: "undo",
+                            image: m
+                                .release
+                                .spec
+                                .hooks
+                                .migrate
+                                .as_ref()
+                                .and_then(|h| h.image.as_deref()),
                             argv: undo,
                             timeout: m.timeout,
                             extra_env: vec![(
@@ -259,6 +266,12 @@ impl Engine {
             ctx,
             Hook {
                 phase: "restore",
+                image: to
+                    .spec
+                    .hooks
+                    .backup
+                    .as_ref()
+                    .and_then(|h| h.image.as_deref()),
                 argv: restore,
                 timeout,
                 extra_env: vec![
@@ -346,6 +359,7 @@ impl Engine {
                 ctx,
                 Hook {
                     phase: "backup",
+                    image: hook.image.as_deref(),
                     argv: &hook.command,
                     timeout: hook.timeout.0,
                     extra_env: env.clone(),
@@ -358,6 +372,7 @@ impl Engine {
                     ctx,
                     Hook {
                         phase: "verify-backup",
+                        image: hook.image.as_deref(),
                         argv: verify,
                         timeout: hook.timeout.0,
                         extra_env: env,
@@ -447,6 +462,7 @@ impl Engine {
             ctx,
             Hook {
                 phase: "migrate",
+                image: hook.image.as_deref(),
                 argv: &hook.command,
                 timeout: hook.timeout.0,
                 extra_env: Vec::new(),

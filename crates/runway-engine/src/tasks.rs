@@ -25,6 +25,8 @@ pub struct Task<'a> {
     /// The release it runs with: a platform that runs tasks in the release's image (Docker) or
     /// pod template (Kubernetes) takes them from here; a local process needs only the above.
     pub release: &'a Release,
+    /// The image it runs in, when not the release's own (a `[docker]` hook's `image`).
+    pub image: Option<&'a str>,
 }
 
 /// Runs one-off tasks to their end.

@@ -538,7 +538,10 @@ impl DockerTasks {
             .ok_or("a task of a release without [docker] cannot run in a container")?;
         let (program, args) = task.argv.split_first().ok_or("has an empty command")?;
         let docker = self.client.get().await?;
-        let image = spec.image.replace("{version}", &task.release.version);
+        let image = match task.image {
+            Some(own) => own.to_string(),
+            None => spec.image.replace("{version}", &task.release.version),
+        };
         ensure_image(docker, &image, spec.pull).await?;
         let mut binds = spec.volumes.clone();
         if let Some(dir) = task.env.get("RUNWAY_BACKUP_DIR") {

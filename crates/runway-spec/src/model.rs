@@ -160,6 +160,10 @@ impl HooksSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupHook {
+    /// The image its one-off container runs (a `[docker]` service's hooks only); `None`:
+    /// the release's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Writes the backup into `$RUNWAY_BACKUP_DIR`; non-empty.
     pub command: Vec<String>,
     /// Exits 0 when the backup just written is usable; optional.
@@ -196,6 +200,10 @@ impl BackupHook {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrateHook {
+    /// The image its one-off container runs (a `[docker]` service's hooks only); `None`:
+    /// the release's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Applies the release's migrations; non-empty.
     pub command: Vec<String>,
     /// Reverts what `command` applied (e.g. `alembic downgrade -1`); run on rollback
@@ -276,6 +284,10 @@ impl FromStr for OnFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseHook {
+    /// The image its one-off container runs (a `[docker]` service's hooks only); `None`:
+    /// the release's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// When it runs.
     pub at: HookPhase,
     /// The argv; non-empty.

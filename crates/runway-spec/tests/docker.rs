@@ -112,3 +112,18 @@ fn docker_mistakes_are_located_with_what_to_write() {
         "memory = \"512MiB\"",
     );
 }
+
+#[test]
+fn a_hook_names_its_own_image_only_for_a_docker_service() {
+    let docker = parse(&format!(
+        "{DOCKER}\n[hooks.backup]\nimage = \"postgres:16\"\ncommand = [\"pg_dump\", \"-f\", \"/backup/db.sql\"]\n"
+    ));
+    let backup = docker.hooks.backup.expect("[hooks.backup]");
+    assert_eq!(backup.image.as_deref(), Some("postgres:16"));
+    assert_error(
+        "[service]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\n[run]\ncommand = [\"./app\"]\n[hooks.migrate]\nimage = \"tools:1\"\ncommand = [\"./migrate\"]\n",
+        (7, 9),
+        "`image` is for the hooks of a [docker] service",
+        "remove `image`, or describe the service with [docker]",
+    );
+}

@@ -112,6 +112,7 @@ fn accepts_the_issue_file_exactly() {
     let spec = parse(&issue());
     let want = HooksSpec {
         backup: Some(BackupHook {
+            image: None,
             command: argv(&[
                 "sh",
                 "-c",
@@ -123,6 +124,7 @@ fn accepts_the_issue_file_exactly() {
             timeout: Dur::from_secs(30 * 60),
         }),
         migrate: Some(MigrateHook {
+            image: None,
             command: argv(&["alembic", "upgrade", "head"]),
             undo: Some(argv(&["alembic", "downgrade", "-1"])),
             timeout: Dur::from_secs(5 * 60),
@@ -130,6 +132,7 @@ fn accepts_the_issue_file_exactly() {
             on_failure: None,
         }),
         run: vec![PhaseHook {
+            image: None,
             at: HookPhase::PostDeploy,
             command: argv(&["./scripts/notify-team.sh"]),
             timeout: Dur::from_secs(5 * 60),
@@ -202,6 +205,7 @@ fn accepts_every_key_and_the_recreate_strategy() {
     assert_eq!(
         migrate,
         &MigrateHook {
+            image: None,
             command: argv(&["./manage.py", "migrate"]),
             undo: None,
             timeout: Dur::from_secs(20 * 60),

@@ -24,13 +24,20 @@ use crate::rules::{at_least_one, positive};
 use crate::suggest;
 
 /// The keys of `[hooks.backup]`.
-const BACKUP_KEYS: &[&str] = &["command", "verify", "restore", "keep", "timeout"];
+const BACKUP_KEYS: &[&str] = &["command", "verify", "restore", "keep", "timeout", "image"];
 
 /// The keys of `[hooks.migrate]`.
-const MIGRATE_KEYS: &[&str] = &["command", "undo", "timeout", "irreversible", "on_failure"];
+const MIGRATE_KEYS: &[&str] = &[
+    "command",
+    "undo",
+    "timeout",
+    "irreversible",
+    "on_failure",
+    "image",
+];
 
 /// The keys of one `[[hooks.run]]`.
-const RUN_KEYS: &[&str] = &["at", "command", "timeout"];
+const RUN_KEYS: &[&str] = &["at", "command", "timeout", "image"];
 
 /// The tables of `[hooks]`: their key, how they are written, and their own keys.
 const TABLES: &[(&str, &str, &[&str])] = &[
@@ -68,15 +75,17 @@ pub(super) fn read_hooks(root: &Section<'_>) -> Result<HooksSpec, SpecError> {
         return Ok(HooksSpec::default());
     };
     check_tables(&sec)?;
+    // A hook may name its own image only where hooks run in containers.
+    let containers = root.table.get("docker").is_some_and(|item| !item.is_none());
     let backup = match sec.section("backup", BACKUP_EXAMPLE)? {
-        Some(table) => Some(read_backup(&table)?),
+        Some(table) => Some(read_backup(&table, containers)?),
         None => None,
     };
     let migrate = match sec.section("migrate", MIGRATE_EXAMPLE)? {
-        Some(table) => Some(read_migrate(&table, backup.as_ref())?),
+        Some(table) => Some(read_migrate(&table, backup.as_ref(), containers)?),
         None => None,
     };
-    let run = read_phase_hooks(&sec)?;
+    let run = read_phase_hooks(&sec, containers)?;
     Ok(HooksSpec {
         backup,
         migrate,
@@ -153,7 +162,7 @@ fn check_hook_keys(sec: &Section<'_>, allowed: &[&str]) -> Result<(), SpecError>
     sec.check_keys(allowed)
 }
 
-fn read_backup(sec: &Section<'_>) -> Result<BackupHook, SpecError> {
+fn read_backup(sec: &Section<'_>, containers: bool) -> Result<BackupHook, SpecError> {
     check_hook_keys(sec, BACKUP_KEYS)?;
     let command = read_argv(sec, "command", rules::BACKUP_COMMAND)?;
     let command = sec.required("command", rules::BACKUP_COMMAND, command)?;
@@ -170,6 +179,7 @@ fn read_backup(sec: &Section<'_>) -> Result<BackupHook, SpecError> {
         None => BackupHook::DEFAULT_KEEP,
     };
     Ok(BackupHook {
+        image: read_image(sec, containers)?,
         command: command.value,
         verify: verify.map(|v| v.value),
         restore: restore.map(|r| r.value),
@@ -180,7 +190,11 @@ fn read_backup(sec: &Section<'_>) -> Result<BackupHook, SpecError> {
 
 /// `[hooks.migrate]`; `backup` is `[hooks.backup]`, which `on_failure = "restore"`
 /// needs.
-fn read_migrate(sec: &Section<'_>, backup: Option<&BackupHook>) -> Result<MigrateHook, SpecError> {
+fn read_migrate(
+    sec: &Section<'_>,
+    backup: Option<&BackupHook>,
+    containers: bool,
+) -> Result<MigrateHook, SpecError> {
     check_hook_keys(sec, MIGRATE_KEYS)?;
     let command = read_argv(sec, "command", rules::MIGRATE_COMMAND)?;
     let command = sec.required("command", rules::MIGRATE_COMMAND, command)?;
@@ -213,6 +227,7 @@ fn read_migrate(sec: &Section<'_>, backup: Option<&BackupHook>) -> Result<Migrat
     }
 
     Ok(MigrateHook {
+        image: read_image(sec, containers)?,
         command: command.value,
         undo: undo.map(|u| u.value),
         timeout,
@@ -242,7 +257,7 @@ fn read_on_failure(sec: &Section<'_>) -> Result<Option<At<OnFailure>>, SpecError
 }
 
 /// The `[[hooks.run]]` entries of `sec` (`[hooks]`), in file order.
-fn read_phase_hooks(sec: &Section<'_>) -> Result<Vec<PhaseHook>, SpecError> {
+fn read_phase_hooks(sec: &Section<'_>, containers: bool) -> Result<Vec<PhaseHook>, SpecError> {
     // `[hooks.run]` makes one table, which cannot hold a second hook.
     if let Some((item @ Item::Table(_), span)) = sec.entry("run") {
         let at = if item.span().is_some() {
@@ -264,14 +279,14 @@ fn read_phase_hooks(sec: &Section<'_>) -> Result<Vec<PhaseHook>, SpecError> {
     let mut hooks = Vec::with_capacity(tables.value.len());
     for (i, mut table) in tables.value.into_iter().enumerate() {
         table.label = format!("hook {} of [[hooks.run]]", i + 1);
-        if let Some(hook) = sec.src.recover(read_phase_hook(&table)) {
+        if let Some(hook) = sec.src.recover(read_phase_hook(&table, containers)) {
             hooks.push(hook);
         }
     }
     Ok(hooks)
 }
 
-fn read_phase_hook(sec: &Section<'_>) -> Result<PhaseHook, SpecError> {
+fn read_phase_hook(sec: &Section<'_>, containers: bool) -> Result<PhaseHook, SpecError> {
     const AT: &str = "at = \"post-deploy\"";
     check_hook_keys(sec, RUN_KEYS)?;
     let text = sec.required("at", AT, sec.string("at", AT)?)?;
@@ -282,10 +297,30 @@ fn read_phase_hook(sec: &Section<'_>) -> Result<PhaseHook, SpecError> {
     let command = read_argv(sec, "command", rules::RUN_COMMAND)?;
     let command = sec.required("command", rules::RUN_COMMAND, command)?;
     Ok(PhaseHook {
+        image: read_image(sec, containers)?,
         at,
         command: command.value,
         timeout: read_timeout(sec, "5m", PhaseHook::DEFAULT_TIMEOUT)?,
     })
+}
+
+/// A hook's own `image` (a `pg_dump` image for backups), for the hooks of a `[docker]`
+/// service, which run in one-off containers; `None`: the release's image.
+fn read_image(sec: &Section<'_>, containers: bool) -> Result<Option<String>, SpecError> {
+    let Some(image) = sec.string("image", "image = \"postgres:16\"")? else {
+        return Ok(None);
+    };
+    if !containers {
+        return Err(sec.src.error(
+            &image.span,
+            "`image` is for the hooks of a [docker] service: a [run] service's hooks run as \
+             local processes",
+            Some("remove `image`, or describe the service with [docker]".into()),
+        ));
+    }
+    sec.src
+        .check(&image.span, crate::rules::image(image.value))?;
+    Ok(Some(image.value.to_owned()))
 }
 
 /// A hook command (`key` = an array of strings naming a program), if present, with the

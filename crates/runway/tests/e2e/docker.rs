@@ -41,6 +41,12 @@ struct DemoImage {
 
 impl DemoImage {
     fn build(versions: &[&str]) -> DemoImage {
+        Self::build_at("runway", versions)
+    }
+
+    /// The same image with the binary at `/<path>` instead of `/runway`: another image, for a
+    /// hook that names its own.
+    fn build_at(path: &str, versions: &[&str]) -> DemoImage {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         // One repository per test: two tests of one run never remove each other's image.
@@ -49,7 +55,9 @@ impl DemoImage {
         let repo = format!("runway-e2e-demo-{}-{n}", std::process::id());
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
-        std::fs::copy(RUNWAY, rootfs.join("runway")).unwrap();
+        let binary = rootfs.join(path);
+        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        std::fs::copy(RUNWAY, binary).unwrap();
         // The libraries the binary links, where the loader looks for them.
         let ldd = Command::new("ldd").arg(RUNWAY).output().unwrap();
         for line in String::from_utf8_lossy(&ldd.stdout).lines() {
@@ -310,6 +318,38 @@ async fn hooks_of_a_container_release_run_in_one_off_containers_of_its_image() {
         text(&out)
     );
 
+    // A hook may name its own image: `/tools/runway` exists only in the tools image.
+    let tools = DemoImage::build_at("tools/runway", &["latest"]);
+    let file = h.dir.path().join("v1-tools.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n[[hooks.run]]\nat = \"post-deploy\"\nimage = \"{}:latest\"\ncommand = [\"/tools/runway\", \"--version\"]\n",
+            with_migration(r#"["/runway", "--version"]"#),
+            tools.repo
+        ),
+    )
+    .unwrap();
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v1"])
+        .await;
+    assert!(
+        out.status.success(),
+        "redeploy v1 with a tools hook: {}",
+        text(&out)
+    );
+    let history = h.history().await;
+    let id = history[0]["id"].as_i64().unwrap().to_string();
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "logs", "--deployment", &id])
+        .await;
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.matches("runway 0.1.0").count() >= 2,
+        "the migration and the tools hook both ran: {}",
+        text(&out)
+    );
+
     // A migration that fails in its container fails the deployment with nothing switched.
     let file = h.dir.path().join("v2.toml");
     std::fs::write(
@@ -325,7 +365,7 @@ async fn hooks_of_a_container_release_run_in_one_off_containers_of_its_image() {
     assert!(text(&out).contains("migrate"), "{}", text(&out));
     assert_eq!(containers(&service), before, "v1 still serves, alone");
     let out = h
-        .runway(&["-f", file.to_str().unwrap(), "logs", "--deployment", "2"])
+        .runway(&["-f", file.to_str().unwrap(), "logs", "--deployment", "3"])
         .await;
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("nope.toml"),
