@@ -158,6 +158,10 @@ impl Release {
     pub fn fingerprint(&self) -> String {
         let mut spec = self.spec.clone();
         spec.run.replicas = 0;
+        // The image id recorded when it deployed is the same release, pinned.
+        if let Some(docker) = &mut spec.docker {
+            docker.image_id = None;
+        }
         serde_json::json!([self.version, spec, self.base_dir]).to_string()
     }
 }

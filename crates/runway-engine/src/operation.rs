@@ -273,8 +273,14 @@ impl Engine {
         if preflight != Preflight::NotApplicable {
             // What the release needs from its platform (its image, pulled per the policy)
             // before anything changes: a missing image or a refused pull fails it here.
-            if let Err(reason) = self.platform.prepare(target).await {
-                return self.failed_before_any_change(ctx, target, reason).await;
+            match self.platform.prepare(target).await {
+                Err(reason) => return self.failed_before_any_change(ctx, target, reason).await,
+                Ok(Some(pinned)) => {
+                    if let Err(e) = self.store.set_spec(id, &pinned) {
+                        tracing::error!(deployment = %id, "cannot record the pinned image: {e:#}");
+                    }
+                }
+                Ok(None) => {}
             }
         }
         match preflight {

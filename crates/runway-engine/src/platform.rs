@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use runway_spec::Spec;
+
 use crate::router::BoxFuture;
 use crate::Release;
 
@@ -46,10 +48,12 @@ pub trait Platform: Send + Sync {
 
     /// Gets what `release` needs before any of its instances start (a container platform
     /// pulls its image, per its pull policy); an error, in the platform's words, fails the
-    /// deployment before anything changes. Nothing to do for a local process.
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<(), String>> {
+    /// deployment before anything changes. It may answer the release's config with what it
+    /// pinned (the image id its tag named), which the engine records with the release, so
+    /// that a rollback to it runs exactly that. Nothing to do for a local process.
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Option<Spec>, String>> {
         let _ = release;
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(None) })
     }
 
     /// After a server restart: removes the instances of `service` that belong to none of the

@@ -24,6 +24,9 @@ pub trait Records: Send + Sync {
     fn history(&self, service: Option<&str>, limit: u32) -> Result<Vec<Deployment>>;
     fn running_deployments(&self) -> Result<Vec<Deployment>>;
     fn set_progress(&self, id: DeploymentId, progress: &serde_json::Value) -> Result<()>;
+    /// Replaces the config recorded with deployment `id`'s release (with what its platform
+    /// pinned when it prepared it).
+    fn set_spec(&self, id: DeploymentId, spec: &runway_spec::Spec) -> Result<()>;
     fn finish_deployment(
         &self,
         id: DeploymentId,

@@ -112,6 +112,7 @@ impl Platform for DockerPlatform {
             cpus: None,
             labels: BTreeMap::new(),
             pull: PullPolicy::Never,
+            image_id: None,
         });
         let fill = |s: &str| {
             s.replace("{version}", &release.version)
@@ -129,7 +130,8 @@ impl Platform for DockerPlatform {
         Arc::new(ContainerWorkload {
             client: self.client.clone(),
             name: container_name(replica),
-            image: fill(&spec.image),
+            // A release deployed before runs the image id it ran then, not its tag's today.
+            image: spec.image_id.clone().unwrap_or_else(|| fill(&spec.image)),
             command: spec.command.iter().map(|a| fill(a)).collect(),
             env,
             secrets_dir: self.state_dir.join("secrets"),
@@ -140,14 +142,25 @@ impl Platform for DockerPlatform {
         })
     }
 
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<(), String>> {
+    /// Pulls the image per the policy, and pins the release to the image id its tag names
+    /// now.
+    fn prepare<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Option<runway_spec::Spec>, String>> {
         Box::pin(async move {
             let Some(spec) = &release.spec.docker else {
-                return Ok(());
+                return Ok(None);
             };
             let docker = self.client.get().await?;
             let image = spec.image.replace("{version}", &release.version);
-            ensure_image(docker, &image, spec.pull).await
+            ensure_image(docker, &image, spec.pull).await?;
+            let id = docker.inspect_image(&image).await.ok().and_then(|i| i.id);
+            let mut pinned = release.spec.clone();
+            if let Some(docker) = &mut pinned.docker {
+                docker.image_id = id;
+            }
+            Ok(Some(pinned))
         })
     }
 
@@ -283,6 +296,17 @@ async fn read_container_log(
 /// Docker Engine's (or the registry's) words.
 async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<(), String> {
     let present = docker.inspect_image(image).await.is_ok();
+    if image.starts_with("sha256:") {
+        // An id a release ran: it cannot be pulled by id, it must still be here.
+        return if present {
+            Ok(())
+        } else {
+            Err(format!(
+                "the image this release ran ({image}) is no longer on this Docker Engine; \
+                 deploy the version again to take what its tag names now"
+            ))
+        };
+    }
     let pull = match pull {
         PullPolicy::Always => true,
         PullPolicy::Missing => !present,

@@ -45,7 +45,10 @@ impl Platform for ByRelease {
         self.of(release).workload(service, release, replica)
     }
 
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<(), String>> {
+    fn prepare<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Option<runway_spec::Spec>, String>> {
         self.of(release).prepare(release)
     }
 

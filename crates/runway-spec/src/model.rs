@@ -99,6 +99,10 @@ pub struct DockerSpec {
     /// When the image is pulled before anything changes.
     #[serde(default)]
     pub pull: PullPolicy,
+    /// The image id (`sha256:...`) the release ran, recorded when it was deployed: a rollback
+    /// to it runs exactly that, not whatever its tag names by then. Not in runway.toml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 impl Eq for DockerSpec {}

@@ -453,6 +453,7 @@ fn read_docker(sec: &Section<'_>) -> Result<(RunSpec, DockerSpec), SpecError> {
         cpus,
         labels,
         pull,
+        image_id: None,
     };
     Ok((run, docker))
 }

@@ -71,6 +71,14 @@ impl Records for Store {
         Ok(())
     }
 
+    fn set_spec(&self, id: DeploymentId, spec: &runway_spec::Spec) -> Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET spec = ?2 WHERE id = ?1",
+            params![id, serde_json::to_string(spec)?],
+        )?;
+        Ok(())
+    }
+
     fn finish_deployment(
         &self,
         id: DeploymentId,

@@ -536,3 +536,48 @@ async fn blue_green_and_recreate_work_on_containers() {
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v3"));
 }
+
+/// The image id a container runs.
+fn image_of(container: &str) -> String {
+    let out = docker(&["inspect", "--format", "{{.Image}}", container]);
+    assert!(out.status.success(), "docker inspect: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn a_rollback_runs_the_image_a_release_ran_even_after_its_tag_moved() {
+    require_docker();
+    let image = DemoImage::build(&["v1", "v2"]);
+    let other = DemoImage::build_at("elsewhere/runway", &["latest"]);
+    let h = Harness::start().await;
+    let service = format!("pin{}", std::process::id());
+    let file = h.dir.path().join("runway.toml");
+    std::fs::write(&file, config(&service, h.listen, &image.repo)).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    let ran = image_of(&containers(&service)[0].0);
+    let out = h.runway(&["-f", &file, "deploy", "v2"]).await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+
+    // The v1 tag now names another image (one without /runway: it would not even start).
+    let moved = docker(&[
+        "tag",
+        &format!("{}:latest", other.repo),
+        &format!("{}:v1", image.repo),
+    ]);
+    assert!(moved.status.success(), "docker tag: {}", text(&moved));
+
+    let out = h.runway(&["rollback", "--service", &service]).await;
+    assert!(out.status.success(), "rollback: {}", text(&out));
+    let now = containers(&service);
+    assert_eq!(now.len(), 2, "{now:?}");
+    for (id, release) in &now {
+        assert_eq!(release, "v1");
+        assert_eq!(
+            image_of(id),
+            ran,
+            "the image v1 ran, not what its tag names now"
+        );
+    }
+}
