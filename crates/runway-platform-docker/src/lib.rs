@@ -9,6 +9,8 @@
 //! The Docker Engine is found as the docker CLI finds it (`DOCKER_HOST`, the current context,
 //! the local socket), and the API version is negotiated with it on first use.
 
+mod credentials;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -325,7 +327,7 @@ async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<
     let options = CreateImageOptionsBuilder::default()
         .from_image(image)
         .build();
-    let mut progress = docker.create_image(Some(options), None, None);
+    let mut progress = docker.create_image(Some(options), None, credentials::for_image(image));
     while let Some(step) = progress.next().await {
         match step {
             Ok(info) => {

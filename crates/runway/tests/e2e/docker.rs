@@ -581,3 +581,156 @@ async fn a_rollback_runs_the_image_a_release_ran_even_after_its_tag_moved() {
         );
     }
 }
+
+/// A registry (Debian's docker-registry) on a free loopback port, with one user, in its own
+/// directory; stopped when dropped. The Docker Engine trusts registries on 127.0.0.0/8 over
+/// plain HTTP.
+struct Registry {
+    addr: std::net::SocketAddr,
+    process: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(user: &str, password: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd (Debian: apache2-utils)");
+        assert!(htpasswd.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+        let addr = free_addr();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: runway-test\n    path: {}\n",
+            dir.path().join("data").display(),
+            dir.path().join("htpasswd").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let process = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian: docker-registry)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            addr,
+            process,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// `docker login` into a config dir of its own: what a user's `~/.docker` would hold.
+fn login(config_dir: &Path, registry: std::net::SocketAddr, user: &str, password: &str) {
+    let out = Command::new("docker")
+        .env("DOCKER_CONFIG", config_dir)
+        .args([
+            "login",
+            &registry.to_string(),
+            "-u",
+            user,
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(password.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "docker login: {}", text(&out));
+}
+
+#[tokio::test]
+async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_changes_nothing() {
+    require_docker();
+    let image = DemoImage::build(&["v1"]);
+    let registry = Registry::start("deployer", "s3cret-pw");
+    let remote = format!("{}/runway-demo-{}", registry.addr, std::process::id());
+    let good = tempfile::tempdir().unwrap();
+    login(good.path(), registry.addr, "deployer", "s3cret-pw");
+    // Pushed with the good login, then gone from the engine: a deploy must pull it.
+    let pushed = format!("{remote}:v1");
+    assert!(docker(&["tag", &format!("{}:v1", image.repo), &pushed])
+        .status
+        .success());
+    let push = Command::new("docker")
+        .env("DOCKER_CONFIG", good.path())
+        .args(["push", &pushed])
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "docker push: {}", text(&push));
+    assert!(docker(&["rmi", &pushed]).status.success());
+
+    // A wrong password: the deployment fails before anything changes, in the registry's words.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "ZGVwbG95ZXI6d3Jvbmc="}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let mut h = Harness::start().await;
+    h.stop_server();
+    h.server_env = vec![("DOCKER_CONFIG".into(), bad.path().display().to_string())];
+    h.start_server().await;
+    let service = format!("pull{}", std::process::id());
+    let file = h.dir.path().join("runway.toml");
+    std::fs::write(
+        &file,
+        config(&service, h.listen, &remote).replace("pull = \"never\"", "pull = \"missing\""),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(
+        !out.status.success(),
+        "a refused credential: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("cannot pull image") && text(&out).contains(&pushed),
+        "{}",
+        text(&out)
+    );
+    assert!(containers(&service).is_empty(), "nothing started");
+
+    // With `docker login`'s credentials, it is pulled and serves.
+    h.stop_server();
+    h.server_env = vec![("DOCKER_CONFIG".into(), good.path().display().to_string())];
+    h.start_server().await;
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(
+        out.status.success(),
+        "deploy with credentials: {}",
+        text(&out)
+    );
+    assert_eq!(containers(&service).len(), 2);
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
+    h.stop_server();
+    let _ = docker(&["rmi", "-f", &pushed]);
+}

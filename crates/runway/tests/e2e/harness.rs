@@ -13,6 +13,8 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub state: PathBuf,
     pub listen: SocketAddr,
+    /// Variables the server starts with, on top of the test's (set before `start_server`).
+    pub server_env: Vec<(String, String)>,
     server: Option<Child>,
 }
 
@@ -75,6 +77,7 @@ impl Harness {
             listen: free_addr(),
             state,
             dir,
+            server_env: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -92,6 +95,7 @@ impl Harness {
             listen,
             state,
             dir,
+            server_env: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -107,6 +111,7 @@ impl Harness {
         let child = Command::new(RUNWAY)
             .args(["server", "--state-dir"])
             .arg(&self.state)
+            .envs(self.server_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
