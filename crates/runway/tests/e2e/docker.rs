@@ -731,6 +731,39 @@ async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_
     assert_eq!(containers(&service).len(), 2);
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v1"));
+    let first = image_of(&containers(&service)[0].0);
+
+    // The tag moves in the registry; with pull = "always" a redeploy follows it.
+    let moved = DemoImage::build_at("opt/runway", &["v1"]);
+    assert!(docker(&["tag", &format!("{}:v1", moved.repo), &pushed])
+        .status
+        .success());
+    let push = Command::new("docker")
+        .env("DOCKER_CONFIG", good.path())
+        .args(["push", &pushed])
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "docker push: {}", text(&push));
+    assert!(docker(&["rmi", &pushed]).status.success());
+    let always = config(&service, h.listen, &remote)
+        .replace("pull = \"never\"", "pull = \"always\"")
+        .replace("\"/runway\", \"demo-app\"", "\"/opt/runway\", \"demo-app\"");
+    std::fs::write(&file, always).unwrap();
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(
+        out.status.success(),
+        "redeploy with pull = always: {}",
+        text(&out)
+    );
+    let now = containers(&service);
+    assert_eq!(now.len(), 2, "{now:?}");
+    for (id, _) in &now {
+        assert_ne!(image_of(id), first, "the image the tag names now");
+    }
     h.stop_server();
-    let _ = docker(&["rmi", "-f", &pushed]);
+    // Every image pulled from the registry, the one the tag named first included.
+    let pulled = docker(&["images", "-q", "--filter", &format!("reference={remote}")]);
+    for id in String::from_utf8_lossy(&pulled.stdout).split_whitespace() {
+        let _ = docker(&["rmi", "-f", id]);
+    }
 }
