@@ -67,6 +67,12 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start(password: &str) -> Postgres {
+        Self::start_on(password, &[])
+    }
+
+    /// Also listening on `also` (the Docker bridge's gateway, so that a container reaches
+    /// it), with password logins allowed from `also`'s /16.
+    pub fn start_on(password: &str, also: &[std::net::Ipv4Addr]) -> Postgres {
         let bin = postgres_bin_dir();
         let dir = tempfile::Builder::new().prefix("rwpg").tempdir().unwrap();
         let data = dir.path().join("data");
@@ -103,10 +109,23 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        for addr in also {
+            let [a, b, ..] = addr.octets();
+            let line = format!("host all all {a}.{b}.0.0/16 scram-sha-256\n");
+            let hba = data.join("pg_hba.conf");
+            let mut text = std::fs::read_to_string(&hba).unwrap_or_default();
+            text.push_str(&line);
+            // initdb ran as `postgres`: the file keeps its owner when rewritten in place.
+            std::fs::write(&hba, text).unwrap();
+        }
         let port = free_port();
+        let listen: Vec<String> = std::iter::once("127.0.0.1".to_string())
+            .chain(also.iter().map(|a| a.to_string()))
+            .collect();
         let opts = format!(
-            "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
-            dir.path().display()
+            "-k {} -p {port} -c listen_addresses={} -c fsync=off -c max_connections=20",
+            dir.path().display(),
+            listen.join(",")
         );
         let out = as_postgres(&bin.join("pg_ctl"))
             .arg("-D")

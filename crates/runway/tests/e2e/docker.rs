@@ -47,6 +47,11 @@ impl DemoImage {
     /// The same image with the binary at `/<path>` instead of `/runway`: another image, for a
     /// hook that names its own.
     fn build_at(path: &str, versions: &[&str]) -> DemoImage {
+        Self::build_with(path, &[], versions)
+    }
+
+    /// With `extra` programs of this machine (and the libraries they link) at their own paths.
+    fn build_with(path: &str, extra: &[&Path], versions: &[&str]) -> DemoImage {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         // One repository per test: two tests of one run never remove each other's image.
@@ -58,17 +63,28 @@ impl DemoImage {
         let binary = rootfs.join(path);
         std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
         std::fs::copy(RUNWAY, binary).unwrap();
-        // The libraries the binary links, where the loader looks for them.
-        let ldd = Command::new("ldd").arg(RUNWAY).output().unwrap();
-        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-            let path = line
-                .split_whitespace()
-                .find(|word| word.starts_with('/'))
-                .map(Path::new);
-            if let Some(path) = path {
-                let target = rootfs.join(path.strip_prefix("/").unwrap());
-                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                std::fs::copy(path, &target).unwrap();
+        // Who runs what: psql looks its user up.
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/:/bin/false\n").unwrap();
+        for program in extra {
+            let target = rootfs.join(program.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(program, &target).unwrap();
+        }
+        // The libraries the binaries link, where the loader looks for them.
+        let binaries = std::iter::once(Path::new(RUNWAY)).chain(extra.iter().copied());
+        for binary in binaries {
+            let ldd = Command::new("ldd").arg(binary).output().unwrap();
+            for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+                let path = line
+                    .split_whitespace()
+                    .find(|word| word.starts_with('/'))
+                    .map(Path::new);
+                if let Some(path) = path {
+                    let target = rootfs.join(path.strip_prefix("/").unwrap());
+                    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                    std::fs::copy(path, &target).unwrap();
+                }
             }
         }
         let tar = dir.join("rootfs.tar");
@@ -766,4 +782,116 @@ async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_
     for id in String::from_utf8_lossy(&pulled.stdout).split_whitespace() {
         let _ = docker(&["rmi", "-f", id]);
     }
+}
+
+/// The Docker bridge's gateway: where a container on the default network reaches the host
+/// (the subnet's first address, when the network does not name it).
+fn bridge_gateway() -> std::net::Ipv4Addr {
+    let out = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}}{{end}}",
+    ]);
+    assert!(
+        out.status.success(),
+        "docker network inspect: {}",
+        text(&out)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut words = printed.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    if let Ok(gateway) = first.parse() {
+        return gateway;
+    }
+    let subnet = if first.contains('/') {
+        first
+    } else {
+        words.next().unwrap_or_default()
+    };
+    let network: std::net::Ipv4Addr = subnet
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or_else(|_| panic!("the bridge network has no IPv4 subnet: {printed}"));
+    let [a, b, c, _] = network.octets();
+    std::net::Ipv4Addr::new(a, b, c, 1)
+}
+
+/// psql of this machine's PostgreSQL (Debian keeps the real one off PATH).
+fn psql() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL (Debian: postgresql)")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin/psql"))
+        .find(|p| p.exists())
+        .expect("psql")
+}
+
+#[tokio::test]
+async fn a_migration_runs_in_a_container_against_postgresql_and_its_undo_on_rollback() {
+    require_docker();
+    let gateway = bridge_gateway();
+    let pg = runway_testkit::Postgres::start_on("mig-pw", &[gateway]);
+    let psql = psql();
+    let image = DemoImage::build_with("runway", &[&psql], &["v1", "v2"]);
+    let h = Harness::start().await;
+    let service = format!("mig{}", std::process::id());
+    let table_exists = |table: &str| {
+        let out = Command::new(&psql)
+            .env("PGPASSWORD", "mig-pw")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "runway",
+                "-d",
+                "postgres",
+            ])
+            .args([
+                "-tAc",
+                &format!("SELECT to_regclass('{table}') IS NOT NULL"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim() == "t"
+    };
+    let psql_in = psql.display().to_string();
+    let release = |table: &str| {
+        format!(
+            "{}\n[hooks.migrate]\ncommand = [\"{psql_in}\", \"-v\", \"ON_ERROR_STOP=1\", \"-c\", \"CREATE TABLE {table} (id int)\"]\nundo = [\"{psql_in}\", \"-v\", \"ON_ERROR_STOP=1\", \"-c\", \"DROP TABLE {table}\"]\n",
+            config(&service, h.listen, &image.repo).replace(
+                "[docker]\n",
+                &format!(
+                    "[docker]\nenv = {{ PGHOST = \"{gateway}\", PGPORT = \"{}\", PGUSER = \"runway\", PGPASSWORD = \"mig-pw\", PGDATABASE = \"postgres\" }}\n",
+                    pg.port
+                ),
+            )
+        )
+    };
+    for (version, table) in [("v1", "atoms"), ("v2", "agents")] {
+        let file = h.dir.path().join(format!("{version}.toml"));
+        std::fs::write(&file, release(table)).unwrap();
+        let out = h
+            .runway(&["-f", file.to_str().unwrap(), "deploy", version])
+            .await;
+        assert!(out.status.success(), "deploy {version}: {}", text(&out));
+        assert!(
+            table_exists(table),
+            "{version}'s migration ran in its container"
+        );
+    }
+
+    // The rollback gives v1 its traffic back, then v2's undo runs in a container of v2's image.
+    let out = h.runway(&["rollback", "--service", &service]).await;
+    assert!(out.status.success(), "rollback: {}", text(&out));
+    assert!(!table_exists("agents"), "v2's migration was taken back");
+    assert!(table_exists("atoms"), "v1's stays");
+    let now = containers(&service);
+    assert!(now.iter().all(|(_, release)| release == "v1"), "{now:?}");
 }
