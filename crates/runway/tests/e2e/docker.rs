@@ -895,3 +895,99 @@ async fn a_migration_runs_in_a_container_against_postgresql_and_its_undo_on_roll
     let now = containers(&service);
     assert!(now.iter().all(|(_, release)| release == "v1"), "{now:?}");
 }
+
+#[tokio::test]
+async fn containers_that_never_become_healthy_change_nothing_and_nodes_scale_and_switch_back_work()
+{
+    require_docker();
+    let image = DemoImage::build(&["v1", "v2", "v3"]);
+    let h = Harness::start().await;
+    let service = format!("ops{}", std::process::id());
+    let file = |name: &str, toml: String| {
+        let path = h.dir.path().join(name);
+        std::fs::write(&path, toml).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let base =
+        config(&service, h.listen, &image.repo).replace("deadline = \"30s\"", "deadline = \"5s\"");
+    let v1 = file("v1.toml", base.clone());
+    let out = h.runway(&["-f", &v1, "deploy", "v1"]).await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    let before = containers(&service);
+
+    // v2's health check never passes: the deployment fails, v1's containers are untouched and
+    // v2's are gone.
+    let never = file(
+        "v2.toml",
+        base.replace(
+            r#""--version", "{version}"]"#,
+            r#""--version", "{version}", "--fail-health"]"#,
+        ),
+    );
+    let out = h.runway(&["-f", &never, "deploy", "v2"]).await;
+    assert!(!out.status.success(), "deploy v2: {}", text(&out));
+    assert!(
+        text(&out).contains("not healthy within 5s"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(containers(&service), before, "v1's containers, only");
+
+    // Scale to 3, then restart one node: each is a container.
+    let out = h.runway(&["-f", &v1, "scale", "--count", "3"]).await;
+    assert!(out.status.success(), "scale: {}", text(&out));
+    let scaled = containers(&service);
+    assert_eq!(scaled.len(), 3);
+    assert!(
+        before.iter().all(|c| scaled.contains(c)),
+        "scaling kept the running containers: {before:?} -> {scaled:?}"
+    );
+    let node = h.status().await["services"][0]["replicas"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = h.runway(&["-f", &v1, "nodes", "restart", &node]).await;
+    assert!(out.status.success(), "nodes restart: {}", text(&out));
+    let after = containers(&service);
+    assert_eq!(after.len(), 3, "{after:?}");
+    let new = after.iter().filter(|c| !scaled.contains(c)).count();
+    assert_eq!(
+        new, 1,
+        "one node restarted as a new container: {scaled:?} -> {after:?}"
+    );
+
+    // Blue-green, and abort within the scale-down delay: v1's containers serve again at once.
+    let blue_green = base.replace(
+        "[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n",
+        "[strategy]\nkind = \"blue-green\"\nscale_down_delay = \"60s\"\n",
+    );
+    let v3 = file("v3.toml", blue_green);
+    let v1_now = containers(&service);
+    let out = h.runway(&["-f", &v3, "deploy", "v3"]).await;
+    assert!(out.status.success(), "deploy v3: {}", text(&out));
+    let (_, version, _) = h.get("/").await;
+    assert_eq!(version, "v3");
+    let out = h.runway(&["abort", "--service", &service]).await;
+    assert!(out.status.success(), "abort: {}", text(&out));
+    let started = Instant::now();
+    loop {
+        let (_, version, _) = h.get("/").await;
+        if version == "v1" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not switched back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    while containers(&service) != v1_now {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "v1's containers, the same ones, and no v3: {:?}",
+            containers(&service)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
