@@ -272,6 +272,7 @@ fn describe_event(event: &Event) -> String {
             results,
         } => describe_checks(phase, results),
         Event::PreflightSkipped { .. } => "preflight checks SKIPPED (--skip-checks)".into(),
+        Event::Prepared { what } => what.clone(),
         Event::PreviewReady {
             version,
             preview,

@@ -819,6 +819,7 @@ pub fn replica_view(r: &replica::Replica) -> ReplicaView {
         port: s.port,
         pid: s.pid,
         container: s.container,
+        image: s.image,
         state: serde_json::to_value(s.phase)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

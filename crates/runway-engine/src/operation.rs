@@ -275,12 +275,16 @@ impl Engine {
             // before anything changes: a missing image or a refused pull fails it here.
             match self.platform.prepare(target).await {
                 Err(reason) => return self.failed_before_any_change(ctx, target, reason).await,
-                Ok(Some(pinned)) => {
-                    if let Err(e) = self.store.set_spec(id, &pinned) {
-                        tracing::error!(deployment = %id, "cannot record the pinned image: {e:#}");
+                Ok(prepared) => {
+                    if let Some(what) = prepared.what {
+                        self.journal(id, Event::Prepared { what });
+                    }
+                    if let Some(pinned) = prepared.spec {
+                        if let Err(e) = self.store.set_spec(id, &pinned) {
+                            tracing::error!(deployment = %id, "cannot record the pinned image: {e:#}");
+                        }
                     }
                 }
-                Ok(None) => {}
             }
         }
         match preflight {

@@ -51,9 +51,9 @@ pub trait Platform: Send + Sync {
     /// deployment before anything changes. It may answer the release's config with what it
     /// pinned (the image id its tag named), which the engine records with the release, so
     /// that a rollback to it runs exactly that. Nothing to do for a local process.
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Option<Spec>, String>> {
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Prepared, String>> {
         let _ = release;
-        Box::pin(async { Ok(None) })
+        Box::pin(async { Ok(Prepared::default()) })
     }
 
     /// After a server restart: removes the instances of `service` that belong to none of the
@@ -94,6 +94,15 @@ pub enum LogRead {
 pub struct LogChunk {
     pub lines: Vec<String>,
     pub cursor: u64,
+}
+
+/// What [`Platform::prepare`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// The release's config with what was pinned (its image id), to record with the release.
+    pub spec: Option<Spec>,
+    /// One line for the deployment's journal (`pulled registry/atom:v2 as sha256:...`).
+    pub what: Option<String>,
 }
 
 /// What [`Platform::adopt`] found: the instance if it still runs, and its port; `None` for a
@@ -138,6 +147,11 @@ pub trait Instance: Send {
 
     /// Its container's id, for a container (shown in `status --json` and `nodes --json`).
     fn container(&self) -> Option<String> {
+        None
+    }
+
+    /// The image id it runs, for a container (shown with the container).
+    fn image(&self) -> Option<String> {
         None
     }
 

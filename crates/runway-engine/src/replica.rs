@@ -32,6 +32,8 @@ pub struct ReplicaStatus {
     pub pid: Option<i32>,
     /// The container's id, for a container.
     pub container: Option<String>,
+    /// The image id the container runs.
+    pub image: Option<String>,
     pub port: u16,
     /// Why it is not healthy, or how it exited.
     pub last_error: Option<String>,
@@ -110,6 +112,7 @@ impl Replica {
                 healthy: false,
                 pid: None,
                 container: None,
+                image: None,
                 port: new.port,
                 last_error: None,
             }),
@@ -291,6 +294,7 @@ impl Replica {
             };
             let pid = proc.pid();
             let container = proc.container();
+            let image = proc.image();
             if let Err(e) = self.store.set_replica_handle(self.id, &proc.handle(port)) {
                 tracing::error!(replica = %self.name, "cannot record pid: {e:#}");
             }
@@ -299,6 +303,7 @@ impl Replica {
                 s.phase = Phase::Running;
                 s.pid = pid;
                 s.container = container;
+                s.image = image;
                 s.last_error = None;
             });
             tracing::info!(replica = %self.name, version = %self.version, pid = pid.unwrap_or_default(), port, "replica running");

@@ -24,7 +24,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use runway_engine::platform::{
-    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Workload,
+    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Prepared, Workload,
 };
 use runway_engine::router::BoxFuture;
 use runway_engine::tasks::{Outcome, Task, TaskRunner, OUTPUT_CAP};
@@ -146,23 +146,30 @@ impl Platform for DockerPlatform {
 
     /// Pulls the image per the policy, and pins the release to the image id its tag names
     /// now.
-    fn prepare<'a>(
-        &'a self,
-        release: &'a Release,
-    ) -> BoxFuture<'a, Result<Option<runway_spec::Spec>, String>> {
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Prepared, String>> {
         Box::pin(async move {
             let Some(spec) = &release.spec.docker else {
-                return Ok(None);
+                return Ok(Prepared::default());
             };
             let docker = self.client.get().await?;
             let image = spec.image.replace("{version}", &release.version);
-            ensure_image(docker, &image, spec.pull).await?;
+            let pulled = ensure_image(docker, &image, spec.pull).await?;
             let id = docker.inspect_image(&image).await.ok().and_then(|i| i.id);
             let mut pinned = release.spec.clone();
             if let Some(docker) = &mut pinned.docker {
-                docker.image_id = id;
+                docker.image_id = id.clone();
             }
-            Ok(Some(pinned))
+            let id = id.unwrap_or_default();
+            let short = id.get(..19).unwrap_or(&id);
+            let what = if pulled {
+                format!("pulled {image} as {short}")
+            } else {
+                format!("image {image} is {short}")
+            };
+            Ok(Prepared {
+                spec: Some(pinned),
+                what: Some(what),
+            })
         })
     }
 
@@ -225,17 +232,18 @@ impl Platform for DockerPlatform {
                 return Some((None, port));
             };
             let docker = self.client.get().await.ok()?;
-            let running = docker
-                .inspect_container(id, None)
-                .await
-                .ok()
-                .and_then(|c| c.state)
+            let inspected = docker.inspect_container(id, None).await.ok();
+            let running = inspected
+                .as_ref()
+                .and_then(|c| c.state.as_ref())
                 .and_then(|s| s.running)
                 .unwrap_or(false);
+            let image = inspected.and_then(|c| c.image);
             let instance = running.then(|| {
                 Box::new(Container {
                     client: self.client.clone(),
                     id: id.to_string(),
+                    image,
                 }) as Box<dyn Instance>
             });
             Some((instance, port))
@@ -296,12 +304,13 @@ async fn read_container_log(
 
 /// The image there, per the pull policy; an image that cannot be had is the error, in the
 /// Docker Engine's (or the registry's) words.
-async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<(), String> {
+/// Whether it pulled.
+async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<bool, String> {
     let present = docker.inspect_image(image).await.is_ok();
     if image.starts_with("sha256:") {
         // An id a release ran: it cannot be pulled by id, it must still be here.
         return if present {
-            Ok(())
+            Ok(false)
         } else {
             Err(format!(
                 "the image this release ran ({image}) is no longer on this Docker Engine; \
@@ -321,7 +330,7 @@ async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<
         }
     };
     if !pull {
-        return Ok(());
+        return Ok(false);
     }
     tracing::info!(%image, "pulling");
     let options = CreateImageOptionsBuilder::default()
@@ -338,7 +347,7 @@ async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<
             Err(e) => return Err(format!("cannot pull image {image}: {e}")),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A replica's container: created from the release's image and started, its port published
@@ -419,9 +428,15 @@ impl ContainerWorkload {
                     self.name, self.image
                 )
             })?;
+        let image = docker
+            .inspect_container(&created.id, None)
+            .await
+            .ok()
+            .and_then(|c| c.image);
         Ok(Box::new(Container {
             client: self.client.clone(),
             id: created.id,
+            image,
         }))
     }
 }
@@ -455,6 +470,8 @@ impl Workload for ContainerWorkload {
 struct Container {
     client: Arc<Client>,
     id: String,
+    /// The image id it runs, when known.
+    image: Option<String>,
 }
 
 impl Container {
@@ -515,6 +532,12 @@ impl Instance for Container {
 
     fn container(&self) -> Option<String> {
         Some(self.id.chars().take(12).collect())
+    }
+
+    fn image(&self) -> Option<String> {
+        self.image
+            .as_ref()
+            .map(|id| id.chars().take("sha256:".len() + 12).collect())
     }
 
     fn exited(&mut self) -> BoxFuture<'_, String> {
@@ -606,6 +629,7 @@ impl DockerTasks {
         let container = Container {
             client: self.client.clone(),
             id: created.id.clone(),
+            image: None,
         };
         if let Err(e) = docker.start_container(&created.id, None).await {
             container.stop_and_remove(Duration::ZERO).await;

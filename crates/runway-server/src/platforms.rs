@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use runway_engine::platform::{Adopted, Capabilities, LogChunk, LogRead, Platform, Workload};
+use runway_engine::platform::{
+    Adopted, Capabilities, LogChunk, LogRead, Platform, Prepared, Workload,
+};
 use runway_engine::router::BoxFuture;
 use runway_engine::tasks::{Outcome, Task, TaskRunner};
 use runway_engine::Release;
@@ -45,10 +47,7 @@ impl Platform for ByRelease {
         self.of(release).workload(service, release, replica)
     }
 
-    fn prepare<'a>(
-        &'a self,
-        release: &'a Release,
-    ) -> BoxFuture<'a, Result<Option<runway_spec::Spec>, String>> {
+    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Prepared, String>> {
         self.of(release).prepare(release)
     }
 

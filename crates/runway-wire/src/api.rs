@@ -63,6 +63,9 @@ pub struct ReplicaView {
     /// The container's id (12 characters) for a `[docker]` replica; `null` for a process.
     #[serde(default)]
     pub container: Option<String>,
+    /// The image id the container runs (`sha256:` and 12 hex digits); `null` for a process.
+    #[serde(default)]
+    pub image: Option<String>,
     /// starting | running | restarting | exited | stopping | stopped
     pub state: String,
     pub health: String,

@@ -32,6 +32,11 @@ pub enum Event {
     StageDone {
         stage: Stage,
     },
+    /// The platform got what the release needs before anything changed (`pulled
+    /// registry/atom:v2 as sha256:...`).
+    Prepared {
+        what: String,
+    },
     /// `--skip-checks`: the preflight checks did not run.
     PreflightSkipped {
         by: String,

@@ -178,6 +178,11 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
 
     let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
     assert!(out.status.success(), "deploy v1: {}", text(&out));
+    assert!(
+        text(&out).contains(&format!("image {}:v1 is sha256:", image.repo)),
+        "the deployment says which image it runs: {}",
+        text(&out)
+    );
     let v1 = containers(&service);
     assert_eq!(v1.len(), 2, "{v1:?}");
     assert!(v1.iter().all(|(_, release)| release == "v1"), "{v1:?}");
@@ -194,6 +199,14 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     shown.sort();
     let ids: Vec<String> = v1.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(shown, ids, "{status}");
+    let runs = image_of(&v1[0].0);
+    for replica in status["services"][0]["replicas"].as_array().unwrap() {
+        let shown = replica["image"].as_str().unwrap_or_default();
+        assert!(
+            shown.starts_with("sha256:") && runs.starts_with(shown),
+            "status names the image id the container runs: {shown} vs {runs}"
+        );
+    }
 
     // A rolling update to v2 under steady load: no request fails.
     let load = Load::start(h.listen, "/", 4, 200);
