@@ -1004,3 +1004,41 @@ async fn containers_that_never_become_healthy_change_nothing_and_nodes_scale_and
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_container_that_crashes_under_load_is_restarted_and_the_proxy_retries_its_requests() {
+    require_docker();
+    let image = DemoImage::build(&["v1"]);
+    let h = Harness::start().await;
+    let service = format!("crash{}", std::process::id());
+    let file = h.dir.path().join("runway.toml");
+    std::fs::write(&file, config(&service, h.listen, &image.repo)).unwrap();
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v1"])
+        .await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    let before = containers(&service);
+
+    let load = Load::start(h.listen, "/", 4, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(docker(&["kill", &before[0].0]).status.success());
+    let started = Instant::now();
+    loop {
+        let now = containers(&service);
+        if now.len() == 2 && !now.contains(&before[0]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not restarted: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = load.stop().await;
+    assert!(seen.ok > 100, "{seen:?}");
+    assert_eq!(
+        seen.failed, 0,
+        "the proxy retried what the dead container could not answer: {seen:?}"
+    );
+}
