@@ -131,6 +131,7 @@ impl Platform for DockerPlatform {
         labels.insert("runway.replica".into(), replica.to_string());
         Arc::new(ContainerWorkload {
             client: self.client.clone(),
+            log_file: runway_platform_process::logfile::log_path(&self.state_dir, service, replica),
             name: container_name(replica),
             // A release deployed before runs the image id it ran then, not its tag's today.
             image: spec.image_id.clone().unwrap_or_else(|| fill(&spec.image)),
@@ -239,11 +240,13 @@ impl Platform for DockerPlatform {
                 .and_then(|s| s.running)
                 .unwrap_or(false);
             let image = inspected.and_then(|c| c.image);
+            let log_file = handle["log"].as_str().map(std::path::PathBuf::from);
             let instance = running.then(|| {
                 Box::new(Container {
                     client: self.client.clone(),
                     id: id.to_string(),
                     image,
+                    log_file,
                 }) as Box<dyn Instance>
             });
             Some((instance, port))
@@ -354,6 +357,8 @@ async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<
 /// on `127.0.0.1:<port>`.
 struct ContainerWorkload {
     client: Arc<Client>,
+    /// Where a stopped container's output is kept.
+    log_file: std::path::PathBuf,
     name: String,
     image: String,
     command: Vec<String>,
@@ -377,9 +382,18 @@ impl ContainerWorkload {
         let docker = self.client.get().await?;
         ensure_image(docker, &self.image, self.spec.pull).await?;
         // A container left by an earlier life of this replica (it crashed, or the server
-        // did) goes first: the name is the replica's.
-        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-        let _ = docker.remove_container(&self.name, Some(remove)).await;
+        // did) goes first, its output kept: the name is the replica's.
+        if docker.inspect_container(&self.name, None).await.is_ok() {
+            let earlier = Container {
+                client: self.client.clone(),
+                id: self.name.clone(),
+                image: None,
+                log_file: Some(self.log_file.clone()),
+            };
+            earlier.keep_log(&self.log_file).await;
+            let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+            let _ = docker.remove_container(&self.name, Some(remove)).await;
+        }
 
         let env = secrets::resolve_env(&self.env, Some(&self.secrets_dir))?;
         let exposed = format!("{}/tcp", self.spec.port);
@@ -437,6 +451,7 @@ impl ContainerWorkload {
             client: self.client.clone(),
             id: created.id,
             image,
+            log_file: Some(self.log_file.clone()),
         }))
     }
 }
@@ -472,6 +487,9 @@ struct Container {
     id: String,
     /// The image id it runs, when known.
     image: Option<String>,
+    /// Where its output is kept once it is removed (a replica's, not a hook's): the same
+    /// file as a process's log, so `runway logs --version` finds a stopped replica's.
+    log_file: Option<std::path::PathBuf>,
 }
 
 impl Container {
@@ -504,6 +522,24 @@ impl Container {
         }
     }
 
+    /// Appends the container's whole output to `path` before it is removed.
+    async fn keep_log(&self, path: &std::path::Path) {
+        use std::io::Write;
+        let Ok(chunk) = read_container_log(&self.client, &self.id, LogRead::Tail(usize::MAX)).await
+        else {
+            return;
+        };
+        let written = runway_platform_process::logfile::open_for_append(path).and_then(|mut f| {
+            for line in &chunk.lines {
+                writeln!(f, "{line}")?;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::warn!(container = %self.id, "cannot keep its log in {}: {e}", path.display());
+        }
+    }
+
     async fn stop_and_remove(&self, grace: Duration) {
         let Ok(docker) = self.client.get().await else {
             return;
@@ -514,6 +550,9 @@ impl Container {
         if let Err(e) = docker.stop_container(&self.id, Some(stop)).await {
             tracing::debug!(container = %self.id, "stop: {e}");
         }
+        if let Some(path) = &self.log_file {
+            self.keep_log(path).await;
+        }
         let remove = RemoveContainerOptionsBuilder::default().force(true).build();
         if let Err(e) = docker.remove_container(&self.id, Some(remove)).await {
             tracing::warn!(container = %self.id, "cannot remove the container: {e}");
@@ -523,7 +562,12 @@ impl Container {
 
 impl Instance for Container {
     fn handle(&self, port: u16) -> serde_json::Value {
-        serde_json::json!({"platform": "docker", "container": self.id, "port": port})
+        serde_json::json!({
+            "platform": "docker",
+            "container": self.id,
+            "port": port,
+            "log": self.log_file,
+        })
     }
 
     fn pid(&self) -> Option<i32> {
@@ -630,6 +674,7 @@ impl DockerTasks {
             client: self.client.clone(),
             id: created.id.clone(),
             image: None,
+            log_file: None,
         };
         if let Err(e) = docker.start_container(&created.id, None).await {
             container.stop_and_remove(Duration::ZERO).await;

@@ -461,6 +461,16 @@ async fn a_bad_container_canary_is_rolled_back_by_the_judge() {
     let left = containers(&service);
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.iter().all(|(_, release)| release == "v1"), "{left:?}");
+    // Its containers are gone; what they printed is not.
+    let out = h
+        .runway(&["-f", v2.to_str().unwrap(), "logs", "--version", "v2"])
+        .await;
+    assert!(out.status.success(), "logs --version v2: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("demo-app v2"),
+        "the removed canary's output: {}",
+        text(&out)
+    );
 }
 
 #[tokio::test]
