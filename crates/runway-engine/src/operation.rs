@@ -273,7 +273,8 @@ impl Engine {
         if preflight != Preflight::NotApplicable {
             // What the release needs from its platform (its image, pulled per the policy)
             // before anything changes: a missing image or a refused pull fails it here.
-            match self.platform.prepare(target).await {
+            let progress = move |what: String| self.journal(id, Event::Prepared { what });
+            match self.platform.prepare(target, &progress).await {
                 Err(reason) => return self.failed_before_any_change(ctx, target, reason).await,
                 Ok(prepared) => {
                     if let Some(what) = prepared.what {

@@ -51,8 +51,14 @@ pub trait Platform: Send + Sync {
     /// deployment before anything changes. It may answer the release's config with what it
     /// pinned (the image id its tag named), which the engine records with the release, so
     /// that a rollback to it runs exactly that. Nothing to do for a local process.
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Prepared, String>> {
-        let _ = release;
+    /// `progress` takes a line for the deployment's journal as the work goes (a layer of the
+    /// image pulled).
+    fn prepare<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<Prepared, String>> {
+        let _ = (release, progress);
         Box::pin(async { Ok(Prepared::default()) })
     }
 
@@ -95,6 +101,9 @@ pub struct LogChunk {
     pub lines: Vec<String>,
     pub cursor: u64,
 }
+
+/// Where [`Platform::prepare`] reports its progress, a line at a time.
+pub type Progress<'a> = dyn Fn(String) + Send + Sync + 'a;
 
 /// What [`Platform::prepare`] did.
 #[derive(Debug, Clone, Default)]

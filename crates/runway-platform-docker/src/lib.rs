@@ -24,7 +24,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use runway_engine::platform::{
-    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Prepared, Workload,
+    Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Prepared, Progress, Workload,
 };
 use runway_engine::router::BoxFuture;
 use runway_engine::tasks::{Outcome, Task, TaskRunner, OUTPUT_CAP};
@@ -147,14 +147,18 @@ impl Platform for DockerPlatform {
 
     /// Pulls the image per the policy, and pins the release to the image id its tag names
     /// now.
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Prepared, String>> {
+    fn prepare<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<Prepared, String>> {
         Box::pin(async move {
             let Some(spec) = &release.spec.docker else {
                 return Ok(Prepared::default());
             };
             let docker = self.client.get().await?;
             let image = spec.image.replace("{version}", &release.version);
-            let pulled = ensure_image(docker, &image, spec.pull).await?;
+            let pulled = ensure_image(docker, &image, spec.pull, Some(progress)).await?;
             let id = docker.inspect_image(&image).await.ok().and_then(|i| i.id);
             let mut pinned = release.spec.clone();
             if let Some(docker) = &mut pinned.docker {
@@ -307,8 +311,13 @@ async fn read_container_log(
 
 /// The image there, per the pull policy; an image that cannot be had is the error, in the
 /// Docker Engine's (or the registry's) words.
-/// Whether it pulled.
-async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<bool, String> {
+/// Whether it pulled. Each layer pulled is a line for `report`, when given.
+async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    pull: PullPolicy,
+    report: Option<&Progress<'_>>,
+) -> Result<bool, String> {
     let present = docker.inspect_image(image).await.is_ok();
     if image.starts_with("sha256:") {
         // An id a release ran: it cannot be pulled by id, it must still be here.
@@ -343,8 +352,18 @@ async fn ensure_image(docker: &Docker, image: &str, pull: PullPolicy) -> Result<
     while let Some(step) = progress.next().await {
         match step {
             Ok(info) => {
-                if let Some(status) = info.status {
+                if let Some(status) = &info.status {
                     tracing::debug!(%image, "{status}");
+                    // A layer done, and the final word; not every byte's progress.
+                    let done = status == "Pull complete" || status.starts_with("Status:");
+                    if let (true, Some(report)) = (done, report) {
+                        let layer = info
+                            .id
+                            .as_deref()
+                            .map(|id| format!("layer {id}: "))
+                            .unwrap_or_default();
+                        report(format!("pulling {image}: {layer}{status}"));
+                    }
                 }
             }
             Err(e) => return Err(format!("cannot pull image {image}: {e}")),
@@ -380,7 +399,7 @@ impl std::fmt::Debug for ContainerWorkload {
 impl ContainerWorkload {
     async fn create_and_start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
         let docker = self.client.get().await?;
-        ensure_image(docker, &self.image, self.spec.pull).await?;
+        ensure_image(docker, &self.image, self.spec.pull, None).await?;
         // A container left by an earlier life of this replica (it crashed, or the server
         // did) goes first, its output kept: the name is the replica's.
         if docker.inspect_container(&self.name, None).await.is_ok() {
@@ -635,7 +654,7 @@ impl DockerTasks {
             Some(own) => own.to_string(),
             None => spec.image.replace("{version}", &task.release.version),
         };
-        ensure_image(docker, &image, spec.pull).await?;
+        ensure_image(docker, &image, spec.pull, None).await?;
         let mut binds = spec.volumes.clone();
         if let Some(dir) = task.env.get("RUNWAY_BACKUP_DIR") {
             binds.push(format!("{dir}:{dir}"));

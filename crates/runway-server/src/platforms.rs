@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use runway_engine::platform::{
-    Adopted, Capabilities, LogChunk, LogRead, Platform, Prepared, Workload,
+    Adopted, Capabilities, LogChunk, LogRead, Platform, Prepared, Progress, Workload,
 };
 use runway_engine::router::BoxFuture;
 use runway_engine::tasks::{Outcome, Task, TaskRunner};
@@ -47,8 +47,12 @@ impl Platform for ByRelease {
         self.of(release).workload(service, release, replica)
     }
 
-    fn prepare<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Prepared, String>> {
-        self.of(release).prepare(release)
+    fn prepare<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<Prepared, String>> {
+        self.of(release).prepare(release, progress)
     }
 
     /// Containers are the ones that can be found without their records.

@@ -767,6 +767,12 @@ async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_
         "deploy with credentials: {}",
         text(&out)
     );
+    assert!(
+        text(&out).contains(&format!("pulling {pushed}: "))
+            && text(&out).contains(&format!("pulled {pushed} as sha256:")),
+        "the pull's progress, as it goes: {}",
+        text(&out)
+    );
     assert_eq!(containers(&service).len(), 2);
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v1"));
