@@ -139,6 +139,28 @@ fn containers(service: &str) -> Vec<(String, String)> {
     list
 }
 
+/// Waits until `service`'s containers are as `done` says (looking every 100 ms, at most
+/// `within` seconds) and returns them; fails saying `what` and what they were.
+async fn containers_until(
+    service: &str,
+    within: u64,
+    what: &str,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let started = Instant::now();
+    loop {
+        let now = containers(service);
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(within),
+            "{what}: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn config(service: &str, listen: std::net::SocketAddr, repo: &str) -> String {
     format!(
         r#"[service]
@@ -239,18 +261,10 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     // A container that dies is started again, like a process.
     let (victim, _) = v2[0].clone();
     assert!(docker(&["kill", &victim]).status.success());
-    let started = Instant::now();
-    loop {
-        let now = containers(&service);
-        if now.len() == 2 && !now.iter().any(|(id, _)| id == &victim) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not restarted: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    containers_until(&service, 30, "not restarted", |now| {
+        now.len() == 2 && !now.iter().any(|(id, _)| id == &victim)
+    })
+    .await;
     let v2 = containers(&service);
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v2"));
@@ -291,15 +305,13 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let started = Instant::now();
-    while containers(&service) != v2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "adopted, not replaced, and the stray removed: {:?}",
-            containers(&service)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    containers_until(
+        &service,
+        20,
+        "adopted, not replaced, and the stray removed",
+        |now| now == v2.as_slice(),
+    )
+    .await;
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v2"));
 
@@ -493,17 +505,10 @@ async fn kill_9_during_a_rolling_update_of_containers_resumes_and_leaves_exactly
     let out = h.runway(&["-f", &file, "deploy", "v2", "--detach"]).await;
     assert!(out.status.success(), "deploy v2: {}", text(&out));
     // Once a v2 container runs, the server dies.
-    let started = Instant::now();
-    while !containers(&service)
-        .iter()
-        .any(|(_, release)| release == "v2")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no v2 container"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    containers_until(&service, 30, "no v2 container", |now| {
+        now.iter().any(|(_, release)| release == "v2")
+    })
+    .await;
     h.kill9_server();
     h.start_server().await;
 
@@ -553,18 +558,10 @@ async fn blue_green_and_recreate_work_on_containers() {
     assert!(out.status.success(), "deploy v2: {}", text(&out));
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v2"));
-    let started = Instant::now();
-    loop {
-        let now = containers(&service);
-        if now.len() == 2 && now.iter().all(|(_, release)| release == "v2") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "v1 not scaled down: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    containers_until(&service, 30, "v1 not scaled down", |now| {
+        now.len() == 2 && now.iter().all(|(_, release)| release == "v2")
+    })
+    .await;
 
     // Recreate: the old containers go before the new ones start.
     let out = deploy("v3", with_strategy("[strategy]\nkind = \"recreate\"\n")).await;
@@ -1010,15 +1007,13 @@ async fn containers_that_never_become_healthy_change_nothing_and_nodes_scale_and
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let started = Instant::now();
-    while containers(&service) != v1_now {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "v1's containers, the same ones, and no v3: {:?}",
-            containers(&service)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    containers_until(
+        &service,
+        30,
+        "v1's containers, the same ones, and no v3",
+        |now| now == v1_now.as_slice(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1038,18 +1033,10 @@ async fn a_container_that_crashes_under_load_is_restarted_and_the_proxy_retries_
     let load = Load::start(h.listen, "/", 4, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(docker(&["kill", &before[0].0]).status.success());
-    let started = Instant::now();
-    loop {
-        let now = containers(&service);
-        if now.len() == 2 && !now.contains(&before[0]) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not restarted: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    containers_until(&service, 30, "not restarted", |now| {
+        now.len() == 2 && !now.contains(&before[0])
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let seen = load.stop().await;
     assert!(seen.ok > 100, "{seen:?}");
