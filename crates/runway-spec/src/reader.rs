@@ -359,17 +359,8 @@ fn read_docker(sec: &Section<'_>) -> Result<(RunSpec, DockerSpec), SpecError> {
     )?;
     sec.src
         .check(&port.span, rules::container_port(port.value))?;
-    let replicas = match sec.count("replicas", "replicas = 3")? {
-        Some(n) => {
-            sec.src.check(&n.span, rules::replicas(n.value))?;
-            n.value
-        }
-        None => RunSpec::DEFAULT_REPLICAS,
-    };
-    let env = match sec.section("env", "env = { APP_ENV = \"production\" }")? {
-        Some(table) => read_env(&table)?,
-        None => BTreeMap::new(),
-    };
+    let replicas = read_replicas(sec)?;
+    let env = read_section_env(sec)?;
     let command = match checks::strings(
         sec,
         "command",
@@ -435,12 +426,8 @@ fn read_docker(sec: &Section<'_>) -> Result<(RunSpec, DockerSpec), SpecError> {
         replicas,
         env,
         dir: None,
-        stop_timeout: sec
-            .duration("stop_timeout", "10s")?
-            .map_or(RunSpec::DEFAULT_STOP_TIMEOUT, |d| d.value),
-        drain_timeout: sec
-            .duration("drain_timeout", "30s")?
-            .map_or(RunSpec::DEFAULT_DRAIN_TIMEOUT, |d| d.value),
+        stop_timeout: read_stop_timeout(sec)?,
+        drain_timeout: read_drain_timeout(sec)?,
     };
     let docker = DockerSpec {
         image: image.value.to_owned(),
@@ -478,22 +465,46 @@ fn read_labels(table: &Section<'_>) -> Result<BTreeMap<String, String>, SpecErro
     Ok(labels)
 }
 
-fn read_run(sec: &Section<'_>) -> Result<RunSpec, SpecError> {
-    sec.check_keys(keys_of("run"))?;
-    let command = read_command(sec)?;
-
-    let replicas = match sec.count("replicas", "replicas = 3")? {
+/// `replicas` of [run] or [docker]: at least 1 (default 1).
+fn read_replicas(sec: &Section<'_>) -> Result<u32, SpecError> {
+    Ok(match sec.count("replicas", "replicas = 3")? {
         Some(n) => {
             sec.src.check(&n.span, rules::replicas(n.value))?;
             n.value
         }
         None => RunSpec::DEFAULT_REPLICAS,
-    };
+    })
+}
 
-    let env = match sec.section("env", "env = { APP_ENV = \"production\" }")? {
-        Some(table) => read_env(&table)?,
-        None => BTreeMap::new(),
-    };
+/// `env` of [run] or [docker].
+fn read_section_env(sec: &Section<'_>) -> Result<BTreeMap<String, String>, SpecError> {
+    match sec.section("env", "env = { APP_ENV = \"production\" }")? {
+        Some(table) => read_env(&table),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// `stop_timeout` of [run] or [docker] (default 10s).
+fn read_stop_timeout(sec: &Section<'_>) -> Result<Dur, SpecError> {
+    Ok(sec
+        .duration("stop_timeout", "10s")?
+        .map_or(RunSpec::DEFAULT_STOP_TIMEOUT, |d| d.value))
+}
+
+/// `drain_timeout` of [run] or [docker] (default 30s).
+fn read_drain_timeout(sec: &Section<'_>) -> Result<Dur, SpecError> {
+    Ok(sec
+        .duration("drain_timeout", "30s")?
+        .map_or(RunSpec::DEFAULT_DRAIN_TIMEOUT, |d| d.value))
+}
+
+fn read_run(sec: &Section<'_>) -> Result<RunSpec, SpecError> {
+    sec.check_keys(keys_of("run"))?;
+    let command = read_command(sec)?;
+
+    let replicas = read_replicas(sec)?;
+
+    let env = read_section_env(sec)?;
 
     let dir = match sec.string("dir", "dir = \"./app\"")? {
         Some(dir) => {
@@ -508,12 +519,8 @@ fn read_run(sec: &Section<'_>) -> Result<RunSpec, SpecError> {
         replicas,
         env,
         dir,
-        stop_timeout: sec
-            .duration("stop_timeout", "10s")?
-            .map_or(RunSpec::DEFAULT_STOP_TIMEOUT, |d| d.value),
-        drain_timeout: sec
-            .duration("drain_timeout", "30s")?
-            .map_or(RunSpec::DEFAULT_DRAIN_TIMEOUT, |d| d.value),
+        stop_timeout: read_stop_timeout(sec)?,
+        drain_timeout: read_drain_timeout(sec)?,
     })
 }
 
