@@ -103,18 +103,11 @@ impl Platform for DockerPlatform {
     }
 
     fn workload(&self, service: &str, release: &Release, replica: &str) -> Arc<dyn Workload> {
+        // Only a [docker] release comes here (the server picks the platform by it); anything
+        // else gets a workload that cannot start.
         let spec = release.spec.docker.clone().unwrap_or_else(|| DockerSpec {
-            image: String::new(),
-            port: 0,
-            command: Vec::new(),
-            network: None,
-            volumes: Vec::new(),
-            user: None,
-            memory: None,
-            cpus: None,
-            labels: BTreeMap::new(),
             pull: PullPolicy::Never,
-            image_id: None,
+            ..DockerSpec::default()
         });
         let fill = |s: &str| {
             s.replace("{version}", &release.version)

@@ -67,7 +67,7 @@ pub struct Spec {
 impl Eq for Spec {}
 
 /// `[docker]`: each replica is a container of `image`, its `port` published on loopback.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DockerSpec {
     /// The image, `{version}` filled in per release (`registry.example.com/atom:{version}`).
