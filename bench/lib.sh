@@ -39,6 +39,22 @@ start_server() {
   echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
 }
 
+# What every benchmark's runway.toml ends with: health and a one-at-a-time rolling update.
+config_tail() {
+  cat <<TOML
+
+[health]
+path = "/health/ready"
+interval = "1s"
+deadline = "30s"
+
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+TOML
+}
+
 # write_config FILE LISTEN REPLICAS EXTRA_ARGS...
 write_config() {
   local file=$1 listen=$2 replicas=$3; shift 3
@@ -53,17 +69,8 @@ listen = "$listen"
 command = ["$RUNWAY", "demo-app", "--port", "{port}", "--version", "{version}"$extra]
 replicas = $replicas
 drain_timeout = "10s"
-
-[health]
-path = "/health/ready"
-interval = "1s"
-deadline = "30s"
-
-[strategy]
-kind = "rolling"
-max_surge = 1
-max_unavailable = 0
 TOML
+  config_tail >>"$file"
 }
 
 # build_image "v1 v2 ...": the release binary (its demo-app) and the libraries it links,
@@ -107,17 +114,8 @@ pull = "never"
 command = ["/runway", "demo-app", "--host", "0.0.0.0", "--port", "8000", "--version", "{version}"$extra]
 replicas = $replicas
 drain_timeout = "10s"
-
-[health]
-path = "/health/ready"
-interval = "1s"
-deadline = "30s"
-
-[strategy]
-kind = "rolling"
-max_surge = 1
-max_unavailable = 0
 TOML
+  config_tail >>"$file"
 }
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
