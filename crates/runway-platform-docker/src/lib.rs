@@ -256,10 +256,9 @@ impl Platform for DockerPlatform {
         let name = container_name(replica);
         // The trait is synchronous (a file read for processes); this asks the daemon on the
         // runtime's blocking-capable context.
-        let chunk = tokio::task::block_in_place(|| {
+        tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(read_container_log(&client, &name, read))
-        });
-        chunk
+        })
     }
 }
 
