@@ -273,6 +273,8 @@ fn describe_event(event: &Event) -> String {
         } => describe_checks(phase, results),
         Event::PreflightSkipped { .. } => "preflight checks SKIPPED (--skip-checks)".into(),
         Event::Prepared { what } => what.clone(),
+        Event::RolloutProgress { message } => message.clone(),
+        Event::RolledOut { revision, message } => format!("{message} (revision {revision})"),
         Event::PreviewReady {
             version,
             preview,

@@ -21,6 +21,9 @@ impl Engine {
         target: &Release,
         verify: bool,
     ) -> Result<(), String> {
+        if target.spec.kubernetes.is_some() {
+            return self.roll_on_cluster(id, target).await;
+        }
         let fingerprint = target.fingerprint();
         // A rolling release rolls by its own rules. Any other converge (a first deploy, a
         // rollback or a revert to a canary or blue-green release) starts the whole new set
@@ -74,6 +77,41 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Converging on a cluster: the cluster rolls the release's Deployment by its own rules
+    /// (the release's `[strategy]` does not apply: the Deployment's does), and the journal gets
+    /// each change of the rollout's state as `kubectl rollout status` words it.
+    async fn roll_on_cluster(&self, id: DeploymentId, target: &Release) -> Result<(), String> {
+        let progress = move |message: String| self.journal(id, Event::RolloutProgress { message });
+        let release = Release {
+            id: self.origin(target.id),
+            ..target.clone()
+        };
+        let rolled = self.cluster.roll(&release, &progress).await?;
+        self.journal(
+            id,
+            Event::RolledOut {
+                revision: rolled.revision,
+                message: rolled.message,
+            },
+        );
+        Ok(())
+    }
+
+    /// The deployment that first introduced the release `id` runs: a rollback, restore or
+    /// scale brings back a release that an earlier deployment introduced (its `release_of`),
+    /// and on a cluster that release is one pod template, so that going back to it is going
+    /// back to its revision (as `kubectl rollout undo` does), not a new one.
+    fn origin(&self, mut id: DeploymentId) -> DeploymentId {
+        for _ in 0..100 {
+            let args: super::operation::OperationArgs = self.progress(id);
+            match args.release_of {
+                Some(earlier) if earlier != id => id = earlier,
+                _ => break,
+            }
+        }
+        id
     }
 
     /// Starts `count` replicas of `release`, waits until each passes its health check (and, with

@@ -11,6 +11,7 @@ pub mod baseline;
 mod bluegreen;
 pub mod canary;
 pub mod checks;
+pub mod cluster;
 mod converge;
 pub mod hooks;
 pub mod logs;
@@ -47,6 +48,7 @@ use runway_wire::record::{Deployment, Kind, NewDeployment, ServiceFlag, Status};
 use runway_wire::ErrorCode;
 
 use checks::CheckRunner;
+use cluster::Cluster;
 use measure::QuerySources;
 use platform::Platform;
 use records::Records;
@@ -173,6 +175,8 @@ pub struct Context {
     pub records: Arc<dyn Records>,
     /// Where releases run.
     pub platform: Arc<dyn Platform>,
+    /// Where `[kubernetes]` releases run: a cluster that rolls them itself.
+    pub cluster: Arc<dyn Cluster>,
     /// How hooks, backups and migrations run.
     pub tasks: Arc<dyn TaskRunner>,
     /// How each service's traffic is split (a router per service).
@@ -189,6 +193,7 @@ pub struct Engine {
     store: Arc<dyn Records>,
     /// Where releases run.
     platform: Arc<dyn Platform>,
+    cluster: Arc<dyn Cluster>,
     /// How hooks run.
     tasks: Arc<dyn TaskRunner>,
     routers: Arc<dyn Routers>,
@@ -209,6 +214,7 @@ impl Engine {
         Arc::new(Engine {
             store: context.records,
             platform: context.platform,
+            cluster: context.cluster,
             tasks: context.tasks,
             routers: context.routers,
             queries: context.queries,
@@ -405,6 +411,15 @@ impl Engine {
                 "service `{service}` has no serving release to roll back from"
             ))
         })?;
+        // On a cluster, revisions are the Deployment's own (`kubectl rollout history`): each
+        // names the runway release it runs.
+        let revision = match revision {
+            Some(number) if serving.spec.kubernetes.is_some() => Some(
+                self.release_of_revision(service, &serving, number.0)
+                    .await?,
+            ),
+            other => other,
+        };
         let history = self.store.history(Some(service), 10_000)?;
         let usable = |d: &&Deployment| matches!(d.status, Status::Succeeded | Status::RolledBack);
         let target = match (version, revision) {
@@ -478,6 +493,40 @@ impl Engine {
             Preflight::NotApplicable,
         )
         .await
+    }
+
+    /// The release that revision `number` of the Deployment of `service` (which serves
+    /// `serving`) runs.
+    async fn release_of_revision(
+        &self,
+        service: &str,
+        serving: &Release,
+        number: i64,
+    ) -> Result<DeploymentId> {
+        let revisions = self
+            .cluster
+            .revisions(serving)
+            .await
+            .map_err(EngineError::Failed)?;
+        let Some(revision) = revisions.iter().find(|r| r.number as i64 == number) else {
+            let known: Vec<String> = revisions.iter().map(|r| r.number.to_string()).collect();
+            return Err(EngineError::NotFound(format!(
+                "the Deployment of `{service}` has no revision {number} (it has {}); see \
+                 `kubectl rollout history`",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        revision.deployment.ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "revision {number} of `{service}`'s Deployment was not written by runway (the \
+                 Deployment was changed directly, e.g. by `kubectl set image`), so runway has no \
+                 release with its config to go back to: deploy the version you want with runway"
+            ))
+        })
     }
 
     /// `runway restore BACKUP`: the database goes back to the backup, and the release that
@@ -586,6 +635,9 @@ impl Engine {
         preflight: Preflight,
     ) -> Result<Deployment> {
         let name = spec.service.name.clone();
+        if spec.kubernetes.is_some() {
+            cluster_supports(&spec).map_err(EngineError::BadRequest)?;
+        }
         let svc = self.service_for(&name, &spec, true).await?;
         if matches!(spec.strategy, runway_spec::StrategySpec::Canary(_))
             && svc.router.granularity() == router::Granularity::SwitchOnly
@@ -829,6 +881,32 @@ pub fn replica_view(r: &replica::Replica) -> ReplicaView {
         restarts: r.restarts(),
         last_error: s.last_error,
     }
+}
+
+/// What this runway does on a cluster so far: the Deployment's own rolling update, checks
+/// from runway's host. Refused before anything changes, with what to use instead.
+fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
+    use runway_spec::StrategySpec;
+    let strategy = match &spec.strategy {
+        StrategySpec::Rolling(_) => None,
+        StrategySpec::Canary(_) => Some("canary"),
+        StrategySpec::BlueGreen(_) => Some("blue-green"),
+        StrategySpec::Recreate(_) => Some("recreate"),
+    };
+    if let Some(kind) = strategy {
+        return Err(format!(
+            "[strategy] kind = \"{kind}\" is not supported on Kubernetes yet: a [kubernetes] \
+             service rolls with its Deployment's rolling update (kind = \"rolling\")"
+        ));
+    }
+    if !spec.hooks.is_empty() {
+        return Err(
+            "[hooks] are not supported on Kubernetes yet (they will run as Jobs of the release's \
+             image): run the migration before `runway deploy`, or remove [hooks]"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 fn validate_version(version: &str) -> Result<()> {

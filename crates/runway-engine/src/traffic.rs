@@ -59,6 +59,16 @@ impl Engine {
         message: Option<String>,
     ) -> Result<()> {
         let svc = self.service(service)?;
+        if self
+            .serving(service)?
+            .is_some_and(|r| r.spec.kubernetes.is_some())
+        {
+            return Err(EngineError::Conflict(format!(
+                "`{service}` runs on Kubernetes, where runway's proxy is not in front of it: a \
+                 maintenance page or read-only mode there is the cluster's ingress or gateway's \
+                 to serve"
+            )));
+        }
         let mode = on.then(|| TrafficMode {
             message,
             since: now(),

@@ -1,5 +1,6 @@
 //! In-memory stand-ins for the engine's boundaries, as a second implementation of each would
-//! be: a [`FakePlatform`] whose instances are entries in a table, a [`FakeRouter`] that
+//! be: a [`FakePlatform`] whose instances are entries in a table, a [`FakeCluster`] whose
+//! Deployments roll at once, a [`FakeRouter`] that
 //! records the splits it is given and reports scripted traffic, scripted [`FakeTasks`],
 //! [`FakeChecks`] and [`FakeQueries`].
 //!
@@ -12,6 +13,7 @@
 //! fakes and store: a server that crashed and started again, with its instances still running.
 
 mod checks;
+mod cluster;
 mod platform;
 mod router;
 mod tasks;
@@ -23,6 +25,7 @@ use runway_engine::records::Records;
 use runway_engine::Context;
 
 pub use checks::{FakeChecks, FakeQueries};
+pub use cluster::FakeCluster;
 pub use platform::{Behavior, FakePlatform, Happened};
 pub use router::{FakeRouter, FakeRouters, Traffic};
 pub use tasks::FakeTasks;
@@ -31,6 +34,7 @@ pub use tasks::FakeTasks;
 #[derive(Clone, Default)]
 pub struct Fakes {
     pub platform: Arc<FakePlatform>,
+    pub cluster: Arc<FakeCluster>,
     pub routers: Arc<FakeRouters>,
     pub tasks: Arc<FakeTasks>,
     pub checks: Arc<FakeChecks>,
@@ -43,6 +47,7 @@ impl Fakes {
         Context {
             records,
             platform: self.platform.clone(),
+            cluster: self.cluster.clone(),
             tasks: self.tasks.clone(),
             routers: self.routers.clone(),
             queries: self.queries.clone(),

@@ -77,7 +77,8 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
 }
 
 /// The engine of the embedded default: the SQLite store, local processes (`[run]`) or Docker
-/// containers (`[docker]`) behind runway's own proxy, Prometheus for `source = "prometheus"`
+/// containers (`[docker]`) behind runway's own proxy, or a Kubernetes cluster
+/// (`[kubernetes]`) that routes by itself, Prometheus for `source = "prometheus"`
 /// metrics, checks run from this host.
 pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<Engine> {
     let docker = runway_platform_docker::DockerPlatform::new(state_dir);
@@ -94,7 +95,11 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
             process: runway_platform_process::ProcessTasks,
             docker: docker_tasks,
         }),
-        routers: Arc::new(runway_builtin_router::BuiltinRouters),
+        cluster: Arc::new(runway_platform_kubernetes::KubernetesCluster::default()),
+        routers: Arc::new(platforms::RoutersByPlatform {
+            builtin: runway_builtin_router::BuiltinRouters,
+            cluster: runway_platform_kubernetes::router::ClusterRouters,
+        }),
         queries: Arc::new(runway_prometheus::PrometheusSources),
         checks: Arc::new(LocalChecks),
         state_dir: state_dir.to_path_buf(),

@@ -1,5 +1,6 @@
 //! Which platform runs a release: its own section of runway.toml says (`[run]`: local
-//! processes; `[docker]`: containers). The engine sees one `Platform` and one `TaskRunner`;
+//! processes; `[docker]`: containers; `[kubernetes]`: a cluster, which the engine drives
+//! through its `Cluster`). The engine sees one `Platform`, one `TaskRunner` and one `Routers`;
 //! these hand each call to the platform of the release, or of the handle, at hand.
 
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use runway_engine::platform::{
     Adopted, Capabilities, LogChunk, LogRead, Platform, Prepared, Progress, Workload,
 };
-use runway_engine::router::BoxFuture;
+use runway_engine::router::{BoxFuture, Routers, TrafficRouter};
 use runway_engine::tasks::{Outcome, Task, TaskRunner};
 use runway_engine::Release;
 use runway_platform_docker::DockerPlatform;
@@ -100,6 +101,27 @@ impl TaskRunner for TasksByRelease {
             self.docker.run(task)
         } else {
             self.process.run(task)
+        }
+    }
+}
+
+/// runway's proxy in front of a service of processes or containers; the cluster's own routing
+/// for a `[kubernetes]` one.
+pub struct RoutersByPlatform {
+    pub builtin: runway_builtin_router::BuiltinRouters,
+    pub cluster: runway_platform_kubernetes::router::ClusterRouters,
+}
+
+impl Routers for RoutersByPlatform {
+    fn bind<'a>(
+        &'a self,
+        service: &'a str,
+        spec: &'a runway_spec::Spec,
+    ) -> BoxFuture<'a, Result<Arc<dyn TrafficRouter>, String>> {
+        if spec.kubernetes.is_some() {
+            self.cluster.bind(service, spec)
+        } else {
+            self.builtin.bind(service, spec)
         }
     }
 }

@@ -52,10 +52,10 @@ use std::path::Path;
 pub use duration::{parse_duration, Dur};
 pub use error::{SpecError, SpecErrors};
 pub use model::{
-    AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep, DockerSpec,
-    HealthSpec, HookPhase, HooksSpec, MaintenanceSpec, MetricSource, MigrateHook, OnFailure, Pause,
-    PhaseHook, ProxyMetric, PullPolicy, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec,
-    StrategySpec,
+    AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep,
+    ClusterTraffic, DockerSpec, HealthSpec, HookPhase, HooksSpec, KubernetesSpec, MaintenanceSpec,
+    MetricSource, MigrateHook, OnFailure, Pause, PhaseHook, ProxyMetric, PullPolicy, RecreateSpec,
+    RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
 pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 

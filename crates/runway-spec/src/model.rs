@@ -38,6 +38,11 @@ pub struct Spec {
     /// (the JSON form then omits the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerSpec>,
+    /// `[kubernetes]`: the release is a Deployment on a Kubernetes cluster (replaces `[run]`;
+    /// its replicas, env and stop timeout are in `run`). `None` elsewhere (the JSON form then
+    /// omits the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSpec>,
     /// `[health]`: how runway decides a replica is ready.
     #[serde(default)]
     pub health: HealthSpec,
@@ -106,6 +111,79 @@ pub struct DockerSpec {
 }
 
 impl Eq for DockerSpec {}
+
+/// `[kubernetes]`: the release runs as a Deployment of `image` in `namespace`; the cluster's
+/// Deployment controller rolls its pods, and runway drives and follows it through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSpec {
+    /// The namespace of the Deployment, Services, routes and Jobs (default `default`).
+    pub namespace: String,
+    /// The kubeconfig context; the current one (or the in-cluster config when runway runs in
+    /// a pod) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The image, `{version}` filled in per release.
+    pub image: String,
+    /// The container of the pod template that runs `image` (default: the service's name).
+    pub container: String,
+    /// The container port the app listens on, declared in a Deployment runway creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The Deployment runway updates (default: the service's name). An existing one is
+    /// adopted: its template is the base runway sets the image and env of.
+    pub deployment: String,
+    /// How a canary's share of the traffic is set.
+    #[serde(default)]
+    pub traffic: ClusterTraffic,
+    /// The HTTPRoute whose backend weights split the traffic (`traffic = "gateway-api"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The Service in front of the releases (default: the service's name).
+    pub service: String,
+    /// Where the cluster's per-release metrics are queried (the built-in proxy is not in the
+    /// path on Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    /// How long a rollout may go without progress before it fails (the Deployment's
+    /// `progressDeadlineSeconds`; default 600s, as Kubernetes').
+    pub progress_deadline: Dur,
+}
+
+impl KubernetesSpec {
+    pub const DEFAULT_NAMESPACE: &'static str = "default";
+    pub const DEFAULT_PROGRESS_DEADLINE: Dur = Dur(std::time::Duration::from_secs(600));
+}
+
+/// `[kubernetes] traffic`: how traffic is shifted between two releases on a cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterTraffic {
+    /// By the replica counts of the two Deployments behind one Service: approximate (the
+    /// default).
+    #[default]
+    ReplicaRatio,
+    /// By the backend weights of a Gateway API HTTPRoute: per request.
+    GatewayApi,
+    /// By the Service's selector: all or nothing (blue-green).
+    Service,
+}
+
+impl ClusterTraffic {
+    pub const ALL: [ClusterTraffic; 3] = [
+        ClusterTraffic::ReplicaRatio,
+        ClusterTraffic::GatewayApi,
+        ClusterTraffic::Service,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterTraffic::ReplicaRatio => "replica-ratio",
+            ClusterTraffic::GatewayApi => "gateway-api",
+            ClusterTraffic::Service => "service",
+        }
+    }
+}
 
 /// `[docker] pull`: when runway pulls the release's image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -394,8 +472,15 @@ impl Default for MaintenanceSpec {
 pub struct ServiceSpec {
     /// Matches `[a-z0-9][a-z0-9-_.]*`, at most 63 characters.
     pub name: String,
-    /// Where runway's built-in proxy accepts the service's traffic.
+    /// Where runway's built-in proxy accepts the service's traffic; [`ServiceSpec::NO_LISTEN`]
+    /// for a `[kubernetes]` service, whose traffic arrives through the cluster.
     pub listen: SocketAddr,
+}
+
+impl ServiceSpec {
+    /// The `listen` of a service runway's proxy is not in front of (`0.0.0.0:0`).
+    pub const NO_LISTEN: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 }
 
 /// `[run]`: the embedded default platform, local supervised processes.
@@ -878,7 +963,46 @@ impl Spec {
         check("service.name", rules::service_name(&self.service.name))?;
 
         let run = &self.run;
-        if self.docker.is_none() {
+        if let Some(k8s) = &self.kubernetes {
+            check(
+                "kubernetes.namespace",
+                rules::k8s_name("namespace", &k8s.namespace),
+            )?;
+            check("kubernetes.image", rules::image(&k8s.image))?;
+            check(
+                "kubernetes.container",
+                rules::k8s_name("container", &k8s.container),
+            )?;
+            check(
+                "kubernetes.deployment",
+                rules::k8s_name("deployment", &k8s.deployment),
+            )?;
+            check(
+                "kubernetes.service",
+                rules::k8s_name("service", &k8s.service),
+            )?;
+            if let Some(port) = k8s.port {
+                check("kubernetes.port", rules::container_port(port))?;
+            }
+            check(
+                "kubernetes.route",
+                rules::gateway_route(k8s.traffic, k8s.route.as_deref()),
+            )?;
+            if let Some(route) = &k8s.route {
+                check("kubernetes.route", rules::k8s_name("route", route))?;
+            }
+            if let Some(url) = &k8s.prometheus {
+                check("kubernetes.prometheus", rules::prometheus_url(url))?;
+            }
+            check(
+                "kubernetes.progress_deadline",
+                rules::positive("progress_deadline", k8s.progress_deadline, "600s"),
+            )?;
+            for value in run.env.values() {
+                check("run.env", rules::cluster_env_value(value))?;
+            }
+        }
+        if self.docker.is_none() && self.kubernetes.is_none() {
             check("run.command", rules::command_not_empty(run.command.len()))?;
             check("run.command", rules::program(&run.command[0]))?;
         }

@@ -22,9 +22,9 @@ use toml_edit::{ImDocument, Item, Key, TableLike, TomlError, Value};
 use crate::duration::{parse_duration, Dur};
 use crate::error::SpecError;
 use crate::model::{
-    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, DockerSpec, HealthSpec,
-    MetricSource, Pause, ProxyMetric, PullPolicy, RecreateSpec, RollingSpec, RunSpec, ServiceSpec,
-    Spec, StrategySpec,
+    AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, ClusterTraffic,
+    DockerSpec, HealthSpec, KubernetesSpec, MetricSource, Pause, ProxyMetric, PullPolicy,
+    RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
 use crate::rules::{self, Problem};
 use crate::suggest;
@@ -104,8 +104,25 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "drain_timeout",
         ],
     ),
-    // Reserved for the Kubernetes platform (issue 13); its keys come with it.
-    ("kubernetes", &[]),
+    (
+        "kubernetes",
+        &[
+            "namespace",
+            "context",
+            "image",
+            "container",
+            "port",
+            "replicas",
+            "env",
+            "deployment",
+            "traffic",
+            "route",
+            "service",
+            "prometheus",
+            "progress_deadline",
+            "stop_timeout",
+        ],
+    ),
 ];
 
 /// The sections that say where a service's releases run, with what each means.
@@ -185,6 +202,11 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     let names: Vec<&str> = SECTIONS.iter().map(|&(name, _)| name).collect();
     src.recover(root.check_keys(&names));
 
+    // On Kubernetes, traffic arrives through the cluster's Service, not runway's proxy.
+    let on_cluster = root
+        .table
+        .get("kubernetes")
+        .is_some_and(|item| !item.is_none());
     let service = src.recover(
         root.section("service", "[service]")
             .and_then(|section| {
@@ -192,11 +214,31 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
                     root.missing_section("service", "name = \"web\"\nlisten = \"127.0.0.1:8080\"")
                 })
             })
-            .and_then(|section| read_service(&section)),
+            .and_then(|section| read_service(&section, on_cluster)),
     );
     let one_platform = src.recover(check_platform(root)).is_some();
     let docker_section = root.table.get("docker").is_some_and(|item| !item.is_none());
-    let (run, docker) = if docker_section && one_platform {
+    let kubernetes_section = root
+        .table
+        .get("kubernetes")
+        .is_some_and(|item| !item.is_none());
+    let mut kubernetes = None;
+    let (run, docker) = if kubernetes_section && one_platform {
+        let name = service.as_ref().map_or("web", |s| s.name.as_str());
+        match src.recover(
+            root.section("kubernetes", "[kubernetes]")
+                .and_then(|section| {
+                    section.ok_or_else(|| root.missing_section("kubernetes", KUBERNETES_EXAMPLE))
+                })
+                .and_then(|section| read_kubernetes(&section, name)),
+        ) {
+            Some((run, k8s)) => {
+                kubernetes = Some(k8s);
+                (Some(run), None)
+            }
+            None => (None, None),
+        }
+    } else if docker_section && one_platform {
         match src.recover(root.section("docker", "[docker]").and_then(|section| {
             let section = section.ok_or_else(|| root.missing_section("docker", DOCKER_EXAMPLE))?;
             read_docker(&section)
@@ -243,6 +285,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         service: service?,
         run: run?,
         docker,
+        kubernetes,
         health: health?,
         strategy: strategy?,
         analysis: analysis?,
@@ -252,9 +295,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     })
 }
 
-/// A service runs on one platform: exactly one of [run], [docker] and [kubernetes]. [run]
-/// (local processes) and [docker] (containers) are supported; [kubernetes] is reserved, so
-/// that a file written for it is told so rather than read as something else.
+/// A service runs on one platform: exactly one of [run], [docker] and [kubernetes].
 fn check_platform(root: &Section<'_>) -> Result<(), SpecError> {
     let present: Vec<&str> = PLATFORMS
         .iter()
@@ -272,21 +313,7 @@ fn check_platform(root: &Section<'_>) -> Result<(), SpecError> {
             Some(format!("keep one of {}", platform_list())),
         ));
     }
-    match present.as_slice() {
-        [unsupported @ "kubernetes"] => Err(root.src.error(
-            &root.key_span(unsupported),
-            format!(
-                "[{unsupported}] is not supported yet: this runway runs local processes and \
-                 Docker containers"
-            ),
-            Some(
-                "describe the service with [run] (local processes) or [docker] (containers) for \
-                 now"
-                .into(),
-            ),
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// `[run] (local processes), [docker] (Docker containers) or [kubernetes] (...)`.
@@ -302,7 +329,9 @@ fn platform_list() -> String {
     )
 }
 
-fn read_service(sec: &Section<'_>) -> Result<ServiceSpec, SpecError> {
+/// `[service]`; `on_cluster`: the service is a `[kubernetes]` one, whose traffic arrives
+/// through the cluster, so it has no `listen`.
+fn read_service(sec: &Section<'_>, on_cluster: bool) -> Result<ServiceSpec, SpecError> {
     const NAME: &str = "name = \"web\"";
     const LISTEN: &str = "listen = \"127.0.0.1:8080\"";
     sec.check_keys(keys_of("service"))?;
@@ -310,11 +339,23 @@ fn read_service(sec: &Section<'_>) -> Result<ServiceSpec, SpecError> {
     let name = sec.required("name", NAME, sec.string("name", NAME)?)?;
     sec.src.check(&name.span, rules::service_name(name.value))?;
 
-    let listen = sec.required("listen", LISTEN, sec.address("listen", LISTEN)?)?;
+    let listen = sec.address("listen", LISTEN)?;
+    let listen = match (on_cluster, listen) {
+        (true, None) => ServiceSpec::NO_LISTEN,
+        (true, Some(listen)) => {
+            return Err(sec.src.error(
+                &listen.span,
+                "on Kubernetes the service's traffic arrives through the cluster's Service, \
+                 not runway's proxy, so it has no listen address",
+                Some("remove listen (the Service is [kubernetes] service)".into()),
+            ))
+        }
+        (false, listen) => sec.required("listen", LISTEN, listen)?.value,
+    };
 
     Ok(ServiceSpec {
         name: name.value.to_owned(),
-        listen: listen.value,
+        listen,
     })
 }
 
@@ -443,6 +484,151 @@ fn read_docker(sec: &Section<'_>) -> Result<(RunSpec, DockerSpec), SpecError> {
         image_id: None,
     };
     Ok((run, docker))
+}
+
+const KUBERNETES_EXAMPLE: &str =
+    "namespace = \"production\"\nimage = \"registry.example.com/web:{version}\"";
+
+/// `[kubernetes]`: where the Deployment is and what it runs; its replicas, env and stop
+/// timeout are the release's `run` (what every platform shares), its `command` empty. The
+/// names runway gives the cluster's objects default to the service's (`service_name`).
+fn read_kubernetes(
+    sec: &Section<'_>,
+    service_name: &str,
+) -> Result<(RunSpec, KubernetesSpec), SpecError> {
+    sec.check_keys(keys_of("kubernetes"))?;
+    let image = sec.required(
+        "image",
+        KUBERNETES_EXAMPLE,
+        sec.string("image", "image = \"web:{version}\"")?,
+    )?;
+    sec.src.check(&image.span, rules::image(image.value))?;
+    // A name of the cluster's: given, and checked where it is written; or the service's,
+    // checked against the key that would replace it.
+    let name = |key: &str, what: &str| -> Result<String, SpecError> {
+        match sec.string(key, &format!("{key} = \"{service_name}\""))? {
+            Some(given) => {
+                sec.src
+                    .check(&given.span, rules::k8s_name(what, given.value))?;
+                Ok(given.value.to_owned())
+            }
+            None => {
+                if let Err(problem) = rules::k8s_name(what, service_name) {
+                    return Err(sec.src.error(
+                        &sec.span.clone(),
+                        format!(
+                            "the {what} is named after the service by default, and {}",
+                            problem.message
+                        ),
+                        problem.hint,
+                    ));
+                }
+                Ok(service_name.to_owned())
+            }
+        }
+    };
+    let namespace = match sec.string("namespace", "namespace = \"production\"")? {
+        Some(ns) => {
+            sec.src
+                .check(&ns.span, rules::k8s_name("namespace", ns.value))?;
+            ns.value.to_owned()
+        }
+        None => KubernetesSpec::DEFAULT_NAMESPACE.to_owned(),
+    };
+    let container = name("container", "container")?;
+    let deployment = name("deployment", "deployment")?;
+    let service = name("service", "service")?;
+    let port = match sec.whole("port", "port = 8000", u16::MAX)? {
+        Some(port) => {
+            sec.src
+                .check(&port.span, rules::container_port(port.value))?;
+            Some(port.value)
+        }
+        None => None,
+    };
+    let traffic = match sec.string("traffic", "traffic = \"replica-ratio\"")? {
+        Some(word) => ClusterTraffic::ALL
+            .into_iter()
+            .find(|t| t.as_str() == word.value)
+            .ok_or_else(|| {
+                sec.src.error(
+                    &word.span,
+                    format!("unknown traffic mode `{}`", word.value),
+                    Some(
+                        "use \"replica-ratio\" (the default), \"gateway-api\" or \"service\""
+                            .into(),
+                    ),
+                )
+            })?,
+        None => ClusterTraffic::default(),
+    };
+    let route = match sec.string("route", "route = \"web\"")? {
+        Some(route) => {
+            sec.src
+                .check(&route.span, rules::k8s_name("route", route.value))?;
+            Some(route.value.to_owned())
+        }
+        None => None,
+    };
+    if let Err(problem) = rules::gateway_route(traffic, route.as_deref()) {
+        let at = sec
+            .table
+            .get("traffic")
+            .map_or_else(|| sec.span.clone(), |item| sec.value_span("traffic", item));
+        return Err(sec.src.error(&at, problem.message, problem.hint));
+    }
+    let prometheus = match sec.string("prometheus", "prometheus = \"http://prometheus:9090\"")? {
+        Some(url) => {
+            sec.src.check(&url.span, rules::prometheus_url(url.value))?;
+            Some(url.value.to_owned())
+        }
+        None => None,
+    };
+    let progress_deadline = match sec.duration("progress_deadline", "600s")? {
+        Some(d) => {
+            sec.src.check(
+                &d.span,
+                rules::positive("progress_deadline", d.value, "600s"),
+            )?;
+            d.value
+        }
+        None => KubernetesSpec::DEFAULT_PROGRESS_DEADLINE,
+    };
+    let env = read_section_env(sec)?;
+    if let Some(table) = sec.section("env", "env = { APP_ENV = \"production\" }")? {
+        for (key, item) in table.table.iter() {
+            if let Some(value) = item.as_str() {
+                table.src.check(
+                    &table.value_span(key, item),
+                    rules::cluster_env_value(value),
+                )?;
+            }
+        }
+    }
+    let run = RunSpec {
+        command: Vec::new(),
+        replicas: read_replicas(sec)?,
+        env,
+        dir: None,
+        stop_timeout: read_stop_timeout(sec)?,
+        drain_timeout: RunSpec::DEFAULT_DRAIN_TIMEOUT,
+    };
+    let kubernetes = KubernetesSpec {
+        namespace,
+        context: sec
+            .string("context", "context = \"prod\"")?
+            .map(|c| c.value.to_owned()),
+        image: image.value.to_owned(),
+        container,
+        port,
+        deployment,
+        traffic,
+        route,
+        service,
+        prometheus,
+        progress_deadline,
+    };
+    Ok((run, kubernetes))
 }
 
 /// `[docker] labels`: string values; the `runway.` prefix is runway's own.

@@ -145,6 +145,71 @@ pub(crate) fn image(image: &str) -> Rule {
     Ok(())
 }
 
+/// A name of a Kubernetes object or container (`what` says which): an RFC 1123 label, as the
+/// API server requires, so that a bad one is refused here and not halfway through a rollout.
+pub(crate) fn k8s_name(what: &str, name: &str) -> Rule {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !valid {
+        return Err(Problem::new(
+            format!(
+                "`{name}` is not a valid Kubernetes {what} name: lowercase letters, digits and \
+                 `-`, at most 63, starting and ending with a letter or digit"
+            ),
+            format!("{what} = \"{}\"", suggest_k8s_name(name)),
+        ));
+    }
+    Ok(())
+}
+
+/// `name` made into a valid Kubernetes name, for a hint.
+fn suggest_k8s_name(name: &str) -> String {
+    let mut out: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    out.truncate(63);
+    let out = out.trim_matches('-');
+    if out.is_empty() {
+        "web".into()
+    } else {
+        out.into()
+    }
+}
+
+/// `[kubernetes] route` is what `traffic = "gateway-api"` shifts the weights of.
+pub(crate) fn gateway_route(traffic: crate::ClusterTraffic, route: Option<&str>) -> Rule {
+    if traffic == crate::ClusterTraffic::GatewayApi && route.is_none() {
+        return Err(Problem::new(
+            "traffic = \"gateway-api\" needs the HTTPRoute whose backend weights it sets",
+            "route = \"web\"",
+        ));
+    }
+    Ok(())
+}
+
+/// `[kubernetes] env`: the values go into the Deployment, which anyone who may read it reads;
+/// a reference to a secret of runway's would put the secret there in the clear.
+pub(crate) fn cluster_env_value(value: &str) -> Rule {
+    if runway_checks::is_reference(value) {
+        return Err(Problem::new(
+            format!(
+                "`{value}`: on Kubernetes an env value is written into the Deployment in the \
+                 clear, so it cannot be a reference to a secret"
+            ),
+            "keep the secret in a Kubernetes Secret and refer to it from the Deployment's \
+             template (env valueFrom), which runway keeps",
+        ));
+    }
+    Ok(())
+}
+
 /// `[docker] port`: where the app listens inside the container.
 pub(crate) fn container_port(port: u16) -> Rule {
     if port == 0 {

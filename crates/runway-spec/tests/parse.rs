@@ -69,6 +69,7 @@ fn accepts_the_sample_exactly() {
             drain_timeout: Dur::from_secs(30),
         },
         docker: None,
+        kubernetes: None,
         health: HealthSpec {
             path: "/health/ready".into(),
             interval: Dur::from_secs(1),

@@ -37,6 +37,16 @@ pub enum Event {
     Prepared {
         what: String,
     },
+    /// A cluster's rollout changed state (`Waiting for deployment "api" rollout to finish: 1
+    /// of 3 updated replicas are available...`).
+    RolloutProgress {
+        message: String,
+    },
+    /// A cluster's rollout finished: `revision` of the Deployment runs the release.
+    RolledOut {
+        revision: u64,
+        message: String,
+    },
     /// `--skip-checks`: the preflight checks did not run.
     PreflightSkipped {
         by: String,

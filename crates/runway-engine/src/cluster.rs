@@ -1,0 +1,54 @@
+//! Where a release runs as one object that a cluster rolls by itself: a Kubernetes Deployment.
+//!
+//! On processes and Docker the engine owns every replica: it starts each one, probes it, routes
+//! it and retires the old ones by the rolling rules ([`crate::platform`]). A cluster already has
+//! a controller that does exactly that, and a team that runs one wants its Deployments to stay
+//! what `kubectl` shows them to be. So here the engine hands the cluster the whole release and
+//! follows the rollout the cluster carries out, the way `kubectl rollout status` does; the
+//! runbook around it (checks, hooks, backups, migrations, records, the way back) is the same.
+//!
+//! The implementation is crates/runway-platform-kubernetes; a scripted one serves the engine's
+//! tests (crates/runway-fakes).
+
+use crate::platform::Progress;
+use crate::router::BoxFuture;
+use crate::Release;
+
+/// A cluster that runs releases (see the module documentation).
+pub trait Cluster: Send + Sync {
+    /// Makes the release's Deployment run `release` (its image, env, replica count and runway's
+    /// marks) and follows the rollout until every replica runs it and is available. `progress`
+    /// gets a line each time the rollout's state changes (`2 of 3 updated replicas are
+    /// available...`). A release the Deployment already runs is followed, not changed again:
+    /// a deployment resumed after a crash calls this again. The error says why the rollout
+    /// will not finish (its progress deadline passed) in the cluster's words.
+    fn roll<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<Rolled, String>>;
+
+    /// The Deployment's revisions, oldest first (`kubectl rollout history`).
+    fn revisions<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Vec<Revision>, String>>;
+}
+
+/// A rollout that finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rolled {
+    /// The Deployment's revision that runs the release.
+    pub revision: u64,
+    /// The cluster's own words (`deployment "api" successfully rolled out`).
+    pub message: String,
+}
+
+/// One revision of a release's Deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub number: u64,
+    /// The runway deployment whose release it runs; `None` for a revision runway did not write
+    /// (a `kubectl set image`).
+    pub deployment: Option<runway_wire::id::DeploymentId>,
+}

@@ -1,0 +1,158 @@
+//! A `[kubernetes]` release on the engine's fast lane: the engine hands the cluster the whole
+//! release and follows its rollout (crates/runway-fakes' `FakeCluster` rolls at once, or fails
+//! as scripted); the runbook around it is the engine's as everywhere. The Kubernetes side
+//! itself is tested against a scripted and a stateful fake API server
+//! (crates/runway-platform-kubernetes, crates/runway/tests/e2e/kubernetes.rs).
+
+mod common;
+
+use common::Harness;
+use runway_spec::Spec;
+use runway_wire::id::DeploymentId;
+use runway_wire::record::Status;
+use runway_wire::Event;
+
+const CLUSTER: &str = r#"
+[service]
+name = "web"
+
+[kubernetes]
+namespace = "production"
+image = "registry.example.com/web:{version}"
+replicas = 3
+"#;
+
+fn spec(more: &str) -> Spec {
+    let text = format!("{CLUSTER}\n{more}");
+    runway_spec::parse_str(&text, "runway.toml").unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_release_is_rolled_by_the_cluster_and_followed_in_the_journal() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", spec("")).await;
+    assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+    let v2 = h.deploy_and_wait(&engine, "v2", spec("")).await;
+    assert_eq!(v2.status, Status::Succeeded, "{:?}", v2.reason);
+    assert_eq!(
+        h.fakes.cluster.rolled(),
+        [("web".into(), "v1".into()), ("web".into(), "v2".into())]
+    );
+    assert!(
+        h.fakes.platform.starts().is_empty(),
+        "no replica of runway's own: the cluster runs the pods"
+    );
+    let events = h.events(v2.id);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RolloutProgress { message }
+            if message.contains("0 of 3 updated replicas are available"))),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RolledOut { revision: 2, .. })),
+        "{events:#?}"
+    );
+    assert_eq!(h.serving_version().as_deref(), Some("v2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_rollout_rolls_the_previous_release_out_again() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", spec("")).await;
+    h.fakes
+        .cluster
+        .fail("v2", "deployment \"web\" exceeded its progress deadline");
+    let v2 = h.deploy_and_wait(&engine, "v2", spec("")).await;
+    assert_eq!(v2.status, Status::Failed);
+    assert!(
+        h.events(v2.id)
+            .iter()
+            .any(|e| matches!(e, Event::Reverted { to } if to == "v1")),
+        "{:#?}",
+        h.events(v2.id)
+    );
+    assert!(
+        v2.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("exceeded its progress deadline"),
+        "{:?}",
+        v2.reason
+    );
+    assert_eq!(
+        h.fakes.cluster.running("web"),
+        Some(v1.id),
+        "v1's template again"
+    );
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_to_a_revision_goes_to_the_release_that_revision_runs() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let mut ids = Vec::new();
+    for version in ["v1", "v2", "v3"] {
+        ids.push(h.deploy_and_wait(&engine, version, spec("")).await.id);
+    }
+    // Revisions 1, 2, 3 run v1, v2, v3: revision 1 is v1 with its config.
+    let back = engine
+        .rollback("web", None, Some(DeploymentId(1)), false)
+        .await
+        .expect("rollback starts");
+    let back = h.finished(&engine, back.id).await;
+    assert_eq!(back.status, Status::Succeeded, "{:?}", back.reason);
+    assert_eq!(back.version, "v1");
+    assert_eq!(h.fakes.cluster.running("web"), Some(ids[0]));
+    // As with the controller, v1's revision became the newest: 4. Revision 1 is gone.
+    let err = engine
+        .rollback("web", None, Some(DeploymentId(1)), false)
+        .await
+        .expect_err("no revision 1 any more");
+    assert_eq!(
+        err.to_string(),
+        "the Deployment of `web` has no revision 1 (it has 2, 3, 4); see `kubectl rollout history`"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_a_cluster_cannot_do_yet_is_refused_before_anything_changes() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let base_dir = h.dir.path().to_string_lossy().to_string();
+    let canary = spec(
+        "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 10, pause = \"1m\" }, { weight = 100 }]\n",
+    );
+    let err = engine
+        .deploy("v1", canary, &base_dir, false, false)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("kind = \"canary\" is not supported on Kubernetes yet"),
+        "{err}"
+    );
+    let hooks = spec("[hooks.migrate]\ncommand = [\"alembic\", \"upgrade\", \"head\"]\nundo = [\"alembic\", \"downgrade\", \"-1\"]\n");
+    let err = engine
+        .deploy("v1", hooks, &base_dir, false, false)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("[hooks] are not supported on Kubernetes yet"),
+        "{err}"
+    );
+    assert!(h.fakes.cluster.rolled().is_empty());
+
+    h.deploy_and_wait(&engine, "v1", spec("")).await;
+    let err = engine
+        .set_maintenance("web", true, None)
+        .expect_err("no proxy to serve a page");
+    assert!(err.to_string().contains("runs on Kubernetes"), "{err}");
+}

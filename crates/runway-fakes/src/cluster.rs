@@ -1,0 +1,102 @@
+//! A cluster that rolls instantly: each service's Deployment is a list of revisions, kept the
+//! way the Deployment controller keeps them (a release it already has a revision of moves to a
+//! new revision number, as a template it already has a ReplicaSet for does). A version can be
+//! scripted to fail its rollout, as a release whose pods never become ready fails at its
+//! progress deadline.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use runway_engine::cluster::{Cluster, Revision, Rolled};
+use runway_engine::platform::Progress;
+use runway_engine::router::BoxFuture;
+use runway_engine::Release;
+use runway_wire::id::DeploymentId;
+
+#[derive(Default)]
+pub struct FakeCluster {
+    /// By service: (revision, the deployment whose release it runs), oldest first.
+    revisions: Mutex<BTreeMap<String, Vec<(u64, DeploymentId)>>>,
+    /// Versions whose rollout fails, with the cluster's words.
+    failing: Mutex<BTreeMap<String, String>>,
+    /// Every rollout asked for: (service, version).
+    rolled: Mutex<Vec<(String, String)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FakeCluster {
+    /// From now on, rollouts of `version` fail with `message`.
+    pub fn fail(&self, version: &str, message: &str) {
+        lock(&self.failing).insert(version.into(), message.into());
+    }
+
+    /// Every rollout asked for, as (service, version), in order.
+    pub fn rolled(&self) -> Vec<(String, String)> {
+        lock(&self.rolled).clone()
+    }
+
+    /// The deployment whose release `service`'s Deployment runs now.
+    pub fn running(&self, service: &str) -> Option<DeploymentId> {
+        lock(&self.revisions)
+            .get(service)
+            .and_then(|r| r.last())
+            .map(|&(_, id)| id)
+    }
+}
+
+impl Cluster for FakeCluster {
+    fn roll<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<Rolled, String>> {
+        Box::pin(async move {
+            let service = release.spec.service.name.clone();
+            lock(&self.rolled).push((service.clone(), release.version.clone()));
+            let revision = {
+                let mut all = lock(&self.revisions);
+                let revisions = all.entry(service.clone()).or_default();
+                let newest = revisions.last().map_or(0, |&(n, _)| n);
+                if revisions.last().map(|&(_, id)| id) == Some(release.id) {
+                    newest
+                } else {
+                    revisions.retain(|&(_, id)| id != release.id);
+                    revisions.push((newest + 1, release.id));
+                    newest + 1
+                }
+            };
+            let replicas = release.spec.run.replicas;
+            progress(format!(
+                "Waiting for deployment \"{service}\" rollout to finish: 0 of {replicas} updated \
+                 replicas are available..."
+            ));
+            if let Some(message) = lock(&self.failing).get(&release.version) {
+                return Err(message.clone());
+            }
+            Ok(Rolled {
+                revision,
+                message: format!("deployment \"{service}\" successfully rolled out"),
+            })
+        })
+    }
+
+    fn revisions<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Vec<Revision>, String>> {
+        Box::pin(async move {
+            Ok(lock(&self.revisions)
+                .get(&release.spec.service.name)
+                .into_iter()
+                .flatten()
+                .map(|&(number, id)| Revision {
+                    number,
+                    deployment: Some(id),
+                })
+                .collect())
+        })
+    }
+}

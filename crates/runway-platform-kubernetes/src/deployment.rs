@@ -1,0 +1,246 @@
+//! One service's Deployment, driven through the API: writing a release into it, following its
+//! rollout, reading its history.
+//!
+//! Writes are a read and a `replace` carrying the read's `resourceVersion`, so a change made by
+//! someone else in between is a 409 Conflict, never silently overwritten: runway reads again
+//! and writes its release into what is there now. The rollout is followed by a watch on the
+//! one Deployment, from the version it wrote; a watch that ends (the server's timeout) or
+//! expires (410 Gone: the version is too old to resume from) is picked up from a fresh read,
+//! as kube-runtime's watcher and `kubectl rollout status` do.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
+use kube::{Api, Client};
+use runway_engine::platform::Progress;
+use runway_engine::Release;
+use runway_spec::KubernetesSpec;
+
+use crate::revision::{self, Revision};
+use crate::rollout::{self, Rollout};
+use crate::{template, Error};
+
+/// How many times a write is tried again after a conflict before runway gives up.
+const CONFLICT_RETRIES: usize = 5;
+
+/// The longest a single watch request asks the server to stay open (the API server's own
+/// limit is about 5 minutes; it may end one sooner).
+const WATCH_TIMEOUT: u32 = 290;
+
+/// Beyond the progress deadline, how long runway waits without any change before it decides
+/// nobody is rolling the Deployment (no controller would report the deadline as passed).
+const SILENCE_MARGIN: Duration = Duration::from_secs(30);
+
+/// A service's Deployment on its cluster: the API handles and names a rollout needs.
+pub struct Target {
+    deployments: Api<Deployment>,
+    replica_sets: Api<ReplicaSet>,
+    name: String,
+    namespace: String,
+    progress_deadline: Duration,
+}
+
+impl Target {
+    pub fn new(client: Client, k8s: &KubernetesSpec) -> Target {
+        Target {
+            deployments: Api::namespaced(client.clone(), &k8s.namespace),
+            replica_sets: Api::namespaced(client, &k8s.namespace),
+            name: k8s.deployment.clone(),
+            namespace: k8s.namespace.clone(),
+            progress_deadline: k8s.progress_deadline.0,
+        }
+    }
+
+    /// `namespace/name`, for messages.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Writes `release` into the Deployment (creating it when there is none) and returns it as
+    /// the server stored it. A Deployment that already runs exactly the release is returned
+    /// unchanged (a resumed deployment does not start a second rollout).
+    pub async fn apply(&self, release: &Release) -> Result<Deployment, Error> {
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self
+                .deployments
+                .get_opt(&self.name)
+                .await
+                .map_err(|e| Error::api(format!("reading Deployment {}", self.path()), e))?;
+            let desired = template::desired(current.as_ref(), release).map_err(Error::Template)?;
+            let written = match &current {
+                Some(current)
+                    if current.spec == desired.spec && current.metadata == desired.metadata =>
+                {
+                    return Ok(current.clone())
+                }
+                Some(_) => {
+                    self.deployments
+                        .replace(&self.name, &PostParams::default(), &desired)
+                        .await
+                }
+                None => {
+                    self.deployments
+                        .create(&PostParams::default(), &desired)
+                        .await
+                }
+            };
+            match written {
+                Ok(stored) => return Ok(stored),
+                // Changed (or created) by someone else since the read: read again.
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(e) => {
+                    return Err(Error::api(
+                        format!(
+                            "writing release {} into Deployment {}",
+                            release.version,
+                            self.path()
+                        ),
+                        e,
+                    ))
+                }
+            }
+        }
+        Err(Error::Rollout(format!(
+            "Deployment {} kept changing under runway ({CONFLICT_RETRIES} conflicts in a row): \
+             is another tool writing it?",
+            self.path()
+        )))
+    }
+
+    /// Follows the rollout of `applied` until it completes or fails, telling `progress` each
+    /// new state. Returns the Deployment as it was when complete, and kubectl's words for it.
+    pub async fn follow(
+        &self,
+        applied: Deployment,
+        progress: &Progress<'_>,
+    ) -> Result<(Deployment, String), Error> {
+        let silence = self.progress_deadline + SILENCE_MARGIN;
+        let mut current = applied;
+        let mut last_said: Option<String> = None;
+        let mut last_change = tokio::time::Instant::now();
+        loop {
+            // Judge what we have, then watch for the next change from its version.
+            match rollout::status(&current, None) {
+                Rollout::Complete(message) => return Ok((current, message)),
+                Rollout::Failed(message) => return Err(Error::Rollout(message)),
+                Rollout::Waiting(line) => {
+                    if last_said.as_ref() != Some(&line) {
+                        progress(line.clone());
+                        last_said = Some(line);
+                        last_change = tokio::time::Instant::now();
+                    }
+                }
+            }
+            let left = silence.saturating_sub(last_change.elapsed());
+            if left.is_zero() {
+                return Err(Error::Rollout(format!(
+                    "the rollout of Deployment {} showed no change for {}s (its progress deadline \
+                     is {}s) and no controller reported it failed: is the cluster's controller \
+                     manager running?",
+                    self.path(),
+                    silence.as_secs(),
+                    self.progress_deadline.as_secs()
+                )));
+            }
+            let version = current
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default();
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={}", self.name))
+                .timeout(WATCH_TIMEOUT.min(left.as_secs().max(1) as u32));
+            let next = tokio::time::timeout(left, self.next_change(&params, &version)).await;
+            current = match next {
+                Ok(Ok(Some(changed))) => changed,
+                // The watch ended or expired, or nothing came in time: read afresh.
+                Ok(Ok(None)) | Err(_) => self.read().await?,
+                Ok(Err(e)) => return Err(e),
+            };
+        }
+    }
+
+    /// The next version of the Deployment after `version`; `None` when the watch ended without
+    /// one or the version is too old to watch from (410 Gone).
+    async fn next_change(
+        &self,
+        params: &WatchParams,
+        version: &str,
+    ) -> Result<Option<Deployment>, Error> {
+        let stream = match self.deployments.watch(params, version).await {
+            Ok(stream) => stream,
+            Err(kube::Error::Api(status)) if status.code == 410 => return Ok(None),
+            Err(e) => {
+                return Err(Error::api(
+                    format!("watching Deployment {}", self.path()),
+                    e,
+                ))
+            }
+        };
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(WatchEvent::Added(d) | WatchEvent::Modified(d)) => return Ok(Some(d)),
+                Ok(WatchEvent::Deleted(_)) => {
+                    return Err(Error::Rollout(format!(
+                        "Deployment {} was deleted during its rollout",
+                        self.path()
+                    )))
+                }
+                Ok(WatchEvent::Bookmark(_)) => continue,
+                Ok(WatchEvent::Error(status)) if status.code == 410 => return Ok(None),
+                Ok(WatchEvent::Error(status)) => {
+                    return Err(Error::api(
+                        format!("watching Deployment {}", self.path()),
+                        kube::Error::Api(status),
+                    ))
+                }
+                // A broken stream is picked up again from a fresh read.
+                Err(e) => {
+                    tracing::debug!(deployment = %self.path(), "watch broke: {e}");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The Deployment as it is now.
+    pub async fn read(&self) -> Result<Deployment, Error> {
+        self.deployments
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| Error::api(format!("reading Deployment {}", self.path()), e))?
+            .ok_or_else(|| {
+                Error::Rollout(format!(
+                    "Deployment {} does not exist (any more)",
+                    self.path()
+                ))
+            })
+    }
+
+    /// The Deployment's revisions, oldest first.
+    pub async fn history(&self) -> Result<Vec<Revision>, Error> {
+        let deployment = self.read().await?;
+        let selector = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_labels.as_ref())
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let sets = self
+            .replica_sets
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| Error::api(format!("listing the ReplicaSets of {}", self.path()), e))?;
+        Ok(revision::history(&deployment, &sets.items))
+    }
+}

@@ -1,0 +1,169 @@
+//! runway on Kubernetes: a release is the pod template of a Deployment, and the cluster's own
+//! Deployment controller rolls it out. runway writes the release into the Deployment, follows
+//! the rollout the way `kubectl rollout status` does, and reads the Deployment's history the way
+//! `kubectl rollout history` and `undo` do (a revision is a ReplicaSet), so that what runway
+//! reports and what kubectl shows never disagree.
+//!
+//! - [`rollout`]: where a rollout stands (kubectl's rules, on fixture objects in its tests);
+//! - [`revision`]: revisions, the template equality the controller uses, undo's choice;
+//! - [`template`]: what a release writes into a Deployment, keeping what it did not write;
+//! - [`deployment`]: the API calls (read, replace with conflict retry, watch with 410 relist);
+//! - [`KubernetesCluster`]: the engine's [`Cluster`] over them, one client per kubeconfig
+//!   context.
+//!
+//! What is tested where (no API server can run on runway's CI machines): the pure logic on
+//! fixture objects; the exact requests against a scripted API server (tests/requests.rs); and
+//! whole deployments against the stateful fake API server in runway-testkit, which simulates
+//! the Deployment controller, with Debian's kubectl pointed at the same fake. A real cluster
+//! is what the ignored suite in crates/runway/tests/e2e/kubernetes.rs runs against.
+
+pub mod deployment;
+pub mod revision;
+pub mod rollout;
+pub mod router;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use runway_engine::cluster::{Cluster, Revision, Rolled};
+use runway_engine::platform::Progress;
+use runway_engine::router::BoxFuture;
+use runway_engine::Release;
+use runway_wire::id::DeploymentId;
+
+use deployment::Target;
+
+/// What went wrong on the cluster, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No client for the configured context (no kubeconfig, an unknown context).
+    #[error("cannot reach the cluster: {0}")]
+    Connect(String),
+    /// The API server refused or failed a request.
+    #[error("{what}: {detail}")]
+    Api { what: String, detail: String },
+    /// The release cannot be written into the Deployment as it is.
+    #[error("{0}")]
+    Template(String),
+    /// The rollout will not finish.
+    #[error("{0}")]
+    Rollout(String),
+}
+
+impl Error {
+    /// An API error while doing `what`: the server's status (`403 Forbidden: deployments.apps
+    /// "api" is forbidden: ...`), which names what is missing.
+    pub fn api(what: String, e: kube::Error) -> Error {
+        let detail = match &e {
+            kube::Error::Api(status) => {
+                let reason = if status.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", status.reason)
+                };
+                format!("{}{reason}: {}", status.code, status.message)
+            }
+            other => other.to_string(),
+        };
+        Error::Api { what, detail }
+    }
+}
+
+/// The engine's [`Cluster`] on Kubernetes: clients made on first use, one per kubeconfig
+/// context (`None`: the current context, or the in-cluster config inside a pod).
+#[derive(Default)]
+pub struct KubernetesCluster {
+    clients: Mutex<BTreeMap<Option<String>, Client>>,
+}
+
+impl KubernetesCluster {
+    /// A client for `context`, as kubectl would connect: `KUBECONFIG` or `~/.kube/config`, or
+    /// the service account's own config inside a pod.
+    pub async fn client(&self, context: Option<&str>) -> Result<Client, Error> {
+        let key = context.map(str::to_owned);
+        if let Some(client) = self.lock().get(&key) {
+            return Ok(client.clone());
+        }
+        let config = match context {
+            Some(context) => {
+                let kubeconfig = Kubeconfig::read().map_err(|e| {
+                    Error::Connect(format!(
+                        "reading the kubeconfig for context `{context}`: {e}"
+                    ))
+                })?;
+                let options = KubeConfigOptions {
+                    context: Some(context.to_owned()),
+                    ..Default::default()
+                };
+                Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| Error::Connect(format!("context `{context}`: {e}")))?
+            }
+            None => Config::infer().await.map_err(|e| {
+                Error::Connect(format!(
+                    "no kubeconfig (KUBECONFIG or ~/.kube/config) and not in a pod: {e}"
+                ))
+            })?,
+        };
+        let client = Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))?;
+        self.lock().insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Option<String>, Client>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn target(&self, release: &Release) -> Result<Target, Error> {
+        let k8s = template::section(release).map_err(Error::Template)?;
+        let client = self.client(k8s.context.as_deref()).await?;
+        Ok(Target::new(client, k8s))
+    }
+}
+
+impl Cluster for KubernetesCluster {
+    fn roll<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<Rolled, String>> {
+        Box::pin(async move {
+            let roll = async {
+                let target = self.target(release).await?;
+                let applied = target.apply(release).await?;
+                progress(format!(
+                    "Deployment {} runs {} (generation {})",
+                    target.path(),
+                    template::image(release).map_err(Error::Template)?,
+                    applied.metadata.generation.unwrap_or(0)
+                ));
+                let (done, message) = target.follow(applied, progress).await?;
+                Ok::<_, Error>(Rolled {
+                    revision: rollout::revision(&done),
+                    message,
+                })
+            };
+            roll.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn revisions<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Vec<Revision>, String>> {
+        Box::pin(async move {
+            let target = self.target(release).await.map_err(|e| e.to_string())?;
+            let history = target.history().await.map_err(|e| e.to_string())?;
+            Ok(history
+                .into_iter()
+                .map(|r| Revision {
+                    number: r.number,
+                    deployment: r.deployment_id.map(|id| DeploymentId(id as i64)),
+                })
+                .collect())
+        })
+    }
+}
