@@ -1,0 +1,343 @@
+//! The exact requests runway makes of the API server, each operation and each failure: a
+//! scripted API server (tower-test's mock service under a real kube `Client`) answers each
+//! request the test expects, in order, and fails the test on any other.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use kube::client::Body;
+use kube::Client;
+use runway_engine::Release;
+use runway_platform_kubernetes::deployment::Target;
+use runway_platform_kubernetes::Error;
+use runway_wire::id::DeploymentId;
+use serde_json::{json, Value};
+
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/production/deployments/api";
+
+/// One request the script expects, and its answer.
+struct Step {
+    method: &'static str,
+    uri: String,
+    status: u16,
+    /// The answer's body: a JSON document, or for a watch, its events one per line.
+    body: String,
+}
+
+fn step(method: &'static str, uri: &str, status: u16, body: Value) -> Step {
+    Step {
+        method,
+        uri: uri.into(),
+        status,
+        body: body.to_string(),
+    }
+}
+
+fn watch(uri: &str, events: &[Value]) -> Step {
+    Step {
+        method: "GET",
+        uri: uri.into(),
+        status: 200,
+        body: events.iter().map(|e| format!("{e}\n")).collect::<String>(),
+    }
+}
+
+/// A client whose API server answers `steps` in order; the bodies runway sent, by step.
+fn scripted(steps: Vec<Step>) -> (Client, Arc<Mutex<Vec<Value>>>, tokio::task::JoinHandle<()>) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let record = sent.clone();
+    let server = tokio::spawn(async move {
+        let mut handle = pin!(handle);
+        let mut steps: VecDeque<Step> = steps.into();
+        while let Some(expected) = steps.pop_front() {
+            let (request, respond) = handle.next_request().await.unwrap_or_else(|| {
+                panic!("runway stopped before {} {}", expected.method, expected.uri)
+            });
+            assert_eq!(
+                (request.method().as_str(), request.uri().to_string()),
+                (expected.method, expected.uri.clone()),
+                "the request runway made"
+            );
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let body = if body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&body).unwrap()
+            };
+            record.lock().unwrap().push(body);
+            let mut response = Response::new(Body::from(expected.body.into_bytes()));
+            *response.status_mut() = StatusCode::from_u16(expected.status).unwrap();
+            respond.send_response(response);
+        }
+    });
+    (Client::new(service, "default"), sent, server)
+}
+
+fn release(id: i64, version: &str) -> Release {
+    let toml = "[service]\nname = \"api\"\n[kubernetes]\nnamespace = \"production\"\nimage = \
+                \"reg/api:{version}\"\nreplicas = 2\nprogress_deadline = \"60s\"\nenv = { \
+                APP_ENV = \"production\" }\n";
+    Release {
+        id: DeploymentId(id),
+        version: version.into(),
+        spec: runway_spec::parse_str(toml, "runway.toml").unwrap(),
+        base_dir: "/srv/api".into(),
+    }
+}
+
+fn target(client: Client) -> Target {
+    Target::new(client, release(1, "v1").spec.kubernetes.as_ref().unwrap())
+}
+
+/// A Deployment as the server has it, at `resource_version`, running `image`.
+fn deployment(resource_version: &str, generation: i64, image: &str, status: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "production", "uid": "d-1",
+                     "resourceVersion": resource_version, "generation": generation,
+                     "annotations": {"deployment.kubernetes.io/revision": "3"}},
+        "spec": {"replicas": 2, "progressDeadlineSeconds": 60,
+                 "selector": {"matchLabels": {"app": "api"}},
+                 "template": {"metadata": {"labels": {"app": "api"}},
+                              "spec": {"containers": [{"name": "api", "image": image}]}}},
+        "status": status,
+    })
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+           "reason": reason, "message": message})
+}
+
+#[tokio::test]
+async fn apply_reads_then_replaces_with_the_version_it_read() {
+    let current = deployment("41", 3, "reg/api:v1", json!({"observedGeneration": 3}));
+    let stored = deployment("42", 4, "reg/api:v2", json!({"observedGeneration": 3}));
+    let (client, sent, server) = scripted(vec![
+        step("GET", DEPLOYMENT, 200, current),
+        step("PUT", &format!("{DEPLOYMENT}?"), 200, stored),
+    ]);
+    let applied = target(client).apply(&release(7, "v2")).await.unwrap();
+    server.await.unwrap();
+    assert_eq!(applied.metadata.resource_version.as_deref(), Some("42"));
+    let put = &sent.lock().unwrap()[1];
+    assert_eq!(
+        put["metadata"]["resourceVersion"], "41",
+        "a replace of what was read"
+    );
+    let template = &put["spec"]["template"];
+    assert_eq!(template["spec"]["containers"][0]["image"], "reg/api:v2");
+    assert_eq!(
+        template["spec"]["containers"][0]["env"],
+        json!([{"name": "APP_ENV", "value": "production"}])
+    );
+    assert_eq!(
+        template["metadata"]["annotations"]["runway.dev/deployment"],
+        "7"
+    );
+    assert_eq!(
+        template["metadata"]["labels"],
+        json!({"app": "api"}),
+        "labels kept"
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_is_read_again_and_written_over_the_newer_version() {
+    let (client, sent, server) = scripted(vec![
+        step("GET", DEPLOYMENT, 200, deployment("41", 3, "reg/api:v1", json!({}))),
+        step(
+            "PUT",
+            &format!("{DEPLOYMENT}?"),
+            409,
+            status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again"),
+        ),
+        step("GET", DEPLOYMENT, 200, deployment("43", 4, "reg/api:v1", json!({}))),
+        step("PUT", &format!("{DEPLOYMENT}?"), 200, deployment("44", 5, "reg/api:v2", json!({}))),
+    ]);
+    target(client).apply(&release(7, "v2")).await.unwrap();
+    server.await.unwrap();
+    let sent = sent.lock().unwrap();
+    assert_eq!(sent[1]["metadata"]["resourceVersion"], "41");
+    assert_eq!(sent[3]["metadata"]["resourceVersion"], "43");
+}
+
+#[tokio::test]
+async fn a_missing_deployment_is_created() {
+    let (client, sent, server) = scripted(vec![
+        step(
+            "GET",
+            DEPLOYMENT,
+            404,
+            status(404, "NotFound", "deployments.apps \"api\" not found"),
+        ),
+        step(
+            "POST",
+            "/apis/apps/v1/namespaces/production/deployments?",
+            201,
+            deployment("1", 1, "reg/api:v1", json!({})),
+        ),
+    ]);
+    target(client).apply(&release(1, "v1")).await.unwrap();
+    server.await.unwrap();
+    let created = &sent.lock().unwrap()[1];
+    assert_eq!(created["metadata"]["name"], "api");
+    assert_eq!(
+        created["spec"]["selector"],
+        json!({"matchLabels": {"app.kubernetes.io/name": "api"}})
+    );
+}
+
+#[tokio::test]
+async fn a_release_the_deployment_runs_already_is_not_written_again() {
+    let first = release(7, "v2");
+    let runs = runway_platform_kubernetes::template::desired(
+        Some(&serde_json::from_value(deployment("41", 3, "reg/api:v1", json!({}))).unwrap()),
+        &first,
+    )
+    .unwrap();
+    let (client, _, server) = scripted(vec![step(
+        "GET",
+        DEPLOYMENT,
+        200,
+        serde_json::to_value(&runs).unwrap(),
+    )]);
+    target(client).apply(&first).await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refusal_names_the_request_and_what_the_server_said() {
+    let (client, _, server) = scripted(vec![step(
+        "GET",
+        DEPLOYMENT,
+        403,
+        status(
+            403,
+            "Forbidden",
+            "deployments.apps \"api\" is forbidden: User \"system:serviceaccount:ops:runway\" cannot get resource \"deployments\" in API group \"apps\" in the namespace \"production\"",
+        ),
+    )]);
+    let err = target(client).apply(&release(1, "v1")).await.unwrap_err();
+    server.await.unwrap();
+    assert!(matches!(err, Error::Api { .. }));
+    assert_eq!(
+        err.to_string(),
+        "reading Deployment production/api: 403 Forbidden: deployments.apps \"api\" is forbidden: \
+         User \"system:serviceaccount:ops:runway\" cannot get resource \"deployments\" in API \
+         group \"apps\" in the namespace \"production\""
+    );
+}
+
+const WATCH: &str = "/apis/apps/v1/namespaces/production/deployments?&watch=true&timeoutSeconds=90&fieldSelector=metadata.name%3Dapi&allowWatchBookmarks=true&resourceVersion=";
+
+// On a paused clock: the watch's timeout is what is left of the deadline, to the second.
+#[tokio::test(start_paused = true)]
+async fn follow_watches_from_the_written_version_and_relists_after_410() {
+    let applied = deployment("42", 4, "reg/api:v2", json!({"observedGeneration": 3}));
+    let halfway = deployment(
+        "43",
+        4,
+        "reg/api:v2",
+        json!({"observedGeneration": 4, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2}),
+    );
+    let done = deployment(
+        "50",
+        4,
+        "reg/api:v2",
+        json!({"observedGeneration": 4, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}),
+    );
+    let (client, _, server) = scripted(vec![
+        watch(
+            &format!("{WATCH}42"),
+            &[json!({"type": "MODIFIED", "object": halfway})],
+        ),
+        watch(
+            &format!("{WATCH}43"),
+            &[
+                json!({"type": "ERROR", "object": status(410, "Expired", "too old resource version: 43 (47)")}),
+            ],
+        ),
+        step("GET", DEPLOYMENT, 200, done),
+    ]);
+    let said = Mutex::new(Vec::new());
+    let progress = |line: String| said.lock().unwrap().push(line);
+    let (finished, message) = target(client)
+        .follow(serde_json::from_value(applied).unwrap(), &progress)
+        .await
+        .unwrap();
+    server.await.unwrap();
+    assert_eq!(finished.metadata.resource_version.as_deref(), Some("50"));
+    assert_eq!(message, "deployment \"api\" successfully rolled out");
+    assert_eq!(
+        said.into_inner().unwrap(),
+        [
+            "Waiting for deployment spec update to be observed...",
+            "Waiting for deployment \"api\" rollout to finish: 1 out of 2 new replicas have been updated...",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passed_progress_deadline_fails_the_rollout() {
+    let applied = deployment("42", 4, "reg/api:v2", json!({"observedGeneration": 3}));
+    let stuck = deployment(
+        "48",
+        4,
+        "reg/api:v2",
+        json!({"observedGeneration": 4, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2,
+               "conditions": [{"type": "Progressing", "status": "False",
+                               "reason": "ProgressDeadlineExceeded",
+                               "message": "ReplicaSet \"api-7d\" has timed out progressing."}]}),
+    );
+    let (client, _, server) = scripted(vec![watch(
+        &format!("{WATCH}42"),
+        &[json!({"type": "MODIFIED", "object": stuck})],
+    )]);
+    let err = target(client)
+        .follow(serde_json::from_value(applied).unwrap(), &|_| {})
+        .await
+        .unwrap_err();
+    server.await.unwrap();
+    assert_eq!(
+        err.to_string(),
+        "deployment \"api\" exceeded its progress deadline"
+    );
+}
+
+#[tokio::test]
+async fn history_lists_the_replica_sets_the_deployment_selects() {
+    let replica_set = |name: &str, revision: &str, id: &str| {
+        json!({"metadata": {"name": name,
+                            "annotations": {"deployment.kubernetes.io/revision": revision},
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "name": "api", "uid": "d-1", "controller": true}]},
+               "spec": {"selector": {}, "template": {"metadata": {"annotations": {
+                   "runway.dev/deployment": id}}}}})
+    };
+    let (client, _, server) = scripted(vec![
+        step(
+            "GET",
+            DEPLOYMENT,
+            200,
+            deployment("41", 3, "reg/api:v1", json!({})),
+        ),
+        step(
+            "GET",
+            "/apis/apps/v1/namespaces/production/replicasets?&labelSelector=app%3Dapi",
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {},
+                   "items": [replica_set("api-b", "3", "5"), replica_set("api-a", "2", "4")]}),
+        ),
+    ]);
+    let history = target(client).history().await.unwrap();
+    server.await.unwrap();
+    let got: Vec<_> = history
+        .iter()
+        .map(|r| (r.number, r.deployment_id))
+        .collect();
+    assert_eq!(got, [(2, Some(4)), (3, Some(5))]);
+}
