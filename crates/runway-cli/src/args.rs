@@ -112,7 +112,9 @@ const ROLLBACK_HELP: &str = "\
 Examples:
   runway rollback                     the release before the serving one
   runway rollback v1.2.1
-  runway rollback --to-revision 12    the release deployment #12 brought (see `runway history`)";
+  runway rollback --to-revision 12    the release deployment #12 brought (see `runway history`);
+                                      on Kubernetes, the Deployment's revision 12
+                                      (see `kubectl rollout history`)";
 
 const CHECK_HELP: &str = "\
 Exit status: 0 when no blocker failed, 1 when one did, 2 when runway.toml is invalid.
@@ -235,7 +237,8 @@ pub enum Command {
     Rollback {
         /// The version to go back to [default: the release before the serving one].
         version: Option<String>,
-        /// The deployment id (from `runway history`) whose release to restore.
+        /// The deployment id (from `runway history`) whose release to restore; for a
+        /// [kubernetes] service, the Deployment's revision (`kubectl rollout history`).
         #[arg(long, value_name = "N", conflicts_with = "version")]
         to_revision: Option<i64>,
         /// Leave the newer releases' migrations in effect: the old release runs on the new

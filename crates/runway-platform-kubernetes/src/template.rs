@@ -21,6 +21,9 @@ use crate::revision::{DEPLOYMENT_ID, VERSION};
 pub const SERVICE: &str = "runway.dev/service";
 /// The pod template annotation listing the env variables runway wrote (comma-separated).
 pub const MANAGED_ENV: &str = "runway.dev/env";
+/// The annotation `kubectl rollout history` shows as a revision's CHANGE-CAUSE (the controller
+/// copies it from the Deployment to the revision's ReplicaSet).
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 /// The selector label of a Deployment runway creates.
 pub const APP: &str = "app.kubernetes.io/name";
 
@@ -48,6 +51,14 @@ pub fn desired(current: Option<&Deployment>, release: &Release) -> Result<Deploy
         Some(current) => current.clone(),
         None => new_deployment(release, k8s),
     };
+    deployment
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(
+            CHANGE_CAUSE.into(),
+            format!("runway: {} (deployment #{})", release.version, release.id),
+        );
     let spec = deployment.spec.get_or_insert_with(Default::default);
     spec.replicas = Some(release.spec.run.replicas as i32);
     spec.progress_deadline_seconds = Some(k8s.progress_deadline.0.as_secs() as i32);
@@ -197,6 +208,10 @@ mod tests {
         let value = serde_json::to_value(&d).unwrap();
         assert_eq!(value["metadata"]["name"], "api");
         assert_eq!(value["metadata"]["namespace"], "prod");
+        assert_eq!(
+            value["metadata"]["annotations"][CHANGE_CAUSE],
+            "runway: v2 (deployment #7)"
+        );
         assert_eq!(value["spec"]["replicas"], 3);
         assert_eq!(value["spec"]["progressDeadlineSeconds"], 600);
         assert_eq!(

@@ -5,6 +5,8 @@
 //! A missing server binary fails the test with the install command: a check that was never
 //! exercised must not look like one that passed. `scripts/test` installs them.
 
+pub mod kube;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

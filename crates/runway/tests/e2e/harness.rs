@@ -84,6 +84,21 @@ impl Harness {
         h
     }
 
+    /// A harness whose server starts with `env` on top of the test's environment.
+    pub async fn start_with_env(env: Vec<(String, String)>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut h = Harness {
+            listen: free_addr(),
+            state,
+            dir,
+            server_env: env,
+            server: None,
+        };
+        h.start_server().await;
+        h
+    }
+
     /// A harness whose state dir `prepare` fills (with the test dir and the service's listen
     /// address) before the server first starts: a state dir left by another runway.
     pub async fn start_with_state(prepare: impl FnOnce(&Path, &Path, SocketAddr)) -> Harness {

@@ -9,6 +9,7 @@ mod examples;
 mod harness;
 mod json_docs;
 mod keepalive;
+mod kubernetes;
 mod prometheus;
 mod recovery;
 mod rolling;

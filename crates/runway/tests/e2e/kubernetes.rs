@@ -1,0 +1,259 @@
+//! Issue 13: the same runbook on Kubernetes, against the stateful fake API server of
+//! runway-testkit (no API server can run on these machines; see its documentation for what it
+//! simulates and what it does not), with kubectl pointed at the same fake to check that runway
+//! and kubectl say the same thing.
+//!
+//! The real `runway server` and CLI run as everywhere else; the server finds the cluster the
+//! way kubectl does, through `KUBECONFIG`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use runway_testkit::kube::FakeKube;
+use serde_json::Value;
+
+use super::harness::*;
+
+/// A cluster (the fake), a runway server that reaches it, and kubectl for it.
+struct Cluster {
+    kube: FakeKube,
+    kubeconfig: PathBuf,
+    h: Harness,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let kube = FakeKube::start();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let kubeconfig = kube.kubeconfig(&dir);
+        let h = Harness::start_with_env(vec![(
+            "KUBECONFIG".into(),
+            kubeconfig.to_string_lossy().into_owned(),
+        )])
+        .await;
+        Cluster {
+            kube,
+            kubeconfig,
+            h,
+        }
+    }
+
+    /// runway.toml for `api` in namespace `production`, with `more` in [kubernetes].
+    fn config(&self, more: &str) -> PathBuf {
+        let path = self.h.dir.path().join("runway.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[service]\nname = \"api\"\n\n[kubernetes]\nnamespace = \"production\"\nimage = \
+                 \"registry.example.com/api:{{version}}\"\nreplicas = 3\nport = 8000\n\
+                 progress_deadline = \"3s\"\nenv = {{ APP_ENV = \"test\" }}\n{more}\n"
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    async fn deploy(&self, version: &str) -> Output {
+        let config = self.config("");
+        self.h
+            .runway(&["-f", config.to_str().unwrap(), "deploy", version])
+            .await
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["--namespace", "production"])
+            .args(args)
+            .output()
+            .expect("kubectl is installed (Debian: kubernetes-client; scripts/test installs it)");
+        assert!(out.status.success(), "kubectl {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl rollout history`'s revisions and change causes.
+    fn kubectl_history(&self) -> Vec<(u64, String)> {
+        self.kubectl(&["rollout", "history", "deployment/api"])
+            .lines()
+            .filter_map(|line| {
+                let (revision, cause) = line.trim().split_once(char::is_whitespace)?;
+                Some((revision.parse().ok()?, cause.trim().to_string()))
+            })
+            .collect()
+    }
+
+    fn deployment(&self) -> Value {
+        self.kube
+            .get("deployments", "production", "api")
+            .expect("the Deployment exists")
+    }
+
+    fn image(&self) -> String {
+        self.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn last_deployment(history: &[Value]) -> &Value {
+    history.first().expect("a deployment in history")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_rolls_through_the_deployment_and_kubectl_agrees() {
+    let c = Cluster::start().await;
+
+    let out = c.deploy("v1").await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    assert_eq!(c.image(), "registry.example.com/api:v1");
+    let d = c.deployment();
+    assert_eq!(d["status"]["availableReplicas"], 3);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"],
+        serde_json::json!([{"name": "APP_ENV", "value": "test"}])
+    );
+    let said = text(&out);
+    assert!(
+        said.contains("deployment \"api\" successfully rolled out (revision 1)"),
+        "{said}"
+    );
+    assert_eq!(
+        c.kubectl(&["rollout", "status", "deployment/api", "--timeout=10s"])
+            .trim(),
+        "deployment \"api\" successfully rolled out"
+    );
+
+    let out = c.deploy("v2").await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    assert_eq!(
+        c.kubectl_history(),
+        [
+            (1, "runway: v1 (deployment #1)".to_string()),
+            (2, "runway: v2 (deployment #2)".to_string())
+        ]
+    );
+    // kubectl reads the same Deployment runway wrote.
+    let json: Value =
+        serde_json::from_str(&c.kubectl(&["get", "deployment", "api", "-o", "json"])).unwrap();
+    assert_eq!(
+        json["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(json["status"]["updatedReplicas"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_past_its_progress_deadline_is_undone_to_the_previous_revision() {
+    let c = Cluster::start().await;
+    assert!(c.deploy("v1").await.status.success());
+    assert!(c.deploy("v2").await.status.success());
+
+    // v3's pods never become ready: the Deployment passes its 3 s progress deadline.
+    c.kube.break_image("api:v3");
+    let started = Instant::now();
+    let out = c.deploy("v3").await;
+    assert!(!out.status.success(), "v3 must fail: {}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let history = c.h.history().await;
+    let v3 = last_deployment(&history);
+    assert_eq!(v3["version"], "v3");
+    assert_eq!(v3["status"], "failed");
+    assert!(
+        v3["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deployment \"api\" exceeded its progress deadline"),
+        "{v3}"
+    );
+    // Undone as `kubectl rollout undo` does: v2's ReplicaSet is the newest revision again,
+    // with every pod of v2 ready and none of v3's left.
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    let d = c.deployment();
+    assert_eq!(d["status"]["availableReplicas"], 3);
+    assert_eq!(d["status"]["replicas"], 3);
+    assert_eq!(
+        c.kubectl_history(),
+        [
+            (1, "runway: v1 (deployment #1)".to_string()),
+            (3, "runway: v3 (deployment #3)".to_string()),
+            (4, "runway: v2 (deployment #2)".to_string())
+        ]
+    );
+    assert_eq!(
+        c.kubectl(&["rollout", "status", "deployment/api", "--timeout=10s"])
+            .trim(),
+        "deployment \"api\" successfully rolled out"
+    );
+
+    // `--to-revision` names the Deployment's revisions: 1 is v1.
+    let out =
+        c.h.runway(&["rollback", "--service", "api", "--to-revision", "1"])
+            .await;
+    assert!(out.status.success(), "rollback: {}", text(&out));
+    assert_eq!(c.image(), "registry.example.com/api:v1");
+    let history = c.kubectl_history();
+    assert_eq!(
+        history.last().unwrap(),
+        &(5, "runway: v1 (deployment #1)".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_and_expired_watches_do_not_stop_a_rollout() {
+    let c = Cluster::start().await;
+    assert!(c.deploy("v1").await.status.success());
+    // Another writer right after each of runway's next two reads; the next two watches find
+    // their version compacted away.
+    c.kube.conflict_next_reads(2);
+    c.kube.expire_next_watches(2);
+    let out = c.deploy("v2").await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    let (gone, conflicts) = c.kube.faults();
+    assert!(conflicts >= 2, "runway met the conflicts: {conflicts}");
+    assert_eq!(gone, 2, "runway met the expired watches");
+    // The other writer's change is kept: runway wrote over the newest version.
+    assert!(c.deployment()["metadata"]["labels"]["fake.example/touched"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_rollout_resumes_following_it() {
+    let mut c = Cluster::start().await;
+    assert!(c.deploy("v1").await.status.success());
+    c.kube.ready_after(Duration::from_secs(2));
+    let config = c.config("");
+    let out =
+        c.h.runway(&["-f", config.to_str().unwrap(), "deploy", "v2", "--detach"])
+            .await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Wait until the cluster has the new template, then kill -9 the server.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.image() != "registry.example.com/api:v2" {
+        assert!(Instant::now() < deadline, "v2 never reached the Deployment");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let generation = c.deployment()["metadata"]["generation"].clone();
+    c.h.kill9_server();
+    c.h.start_server().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let history = c.h.history().await;
+        let v2 = last_deployment(&history);
+        if v2["status"] != "running" {
+            assert_eq!(v2["status"], "succeeded", "{v2}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "v2 never finished: {v2}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        c.deployment()["metadata"]["generation"],
+        generation,
+        "the resumed deployment followed the rollout; it did not write the Deployment again"
+    );
+    assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
+}
