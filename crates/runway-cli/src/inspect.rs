@@ -149,7 +149,11 @@ fn print_status(status: &StatusView) {
                 print_canary(c);
             }
         }
-        print_replicas(&s.replicas);
+        if s.pods.is_empty() && s.pods_error.is_none() {
+            print_replicas(&s.replicas);
+        } else {
+            print_pods(&s.pods, s.pods_error.as_deref());
+        }
         if !s.metrics.is_empty() {
             let mut t = table(&[
                 "release",
@@ -249,6 +253,29 @@ fn print_replicas(replicas: &[ReplicaView]) {
             if r.in_rotation { "yes" } else { "no" }.to_string(),
             r.restarts.to_string(),
             r.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// A `[kubernetes]` service's pods, as `kubectl get pods -o wide` would show them.
+fn print_pods(pods: &[runway_wire::api::PodView], error: Option<&str>) {
+    if let Some(error) = error {
+        println!("  pods: cannot read them: {error}");
+        return;
+    }
+    let mut t = table(&[
+        "pod", "version", "node", "phase", "ready", "restarts", "waiting",
+    ]);
+    for p in pods {
+        t.add_row(vec![
+            p.name.clone(),
+            p.version.clone().unwrap_or_else(|| "-".into()),
+            p.node.clone().unwrap_or_else(|| "-".into()),
+            p.phase.clone(),
+            if p.ready { "yes" } else { "no" }.to_string(),
+            p.restarts.to_string(),
+            p.waiting.clone().unwrap_or_default(),
         ]);
     }
     println!("{t}");

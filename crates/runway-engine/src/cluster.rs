@@ -10,6 +10,8 @@
 //! The implementation is crates/runway-platform-kubernetes; a scripted one serves the engine's
 //! tests (crates/runway-fakes).
 
+use runway_wire::api::PodView;
+
 use crate::platform::Progress;
 use crate::router::BoxFuture;
 use crate::Release;
@@ -33,6 +35,9 @@ pub trait Cluster: Send + Sync {
         &'a self,
         release: &'a Release,
     ) -> BoxFuture<'a, Result<Vec<Revision>, String>>;
+
+    /// The pods of the release's Deployment, of every revision, by name.
+    fn pods<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Vec<PodView>, String>>;
 }
 
 /// A rollout that finished.

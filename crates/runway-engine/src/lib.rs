@@ -788,7 +788,7 @@ impl Engine {
         Ok(format!("{control:?} sent to the canary of `{service}`").to_lowercase())
     }
 
-    pub fn status(&self) -> Result<StatusView> {
+    pub async fn status(&self) -> Result<StatusView> {
         let mut services = Vec::new();
         for svc in self.services() {
             let serving: Vec<ReleaseView> = self
@@ -801,6 +801,26 @@ impl Engine {
                 .into_iter()
                 .collect();
             let replicas = svc.replicas().iter().map(|r| replica_view(r)).collect();
+            // A cluster's replicas are its pods, read from it (bounded: status never hangs on
+            // a cluster that does not answer).
+            let (pods, pods_error) = match self.serving(&svc.name)? {
+                Some(release) if release.spec.kubernetes.is_some() => {
+                    let read = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        self.cluster.pods(&release),
+                    )
+                    .await;
+                    match read {
+                        Ok(Ok(pods)) => (pods, None),
+                        Ok(Err(e)) => (Vec::new(), Some(e)),
+                        Err(_) => (
+                            Vec::new(),
+                            Some("the cluster did not answer within 5s".to_string()),
+                        ),
+                    }
+                }
+                _ => (Vec::new(), None),
+            };
             let deployment = match svc.operation() {
                 Some(op) => {
                     let d = self.store.deployment(op.deployment_id)?;
@@ -831,6 +851,8 @@ impl Engine {
                 listen: svc.listen.to_string(),
                 serving,
                 replicas,
+                pods,
+                pods_error,
                 deployment,
                 last_failure,
                 metrics: svc.router.metrics(),

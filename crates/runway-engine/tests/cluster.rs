@@ -58,6 +58,14 @@ async fn a_release_is_rolled_by_the_cluster_and_followed_in_the_journal() {
         "{events:#?}"
     );
     assert_eq!(h.serving_version().as_deref(), Some("v2"));
+    let status = engine.status().await.unwrap();
+    let pods = &status.services[0].pods;
+    assert_eq!(
+        pods.len(),
+        3,
+        "the cluster's pods are the replicas: {pods:?}"
+    );
+    assert!(status.services[0].replicas.is_empty());
 }
 
 #[tokio::test(start_paused = true)]

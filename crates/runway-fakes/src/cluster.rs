@@ -11,6 +11,7 @@ use runway_engine::cluster::{Cluster, Revision, Rolled};
 use runway_engine::platform::Progress;
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
+use runway_wire::api::PodView;
 use runway_wire::id::DeploymentId;
 
 #[derive(Default)]
@@ -80,6 +81,24 @@ impl Cluster for FakeCluster {
                 revision,
                 message: format!("deployment \"{service}\" successfully rolled out"),
             })
+        })
+    }
+
+    /// One ready pod per replica of the release the Deployment runs.
+    fn pods<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Vec<PodView>, String>> {
+        Box::pin(async move {
+            let service = &release.spec.service.name;
+            Ok((0..release.spec.run.replicas)
+                .map(|i| PodView {
+                    name: format!("{service}-{i}"),
+                    version: Some(release.version.clone()),
+                    node: Some("node-1".into()),
+                    phase: "Running".into(),
+                    ready: true,
+                    restarts: 0,
+                    waiting: None,
+                })
+                .collect())
         })
     }
 

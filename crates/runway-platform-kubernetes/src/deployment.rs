@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
 use kube::{Api, Client};
 use runway_engine::platform::Progress;
@@ -37,6 +38,7 @@ const SILENCE_MARGIN: Duration = Duration::from_secs(30);
 pub struct Target {
     deployments: Api<Deployment>,
     replica_sets: Api<ReplicaSet>,
+    pods: Api<Pod>,
     name: String,
     namespace: String,
     progress_deadline: Duration,
@@ -46,7 +48,8 @@ impl Target {
     pub fn new(client: Client, k8s: &KubernetesSpec) -> Target {
         Target {
             deployments: Api::namespaced(client.clone(), &k8s.namespace),
-            replica_sets: Api::namespaced(client, &k8s.namespace),
+            replica_sets: Api::namespaced(client.clone(), &k8s.namespace),
+            pods: Api::namespaced(client, &k8s.namespace),
             name: k8s.deployment.clone(),
             namespace: k8s.namespace.clone(),
             progress_deadline: k8s.progress_deadline.0,
@@ -224,18 +227,7 @@ impl Target {
     /// The Deployment's revisions, oldest first.
     pub async fn history(&self) -> Result<Vec<Revision>, Error> {
         let deployment = self.read().await?;
-        let selector = deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.match_labels.as_ref())
-            .map(|labels| {
-                labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+        let selector = selector(&deployment);
         let sets = self
             .replica_sets
             .list(&ListParams::default().labels(&selector))
@@ -243,4 +235,35 @@ impl Target {
             .map_err(|e| Error::api(format!("listing the ReplicaSets of {}", self.path()), e))?;
         Ok(revision::history(&deployment, &sets.items))
     }
+}
+
+impl Target {
+    /// The pods the Deployment selects, of every revision, by name.
+    pub async fn pods(&self) -> Result<Vec<Pod>, Error> {
+        let deployment = self.read().await?;
+        let mut pods = self
+            .pods
+            .list(&ListParams::default().labels(&selector(&deployment)))
+            .await
+            .map_err(|e| Error::api(format!("listing the pods of {}", self.path()), e))?
+            .items;
+        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        Ok(pods)
+    }
+}
+
+/// The Deployment's selector as a label selector query (`app=api,tier=web`).
+fn selector(deployment: &Deployment) -> String {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }

@@ -8,6 +8,7 @@
 //! - [`revision`]: revisions, the template equality the controller uses, undo's choice;
 //! - [`template`]: what a release writes into a Deployment, keeping what it did not write;
 //! - [`deployment`]: the API calls (read, replace with conflict retry, watch with 410 relist);
+//! - [`pods`]: a Deployment's pods as `runway status` shows them;
 //! - [`KubernetesCluster`]: the engine's [`Cluster`] over them, one client per kubeconfig
 //!   context.
 //!
@@ -18,6 +19,7 @@
 //! is what the ignored suite in crates/runway/tests/e2e/kubernetes.rs runs against.
 
 pub mod deployment;
+pub mod pods;
 pub mod revision;
 pub mod rollout;
 pub mod router;
@@ -32,6 +34,7 @@ use runway_engine::cluster::{Cluster, Revision, Rolled};
 use runway_engine::platform::Progress;
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
+use runway_wire::api::PodView;
 use runway_wire::id::DeploymentId;
 
 use deployment::Target;
@@ -147,6 +150,14 @@ impl Cluster for KubernetesCluster {
                 })
             };
             roll.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn pods<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Vec<PodView>, String>> {
+        Box::pin(async move {
+            let target = self.target(release).await.map_err(|e| e.to_string())?;
+            let pods = target.pods().await.map_err(|e| e.to_string())?;
+            Ok(pods.iter().map(pods::view).collect())
         })
     }
 

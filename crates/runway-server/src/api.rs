@@ -233,7 +233,7 @@ async fn info(State(api): State<Api>) -> ApiResult<ServerInfo> {
 }
 
 async fn status(State(api): State<Api>) -> ApiResult<StatusView> {
-    Ok(Json(api.engine.status()?))
+    Ok(Json(api.engine.status().await?))
 }
 
 async fn history(

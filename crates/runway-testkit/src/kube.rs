@@ -11,7 +11,7 @@
 //! after a delay (or never, for an image marked broken), and reports the counts and
 //! conditions a rollout is judged by, `ProgressDeadlineExceeded` included.
 //!
-//! Faults on demand ([`FakeKube::conflict_next_reads`], [`FakeKube::expire_next_watches`],
+//! Faults on demand ([`FakeKube::conflict_next_writes`], [`FakeKube::expire_next_watches`],
 //! [`FakeKube::pause_controller`]) make the server act as a busy real one does: another writer
 //! between a read and a write (409), a compacted history (410), a controller that is late.
 //!
@@ -60,7 +60,7 @@ struct State {
     changes: Vec<(u64, String, &'static str, Value)>,
     /// The next watches that get 410 Gone whatever version they start from (etcd compacted).
     expire_watches: u32,
-    /// Reads of a Deployment that another writer follows at once.
+    /// Writes of a Deployment that another writer gets in before.
     conflicts: u32,
     paused: bool,
     ready_after: Duration,
@@ -155,9 +155,9 @@ impl FakeKube {
         lock(&self.state).paused = paused;
     }
 
-    /// The next `n` reads of a Deployment are each followed at once by another writer's change,
-    /// so a write based on them gets 409 Conflict.
-    pub fn conflict_next_reads(&self, n: u32) {
+    /// Before each of the next `n` writes of a Deployment, another writer changes it, so the
+    /// write (based on an older read) gets 409 Conflict.
+    pub fn conflict_next_writes(&self, n: u32) {
         lock(&self.state).conflicts = n;
     }
 
@@ -547,23 +547,23 @@ fn item(
             let Some(object) = state.objects.get(&key).cloned() else {
                 return not_found();
             };
-            if resource == "deployments" && state.conflicts > 0 {
-                // Another writer changes it right after this read.
-                state.conflicts -= 1;
-                let mut touched = object.clone();
-                touched["metadata"]["labels"]["fake.example/touched"] =
-                    json!(state.version.to_string());
-                state.put(resource, ns, name, touched, "MODIFIED");
-            }
             json_response(200, object)
         }
         Method::PUT => {
             let Ok(mut object) = serde_json::from_slice::<Value>(body) else {
                 return status(400, "BadRequest", "the body is not JSON".into());
             };
-            let Some(current) = state.objects.get(&key).cloned() else {
+            let Some(mut current) = state.objects.get(&key).cloned() else {
                 return not_found();
             };
+            if resource == "deployments" && state.conflicts > 0 {
+                // Another writer got there first, since the read this write is based on.
+                state.conflicts -= 1;
+                current["metadata"]["labels"]["fake.example/touched"] =
+                    json!(state.version.to_string());
+                state.put(resource, ns, name, current.clone(), "MODIFIED");
+                current = state.objects[&key].clone();
+            }
             if object["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
                 state.conflicted += 1;
                 return status(

@@ -74,6 +74,24 @@ pub struct ReplicaView {
     pub last_error: Option<String>,
 }
 
+/// A pod of a `[kubernetes]` service's Deployment, as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodView {
+    pub name: String,
+    /// The version its template runs (runway's mark on it); `null` for a pod of a template
+    /// runway did not write.
+    pub version: Option<String>,
+    /// The node it was scheduled on.
+    pub node: Option<String>,
+    /// Pending | Running | Succeeded | Failed | Unknown
+    pub phase: String,
+    pub ready: bool,
+    /// Its containers' restarts, summed.
+    pub restarts: u32,
+    /// Why a container waits (`CrashLoopBackOff`, `ImagePullBackOff`), when one does.
+    pub waiting: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseView {
     pub deployment_id: DeploymentId,
@@ -133,6 +151,12 @@ pub struct ServiceView {
     /// versions and `metrics`.
     pub serving: Vec<ReleaseView>,
     pub replicas: Vec<ReplicaView>,
+    /// A `[kubernetes]` service's pods (its replicas are the cluster's); empty elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<PodView>,
+    /// Why the pods could not be read (the cluster did not answer), when they could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_error: Option<String>,
     pub deployment: Option<OperationView>,
     /// The newest deployment that failed or was rolled back since the serving release came
     /// (for a service that never served: its newest failure); `null` when there is none. What

@@ -70,7 +70,8 @@ async fn every_json_output_has_the_documented_shape() {
     let status = h.status().await;
     assert_shape(&shapes, "StatusView", &status, &[]);
     let service = &status["services"][0];
-    assert_shape(&shapes, "ServiceView", service, &[]);
+    // A process service has no pods (see kubernetes.rs for a cluster's).
+    assert_shape(&shapes, "ServiceView", service, &["pods", "pods_error"]);
     assert_shape(&shapes, "ReleaseView", &service["serving"][0], &[]);
     assert_shape(&shapes, "ReplicaView", &service["replicas"][0], &[]);
     assert_shape(&shapes, "ReleaseMetrics", &service["metrics"][0], &[]);

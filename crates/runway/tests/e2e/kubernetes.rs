@@ -144,6 +144,22 @@ async fn a_release_rolls_through_the_deployment_and_kubectl_agrees() {
         "2"
     );
     assert_eq!(json["status"]["updatedReplicas"], 3);
+
+    // `runway status` shows the pods as the cluster has them.
+    let status = c.h.status().await;
+    let pods = status["services"][0]["pods"]
+        .as_array()
+        .expect("pods")
+        .clone();
+    assert_eq!(pods.len(), 3, "{status:#}");
+    for pod in &pods {
+        assert_eq!(pod["version"], "v2", "{pod}");
+        assert_eq!(pod["ready"], true, "{pod}");
+        assert!(pod["node"].as_str().unwrap().starts_with("node-"), "{pod}");
+    }
+    assert_pod_view_is_documented(&pods[0]);
+    let table = text(&c.h.runway(&["status"]).await);
+    assert!(table.contains("pod") && table.contains("node-"), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,15 +222,15 @@ async fn a_rollout_past_its_progress_deadline_is_undone_to_the_previous_revision
 async fn conflicts_and_expired_watches_do_not_stop_a_rollout() {
     let c = Cluster::start().await;
     assert!(c.deploy("v1").await.status.success());
-    // Another writer right after each of runway's next two reads; the next two watches find
-    // their version compacted away.
-    c.kube.conflict_next_reads(2);
+    // Another writer gets in before each of runway's next two writes; the next two watches
+    // find their version compacted away.
+    c.kube.conflict_next_writes(2);
     c.kube.expire_next_watches(2);
     let out = c.deploy("v2").await;
     assert!(out.status.success(), "deploy v2: {}", text(&out));
     assert_eq!(c.image(), "registry.example.com/api:v2");
     let (gone, conflicts) = c.kube.faults();
-    assert!(conflicts >= 2, "runway met the conflicts: {conflicts}");
+    assert_eq!(conflicts, 2, "runway met the conflicts");
     assert_eq!(gone, 2, "runway met the expired watches");
     // The other writer's change is kept: runway wrote over the newest version.
     assert!(c.deployment()["metadata"]["labels"]["fake.example/touched"].is_string());
@@ -256,4 +272,27 @@ async fn a_server_killed_mid_rollout_resumes_following_it() {
         "the resumed deployment followed the rollout; it did not write the Deployment again"
     );
     assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
+}
+
+/// docs/json.md's PodView table lists exactly the fields `status --json` prints for a pod.
+fn assert_pod_view_is_documented(pod: &Value) {
+    let doc = include_str!("../../../../docs/json.md");
+    let table = doc
+        .split("### PodView")
+        .nth(1)
+        .expect("docs/json.md has ### PodView")
+        .split("\n### ")
+        .next()
+        .unwrap();
+    let documented: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split_once('`').map(|(f, _)| f))
+        .collect();
+    let printed: std::collections::BTreeSet<&str> = pod
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(documented, printed, "docs/json.md's PodView against {pod}");
 }
