@@ -905,8 +905,8 @@ pub fn replica_view(r: &replica::Replica) -> ReplicaView {
     }
 }
 
-/// What this runway does on a cluster so far: the Deployment's own rolling update, checks
-/// from runway's host. Refused before anything changes, with what to use instead.
+/// What this runway does on a cluster so far: the Deployment's own rolling update, hooks as
+/// Jobs, checks from runway's host. Refused before anything changes, with what to use instead.
 fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
     use runway_spec::StrategySpec;
     let strategy = match &spec.strategy {
@@ -921,10 +921,11 @@ fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
              service rolls with its Deployment's rolling update (kind = \"rolling\")"
         ));
     }
-    if !spec.hooks.is_empty() {
+    if spec.hooks.backup.is_some() {
         return Err(
-            "[hooks] are not supported on Kubernetes yet (they will run as Jobs of the release's \
-             image): run the migration before `runway deploy`, or remove [hooks]"
+            "[hooks.backup] is not supported on Kubernetes yet: a backup Job would write its \
+             file into its own pod, which is gone after it; take backups with the database's \
+             own tooling and remove [hooks.backup]"
                 .into(),
         );
     }

@@ -43,3 +43,16 @@ pub enum Outcome {
     Failed,
     TimedOut,
 }
+
+/// The last [`OUTPUT_CAP`] bytes of a task's output (where the error usually is), on a
+/// character boundary.
+pub fn keep_the_end(mut output: String) -> String {
+    if output.len() > OUTPUT_CAP {
+        let mut cut = output.len() - OUTPUT_CAP;
+        while !output.is_char_boundary(cut) {
+            cut += 1;
+        }
+        output.drain(..cut);
+    }
+    output
+}

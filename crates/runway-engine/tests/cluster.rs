@@ -146,14 +146,14 @@ async fn what_a_cluster_cannot_do_yet_is_refused_before_anything_changes() {
             .contains("kind = \"canary\" is not supported on Kubernetes yet"),
         "{err}"
     );
-    let hooks = spec("[hooks.migrate]\ncommand = [\"alembic\", \"upgrade\", \"head\"]\nundo = [\"alembic\", \"downgrade\", \"-1\"]\n");
+    let backup = spec("[hooks.backup]\ncommand = [\"./backup\"]\n");
     let err = engine
-        .deploy("v1", hooks, &base_dir, false, false)
+        .deploy("v1", backup, &base_dir, false, false)
         .await
         .expect_err("refused");
     assert!(
         err.to_string()
-            .contains("[hooks] are not supported on Kubernetes yet"),
+            .contains("[hooks.backup] is not supported on Kubernetes yet"),
         "{err}"
     );
     assert!(h.fakes.cluster.rolled().is_empty());

@@ -27,7 +27,7 @@ use runway_engine::platform::{
     Adopted, Capabilities, Instance, LogChunk, LogRead, Platform, Prepared, Progress, Workload,
 };
 use runway_engine::router::BoxFuture;
-use runway_engine::tasks::{Outcome, Task, TaskRunner, OUTPUT_CAP};
+use runway_engine::tasks::{keep_the_end, Outcome, Task, TaskRunner};
 use runway_engine::{secrets, Release};
 use runway_platform_process::health::Prober;
 use runway_spec::{DockerSpec, PullPolicy};
@@ -709,17 +709,4 @@ impl DockerTasks {
         container.stop_and_remove(Duration::from_secs(5)).await;
         Ok((outcome, detail, output))
     }
-}
-
-/// The last [`OUTPUT_CAP`] bytes of a task's output (where the error usually is), on a
-/// character boundary.
-fn keep_the_end(mut output: String) -> String {
-    if output.len() > OUTPUT_CAP {
-        let mut cut = output.len() - OUTPUT_CAP;
-        while !output.is_char_boundary(cut) {
-            cut += 1;
-        }
-        output.drain(..cut);
-    }
-    output
 }

@@ -9,6 +9,7 @@
 //! - [`template`]: what a release writes into a Deployment, keeping what it did not write;
 //! - [`deployment`]: the API calls (read, replace with conflict retry, watch with 410 relist);
 //! - [`pods`]: a Deployment's pods as `runway status` shows them;
+//! - [`job`]: hooks as Jobs of the release's pod template ([`KubernetesTasks`]);
 //! - [`KubernetesCluster`]: the engine's [`Cluster`] over them, one client per kubeconfig
 //!   context.
 //!
@@ -19,6 +20,7 @@
 //! is what the ignored suite in crates/runway/tests/e2e/kubernetes.rs runs against.
 
 pub mod deployment;
+pub mod job;
 pub mod pods;
 pub mod revision;
 pub mod rollout;
@@ -175,6 +177,33 @@ impl Cluster for KubernetesCluster {
                     deployment: r.deployment_id.map(|id| DeploymentId(id as i64)),
                 })
                 .collect())
+        })
+    }
+}
+
+/// Hooks as Jobs ([`job`]), on the clients of a [`KubernetesCluster`].
+pub struct KubernetesTasks {
+    pub cluster: std::sync::Arc<KubernetesCluster>,
+}
+
+impl runway_engine::tasks::TaskRunner for KubernetesTasks {
+    fn run<'a>(
+        &'a self,
+        task: runway_engine::tasks::Task<'a>,
+    ) -> BoxFuture<'a, (runway_engine::tasks::Outcome, String, String)> {
+        Box::pin(async move {
+            let run = async {
+                let k8s = template::section(task.release).map_err(Error::Template)?;
+                let client = self.cluster.client(k8s.context.as_deref()).await?;
+                job::run(client, task).await
+            };
+            run.await.unwrap_or_else(|e| {
+                (
+                    runway_engine::tasks::Outcome::Failed,
+                    e.to_string(),
+                    String::new(),
+                )
+            })
         })
     }
 }

@@ -83,6 +83,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
 pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<Engine> {
     let docker = runway_platform_docker::DockerPlatform::new(state_dir);
     let docker_tasks = docker.tasks();
+    let cluster = Arc::new(runway_platform_kubernetes::KubernetesCluster::default());
     Engine::new(runway_engine::Context {
         records: store,
         platform: Arc::new(platforms::ByRelease {
@@ -94,8 +95,11 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
         tasks: Arc::new(platforms::TasksByRelease {
             process: runway_platform_process::ProcessTasks,
             docker: docker_tasks,
+            kubernetes: runway_platform_kubernetes::KubernetesTasks {
+                cluster: cluster.clone(),
+            },
         }),
-        cluster: Arc::new(runway_platform_kubernetes::KubernetesCluster::default()),
+        cluster,
         routers: Arc::new(platforms::RoutersByPlatform {
             builtin: runway_builtin_router::BuiltinRouters,
             cluster: runway_platform_kubernetes::router::ClusterRouters,

@@ -89,16 +89,19 @@ impl Platform for ByRelease {
 }
 
 /// Hooks run where the release runs: in a one-off container of a `[docker]` release's image,
-/// else as a local process.
+/// as a Job of a `[kubernetes]` release's pod template, else as a local process.
 pub struct TasksByRelease {
     pub process: runway_platform_process::ProcessTasks,
     pub docker: runway_platform_docker::DockerTasks,
+    pub kubernetes: runway_platform_kubernetes::KubernetesTasks,
 }
 
 impl TaskRunner for TasksByRelease {
     fn run<'a>(&'a self, task: Task<'a>) -> BoxFuture<'a, (Outcome, String, String)> {
         if task.release.spec.docker.is_some() {
             self.docker.run(task)
+        } else if task.release.spec.kubernetes.is_some() {
+            self.kubernetes.run(task)
         } else {
             self.process.run(task)
         }

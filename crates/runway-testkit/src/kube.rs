@@ -37,6 +37,7 @@ const KINDS: &[(&str, &str, &str, &str)] = &[
     ("deployments", "Deployment", "apps/v1", "/apis/apps/v1"),
     ("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1"),
     ("pods", "Pod", "v1", "/api/v1"),
+    ("jobs", "Job", "batch/v1", "/apis/batch/v1"),
 ];
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -71,6 +72,8 @@ struct State {
     /// When each pod was created.
     born: BTreeMap<(String, String), Instant>,
     uids: u64,
+    /// How Jobs end, by program: (exit code, output).
+    jobs: BTreeMap<String, (i32, String)>,
     /// "METHOD path?query" of every request.
     requests: Vec<String>,
     /// Watches that answered 410, conflicts that answered 409.
@@ -190,6 +193,15 @@ impl FakeKube {
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         let object = state.admit(resource, namespace, object);
         state.put(resource, namespace, &name, object, "ADDED");
+    }
+
+    /// Jobs whose command's program is `program` end with `exit_code` and print `output`
+    /// (by default a Job succeeds and prints its argv and its `RUNWAY_*` variables; `sleep`
+    /// never ends).
+    pub fn script_job(&self, program: &str, exit_code: i32, output: &str) {
+        lock(&self.state)
+            .jobs
+            .insert(program.to_string(), (exit_code, output.to_string()));
     }
 
     /// Every request so far, as "METHOD path?query".
@@ -402,7 +414,9 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Body>) -> Response<Bo
             200,
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                 {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}),
+                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
+                {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}}]}),
         ),
         ["version"] => json_response(
             200,
@@ -410,14 +424,16 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Body>) -> Response<Bo
                    "platform": "linux/amd64"}),
         ),
         ["api", "v1"] => json_response(200, resource_list("v1")),
-        ["apis", "apps", "v1"] => json_response(200, resource_list("apps/v1")),
+        ["apis", group, "v1"] if served_group(group) => {
+            json_response(200, resource_list(&format!("{group}/v1")))
+        }
         ["api", "v1", "namespaces", ns, rest @ ..]
-        | ["apis", "apps", "v1", "namespaces", ns, rest @ ..] => {
-            let prefix = if segments[0] == "api" {
-                "/api/v1"
-            } else {
-                "/apis/apps/v1"
+        | ["apis", _, "v1", "namespaces", ns, rest @ ..] => {
+            let prefix = match segments.as_slice() {
+                ["apis", group, ..] => format!("/apis/{group}/v1"),
+                _ => "/api/v1".to_string(),
             };
+            let prefix = prefix.as_str();
             match rest {
                 [resource] if served(prefix, resource) => {
                     collection(&state, &method, ns, resource, &query, &body).await
@@ -435,6 +451,10 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Body>) -> Response<Bo
 
 fn served(prefix: &str, resource: &str) -> bool {
     KINDS.iter().any(|k| k.3 == prefix && k.0 == resource)
+}
+
+fn served_group(group: &str) -> bool {
+    KINDS.iter().any(|k| k.2 == format!("{group}/v1"))
 }
 
 fn resource_list(group_version: &str) -> Value {
@@ -592,7 +612,25 @@ fn item(
             json_response(200, state.objects[&key].clone())
         }
         Method::DELETE => match state.delete(resource, ns, name) {
-            Some(object) => json_response(200, object),
+            Some(object) => {
+                if resource == "jobs" {
+                    // Propagation: the Job's pods go with it.
+                    let pods: Vec<String> = state
+                        .objects
+                        .iter()
+                        .filter(|((r, n, _), v)| {
+                            r == "pods"
+                                && n == ns
+                                && v["metadata"]["labels"]["job-name"] == json!(name)
+                        })
+                        .map(|((_, _, pod), _)| pod.clone())
+                        .collect();
+                    for pod in pods {
+                        state.delete("pods", ns, &pod);
+                    }
+                }
+                json_response(200, object)
+            }
             None => not_found(),
         },
         _ => status(
@@ -616,7 +654,10 @@ fn pod_log(
     };
     let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or("");
     let mut lines = vec![format!("starting {image}")];
-    if state.broken.iter().any(|b| image.contains(b.as_str())) {
+    if let Some(output) = pod["metadata"]["annotations"]["fake.example/output"].as_str() {
+        // A Job's pod: what its command printed.
+        lines = output.lines().map(str::to_string).collect();
+    } else if state.broken.iter().any(|b| image.contains(b.as_str())) {
         lines.push("error: cannot start: the release is broken".into());
     } else {
         lines.push(format!("{name} serving on :8000"));
@@ -731,6 +772,15 @@ async fn run_controller(state: Arc<Mutex<State>>) {
             .collect();
         for (ns, name) in deployments {
             reconcile(&mut s, &ns, &name);
+        }
+        let jobs: Vec<(String, String)> = s
+            .objects
+            .keys()
+            .filter(|(r, _, _)| r == "jobs")
+            .map(|(_, ns, name)| (ns.clone(), name.clone()))
+            .collect();
+        for (ns, name) in jobs {
+            run_job(&mut s, &ns, &name);
         }
     }
 }
@@ -1027,4 +1077,89 @@ fn sync_pods(s: &mut State, ns: &str, rs: &Value) {
         }
         s.update("pods", ns, &name, next);
     }
+}
+
+/// The Job controller and the kubelet for Job `name`: a pod that "runs" the command (as
+/// scripted by [`FakeKube::script_job`]) once `ready_after` has passed, and the Job's status.
+fn run_job(s: &mut State, ns: &str, name: &str) {
+    let key = ("jobs".to_string(), ns.to_string(), name.to_string());
+    let Some(mut job) = s.objects.get(&key).cloned() else {
+        return;
+    };
+    if job["status"]["succeeded"].as_i64() > Some(0) || job["status"]["failed"].as_i64() > Some(0) {
+        return;
+    }
+    let pod_name = format!("{name}-{}", &hash(&job["spec"]["template"])[..5]);
+    let pod_key = ("pods".to_string(), ns.to_string(), pod_name.clone());
+    let container = job["spec"]["template"]["spec"]["containers"][0].clone();
+    let argv: Vec<String> = container["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    if !s.objects.contains_key(&pod_key) {
+        let pod = json!({
+            "metadata": {"name": pod_name,
+                         "labels": {"job-name": name, "batch.kubernetes.io/job-name": name},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                                              "name": name, "uid": job["metadata"]["uid"],
+                                              "controller": true}]},
+            "spec": {"nodeName": "node-1", "restartPolicy": "Never",
+                     "containers": job["spec"]["template"]["spec"]["containers"]},
+            "status": {"phase": "Running",
+                       "containerStatuses": [{"name": container["name"], "ready": true,
+                                              "restartCount": 0, "image": container["image"],
+                                              "state": {"running": {}}}]},
+        });
+        let pod = s.admit("pods", ns, pod);
+        s.born.insert((ns.into(), pod_name.clone()), Instant::now());
+        s.put("pods", ns, &pod_name, pod, "ADDED");
+        job["status"] = json!({"active": 1, "startTime": "2026-01-01T00:00:00Z"});
+        s.update("jobs", ns, name, job);
+        return;
+    }
+    let age = s
+        .born
+        .get(&(ns.into(), pod_name.clone()))
+        .map_or(Duration::ZERO, |b| b.elapsed());
+    let deadline = job["spec"]["activeDeadlineSeconds"]
+        .as_u64()
+        .map(Duration::from_secs);
+    let program = argv.first().cloned().unwrap_or_default();
+    if deadline.is_some_and(|d| age > d) {
+        s.delete("pods", ns, &pod_name);
+        job["status"] = json!({"failed": 1, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]});
+        s.update("jobs", ns, name, job);
+        return;
+    }
+    if age < s.ready_after || program == "sleep" {
+        return;
+    }
+    let (code, output) = s.jobs.get(&program).cloned().unwrap_or_else(|| {
+        let mut output = format!("ran: {}\n", argv.join(" "));
+        for var in container["env"].as_array().into_iter().flatten() {
+            let var_name = var["name"].as_str().unwrap_or("");
+            if var_name.starts_with("RUNWAY_") {
+                output += &format!("{var_name}={}\n", var["value"].as_str().unwrap_or(""));
+            }
+        }
+        (0, output)
+    });
+    let mut pod = s.objects[&pod_key].clone();
+    pod["metadata"]["annotations"]["fake.example/output"] = json!(output);
+    pod["status"] = json!({"phase": if code == 0 { "Succeeded" } else { "Failed" },
+        "containerStatuses": [{"name": container["name"], "ready": false, "restartCount": 0,
+                               "image": container["image"],
+                               "state": {"terminated": {"exitCode": code,
+                                                        "reason": if code == 0 { "Completed" } else { "Error" }}}}]});
+    s.update("pods", ns, &pod_name, pod);
+    job["status"] = if code == 0 {
+        json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+    } else {
+        json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True",
+                                            "reason": "BackoffLimitExceeded"}]})
+    };
+    s.update("jobs", ns, name, job);
 }

@@ -296,3 +296,84 @@ fn assert_pod_view_is_documented(pod: &Value) {
         .collect();
     assert_eq!(documented, printed, "docs/json.md's PodView against {pod}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_as_jobs_of_the_release_and_leave_no_job_behind() {
+    let c = Cluster::start().await;
+    let config = c.config(
+        "\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\nundo = [\"migrate\", \"down\"]\ntimeout = \"20s\"\n",
+    );
+    let out =
+        c.h.runway(&["-f", config.to_str().unwrap(), "deploy", "v1"])
+            .await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+    let out =
+        c.h.runway(&["-f", config.to_str().unwrap(), "logs", "--deployment", "1"])
+            .await;
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains("ran: migrate up") && printed.contains("RUNWAY_VERSION=v1"),
+        "the migration's output, from its Job's pod: {}",
+        text(&out)
+    );
+    // The Job ran the release's image, and is gone with its pod.
+    let jobs = c.kube.requests();
+    assert!(
+        jobs.iter()
+            .any(|r| r.starts_with("POST /apis/batch/v1/namespaces/production/jobs")),
+        "{jobs:#?}"
+    );
+    assert!(c.kube.list("jobs", "production").is_empty());
+    assert!(c
+        .kube
+        .list("pods", "production")
+        .iter()
+        .all(|p| p["metadata"]["labels"]["job-name"].is_null()));
+
+    // A failing migration fails the deployment before the Deployment changes.
+    c.kube
+        .script_job("migrate", 3, "error: relation \"agents\" already exists\n");
+    let out =
+        c.h.runway(&["-f", config.to_str().unwrap(), "deploy", "v2"])
+            .await;
+    assert!(!out.status.success(), "deploy v2: {}", text(&out));
+    assert_eq!(c.image(), "registry.example.com/api:v1", "v1 still runs");
+    let history = c.h.history().await;
+    let v2 = last_deployment(&history);
+    assert!(
+        v2["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 3"),
+        "{v2}"
+    );
+    let out =
+        c.h.runway(&["-f", config.to_str().unwrap(), "logs", "--deployment", "2"])
+            .await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("relation \"agents\" already exists"),
+        "{}",
+        text(&out)
+    );
+
+    // A hook past its timeout has its Job deleted.
+    let slow = c.config(
+        "\n[hooks.migrate]\ncommand = [\"sleep\", \"3600\"]\nundo = [\"migrate\", \"down\"]\ntimeout = \"2s\"\n",
+    );
+    let out =
+        c.h.runway(&["-f", slow.to_str().unwrap(), "deploy", "v3"])
+            .await;
+    assert!(!out.status.success(), "deploy v3: {}", text(&out));
+    let history = c.h.history().await;
+    assert!(
+        last_deployment(&history)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 2s"),
+        "{history:#?}"
+    );
+    assert!(
+        c.kube.list("jobs", "production").is_empty(),
+        "the Job was deleted"
+    );
+}

@@ -1,0 +1,303 @@
+//! Hooks on Kubernetes (the migration and its undo, `[[hooks.run]]`): each is a Job of the
+//! release's pod template, as fly.io's `release_command` is a machine of the release's image.
+//!
+//! The Job's pod is the Deployment's template (so it has the same service account, volumes,
+//! env from Secrets and resources as the release) with the release's container running the
+//! hook's argv instead of the server, without the server's probes, never restarted. runway
+//! waits for it to succeed or fail, keeps the end of its pod's log, and deletes it; a hook that
+//! outlives its timeout has its Job deleted (the cluster kills the pod), and the Job's own
+//! `activeDeadlineSeconds` makes sure of it even if runway is gone.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::{Api, Client};
+use runway_engine::tasks::{keep_the_end, Outcome, Task, OUTPUT_CAP};
+
+use crate::template::{self, SERVICE};
+use crate::Error;
+
+/// The label naming what a Job is for.
+pub const TASK: &str = "runway.dev/task";
+
+/// How often a running Job is looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The Job that runs `task`, named `name`, from `base` (the Deployment's pod template, when
+/// there is one).
+pub fn job(task: &Task<'_>, name: &str, base: Option<PodTemplateSpec>) -> Result<Job, String> {
+    let release = task.release;
+    let k8s = template::section(release)?;
+    let image = match task.image {
+        Some(own) => own.to_string(),
+        None => template::image(release)?,
+    };
+    let mut pod = base.and_then(|t| t.spec).unwrap_or_else(|| PodSpec {
+        containers: vec![Container {
+            name: k8s.container.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    // The release's container runs the hook, alone: a sidecar would keep the Job running.
+    pod.containers.retain(|c| c.name == k8s.container);
+    if pod.containers.is_empty() {
+        pod.containers.push(Container {
+            name: k8s.container.clone(),
+            ..Default::default()
+        });
+    }
+    pod.restart_policy = Some("Never".into());
+    let container = &mut pod.containers[0];
+    container.image = Some(image);
+    container.command = Some(task.argv.to_vec());
+    container.args = None;
+    container.liveness_probe = None;
+    container.readiness_probe = None;
+    container.startup_probe = None;
+    container.ports = None;
+    let mut env: Vec<EnvVar> = container
+        .env
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| !task.env.contains_key(&v.name))
+        .collect();
+    env.extend(task.env.iter().map(|(name, value)| EnvVar {
+        name: name.clone(),
+        value: Some(value.clone()),
+        value_from: None,
+    }));
+    container.env = Some(env);
+    let labels = BTreeMap::from([
+        (SERVICE.to_string(), release.spec.service.name.clone()),
+        (TASK.to_string(), "hook".to_string()),
+    ]);
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(k8s.namespace.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(task.timeout.as_secs().max(1) as i64),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+/// A Job name for a hook of `service`: DNS-safe, at most 63 characters, unique enough.
+pub fn job_name(service: &str, program: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string()
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let suffix = format!("{:08x}", (nanos as u64) & 0xffff_ffff);
+    let mut name = format!("{}-{}", clean(service), clean(program));
+    name.truncate(63 - suffix.len() - 1);
+    format!("{}-{suffix}", name.trim_end_matches('-'))
+}
+
+/// Runs `task` as a Job in its release's namespace, to its end.
+pub async fn run(client: Client, task: Task<'_>) -> Result<(Outcome, String, String), Error> {
+    let k8s = template::section(task.release).map_err(Error::Template)?;
+    let program = task
+        .argv
+        .first()
+        .ok_or_else(|| Error::Template("the hook has an empty command".into()))?;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &k8s.namespace);
+    let base = deployments
+        .get_opt(&k8s.deployment)
+        .await
+        .map_err(|e| {
+            Error::api(
+                format!("reading Deployment {}/{}", k8s.namespace, k8s.deployment),
+                e,
+            )
+        })?
+        .and_then(|d| d.spec)
+        .map(|s| s.template);
+    let name = job_name(&task.release.spec.service.name, program);
+    let job = job(&task, &name, base).map_err(Error::Template)?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &k8s.namespace);
+    let pods: Api<Pod> = Api::namespaced(client, &k8s.namespace);
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .map_err(|e| Error::api(format!("creating Job {}/{name}", k8s.namespace), e))?;
+    let ended = tokio::time::timeout(task.timeout, wait(&jobs, &name)).await;
+    let (outcome, detail) = match ended {
+        Ok(Ok(true)) => (
+            Outcome::Ok,
+            exit_detail(&pods, &name)
+                .await
+                .unwrap_or_else(|| "succeeded".into()),
+        ),
+        Ok(Ok(false)) => (
+            Outcome::Failed,
+            exit_detail(&pods, &name)
+                .await
+                .unwrap_or_else(|| "failed".into()),
+        ),
+        Ok(Err(e)) => (Outcome::Failed, e.to_string()),
+        Err(_) => (
+            Outcome::TimedOut,
+            format!("timed out after {}s", task.timeout.as_secs()),
+        ),
+    };
+    let output = log_of(&pods, &name).await;
+    // Done with it: the Job and its pod go (Background: the pod is deleted after the Job).
+    let delete = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    if let Err(e) = jobs.delete(&name, &delete).await {
+        tracing::warn!(job = %name, "cannot delete the hook's Job: {e}");
+    }
+    Ok((outcome, format!("Job {name}: {detail}"), output))
+}
+
+/// Waits for Job `name` to end: whether it succeeded.
+async fn wait(jobs: &Api<Job>, name: &str) -> Result<bool, Error> {
+    loop {
+        let job = jobs
+            .get(name)
+            .await
+            .map_err(|e| Error::api(format!("reading Job {name}"), e))?;
+        let status = job.status.unwrap_or_default();
+        if status.succeeded.unwrap_or(0) > 0 {
+            return Ok(true);
+        }
+        let failed_condition = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Failed" && c.status == "True");
+        if status.failed.unwrap_or(0) > 0 || failed_condition {
+            return Ok(false);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The pod of Job `name`, if it has one yet.
+async fn pod_of(pods: &Api<Pod>, name: &str) -> Option<Pod> {
+    pods.list(&ListParams::default().labels(&format!("job-name={name}")))
+        .await
+        .ok()?
+        .items
+        .into_iter()
+        .next()
+}
+
+/// How the Job's container ended (`exited with status 3`).
+async fn exit_detail(pods: &Api<Pod>, name: &str) -> Option<String> {
+    let pod = pod_of(pods, name).await?;
+    let terminated = pod
+        .status?
+        .container_statuses?
+        .into_iter()
+        .find_map(|c| c.state?.terminated)?;
+    Some(format!("exited with status {}", terminated.exit_code))
+}
+
+/// The end of the Job's pod's log.
+async fn log_of(pods: &Api<Pod>, name: &str) -> String {
+    let Some(pod) = pod_of(pods, name).await.and_then(|p| p.metadata.name) else {
+        return String::new();
+    };
+    let params = LogParams {
+        limit_bytes: Some(OUTPUT_CAP as i64 * 4),
+        ..Default::default()
+    };
+    keep_the_end(pods.logs(&pod, &params).await.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runway_engine::Release;
+    use runway_wire::id::DeploymentId;
+    use serde_json::json;
+
+    #[test]
+    fn a_hook_runs_in_the_release_container_of_the_template_without_its_probes() {
+        let release = Release {
+            id: DeploymentId(3),
+            version: "v2".into(),
+            spec: runway_spec::parse_str(
+                "[service]\nname = \"api\"\n[kubernetes]\nnamespace = \"prod\"\nimage = \
+                 \"reg/api:{version}\"\n",
+                "runway.toml",
+            )
+            .unwrap(),
+            base_dir: "/srv".into(),
+        };
+        let argv = vec!["alembic".to_string(), "upgrade".into(), "head".into()];
+        let env = BTreeMap::from([("RUNWAY_VERSION".to_string(), "v2".to_string())]);
+        let task = Task {
+            argv: &argv,
+            env: &env,
+            dir: std::path::Path::new("/srv"),
+            timeout: Duration::from_secs(120),
+            release: &release,
+            image: None,
+        };
+        let base: PodTemplateSpec = serde_json::from_value(json!({
+            "spec": {"serviceAccountName": "api",
+                     "containers": [
+                        {"name": "envoy", "image": "envoy:1"},
+                        {"name": "api", "image": "reg/api:v1", "args": ["serve"],
+                         "readinessProbe": {"httpGet": {"path": "/health", "port": 8000}},
+                         "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]}]}
+        }))
+        .unwrap();
+        let job = serde_json::to_value(job(&task, "api-alembic-1", Some(base)).unwrap()).unwrap();
+        assert_eq!(job["spec"]["backoffLimit"], 0);
+        assert_eq!(job["spec"]["activeDeadlineSeconds"], 120);
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["serviceAccountName"], "api",
+            "the release's own account"
+        );
+        assert_eq!(pod["restartPolicy"], "Never");
+        assert_eq!(
+            pod["containers"],
+            json!([{"name": "api", "image": "reg/api:v2",
+                    "command": ["alembic", "upgrade", "head"],
+                    "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+                            {"name": "RUNWAY_VERSION", "value": "v2"}]}])
+        );
+    }
+
+    #[test]
+    fn job_names_are_dns_labels() {
+        let name = job_name("Web_API", "./scripts/migrate.sh");
+        assert!(name.starts_with("web-api-scripts-migrate-sh-"), "{name}");
+        assert!(name.len() <= 63);
+        let long = job_name(&"a".repeat(80), "b");
+        assert!(long.len() <= 63, "{long}");
+        assert!(!long.contains("--"), "{long}");
+    }
+}
