@@ -36,6 +36,14 @@ pub trait Cluster: Send + Sync {
         release: &'a Release,
     ) -> BoxFuture<'a, Result<Vec<Revision>, String>>;
 
+    /// Scales the release's Deployment to zero and waits until its pods are gone (the recreate
+    /// strategy's "stop the old release"); `progress` as for [`Cluster::roll`].
+    fn stop<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<(), String>>;
+
     /// The pods of the release's Deployment, of every revision, by name.
     fn pods<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Vec<PodView>, String>>;
 }

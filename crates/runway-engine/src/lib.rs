@@ -913,12 +913,13 @@ fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
         StrategySpec::Rolling(_) => None,
         StrategySpec::Canary(_) => Some("canary"),
         StrategySpec::BlueGreen(_) => Some("blue-green"),
-        StrategySpec::Recreate(_) => Some("recreate"),
+        StrategySpec::Recreate(_) => None,
     };
     if let Some(kind) = strategy {
         return Err(format!(
             "[strategy] kind = \"{kind}\" is not supported on Kubernetes yet: a [kubernetes] \
-             service rolls with its Deployment's rolling update (kind = \"rolling\")"
+             service rolls with its Deployment's rolling update (kind = \"rolling\") or is \
+             recreated (kind = \"recreate\")"
         ));
     }
     if spec.hooks.backup.is_some() {

@@ -23,6 +23,9 @@ impl Engine {
         ctx: &HookContext,
         target: &Release,
     ) -> Result<(), String> {
+        if target.spec.kubernetes.is_some() {
+            return self.recreate_on_cluster(svc, id, ctx, target).await;
+        }
         self.maintenance_for_operation(svc, id, &target.spec)
             .map_err(|e| format!("cannot turn maintenance on: {e:#}"))?;
         let fingerprint = target.fingerprint();
@@ -39,6 +42,39 @@ impl Engine {
                 },
             );
             self.retire(svc, id, old).await;
+        }
+        self.take_backup(ctx, target).await?;
+        self.migrate(ctx, target).await?;
+        self.journal(
+            id,
+            Event::RecreateStartingNew {
+                version: target.version.clone(),
+            },
+        );
+        self.converge(svc, id, target, false).await
+    }
+
+    /// Recreate on a cluster: the Deployment scaled to zero (the cluster's Service then has no
+    /// endpoint: its clients get the ingress's own error until the new release is up, as with
+    /// `kubectl scale --replicas=0`; runway's page needs its proxy in front), then the backup
+    /// and migration, then the new release rolled out.
+    async fn recreate_on_cluster(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        ctx: &HookContext,
+        target: &Release,
+    ) -> Result<(), String> {
+        if let Some(old) = self.serving(&svc.name).map_err(|e| e.to_string())? {
+            self.journal(
+                id,
+                Event::RecreateStoppingOld {
+                    replicas: old.spec.run.replicas as usize,
+                },
+            );
+            let progress =
+                move |message: String| self.journal(id, Event::RolloutProgress { message });
+            self.cluster.stop(&old, &progress).await?;
         }
         self.take_backup(ctx, target).await?;
         self.migrate(ctx, target).await?;

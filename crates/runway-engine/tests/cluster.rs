@@ -164,3 +164,35 @@ async fn what_a_cluster_cannot_do_yet_is_refused_before_anything_changes() {
         .expect_err("no proxy to serve a page");
     assert!(err.to_string().contains("runs on Kubernetes"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn recreate_scales_the_old_release_to_zero_before_the_migration() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let recreate = || {
+        spec("[strategy]\nkind = \"recreate\"\n\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\nundo = [\"migrate\", \"down\"]\n")
+    };
+    h.deploy_and_wait(&engine, "v1", recreate()).await;
+    assert!(
+        h.fakes.cluster.stopped().is_empty(),
+        "nothing ran before v1"
+    );
+    let v2 = h.deploy_and_wait(&engine, "v2", recreate()).await;
+    assert_eq!(v2.status, Status::Succeeded, "{:?}", v2.reason);
+    assert_eq!(h.fakes.cluster.stopped(), ["web"]);
+    let events = h.events(v2.id);
+    let at = |wanted: fn(&Event) -> bool| events.iter().position(wanted).unwrap_or(usize::MAX);
+    let stopped = at(|e| matches!(e, Event::RecreateStoppingOld { replicas: 3 }));
+    let migrated = at(|e| matches!(e, Event::HookStarted { phase, .. } if phase == "migrate"));
+    let started = at(|e| matches!(e, Event::RecreateStartingNew { .. }));
+    let rolled = at(|e| matches!(e, Event::RolledOut { .. }));
+    assert!(
+        stopped < migrated && migrated < started && started < rolled,
+        "old stopped, then migrated, then the new one rolled out: {events:#?}"
+    );
+    assert_eq!(
+        h.fakes.tasks.programs(),
+        ["migrate", "migrate"],
+        "v1's migration and v2's"
+    );
+}

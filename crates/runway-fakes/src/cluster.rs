@@ -22,6 +22,8 @@ pub struct FakeCluster {
     failing: Mutex<BTreeMap<String, String>>,
     /// Every rollout asked for: (service, version).
     rolled: Mutex<Vec<(String, String)>>,
+    /// Every service whose Deployment was scaled to zero, in order.
+    stopped: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -37,6 +39,11 @@ impl FakeCluster {
     /// Every rollout asked for, as (service, version), in order.
     pub fn rolled(&self) -> Vec<(String, String)> {
         lock(&self.rolled).clone()
+    }
+
+    /// Every service whose Deployment was scaled to zero (recreate), in order.
+    pub fn stopped(&self) -> Vec<String> {
+        lock(&self.stopped).clone()
     }
 
     /// The deployment whose release `service`'s Deployment runs now.
@@ -81,6 +88,19 @@ impl Cluster for FakeCluster {
                 revision,
                 message: format!("deployment \"{service}\" successfully rolled out"),
             })
+        })
+    }
+
+    fn stop<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let service = release.spec.service.name.clone();
+            lock(&self.stopped).push(service.clone());
+            progress(format!("Deployment \"{service}\" scaled to 0"));
+            Ok(())
         })
     }
 

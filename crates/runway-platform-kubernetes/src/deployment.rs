@@ -267,3 +267,82 @@ fn selector(deployment: &Deployment) -> String {
         })
         .unwrap_or_default()
 }
+
+impl Target {
+    /// Scales the Deployment to zero and waits until its pods are gone (recreate). A
+    /// Deployment that does not exist has nothing to stop.
+    pub async fn stop(&self, progress: &Progress<'_>) -> Result<(), Error> {
+        let mut written = false;
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut deployment) = self
+                .deployments
+                .get_opt(&self.name)
+                .await
+                .map_err(|e| Error::api(format!("reading Deployment {}", self.path()), e))?
+            else {
+                return Ok(());
+            };
+            let spec = deployment.spec.get_or_insert_with(Default::default);
+            if spec.replicas == Some(0) {
+                written = true;
+                break;
+            }
+            spec.replicas = Some(0);
+            match self
+                .deployments
+                .replace(&self.name, &PostParams::default(), &deployment)
+                .await
+            {
+                Ok(_) => {
+                    written = true;
+                    break;
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(e) => {
+                    return Err(Error::api(
+                        format!("scaling Deployment {} to 0", self.path()),
+                        e,
+                    ))
+                }
+            }
+        }
+        if !written {
+            return Err(Error::Rollout(format!(
+                "Deployment {} kept changing under runway ({CONFLICT_RETRIES} conflicts in a \
+                 row): is another tool writing it?",
+                self.path()
+            )));
+        }
+        let give_up = tokio::time::Instant::now() + self.progress_deadline + SILENCE_MARGIN;
+        let mut last_said = None;
+        loop {
+            let deployment = self.read().await?;
+            let observed = deployment
+                .status
+                .as_ref()
+                .and_then(|s| s.observed_generation)
+                .unwrap_or(0)
+                >= deployment.metadata.generation.unwrap_or(0);
+            let left = rollout::counts(&deployment).replicas;
+            if observed && left == 0 {
+                return Ok(());
+            }
+            let line = format!(
+                "Waiting for deployment \"{}\" to scale to 0: {left} pods left...",
+                self.name
+            );
+            if last_said.as_ref() != Some(&line) {
+                progress(line.clone());
+                last_said = Some(line);
+            }
+            if tokio::time::Instant::now() > give_up {
+                return Err(Error::Rollout(format!(
+                    "Deployment {} still has {left} pods {}s after it was scaled to 0",
+                    self.path(),
+                    (self.progress_deadline + SILENCE_MARGIN).as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}

@@ -155,6 +155,20 @@ impl Cluster for KubernetesCluster {
         })
     }
 
+    fn stop<'a>(
+        &'a self,
+        release: &'a Release,
+        progress: &'a Progress<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let stop = async {
+                let target = self.target(release).await?;
+                target.stop(progress).await
+            };
+            stop.await.map_err(|e| e.to_string())
+        })
+    }
+
     fn pods<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Vec<PodView>, String>> {
         Box::pin(async move {
             let target = self.target(release).await.map_err(|e| e.to_string())?;

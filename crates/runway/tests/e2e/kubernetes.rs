@@ -377,3 +377,45 @@ async fn hooks_run_as_jobs_of_the_release_and_leave_no_job_behind() {
         "the Job was deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_stops_every_pod_before_the_migration_job_runs() {
+    let c = Cluster::start().await;
+    let config = c.config(
+        "\n[strategy]\nkind = \"recreate\"\n\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\nundo = [\"migrate\", \"down\"]\ntimeout = \"20s\"\n",
+    );
+    let deploy = |version: &'static str| {
+        let config = config.clone();
+        let h = &c.h;
+        async move {
+            h.runway(&["-f", config.to_str().unwrap(), "deploy", version])
+                .await
+        }
+    };
+    assert!(deploy("v1").await.status.success());
+    let before = c.kube.requests().len();
+    let out = deploy("v2").await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    let requests = c.kube.requests()[before..].to_vec();
+    let at = |what: &str| {
+        requests
+            .iter()
+            .position(|r| r.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what} in {requests:#?}"))
+    };
+    let scaled_down = at("PUT /apis/apps/v1/namespaces/production/deployments/api");
+    let job = at("POST /apis/batch/v1/namespaces/production/jobs");
+    let rolled = requests
+        .iter()
+        .rposition(|r| r.starts_with("PUT /apis/apps/v1/namespaces/production/deployments/api"))
+        .unwrap();
+    assert!(scaled_down < job && job < rolled, "{requests:#?}");
+    assert!(
+        text(&out).contains("to scale to 0"),
+        "the journal follows the scale-down: {}",
+        text(&out)
+    );
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
+    assert_eq!(c.deployment()["spec"]["replicas"], 3);
+}
