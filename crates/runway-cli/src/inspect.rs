@@ -501,8 +501,17 @@ pub async fn nodes(cli: &Cli, cmd: &NodesCommand) -> Result<ExitCode> {
             let replicas: Vec<ReplicaView> = client.nodes(&service).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&replicas)?);
-            } else {
-                print_replicas(&replicas);
+                return Ok(ExitCode::SUCCESS);
+            }
+            // A cluster's nodes are its pods, which the status reads from it.
+            let status = client.status().await?;
+            match status.services.iter().find(|s| s.name == service) {
+                Some(s)
+                    if replicas.is_empty() && (!s.pods.is_empty() || s.pods_error.is_some()) =>
+                {
+                    print_pods(&s.pods, s.pods_error.as_deref())
+                }
+                _ => print_replicas(&replicas),
             }
             return Ok(ExitCode::SUCCESS);
         }

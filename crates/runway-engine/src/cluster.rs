@@ -12,7 +12,7 @@
 
 use runway_wire::api::PodView;
 
-use crate::platform::Progress;
+use crate::platform::{LogChunk, LogRead, Progress};
 use crate::router::BoxFuture;
 use crate::Release;
 
@@ -46,6 +46,23 @@ pub trait Cluster: Send + Sync {
 
     /// The pods of the release's Deployment, of every revision, by name.
     fn pods<'a>(&'a self, release: &'a Release) -> BoxFuture<'a, Result<Vec<PodView>, String>>;
+
+    /// Deletes pod `pod` of the release's Deployment; its ReplicaSet starts a replacement
+    /// (`runway nodes restart`, as `kubectl delete pod`).
+    fn delete_pod<'a>(
+        &'a self,
+        release: &'a Release,
+        pod: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
+
+    /// What pod `pod` printed: its last lines, or what it printed after a cursor of an earlier
+    /// read (the time of the last line read).
+    fn pod_log<'a>(
+        &'a self,
+        release: &'a Release,
+        pod: &'a str,
+        read: LogRead,
+    ) -> BoxFuture<'a, Result<LogChunk, String>>;
 }
 
 /// A rollout that finished.

@@ -85,7 +85,7 @@ impl Engine {
     async fn roll_on_cluster(&self, id: DeploymentId, target: &Release) -> Result<(), String> {
         let progress = move |message: String| self.journal(id, Event::RolloutProgress { message });
         let release = Release {
-            id: self.origin(target.id),
+            id: self.first_of_release(target),
             ..target.clone()
         };
         let rolled = self.cluster.roll(&release, &progress).await?;
@@ -99,19 +99,22 @@ impl Engine {
         Ok(())
     }
 
-    /// The deployment that first introduced the release `id` runs: a rollback, restore or
-    /// scale brings back a release that an earlier deployment introduced (its `release_of`),
-    /// and on a cluster that release is one pod template, so that going back to it is going
-    /// back to its revision (as `kubectl rollout undo` does), not a new one.
-    fn origin(&self, mut id: DeploymentId) -> DeploymentId {
-        for _ in 0..100 {
-            let args: super::operation::OperationArgs = self.progress(id);
-            match args.release_of {
-                Some(earlier) if earlier != id => id = earlier,
-                _ => break,
-            }
-        }
-        id
+    /// The first deployment of `release`'s service that ran the same release (the same
+    /// version and config but for the replica count: its fingerprint). On a cluster a release
+    /// is one pod template, marked with this id: a rollback, a scale or a redeploy of the same
+    /// release writes the very template it had, so the Deployment goes back to that revision
+    /// (as `kubectl rollout undo` does) or only scales, instead of rolling out a new one.
+    pub(super) fn first_of_release(&self, release: &Release) -> DeploymentId {
+        let fingerprint = release.fingerprint();
+        self.store
+            .history(Some(&release.spec.service.name), 10_000)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .filter(|d| d.id <= release.id)
+            .filter_map(|d| Release::from_deployment(d).ok())
+            .find(|r| r.fingerprint() == fingerprint)
+            .map_or(release.id, |r| r.id)
     }
 
     /// Starts `count` replicas of `release`, waits until each passes its health check (and, with

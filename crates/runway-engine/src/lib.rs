@@ -520,13 +520,34 @@ impl Engine {
                 }
             )));
         };
-        revision.deployment.ok_or_else(|| {
+        let first = revision.deployment.ok_or_else(|| {
             EngineError::Conflict(format!(
                 "revision {number} of `{service}`'s Deployment was not written by runway (the \
                  Deployment was changed directly, e.g. by `kubectl set image`), so runway has no \
                  release with its config to go back to: deploy the version you want with runway"
             ))
-        })
+        })?;
+        // The template names the first deployment of its release; the newest deployment of
+        // that release that served is the one to go back to (with its replica count).
+        let first = self
+            .store
+            .deployment(first)?
+            .ok_or_else(|| EngineError::NotFound(format!("deployment #{first} is missing")))?;
+        let fingerprint = Release::from_deployment(&first)?.fingerprint();
+        let served = self
+            .store
+            .history(Some(service), 10_000)?
+            .into_iter()
+            .filter(|d| matches!(d.status, Status::Succeeded | Status::RolledBack))
+            .find(|d| Release::from_deployment(d).is_ok_and(|r| r.fingerprint() == fingerprint))
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "revision {number} runs {} of deployment #{}, which never served; see \
+                     `runway history`",
+                    first.version, first.id
+                ))
+            })?;
+        Ok(served.id)
     }
 
     /// `runway restore BACKUP`: the database goes back to the backup, and the release that

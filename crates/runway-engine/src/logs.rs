@@ -157,3 +157,68 @@ impl Engine {
 fn replica_number(name: &str) -> Option<i64> {
     name.rsplit('-').next()?.parse().ok()
 }
+
+impl Engine {
+    /// For a `[kubernetes]` service, the pods whose logs `selection` names (all of them, or
+    /// the one `--node` names, or those of `--version`); `None` for a service of another
+    /// platform, or when a deployment's logs are asked for (those are its hooks', kept in the
+    /// store).
+    pub async fn pod_log_sources(
+        &self,
+        service: &str,
+        selection: &LogSelection,
+    ) -> Result<Option<Vec<LogSource>>, EngineError> {
+        let Some(release) = self
+            .serving(service)?
+            .filter(|r| r.spec.kubernetes.is_some())
+        else {
+            return Ok(None);
+        };
+        if selection.deployment.is_some() {
+            return Ok(None);
+        }
+        let pods = self
+            .cluster
+            .pods(&release)
+            .await
+            .map_err(EngineError::Failed)?;
+        let sources: Vec<LogSource> = pods
+            .into_iter()
+            .filter(|p| selection.node.as_ref().is_none_or(|n| n == &p.name))
+            .filter(|p| {
+                selection
+                    .version
+                    .as_ref()
+                    .is_none_or(|v| p.version.as_ref() == Some(v))
+            })
+            .map(|p| LogSource {
+                replica: p.name,
+                version: p.version.unwrap_or_default(),
+            })
+            .collect();
+        if sources.is_empty() {
+            if let Some(node) = &selection.node {
+                return Err(EngineError::NotFound(format!(
+                    "no pod `{node}` in service `{service}`: `runway status` lists its pods"
+                )));
+            }
+        }
+        Ok(Some(sources))
+    }
+
+    /// What pod `pod` of `service` printed (see [`Engine::pod_log_sources`]).
+    pub async fn read_pod_log(
+        &self,
+        service: &str,
+        pod: &str,
+        read: crate::platform::LogRead,
+    ) -> Result<crate::platform::LogChunk, EngineError> {
+        let release = self.serving(service)?.ok_or_else(|| {
+            EngineError::NotFound(format!("service `{service}` serves no release"))
+        })?;
+        self.cluster
+            .pod_log(&release, pod, read)
+            .await
+            .map_err(EngineError::Failed)
+    }
+}

@@ -16,6 +16,12 @@ impl Engine {
         action: NodeAction,
     ) -> Result<String, EngineError> {
         let svc = self.service(service)?;
+        if let Some(release) = self
+            .serving(service)?
+            .filter(|r| r.spec.kubernetes.is_some())
+        {
+            return self.pod_action(service, &release, node, action).await;
+        }
         if action == NodeAction::Restart && !self.platform.capabilities().restart_one {
             return Err(EngineError::BadRequest(format!(
                 "the {} platform cannot restart one node on its own; deploy again instead",
@@ -102,6 +108,42 @@ impl Engine {
                 )))
             }
         }
+    }
+
+    /// A node action on a cluster, where the nodes are pods and the Deployment keeps their
+    /// count: a restart deletes the pod, and its ReplicaSet starts another.
+    async fn pod_action(
+        &self,
+        service: &str,
+        release: &Release,
+        pod: &str,
+        action: NodeAction,
+    ) -> Result<String, EngineError> {
+        if action != NodeAction::Restart {
+            return Err(EngineError::BadRequest(format!(
+                "`{service}` runs on Kubernetes, where its Deployment keeps the number of pods: \
+                 `runway scale --count N` changes it, and `runway nodes restart POD` deletes a \
+                 pod for its ReplicaSet to replace"
+            )));
+        }
+        let pods = self
+            .cluster
+            .pods(release)
+            .await
+            .map_err(EngineError::Failed)?;
+        if !pods.iter().any(|p| p.name == pod) {
+            return Err(EngineError::NotFound(format!(
+                "no pod `{pod}` in service `{service}`; `runway status` lists its pods"
+            )));
+        }
+        self.cluster
+            .delete_pod(release, pod)
+            .await
+            .map_err(EngineError::Failed)?;
+        tracing::info!(service, pod, "pod deleted by the operator");
+        Ok(format!(
+            "pod {pod} deleted: its ReplicaSet starts a replacement"
+        ))
     }
 
     /// The serving release, when the node `name` (of release `release_id`) ran its version;

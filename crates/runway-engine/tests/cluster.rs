@@ -196,3 +196,24 @@ async fn recreate_scales_the_old_release_to_zero_before_the_migration() {
         "v1's migration and v2's"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn scaling_or_redeploying_a_release_keeps_its_revision() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", spec("")).await;
+    let scale = engine.scale("web", 5).await.expect("scaling starts");
+    let scaled = h.finished(&engine, scale.id).await;
+    assert_eq!(scaled.status, Status::Succeeded, "{:?}", scaled.reason);
+    // The same release (its template names deployment #1): the same revision.
+    assert_eq!(h.fakes.cluster.running("web"), Some(v1.id));
+    assert!(h
+        .events(scaled.id)
+        .iter()
+        .any(|e| matches!(e, Event::RolledOut { revision: 1, .. })));
+    let again = h.deploy_and_wait(&engine, "v1", spec("")).await;
+    assert!(h
+        .events(again.id)
+        .iter()
+        .any(|e| matches!(e, Event::RolledOut { revision: 1, .. })));
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use runway_engine::cluster::{Cluster, Revision, Rolled};
-use runway_engine::platform::Progress;
+use runway_engine::platform::{LogChunk, LogRead, Progress};
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
 use runway_wire::api::PodView;
@@ -24,6 +24,8 @@ pub struct FakeCluster {
     rolled: Mutex<Vec<(String, String)>>,
     /// Every service whose Deployment was scaled to zero, in order.
     stopped: Mutex<Vec<String>>,
+    /// Every pod deleted, in order.
+    deleted: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -44,6 +46,11 @@ impl FakeCluster {
     /// Every service whose Deployment was scaled to zero (recreate), in order.
     pub fn stopped(&self) -> Vec<String> {
         lock(&self.stopped).clone()
+    }
+
+    /// Every pod deleted (`nodes restart`), in order.
+    pub fn deleted(&self) -> Vec<String> {
+        lock(&self.deleted).clone()
     }
 
     /// The deployment whose release `service`'s Deployment runs now.
@@ -101,6 +108,38 @@ impl Cluster for FakeCluster {
             lock(&self.stopped).push(service.clone());
             progress(format!("Deployment \"{service}\" scaled to 0"));
             Ok(())
+        })
+    }
+
+    fn delete_pod<'a>(
+        &'a self,
+        release: &'a Release,
+        pod: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let known = (0..release.spec.run.replicas)
+                .any(|i| format!("{}-{i}", release.spec.service.name) == pod);
+            if !known {
+                return Err(format!("pods \"{pod}\" not found"));
+            }
+            lock(&self.deleted).push(pod.to_string());
+            Ok(())
+        })
+    }
+
+    /// Each pod says its name and version, once.
+    fn pod_log<'a>(
+        &'a self,
+        release: &'a Release,
+        pod: &'a str,
+        read: LogRead,
+    ) -> BoxFuture<'a, Result<LogChunk, String>> {
+        Box::pin(async move {
+            let lines = match read {
+                LogRead::Tail(_) => vec![format!("{pod} serving {}", release.version)],
+                LogRead::Since(_) => Vec::new(),
+            };
+            Ok(LogChunk { lines, cursor: 1 })
         })
     }
 

@@ -346,3 +346,38 @@ impl Target {
         }
     }
 }
+
+impl Target {
+    /// Deletes pod `name` (its ReplicaSet replaces it).
+    pub async fn delete_pod(&self, name: &str) -> Result<(), Error> {
+        self.pods
+            .delete(name, &Default::default())
+            .await
+            .map_err(|e| Error::api(format!("deleting pod {}/{name}", self.namespace), e))?;
+        Ok(())
+    }
+
+    /// Pod `name`'s log, stamped (see [`crate::pods::log_lines`]): the last `tail` lines, or
+    /// everything since `since` (nanoseconds since the epoch).
+    pub async fn pod_log(
+        &self,
+        name: &str,
+        tail: Option<usize>,
+        since: Option<u64>,
+    ) -> Result<String, Error> {
+        let params = kube::api::LogParams {
+            timestamps: true,
+            tail_lines: tail.map(|n| n.min(i64::MAX as usize) as i64),
+            since_time: since.and_then(|nanos| {
+                k8s_openapi::jiff::Timestamp::from_nanosecond(nanos as i128).ok()
+            }),
+            ..Default::default()
+        };
+        self.pods.logs(name, &params).await.map_err(|e| {
+            Error::api(
+                format!("reading the log of pod {}/{name}", self.namespace),
+                e,
+            )
+        })
+    }
+}

@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use runway_engine::cluster::{Cluster, Revision, Rolled};
-use runway_engine::platform::Progress;
+use runway_engine::platform::{LogChunk, LogRead, Progress};
 use runway_engine::router::BoxFuture;
 use runway_engine::Release;
 use runway_wire::api::PodView;
@@ -174,6 +174,38 @@ impl Cluster for KubernetesCluster {
             let target = self.target(release).await.map_err(|e| e.to_string())?;
             let pods = target.pods().await.map_err(|e| e.to_string())?;
             Ok(pods.iter().map(pods::view).collect())
+        })
+    }
+
+    fn delete_pod<'a>(
+        &'a self,
+        release: &'a Release,
+        pod: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let target = self.target(release).await.map_err(|e| e.to_string())?;
+            target.delete_pod(pod).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn pod_log<'a>(
+        &'a self,
+        release: &'a Release,
+        pod: &'a str,
+        read: LogRead,
+    ) -> BoxFuture<'a, Result<LogChunk, String>> {
+        Box::pin(async move {
+            let target = self.target(release).await.map_err(|e| e.to_string())?;
+            let (tail, since) = match read {
+                LogRead::Tail(n) => (Some(n), None),
+                LogRead::Since(after) => (None, Some(after)),
+            };
+            let raw = target
+                .pod_log(pod, tail, since)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (lines, cursor) = pods::log_lines(&raw, since.unwrap_or(0));
+            Ok(LogChunk { lines, cursor })
         })
     }
 

@@ -38,9 +38,46 @@ pub fn view(pod: &Pod) -> PodView {
     }
 }
 
+/// A pod log read with timestamps (`timestamps=true`): its lines without them, those at or
+/// before `after` (nanoseconds since the epoch: the cursor of an earlier read) left out, and
+/// the cursor for the next read (the last line's time).
+pub fn log_lines(raw: &str, after: u64) -> (Vec<String>, u64) {
+    let mut cursor = after;
+    let mut lines = Vec::new();
+    for line in raw.lines() {
+        let (stamp, text) = line.split_once(' ').unwrap_or((line, ""));
+        let at = stamp
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .ok()
+            .and_then(|t| u64::try_from(t.as_nanosecond()).ok());
+        match at {
+            Some(at) if at <= after => continue,
+            Some(at) => {
+                cursor = cursor.max(at);
+                lines.push(text.to_string());
+            }
+            // A line the kubelet did not stamp (should not happen): kept as it is.
+            None => lines.push(line.to_string()),
+        }
+    }
+    (lines, cursor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_drop_their_stamps_and_what_was_read_before() {
+        let raw = "2026-11-30T16:00:00.000000001Z first\n2026-11-30T16:00:01.5Z second line\n";
+        let (lines, cursor) = log_lines(raw, 0);
+        assert_eq!(lines, ["first", "second line"]);
+        let (again, same) = log_lines(raw, cursor);
+        assert!(again.is_empty());
+        assert_eq!(same, cursor);
+        let (later, _) = log_lines(&format!("{raw}2026-11-30T16:00:02Z third\n"), cursor);
+        assert_eq!(later, ["third"]);
+    }
     use serde_json::json;
 
     #[test]

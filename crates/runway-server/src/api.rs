@@ -493,6 +493,30 @@ async fn logs(
         cursor: BTreeMap::new(),
     };
     let now = runway_store::now();
+    // A cluster's pods, read from the cluster.
+    if let Some(pods) = api.engine.pod_log_sources(&service, &selection).await? {
+        for pod in pods {
+            let (read, read_at) = match cursor.get(&pod.replica) {
+                Some(&after) => (LogRead::Since(after), Some(now.clone())),
+                None => (LogRead::Tail(q.n.unwrap_or(50)), None),
+            };
+            let chunk = api
+                .engine
+                .read_pod_log(&service, &pod.replica, read)
+                .await
+                .unwrap_or_default();
+            out.cursor.insert(pod.replica.clone(), chunk.cursor);
+            out.lines
+                .extend(chunk.lines.into_iter().map(|line| LogLine {
+                    at: read_at.clone(),
+                    replica: Some(pod.replica.clone()),
+                    version: Some(pod.version.clone()),
+                    hook: None,
+                    line,
+                }));
+        }
+        return Ok(Json(out));
+    }
     for source in api.engine.log_sources(&service, &selection)? {
         // Lines that appeared since the cursor's offset were written in the last moments; of
         // a tail (a first read, or a replica new to the cursor) the time of writing is not

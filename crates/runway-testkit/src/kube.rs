@@ -662,10 +662,32 @@ fn pod_log(
     } else {
         lines.push(format!("{name} serving on :8000"));
     }
+    // The kubelet stamps each line; here line i was written at second i of 2026.
+    let mut lines: Vec<(String, String)> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| (format!("2026-01-01T00:00:{i:02}.000000000Z"), line))
+        .collect();
+    if let Some(since) = query.get("sinceTime") {
+        // Lines at or after `sinceTime` (RFC 3339 strings of one format compare as times).
+        let since = since.trim_end_matches('Z').to_string();
+        lines.retain(|(at, _)| at.trim_end_matches('Z') >= since.as_str());
+    }
     if let Some(tail) = query.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
         let skip = lines.len().saturating_sub(tail);
         lines.drain(..skip);
     }
+    let stamped = matches!(query.get("timestamps").map(String::as_str), Some("true"));
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|(at, line)| {
+            if stamped {
+                format!("{at} {line}")
+            } else {
+                line
+            }
+        })
+        .collect();
     Response::builder()
         .status(200)
         .header("content-type", "text/plain")

@@ -419,3 +419,83 @@ async fn recreate_stops_every_pod_before_the_migration_job_runs() {
     assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
     assert_eq!(c.deployment()["spec"]["replicas"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_are_the_nodes_logs_come_from_the_pod_log_api_and_scale_sets_replicas() {
+    let c = Cluster::start().await;
+    let config = c.config("");
+    let file = config.to_str().unwrap();
+    assert!(c.deploy("v1").await.status.success());
+    let pods = c.h.status().await["services"][0]["pods"].clone();
+    let first = pods[0]["name"].as_str().unwrap().to_string();
+
+    // logs: every pod's, from the cluster, named by pod.
+    let out = c.h.runway(&["-f", file, "logs", "-n", "5"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains(&format!("{first} | {first} serving on :8000")),
+        "{printed}"
+    );
+    assert_eq!(
+        printed.lines().filter(|l| l.contains("serving on")).count(),
+        3,
+        "{printed}"
+    );
+    let out =
+        c.h.runway(&["-f", file, "logs", "--node", &first, "--json"])
+            .await;
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !lines.is_empty()
+            && lines
+                .iter()
+                .all(|l| l["replica"] == first.as_str() && l["version"] == "v1")
+    );
+
+    let out = c.h.runway(&["-f", file, "nodes", "list"]).await;
+    assert!(
+        text(&out).contains(&first),
+        "nodes list shows the pods: {}",
+        text(&out)
+    );
+
+    // nodes restart deletes the pod; the ReplicaSet replaces it.
+    let out = c.h.runway(&["-f", file, "nodes", "restart", &first]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("deleted"), "{}", text(&out));
+    assert!(c.kube.get("pods", "production", &first).is_none());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.deployment()["status"]["availableReplicas"] != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "never replaced: {}",
+            c.deployment()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = c.h.runway(&["-f", file, "nodes", "stop", &first]).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("runway scale"), "{}", text(&out));
+
+    // scale: the Deployment's replicas, the same template.
+    let generation = c.deployment()["metadata"]["generation"].as_i64().unwrap();
+    let out = c.h.runway(&["-f", file, "scale", "--count", "5"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let d = c.deployment();
+    assert_eq!(d["spec"]["replicas"], 5);
+    assert_eq!(d["status"]["availableReplicas"], 5);
+    assert_eq!(
+        d["metadata"]["generation"].as_i64().unwrap(),
+        generation + 1
+    );
+    assert_eq!(
+        c.kubectl_history().len(),
+        1,
+        "scaling is no new revision: {:?}",
+        c.kubectl_history()
+    );
+}
