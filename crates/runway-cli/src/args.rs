@@ -175,6 +175,14 @@ pub enum Command {
         /// Address of the Prometheus /metrics endpoint (no token needed).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         metrics_listen: SocketAddr,
+        /// Run only while holding this Kubernetes Lease (NAMESPACE/NAME): with two runway
+        /// replicas in a cluster, one drives and the other waits to take over.
+        #[arg(long, env = "RUNWAY_LEADER_LEASE", value_name = "NAMESPACE/NAME", value_parser = parse_lease)]
+        leader_lease: Option<(String, String)>,
+        /// How long the Lease lasts without renewal (a standby takes over that long after the
+        /// leader stops renewing).
+        #[arg(long, default_value = "15s", value_parser = parse_window, requires = "leader_lease")]
+        leader_lease_duration: std::time::Duration,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -550,6 +558,26 @@ pub enum NodesCommand {
 
 fn parse_window(s: &str) -> Result<std::time::Duration, String> {
     runway_spec::parse_duration(s)
+}
+
+/// `NAMESPACE/NAME` of a Lease.
+fn parse_lease(s: &str) -> Result<(String, String), String> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 63
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    match s.split_once('/') {
+        Some((namespace, name)) if valid(namespace) && valid(name) => {
+            Ok((namespace.to_string(), name.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not NAMESPACE/NAME of a Lease, e.g. `ops/runway` (lowercase letters, \
+             digits and `-`)"
+        )),
+    }
 }
 
 impl Command {

@@ -105,12 +105,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Server {
             api_listen,
             metrics_listen,
+            leader_lease,
+            leader_lease_duration,
             ..
         } => {
             runway_server::run(runway_server::ServerOptions {
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
                 metrics_listen: *metrics_listen,
+                leader_lease: leader_lease.clone().map(|(namespace, name)| {
+                    runway_server::LeaderLease {
+                        namespace,
+                        name,
+                        duration: *leader_lease_duration,
+                    }
+                }),
             })
             .await?;
             Ok(ExitCode::SUCCESS)

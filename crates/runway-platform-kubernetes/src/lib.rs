@@ -21,6 +21,7 @@
 
 pub mod deployment;
 pub mod job;
+pub mod lease;
 pub mod pods;
 pub mod revision;
 pub mod rollout;

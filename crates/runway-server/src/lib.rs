@@ -20,9 +20,21 @@ pub struct ServerOptions {
     pub state_dir: PathBuf,
     pub api_listen: SocketAddr,
     pub metrics_listen: SocketAddr,
+    /// Hold this Lease while running (runway replicated in a cluster).
+    pub leader_lease: Option<LeaderLease>,
+}
+
+/// `--leader-lease`: the Lease a server must hold to run.
+pub struct LeaderLease {
+    pub namespace: String,
+    pub name: String,
+    pub duration: std::time::Duration,
 }
 
 pub async fn run(opts: ServerOptions) -> Result<()> {
+    if let Some(lease) = &opts.leader_lease {
+        lead(lease).await?;
+    }
     let state_dir = state_dir::prepare(&opts.state_dir)?;
     let _lock = state_dir::lock(&state_dir)?;
     let store = Arc::new(Store::open(&state_dir.join(state_dir::DATABASE))?);
@@ -73,6 +85,58 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     eprintln!("runway server stopping: draining and stopping replicas");
     state_dir::remove_server_file(&state_dir);
     engine.shutdown().await;
+    Ok(())
+}
+
+/// Waits until this process holds the Lease, then keeps it; when it cannot, the process
+/// exits at once (a standby takes over and resumes what was under way, as after any crash):
+/// two servers never drive one service at once.
+async fn lead(lease: &LeaderLease) -> Result<()> {
+    use runway_platform_kubernetes::lease::{Leader, LeaseTiming};
+    let identity = format!(
+        "{}-{}",
+        std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "runway".into()),
+        std::process::id()
+    );
+    let timing = LeaseTiming {
+        duration: lease.duration,
+        renew_every: (lease.duration / 5).max(std::time::Duration::from_millis(200)),
+    };
+    let client = runway_platform_kubernetes::KubernetesCluster::default()
+        .client(None)
+        .await?;
+    // Said once per holder, not at every look.
+    let last_holder = std::sync::Mutex::new(String::new());
+    let leader = Leader::acquire(
+        client,
+        &lease.namespace,
+        &lease.name,
+        &identity,
+        timing,
+        |(holder, age)| {
+            let mut last = last_holder.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != *holder {
+                eprintln!(
+                    "runway server waiting: the Lease {}/{} is held by {holder} (renewed {age:.1}s ago)",
+                    lease.namespace, lease.name
+                );
+                *last = holder.clone();
+            }
+        },
+    )
+    .await?;
+    eprintln!(
+        "runway server leading: holds the Lease {}/{} as {identity}",
+        lease.namespace, lease.name
+    );
+    tokio::spawn(async move {
+        let why = leader.hold().await;
+        eprintln!("runway server stopping at once: {why}");
+        tracing::error!("leadership lost: {why}");
+        std::process::exit(1);
+    });
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! rollout is a conversation with one, so the tests talk to this one instead.
 //!
 //! It serves just what runway (and `kubectl get`, `rollout status`, `rollout history`) use:
-//! discovery, Deployments, ReplicaSets and Pods in any namespace, with lists, label and field
+//! discovery, Deployments, ReplicaSets, Pods (and their logs), Jobs and Leases in any
+//! namespace, with lists, label and field
 //! selectors, and watches from a resource version. A controller loop plays the Deployment
 //! controller: it observes each new generation, creates or reuses a ReplicaSet per pod template
 //! (equal but for `pod-template-hash`, the revision moving to the newest as the real one
@@ -38,6 +39,12 @@ const KINDS: &[(&str, &str, &str, &str)] = &[
     ("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1"),
     ("pods", "Pod", "v1", "/api/v1"),
     ("jobs", "Job", "batch/v1", "/apis/batch/v1"),
+    (
+        "leases",
+        "Lease",
+        "coordination.k8s.io/v1",
+        "/apis/coordination.k8s.io/v1",
+    ),
 ];
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -416,7 +423,10 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Body>) -> Response<Bo
                 {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
                  "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
                 {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}}]}),
+                 "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}},
+                {"name": "coordination.k8s.io",
+                 "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}]}),
         ),
         ["version"] => json_response(
             200,
@@ -598,7 +608,9 @@ fn item(
             }
             // The main resource's status is the controller's; the generation counts spec
             // changes.
-            object["status"] = current["status"].clone();
+            if !current["status"].is_null() {
+                object["status"] = current["status"].clone();
+            }
             object["metadata"]["uid"] = current["metadata"]["uid"].clone();
             object["metadata"]["creationTimestamp"] =
                 current["metadata"]["creationTimestamp"].clone();

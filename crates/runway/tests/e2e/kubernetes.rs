@@ -499,3 +499,84 @@ async fn pods_are_the_nodes_logs_come_from_the_pod_log_api_and_scale_sets_replic
         c.kubectl_history()
     );
 }
+
+/// `runway server --leader-lease`: a second server waits while the first holds the Lease,
+/// and takes over (resuming what was under way) once the first is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_never_drive_at_once_the_standby_takes_over_the_lease() {
+    let kube = FakeKube::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube.kubeconfig(dir.path());
+    let state = dir.path().join("state");
+    let spawn = |name: &str| {
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+        Command::new(RUNWAY)
+            .args(["server", "--state-dir"])
+            .arg(&state)
+            .args([
+                "--leader-lease",
+                "ops/runway",
+                "--leader-lease-duration",
+                "2s",
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("POD_NAME", name)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let log = |name: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    };
+    let wait_for = |name: &str, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !log(name).contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never said {what:?}:\n{}",
+                log(name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let holder = || {
+        kube.get("leases", "ops", "runway")
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+
+    let mut a = spawn("runway-a");
+    wait_for("runway-a", "runway server ready");
+    assert!(holder().starts_with("runway-a-"), "{}", holder());
+    let mut b = spawn("runway-b");
+    wait_for(
+        "runway-b",
+        "runway server waiting: the Lease ops/runway is held by runway-a-",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !log("runway-b").contains("runway server ready"),
+        "the standby must not start while the leader renews:\n{}",
+        log("runway-b")
+    );
+
+    // The leader dies without a word; within the Lease's 2 s the standby leads.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let died = Instant::now();
+    wait_for("runway-b", "runway server ready");
+    assert!(
+        died.elapsed() < Duration::from_secs(10),
+        "took over after {:?}",
+        died.elapsed()
+    );
+    assert!(holder().starts_with("runway-b-"), "{}", holder());
+    let lease = kube.get("leases", "ops", "runway").unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(b.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = b.wait();
+}
