@@ -24,14 +24,19 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
+        Cluster::start_with(Vec::new()).await
+    }
+
+    /// With `env` for the server on top of `KUBECONFIG`.
+    async fn start_with(mut env: Vec<(String, String)>) -> Cluster {
         let kube = FakeKube::start();
         let dir = tempfile::tempdir().unwrap().keep();
         let kubeconfig = kube.kubeconfig(&dir);
-        let h = Harness::start_with_env(vec![(
+        env.push((
             "KUBECONFIG".into(),
             kubeconfig.to_string_lossy().into_owned(),
-        )])
-        .await;
+        ));
+        let h = Harness::start_with_env(env).await;
         Cluster {
             kube,
             kubeconfig,
@@ -579,4 +584,159 @@ async fn two_servers_never_drive_at_once_the_standby_takes_over_the_lease() {
         nix::sys::signal::Signal::SIGTERM,
     );
     let _ = b.wait();
+}
+
+/// deploy/kubernetes/runway.yaml's Role grants exactly what runway uses: every request runway
+/// makes through a whole runbook (leader election, a deployment with a migration Job, a failed
+/// rollout and its undo, status, logs, a pod restart, a rollback to a revision, a scale and a
+/// recreate) is allowed by one of its rules, and every verb it grants was used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_role_grants_exactly_the_verbs_runway_uses() {
+    let c = Cluster::start_with(vec![(
+        "RUNWAY_LEADER_LEASE".into(),
+        "production/runway".into(),
+    )])
+    .await;
+    let with_hook = c.config(
+        "\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\nundo = [\"migrate\", \"down\"]\ntimeout = \"20s\"\n",
+    );
+    let file = with_hook.to_str().unwrap().to_string();
+    let run = |args: Vec<String>| {
+        let h = &c.h;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            h.runway(&args).await
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(run(args(&["-f", &file, "deploy", "v1"]))
+        .await
+        .status
+        .success());
+    c.kube.break_image("api:v2");
+    assert!(!run(args(&["-f", &file, "deploy", "v2"]))
+        .await
+        .status
+        .success());
+    assert!(run(args(&["-f", &file, "deploy", "v3"]))
+        .await
+        .status
+        .success());
+    assert!(run(args(&["-f", &file, "status"])).await.status.success());
+    assert!(run(args(&["-f", &file, "logs"])).await.status.success());
+    let pod = c.h.status().await["services"][0]["pods"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(run(args(&["-f", &file, "nodes", "restart", &pod]))
+        .await
+        .status
+        .success());
+    // v1's revision: 3 since v2's failed rollout was undone to it.
+    let (v1, _) = c
+        .kubectl_history()
+        .into_iter()
+        .find(|(_, cause)| cause.contains("v1"))
+        .unwrap();
+    let out = run(args(&[
+        "rollback",
+        "--service",
+        "api",
+        "--to-revision",
+        &v1.to_string(),
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(run(args(&["-f", &file, "scale", "--count", "2"]))
+        .await
+        .status
+        .success());
+    let recreate = c.config("\n[strategy]\nkind = \"recreate\"\n");
+    assert!(
+        run(args(&["-f", recreate.to_str().unwrap(), "deploy", "v4"]))
+            .await
+            .status
+            .success()
+    );
+
+    // What runway asked for, as (API group, resource, verb).
+    let used: std::collections::BTreeSet<(String, String, String)> = c
+        .kube
+        .requests()
+        .iter()
+        .filter_map(|r| rbac_of(r))
+        .collect();
+    let granted = granted_by_the_shipped_role();
+    let missing: Vec<_> = used.difference(&granted).collect();
+    assert!(
+        missing.is_empty(),
+        "runway needs, and the Role does not grant: {missing:?}"
+    );
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "the Role grants, and runway never used: {unused:?}"
+    );
+}
+
+/// The (group, resource, verb) a request of the API needs, as RBAC sees it.
+fn rbac_of(request: &str) -> Option<(String, String, String)> {
+    let (method, target) = request.split_once(' ')?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", "namespaces", _, rest @ ..] => ("", rest),
+        ["apis", group, _, "namespaces", _, rest @ ..] => (*group, rest),
+        _ => return None, // discovery
+    };
+    let watch = query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    let (resource, verb) = match (method, rest) {
+        ("GET", [resource]) if watch => (resource.to_string(), "watch"),
+        ("GET", [resource]) => (resource.to_string(), "list"),
+        ("POST", [resource]) => (resource.to_string(), "create"),
+        ("GET", [resource, _]) => (resource.to_string(), "get"),
+        ("PUT", [resource, _]) => (resource.to_string(), "update"),
+        ("PATCH", [resource, _]) => (resource.to_string(), "patch"),
+        ("DELETE", [resource, _]) => (resource.to_string(), "delete"),
+        ("GET", [resource, _, sub]) => (format!("{resource}/{sub}"), "get"),
+        _ => return None,
+    };
+    Some((group.to_string(), resource, verb.to_string()))
+}
+
+fn granted_by_the_shipped_role() -> std::collections::BTreeSet<(String, String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        kind: String,
+        #[serde(default)]
+        rules: Vec<Rule>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Rule {
+        api_groups: Vec<String>,
+        resources: Vec<String>,
+        verbs: Vec<String>,
+    }
+    let text = include_str!("../../../../deploy/kubernetes/runway.yaml");
+    let mut granted = std::collections::BTreeSet::new();
+    for doc in text.split("\n---\n") {
+        let doc: Doc = serde_saphyr::from_str(doc).expect("a YAML document");
+        if doc.kind != "Role" {
+            continue;
+        }
+        for rule in doc.rules {
+            for group in &rule.api_groups {
+                for resource in &rule.resources {
+                    for verb in &rule.verbs {
+                        granted.insert((group.clone(), resource.clone(), verb.clone()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(!granted.is_empty(), "the manifest has a Role with rules");
+    granted
 }
