@@ -27,6 +27,11 @@ impl Engine {
         bg: &BlueGreenSpec,
         mut controls: mpsc::UnboundedReceiver<Control>,
     ) -> Result<(), Failure> {
+        if target.spec.kubernetes.is_some() {
+            return self
+                .blue_green_on_cluster(svc, id, target, stable, bg, controls)
+                .await;
+        }
         let fingerprint = target.fingerprint();
         let only = |version: &str| {
             let mut w = BTreeMap::new();
@@ -120,6 +125,127 @@ impl Engine {
             .collect();
         self.retire(svc, id, old).await;
         svc.set_weights(None);
+        Ok(())
+    }
+
+    /// Blue-green on a cluster, as runbook 001 does it: the new release rolled out in the idle
+    /// slot's Deployment with no traffic, the preview Service pointed at it for the smoke
+    /// tests, then the Service's selector switched to it at once. The old slot keeps running
+    /// for `scale_down_delay`: an abort in that window (or a failed analysis) switches the
+    /// selector back, with nothing to start. Then the old slot is scaled to zero.
+    async fn blue_green_on_cluster(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        target: &Release,
+        stable: &Release,
+        bg: &BlueGreenSpec,
+        mut controls: mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), Failure> {
+        let failed = |e: String| Failure::failed(e);
+        // `None`: the old release runs in the service's own Deployment (its first blue-green
+        // release, or one deployed before).
+        let live = self.cluster.live_slot(target).await.map_err(failed)?;
+        let idle = if live.as_deref() == Some("blue") {
+            "green"
+        } else {
+            "blue"
+        };
+        let release = Release {
+            id: self.first_of_release(target),
+            ..target.clone()
+        };
+        let progress = move |message: String| self.journal(id, Event::RolloutProgress { message });
+        let rolled = self
+            .cluster
+            .roll(&release, Some(idle), &progress)
+            .await
+            .map_err(failed)?;
+        self.journal(
+            id,
+            Event::RolledOut {
+                revision: rolled.revision,
+                message: rolled.message,
+            },
+        );
+        self.cluster
+            .select(target, true, idle)
+            .await
+            .map_err(failed)?;
+        let k8s = target.spec.kubernetes.as_ref();
+        self.journal(
+            id,
+            Event::PreviewReady {
+                version: target.version.clone(),
+                preview: None,
+                header: k8s
+                    .map(|k| {
+                        format!(
+                            "Service {}/{}-preview (slot {idle})",
+                            k.namespace, k.service
+                        )
+                    })
+                    .unwrap_or_default(),
+            },
+        );
+        self.checks_gate(id, target, "smoke", Vec::new())
+            .await
+            .map_err(failed)?;
+        self.journal(
+            id,
+            Event::Switched {
+                from: stable.version.clone(),
+                to: target.version.clone(),
+            },
+        );
+        self.cluster
+            .select(target, false, idle)
+            .await
+            .map_err(failed)?;
+        let live_slot = live.as_deref();
+        let switch_back = |reason: String| async move {
+            let back = match live_slot {
+                Some(slot) => self.cluster.select(stable, false, slot).await,
+                // The old release is in the service's own Deployment, which a slot selector
+                // cannot pick: the way back is the revert's rollout of it.
+                None => Ok(()),
+            };
+            match back {
+                Ok(()) => Failure::rolled_back(reason),
+                Err(e) => Failure::rolled_back(format!("{reason}; switching back failed: {e}")),
+            }
+        };
+        if let Some(window) = bg.analysis_for {
+            if let Err(reason) = self
+                .analyse_after_switch(svc, id, target, stable, window.0, &mut controls)
+                .await
+            {
+                return Err(switch_back(reason).await);
+            }
+        }
+        self.journal(
+            id,
+            Event::ScaleDownPending {
+                version: stable.version.clone(),
+                seconds: bg.scale_down_delay.0.as_secs_f64(),
+            },
+        );
+        let delay = tokio::time::sleep(bg.scale_down_delay.0);
+        tokio::pin!(delay);
+        loop {
+            tokio::select! {
+                _ = &mut delay => break,
+                control = controls.recv() => match control {
+                    Some(Control::Abort) => return Err(switch_back("rolled back within the scale-down window (`runway abort`): the Service selects the old release's pods again".into()).await),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        self.cluster
+            .stop(stable, live.as_deref(), &progress)
+            .await
+            .map_err(failed)?;
         Ok(())
     }
 

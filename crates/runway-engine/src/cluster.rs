@@ -23,12 +23,30 @@ pub trait Cluster: Send + Sync {
     /// gets a line each time the rollout's state changes (`2 of 3 updated replicas are
     /// available...`). A release the Deployment already runs is followed, not changed again:
     /// a deployment resumed after a crash calls this again. The error says why the rollout
-    /// will not finish (its progress deadline passed) in the cluster's words.
+    /// will not finish (its progress deadline passed) in the cluster's words. With a `slot`,
+    /// the Deployment is that blue-green slot's (created from the service's own when missing).
     fn roll<'a>(
         &'a self,
         release: &'a Release,
+        slot: Option<&'a str>,
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<Rolled, String>>;
+
+    /// Blue-green: the slot the service's Service selects now; `None` when it selects none
+    /// (the service's own Deployment serves, or there is no Service yet).
+    fn live_slot<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Option<String>, String>>;
+
+    /// Blue-green: points the service's Service (or with `preview`, its preview Service) at
+    /// the pods of `slot`: the switch, and the switch back.
+    fn select<'a>(
+        &'a self,
+        release: &'a Release,
+        preview: bool,
+        slot: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
 
     /// The Deployment's revisions, oldest first (`kubectl rollout history`).
     fn revisions<'a>(
@@ -36,11 +54,13 @@ pub trait Cluster: Send + Sync {
         release: &'a Release,
     ) -> BoxFuture<'a, Result<Vec<Revision>, String>>;
 
-    /// Scales the release's Deployment to zero and waits until its pods are gone (the recreate
-    /// strategy's "stop the old release"); `progress` as for [`Cluster::roll`].
+    /// Scales the release's Deployment (or `slot`'s) to zero and waits until its pods are gone
+    /// (recreate's "stop the old release", blue-green's scale-down); `progress` as for
+    /// [`Cluster::roll`].
     fn stop<'a>(
         &'a self,
         release: &'a Release,
+        slot: Option<&'a str>,
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<(), String>>;
 

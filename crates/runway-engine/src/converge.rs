@@ -88,7 +88,16 @@ impl Engine {
             id: self.first_of_release(target),
             ..target.clone()
         };
-        let rolled = self.cluster.roll(&release, &progress).await?;
+        // A blue-green service's releases run in slots: the one its Service selects is the one
+        // to converge (a revert after a failed switch finds the old release there, unchanged).
+        let slot = match &target.spec.strategy {
+            runway_spec::StrategySpec::BlueGreen(_) => self.cluster.live_slot(&release).await?,
+            _ => None,
+        };
+        let rolled = self
+            .cluster
+            .roll(&release, slot.as_deref(), &progress)
+            .await?;
         self.journal(
             id,
             Event::RolledOut {

@@ -933,7 +933,7 @@ fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
     let strategy = match &spec.strategy {
         StrategySpec::Rolling(_) => None,
         StrategySpec::Canary(_) => Some("canary"),
-        StrategySpec::BlueGreen(_) => Some("blue-green"),
+        StrategySpec::BlueGreen(_) => None,
         StrategySpec::Recreate(_) => None,
     };
     if let Some(kind) = strategy {

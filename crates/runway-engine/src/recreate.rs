@@ -74,7 +74,7 @@ impl Engine {
             );
             let progress =
                 move |message: String| self.journal(id, Event::RolloutProgress { message });
-            self.cluster.stop(&old, &progress).await?;
+            self.cluster.stop(&old, None, &progress).await?;
         }
         self.take_backup(ctx, target).await?;
         self.migrate(ctx, target).await?;

@@ -217,3 +217,69 @@ async fn scaling_or_redeploying_a_release_keeps_its_revision() {
         .iter()
         .any(|e| matches!(e, Event::RolledOut { revision: 1, .. })));
 }
+
+const BLUE_GREEN: &str = "[strategy]\nkind = \"blue-green\"\nscale_down_delay = \"30s\"\n";
+
+#[tokio::test(start_paused = true)]
+async fn blue_green_rolls_the_idle_slot_switches_the_service_and_scales_the_old_slot_down() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", spec(BLUE_GREEN)).await;
+    assert_eq!(
+        h.fakes.cluster.running("web"),
+        Some(v1.id),
+        "a first release: the Deployment"
+    );
+
+    let v2 = h.deploy_and_wait(&engine, "v2", spec(BLUE_GREEN)).await;
+    assert_eq!(v2.status, Status::Succeeded, "{:?}", v2.reason);
+    assert_eq!(h.fakes.cluster.running("web-blue"), Some(v2.id));
+    assert_eq!(
+        h.fakes.cluster.selected("web-preview").as_deref(),
+        Some("blue")
+    );
+    assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("blue"));
+    assert_eq!(
+        h.fakes.cluster.stopped(),
+        ["web"],
+        "v1's Deployment scaled down after the delay"
+    );
+
+    let v3 = h.deploy_and_wait(&engine, "v3", spec(BLUE_GREEN)).await;
+    assert_eq!(v3.status, Status::Succeeded, "{:?}", v3.reason);
+    assert_eq!(h.fakes.cluster.running("web-green"), Some(v3.id));
+    assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("green"));
+    assert_eq!(h.fakes.cluster.stopped(), ["web", "web-blue"]);
+    let events = h.events(v3.id);
+    let at = |wanted: fn(&Event) -> bool| events.iter().position(wanted).unwrap_or(usize::MAX);
+    let preview = at(|e| matches!(e, Event::PreviewReady { .. }));
+    let switched = at(|e| matches!(e, Event::Switched { .. }));
+    let pending = at(|e| matches!(e, Event::ScaleDownPending { .. }));
+    assert!(preview < switched && switched < pending, "{events:#?}");
+
+    // An abort within the delay puts the Service back on the old slot, starting nothing.
+    let id = h.deploy(&engine, "v4", spec(BLUE_GREEN)).await;
+    h.journaled(&engine, id, |e| matches!(e, Event::ScaleDownPending { .. }))
+        .await;
+    assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("blue"));
+    let rolled = h.fakes.cluster.rolled().len();
+    engine
+        .control("web", runway_engine::canary::Control::Abort)
+        .expect("taken");
+    let v4 = h.finished(&engine, id).await;
+    assert_eq!(v4.status, Status::RolledBack, "{:?}", v4.reason);
+    assert_eq!(
+        h.fakes.cluster.selected("web").as_deref(),
+        Some("green"),
+        "switched back"
+    );
+    assert_eq!(h.fakes.cluster.running("web-green"), Some(v3.id));
+    assert!(
+        h.fakes.cluster.rolled()[rolled..]
+            .iter()
+            .all(|(deployment, version)| deployment == "web-green" && version == "v3"),
+        "the way back rolls nothing new: {:?}",
+        &h.fakes.cluster.rolled()[rolled..]
+    );
+    assert_eq!(h.serving_version().as_deref(), Some("v3"));
+}

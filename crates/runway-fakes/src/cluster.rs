@@ -2,7 +2,8 @@
 //! way the Deployment controller keeps them (a release it already has a revision of moves to a
 //! new revision number, as a template it already has a ReplicaSet for does). A version can be
 //! scripted to fail its rollout, as a release whose pods never become ready fails at its
-//! progress deadline.
+//! progress deadline. Blue-green slots are Deployments of their own (`web-blue`), and the
+//! Services' selectors a table.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,13 +17,16 @@ use runway_wire::id::DeploymentId;
 
 #[derive(Default)]
 pub struct FakeCluster {
-    /// By service: (revision, the deployment whose release it runs), oldest first.
+    /// By Deployment (`web`, or a slot's `web-blue`): (revision, the deployment whose release
+    /// it runs), oldest first.
     revisions: Mutex<BTreeMap<String, Vec<(u64, DeploymentId)>>>,
+    /// The slot each Service selects, by Service (`web`, `web-preview`).
+    selected: Mutex<BTreeMap<String, String>>,
     /// Versions whose rollout fails, with the cluster's words.
     failing: Mutex<BTreeMap<String, String>>,
     /// Every rollout asked for: (service, version).
     rolled: Mutex<Vec<(String, String)>>,
-    /// Every service whose Deployment was scaled to zero, in order.
+    /// Every Deployment scaled to zero, in order.
     stopped: Mutex<Vec<String>>,
     /// Every pod deleted, in order.
     deleted: Mutex<Vec<String>>,
@@ -43,7 +47,7 @@ impl FakeCluster {
         lock(&self.rolled).clone()
     }
 
-    /// Every service whose Deployment was scaled to zero (recreate), in order.
+    /// Every Deployment scaled to zero (recreate, blue-green's scale-down), in order.
     pub fn stopped(&self) -> Vec<String> {
         lock(&self.stopped).clone()
     }
@@ -53,7 +57,12 @@ impl FakeCluster {
         lock(&self.deleted).clone()
     }
 
-    /// The deployment whose release `service`'s Deployment runs now.
+    /// The slot Service `service` (`web`, `web-preview`) selects.
+    pub fn selected(&self, service: &str) -> Option<String> {
+        lock(&self.selected).get(service).cloned()
+    }
+
+    /// The deployment whose release Deployment `service` (or a slot's, `web-blue`) runs now.
     pub fn running(&self, service: &str) -> Option<DeploymentId> {
         lock(&self.revisions)
             .get(service)
@@ -66,10 +75,11 @@ impl Cluster for FakeCluster {
     fn roll<'a>(
         &'a self,
         release: &'a Release,
+        slot: Option<&'a str>,
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<Rolled, String>> {
         Box::pin(async move {
-            let service = release.spec.service.name.clone();
+            let service = deployment_of(release, slot);
             lock(&self.rolled).push((service.clone(), release.version.clone()));
             let revision = {
                 let mut all = lock(&self.revisions);
@@ -98,13 +108,39 @@ impl Cluster for FakeCluster {
         })
     }
 
+    fn live_slot<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move { Ok(self.selected(&release.spec.service.name)) })
+    }
+
+    fn select<'a>(
+        &'a self,
+        release: &'a Release,
+        preview: bool,
+        slot: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let service = &release.spec.service.name;
+            let name = if preview {
+                format!("{service}-preview")
+            } else {
+                service.clone()
+            };
+            lock(&self.selected).insert(name, slot.to_string());
+            Ok(())
+        })
+    }
+
     fn stop<'a>(
         &'a self,
         release: &'a Release,
+        slot: Option<&'a str>,
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let service = release.spec.service.name.clone();
+            let service = deployment_of(release, slot);
             lock(&self.stopped).push(service.clone());
             progress(format!("Deployment \"{service}\" scaled to 0"));
             Ok(())
@@ -176,5 +212,14 @@ impl Cluster for FakeCluster {
                 })
                 .collect())
         })
+    }
+}
+
+/// The Deployment a release of `release`'s service runs in: the service's, or a slot's.
+fn deployment_of(release: &Release, slot: Option<&str>) -> String {
+    let service = &release.spec.service.name;
+    match slot {
+        Some(slot) => format!("{service}-{slot}"),
+        None => service.clone(),
     }
 }

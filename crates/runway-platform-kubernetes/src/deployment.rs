@@ -42,6 +42,9 @@ pub struct Target {
     name: String,
     namespace: String,
     progress_deadline: Duration,
+    /// The blue-green slot this Deployment is, and the service's own Deployment it starts
+    /// from; `None` for the service's own Deployment.
+    slot: Option<(String, String)>,
 }
 
 impl Target {
@@ -53,6 +56,16 @@ impl Target {
             name: k8s.deployment.clone(),
             namespace: k8s.namespace.clone(),
             progress_deadline: k8s.progress_deadline.0,
+            slot: None,
+        }
+    }
+
+    /// The Deployment of blue-green slot `slot` (see [`template::slot_deployment`]).
+    pub fn slot(client: Client, k8s: &KubernetesSpec, slot: &str) -> Target {
+        Target {
+            name: template::slot_name(k8s, slot),
+            slot: Some((slot.to_string(), k8s.deployment.clone())),
+            ..Target::new(client, k8s)
         }
     }
 
@@ -71,7 +84,19 @@ impl Target {
                 .get_opt(&self.name)
                 .await
                 .map_err(|e| Error::api(format!("reading Deployment {}", self.path()), e))?;
-            let desired = template::desired(current.as_ref(), release).map_err(Error::Template)?;
+            let start = match (&current, &self.slot) {
+                (None, Some((slot, main))) => {
+                    let main = self.deployments.get_opt(main).await.map_err(|e| {
+                        Error::api(format!("reading Deployment {}/{main}", self.namespace), e)
+                    })?;
+                    Some(
+                        template::slot_deployment(main.as_ref(), release, slot)
+                            .map_err(Error::Template)?,
+                    )
+                }
+                _ => current.clone(),
+            };
+            let desired = template::desired(start.as_ref(), release).map_err(Error::Template)?;
             let written = match &current {
                 Some(current)
                     if current.spec == desired.spec && current.metadata == desired.metadata =>

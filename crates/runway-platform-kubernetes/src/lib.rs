@@ -26,6 +26,7 @@ pub mod pods;
 pub mod revision;
 pub mod rollout;
 pub mod router;
+pub mod services;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -124,9 +125,27 @@ impl KubernetesCluster {
     }
 
     async fn target(&self, release: &Release) -> Result<Target, Error> {
+        self.target_in(release, None).await
+    }
+
+    /// The service's own Deployment, or blue-green `slot`'s.
+    async fn target_in(&self, release: &Release, slot: Option<&str>) -> Result<Target, Error> {
         let k8s = template::section(release).map_err(Error::Template)?;
         let client = self.client(k8s.context.as_deref()).await?;
-        Ok(Target::new(client, k8s))
+        Ok(match slot {
+            Some(slot) => Target::slot(client, k8s, slot),
+            None => Target::new(client, k8s),
+        })
+    }
+
+    async fn services(&self, release: &Release) -> Result<services::Services, Error> {
+        let k8s = template::section(release).map_err(Error::Template)?;
+        let client = self.client(k8s.context.as_deref()).await?;
+        Ok(services::Services::new(
+            client,
+            k8s,
+            &release.spec.service.name,
+        ))
     }
 }
 
@@ -134,11 +153,12 @@ impl Cluster for KubernetesCluster {
     fn roll<'a>(
         &'a self,
         release: &'a Release,
+        slot: Option<&'a str>,
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<Rolled, String>> {
         Box::pin(async move {
             let roll = async {
-                let target = self.target(release).await?;
+                let target = self.target_in(release, slot).await?;
                 let applied = target.apply(release).await?;
                 progress(format!(
                     "Deployment {} runs {} (generation {})",
@@ -159,14 +179,42 @@ impl Cluster for KubernetesCluster {
     fn stop<'a>(
         &'a self,
         release: &'a Release,
+        slot: Option<&'a str>,
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let stop = async {
-                let target = self.target(release).await?;
+                let target = self.target_in(release, slot).await?;
                 target.stop(progress).await
             };
             stop.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn live_slot<'a>(
+        &'a self,
+        release: &'a Release,
+    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move {
+            let services = self.services(release).await.map_err(|e| e.to_string())?;
+            services.live_slot().await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn select<'a>(
+        &'a self,
+        release: &'a Release,
+        preview: bool,
+        slot: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let services = self.services(release).await.map_err(|e| e.to_string())?;
+            let role = if preview {
+                services::Role::Preview
+            } else {
+                services::Role::Main
+            };
+            services.select(role, slot).await.map_err(|e| e.to_string())
         })
     }
 

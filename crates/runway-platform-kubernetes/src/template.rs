@@ -24,6 +24,8 @@ pub const MANAGED_ENV: &str = "runway.dev/env";
 /// The annotation `kubectl rollout history` shows as a revision's CHANGE-CAUSE (the controller
 /// copies it from the Deployment to the revision's ReplicaSet).
 pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+/// The label of a blue-green slot's Deployment, its pods, and the Services' selectors.
+pub const SLOT: &str = "runway.dev/slot";
 /// The selector label of a Deployment runway creates.
 pub const APP: &str = "app.kubernetes.io/name";
 
@@ -119,6 +121,53 @@ pub fn desired(current: Option<&Deployment>, release: &Release) -> Result<Deploy
     }));
     container.env = (!vars.is_empty()).then_some(vars);
     Ok(deployment)
+}
+
+/// The Deployment of blue-green slot `slot` (`{deployment}-{slot}`) before a release is
+/// written into it: the service's own Deployment (`main`) under the slot's name, its pods and
+/// selector labelled with the slot, so that it runs what the service's pods run (service
+/// account, volumes, sidecars) and a Service can select one slot's pods; a new one when the
+/// service has none.
+pub fn slot_deployment(
+    main: Option<&Deployment>,
+    release: &Release,
+    slot: &str,
+) -> Result<Deployment, String> {
+    let k8s = section(release)?;
+    let mut deployment = match main {
+        Some(main) => Deployment {
+            metadata: ObjectMeta {
+                labels: main.metadata.labels.clone(),
+                ..Default::default()
+            },
+            spec: main.spec.clone(),
+            status: None,
+        },
+        None => new_deployment(release, k8s),
+    };
+    deployment.metadata.name = Some(slot_name(k8s, slot));
+    deployment.metadata.namespace = Some(k8s.namespace.clone());
+    let with_slot = |labels: &mut Option<BTreeMap<String, String>>| {
+        labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(SLOT.to_string(), slot.to_string());
+    };
+    with_slot(&mut deployment.metadata.labels);
+    let spec = deployment.spec.get_or_insert_with(Default::default);
+    with_slot(&mut spec.selector.match_labels);
+    with_slot(
+        &mut spec
+            .template
+            .metadata
+            .get_or_insert_with(Default::default)
+            .labels,
+    );
+    Ok(deployment)
+}
+
+/// The name of slot `slot`'s Deployment.
+pub fn slot_name(k8s: &KubernetesSpec, slot: &str) -> String {
+    format!("{}-{slot}", k8s.deployment)
 }
 
 /// A Deployment for a service that has none: one container of the release's image, selected by

@@ -3,7 +3,7 @@
 //! rollout is a conversation with one, so the tests talk to this one instead.
 //!
 //! It serves just what runway (and `kubectl get`, `rollout status`, `rollout history`) use:
-//! discovery, Deployments, ReplicaSets, Pods (and their logs), Jobs and Leases in any
+//! discovery, Deployments, ReplicaSets, Pods (and their logs), Services, Jobs and Leases in any
 //! namespace, with lists, label and field
 //! selectors, and watches from a resource version. A controller loop plays the Deployment
 //! controller: it observes each new generation, creates or reuses a ReplicaSet per pod template
@@ -38,6 +38,7 @@ const KINDS: &[(&str, &str, &str, &str)] = &[
     ("deployments", "Deployment", "apps/v1", "/apis/apps/v1"),
     ("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1"),
     ("pods", "Pod", "v1", "/api/v1"),
+    ("services", "Service", "v1", "/api/v1"),
     ("jobs", "Job", "batch/v1", "/apis/batch/v1"),
     (
         "leases",

@@ -588,8 +588,9 @@ async fn two_servers_never_drive_at_once_the_standby_takes_over_the_lease() {
 
 /// deploy/kubernetes/runway.yaml's Role grants exactly what runway uses: every request runway
 /// makes through a whole runbook (leader election, a deployment with a migration Job, a failed
-/// rollout and its undo, status, logs, a pod restart, a rollback to a revision, a scale and a
-/// recreate) is allowed by one of its rules, and every verb it grants was used.
+/// rollout and its undo, status, logs, a pod restart, a rollback to a revision, a scale, a
+/// recreate and two blue-green switches) is allowed by one of its rules, and every verb it
+/// grants was used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_role_grants_exactly_the_verbs_runway_uses() {
     let c = Cluster::start_with(vec![(
@@ -658,6 +659,23 @@ async fn the_shipped_role_grants_exactly_the_verbs_runway_uses() {
             .status
             .success()
     );
+    let blue_green = c.config("\n[strategy]\nkind = \"blue-green\"\nscale_down_delay = \"1s\"\n");
+    for version in ["v5", "v6"] {
+        let out = run(args(&[
+            "-f",
+            blue_green.to_str().unwrap(),
+            "deploy",
+            version,
+        ]))
+        .await;
+        assert!(out.status.success(), "{}", text(&out));
+        // The CLI returns at the switch; the scale-down follows.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.h.history().await[0]["status"] == "running" {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // What runway asked for, as (API group, resource, verb).
     let used: std::collections::BTreeSet<(String, String, String)> = c
@@ -739,4 +757,91 @@ fn granted_by_the_shipped_role() -> std::collections::BTreeSet<(String, String, 
     }
     assert!(!granted.is_empty(), "the manifest has a Role with rules");
     granted
+}
+
+/// The pods Service `name`'s selector picks, as (version, ready).
+fn selected_pods(c: &Cluster, name: &str) -> Vec<(String, bool)> {
+    let service = c
+        .kube
+        .get("services", "production", name)
+        .expect("the Service");
+    let selector = service["spec"]["selector"].as_object().unwrap().clone();
+    let mut pods: Vec<(String, bool)> = c
+        .kube
+        .list("pods", "production")
+        .into_iter()
+        .filter(|p| {
+            selector
+                .iter()
+                .all(|(k, v)| &p["metadata"]["labels"][k.as_str()] == v)
+        })
+        .map(|p| {
+            (
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                p["status"]["conditions"][0]["status"] == "True",
+            )
+        })
+        .collect();
+    pods.sort();
+    pods
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_switches_the_service_selector_between_slot_deployments() {
+    let c = Cluster::start().await;
+    let config = c.config("\n[strategy]\nkind = \"blue-green\"\nscale_down_delay = \"1s\"\n");
+    let file = config.to_str().unwrap();
+    assert!(c
+        .h
+        .runway(&["-f", file, "deploy", "v1"])
+        .await
+        .status
+        .success());
+    let out = c.h.runway(&["-f", file, "deploy", "v2"]).await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("Service production/api-preview (slot blue)"),
+        "{said}"
+    );
+    let v2 = ("registry.example.com/api:v2".to_string(), true);
+    assert_eq!(
+        selected_pods(&c, "api"),
+        vec![v2.clone(); 3],
+        "the Service selects v2's slot"
+    );
+    assert_eq!(selected_pods(&c, "api-preview"), vec![v2.clone(); 3]);
+    // v1's Deployment is scaled to zero after the delay (the CLI returns at the switch);
+    // kubectl sees the same selector.
+    let scaled_down = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let d = c.kube.get("deployments", "production", name).unwrap();
+            if d["spec"]["replicas"] == 0 && d["status"]["replicas"] == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} never scaled down: {d}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    scaled_down("api");
+    let service: Value =
+        serde_json::from_str(&c.kubectl(&["get", "service", "api", "-o", "json"])).unwrap();
+    assert_eq!(service["spec"]["selector"]["runway.dev/slot"], "blue");
+
+    let out = c.h.runway(&["-f", file, "deploy", "v3"]).await;
+    assert!(out.status.success(), "deploy v3: {}", text(&out));
+    assert_eq!(
+        selected_pods(&c, "api"),
+        vec![("registry.example.com/api:v3".to_string(), true); 3]
+    );
+    scaled_down("api-blue");
+    assert_eq!(
+        c.kubectl(&["rollout", "status", "deployment/api-green", "--timeout=10s"])
+            .trim(),
+        "deployment \"api-green\" successfully rolled out"
+    );
 }
