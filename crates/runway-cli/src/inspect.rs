@@ -197,9 +197,13 @@ fn print_canary(c: &runway_wire::api::CanaryView) {
         (None, Some(left)) => format!("{left:.0}s left in this step's pause"),
         (None, None) => "waits for the analysis (or `runway promote`)".to_string(),
     };
+    let share = match &c.effective {
+        Some(effective) => format!("{}% step, {effective} of requests", c.weight),
+        None => format!("{}% of requests", c.weight),
+    };
     println!(
-        "  canary: step {}/{}, {}% of requests; {pause}; {} intervals judged",
-        c.step, c.steps, c.weight, c.intervals_judged
+        "  canary: step {}/{}, {share}; {pause}; {} intervals judged",
+        c.step, c.steps, c.intervals_judged
     );
     if c.metrics.is_empty() {
         return;

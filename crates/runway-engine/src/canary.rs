@@ -42,6 +42,9 @@ pub struct CanaryProgress {
     /// Milliseconds of analysis time so far; the judge's clock, which survives restarts.
     pub analysis_ms: u64,
     pub judge: Judge,
+    /// On a cluster shifting by replica ratio: the effective share, said as approximate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<String>,
 }
 
 /// What `runway promote | pause | resume | abort` send to a running rollout.
@@ -59,6 +62,9 @@ pub struct Analysis {
     pub interval: Duration,
     pub sources: Vec<(String, Measurement)>,
     pub prometheus: Option<String>,
+    /// `[analysis] requests`: the query that counts the new release's requests when the proxy
+    /// does not see them.
+    pub requests: Option<String>,
 }
 
 impl Analysis {
@@ -114,6 +120,7 @@ impl Analysis {
             interval: a.interval.0,
             sources,
             prometheus: a.prometheus.clone(),
+            requests: a.requests.clone(),
         })
     }
 
@@ -137,9 +144,21 @@ impl Analysis {
                 ),
             ],
             prometheus: a.prometheus.clone(),
+            requests: a.requests.clone(),
         }
     }
 }
+
+/// A cluster canary's pods for a step of `weight` percent with `replicas` pods in all: the
+/// nearest whole split, with at least one pod on each side.
+fn pods_for(weight: u32, replicas: u32) -> (u32, u32) {
+    let replicas = replicas.max(2);
+    let canary = ((replicas * weight + 50) / 100).clamp(1, replicas - 1);
+    (canary, replicas - canary)
+}
+
+/// The canary Deployment of a cluster's canary (`{deployment}-canary`).
+const CANARY_SLOT: &str = "canary";
 
 /// Canary replicas needed to carry `weight` percent of the traffic of `replicas` replicas.
 fn replicas_for(weight: u32, replicas: u32) -> u32 {
@@ -156,6 +175,11 @@ impl Engine {
         canary: &CanarySpec,
         mut controls: mpsc::UnboundedReceiver<Control>,
     ) -> Result<(), Failure> {
+        if target.spec.kubernetes.is_some() {
+            return self
+                .canary_on_cluster(svc, id, target, stable, canary, controls)
+                .await;
+        }
         let analysis = Analysis::from_spec(&target.spec).map_err(Failure::failed)?;
         let mut progress: CanaryProgress = self.progress(id);
         let fingerprint = target.fingerprint();
@@ -283,7 +307,7 @@ impl Engine {
                     let elapsed = last.elapsed();
                     last = Instant::now();
                     progress.analysis_ms += elapsed.as_millis() as u64;
-                    let input = measure::interval(
+                    let mut input = measure::interval(
                         window.as_ref(),
                         &analysis.sources,
                         queries.as_deref(),
@@ -294,6 +318,13 @@ impl Engine {
                         Duration::from_millis(progress.analysis_ms),
                     )
                     .await;
+                    if let (Some(query), Some(queries)) = (&analysis.requests, queries.as_deref()) {
+                        input.canary_requests = measure::requests_by_query(
+                            queries, query, &svc.name, &target.version,
+                        )
+                        .await
+                        .unwrap_or(0);
+                    }
                     let result = progress.judge.judge(&analysis.policy, input);
                     self.journal(id, Event::Analysis(serde_json::to_value(&result).unwrap_or_default()));
                     match &result.decision {
@@ -348,6 +379,128 @@ impl Engine {
         }
     }
 
+    /// A canary on a cluster, by replica ratio: a canary Deployment (`{deployment}-canary`,
+    /// made from the service's own) beside the stable one, both behind the one Service, their
+    /// pod counts set so that the canary's share of the pods is the step's weight as nearly as
+    /// whole pods allow (journaled as the effective, approximate share). Each step is judged
+    /// as everywhere, on the release's Prometheus metrics (runway's proxy is not in the path),
+    /// and never promoted without the requests `[analysis] requests` counts. At 100% the
+    /// stable Deployment is rolled to the canary's release and the canary Deployment scaled to
+    /// zero; a rollback scales the canary to zero and the stable one back to strength.
+    async fn canary_on_cluster(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        target: &Release,
+        stable: &Release,
+        canary: &CanarySpec,
+        mut controls: mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), Failure> {
+        let analysis = Analysis::from_spec(&target.spec).map_err(Failure::failed)?;
+        let mut progress: CanaryProgress = self.progress(id);
+        let replicas = target.spec.run.replicas;
+        let journal = move |message: String| self.journal(id, Event::RolloutProgress { message });
+        // Each release as the template it was first deployed with, at a pod count.
+        let at = |release: &Release, pods: u32| {
+            let mut r = Release {
+                id: self.first_of_release(release),
+                ..release.clone()
+            };
+            r.spec.run.replicas = pods;
+            r
+        };
+        let back_to_stable = |reason: String| async move {
+            let mut reason = reason;
+            if let Err(e) = self.cluster.stop(target, Some(CANARY_SLOT), &journal).await {
+                reason = format!("{reason}; scaling the canary down failed: {e}");
+            }
+            Failure::rolled_back(reason)
+        };
+        while progress.step < canary.steps.len() {
+            let step = &canary.steps[progress.step];
+            if step.weight == 100 {
+                break;
+            }
+            let (canary_pods, stable_pods) = pods_for(step.weight, replicas);
+            self.cluster
+                .roll(&at(target, canary_pods), Some(CANARY_SLOT), &journal)
+                .await
+                .map_err(Failure::failed)?;
+            self.cluster
+                .roll(&at(stable, stable_pods), None, &journal)
+                .await
+                .map_err(Failure::failed)?;
+            let share = 100.0 * canary_pods as f64 / (canary_pods + stable_pods) as f64;
+            journal(format!(
+                "replica ratio: {canary_pods} of {} pods run {}: about {share:.0}% of the \
+                 requests for a {}% step (approximate: the Service spreads requests over pods)",
+                canary_pods + stable_pods,
+                target.version,
+                step.weight
+            ));
+            progress.effective = Some(format!(
+                "about {share:.0}% ({canary_pods} of {} pods; approximate)",
+                canary_pods + stable_pods
+            ));
+            if progress.weight == 0 {
+                self.checks_gate(id, target, "smoke", Vec::new())
+                    .await
+                    .map_err(Failure::failed)?;
+            }
+            if progress.weight != step.weight {
+                self.journal(
+                    id,
+                    Event::CanaryStep {
+                        step: progress.step + 1,
+                        of: canary.steps.len(),
+                        weight: step.weight,
+                    },
+                );
+                progress.weight = step.weight;
+                progress.pause_left_ms = match step.pause {
+                    Pause::For(d) => Some(d.0.as_millis() as u64),
+                    Pause::None | Pause::Manual => None,
+                };
+                progress.judge.start_step();
+            }
+            self.save_progress(id, &progress);
+            let end = match self
+                .watch_step(
+                    svc,
+                    id,
+                    target,
+                    stable,
+                    &analysis,
+                    step.pause,
+                    &mut progress,
+                    &mut controls,
+                )
+                .await
+            {
+                Ok(end) => end,
+                Err(failure) => return Err(back_to_stable(failure.reason).await),
+            };
+            progress.step = match end {
+                StepEnd::Next => progress.step + 1,
+                StepEnd::Full => canary.steps.len() - 1,
+            };
+        }
+        // Promoted: the stable Deployment runs the new release at full strength (a rolling
+        // update, the canary still serving beside it), then the canary goes.
+        progress.weight = 100;
+        progress.effective = None;
+        self.save_progress(id, &progress);
+        self.cluster
+            .roll(&at(target, replicas), None, &journal)
+            .await
+            .map_err(Failure::failed)?;
+        self.cluster
+            .stop(target, Some(CANARY_SLOT), &journal)
+            .await
+            .map_err(Failure::failed)?;
+        Ok(())
+    }
+
     fn save_progress(&self, id: DeploymentId, progress: &CanaryProgress) {
         match serde_json::to_value(progress) {
             Ok(v) => {
@@ -394,6 +547,7 @@ pub fn view(d: &runway_wire::record::Deployment) -> Option<runway_wire::api::Can
         step: progress.step + 1,
         steps: canary.steps.len(),
         weight: progress.weight,
+        effective: progress.effective.clone(),
         pause_left_seconds: progress.pause_left_ms.map(|ms| ms as f64 / 1000.0),
         paused: progress.paused.clone(),
         intervals_judged: history.len(),
@@ -412,6 +566,21 @@ pub fn set_canary_weight(svc: &Service, stable: &str, canary: &str, weight: u32)
 #[cfg(test)]
 mod tests {
     use super::replicas_for;
+
+    #[test]
+    fn a_cluster_canary_splits_its_pods_nearest_to_the_weight() {
+        use super::pods_for;
+        assert_eq!(pods_for(34, 3), (1, 2));
+        assert_eq!(pods_for(10, 3), (1, 2), "one pod at least");
+        assert_eq!(pods_for(50, 3), (2, 1));
+        assert_eq!(pods_for(90, 3), (2, 1), "one stable pod at least");
+        assert_eq!(pods_for(25, 10), (3, 7));
+        assert_eq!(
+            pods_for(5, 1),
+            (1, 1),
+            "a single replica gets a canary beside it"
+        );
+    }
 
     #[test]
     fn canary_replicas_follow_the_weight() {

@@ -926,28 +926,70 @@ pub fn replica_view(r: &replica::Replica) -> ReplicaView {
     }
 }
 
-/// What this runway does on a cluster so far: the Deployment's own rolling update, hooks as
-/// Jobs, checks from runway's host. Refused before anything changes, with what to use instead.
+/// What this runway does on a cluster so far: every strategy (a canary by replica ratio,
+/// judged on Prometheus), hooks as Jobs, checks from runway's host. What it cannot do is
+/// refused before anything changes, with what to use instead.
 fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
-    use runway_spec::StrategySpec;
-    let strategy = match &spec.strategy {
-        StrategySpec::Rolling(_) => None,
-        StrategySpec::Canary(_) => Some("canary"),
-        StrategySpec::BlueGreen(_) => None,
-        StrategySpec::Recreate(_) => None,
-    };
-    if let Some(kind) = strategy {
-        return Err(format!(
-            "[strategy] kind = \"{kind}\" is not supported on Kubernetes yet: a [kubernetes] \
-             service rolls with its Deployment's rolling update (kind = \"rolling\") or is \
-             recreated (kind = \"recreate\")"
-        ));
+    if matches!(spec.strategy, runway_spec::StrategySpec::Canary(_)) {
+        cluster_canary(spec)?;
     }
     if spec.hooks.backup.is_some() {
         return Err(
             "[hooks.backup] is not supported on Kubernetes yet: a backup Job would write its \
              file into its own pod, which is gone after it; take backups with the database's \
              own tooling and remove [hooks.backup]"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A canary on a cluster is judged on Prometheus alone (runway's proxy is not in the path) and
+/// shifted by replica ratio (Gateway API weights are not supported yet).
+fn cluster_canary(spec: &Spec) -> std::result::Result<(), String> {
+    let k8s = spec.kubernetes.as_ref().ok_or("not a cluster")?;
+    if k8s.traffic != runway_spec::ClusterTraffic::ReplicaRatio {
+        return Err(format!(
+            "a canary with [kubernetes] traffic = \"{}\" is not supported yet: use traffic = \
+             \"replica-ratio\" (the default){}",
+            k8s.traffic.as_str(),
+            if k8s.traffic == runway_spec::ClusterTraffic::Service {
+                ", or [strategy] kind = \"blue-green\" to switch by the Service's selector"
+            } else {
+                ""
+            }
+        ));
+    }
+    let analysis = spec.analysis.clone().unwrap_or_default();
+    let proxy: Vec<&str> = analysis
+        .metrics
+        .iter()
+        .filter(|m| m.source != runway_spec::MetricSource::Prometheus)
+        .map(|m| m.name.as_str())
+        .collect();
+    if analysis.metrics.is_empty() || !proxy.is_empty() {
+        return Err(format!(
+            "on Kubernetes runway's proxy is not in the path, so a canary is judged on \
+             Prometheus metrics alone: give [[analysis.metrics]] with source = \"prometheus\"{}",
+            if proxy.is_empty() {
+                String::new()
+            } else {
+                format!(" instead of the proxy's ({})", proxy.join(", "))
+            }
+        ));
+    }
+    if analysis.prometheus.is_none() {
+        return Err(
+            "a canary on Kubernetes needs the Prometheus address: set [kubernetes] prometheus \
+             (or [analysis] prometheus)"
+                .into(),
+        );
+    }
+    if analysis.requests.is_none() && analysis.min_requests > 0 {
+        return Err(
+            "a canary on Kubernetes needs [analysis] requests, a PromQL query for the new \
+             release's requests in an interval (e.g. 'sum(increase(http_requests_total\
+             {version=\"{version}\"}[10s]))'): runway never promotes without them"
                 .into(),
         );
     }

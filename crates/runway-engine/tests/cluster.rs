@@ -143,7 +143,7 @@ async fn what_a_cluster_cannot_do_yet_is_refused_before_anything_changes() {
         .expect_err("refused");
     assert!(
         err.to_string()
-            .contains("kind = \"canary\" is not supported on Kubernetes yet"),
+            .contains("a canary is judged on Prometheus metrics alone"),
         "{err}"
     );
     let backup = spec("[hooks.backup]\ncommand = [\"./backup\"]\n");
@@ -282,4 +282,125 @@ async fn blue_green_rolls_the_idle_slot_switches_the_service_and_scales_the_old_
         &h.fakes.cluster.rolled()[rolled..]
     );
     assert_eq!(h.serving_version().as_deref(), Some("v3"));
+}
+
+/// A canary on a cluster: judged on Prometheus (answered by the fake), never without the
+/// requests `[analysis] requests` counts.
+fn cluster_canary(more: &str) -> Spec {
+    spec(&format!(
+        r#"prometheus = "http://prometheus.monitoring:9090"
+
+[strategy]
+kind = "canary"
+steps = [{{ weight = 10, pause = "30s" }}, {{ weight = 50, pause = "30s" }}, {{ weight = 100 }}]
+
+[analysis]
+interval = "10s"
+min_requests = 20
+requests = 'sum(increase(app_requests{{version="{{version}}"}}[10s]))'
+
+[[analysis.metrics]]
+name = "app-errors"
+source = "prometheus"
+query = 'sum(app_errors{{version="{{version}}"}})'
+fail_if = "> 0.05"
+{more}"#
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_canary_steps_by_replica_ratio_and_promotes_the_stable_deployment() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", cluster_canary("")).await;
+    let q = &h.fakes.queries;
+    for v in ["v1", "v2"] {
+        q.answer(
+            &format!(r#"sum(app_errors{{version="{v}"}})"#),
+            Ok(Some(0.0)),
+        );
+        q.answer(
+            &format!(r#"sum(increase(app_requests{{version="{v}"}}[10s]))"#),
+            Ok(Some(100.0)),
+        );
+    }
+    let v2 = h.deploy_and_wait(&engine, "v2", cluster_canary("")).await;
+    assert_eq!(v2.status, Status::Succeeded, "{:?}", v2.reason);
+    // 10% of 3 pods is one canary pod beside two stable ones; then 50%: two beside one.
+    let events = h.events(v2.id);
+    let said: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RolloutProgress { message } if message.starts_with("replica ratio") => {
+                Some(message.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said.len(), 2, "{events:#?}");
+    assert!(
+        said[0].starts_with("replica ratio: 1 of 3 pods run v2: about 33%"),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("approximate"));
+    assert!(
+        said[1].starts_with("replica ratio: 2 of 3 pods run v2: about 67%"),
+        "{}",
+        said[1]
+    );
+    // Promoted: the stable Deployment runs v2, the canary's is scaled down.
+    assert_eq!(h.fakes.cluster.running("web"), Some(v2.id));
+    assert_eq!(h.fakes.cluster.stopped(), ["web-canary"]);
+    assert_ne!(Some(v1.id), h.fakes.cluster.running("web"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_canary_with_errors_is_rolled_back_and_one_without_requests_never_promoted() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", cluster_canary("")).await;
+    let q = &h.fakes.queries;
+    q.answer(r#"sum(app_errors{version="v1"})"#, Ok(Some(0.0)));
+    q.answer(r#"sum(app_errors{version="v2"})"#, Ok(Some(0.3)));
+    q.answer(
+        r#"sum(increase(app_requests{version="v2"}[10s]))"#,
+        Ok(Some(100.0)),
+    );
+    let v2 = h.deploy_and_wait(&engine, "v2", cluster_canary("")).await;
+    assert_eq!(v2.status, Status::RolledBack);
+    let reason = v2.reason.unwrap_or_default();
+    assert!(
+        reason.contains("app-errors") && reason.contains("0.3"),
+        "{reason}"
+    );
+    assert_eq!(
+        h.fakes.cluster.running("web"),
+        Some(v1.id),
+        "stable untouched"
+    );
+    assert_eq!(
+        h.fakes.cluster.stopped(),
+        ["web-canary"],
+        "the canary scaled down"
+    );
+
+    // No requests counted: the canary waits (pauses), it is never promoted.
+    q.answer(r#"sum(app_errors{version="v3"})"#, Ok(Some(0.0)));
+    q.answer(
+        r#"sum(increase(app_requests{version="v3"}[10s]))"#,
+        Ok(Some(0.0)),
+    );
+    let id = h.deploy(&engine, "v3", cluster_canary("")).await;
+    h.journaled(&engine, id, |e| matches!(e, Event::Paused { .. }))
+        .await;
+    assert!(h
+        .events(id)
+        .iter()
+        .all(|e| !matches!(e, Event::Promoted { .. })));
+    engine
+        .control("web", runway_engine::canary::Control::Abort)
+        .expect("taken");
+    let v3 = h.finished(&engine, id).await;
+    assert_eq!(v3.status, Status::RolledBack);
 }

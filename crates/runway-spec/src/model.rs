@@ -786,6 +786,11 @@ pub struct AnalysisSpec {
     /// metric has `source = "prometheus"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<String>,
+    /// A PromQL query for the new release's requests in the last interval (`{service}`,
+    /// `{version}` filled in), counted for `min_requests` where runway's proxy does not see
+    /// them (on Kubernetes). `None`: the proxy counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<String>,
     /// The metrics and their conditions. Empty: the engine applies its default policy.
     pub metrics: Vec<AnalysisMetric>,
 }
@@ -812,6 +817,7 @@ impl Default for AnalysisSpec {
             inconclusive_limit: Self::DEFAULT_INCONCLUSIVE_LIMIT,
             max_intervals: Self::DEFAULT_MAX_INTERVALS,
             prometheus: None,
+            requests: None,
             metrics: Vec::new(),
         }
     }

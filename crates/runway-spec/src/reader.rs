@@ -73,6 +73,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "inconclusive_limit",
             "max_intervals",
             "prometheus",
+            "requests",
             "metrics",
         ],
     ),
@@ -263,10 +264,17 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
             |s| read_strategy(&s, listen),
         )
     }));
-    let analysis = src.recover(
-        root.section("analysis", "[analysis]")
-            .and_then(|section| section.map(|s| read_analysis(&s)).transpose()),
-    );
+    let analysis = src.recover(root.section("analysis", "[analysis]").and_then(|section| {
+        // On Kubernetes, `[kubernetes] prometheus` serves the analysis too.
+        let cluster_prometheus = root
+            .table
+            .get("kubernetes")
+            .and_then(|k| k.get("prometheus"))
+            .and_then(|v| v.as_str());
+        section
+            .map(|s| read_analysis(&s, cluster_prometheus))
+            .transpose()
+    }));
     // When [analysis] could not be read (its problem is recorded), the checks still see the
     // address it gives, so that they are not told to add one.
     let raw_prometheus = root
@@ -1013,7 +1021,12 @@ fn read_blue_green(sec: &Section<'_>, listen: SocketAddr) -> Result<BlueGreenSpe
     })
 }
 
-fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
+/// `[analysis]`; `cluster_prometheus`: `[kubernetes] prometheus`, the address when
+/// `[analysis]` gives none.
+fn read_analysis(
+    sec: &Section<'_>,
+    cluster_prometheus: Option<&str>,
+) -> Result<AnalysisSpec, SpecError> {
     sec.check_keys(keys_of("analysis"))?;
     let interval = match sec.duration("interval", "10s")? {
         Some(d) => {
@@ -1047,8 +1060,14 @@ fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
             sec.src.check(&url.span, rules::prometheus_url(url.value))?;
             Some(url.value.to_owned())
         }
-        None => None,
+        None => cluster_prometheus.map(str::to_owned),
     };
+    let requests = sec
+        .string(
+            "requests",
+            "requests = 'sum(increase(http_requests_total{version=\"{version}\"}[10s]))'",
+        )?
+        .map(|q| q.value.to_owned());
 
     let mut metrics: Vec<AnalysisMetric> = Vec::new();
     let mut names: Vec<Span> = Vec::new();
@@ -1079,6 +1098,7 @@ fn read_analysis(sec: &Section<'_>) -> Result<AnalysisSpec, SpecError> {
         inconclusive_limit,
         max_intervals,
         prometheus,
+        requests,
         metrics,
     })
 }

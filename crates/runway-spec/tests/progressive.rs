@@ -118,6 +118,7 @@ fn accepts_the_issue_file_exactly() {
             inconclusive_limit: 3,
             max_intervals: AnalysisSpec::DEFAULT_MAX_INTERVALS,
             prometheus: None,
+            requests: None,
             metrics: vec![
                 proxy_metric("error-rate", ProxyMetric::ErrorRate, "> 0.05"),
                 proxy_metric("p99", ProxyMetric::LatencyP99, "> 2x stable"),
@@ -190,6 +191,7 @@ fn analysis_defaults() {
             inconclusive_limit: 3,
             max_intervals: AnalysisSpec::DEFAULT_MAX_INTERVALS,
             prometheus: None,
+            requests: None,
             metrics: vec![],
         }
     );
@@ -245,6 +247,7 @@ fn accepts_every_analysis_key() {
             inconclusive_limit: 10,
             max_intervals: AnalysisSpec::DEFAULT_MAX_INTERVALS,
             prometheus: Some("http://127.0.0.1:9090".into()),
+            requests: None,
             metrics: vec![
                 AnalysisMetric {
                     name: "queue".into(),

@@ -123,6 +123,11 @@ pub struct CanaryView {
     pub step: usize,
     pub steps: usize,
     pub weight: u32,
+    /// On a cluster that shifts traffic by replica ratio: the canary's effective share, and
+    /// that it is approximate (`about 33% (1 of 3 pods; approximate)`); absent where the
+    /// weight is exact (runway's proxy splits per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<String>,
     /// Seconds left in the step's timed pause; None for a manual pause or none.
     pub pause_left_seconds: Option<f64>,
     /// Why it waits for a human, if it does.

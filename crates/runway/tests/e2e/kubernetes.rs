@@ -845,3 +845,116 @@ async fn blue_green_switches_the_service_selector_between_slot_deployments() {
         "deployment \"api-green\" successfully rolled out"
     );
 }
+
+/// What the releases' pods would export, served for Prometheus to scrape: per version, 50
+/// requests a second since the test started, and the version's share of them as errors.
+fn serve_release_metrics(error_rates: &'static [(&'static str, f64)]) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let seconds = started.elapsed().as_secs_f64();
+            let mut body = String::from(
+                "# TYPE app_requests_total counter\n# TYPE app_errors_total counter\n",
+            );
+            for (version, errors) in error_rates {
+                let requests = (50.0 * seconds).floor();
+                body += &format!("app_requests_total{{version=\"{version}\"}} {requests}\n");
+                body += &format!(
+                    "app_errors_total{{version=\"{version}\"}} {}\n",
+                    (requests * errors).floor()
+                );
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_is_judged_on_a_real_prometheus_by_replica_ratio() {
+    let c = Cluster::start().await;
+    let metrics = serve_release_metrics(&[("v1", 0.0), ("v2", 0.0), ("v3", 0.3)]);
+    let prom = super::prometheus::start_prometheus(c.h.dir.path(), &metrics.to_string()).await;
+    let config = c.config(&format!(
+        r#"prometheus = "{}"
+
+[strategy]
+kind = "canary"
+steps = [{{ weight = 34, pause = "3s" }}, {{ weight = 100 }}]
+
+[analysis]
+interval = "1s"
+failure_limit = 2
+min_requests = 10
+inconclusive_limit = 30
+requests = 'sum(increase(app_requests_total{{version="{{version}}"}}[5s]))'
+
+[[analysis.metrics]]
+name = "app-errors"
+source = "prometheus"
+query = 'sum(rate(app_errors_total{{version="{{version}}"}}[5s])) / sum(rate(app_requests_total{{version="{{version}}"}}[5s]))'
+fail_if = "> 0.05"
+"#,
+        prom.url
+    ));
+    let file = config.to_str().unwrap();
+    assert!(c
+        .h
+        .runway(&["-f", file, "deploy", "v1"])
+        .await
+        .status
+        .success());
+
+    // A good canary: one pod of three beside two stable ones, judged, promoted.
+    let out = c.h.runway(&["-f", file, "deploy", "v2"]).await;
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("replica ratio: 1 of 3 pods run v2: about 33%"),
+        "{said}"
+    );
+    assert_eq!(
+        c.image(),
+        "registry.example.com/api:v2",
+        "the stable Deployment promoted"
+    );
+    assert_eq!(c.deployment()["spec"]["replicas"], 3);
+    let canary = c
+        .kube
+        .get("deployments", "production", "api-canary")
+        .unwrap();
+    assert_eq!(
+        canary["spec"]["replicas"], 0,
+        "the canary Deployment scaled down"
+    );
+
+    // A canary with 30% errors: rolled back by the judge, with the number that decided.
+    let out = c.h.runway(&["-f", file, "deploy", "v3"]).await;
+    assert!(!out.status.success(), "deploy v3: {}", text(&out));
+    let history = c.h.history().await;
+    let v3 = last_deployment(&history);
+    assert_eq!(v3["status"], "rolled_back", "{v3}");
+    let reason = v3["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("app-errors") && reason.contains("> 0.05"),
+        "{reason}"
+    );
+    assert!(reason.contains("0.3"), "the value that decided: {reason}");
+    assert_eq!(c.image(), "registry.example.com/api:v2", "stable untouched");
+    let canary = c
+        .kube
+        .get("deployments", "production", "api-canary")
+        .unwrap();
+    assert_eq!(canary["spec"]["replicas"], 0);
+    assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
+}
