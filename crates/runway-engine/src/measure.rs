@@ -138,6 +138,28 @@ fn proxy_value(w: &WindowSnapshot, metric: ProxyMetric, elapsed: Duration) -> Op
     }
 }
 
+/// The new release's requests in the last interval by `query` (`[analysis] requests`), for the
+/// judge's `min_requests` where runway's proxy does not count them; `None` when the query
+/// gave nothing to count (an error is logged: the interval is then inconclusive).
+pub async fn requests_by_query(
+    queries: &dyn QuerySource,
+    query: &str,
+    service: &str,
+    version: &str,
+) -> Option<u64> {
+    let query = query
+        .replace("{service}", service)
+        .replace("{version}", version);
+    match queries.query(&query).await {
+        Ok(Some(n)) if n.is_finite() && n >= 0.0 => Some(n.round() as u64),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(%query, "the requests query failed: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! `interval` against in-memory sources: no proxy, no Prometheus, no clock.
@@ -295,27 +317,5 @@ mod tests {
         )
         .await;
         assert!(input.metrics[0].window.is_err());
-    }
-}
-
-/// The new release's requests in the last interval by `query` (`[analysis] requests`), for the
-/// judge's `min_requests` where runway's proxy does not count them; `None` when the query
-/// gave nothing to count (an error is logged: the interval is then inconclusive).
-pub async fn requests_by_query(
-    queries: &dyn QuerySource,
-    query: &str,
-    service: &str,
-    version: &str,
-) -> Option<u64> {
-    let query = query
-        .replace("{service}", service)
-        .replace("{version}", version);
-    match queries.query(&query).await {
-        Ok(Some(n)) if n.is_finite() && n >= 0.0 => Some(n.round() as u64),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(%query, "the requests query failed: {e}");
-            None
-        }
     }
 }
