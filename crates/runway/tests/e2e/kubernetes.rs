@@ -958,3 +958,135 @@ fail_if = "> 0.05"
     assert_eq!(canary["spec"]["replicas"], 0);
     assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
 }
+
+/// The same runbook against a real cluster (see the README, "Kubernetes"): ignored, because no
+/// cluster runs on runway's CI machines. Run with `-- --ignored` and the cluster in
+/// `RUNWAY_E2E_KUBECONFIG`; it fails (never passes in silence) when that is not set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Kubernetes cluster: RUNWAY_E2E_KUBECONFIG, RUNWAY_E2E_NAMESPACE, RUNWAY_E2E_IMAGE, RUNWAY_E2E_VERSIONS (see the README)"]
+async fn real_cluster_runs_the_runbook() {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: the real-cluster suite needs a cluster (see the README, \"Kubernetes\")")
+        })
+    };
+    let kubeconfig = var("RUNWAY_E2E_KUBECONFIG");
+    let namespace = var("RUNWAY_E2E_NAMESPACE");
+    let image = var("RUNWAY_E2E_IMAGE");
+    let versions: Vec<String> = var("RUNWAY_E2E_VERSIONS")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert!(
+        versions.len() >= 2,
+        "RUNWAY_E2E_VERSIONS needs two tags, e.g. 2.39,2.40"
+    );
+    let port: u16 = std::env::var("RUNWAY_E2E_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let service = format!("runway-e2e-{}", std::process::id());
+    let h = Harness::start_with_env(vec![("KUBECONFIG".into(), kubeconfig.clone())]).await;
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["--namespace", &namespace])
+            .args(args)
+            .output()
+            .expect("kubectl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let config = |strategy: &str, deadline: &str| {
+        let path = h.dir.path().join("runway.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[service]\nname = \"{service}\"\n\n[kubernetes]\nnamespace = \"{namespace}\"\nimage = \"{image}\"\nreplicas = 2\nport = {port}\nprogress_deadline = \"{deadline}\"\n\n[strategy]\nkind = \"{strategy}\"\nscale_down_delay = \"5s\"\n"
+            ),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let deploy = |file: String, version: String| {
+        let h = &h;
+        async move { h.runway(&["-f", &file, "deploy", &version]).await }
+    };
+    let image_of = |name: &str| {
+        kubectl(&[
+            "get",
+            "deployment",
+            name,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+    };
+    // Whatever happens, the test's objects go (a guard: it runs on a failed assertion too).
+    struct Cleanup(Box<dyn Fn()>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _cleanup = {
+        let (kubeconfig, namespace, service) =
+            (kubeconfig.clone(), namespace.clone(), service.clone());
+        Cleanup(Box::new(move || {
+            let _ = Command::new("kubectl")
+                .env("KUBECONFIG", &kubeconfig)
+                .args(["--namespace", &namespace, "delete", "deployment,service"])
+                .args([
+                    "-l",
+                    &format!("runway.dev/service={service}"),
+                    "--wait=false",
+                ])
+                .output();
+        }))
+    };
+    {
+        let rolling = config("rolling", "120s");
+        for v in &versions[..2] {
+            let out = deploy(rolling.clone(), v.clone()).await;
+            assert!(out.status.success(), "deploy {v}: {}", text(&out));
+            assert_eq!(image_of(&service), image.replace("{version}", v));
+        }
+        assert!(kubectl(&[
+            "rollout",
+            "status",
+            &format!("deployment/{service}"),
+            "--timeout=60s"
+        ])
+        .contains("successfully rolled out"));
+        // A tag that does not exist never becomes ready: the rollout passes its deadline and
+        // is undone to the previous revision.
+        let failing = config("rolling", "30s");
+        let out = deploy(failing, "0.0.0-does-not-exist".into()).await;
+        assert!(!out.status.success(), "{}", text(&out));
+        assert_eq!(image_of(&service), image.replace("{version}", &versions[1]));
+        let history = kubectl(&["rollout", "history", &format!("deployment/{service}")]);
+        let first = history
+            .lines()
+            .find(|l| l.contains(&format!("runway: {} ", versions[0])))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the first release's revision")
+            .to_string();
+        let out = h
+            .runway(&["rollback", "--service", &service, "--to-revision", &first])
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(image_of(&service), image.replace("{version}", &versions[0]));
+        // Blue-green: the Service's selector picks the new slot.
+        let blue_green = config("blue-green", "120s");
+        let out = deploy(blue_green, versions[1].clone()).await;
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(
+            kubectl(&[
+                "get",
+                "service",
+                &service,
+                "-o",
+                "jsonpath={.spec.selector.runway\\.dev/slot}"
+            ]),
+            "blue"
+        );
+    }
+}
