@@ -143,9 +143,10 @@ impl Engine {
         mut controls: mpsc::UnboundedReceiver<Control>,
     ) -> Result<(), Failure> {
         let failed = |e: String| Failure::failed(e);
-        // `None`: the old release runs in the service's own Deployment (its first blue-green
-        // release, or one deployed before).
+        // `None` (or `main`): the old release runs in the service's own Deployment (its first
+        // blue-green release, or one deployed before).
         let live = self.cluster.live_slot(target).await.map_err(failed)?;
+        let old_slot = live.as_deref().filter(|s| *s != "main");
         let idle = if live.as_deref() == Some("blue") {
             "green"
         } else {
@@ -202,14 +203,11 @@ impl Engine {
             .select(target, false, idle)
             .await
             .map_err(failed)?;
-        let live_slot = live.as_deref();
         let switch_back = |reason: String| async move {
-            let back = match live_slot {
-                Some(slot) => self.cluster.select(stable, false, slot).await,
-                // The old release is in the service's own Deployment, which a slot selector
-                // cannot pick: the way back is the revert's rollout of it.
-                None => Ok(()),
-            };
+            let back = self
+                .cluster
+                .select(stable, false, old_slot.unwrap_or("main"))
+                .await;
             match back {
                 Ok(()) => Failure::rolled_back(reason),
                 Err(e) => Failure::rolled_back(format!("{reason}; switching back failed: {e}")),
@@ -243,7 +241,7 @@ impl Engine {
             }
         }
         self.cluster
-            .stop(stable, live.as_deref(), &progress)
+            .stop(stable, old_slot, &progress)
             .await
             .map_err(failed)?;
         Ok(())

@@ -91,7 +91,11 @@ impl Engine {
         // A blue-green service's releases run in slots: the one its Service selects is the one
         // to converge (a revert after a failed switch finds the old release there, unchanged).
         let slot = match &target.spec.strategy {
-            runway_spec::StrategySpec::BlueGreen(_) => self.cluster.live_slot(&release).await?,
+            runway_spec::StrategySpec::BlueGreen(_) => self
+                .cluster
+                .live_slot(&release)
+                .await?
+                .filter(|slot| slot != "main"),
             _ => None,
         };
         let rolled = self

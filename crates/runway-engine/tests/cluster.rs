@@ -404,3 +404,31 @@ async fn a_cluster_canary_with_errors_is_rolled_back_and_one_without_requests_ne
     let v3 = h.finished(&engine, id).await;
     assert_eq!(v3.status, Status::RolledBack);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_first_blue_green_switch_goes_back_to_the_services_own_deployment_at_once() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", spec(BLUE_GREEN)).await;
+    let id = h.deploy(&engine, "v2", spec(BLUE_GREEN)).await;
+    h.journaled(&engine, id, |e| matches!(e, Event::ScaleDownPending { .. }))
+        .await;
+    assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("blue"));
+    let rolled = h.fakes.cluster.rolled().len();
+    engine
+        .control("web", runway_engine::canary::Control::Abort)
+        .expect("taken");
+    let v2 = h.finished(&engine, id).await;
+    assert_eq!(v2.status, Status::RolledBack, "{:?}", v2.reason);
+    // The Service selects the pods of the service's own Deployment (slot `main`) again.
+    assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("main"));
+    assert_eq!(h.fakes.cluster.running("web"), Some(v1.id));
+    assert!(h.fakes.cluster.stopped().is_empty(), "nothing scaled down");
+    assert!(
+        h.fakes.cluster.rolled()[rolled..]
+            .iter()
+            .all(|(deployment, _)| deployment == "web"),
+        "the revert finds v1 where it runs: {:?}",
+        &h.fakes.cluster.rolled()[rolled..]
+    );
+}

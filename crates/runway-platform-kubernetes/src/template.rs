@@ -26,6 +26,8 @@ pub const MANAGED_ENV: &str = "runway.dev/env";
 pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 /// The label of a blue-green slot's Deployment, its pods, and the Services' selectors.
 pub const SLOT: &str = "runway.dev/slot";
+/// The slot label of the service's own Deployment's pods.
+pub const MAIN_SLOT: &str = "main";
 /// The selector label of a Deployment runway creates.
 pub const APP: &str = "app.kubernetes.io/name";
 
@@ -66,6 +68,13 @@ pub fn desired(current: Option<&Deployment>, release: &Release) -> Result<Deploy
     spec.progress_deadline_seconds = Some(k8s.progress_deadline.0.as_secs() as i32);
     let template = &mut spec.template;
     let meta = template.metadata.get_or_insert_with(Default::default);
+    // Every pod runway writes says which Deployment it is of: a slot's keeps its slot, the
+    // service's own says `main`, so that a Service can select either (blue-green, a canary's
+    // stable and canary Services) though their selectors overlap.
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .entry(SLOT.to_string())
+        .or_insert_with(|| MAIN_SLOT.to_string());
     let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(DEPLOYMENT_ID.into(), release.id.to_string());
     annotations.insert(VERSION.into(), release.version.clone());

@@ -140,8 +140,8 @@ async fn apply_reads_then_replaces_with_the_version_it_read() {
     );
     assert_eq!(
         template["metadata"]["labels"],
-        json!({"app": "api"}),
-        "labels kept"
+        json!({"app": "api", "runway.dev/slot": "main"}),
+        "labels kept, the slot added"
     );
 }
 
