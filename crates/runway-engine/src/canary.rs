@@ -379,14 +379,17 @@ impl Engine {
         }
     }
 
-    /// A canary on a cluster, by replica ratio: a canary Deployment (`{deployment}-canary`,
-    /// made from the service's own) beside the stable one, both behind the one Service, their
-    /// pod counts set so that the canary's share of the pods is the step's weight as nearly as
-    /// whole pods allow (journaled as the effective, approximate share). Each step is judged
-    /// as everywhere, on the release's Prometheus metrics (runway's proxy is not in the path),
-    /// and never promoted without the requests `[analysis] requests` counts. At 100% the
-    /// stable Deployment is rolled to the canary's release and the canary Deployment scaled to
-    /// zero; a rollback scales the canary to zero and the stable one back to strength.
+    /// A canary on a cluster: a canary Deployment (`{deployment}-canary`, made from the
+    /// service's own) beside the stable one. By replica ratio (the default), both are behind
+    /// the one Service and their pod counts are set so that the canary's share of the pods is
+    /// the step's weight as nearly as whole pods allow (journaled as the effective, approximate
+    /// share). By Gateway API, the canary gets the pods its weight needs and the HTTPRoute's
+    /// backend weights give it exactly its share. Each step is judged as everywhere, on the
+    /// release's Prometheus metrics (runway's proxy is not in the path), and never promoted
+    /// without the requests `[analysis] requests` counts. At 100% the stable Deployment is
+    /// rolled to the canary's release, the route sent back to it, and the canary Deployment
+    /// scaled to zero; a rollback sends the route back, scales the canary to zero and the
+    /// stable one back to strength.
     async fn canary_on_cluster(
         &self,
         svc: &Arc<Service>,
@@ -399,6 +402,11 @@ impl Engine {
         let analysis = Analysis::from_spec(&target.spec).map_err(Failure::failed)?;
         let mut progress: CanaryProgress = self.progress(id);
         let replicas = target.spec.run.replicas;
+        let by_route = target
+            .spec
+            .kubernetes
+            .as_ref()
+            .is_some_and(|k| k.traffic == runway_spec::ClusterTraffic::GatewayApi);
         let journal = move |message: String| self.journal(id, Event::RolloutProgress { message });
         // Each release as the template it was first deployed with, at a pod count.
         let at = |release: &Release, pods: u32| {
@@ -411,6 +419,11 @@ impl Engine {
         };
         let back_to_stable = |reason: String| async move {
             let mut reason = reason;
+            if by_route {
+                if let Err(e) = self.cluster.set_weights(target, 0).await {
+                    reason = format!("{reason}; sending the route back to stable failed: {e}");
+                }
+            }
             if let Err(e) = self.cluster.stop(target, Some(CANARY_SLOT), &journal).await {
                 reason = format!("{reason}; scaling the canary down failed: {e}");
             }
@@ -421,27 +434,48 @@ impl Engine {
             if step.weight == 100 {
                 break;
             }
-            let (canary_pods, stable_pods) = pods_for(step.weight, replicas);
-            self.cluster
-                .roll(&at(target, canary_pods), Some(CANARY_SLOT), &journal)
-                .await
-                .map_err(Failure::failed)?;
-            self.cluster
-                .roll(&at(stable, stable_pods), None, &journal)
-                .await
-                .map_err(Failure::failed)?;
-            let share = 100.0 * canary_pods as f64 / (canary_pods + stable_pods) as f64;
-            journal(format!(
-                "replica ratio: {canary_pods} of {} pods run {}: about {share:.0}% of the \
-                 requests for a {}% step (approximate: the Service spreads requests over pods)",
-                canary_pods + stable_pods,
-                target.version,
-                step.weight
-            ));
-            progress.effective = Some(format!(
-                "about {share:.0}% ({canary_pods} of {} pods; approximate)",
-                canary_pods + stable_pods
-            ));
+            if by_route {
+                // The pods the weight needs, ready before the route gives them requests.
+                let canary_pods = replicas_for(step.weight, replicas);
+                self.cluster
+                    .roll(&at(target, canary_pods), Some(CANARY_SLOT), &journal)
+                    .await
+                    .map_err(Failure::failed)?;
+                if let Err(e) = self.cluster.set_weights(target, step.weight).await {
+                    return Err(back_to_stable(e).await);
+                }
+                journal(format!(
+                    "HTTPRoute weights: {}% to {}, {}% to {}",
+                    step.weight,
+                    target.version,
+                    100 - step.weight,
+                    stable.version
+                ));
+                progress.effective = None;
+            } else {
+                let (canary_pods, stable_pods) = pods_for(step.weight, replicas);
+                self.cluster
+                    .roll(&at(target, canary_pods), Some(CANARY_SLOT), &journal)
+                    .await
+                    .map_err(Failure::failed)?;
+                self.cluster
+                    .roll(&at(stable, stable_pods), None, &journal)
+                    .await
+                    .map_err(Failure::failed)?;
+                let share = 100.0 * canary_pods as f64 / (canary_pods + stable_pods) as f64;
+                journal(format!(
+                    "replica ratio: {canary_pods} of {} pods run {}: about {share:.0}% of the \
+                     requests for a {}% step (approximate: the Service spreads requests over \
+                     pods)",
+                    canary_pods + stable_pods,
+                    target.version,
+                    step.weight
+                ));
+                progress.effective = Some(format!(
+                    "about {share:.0}% ({canary_pods} of {} pods; approximate)",
+                    canary_pods + stable_pods
+                ));
+            }
             if progress.weight == 0 {
                 self.checks_gate(id, target, "smoke", Vec::new())
                     .await
@@ -494,6 +528,13 @@ impl Engine {
             .roll(&at(target, replicas), None, &journal)
             .await
             .map_err(Failure::failed)?;
+        if by_route {
+            // The service's own Deployment runs the new release now: all requests to it.
+            self.cluster
+                .set_weights(target, 0)
+                .await
+                .map_err(Failure::failed)?;
+        }
         self.cluster
             .stop(target, Some(CANARY_SLOT), &journal)
             .await

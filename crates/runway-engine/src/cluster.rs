@@ -32,6 +32,14 @@ pub trait Cluster: Send + Sync {
         progress: &'a Progress<'a>,
     ) -> BoxFuture<'a, Result<Rolled, String>>;
 
+    /// A canary by Gateway API: the route's backend weights, `canary` percent to the canary's
+    /// Deployment (through its Service), the rest to the service's own.
+    fn set_weights<'a>(
+        &'a self,
+        release: &'a Release,
+        canary: u32,
+    ) -> BoxFuture<'a, Result<(), String>>;
+
     /// Blue-green: the slot the service's Service selects now; `None` when it selects none
     /// (the service's own Deployment serves, or there is no Service yet).
     fn live_slot<'a>(

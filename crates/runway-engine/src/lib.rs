@@ -945,20 +945,26 @@ fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
 }
 
 /// A canary on a cluster is judged on Prometheus alone (runway's proxy is not in the path) and
-/// shifted by replica ratio (Gateway API weights are not supported yet).
+/// shifted by replica ratio or Gateway API weights (a Service's selector can only switch).
 fn cluster_canary(spec: &Spec) -> std::result::Result<(), String> {
     let k8s = spec.kubernetes.as_ref().ok_or("not a cluster")?;
-    if k8s.traffic != runway_spec::ClusterTraffic::ReplicaRatio {
-        return Err(format!(
-            "a canary with [kubernetes] traffic = \"{}\" is not supported yet: use traffic = \
-             \"replica-ratio\" (the default){}",
-            k8s.traffic.as_str(),
-            if k8s.traffic == runway_spec::ClusterTraffic::Service {
-                ", or [strategy] kind = \"blue-green\" to switch by the Service's selector"
-            } else {
-                ""
-            }
-        ));
+    match k8s.traffic {
+        runway_spec::ClusterTraffic::Service => {
+            return Err(
+                "with [kubernetes] traffic = \"service\" the Service's selector can only switch \
+                 all traffic at once, so it cannot run a canary's weighted steps: use [strategy] \
+                 kind = \"blue-green\", or traffic = \"replica-ratio\" or \"gateway-api\""
+                    .into(),
+            )
+        }
+        runway_spec::ClusterTraffic::GatewayApi if k8s.port.is_none() => {
+            return Err(
+                "a canary with traffic = \"gateway-api\" needs [kubernetes] port: the port of \
+                 the stable and canary Services the route's backends are"
+                    .into(),
+            )
+        }
+        _ => {}
     }
     let analysis = spec.analysis.clone().unwrap_or_default();
     let proxy: Vec<&str> = analysis

@@ -432,3 +432,58 @@ async fn the_first_blue_green_switch_goes_back_to_the_services_own_deployment_at
         &h.fakes.cluster.rolled()[rolled..]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_gateway_api_canary_sets_the_route_weights_and_sends_them_back() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let gateway = || {
+        let mut s = cluster_canary("");
+        let k8s = s.kubernetes.as_mut().unwrap();
+        k8s.traffic = runway_spec::ClusterTraffic::GatewayApi;
+        k8s.route = Some("web".into());
+        k8s.port = Some(8000);
+        s
+    };
+    h.deploy_and_wait(&engine, "v1", gateway()).await;
+    let q = &h.fakes.queries;
+    for (v, errors) in [("v1", 0.0), ("v2", 0.0), ("v3", 0.4)] {
+        q.answer(
+            &format!(r#"sum(app_errors{{version="{v}"}})"#),
+            Ok(Some(errors)),
+        );
+        q.answer(
+            &format!(r#"sum(increase(app_requests{{version="{v}"}}[10s]))"#),
+            Ok(Some(100.0)),
+        );
+    }
+    let v2 = h.deploy_and_wait(&engine, "v2", gateway()).await;
+    assert_eq!(v2.status, Status::Succeeded, "{:?}", v2.reason);
+    let weights: Vec<u32> = h.fakes.cluster.weights().iter().map(|(_, w)| *w).collect();
+    assert_eq!(
+        weights,
+        [10, 50, 0],
+        "each step's weight, then all back to the promoted stable"
+    );
+    assert!(h
+        .events(v2.id)
+        .iter()
+        .any(|e| matches!(e, Event::RolloutProgress { message }
+        if message == "HTTPRoute weights: 10% to v2, 90% to v1")));
+    let view = h.deployment(v2.id);
+    let progress = runway_engine::canary::view(&view).expect("a canary view");
+    assert_eq!(
+        progress.effective, None,
+        "exact weights: nothing approximate to say"
+    );
+
+    let v3 = h.deploy_and_wait(&engine, "v3", gateway()).await;
+    assert_eq!(v3.status, Status::RolledBack);
+    let weights: Vec<u32> = h.fakes.cluster.weights().iter().map(|(_, w)| *w).collect();
+    assert_eq!(
+        &weights[3..],
+        [10, 0],
+        "rolled back: the route sent back to stable"
+    );
+    assert_eq!(h.fakes.cluster.running("web"), Some(v2.id));
+}

@@ -30,6 +30,8 @@ pub struct FakeCluster {
     stopped: Mutex<Vec<String>>,
     /// Every pod deleted, in order.
     deleted: Mutex<Vec<String>>,
+    /// Every canary weight a route was given: (service, weight).
+    weights: Mutex<Vec<(String, u32)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,6 +52,11 @@ impl FakeCluster {
     /// Every Deployment scaled to zero (recreate, blue-green's scale-down), in order.
     pub fn stopped(&self) -> Vec<String> {
         lock(&self.stopped).clone()
+    }
+
+    /// Every canary weight a Gateway API route was given, as (service, weight), in order.
+    pub fn weights(&self) -> Vec<(String, u32)> {
+        lock(&self.weights).clone()
     }
 
     /// Every pod deleted (`nodes restart`), in order.
@@ -105,6 +112,17 @@ impl Cluster for FakeCluster {
                 revision,
                 message: format!("deployment \"{service}\" successfully rolled out"),
             })
+        })
+    }
+
+    fn set_weights<'a>(
+        &'a self,
+        release: &'a Release,
+        canary: u32,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            lock(&self.weights).push((release.spec.service.name.clone(), canary));
+            Ok(())
         })
     }
 

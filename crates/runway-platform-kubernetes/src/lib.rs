@@ -25,6 +25,7 @@ pub mod lease;
 pub mod pods;
 pub mod revision;
 pub mod rollout;
+pub mod route;
 pub mod router;
 pub mod services;
 pub mod template;
@@ -188,6 +189,21 @@ impl Cluster for KubernetesCluster {
                 target.stop(progress).await
             };
             stop.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn set_weights<'a>(
+        &'a self,
+        release: &'a Release,
+        canary: u32,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let set = async {
+                let k8s = template::section(release).map_err(Error::Template)?;
+                let client = self.client(k8s.context.as_deref()).await?;
+                route::set_weights(client, k8s, &release.spec.service.name, canary).await
+            };
+            set.await.map_err(|e| e.to_string())
         })
     }
 

@@ -3,9 +3,9 @@
 //! rollout is a conversation with one, so the tests talk to this one instead.
 //!
 //! It serves just what runway (and `kubectl get`, `rollout status`, `rollout history`) use:
-//! discovery, Deployments, ReplicaSets, Pods (and their logs), Services, Jobs and Leases in any
-//! namespace, with lists, label and field
-//! selectors, and watches from a resource version. A controller loop plays the Deployment
+//! discovery, Deployments, ReplicaSets, Pods (and their logs), Services, Jobs, Leases and
+//! HTTPRoutes (stored; no Gateway routes by them) in any namespace, with lists, label and
+//! field selectors, and watches from a resource version. A controller loop plays the Deployment
 //! controller: it observes each new generation, creates or reuses a ReplicaSet per pod template
 //! (equal but for `pod-template-hash`, the revision moving to the newest as the real one
 //! does), scales the new one up and the old ones down one pod at a time, makes pods ready
@@ -45,6 +45,12 @@ const KINDS: &[(&str, &str, &str, &str)] = &[
         "Lease",
         "coordination.k8s.io/v1",
         "/apis/coordination.k8s.io/v1",
+    ),
+    (
+        "httproutes",
+        "HTTPRoute",
+        "gateway.networking.k8s.io/v1",
+        "/apis/gateway.networking.k8s.io/v1",
     ),
 ];
 
@@ -427,7 +433,10 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Body>) -> Response<Bo
                  "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}},
                 {"name": "coordination.k8s.io",
                  "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}]}),
+                 "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}},
+                {"name": "gateway.networking.k8s.io",
+                 "versions": [{"groupVersion": "gateway.networking.k8s.io/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "gateway.networking.k8s.io/v1", "version": "v1"}}]}),
         ),
         ["version"] => json_response(
             200,

@@ -589,8 +589,8 @@ async fn two_servers_never_drive_at_once_the_standby_takes_over_the_lease() {
 /// deploy/kubernetes/runway.yaml's Role grants exactly what runway uses: every request runway
 /// makes through a whole runbook (leader election, a deployment with a migration Job, a failed
 /// rollout and its undo, status, logs, a pod restart, a rollback to a revision, a scale, a
-/// recreate and two blue-green switches) is allowed by one of its rules, and every verb it
-/// grants was used.
+/// recreate, a Gateway API canary aborted, and two blue-green switches) is allowed by one of its
+/// rules, and every verb it grants was used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_role_grants_exactly_the_verbs_runway_uses() {
     let c = Cluster::start_with(vec![(
@@ -659,8 +659,46 @@ async fn the_shipped_role_grants_exactly_the_verbs_runway_uses() {
             .status
             .success()
     );
+    // A Gateway API canary (no Prometheus answers: it waits), aborted.
+    c.kube.create(
+        "httproutes",
+        "production",
+        serde_json::json!({"metadata": {"name": "api"},
+            "spec": {"rules": [{"backendRefs": [{"name": "api", "port": 8000}]}]}}),
+    );
+    let gateway = c.config(
+        "prometheus = \"http://127.0.0.1:9\"\ntraffic = \"gateway-api\"\nroute = \"api\"\n\n[strategy]\nkind = \"canary\"\nsteps = [{ weight = 20 }, { weight = 100 }]\n\n[analysis]\ninterval = \"1s\"\nrequests = 'sum(x{version=\"{version}\"})'\n\n[[analysis.metrics]]\nname = \"e\"\nsource = \"prometheus\"\nquery = 'sum(e{version=\"{version}\"})'\nfail_if = \"> 0.05\"\n",
+    );
+    let out = run(args(&[
+        "-f",
+        gateway.to_str().unwrap(),
+        "deploy",
+        "v5",
+        "--detach",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c
+        .kube
+        .get("httproutes", "production", "api")
+        .is_some_and(|r| r["spec"]["rules"][0]["backendRefs"][1]["weight"] == 20)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the route never got the canary's weight"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = run(args(&["abort", "--service", "api"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.h.history().await[0]["status"] == "running" {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let blue_green = c.config("\n[strategy]\nkind = \"blue-green\"\nscale_down_delay = \"1s\"\n");
-    for version in ["v5", "v6"] {
+    for version in ["v6", "v7"] {
         let out = run(args(&[
             "-f",
             blue_green.to_str().unwrap(),
@@ -1089,4 +1127,102 @@ async fn real_cluster_runs_the_runbook() {
             "blue"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_api_canary_shifts_the_httproute_weights_step_by_step() {
+    let c = Cluster::start().await;
+    // The route the team's Gateway serves the service by.
+    c.kube.create(
+        "httproutes",
+        "production",
+        serde_json::json!({"metadata": {"name": "api"},
+            "spec": {"parentRefs": [{"name": "public"}], "hostnames": ["api.example.com"],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                "backendRefs": [{"name": "api", "port": 8000}]}]}}),
+    );
+    let metrics = serve_release_metrics(&[("v1", 0.0), ("v2", 0.0)]);
+    let prom = super::prometheus::start_prometheus(c.h.dir.path(), &metrics.to_string()).await;
+    let config = c.config(&format!(
+        r#"prometheus = "{}"
+traffic = "gateway-api"
+route = "api"
+
+[strategy]
+kind = "canary"
+steps = [{{ weight = 20, pause = "3s" }}, {{ weight = 100 }}]
+
+[analysis]
+interval = "1s"
+min_requests = 10
+inconclusive_limit = 30
+requests = 'sum(increase(app_requests_total{{version="{{version}}"}}[5s]))'
+
+[[analysis.metrics]]
+name = "app-errors"
+source = "prometheus"
+query = 'sum(rate(app_errors_total{{version="{{version}}"}}[5s])) / sum(rate(app_requests_total{{version="{{version}}"}}[5s]))'
+fail_if = "> 0.05"
+"#,
+        prom.url
+    ));
+    let file = config.to_str().unwrap().to_string();
+    assert!(c
+        .h
+        .runway(&["-f", &file, "deploy", "v1"])
+        .await
+        .status
+        .success());
+    let weights = || {
+        let route = c.kube.get("httproutes", "production", "api").unwrap();
+        let refs = route["spec"]["rules"][0]["backendRefs"].clone();
+        (
+            refs[0]["weight"].as_u64(),
+            refs[1]["weight"].as_u64(),
+            route,
+        )
+    };
+    let deploy = {
+        let mut cmd = Command::new(RUNWAY);
+        cmd.args(["-f", &file, "deploy", "v2"])
+            .current_dir(c.h.dir.path())
+            .env("RUNWAY_STATE_DIR", c.h.state_path());
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    // During the 20% step the route gives the canary's Service exactly 20.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (stable, canary, route) = weights();
+        if (stable, canary) == (Some(80), Some(20)) {
+            assert_eq!(
+                route["spec"]["rules"][0]["backendRefs"][1]["name"],
+                "api-canary"
+            );
+            assert_eq!(
+                route["spec"]["hostnames"][0], "api.example.com",
+                "the rest is kept"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never at 20%: {route}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = deploy.await.unwrap();
+    assert!(out.status.success(), "deploy v2: {}", text(&out));
+    assert_eq!(
+        weights().0,
+        Some(100),
+        "promoted: all to the stable Service, which runs v2"
+    );
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    let stable = c.kube.get("services", "production", "api-stable").unwrap();
+    assert_eq!(stable["spec"]["selector"]["runway.dev/slot"], "main");
+    let canary = c.kube.get("services", "production", "api-canary").unwrap();
+    assert_eq!(canary["spec"]["selector"]["runway.dev/slot"], "canary");
+    assert_eq!(
+        c.kube
+            .get("deployments", "production", "api-canary")
+            .unwrap()["spec"]["replicas"],
+        0
+    );
 }
