@@ -66,11 +66,17 @@ fn project_name(file: &Path) -> String {
 pub fn validate(file: &Path) -> Result<ExitCode> {
     match runway_spec::parse_file(file) {
         Ok(spec) => {
+            let place = match &spec.kubernetes {
+                Some(k8s) => format!(
+                    "on Kubernetes (Deployment {}/{})",
+                    k8s.namespace, k8s.deployment
+                ),
+                None => format!("on {}", spec.service.listen),
+            };
             println!(
-                "{} is valid: service {} on {}, {}, {} strategy",
+                "{} is valid: service {} {place}, {}, {} strategy",
                 file.display(),
                 spec.service.name,
-                spec.service.listen,
                 super::deploy::plural(spec.run.replicas, "replica"),
                 strategy_name(&spec)
             );
@@ -374,6 +380,10 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(k8s) = &spec.kubernetes {
+        print_cluster_plan(&spec, k8s, version, serving_version.as_deref());
+        return Ok(ExitCode::SUCCESS);
+    }
     let rolling = match &spec.strategy {
         StrategySpec::Rolling(r) => r.clone(),
         StrategySpec::Recreate(_) => {
@@ -472,4 +482,96 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
     print_runbook(&spec, true);
     println!("nothing was changed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `runway plan` for a `[kubernetes]` service: what runway asks of the cluster, step by step.
+fn print_cluster_plan(
+    spec: &runway_spec::Spec,
+    k8s: &runway_spec::KubernetesSpec,
+    version: &str,
+    serving: Option<&str>,
+) {
+    let name = &spec.service.name;
+    let deployment = format!("{}/{}", k8s.namespace, k8s.deployment);
+    let image = k8s.image.replace("{version}", version);
+    let replicas = plural(spec.run.replicas, "replica");
+    let follow = format!(
+        "follow the rollout as `kubectl rollout status` does (progress deadline {})",
+        k8s.progress_deadline
+    );
+    println!("plan: deploy {name} {version} on Kubernetes: Deployment {deployment} ({replicas})");
+    println!("  image: {image}");
+    match serving {
+        Some(v) => println!("  now serving: {v}"),
+        None => println!("  now serving: nothing"),
+    }
+    let mut n = 0;
+    let mut step = |text: String| {
+        n += 1;
+        println!("  {n}. {text}");
+    };
+    match (&spec.strategy, serving) {
+        (StrategySpec::Canary(canary), Some(stable)) => {
+            step(format!(
+                "run {version} in Deployment {}/{}-canary beside {stable}",
+                k8s.namespace, k8s.deployment
+            ));
+            for s in canary.steps.iter().filter(|s| s.weight < 100) {
+                let share = match k8s.traffic {
+                    runway_spec::ClusterTraffic::GatewayApi => format!(
+                        "HTTPRoute {} weights {}% to {version}",
+                        k8s.route.as_deref().unwrap_or("?"),
+                        s.weight
+                    ),
+                    _ => {
+                        let canary = ((spec.run.replicas * s.weight + 50) / 100)
+                            .clamp(1, spec.run.replicas.max(2) - 1);
+                        format!(
+                            "{canary} of {} pods run {version} (about {:.0}%, approximate)",
+                            spec.run.replicas.max(2),
+                            100.0 * canary as f64 / spec.run.replicas.max(2) as f64
+                        )
+                    }
+                };
+                step(format!("{}% step: {share}; judged on Prometheus", s.weight));
+            }
+            step(format!(
+                "promote: write {version} into Deployment {deployment}, {follow}; scale the canary to 0"
+            ));
+        }
+        (StrategySpec::BlueGreen(bg), Some(stable)) => {
+            step(format!(
+                "roll {version} into the idle slot's Deployment ({}-blue or -green), {follow}",
+                k8s.deployment
+            ));
+            step(format!("point Service {}-preview at it", k8s.service));
+            step(format!(
+                "switch Service {}'s selector to it; {stable} stays for {} (`runway abort` switches back), then is scaled to 0",
+                k8s.service, bg.scale_down_delay
+            ));
+        }
+        (StrategySpec::Recreate(_), Some(stable)) => {
+            step(format!(
+                "scale Deployment {deployment} ({stable}) to 0 and wait for its pods to go"
+            ));
+            if spec.hooks.migrate.is_some() {
+                step("run the migration as a Job of the release's pod template".into());
+            }
+            step(format!(
+                "write {version} into Deployment {deployment}, {follow}"
+            ));
+        }
+        _ => {
+            if spec.hooks.migrate.is_some() {
+                step("run the migration as a Job of the release's pod template".into());
+            }
+            step(format!(
+                "write {version} into Deployment {deployment} (image, env, {replicas}), {follow}"
+            ));
+        }
+    }
+    println!(
+        "  on failure: the previous release's template goes back into Deployment {deployment} (as `kubectl rollout undo`)"
+    );
+    println!("nothing was changed");
 }

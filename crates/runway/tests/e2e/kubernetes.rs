@@ -131,6 +131,22 @@ async fn a_release_rolls_through_the_deployment_and_kubectl_agrees() {
         "deployment \"api\" successfully rolled out"
     );
 
+    // validate and plan speak of the cluster, not of a proxy or local processes.
+    let config = c.config("");
+    let file = config.to_str().unwrap();
+    let said = text(&c.h.runway(&["-f", file, "validate"]).await);
+    assert!(
+        said.contains("on Kubernetes (Deployment production/api)"),
+        "{said}"
+    );
+    let said = text(&c.h.runway(&["-f", file, "plan", "v2"]).await);
+    assert!(
+        said.contains("now serving: v1")
+            && said.contains("write v2 into Deployment production/api (image, env, 3 replicas)")
+            && !said.contains("loopback"),
+        "{said}"
+    );
+
     let out = c.deploy("v2").await;
     assert!(out.status.success(), "deploy v2: {}", text(&out));
     assert_eq!(c.image(), "registry.example.com/api:v2");
