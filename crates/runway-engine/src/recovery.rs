@@ -141,7 +141,10 @@ impl Engine {
             if running.iter().any(|d| d.service == svc.name) || self.frozen(&svc.name).is_some() {
                 continue;
             }
-            if let Some(release) = self.serving(&svc.name)? {
+            // A cluster's pods did not stop with the server, and what it runs now may have been
+            // changed by its owners meanwhile: runway writes to it only for an operation.
+            let on_cluster = |r: &Release| r.spec.kubernetes.is_some();
+            if let Some(release) = self.serving(&svc.name)?.filter(|r| !on_cluster(r)) {
                 let (guard, ()) = svc.begin(
                     || {
                         Ok::<_, anyhow::Error>((

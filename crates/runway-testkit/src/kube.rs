@@ -218,6 +218,33 @@ impl FakeKube {
             .insert(program.to_string(), (exit_code, output.to_string()));
     }
 
+    /// Changes an object as another client would (`kubectl set image`, say): `change` edits it,
+    /// and a changed spec makes a new generation.
+    pub fn edit(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) {
+        let mut state = lock(&self.state);
+        let key = (
+            resource.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
+        let Some(mut object) = state.objects.get(&key).cloned() else {
+            panic!("no {resource} {namespace}/{name} to edit");
+        };
+        let spec = object["spec"].clone();
+        change(&mut object);
+        if object["spec"] != spec {
+            let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+            object["metadata"]["generation"] = json!(generation + 1);
+        }
+        state.put(resource, namespace, name, object, "MODIFIED");
+    }
+
     /// Every request so far, as "METHOD path?query".
     pub fn requests(&self) -> Vec<String> {
         lock(&self.state).requests.clone()

@@ -293,6 +293,31 @@ async fn a_server_killed_mid_rollout_resumes_following_it() {
         "the resumed deployment followed the rollout; it did not write the Deployment again"
     );
     assert_eq!(c.deployment()["status"]["availableReplicas"], 3);
+
+    // A server that starts again with nothing under way writes nothing to the cluster: its
+    // pods never stopped, and its owners may have changed the Deployment meanwhile (here, as
+    // `kubectl set image` would), which runway must not undo behind their back.
+    let writes = |kube: &FakeKube| {
+        kube.requests()
+            .iter()
+            .filter(|r| !r.starts_with("GET"))
+            .count()
+    };
+    c.h.stop_server();
+    c.kube.edit("deployments", "production", "api", |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] =
+            serde_json::json!("registry.example.com/api:hotfix");
+    });
+    let before = writes(&c.kube);
+    c.h.start_server().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        writes(&c.kube),
+        before,
+        "{:#?}",
+        &c.kube.requests()[before..]
+    );
+    assert_eq!(c.image(), "registry.example.com/api:hotfix");
 }
 
 /// docs/json.md's PodView table lists exactly the fields `status --json` prints for a pod.
