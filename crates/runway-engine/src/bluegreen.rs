@@ -157,11 +157,29 @@ impl Engine {
             ..target.clone()
         };
         let progress = move |message: String| self.journal(id, Event::RolloutProgress { message });
-        let rolled = self
-            .cluster
-            .roll(&release, Some(idle), &progress)
-            .await
-            .map_err(failed)?;
+        // The way out of any failure: the Service back on the old release's pods (when it had
+        // been switched), and the rejected release's slot scaled down (its pods, and the
+        // preview's, must not keep running).
+        let give_up = |failure: Failure, switched: bool| async move {
+            let mut reason = failure.reason;
+            if switched {
+                if let Err(e) = self
+                    .cluster
+                    .select(stable, false, old_slot.unwrap_or("main"))
+                    .await
+                {
+                    reason = format!("{reason}; switching back failed: {e}");
+                }
+            }
+            if let Err(e) = self.cluster.stop(target, Some(idle), &progress).await {
+                reason = format!("{reason}; scaling the {idle} slot down failed: {e}");
+            }
+            Failure { reason, ..failure }
+        };
+        let rolled = match self.cluster.roll(&release, Some(idle), &progress).await {
+            Ok(rolled) => rolled,
+            Err(e) => return Err(give_up(failed(e), false).await),
+        };
         self.journal(
             id,
             Event::RolledOut {
@@ -169,10 +187,9 @@ impl Engine {
                 message: rolled.message,
             },
         );
-        self.cluster
-            .select(target, true, idle)
-            .await
-            .map_err(failed)?;
+        if let Err(e) = self.cluster.select(target, true, idle).await {
+            return Err(give_up(failed(e), false).await);
+        }
         let k8s = target.spec.kubernetes.as_ref();
         self.journal(
             id,
@@ -189,9 +206,9 @@ impl Engine {
                     .unwrap_or_default(),
             },
         );
-        self.checks_gate(id, target, "smoke", Vec::new())
-            .await
-            .map_err(failed)?;
+        if let Err(e) = self.checks_gate(id, target, "smoke", Vec::new()).await {
+            return Err(give_up(failed(e), false).await);
+        }
         self.journal(
             id,
             Event::Switched {
@@ -199,20 +216,11 @@ impl Engine {
                 to: target.version.clone(),
             },
         );
-        self.cluster
-            .select(target, false, idle)
-            .await
-            .map_err(failed)?;
-        let switch_back = |reason: String| async move {
-            let back = self
-                .cluster
-                .select(stable, false, old_slot.unwrap_or("main"))
-                .await;
-            match back {
-                Ok(()) => Failure::rolled_back(reason),
-                Err(e) => Failure::rolled_back(format!("{reason}; switching back failed: {e}")),
-            }
-        };
+        if let Err(e) = self.cluster.select(target, false, idle).await {
+            // It may have been written before the error: switch back to be sure.
+            return Err(give_up(failed(e), true).await);
+        }
+        let switch_back = |reason: String| give_up(Failure::rolled_back(reason), true);
         if let Some(window) = bg.analysis_for {
             if let Err(reason) = self
                 .analyse_after_switch(svc, id, target, stable, window.0, &mut controls)

@@ -417,8 +417,8 @@ impl Engine {
             r.spec.run.replicas = pods;
             r
         };
-        let back_to_stable = |reason: String| async move {
-            let mut reason = reason;
+        let back_to_stable = |failure: Failure| async move {
+            let mut reason = failure.reason;
             if by_route {
                 if let Err(e) = self.cluster.set_weights(target, 0).await {
                     reason = format!("{reason}; sending the route back to stable failed: {e}");
@@ -427,22 +427,26 @@ impl Engine {
             if let Err(e) = self.cluster.stop(target, Some(CANARY_SLOT), &journal).await {
                 reason = format!("{reason}; scaling the canary down failed: {e}");
             }
-            Failure::rolled_back(reason)
+            Failure { reason, ..failure }
         };
         while progress.step < canary.steps.len() {
             let step = &canary.steps[progress.step];
             if step.weight == 100 {
                 break;
             }
+            // Whatever fails from here on, the canary's pods go: they may already serve.
             if by_route {
                 // The pods the weight needs, ready before the route gives them requests.
                 let canary_pods = replicas_for(step.weight, replicas);
-                self.cluster
+                if let Err(e) = self
+                    .cluster
                     .roll(&at(target, canary_pods), Some(CANARY_SLOT), &journal)
                     .await
-                    .map_err(Failure::failed)?;
+                {
+                    return Err(back_to_stable(Failure::failed(e)).await);
+                }
                 if let Err(e) = self.cluster.set_weights(target, step.weight).await {
-                    return Err(back_to_stable(e).await);
+                    return Err(back_to_stable(Failure::failed(e)).await);
                 }
                 journal(format!(
                     "HTTPRoute weights: {}% to {}, {}% to {}",
@@ -454,14 +458,20 @@ impl Engine {
                 progress.effective = None;
             } else {
                 let (canary_pods, stable_pods) = pods_for(step.weight, replicas);
-                self.cluster
+                if let Err(e) = self
+                    .cluster
                     .roll(&at(target, canary_pods), Some(CANARY_SLOT), &journal)
                     .await
-                    .map_err(Failure::failed)?;
-                self.cluster
+                {
+                    return Err(back_to_stable(Failure::failed(e)).await);
+                }
+                if let Err(e) = self
+                    .cluster
                     .roll(&at(stable, stable_pods), None, &journal)
                     .await
-                    .map_err(Failure::failed)?;
+                {
+                    return Err(back_to_stable(Failure::failed(e)).await);
+                }
                 let share = 100.0 * canary_pods as f64 / (canary_pods + stable_pods) as f64;
                 journal(format!(
                     "replica ratio: {canary_pods} of {} pods run {}: about {share:.0}% of the \
@@ -477,9 +487,9 @@ impl Engine {
                 ));
             }
             if progress.weight == 0 {
-                self.checks_gate(id, target, "smoke", Vec::new())
-                    .await
-                    .map_err(Failure::failed)?;
+                if let Err(e) = self.checks_gate(id, target, "smoke", Vec::new()).await {
+                    return Err(back_to_stable(Failure::failed(e)).await);
+                }
             }
             if progress.weight != step.weight {
                 self.journal(
@@ -512,7 +522,7 @@ impl Engine {
                 .await
             {
                 Ok(end) => end,
-                Err(failure) => return Err(back_to_stable(failure.reason).await),
+                Err(failure) => return Err(back_to_stable(failure).await),
             };
             progress.step = match end {
                 StepEnd::Next => progress.step + 1,

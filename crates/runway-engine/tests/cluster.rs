@@ -282,6 +282,11 @@ async fn blue_green_rolls_the_idle_slot_switches_the_service_and_scales_the_old_
         &h.fakes.cluster.rolled()[rolled..]
     );
     assert_eq!(h.serving_version().as_deref(), Some("v3"));
+    assert_eq!(
+        h.fakes.cluster.stopped().last().map(String::as_str),
+        Some("web-blue"),
+        "v4's slot scaled down"
+    );
 }
 
 /// A canary on a cluster: judged on Prometheus (answered by the fake), never without the
@@ -423,7 +428,11 @@ async fn the_first_blue_green_switch_goes_back_to_the_services_own_deployment_at
     // The Service selects the pods of the service's own Deployment (slot `main`) again.
     assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("main"));
     assert_eq!(h.fakes.cluster.running("web"), Some(v1.id));
-    assert!(h.fakes.cluster.stopped().is_empty(), "nothing scaled down");
+    assert_eq!(
+        h.fakes.cluster.stopped(),
+        ["web-blue"],
+        "only the rejected release's slot scaled down"
+    );
     assert!(
         h.fakes.cluster.rolled()[rolled..]
             .iter()

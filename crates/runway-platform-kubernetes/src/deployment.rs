@@ -41,6 +41,8 @@ pub struct Target {
     pods: Api<Pod>,
     name: String,
     namespace: String,
+    /// The container that runs the release (the one whose log `runway logs` reads).
+    container: String,
     progress_deadline: Duration,
     /// The blue-green slot this Deployment is, and the service's own Deployment it starts
     /// from; `None` for the service's own Deployment.
@@ -55,6 +57,7 @@ impl Target {
             pods: Api::namespaced(client, &k8s.namespace),
             name: k8s.deployment.clone(),
             namespace: k8s.namespace.clone(),
+            container: k8s.container.clone(),
             progress_deadline: k8s.progress_deadline.0,
             slot: None,
         }
@@ -145,10 +148,24 @@ impl Target {
         progress: &Progress<'_>,
     ) -> Result<(Deployment, String), Error> {
         let silence = self.progress_deadline + SILENCE_MARGIN;
+        let ours = marks(&applied, &self.container);
         let mut current = applied;
         let mut last_said: Option<String> = None;
         let mut last_change = tokio::time::Instant::now();
+        let mut pause = Duration::ZERO;
         loop {
+            // What rolls out must still be what runway wrote: a `kubectl set image` or `rollout
+            // undo` meanwhile is another rollout, whose success is not this release's.
+            let now = marks(&current, &self.container);
+            if now != ours {
+                return Err(Error::Rollout(format!(
+                    "Deployment {} was changed by someone else during the rollout (it now runs \
+                     {}): runway does not count that rollout as this release's",
+                    self.path(),
+                    now.2
+                        .unwrap_or_else(|| "a template runway did not write".into())
+                )));
+            }
             // Judge what we have, then watch for the next change from its version.
             match rollout::status(&current, None) {
                 Rollout::Complete(message) => return Ok((current, message)),
@@ -180,12 +197,37 @@ impl Target {
             let params = WatchParams::default()
                 .fields(&format!("metadata.name={}", self.name))
                 .timeout(WATCH_TIMEOUT.min(left.as_secs().max(1) as u32));
+            let started = tokio::time::Instant::now();
             let next = tokio::time::timeout(left, self.next_change(&params, &version)).await;
             current = match next {
-                Ok(Ok(Some(changed))) => changed,
-                // The watch ended or expired, or nothing came in time: read afresh.
-                Ok(Ok(None)) | Err(_) => self.read().await?,
-                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Some(changed))) => {
+                    pause = Duration::ZERO;
+                    changed
+                }
+                // The Deployment was deleted: nothing will roll out.
+                Ok(Err(e @ Error::Rollout(_))) => return Err(e),
+                // The watch ended or expired, or nothing came in time: read afresh. A watch
+                // that keeps ending at once (a proxy that does not stream) is not retried in a
+                // busy loop: the pause doubles up to 5 s.
+                Ok(Ok(None)) | Err(_) | Ok(Err(_)) => {
+                    if let Ok(Err(e)) = &next {
+                        tracing::warn!(deployment = %self.path(), "watch failed: {e}");
+                    }
+                    if started.elapsed() < Duration::from_secs(1) {
+                        pause =
+                            (pause * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                        tokio::time::sleep(pause).await;
+                    }
+                    match self.read().await {
+                        Ok(read) => read,
+                        // A passing API error (a 5xx, a reset connection) does not fail a
+                        // rollout that is fine: the silence guard bounds how long it may last.
+                        Err(e) => {
+                            tracing::warn!(deployment = %self.path(), "cannot read: {e}");
+                            current
+                        }
+                    }
+                }
             };
         }
     }
@@ -341,22 +383,39 @@ impl Target {
         let give_up = tokio::time::Instant::now() + self.progress_deadline + SILENCE_MARGIN;
         let mut last_said = None;
         loop {
-            let deployment = self.read().await?;
-            let observed = deployment
-                .status
-                .as_ref()
-                .and_then(|s| s.observed_generation)
-                .unwrap_or(0)
-                >= deployment.metadata.generation.unwrap_or(0);
-            let left = rollout::counts(&deployment).replicas;
-            if observed && left == 0 {
+            // The counts leave out pods already terminating; the pods themselves are gone
+            // only once they are not listed (their grace period, their preStop hooks), which is
+            // what recreate waits for before the migration, as the Deployment controller's own
+            // Recreate strategy does.
+            let left = match self.read().await {
+                Ok(deployment) => {
+                    let observed = deployment
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.observed_generation)
+                        .unwrap_or(0)
+                        >= deployment.metadata.generation.unwrap_or(0);
+                    let counted = rollout::counts(&deployment).replicas;
+                    if observed && counted == 0 {
+                        self.own_pods(&deployment).await.unwrap_or(1) as i32
+                    } else {
+                        counted.max(1)
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(deployment = %self.path(), "cannot read: {e}");
+                    -1
+                }
+            };
+            if left == 0 {
                 return Ok(());
             }
             let line = format!(
-                "Waiting for deployment \"{}\" to scale to 0: {left} pods left...",
-                self.name
+                "Waiting for deployment \"{}\" to scale to 0: {} pods left...",
+                self.name,
+                left.max(0)
             );
-            if last_said.as_ref() != Some(&line) {
+            if left >= 0 && last_said.as_ref() != Some(&line) {
                 progress(line.clone());
                 last_said = Some(line);
             }
@@ -373,6 +432,36 @@ impl Target {
 }
 
 impl Target {
+    /// How many pods of this Deployment are still listed, terminating ones included: those its
+    /// selector picks that are of its slot (the service's own Deployment's selector also picks
+    /// the slots' pods, which carry their own slot label).
+    async fn own_pods(&self, deployment: &Deployment) -> Result<usize, Error> {
+        let slot = self
+            .slot
+            .as_ref()
+            .map_or(template::MAIN_SLOT, |(slot, _)| slot.as_str());
+        let pods = self
+            .pods
+            .list(&ListParams::default().labels(&selector(deployment)))
+            .await
+            .map_err(|e| Error::api(format!("listing the pods of {}", self.path()), e))?;
+        Ok(pods
+            .items
+            .iter()
+            .filter(|p| {
+                let label = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(template::SLOT));
+                match label {
+                    Some(label) => label == slot,
+                    None => slot == template::MAIN_SLOT,
+                }
+            })
+            .count())
+    }
+
     /// Deletes pod `name` (its ReplicaSet replaces it).
     pub async fn delete_pod(&self, name: &str) -> Result<(), Error> {
         self.pods
@@ -391,10 +480,15 @@ impl Target {
         since: Option<u64>,
     ) -> Result<String, Error> {
         let params = kube::api::LogParams {
+            // A pod with a sidecar has more than one container: the release's.
+            container: Some(self.container.clone()),
             timestamps: true,
             tail_lines: tail.map(|n| n.min(i64::MAX as usize) as i64),
+            // To the second below: the API takes whole seconds (kube rounds to the nearest,
+            // which could skip the lines of the second's second half); the lines up to the
+            // cursor itself are left out by `log_lines`.
             since_time: since.and_then(|nanos| {
-                k8s_openapi::jiff::Timestamp::from_nanosecond(nanos as i128).ok()
+                k8s_openapi::jiff::Timestamp::from_second((nanos / 1_000_000_000) as i64).ok()
             }),
             ..Default::default()
         };
@@ -405,4 +499,27 @@ impl Target {
             )
         })
     }
+}
+
+/// What makes `deployment`'s template the release runway wrote: its marks (the release's
+/// deployment, its version) and the image of `container` (which `kubectl set image` changes
+/// without touching the marks).
+fn marks(
+    deployment: &Deployment,
+    container: &str,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let template = deployment.spec.as_ref().map(|s| &s.template);
+    let annotations = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref());
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).cloned();
+    let image = template
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+        .and_then(|c| c.image.clone());
+    (
+        get(crate::revision::DEPLOYMENT_ID),
+        get(crate::revision::VERSION),
+        image,
+    )
 }

@@ -100,8 +100,10 @@ pub fn job(task: &Task<'_>, name: &str, base: Option<PodTemplateSpec>) -> Result
     })
 }
 
-/// A Job name for a hook of `service`: DNS-safe, at most 63 characters, unique enough.
-pub fn job_name(service: &str, program: &str) -> String {
+/// The Job name of a hook: DNS-safe, at most 63 characters, and the same for the same hook of
+/// the same deployment (`task`'s service, deployment id, phase and argv), so that a server that
+/// restarts mid-migration finds the Job that runs it instead of starting a second one.
+pub fn job_name(task: &Task<'_>) -> String {
     let clean = |s: &str| -> String {
         s.to_ascii_lowercase()
             .chars()
@@ -110,22 +112,40 @@ pub fn job_name(service: &str, program: &str) -> String {
             .trim_matches('-')
             .to_string()
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let suffix = format!("{:08x}", (nanos as u64) & 0xffff_ffff);
-    let mut name = format!("{}-{}", clean(service), clean(program));
+    let env = |key: &str| task.env.get(key).map(String::as_str).unwrap_or("");
+    // FNV-1a of what makes the hook this hook.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [env("RUNWAY_DEPLOYMENT_ID"), env("RUNWAY_PHASE")]
+        .into_iter()
+        .chain(task.argv.iter().map(String::as_str))
+    {
+        for b in part.bytes().chain([0]) {
+            hash ^= b as u64;
+            hash = hash.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    let suffix = format!(
+        "{}-{:08x}",
+        clean(env("RUNWAY_DEPLOYMENT_ID")),
+        hash & 0xffff_ffff
+    );
+    let program = task.argv.first().map(String::as_str).unwrap_or("hook");
+    let mut name = format!(
+        "{}-{}-{}",
+        clean(&task.release.spec.service.name),
+        clean(env("RUNWAY_PHASE")),
+        clean(program)
+    );
     name.truncate(63 - suffix.len() - 1);
-    format!("{}-{suffix}", name.trim_end_matches('-'))
+    format!("{}-{suffix}", name.trim_end_matches('-').replace("--", "-"))
 }
 
 /// Runs `task` as a Job in its release's namespace, to its end.
 pub async fn run(client: Client, task: Task<'_>) -> Result<(Outcome, String, String), Error> {
     let k8s = template::section(task.release).map_err(Error::Template)?;
-    let program = task
-        .argv
-        .first()
-        .ok_or_else(|| Error::Template("the hook has an empty command".into()))?;
+    if task.argv.is_empty() {
+        return Err(Error::Template("the hook has an empty command".into()));
+    }
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(client.clone(), &k8s.namespace);
     let base = deployments
@@ -139,13 +159,24 @@ pub async fn run(client: Client, task: Task<'_>) -> Result<(Outcome, String, Str
         })?
         .and_then(|d| d.spec)
         .map(|s| s.template);
-    let name = job_name(&task.release.spec.service.name, program);
+    let name = job_name(&task);
     let job = job(&task, &name, base).map_err(Error::Template)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &k8s.namespace);
     let pods: Api<Pod> = Api::namespaced(client, &k8s.namespace);
-    jobs.create(&PostParams::default(), &job)
-        .await
-        .map_err(|e| Error::api(format!("creating Job {}/{name}", k8s.namespace), e))?;
+    match jobs.create(&PostParams::default(), &job).await {
+        Ok(_) => {}
+        // This very hook's Job exists: a server restarted while it ran. Wait for it; never
+        // run a migration twice at once.
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            tracing::info!(job = %name, "the hook's Job runs already: waiting for it");
+        }
+        Err(e) => {
+            return Err(Error::api(
+                format!("creating Job {}/{name}", k8s.namespace),
+                e,
+            ))
+        }
+    }
     let ended = tokio::time::timeout(task.timeout, wait(&jobs, &name)).await;
     let (outcome, detail) = match ended {
         Ok(Ok(true)) => (
@@ -181,10 +212,21 @@ pub async fn run(client: Client, task: Task<'_>) -> Result<(Outcome, String, Str
 /// Waits for Job `name` to end: whether it succeeded.
 async fn wait(jobs: &Api<Job>, name: &str) -> Result<bool, Error> {
     loop {
-        let job = jobs
-            .get(name)
-            .await
-            .map_err(|e| Error::api(format!("reading Job {name}"), e))?;
+        let job = match jobs.get(name).await {
+            Ok(job) => job,
+            // Deleted by someone else: it will not end by itself.
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Error::Rollout(format!(
+                    "Job {name} was deleted while it ran"
+                )))
+            }
+            // A passing API error does not end the hook (the task's timeout bounds the wait).
+            Err(e) => {
+                tracing::warn!(job = %name, "cannot read the hook's Job: {e}");
+                tokio::time::sleep(POLL * 4).await;
+                continue;
+            }
+        };
         let status = job.status.unwrap_or_default();
         if status.succeeded.unwrap_or(0) > 0 {
             return Ok(true);
@@ -292,11 +334,55 @@ mod tests {
     }
 
     #[test]
-    fn job_names_are_dns_labels() {
-        let name = job_name("Web_API", "./scripts/migrate.sh");
-        assert!(name.starts_with("web-api-scripts-migrate-sh-"), "{name}");
+    fn job_names_are_dns_labels_and_the_same_for_the_same_hook() {
+        let release = |name: &str| {
+            Release {
+            id: DeploymentId(3),
+            version: "v2".into(),
+            spec: runway_spec::parse_str(
+                &format!("[service]\nname = \"{name}\"\n[kubernetes]\ndeployment = \"api\"\ncontainer = \"api\"\nservice = \"api\"\nimage = \"api:{{version}}\"\n"),
+                "runway.toml",
+            )
+            .unwrap(),
+            base_dir: "/srv".into(),
+        }
+        };
+        let env = |id: &str| {
+            BTreeMap::from([
+                ("RUNWAY_DEPLOYMENT_ID".to_string(), id.to_string()),
+                ("RUNWAY_PHASE".to_string(), "migrate".to_string()),
+            ])
+        };
+        let name_of = |service: &str, argv: &[&str], id: &str| {
+            let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+            let env = env(id);
+            let release = release(service);
+            job_name(&Task {
+                argv: &argv,
+                env: &env,
+                dir: std::path::Path::new("/srv"),
+                timeout: Duration::from_secs(1),
+                release: &release,
+                image: None,
+            })
+        };
+        let name = name_of("web_api", &["./scripts/migrate.sh"], "7");
+        assert!(
+            name.starts_with("web-api-migrate-scripts-migrate-sh-7-"),
+            "{name}"
+        );
         assert!(name.len() <= 63);
-        let long = job_name(&"a".repeat(80), "b");
+        assert_eq!(
+            name,
+            name_of("web_api", &["./scripts/migrate.sh"], "7"),
+            "stable"
+        );
+        assert_ne!(name, name_of("web_api", &["./scripts/migrate.sh"], "8"));
+        assert_ne!(
+            name,
+            name_of("web_api", &["./scripts/migrate.sh", "down"], "7")
+        );
+        let long = name_of(&"a".repeat(60), &["b"], "12");
         assert!(long.len() <= 63, "{long}");
         assert!(!long.contains("--"), "{long}");
     }

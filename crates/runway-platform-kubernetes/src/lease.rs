@@ -4,11 +4,14 @@
 //! resumes what was under way, as after any restart).
 //!
 //! The rules are client-go's leader election: the holder renews the Lease every
-//! [`LeaseTiming::renew_every`]; a Lease whose `renewTime` is older than its
-//! `leaseDurationSeconds` may be taken; every write carries the `resourceVersion` it read, so
-//! two candidates racing for an expired Lease cannot both win (one gets 409 Conflict). A holder
-//! that cannot renew before its own Lease would expire stops, rather than keep driving while
-//! another may have taken over.
+//! [`LeaseTiming::renew_every`]; a candidate takes a Lease only when it has seen the Lease's
+//! record unchanged for `leaseDurationSeconds` *on its own clock* (another machine's
+//! `renewTime` is never compared with this one's clock, so clock skew cannot make a live Lease
+//! look expired); every write carries the `resourceVersion` it read, so two candidates racing
+//! for an expired Lease cannot both win (one gets 409 Conflict). A holder that has not renewed
+//! within its renew deadline (two thirds of the duration, counted from *before* the request
+//! that renewed it, every request bounded by what is left of it) stops, so it is gone before
+//! a candidate can take the Lease.
 
 use std::time::Duration;
 
@@ -43,6 +46,9 @@ pub struct Leader {
     name: String,
     identity: String,
     timing: LeaseTiming,
+    /// The other holder's record (holder, renewTime, resourceVersion) as last seen, and when
+    /// (on this machine's clock) it was first seen so.
+    observed: std::sync::Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
 /// Who holds the Lease now, when it is not us: (holder, seconds since it renewed).
@@ -64,6 +70,7 @@ impl Leader {
             name: name.to_string(),
             identity: identity.to_string(),
             timing,
+            observed: std::sync::Mutex::new(None),
         };
         loop {
             match leader.try_hold().await? {
@@ -108,14 +115,29 @@ impl Leader {
             Some(mut lease) => {
                 let spec = lease.spec.clone().unwrap_or_default();
                 let holder = spec.holder_identity.clone().unwrap_or_default();
-                let age = spec
-                    .renew_time
-                    .as_ref()
-                    .map_or(f64::INFINITY, |t| now.duration_since(t.0).as_secs_f64());
                 let lasts = spec.lease_duration_seconds.unwrap_or(15) as f64;
                 let ours = holder == self.identity;
-                if !ours && !holder.is_empty() && age < lasts {
-                    return Ok(Some((holder, age)));
+                if !ours && !holder.is_empty() {
+                    // Expired only when the record has not changed for its duration, as this
+                    // machine's clock counts it.
+                    let record = format!(
+                        "{holder}/{:?}/{:?}",
+                        spec.renew_time.as_ref().map(|t| t.0),
+                        lease.metadata.resource_version
+                    );
+                    let unchanged_for = {
+                        let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+                        match observed.as_ref() {
+                            Some((seen, since)) if *seen == record => since.elapsed().as_secs_f64(),
+                            _ => {
+                                *observed = Some((record, tokio::time::Instant::now()));
+                                0.0
+                            }
+                        }
+                    };
+                    if unchanged_for < lasts {
+                        return Ok(Some((holder, unchanged_for)));
+                    }
                 }
                 lease.spec = Some(LeaseSpec {
                     acquire_time: if ours {
@@ -141,27 +163,36 @@ impl Leader {
         }
     }
 
-    /// Keeps renewing the Lease; resolves (with why) when it could not be renewed before it
-    /// would expire, or another holds it: the process must stop driving at once.
+    /// Keeps renewing the Lease; resolves (with why) when it was not renewed within its renew
+    /// deadline, or another holds it: the process must stop driving at once.
     pub async fn hold(self) -> String {
-        let mut last_renewed = tokio::time::Instant::now();
+        // Counted from before the request that renewed it: the renewTime it wrote is no
+        // older than this.
+        let mut renewed_at = tokio::time::Instant::now();
+        let deadline = self.timing.duration * 2 / 3;
         loop {
             tokio::time::sleep(self.timing.renew_every).await;
-            match self.try_hold().await {
-                Ok(None) => last_renewed = tokio::time::Instant::now(),
-                Ok(Some((holder, _))) => {
+            let attempt = tokio::time::Instant::now();
+            let left = deadline.saturating_sub(renewed_at.elapsed());
+            match tokio::time::timeout(left, self.try_hold()).await {
+                Ok(Ok(None)) => renewed_at = attempt,
+                Ok(Ok(Some((holder, _)))) => {
                     return format!("the Lease {} is held by {holder} now", self.name)
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(lease = %self.name, "cannot renew the Lease: {e}");
-                    if last_renewed.elapsed() + self.timing.renew_every >= self.timing.duration {
-                        return format!(
-                            "the Lease {} could not be renewed for {}s: {e}",
-                            self.name,
-                            last_renewed.elapsed().as_secs()
-                        );
-                    }
                 }
+                Err(_) => tracing::warn!(lease = %self.name, "renewing the Lease did not answer"),
+            }
+            if renewed_at.elapsed() + self.timing.renew_every >= deadline {
+                return format!(
+                    "the Lease {} was not renewed for {:.1}s (its renew deadline is {:.1}s of \
+                     its {}s)",
+                    self.name,
+                    renewed_at.elapsed().as_secs_f64(),
+                    deadline.as_secs_f64(),
+                    self.timing.duration.as_secs()
+                );
             }
         }
     }

@@ -31,6 +31,7 @@ pub enum Role {
 /// The Services of one service.
 pub struct Services {
     api: Api<Service>,
+    deployments: Api<k8s_openapi::api::apps::v1::Deployment>,
     k8s: KubernetesSpec,
     service: String,
 }
@@ -38,7 +39,8 @@ pub struct Services {
 impl Services {
     pub fn new(client: Client, k8s: &KubernetesSpec, service: &str) -> Services {
         Services {
-            api: Api::namespaced(client, &k8s.namespace),
+            api: Api::namespaced(client.clone(), &k8s.namespace),
+            deployments: Api::namespaced(client, &k8s.namespace),
             k8s: k8s.clone(),
             service: service.to_string(),
         }
@@ -94,7 +96,7 @@ impl Services {
                         .await
                 }
                 None => {
-                    let service = self.new_service(&name, slot)?;
+                    let service = self.new_service(&name, slot).await?;
                     self.api.create(&PostParams::default(), &service).await
                 }
             };
@@ -107,7 +109,26 @@ impl Services {
         Err(Error::Rollout(format!("{}: 5 conflicts in a row", what())))
     }
 
-    fn new_service(&self, name: &str, slot: &str) -> Result<Service, Error> {
+    /// A Service runway creates selects what the service's own Deployment selects (an adopted
+    /// one's own labels, which every slot's pods carry too), and the slot.
+    async fn new_service(&self, name: &str, slot: &str) -> Result<Service, Error> {
+        let mut selector = self
+            .deployments
+            .get_opt(&self.k8s.deployment)
+            .await
+            .map_err(|e| {
+                Error::api(
+                    format!(
+                        "reading Deployment {}/{}",
+                        self.k8s.namespace, self.k8s.deployment
+                    ),
+                    e,
+                )
+            })?
+            .and_then(|d| d.spec)
+            .and_then(|s| s.selector.match_labels)
+            .unwrap_or_else(|| BTreeMap::from([(APP.to_string(), self.k8s.deployment.clone())]));
+        selector.insert(SLOT.to_string(), slot.to_string());
         let port = self.k8s.port.ok_or_else(|| {
             Error::Template(format!(
                 "Service {}/{name} does not exist, and runway needs [kubernetes] port to \
@@ -126,10 +147,7 @@ impl Services {
                 ..Default::default()
             },
             spec: Some(ServiceSpec {
-                selector: Some(BTreeMap::from([
-                    (APP.to_string(), self.k8s.deployment.clone()),
-                    (SLOT.to_string(), slot.to_string()),
-                ])),
+                selector: Some(selector),
                 ports: Some(vec![ServicePort {
                     name: Some("http".into()),
                     port: port as i32,
@@ -169,7 +187,7 @@ impl Services {
                     .await
             }
             None => {
-                let service = self.new_service(name, slot)?;
+                let service = self.new_service(name, slot).await?;
                 self.api.create(&PostParams::default(), &service).await
             }
         };

@@ -341,3 +341,33 @@ async fn history_lists_the_replica_sets_the_deployment_selects() {
         .collect();
     assert_eq!(got, [(2, Some(4)), (3, Some(5))]);
 }
+
+/// `kubectl set image` during runway's rollout: another rollout, whose success is not the
+/// release's.
+#[tokio::test(start_paused = true)]
+async fn a_rollout_changed_by_someone_else_is_not_counted_as_the_release() {
+    let applied = deployment("42", 4, "reg/api:v2", json!({"observedGeneration": 3}));
+    let mut theirs = deployment(
+        "45",
+        5,
+        "reg/api:hotfix",
+        json!({"observedGeneration": 5, "replicas": 2, "updatedReplicas": 2,
+               "readyReplicas": 2, "availableReplicas": 2}),
+    );
+    theirs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("5");
+    let (client, _, server) = scripted(vec![watch(
+        &format!("{WATCH}42"),
+        &[json!({"type": "MODIFIED", "object": theirs})],
+    )]);
+    let err = target(client)
+        .follow(serde_json::from_value(applied).unwrap(), &|_| {})
+        .await
+        .unwrap_err();
+    server.await.unwrap();
+    assert!(
+        err.to_string().contains(
+            "was changed by someone else during the rollout (it now runs reg/api:hotfix)"
+        ),
+        "{err}"
+    );
+}

@@ -791,7 +791,8 @@ fn watch(
                         if seen == 0 {
                             seen = s.version;
                         }
-                        s.changes
+                        let found = s
+                            .changes
                             .iter()
                             .find(|(v, r, _, o)| {
                                 *v > seen
@@ -799,7 +800,13 @@ fn watch(
                                     && o["metadata"]["namespace"].as_str() == Some(ns.as_str())
                                     && selected(o, &query)
                             })
-                            .cloned()
+                            .cloned();
+                        if found.is_none() {
+                            // Nothing new for this watch up to the newest version (read under
+                            // the same lock: a change made right after is not skipped).
+                            seen = seen.max(s.version);
+                        }
+                        found
                     };
                     match next {
                         Some((version, _, kind, object)) => {
@@ -809,12 +816,7 @@ fn watch(
                                 (state, version, deadline),
                             ));
                         }
-                        None => {
-                            // Nothing new for this watch: skip what it does not select.
-                            let newest = lock(&state).version;
-                            seen = seen.max(newest);
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
+                        None => tokio::time::sleep(Duration::from_millis(20)).await,
                     }
                 }
             }

@@ -907,6 +907,12 @@ async fn blue_green_switches_the_service_selector_between_slot_deployments() {
         }
     };
     scaled_down("api");
+    // The operation ends once the pods are gone too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.h.history().await[0]["status"] == "running" {
+        assert!(Instant::now() < deadline, "deployment #2 never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let service: Value =
         serde_json::from_str(&c.kubectl(&["get", "service", "api", "-o", "json"])).unwrap();
     assert_eq!(service["spec"]["selector"]["runway.dev/slot"], "blue");
