@@ -812,7 +812,7 @@ fn analysis_settings() {
         &edit("failure_limit = 2", "failures = 2"),
         (22, 1),
         "unknown key `failures` in [analysis]",
-        "valid keys: interval, failure_limit, min_requests, inconclusive_limit, max_intervals, prometheus, metrics",
+        "valid keys: interval, failure_limit, min_requests, inconclusive_limit, max_intervals, prometheus, requests, metrics",
     );
     assert_error(
         &edit("failure_limit = 2", "failure-limit = 2"),
