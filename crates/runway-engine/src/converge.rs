@@ -112,13 +112,14 @@ impl Engine {
         Ok(())
     }
 
-    /// The first deployment of `release`'s service that ran the same release (the same
-    /// version and config but for the replica count: its fingerprint). On a cluster a release
-    /// is one pod template, marked with this id: a rollback, a scale or a redeploy of the same
-    /// release writes the very template it had, so the Deployment goes back to that revision
-    /// (as `kubectl rollout undo` does) or only scales, instead of rolling out a new one.
+    /// The first deployment of `release`'s service whose pods ran the same (its
+    /// [`Release::pod_fingerprint`]: version, image, env, grace period). On a cluster a release
+    /// is one pod template, marked with this id: a rollback, a scale, a redeploy of the same
+    /// release or a change of runway.toml that does not reach the pods (a check, the canary's
+    /// steps) writes the very template it had, so the Deployment goes back to that revision (as
+    /// `kubectl rollout undo` does) or only scales, instead of restarting every pod.
     pub(super) fn first_of_release(&self, release: &Release) -> DeploymentId {
-        let fingerprint = release.fingerprint();
+        let fingerprint = release.pod_fingerprint();
         self.store
             .history(Some(&release.spec.service.name), 10_000)
             .unwrap_or_default()
@@ -126,7 +127,7 @@ impl Engine {
             .rev()
             .filter(|d| d.id <= release.id)
             .filter_map(|d| Release::from_deployment(d).ok())
-            .find(|r| r.fingerprint() == fingerprint)
+            .find(|r| r.pod_fingerprint() == fingerprint)
             .map_or(release.id, |r| r.id)
     }
 

@@ -166,6 +166,21 @@ impl Release {
         }
         serde_json::json!([self.version, spec, self.base_dir]).to_string()
     }
+
+    /// For a `[kubernetes]` release, what reaches its pods: the version, the image, the
+    /// container and its port, the env and the grace period. Two releases with equal pod
+    /// fingerprints are one pod template, whatever else of runway.toml (checks, strategy,
+    /// analysis) differs: a change of those alone restarts no pod.
+    pub fn pod_fingerprint(&self) -> String {
+        let k8s = self.spec.kubernetes.as_ref();
+        serde_json::json!([
+            self.version,
+            k8s.map(|k| (&k.image, &k.container, k.port, &k.namespace, &k.deployment)),
+            self.spec.run.env,
+            self.spec.run.stop_timeout,
+        ])
+        .to_string()
+    }
 }
 
 /// What an engine is made of: its records and the boundaries it works through. The binary
@@ -533,13 +548,13 @@ impl Engine {
             .store
             .deployment(first)?
             .ok_or_else(|| EngineError::NotFound(format!("deployment #{first} is missing")))?;
-        let fingerprint = Release::from_deployment(&first)?.fingerprint();
+        let fingerprint = Release::from_deployment(&first)?.pod_fingerprint();
         let served = self
             .store
             .history(Some(service), 10_000)?
             .into_iter()
             .filter(|d| matches!(d.status, Status::Succeeded | Status::RolledBack))
-            .find(|d| Release::from_deployment(d).is_ok_and(|r| r.fingerprint() == fingerprint))
+            .find(|d| Release::from_deployment(d).is_ok_and(|r| r.pod_fingerprint() == fingerprint))
             .ok_or_else(|| {
                 EngineError::NotFound(format!(
                     "revision {number} runs {} of deployment #{}, which never served; see \

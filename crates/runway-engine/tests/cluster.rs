@@ -496,3 +496,27 @@ async fn a_gateway_api_canary_sets_the_route_weights_and_sends_them_back() {
     );
     assert_eq!(h.fakes.cluster.running("web"), Some(v2.id));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_change_that_does_not_reach_the_pods_writes_the_same_template() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let v1 = h.deploy_and_wait(&engine, "v1", spec("")).await;
+    // Another strategy and a check: the pods run what they ran.
+    let other = spec(
+        "[strategy]\nkind = \"recreate\"\n\n[[checks]]\nname = \"up\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nphases = [\"verify\"]\nseverity = \"warning\"\n",
+    );
+    let again = h.deploy_and_wait(&engine, "v1", other).await;
+    assert_eq!(again.status, Status::Succeeded, "{:?}", again.reason);
+    assert_eq!(
+        h.fakes.cluster.running("web"),
+        Some(v1.id),
+        "the same template: v1's"
+    );
+    // An env change reaches the pods: a new template.
+    let env = spec("").clone();
+    let mut env = env;
+    env.run.env.insert("FEATURE".into(), "on".into());
+    let changed = h.deploy_and_wait(&engine, "v1", env).await;
+    assert_eq!(h.fakes.cluster.running("web"), Some(changed.id));
+}
