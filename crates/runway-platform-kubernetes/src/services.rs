@@ -70,7 +70,12 @@ impl Services {
     /// Points the `role` Service at the pods of `slot` (creating the Service when there is
     /// none), retrying a conflict with a fresh read.
     pub async fn select(&self, role: Role, slot: &str) -> Result<(), Error> {
-        let name = self.name(role);
+        self.ensure(&self.name(role), slot).await
+    }
+
+    /// Points Service `name` at the pods of `slot` (creating it when there is none), retrying
+    /// a conflict with a fresh read: a blue-green switch, a canary's stable and canary Services.
+    pub async fn ensure(&self, name: &str, slot: &str) -> Result<(), Error> {
         let what = || {
             format!(
                 "pointing Service {}/{name} at slot {slot}",
@@ -80,7 +85,7 @@ impl Services {
         for _ in 0..5 {
             let current = self
                 .api
-                .get_opt(&name)
+                .get_opt(name)
                 .await
                 .map_err(|e| Error::api(what(), e))?;
             let written = match current {
@@ -92,11 +97,11 @@ impl Services {
                     }
                     selector.insert(SLOT.into(), slot.into());
                     self.api
-                        .replace(&name, &PostParams::default(), &service)
+                        .replace(name, &PostParams::default(), &service)
                         .await
                 }
                 None => {
-                    let service = self.new_service(&name, slot).await?;
+                    let service = self.new_service(name, slot).await?;
                     self.api.create(&PostParams::default(), &service).await
                 }
             };
@@ -162,44 +167,6 @@ impl Services {
 }
 
 impl Services {
-    /// Makes sure Service `name` exists selecting the pods of `slot` (a canary's stable and
-    /// canary Services); one that exists is left as it is but for its slot.
-    pub async fn ensure(&self, name: &str, slot: &str) -> Result<(), Error> {
-        let what = || format!("Service {}/{name}", self.k8s.namespace);
-        let current = self
-            .api
-            .get_opt(name)
-            .await
-            .map_err(|e| Error::api(format!("reading {}", what()), e))?;
-        let written = match current {
-            Some(mut service) => {
-                let selector = service
-                    .spec
-                    .get_or_insert_with(Default::default)
-                    .selector
-                    .get_or_insert_with(BTreeMap::new);
-                if selector.get(SLOT).map(String::as_str) == Some(slot) {
-                    return Ok(());
-                }
-                selector.insert(SLOT.into(), slot.into());
-                self.api
-                    .replace(name, &PostParams::default(), &service)
-                    .await
-            }
-            None => {
-                let service = self.new_service(name, slot).await?;
-                self.api.create(&PostParams::default(), &service).await
-            }
-        };
-        match written {
-            Ok(_) => Ok(()),
-            // Written meanwhile by someone else (a second runway waiting for its Lease cannot
-            // be it): theirs stands, and the next step's write checks it again.
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-            Err(e) => Err(Error::api(format!("writing {}", what()), e)),
-        }
-    }
-
     /// The canary's stable and canary Services: `{service}-stable`, `{service}-canary`.
     pub fn canary_names(&self) -> (String, String) {
         (
