@@ -99,24 +99,8 @@ impl Engine {
         }
 
         // Blue stays up, out of rotation, so that a rollback now is a route change.
-        self.journal(
-            id,
-            Event::ScaleDownPending {
-                version: stable.version.clone(),
-                seconds: bg.scale_down_delay.0.as_secs_f64(),
-            },
-        );
-        let delay = tokio::time::sleep(bg.scale_down_delay.0);
-        tokio::pin!(delay);
-        loop {
-            tokio::select! {
-                _ = &mut delay => break,
-                control = controls.recv() => match control {
-                    Some(Control::Abort) => return Err(switch_back("rolled back within the scale-down window (`runway abort`): the old release took all traffic again at once".into())),
-                    Some(_) => {} // promote/pause/resume mean nothing here
-                    None => break,
-                }
-            }
+        if self.scale_down_window(id, stable, bg, &mut controls).await {
+            return Err(switch_back("rolled back within the scale-down window (`runway abort`): the old release took all traffic again at once".into()));
         }
         let old: Vec<_> = svc
             .replicas()
@@ -152,10 +136,7 @@ impl Engine {
         } else {
             "blue"
         };
-        let release = Release {
-            id: self.first_of_release(target),
-            ..target.clone()
-        };
+        let release = self.as_template(target);
         let progress = move |message: String| self.journal(id, Event::RolloutProgress { message });
         // The way out of any failure: the Service back on the old release's pods (when it had
         // been switched), and the rejected release's slot scaled down (its pods, and the
@@ -229,6 +210,25 @@ impl Engine {
                 return Err(switch_back(reason).await);
             }
         }
+        if self.scale_down_window(id, stable, bg, &mut controls).await {
+            return Err(switch_back("rolled back within the scale-down window (`runway abort`): the Service selects the old release's pods again".into()).await);
+        }
+        self.cluster
+            .stop(stable, old_slot, &progress)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// The scale-down delay after the switch, journaled, during which the old release stays up
+    /// for an instant switch back: whether `runway abort` asked for it.
+    async fn scale_down_window(
+        &self,
+        id: DeploymentId,
+        stable: &Release,
+        bg: &BlueGreenSpec,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> bool {
         self.journal(
             id,
             Event::ScaleDownPending {
@@ -240,19 +240,14 @@ impl Engine {
         tokio::pin!(delay);
         loop {
             tokio::select! {
-                _ = &mut delay => break,
+                _ = &mut delay => return false,
                 control = controls.recv() => match control {
-                    Some(Control::Abort) => return Err(switch_back("rolled back within the scale-down window (`runway abort`): the Service selects the old release's pods again".into()).await),
-                    Some(_) => {}
-                    None => break,
+                    Some(Control::Abort) => return true,
+                    Some(_) => {} // promote/pause/resume mean nothing here
+                    None => return false,
                 }
             }
         }
-        self.cluster
-            .stop(stable, old_slot, &progress)
-            .await
-            .map_err(failed)?;
-        Ok(())
     }
 
     /// A preview on the preview address that routes only to the new release's replicas.

@@ -211,23 +211,7 @@ impl Engine {
                     .await
                     .map_err(Failure::failed)?;
             }
-            let resumed_here = progress.weight == step.weight;
-            if !resumed_here {
-                self.journal(
-                    id,
-                    Event::CanaryStep {
-                        step: progress.step + 1,
-                        of: canary.steps.len(),
-                        weight: step.weight,
-                    },
-                );
-                progress.weight = step.weight;
-                progress.pause_left_ms = match step.pause {
-                    Pause::For(d) => Some(d.0.as_millis() as u64),
-                    Pause::None | Pause::Manual => None,
-                };
-                progress.judge.start_step();
-            }
+            self.enter_step(id, &mut progress, canary.steps.len(), step);
             set_canary_weight(svc, &stable.version, &target.version, step.weight);
             self.save_progress(id, &progress);
             if step.weight == 100 {
@@ -410,10 +394,7 @@ impl Engine {
         let journal = move |message: String| self.journal(id, Event::RolloutProgress { message });
         // Each release as the template it was first deployed with, at a pod count.
         let at = |release: &Release, pods: u32| {
-            let mut r = Release {
-                id: self.first_of_release(release),
-                ..release.clone()
-            };
+            let mut r = self.as_template(release);
             r.spec.run.replicas = pods;
             r
         };
@@ -491,22 +472,7 @@ impl Engine {
                     return Err(back_to_stable(Failure::failed(e)).await);
                 }
             }
-            if progress.weight != step.weight {
-                self.journal(
-                    id,
-                    Event::CanaryStep {
-                        step: progress.step + 1,
-                        of: canary.steps.len(),
-                        weight: step.weight,
-                    },
-                );
-                progress.weight = step.weight;
-                progress.pause_left_ms = match step.pause {
-                    Pause::For(d) => Some(d.0.as_millis() as u64),
-                    Pause::None | Pause::Manual => None,
-                };
-                progress.judge.start_step();
-            }
+            self.enter_step(id, &mut progress, canary.steps.len(), step);
             self.save_progress(id, &progress);
             let end = match self
                 .watch_step(
@@ -550,6 +516,34 @@ impl Engine {
             .await
             .map_err(Failure::failed)?;
         Ok(())
+    }
+
+    /// Enters step `progress.step` (of `of`), unless a resumed rollout is already at its weight:
+    /// journaled, its pause timed from now, the judge's step begun.
+    fn enter_step(
+        &self,
+        id: DeploymentId,
+        progress: &mut CanaryProgress,
+        of: usize,
+        step: &runway_spec::CanaryStep,
+    ) {
+        if progress.weight == step.weight {
+            return;
+        }
+        self.journal(
+            id,
+            Event::CanaryStep {
+                step: progress.step + 1,
+                of,
+                weight: step.weight,
+            },
+        );
+        progress.weight = step.weight;
+        progress.pause_left_ms = match step.pause {
+            Pause::For(d) => Some(d.0.as_millis() as u64),
+            Pause::None | Pause::Manual => None,
+        };
+        progress.judge.start_step();
     }
 
     fn save_progress(&self, id: DeploymentId, progress: &CanaryProgress) {

@@ -84,10 +84,7 @@ impl Engine {
     /// each change of the rollout's state as `kubectl rollout status` words it.
     async fn roll_on_cluster(&self, id: DeploymentId, target: &Release) -> Result<(), String> {
         let progress = move |message: String| self.journal(id, Event::RolloutProgress { message });
-        let release = Release {
-            id: self.first_of_release(target),
-            ..target.clone()
-        };
+        let release = self.as_template(target);
         // A blue-green service's releases run in slots: the one its Service selects is the one
         // to converge (a revert after a failed switch finds the old release there, unchanged).
         let slot = match &target.spec.strategy {
@@ -112,15 +109,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The first deployment of `release`'s service whose pods ran the same (its
-    /// [`Release::pod_fingerprint`]: version, image, env, grace period). On a cluster a release
-    /// is one pod template, marked with this id: a rollback, a scale, a redeploy of the same
+    /// `release` with the id of the first deployment of its service whose pods ran the same
+    /// (its [`Release::pod_fingerprint`]: version, image, env, grace period). On a cluster a
+    /// release is one pod template, marked with this id: a rollback, a scale, a redeploy of the same
     /// release or a change of runway.toml that does not reach the pods (a check, the canary's
     /// steps) writes the very template it had, so the Deployment goes back to that revision (as
     /// `kubectl rollout undo` does) or only scales, instead of restarting every pod.
-    pub(super) fn first_of_release(&self, release: &Release) -> DeploymentId {
+    pub(super) fn as_template(&self, release: &Release) -> Release {
         let fingerprint = release.pod_fingerprint();
-        self.store
+        let first = self
+            .store
             .history(Some(&release.spec.service.name), 10_000)
             .unwrap_or_default()
             .iter()
@@ -128,7 +126,11 @@ impl Engine {
             .filter(|d| d.id <= release.id)
             .filter_map(|d| Release::from_deployment(d).ok())
             .find(|r| r.pod_fingerprint() == fingerprint)
-            .map_or(release.id, |r| r.id)
+            .map_or(release.id, |r| r.id);
+        Release {
+            id: first,
+            ..release.clone()
+        }
     }
 
     /// Starts `count` replicas of `release`, waits until each passes its health check (and, with
