@@ -7,6 +7,7 @@
 //! release. That one code path is what makes "resume exactly where it was" simple: after a crash
 //! the engine re-adopts the replicas that still run and converges again from there.
 
+pub mod backups;
 pub mod baseline;
 mod bluegreen;
 pub mod canary;
@@ -47,6 +48,7 @@ use runway_wire::api::{OperationView, ReleaseView, ReplicaView, ServiceView, Sta
 use runway_wire::record::{Deployment, Kind, NewDeployment, ServiceFlag, Status};
 use runway_wire::ErrorCode;
 
+use backups::BackupStorage;
 use checks::CheckRunner;
 use cluster::Cluster;
 use measure::QuerySources;
@@ -194,13 +196,15 @@ pub struct Context {
     pub cluster: Arc<dyn Cluster>,
     /// How hooks, backups and migrations run.
     pub tasks: Arc<dyn TaskRunner>,
+    /// Where backups are kept.
+    pub backups: Arc<dyn BackupStorage>,
     /// How each service's traffic is split (a router per service).
     pub routers: Arc<dyn Routers>,
     /// Where `source = "prometheus"` metrics come from.
     pub queries: Arc<dyn QuerySources>,
     /// How `[[checks]]` run.
     pub checks: Arc<dyn CheckRunner>,
-    /// Backups and secrets live under it.
+    /// Secrets (and on the host, backups) live under it.
     pub state_dir: PathBuf,
 }
 
@@ -211,6 +215,7 @@ pub struct Engine {
     cluster: Arc<dyn Cluster>,
     /// How hooks run.
     tasks: Arc<dyn TaskRunner>,
+    backups: Arc<dyn BackupStorage>,
     routers: Arc<dyn Routers>,
     queries: Arc<dyn QuerySources>,
     checks: Arc<dyn CheckRunner>,
@@ -231,6 +236,7 @@ impl Engine {
             platform: context.platform,
             cluster: context.cluster,
             tasks: context.tasks,
+            backups: context.backups,
             routers: context.routers,
             queries: context.queries,
             checks: context.checks,
@@ -612,6 +618,9 @@ impl Engine {
                     .into(),
             ));
         }
+        self.backups.reachable(&release, &backup.dir).map_err(|e| {
+            EngineError::Conflict(format!("cannot restore backup #{backup_id}: {e}"))
+        })?;
         let base_dir = release.base_dir.to_string_lossy().to_string();
         self.start_operation(
             Kind::Restore,
@@ -941,20 +950,12 @@ pub fn replica_view(r: &replica::Replica) -> ReplicaView {
     }
 }
 
-/// What this runway does on a cluster so far: every strategy (a canary by replica ratio,
-/// judged on Prometheus), hooks as Jobs, checks from runway's host. What it cannot do is
-/// refused before anything changes, with what to use instead.
+/// What this runway does on a cluster: every strategy (a canary by replica ratio or Gateway
+/// API weights, judged on Prometheus), hooks and backups as Jobs, checks from runway's host.
+/// What it cannot do is refused before anything changes, with what to use instead.
 fn cluster_supports(spec: &Spec) -> std::result::Result<(), String> {
     if matches!(spec.strategy, runway_spec::StrategySpec::Canary(_)) {
         cluster_canary(spec)?;
-    }
-    if spec.hooks.backup.is_some() {
-        return Err(
-            "[hooks.backup] is not supported on Kubernetes yet: a backup Job would write its \
-             file into its own pod, which is gone after it; take backups with the database's \
-             own tooling and remove [hooks.backup]"
-                .into(),
-        );
     }
     Ok(())
 }

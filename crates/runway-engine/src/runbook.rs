@@ -8,7 +8,6 @@
 
 use runway_wire::id::DeploymentId;
 use runway_wire::Event;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use runway_spec::OnFailure;
@@ -261,6 +260,10 @@ impl Engine {
             .flatten()
             .is_some_and(|d| d.previous_release_id.is_none())
             && to.fingerprint() == self.release_fingerprint(backup.deployment_id);
+        // Before anything stops: a backup the restore task cannot reach is no restore.
+        self.backups
+            .reachable(to, &backup.dir)
+            .map_err(|e| format!("cannot restore backup #{}: {e}", backup.id))?;
         self.stop_all_behind_the_page(svc, id, to).await?;
         self.run_hook(
             ctx,
@@ -334,24 +337,21 @@ impl Engine {
         if self.store.backup_of(id).ok().flatten().is_some() {
             return Ok(()); // resumed after a crash: taken already
         }
-        let dir = backup_dir(&self.state_dir, &ctx.service, id);
-        // A crash may have left a half-written backup behind: its record says so, and the
-        // directory starts clean.
+        let location = self.backups.location(release, id)?;
+        // A crash may have left a half-written backup behind: its record says so, and its
+        // place starts clean.
         for stale in self.store.backups(&ctx.service).unwrap_or_default() {
             if stale.deployment_id == id && stale.state == "taking" {
                 let _ = self.store.set_backup_state(stale.id, "failed", 0);
             }
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create the backup directory {}: {e}", dir.display()))?;
-        let dir_str = dir.to_string_lossy().to_string();
+        self.backups.prepare(release, &location).await?;
         let backup_id = self
             .store
-            .insert_backup(&ctx.service, id, &release.version, &dir_str)
+            .insert_backup(&ctx.service, id, &release.version, &location)
             .map_err(|e| format!("cannot record the backup: {e:#}"))?;
         let env = vec![
-            ("RUNWAY_BACKUP_DIR".to_string(), dir_str.clone()),
+            ("RUNWAY_BACKUP_DIR".to_string(), location.clone()),
             ("RUNWAY_BACKUP_ID".to_string(), backup_id.to_string()),
         ];
         let mut result = self
@@ -381,7 +381,13 @@ impl Engine {
                 .await;
         }
         let state = if result.is_ok() { "ok" } else { "failed" };
-        let size = dir_size(&dir);
+        let size = match self.backups.size(release, &location).await {
+            Ok(size) => size,
+            Err(e) => {
+                tracing::warn!(backup_id = %backup_id, "cannot measure the backup: {e}");
+                0
+            }
+        };
         if let Err(e) = self.store.set_backup_state(backup_id, state, size) {
             tracing::error!(backup_id = %backup_id, "cannot record the backup's state: {e:#}");
         }
@@ -390,19 +396,20 @@ impl Engine {
             Event::Backup {
                 backup_id,
                 state: state.to_string(),
-                dir: dir_str.to_string(),
+                dir: location,
                 size_bytes: size,
             },
         );
         result?;
-        self.prune_backups(&ctx.service, hook.keep);
+        self.prune_backups(release, hook.keep).await;
         Ok(())
     }
 
-    /// Deletes all but the newest `keep` usable backups of the service, and the files of
-    /// failed ones (never worth keeping once a newer backup succeeded; their record stays).
-    fn prune_backups(&self, service: &str, keep: u32) {
-        let Ok(backups) = self.store.backups(service) else {
+    /// Deletes all but the newest `keep` usable backups of the release's service, and the
+    /// files of failed ones (never worth keeping once a newer backup succeeded; their record
+    /// stays).
+    async fn prune_backups(&self, release: &Release, keep: u32) {
+        let Ok(backups) = self.store.backups(&release.spec.service.name) else {
             return;
         };
         let (ok, failed): (Vec<_>, Vec<_>) = backups
@@ -415,15 +422,14 @@ impl Engine {
             .map(|b| (b, "pruned"))
             .chain(failed.into_iter().map(|b| (b, "failed")));
         for (b, state) in doomed {
-            if let Err(e) = std::fs::remove_dir_all(&b.dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(
-                        backup = %b.id,
-                        "cannot delete backup files in {}: {e}",
-                        b.dir
-                    );
-                    continue;
-                }
+            // A failed backup whose files went already (or that wrote none): its Job-backed
+            // removal on a cluster is not worth repeating at every backup.
+            if b.state == state && b.size_bytes == 0 {
+                continue;
+            }
+            if let Err(e) = self.backups.remove(release, &b.dir).await {
+                tracing::warn!(backup = %b.id, "{e}");
+                continue;
             }
             if let Err(e) = self.store.set_backup_state(b.id, state, 0) {
                 tracing::error!(backup = %b.id, "cannot record pruning: {e:#}");
@@ -473,26 +479,4 @@ impl Engine {
             .record_migration(applied_by, &ctx.service)
             .map_err(|e| format!("cannot record the migration: {e:#}"))
     }
-}
-
-/// Where deployment `id` of `service` keeps its backup.
-pub fn backup_dir(state_dir: &Path, service: &str, id: DeploymentId) -> PathBuf {
-    state_dir
-        .join("backups")
-        .join(service)
-        .join(format!("deployment-{id}"))
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }

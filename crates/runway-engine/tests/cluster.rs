@@ -130,7 +130,7 @@ async fn rollback_to_a_revision_goes_to_the_release_that_revision_runs() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn what_a_cluster_cannot_do_yet_is_refused_before_anything_changes() {
+async fn what_a_cluster_cannot_do_is_refused_before_anything_changes() {
     let h = Harness::new();
     let engine = h.engine();
     let base_dir = h.dir.path().to_string_lossy().to_string();
@@ -144,16 +144,6 @@ async fn what_a_cluster_cannot_do_yet_is_refused_before_anything_changes() {
     assert!(
         err.to_string()
             .contains("a canary is judged on Prometheus metrics alone"),
-        "{err}"
-    );
-    let backup = spec("[hooks.backup]\ncommand = [\"./backup\"]\n");
-    let err = engine
-        .deploy("v1", backup, &base_dir, false, false)
-        .await
-        .expect_err("refused");
-    assert!(
-        err.to_string()
-            .contains("[hooks.backup] is not supported on Kubernetes yet"),
         "{err}"
     );
     assert!(h.fakes.cluster.rolled().is_empty());
@@ -519,4 +509,49 @@ async fn a_change_that_does_not_reach_the_pods_writes_the_same_template() {
     env.run.env.insert("FEATURE".into(), "on".into());
     let changed = h.deploy_and_wait(&engine, "v1", env).await;
     assert_eq!(h.fakes.cluster.running("web"), Some(changed.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_release_is_backed_up_and_migrated_before_the_cluster_rolls_it() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let with_backup = || {
+        spec(
+            "backup_claim = \"web-backups\"\n[hooks.backup]\ncommand = [\"pg_dump\"]\nverify = \
+             [\"pg_verify\"]\n[hooks.migrate]\ncommand = [\"migrate\"]\nundo = [\"unmigrate\"]\n",
+        )
+    };
+    let v1 = h.deploy_and_wait(&engine, "v1", with_backup()).await;
+    assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+    assert_eq!(
+        h.fakes.tasks.programs(),
+        ["pg_dump", "pg_verify", "migrate"]
+    );
+    let backup = &h.fakes.tasks.runs()[0];
+    assert_eq!(backup.env["RUNWAY_PHASE"], "backup");
+    assert!(
+        backup.env["RUNWAY_BACKUP_DIR"].ends_with("backups/web/deployment-1"),
+        "the storage's location is what the task is given: {:?}",
+        backup.env
+    );
+    assert_eq!(h.fakes.cluster.rolled(), [("web".into(), "v1".into())]);
+
+    // A backup that fails its verification stops the deployment before the cluster is touched.
+    h.fakes.tasks.answer(
+        "pg_verify",
+        runway_engine::tasks::Outcome::Failed,
+        "exited with status 1",
+        "truncated\n",
+    );
+    let v2 = h.deploy_and_wait(&engine, "v2", with_backup()).await;
+    assert_eq!(v2.status, Status::Failed, "{:?}", v2.reason);
+    assert!(
+        v2.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("verify-backup hook"),
+        "{:?}",
+        v2.reason
+    );
+    assert_eq!(h.fakes.cluster.rolled(), [("web".into(), "v1".into())]);
 }

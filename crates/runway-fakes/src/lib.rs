@@ -49,6 +49,9 @@ impl Fakes {
             platform: self.platform.clone(),
             cluster: self.cluster.clone(),
             tasks: self.tasks.clone(),
+            // The real host storage, in the test's state directory: a scripted task writes
+            // nothing, so its backups are empty directories.
+            backups: Arc::new(runway_engine::backups::HostBackups::new(state_dir)),
             routers: self.routers.clone(),
             queries: self.queries.clone(),
             checks: self.checks.clone(),

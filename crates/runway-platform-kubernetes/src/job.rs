@@ -1,5 +1,6 @@
-//! Hooks on Kubernetes (the migration and its undo, `[[hooks.run]]`): each is a Job of the
-//! release's pod template, as fly.io's `release_command` is a machine of the release's image.
+//! Hooks on Kubernetes (the backup, the migration and its undo, a restore, `[[hooks.run]]`):
+//! each is a Job of the release's pod template, as fly.io's `release_command` is a machine of
+//! the release's image. A backup's directory is on a claim, mounted into the Job (backups.rs).
 //!
 //! The Job's pod is the Deployment's template (so it has the same service account, volumes,
 //! env from Secrets and resources as the release) with the release's container running the
@@ -18,6 +19,7 @@ use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPoli
 use kube::{Api, Client};
 use runway_engine::tasks::{keep_the_end, Outcome, Task, OUTPUT_CAP};
 
+use crate::backups::ClaimPath;
 use crate::template::{self, SERVICE};
 use crate::Error;
 
@@ -72,7 +74,23 @@ pub fn job(task: &Task<'_>, name: &str, base: Option<PodTemplateSpec>) -> Result
         value: Some(value.clone()),
         value_from: None,
     }));
+    // The backup's directory on its claim, mounted where `$RUNWAY_BACKUP_DIR` says.
+    let backup = match task.env.get("RUNWAY_BACKUP_DIR") {
+        Some(location) => Some(ClaimPath::parse(location).ok_or_else(|| {
+            format!(
+                "the backup at {location} is on runway's host, where a Job cannot reach it \
+                 (a backup on a cluster is on [kubernetes] backup_claim)"
+            )
+        })?),
+        None => None,
+    };
+    for var in env.iter_mut().filter(|v| v.name == "RUNWAY_BACKUP_DIR") {
+        var.value = Some(ClaimPath::MOUNT.to_string());
+    }
     container.env = Some(env);
+    if let Some(backup) = backup {
+        backup.mount_into(&mut pod);
+    }
     let labels = BTreeMap::from([
         (SERVICE.to_string(), release.spec.service.name.clone()),
         (TASK.to_string(), "hook".to_string()),
@@ -331,6 +349,63 @@ mod tests {
                     "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
                             {"name": "RUNWAY_VERSION", "value": "v2"}]}])
         );
+    }
+
+    #[test]
+    fn a_restore_job_mounts_its_backup_and_a_backup_on_the_host_is_refused() {
+        let release = Release {
+            id: DeploymentId(3),
+            version: "v2".into(),
+            spec: runway_spec::parse_str(
+                "[service]\nname = \"api\"\n[kubernetes]\nimage = \"reg/api:{version}\"\n\
+                 backup_claim = \"api-backups\"\n[hooks.backup]\ncommand = [\"pg_dump\"]\n",
+                "runway.toml",
+            )
+            .unwrap(),
+            base_dir: "/srv".into(),
+        };
+        let argv = vec!["pg_restore".to_string()];
+        let task = |env: &BTreeMap<String, String>| -> Result<Job, String> {
+            job(
+                &Task {
+                    argv: &argv,
+                    env,
+                    dir: std::path::Path::new("/srv"),
+                    timeout: Duration::from_secs(60),
+                    release: &release,
+                    image: Some("postgres:16"),
+                },
+                "api-restore-1",
+                None,
+            )
+        };
+        let env = BTreeMap::from([(
+            "RUNWAY_BACKUP_DIR".to_string(),
+            "pvc://api-backups/api/deployment-7".to_string(),
+        )]);
+        let job = serde_json::to_value(task(&env).unwrap()).unwrap();
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(pod["containers"][0]["image"], "postgres:16");
+        assert_eq!(
+            pod["containers"][0]["env"],
+            json!([{"name": "RUNWAY_BACKUP_DIR", "value": "/runway-backup"}])
+        );
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"],
+            json!([{"name": "runway-backup", "mountPath": "/runway-backup",
+                    "subPath": "api/deployment-7"}])
+        );
+        assert_eq!(
+            pod["volumes"],
+            json!([{"name": "runway-backup",
+                    "persistentVolumeClaim": {"claimName": "api-backups"}}])
+        );
+        let on_host = BTreeMap::from([(
+            "RUNWAY_BACKUP_DIR".to_string(),
+            "/var/lib/runway/backups/api/deployment-7".to_string(),
+        )]);
+        let err = task(&on_host).unwrap_err();
+        assert!(err.contains("where a Job cannot reach it"), "{err}");
     }
 
     #[test]

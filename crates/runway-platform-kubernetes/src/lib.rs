@@ -10,6 +10,7 @@
 //! - [`deployment`]: the API calls (read, replace with conflict retry, watch with 410 relist);
 //! - [`pods`]: a Deployment's pods as `runway status` shows them;
 //! - [`job`]: hooks as Jobs of the release's pod template ([`KubernetesTasks`]);
+//! - [`backups`]: backups on a PersistentVolumeClaim, mounted into the Jobs that use them;
 //! - [`KubernetesCluster`]: the engine's [`Cluster`] over them, one client per kubeconfig
 //!   context.
 //!
@@ -19,6 +20,7 @@
 //! the Deployment controller, with Debian's kubectl pointed at the same fake. A real cluster
 //! is what the ignored suite in crates/runway/tests/e2e/kubernetes.rs runs against.
 
+pub mod backups;
 pub mod deployment;
 pub mod job;
 pub mod lease;

@@ -371,3 +371,186 @@ async fn a_rollout_changed_by_someone_else_is_not_counted_as_the_release() {
         "{err}"
     );
 }
+
+const CLAIM: &str = "/api/v1/namespaces/production/persistentvolumeclaims/api-backups";
+const JOBS: &str = "/apis/batch/v1/namespaces/production/jobs";
+
+fn with_backups(id: i64) -> Release {
+    let toml = "[service]\nname = \"api\"\n[kubernetes]\nnamespace = \"production\"\nimage = \
+                \"reg/api:{version}\"\nbackup_claim = \"api-backups\"\n[hooks.backup]\ncommand \
+                = [\"pg_dump\"]\nimage = \"postgres:16\"\ntimeout = \"2m\"\n";
+    Release {
+        id: DeploymentId(id),
+        version: "v1".into(),
+        spec: runway_spec::parse_str(toml, "runway.toml").unwrap(),
+        base_dir: "/srv/api".into(),
+    }
+}
+
+/// The Job that runs `argv` with `env` in phase `phase`, as runway names it.
+fn job_name_of(release: &Release, phase: &str, argv: &[&str]) -> String {
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let env = std::collections::BTreeMap::from([
+        ("RUNWAY_DEPLOYMENT_ID".to_string(), "7".to_string()),
+        ("RUNWAY_PHASE".to_string(), phase.to_string()),
+    ]);
+    runway_platform_kubernetes::job::job_name(&runway_engine::tasks::Task {
+        argv: &argv,
+        env: &env,
+        dir: std::path::Path::new("/"),
+        timeout: std::time::Duration::from_secs(1),
+        release,
+        image: None,
+    })
+}
+
+/// A Job's whole life as runway drives it: read the template, create, poll, read its pod's
+/// exit and log, delete.
+fn job_steps(name: &str, succeeded: bool, log: &str) -> Vec<Step> {
+    let pods = format!("/api/v1/namespaces/production/pods?&labelSelector=job-name%3D{name}");
+    let pod = json!({"metadata": {"name": format!("{name}-x")},
+        "status": {"containerStatuses": [{"name": "api", "ready": false, "restartCount": 0,
+            "image": "postgres:16", "imageID": "",
+            "state": {"terminated": {"exitCode": if succeeded { 0 } else { 1 }}}}]}});
+    let list = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]});
+    vec![
+        step("GET", DEPLOYMENT, 404, status(404, "NotFound", "not found")),
+        step(
+            "POST",
+            &format!("{JOBS}?"),
+            201,
+            json!({"metadata": {"name": name}}),
+        ),
+        step(
+            "GET",
+            &format!("{JOBS}/{name}"),
+            200,
+            json!({"metadata": {"name": name},
+                   "status": if succeeded { json!({"succeeded": 1}) } else { json!({"failed": 1}) }}),
+        ),
+        step("GET", &pods, 200, list.clone()),
+        step("GET", &pods, 200, list),
+        Step {
+            method: "GET",
+            uri: format!("/api/v1/namespaces/production/pods/{name}-x/log?&limitBytes=1048576"),
+            status: 200,
+            body: log.to_string(),
+        },
+        step(
+            "DELETE",
+            &format!("{JOBS}/{name}?"),
+            200,
+            json!({"metadata": {"name": name}}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_backup_is_prepared_by_checking_its_claim_then_clearing_its_directory_in_a_job() {
+    use runway_platform_kubernetes::backups::{prepare, ClaimPath};
+    let release = with_backups(7);
+    let name = job_name_of(
+        &release,
+        "backup-remove",
+        &["rm", "-rf", "/runway-backup/deployment-7"],
+    );
+    let mut steps = vec![step(
+        "GET",
+        CLAIM,
+        200,
+        json!({"metadata": {"name": "api-backups"}}),
+    )];
+    steps.extend(job_steps(&name, true, ""));
+    let (client, sent, server) = scripted(steps);
+    let at = ClaimPath::parse("pvc://api-backups/api/deployment-7").unwrap();
+    prepare(client, &release, &at).await.unwrap();
+    server.await.unwrap();
+    let job = &sent.lock().unwrap()[2];
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["command"],
+        json!(["rm", "-rf", "/runway-backup/deployment-7"]),
+        "argv, no shell"
+    );
+    assert_eq!(
+        pod["containers"][0]["image"], "postgres:16",
+        "the backup hook's image"
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"],
+        json!([{"name": "runway-backup", "mountPath": "/runway-backup", "subPath": "api"}]),
+        "the service's directory of the claim"
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "runway-backup", "persistentVolumeClaim": {"claimName": "api-backups"}}])
+    );
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    assert!(
+        env.contains(&json!({"name": "RUNWAY_BACKUP_DIR", "value": "/runway-backup"})),
+        "{env:?}"
+    );
+    assert_eq!(
+        job["spec"]["activeDeadlineSeconds"], 120,
+        "the backup's timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_claim_is_named_and_nothing_runs() {
+    let release = with_backups(7);
+    let (client, _, server) = scripted(vec![step(
+        "GET",
+        CLAIM,
+        404,
+        status(
+            404,
+            "NotFound",
+            "persistentvolumeclaims \"api-backups\" not found",
+        ),
+    )]);
+    let at =
+        runway_platform_kubernetes::backups::ClaimPath::parse("pvc://api-backups/api/deployment-7")
+            .unwrap();
+    let err = runway_platform_kubernetes::backups::prepare(client, &release, &at)
+        .await
+        .unwrap_err();
+    server.await.unwrap();
+    assert!(
+        err.contains("PersistentVolumeClaim production/api-backups (backup_claim) does not exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_is_measured_by_du_in_a_job_and_a_failed_measure_says_why() {
+    use runway_platform_kubernetes::backups::{size, ClaimPath};
+    let release = with_backups(7);
+    let at = ClaimPath::parse("pvc://api-backups/api/deployment-7").unwrap();
+    let name = job_name_of(
+        &release,
+        "backup-size",
+        &["du", "-sk", "/runway-backup/deployment-7"],
+    );
+    let (client, _, server) = scripted(job_steps(
+        &name,
+        true,
+        "2100\t/runway-backup/deployment-7\n",
+    ));
+    assert_eq!(size(client, &release, &at).await.unwrap(), 2100 * 1024);
+    server.await.unwrap();
+
+    let (client, _, server) = scripted(job_steps(
+        &name,
+        false,
+        "du: /runway-backup/deployment-7: No such file or directory\n",
+    ));
+    let err = size(client, &release, &at).await.unwrap_err();
+    server.await.unwrap();
+    assert!(
+        err.contains("du -sk /runway-backup/deployment-7")
+            && err.contains("exited with status 1")
+            && err.contains("No such file"),
+        "{err}"
+    );
+}

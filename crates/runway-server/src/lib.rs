@@ -163,6 +163,12 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
                 cluster: cluster.clone(),
             },
         }),
+        backups: Arc::new(platforms::BackupsByPlatform {
+            host: runway_engine::backups::HostBackups::new(state_dir),
+            claim: runway_platform_kubernetes::backups::ClaimBackups {
+                cluster: cluster.clone(),
+            },
+        }),
         cluster,
         routers: Arc::new(platforms::RoutersByPlatform {
             builtin: runway_builtin_router::BuiltinRouters,

@@ -1,10 +1,12 @@
 //! Which platform runs a release: its own section of runway.toml says (`[run]`: local
 //! processes; `[docker]`: containers; `[kubernetes]`: a cluster, which the engine drives
-//! through its `Cluster`). The engine sees one `Platform`, one `TaskRunner` and one `Routers`;
-//! these hand each call to the platform of the release, or of the handle, at hand.
+//! through its `Cluster`). The engine sees one `Platform`, one `TaskRunner`, one
+//! `BackupStorage` and one `Routers`; these hand each call to the platform of the release, or
+//! of the handle, at hand.
 
 use std::sync::Arc;
 
+use runway_engine::backups::{BackupStorage, HostBackups};
 use runway_engine::platform::{
     Adopted, Capabilities, LogChunk, LogRead, Platform, Prepared, Progress, Workload,
 };
@@ -12,7 +14,9 @@ use runway_engine::router::{BoxFuture, Routers, TrafficRouter};
 use runway_engine::tasks::{Outcome, Task, TaskRunner};
 use runway_engine::Release;
 use runway_platform_docker::DockerPlatform;
+use runway_platform_kubernetes::backups::{ClaimBackups, ClaimPath};
 use runway_platform_process::ProcessPlatform;
+use runway_wire::id::DeploymentId;
 
 pub struct ByRelease {
     pub process: ProcessPlatform,
@@ -105,6 +109,66 @@ impl TaskRunner for TasksByRelease {
         } else {
             self.process.run(task)
         }
+    }
+}
+
+/// Backups on runway's host for processes and containers (a hook's container mounts the
+/// directory), on a PersistentVolumeClaim for `[kubernetes]` releases (whose Jobs' own disk
+/// goes with them). A backup is removed where it is, whatever the release is now.
+pub struct BackupsByPlatform {
+    pub host: HostBackups,
+    pub claim: ClaimBackups,
+}
+
+impl BackupsByPlatform {
+    fn of(&self, release: &Release) -> &dyn BackupStorage {
+        if release.spec.kubernetes.is_some() {
+            &self.claim
+        } else {
+            &self.host
+        }
+    }
+
+    fn holding(&self, location: &str) -> &dyn BackupStorage {
+        if ClaimPath::parse(location).is_some() {
+            &self.claim
+        } else {
+            &self.host
+        }
+    }
+}
+
+impl BackupStorage for BackupsByPlatform {
+    fn location(&self, release: &Release, id: DeploymentId) -> Result<String, String> {
+        self.of(release).location(release, id)
+    }
+
+    fn reachable(&self, release: &Release, location: &str) -> Result<(), String> {
+        self.of(release).reachable(release, location)
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        release: &'a Release,
+        location: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.of(release).prepare(release, location)
+    }
+
+    fn size<'a>(
+        &'a self,
+        release: &'a Release,
+        location: &'a str,
+    ) -> BoxFuture<'a, Result<u64, String>> {
+        self.holding(location).size(release, location)
+    }
+
+    fn remove<'a>(
+        &'a self,
+        release: &'a Release,
+        location: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.holding(location).remove(release, location)
     }
 }
 

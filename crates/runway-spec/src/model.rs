@@ -148,6 +148,10 @@ pub struct KubernetesSpec {
     /// How long a rollout may go without progress before it fails (the Deployment's
     /// `progressDeadlineSeconds`; default 600s, as Kubernetes').
     pub progress_deadline: Dur,
+    /// The PersistentVolumeClaim `[hooks.backup]` keeps backups on (a Job's own disk is gone
+    /// with its pod); required with `[hooks.backup]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_claim: Option<String>,
 }
 
 impl KubernetesSpec {
@@ -242,7 +246,7 @@ impl HooksSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupHook {
-    /// The image its one-off container runs (a `[docker]` service's hooks only); `None`:
+    /// The image its one-off container or Job runs (`[docker]`, `[kubernetes]`); `None`:
     /// the release's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -282,7 +286,7 @@ impl BackupHook {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrateHook {
-    /// The image its one-off container runs (a `[docker]` service's hooks only); `None`:
+    /// The image its one-off container or Job runs (`[docker]`, `[kubernetes]`); `None`:
     /// the release's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -366,7 +370,7 @@ impl FromStr for OnFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseHook {
-    /// The image its one-off container runs (a `[docker]` service's hooks only); `None`:
+    /// The image its one-off container or Job runs (`[docker]`, `[kubernetes]`); `None`:
     /// the release's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -1006,6 +1010,24 @@ impl Spec {
             )?;
             for value in run.env.values() {
                 check("run.env", rules::cluster_env_value(value))?;
+            }
+            match &k8s.backup_claim {
+                Some(claim) => check(
+                    "kubernetes.backup_claim",
+                    rules::k8s_name("backup_claim", claim),
+                )?,
+                None if self.hooks.backup.is_some() => {
+                    return Err(fail(
+                        "kubernetes.backup_claim",
+                        Problem {
+                            message: "a backup on Kubernetes needs a PersistentVolumeClaim to \
+                                      keep it on (a Job's own disk is gone when it ends)"
+                                .into(),
+                            hint: Some("set backup_claim to a claim in the same namespace".into()),
+                        },
+                    ))
+                }
+                None => {}
             }
         }
         if self.docker.is_none() && self.kubernetes.is_none() {

@@ -122,6 +122,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "prometheus",
             "progress_deadline",
             "stop_timeout",
+            "backup_claim",
         ],
     ),
 ];
@@ -602,6 +603,14 @@ fn read_kubernetes(
         }
         None => KubernetesSpec::DEFAULT_PROGRESS_DEADLINE,
     };
+    let backup_claim = match sec.string("backup_claim", "backup_claim = \"web-backups\"")? {
+        Some(claim) => {
+            sec.src
+                .check(&claim.span, rules::k8s_name("backup_claim", claim.value))?;
+            Some(claim.value.to_owned())
+        }
+        None => None,
+    };
     let env = read_section_env(sec)?;
     if let Some(table) = sec.section("env", "env = { APP_ENV = \"production\" }")? {
         for (key, item) in table.table.iter() {
@@ -635,6 +644,7 @@ fn read_kubernetes(
         service,
         prometheus,
         progress_deadline,
+        backup_claim,
     };
     Ok((run, kubernetes))
 }

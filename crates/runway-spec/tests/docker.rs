@@ -114,7 +114,7 @@ fn docker_mistakes_are_located_with_what_to_write() {
 }
 
 #[test]
-fn a_hook_names_its_own_image_only_for_a_docker_service() {
+fn a_hook_names_its_own_image_only_where_it_runs_in_a_container() {
     let docker = parse(&format!(
         "{DOCKER}\n[hooks.backup]\nimage = \"postgres:16\"\ncommand = [\"pg_dump\", \"-f\", \"/backup/db.sql\"]\n"
     ));
@@ -123,7 +123,7 @@ fn a_hook_names_its_own_image_only_for_a_docker_service() {
     assert_error(
         "[service]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\n[run]\ncommand = [\"./app\"]\n[hooks.migrate]\nimage = \"tools:1\"\ncommand = [\"./migrate\"]\n",
         (7, 9),
-        "`image` is for the hooks of a [docker] service",
-        "remove `image`, or describe the service with [docker]",
+        "`image` is for the hooks of a [docker] or [kubernetes] service",
+        "remove `image`, or describe the service with [docker] or [kubernetes]",
     );
 }

@@ -153,3 +153,42 @@ fn a_spec_from_json_is_checked_as_a_file_is() {
     let err = spec.validate().unwrap_err();
     assert!(err.starts_with("kubernetes.deployment:"), "{err}");
 }
+
+#[test]
+fn a_backup_on_a_cluster_is_kept_on_the_claim_it_names() {
+    let spec = parse(
+        "[service]\nname = \"api\"\n[kubernetes]\nimage = \"api:{version}\"\nbackup_claim = \
+         \"api-backups\"\n[hooks.backup]\nimage = \"postgres:16\"\ncommand = [\"pg_dump\"]\n",
+    );
+    let k8s = spec.kubernetes.as_ref().unwrap();
+    assert_eq!(k8s.backup_claim.as_deref(), Some("api-backups"));
+    let backup = spec.hooks.backup.as_ref().unwrap();
+    assert_eq!(
+        backup.image.as_deref(),
+        Some("postgres:16"),
+        "a Job may run its own image"
+    );
+    spec.validate().unwrap();
+    let mut without = spec.clone();
+    without.kubernetes.as_mut().unwrap().backup_claim = None;
+    let err = without.validate().unwrap_err();
+    assert!(err.starts_with("kubernetes.backup_claim:"), "{err}");
+}
+
+#[test]
+fn a_backup_on_a_cluster_without_a_claim_is_located() {
+    assert_error(
+        "[service]\nname = \"api\"\n[kubernetes]\nimage = \"api:1\"\n[hooks.backup]\ncommand = \
+         [\"pg_dump\"]\n",
+        (5, 1),
+        "a backup on Kubernetes is written by a Job, whose own disk is gone when it ends",
+        "set backup_claim = \"<claim>\" in [kubernetes]",
+    );
+    assert_error(
+        "[service]\nname = \"api\"\n[kubernetes]\nimage = \"api:1\"\nbackup_claim = \
+         \"API backups\"\n",
+        (5, 16),
+        "not a valid Kubernetes backup_claim name",
+        "backup_claim = \"api-backups\"",
+    );
+}

@@ -3,14 +3,19 @@
 //! rollout is a conversation with one, so the tests talk to this one instead.
 //!
 //! It serves just what runway (and `kubectl get`, `rollout status`, `rollout history`) use:
-//! discovery, Deployments, ReplicaSets, Pods (and their logs), Services, Jobs, Leases and
-//! HTTPRoutes (stored; no Gateway routes by them) in any namespace, with lists, label and
+//! discovery, Deployments, ReplicaSets, Pods (and their logs), Services, Jobs,
+//! PersistentVolumeClaims, Leases and HTTPRoutes (stored; no Gateway routes by them) in any
+//! namespace, with lists, label and
 //! field selectors, and watches from a resource version. A controller loop plays the Deployment
 //! controller: it observes each new generation, creates or reuses a ReplicaSet per pod template
 //! (equal but for `pod-template-hash`, the revision moving to the newest as the real one
 //! does), scales the new one up and the old ones down one pod at a time, makes pods ready
 //! after a delay (or never, for an image marked broken), and reports the counts and
-//! conditions a rollout is judged by, `ProgressDeadlineExceeded` included.
+//! conditions a rollout is judged by, `ProgressDeadlineExceeded` included. It plays the Job
+//! controller and the kubelet for Jobs: a claim is a directory on this host, mounted (by
+//! `subPath` too, made when missing) into the Job's "container"; a Job whose claim does not
+//! exist stays Pending; `rm` and `du` work on the mounts, and a scripted program
+//! ([`FakeKube::script_job_with`]) may read and write them.
 //!
 //! Faults on demand ([`FakeKube::conflict_next_writes`], [`FakeKube::expire_next_watches`],
 //! [`FakeKube::pause_controller`]) make the server act as a busy real one does: another writer
@@ -41,6 +46,12 @@ const KINDS: &[(&str, &str, &str, &str)] = &[
     ("services", "Service", "v1", "/api/v1"),
     ("jobs", "Job", "batch/v1", "/apis/batch/v1"),
     (
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        "v1",
+        "/api/v1",
+    ),
+    (
         "leases",
         "Lease",
         "coordination.k8s.io/v1",
@@ -57,9 +68,37 @@ const KINDS: &[(&str, &str, &str, &str)] = &[
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH: &str = "pod-template-hash";
 
+/// A Job's run as the fake kubelet sees it, for a scripted program ([`FakeKube::script_job_with`]).
+pub struct JobRun {
+    pub argv: Vec<String>,
+    /// The container's plain `value` env variables.
+    pub env: BTreeMap<String, String>,
+    /// Its claim mounts: (mount path in the container, directory on this host).
+    pub mounts: Vec<(String, PathBuf)>,
+}
+
+impl JobRun {
+    /// Where the container's `path` is on this host, if it is on a mounted claim.
+    pub fn host_path(&self, path: &str) -> Option<PathBuf> {
+        self.mounts.iter().find_map(|(at, host)| {
+            let rest = path.strip_prefix(at.as_str())?;
+            if rest.is_empty() {
+                Some(host.clone())
+            } else {
+                rest.strip_prefix('/').map(|rest| host.join(rest))
+            }
+        })
+    }
+}
+
+/// A scripted program: how it ends (exit code, output) given its run.
+type JobScript = Arc<dyn Fn(&JobRun) -> (i32, String) + Send + Sync>;
+
 /// The fake server: its address, and its state for the test to look at and to disturb.
 pub struct FakeKube {
     pub addr: SocketAddr,
+    /// The claims' storage: `{namespace}/{claim}` directories on this host.
+    volumes: tempfile::TempDir,
     state: Arc<Mutex<State>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -86,8 +125,10 @@ struct State {
     /// When each pod was created.
     born: BTreeMap<(String, String), Instant>,
     uids: u64,
-    /// How Jobs end, by program: (exit code, output).
-    jobs: BTreeMap<String, (i32, String)>,
+    /// How Jobs end, by program.
+    jobs: BTreeMap<String, JobScript>,
+    /// Where claims keep their files.
+    volumes: PathBuf,
     /// "METHOD path?query" of every request.
     requests: Vec<String>,
     /// Watches that answered 410, conflicts that answered 409.
@@ -102,8 +143,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl FakeKube {
     /// Starts the server on a free loopback port, with its controller.
     pub fn start() -> FakeKube {
+        let volumes = tempfile::tempdir().expect("a directory for the claims");
         let state = Arc::new(Mutex::new(State {
             ready_after: Duration::from_millis(300),
+            volumes: volumes.path().to_path_buf(),
             ..State::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
@@ -134,6 +177,7 @@ impl FakeKube {
         });
         FakeKube {
             addr,
+            volumes,
             state,
             stop: Some(stop),
             thread: Some(thread),
@@ -211,11 +255,27 @@ impl FakeKube {
 
     /// Jobs whose command's program is `program` end with `exit_code` and print `output`
     /// (by default a Job succeeds and prints its argv and its `RUNWAY_*` variables; `sleep`
-    /// never ends).
+    /// never ends; `rm` and `du` work on the claims the Job mounts).
     pub fn script_job(&self, program: &str, exit_code: i32, output: &str) {
+        let output = output.to_string();
+        self.script_job_with(program, move |_| (exit_code, output.clone()));
+    }
+
+    /// Jobs whose program is `program` run `script`, which may read and write the claims the
+    /// Job mounts (through [`JobRun::host_path`]) and says how the Job ends.
+    pub fn script_job_with(
+        &self,
+        program: &str,
+        script: impl Fn(&JobRun) -> (i32, String) + Send + Sync + 'static,
+    ) {
         lock(&self.state)
             .jobs
-            .insert(program.to_string(), (exit_code, output.to_string()));
+            .insert(program.to_string(), Arc::new(script));
+    }
+
+    /// The directory on this host that holds the files of claim `namespace`/`claim`.
+    pub fn claim_dir(&self, namespace: &str, claim: &str) -> PathBuf {
+        self.volumes.path().join(namespace).join(claim)
     }
 
     /// Changes an object as another client would (`kubectl set image`, say): `change` edits it,
@@ -1171,6 +1231,30 @@ fn run_job(s: &mut State, ns: &str, name: &str) {
         .flatten()
         .filter_map(|a| a.as_str().map(str::to_string))
         .collect();
+    // The kubelet: a pod whose claim is missing is never scheduled; a subPath that is
+    // missing on the claim is made.
+    let mounts = match claim_mounts(s, ns, &job["spec"]["template"]["spec"], &container) {
+        Ok(mounts) => mounts,
+        Err(missing) => {
+            if !s.objects.contains_key(&pod_key) {
+                let pod = json!({
+                    "metadata": {"name": pod_name,
+                                 "labels": {"job-name": name, "batch.kubernetes.io/job-name": name}},
+                    "spec": {"restartPolicy": "Never",
+                             "containers": job["spec"]["template"]["spec"]["containers"]},
+                    "status": {"phase": "Pending", "conditions": [
+                        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                         "message": format!("persistentvolumeclaim \"{missing}\" not found")}]},
+                });
+                let pod = s.admit("pods", ns, pod);
+                s.born.insert((ns.into(), pod_name.clone()), Instant::now());
+                s.put("pods", ns, &pod_name, pod, "ADDED");
+                job["status"] = json!({"active": 1, "startTime": "2026-01-01T00:00:00Z"});
+                s.update("jobs", ns, name, job);
+            }
+            return;
+        }
+    };
     if !s.objects.contains_key(&pod_key) {
         let pod = json!({
             "metadata": {"name": pod_name,
@@ -1210,16 +1294,30 @@ fn run_job(s: &mut State, ns: &str, name: &str) {
     if age < s.ready_after || program == "sleep" {
         return;
     }
-    let (code, output) = s.jobs.get(&program).cloned().unwrap_or_else(|| {
-        let mut output = format!("ran: {}\n", argv.join(" "));
-        for var in container["env"].as_array().into_iter().flatten() {
-            let var_name = var["name"].as_str().unwrap_or("");
-            if var_name.starts_with("RUNWAY_") {
-                output += &format!("{var_name}={}\n", var["value"].as_str().unwrap_or(""));
+    let run = JobRun {
+        argv: argv.clone(),
+        env: container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Some((v["name"].as_str()?.into(), v["value"].as_str()?.into())))
+            .collect(),
+        mounts,
+    };
+    let (code, output) = match s.jobs.get(&program) {
+        Some(script) => script(&run),
+        None if program == "rm" => rm(&run),
+        None if program == "du" => du(&run),
+        None => {
+            let mut output = format!("ran: {}\n", argv.join(" "));
+            for (var_name, value) in &run.env {
+                if var_name.starts_with("RUNWAY_") {
+                    output += &format!("{var_name}={value}\n");
+                }
             }
+            (0, output)
         }
-        (0, output)
-    });
+    };
     let mut pod = s.objects[&pod_key].clone();
     pod["metadata"]["annotations"]["fake.example/output"] = json!(output);
     pod["status"] = json!({"phase": if code == 0 { "Succeeded" } else { "Failed" },
@@ -1235,4 +1333,89 @@ fn run_job(s: &mut State, ns: &str, name: &str) {
                                             "reason": "BackoffLimitExceeded"}]})
     };
     s.update("jobs", ns, name, job);
+}
+
+/// The claim mounts of a Job's `container` in `pod` (a pod spec): their host directories,
+/// made as the kubelet makes a missing `subPath`; the name of a claim that does not exist.
+fn claim_mounts(
+    s: &State,
+    ns: &str,
+    pod: &Value,
+    container: &Value,
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut mounts = Vec::new();
+    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+        let volume = pod["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["name"] == mount["name"]);
+        let Some(claim) = volume.and_then(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+        else {
+            continue;
+        };
+        let key = (
+            "persistentvolumeclaims".to_string(),
+            ns.to_string(),
+            claim.to_string(),
+        );
+        if !s.objects.contains_key(&key) {
+            return Err(claim.to_string());
+        }
+        let mut host = s.volumes.join(ns).join(claim);
+        if let Some(sub) = mount["subPath"].as_str() {
+            host = host.join(sub);
+        }
+        std::fs::create_dir_all(&host).expect("the claim's directory");
+        mounts.push((mount["mountPath"].as_str().unwrap_or("").to_string(), host));
+    }
+    Ok(mounts)
+}
+
+/// `rm -rf PATH...` on the mounted claims (busybox's, as far as runway uses it).
+fn rm(run: &JobRun) -> (i32, String) {
+    let mut output = String::new();
+    let mut code = 0;
+    for path in run.argv.iter().skip(1).filter(|a| !a.starts_with('-')) {
+        let Some(host) = run.host_path(path) else {
+            output += &format!("rm: can't remove '{path}': Read-only file system\n");
+            code = 1;
+            continue;
+        };
+        let removed = if host.is_dir() {
+            std::fs::remove_dir_all(&host)
+        } else {
+            std::fs::remove_file(&host)
+        };
+        if let Err(e) = removed {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                output += &format!("rm: can't remove '{path}': {e}\n");
+                code = 1;
+            }
+        }
+    }
+    (code, output)
+}
+
+/// `du -sk PATH`: the KiB of its files, each rounded up to a KiB.
+fn du(run: &JobRun) -> (i32, String) {
+    fn kib(path: &Path) -> u64 {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(path)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| kib(&e.path()))
+                .sum(),
+            Ok(m) => m.len().div_ceil(1024),
+            Err(_) => 0,
+        }
+    }
+    let Some(path) = run.argv.iter().skip(1).find(|a| !a.starts_with('-')) else {
+        return (1, "du: no path\n".into());
+    };
+    match run.host_path(path).filter(|h| h.exists()) {
+        Some(host) => (0, format!("{}\t{path}\n", kib(&host))),
+        None => (1, format!("du: {path}: No such file or directory\n")),
+    }
 }

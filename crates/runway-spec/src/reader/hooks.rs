@@ -75,10 +75,29 @@ pub(super) fn read_hooks(root: &Section<'_>) -> Result<HooksSpec, SpecError> {
         return Ok(HooksSpec::default());
     };
     check_tables(&sec)?;
-    // A hook may name its own image only where hooks run in containers.
-    let containers = root.table.get("docker").is_some_and(|item| !item.is_none());
+    let present = |name: &str| root.table.get(name).filter(|item| !item.is_none());
+    let kubernetes = present("kubernetes");
+    // A hook may name its own image only where hooks run in containers (or Jobs).
+    let containers = present("docker").is_some() || kubernetes.is_some();
     let backup = match sec.section("backup", BACKUP_EXAMPLE)? {
-        Some(table) => Some(read_backup(&table, containers)?),
+        Some(table) => {
+            let backup = read_backup(&table, containers)?;
+            // A Job's own disk goes with its pod: a backup on a cluster needs a claim.
+            if kubernetes.is_some_and(|k8s| k8s.get("backup_claim").is_none()) {
+                return Err(table.src.error(
+                    &table.span,
+                    "a backup on Kubernetes is written by a Job, whose own disk is gone when \
+                     it ends: it needs a PersistentVolumeClaim to keep the backup on",
+                    Some(
+                        "set backup_claim = \"<claim>\" in [kubernetes], a claim in the same \
+                         namespace (ReadWriteMany, or ReadWriteOnce if the backup Jobs may share \
+                         a node; deploy/kubernetes/backups.yaml is one)"
+                            .into(),
+                    ),
+                ));
+            }
+            Some(backup)
+        }
         None => None,
     };
     let migrate = match sec.section("migrate", MIGRATE_EXAMPLE)? {
@@ -305,7 +324,8 @@ fn read_phase_hook(sec: &Section<'_>, containers: bool) -> Result<PhaseHook, Spe
 }
 
 /// A hook's own `image` (a `pg_dump` image for backups), for the hooks of a `[docker]`
-/// service, which run in one-off containers; `None`: the release's image.
+/// service, which run in one-off containers, or of a `[kubernetes]` one, which run as Jobs;
+/// `None`: the release's image.
 fn read_image(sec: &Section<'_>, containers: bool) -> Result<Option<String>, SpecError> {
     let Some(image) = sec.string("image", "image = \"postgres:16\"")? else {
         return Ok(None);
@@ -313,9 +333,9 @@ fn read_image(sec: &Section<'_>, containers: bool) -> Result<Option<String>, Spe
     if !containers {
         return Err(sec.src.error(
             &image.span,
-            "`image` is for the hooks of a [docker] service: a [run] service's hooks run as \
-             local processes",
-            Some("remove `image`, or describe the service with [docker]".into()),
+            "`image` is for the hooks of a [docker] or [kubernetes] service: a [run] \
+             service's hooks run as local processes",
+            Some("remove `image`, or describe the service with [docker] or [kubernetes]".into()),
         ));
     }
     sec.src

@@ -639,8 +639,13 @@ async fn the_shipped_role_grants_exactly_the_verbs_runway_uses() {
         "production/runway".into(),
     )])
     .await;
-    let with_hook = c.config(
-        "\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\nundo = [\"migrate\", \"down\"]\ntimeout = \"20s\"\n",
+    let with_hook = c.config(&format!(
+        "{BACKUP}\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\nundo = [\"migrate\", \"down\"]\ntimeout = \"20s\"\n",
+    ));
+    c.kube.create(
+        "persistentvolumeclaims",
+        "production",
+        serde_json::json!({"metadata": {"name": "api-backups"}}),
     );
     let file = with_hook.to_str().unwrap().to_string();
     let run = |args: Vec<String>| {
@@ -1272,4 +1277,169 @@ fail_if = "> 0.05"
             .unwrap()["spec"]["replicas"],
         0
     );
+}
+
+/// `[hooks.backup]` for `api` on claim `api-backups`: `pg_dump` writes `dump.sql` into the
+/// backup, `pg_verify` checks it is there, `pg_restore` reads it back (into `restored`).
+fn script_database_jobs(c: &Cluster, restored: std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    c.kube.script_job_with("pg_dump", |run| {
+        let Some(dir) = run.host_path(&run.env["RUNWAY_BACKUP_DIR"]) else {
+            return (
+                1,
+                "pg_dump: the backup directory is not on a claim\n".into(),
+            );
+        };
+        let dump = format!("-- database under {}\n", run.env["RUNWAY_PREVIOUS_VERSION"]);
+        std::fs::write(dir.join("dump.sql"), dump.repeat(100)).unwrap();
+        (0, format!("pg_dump: wrote {}\n", dir.display()))
+    });
+    c.kube.script_job_with("pg_verify", |run| {
+        match run
+            .host_path(&run.env["RUNWAY_BACKUP_DIR"])
+            .map(|dir| dir.join("dump.sql"))
+            .filter(|dump| dump.exists())
+        {
+            Some(_) => (0, "dump.sql is whole\n".into()),
+            None => (1, "pg_verify: no dump.sql\n".into()),
+        }
+    });
+    c.kube.script_job_with("pg_restore", move |run| {
+        let dump = run
+            .host_path(&run.env["RUNWAY_BACKUP_DIR"])
+            .and_then(|dir| std::fs::read_to_string(dir.join("dump.sql")).ok());
+        match dump {
+            Some(dump) => {
+                restored
+                    .lock()
+                    .unwrap()
+                    .push(dump.lines().next().unwrap_or("").to_string());
+                (0, "restored\n".into())
+            }
+            None => (1, "pg_restore: no dump.sql\n".into()),
+        }
+    });
+}
+
+const BACKUP: &str = "backup_claim = \"api-backups\"\n\n[hooks.backup]\ncommand = \
+                      [\"pg_dump\"]\nverify = [\"pg_verify\"]\nrestore = [\"pg_restore\"]\nkeep = \
+                      2\ntimeout = \"20s\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_live_on_a_claim_and_are_verified_pruned_and_restored_by_jobs() {
+    let c = Cluster::start().await;
+    let restored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    script_database_jobs(&c, restored.clone());
+    let config = c.config(BACKUP);
+    let file = config.to_str().unwrap();
+
+    // Without the claim, nothing changes and the error says what to create.
+    let out = c.h.runway(&["-f", file, "deploy", "v1"]).await;
+    assert!(!out.status.success(), "deploy v1: {}", text(&out));
+    assert!(
+        text(&out)
+            .contains("PersistentVolumeClaim production/api-backups (backup_claim) does not exist"),
+        "{}",
+        text(&out)
+    );
+    assert!(c.kube.get("deployments", "production", "api").is_none());
+
+    c.kube.create(
+        "persistentvolumeclaims",
+        "production",
+        serde_json::json!({"metadata": {"name": "api-backups"},
+            "spec": {"accessModes": ["ReadWriteMany"],
+                     "resources": {"requests": {"storage": "10Gi"}}}}),
+    );
+    // A crash left half a backup where deployment 3's goes: it starts clean.
+    let claim = c.kube.claim_dir("production", "api-backups");
+    std::fs::create_dir_all(claim.join("api/deployment-3")).unwrap();
+    std::fs::write(claim.join("api/deployment-3/half.sql"), "-- cut").unwrap();
+    for version in ["v1", "v2", "v3"] {
+        let out = c.h.runway(&["-f", file, "deploy", version]).await;
+        assert!(out.status.success(), "deploy {version}: {}", text(&out));
+    }
+    let out = c.h.runway(&["backups", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let backups: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<&str> = backups.iter().filter_map(|b| b["state"].as_str()).collect();
+    // The failed first attempt's backup never started (the claim check comes first).
+    assert_eq!(states, vec!["ok", "ok", "pruned"], "{backups:#?}");
+    assert_eq!(
+        backups[0]["dir"], "pvc://api-backups/api/deployment-4",
+        "{backups:#?}"
+    );
+    // 100 lines of 21 bytes: 2,100 bytes, 3 KiB as du counts it.
+    assert_eq!(backups[0]["size_bytes"], 3 * 1024, "{backups:#?}");
+    assert_eq!(backups[2]["size_bytes"], 0, "pruned: {backups:#?}");
+    let mut on_claim: Vec<String> = std::fs::read_dir(claim.join("api"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_claim.sort();
+    assert_eq!(
+        on_claim,
+        vec!["deployment-3", "deployment-4"],
+        "the pruned backup's files are gone"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(claim.join("api/deployment-3"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec!["dump.sql"], "the half backup was cleared first");
+
+    // The backup deployment 4 took (v2 serving) brings the data and v2 back, by a Job that
+    // mounts that backup's directory.
+    let id = backups[0]["id"].to_string();
+    let before = c.kube.requests().len();
+    let out = c.h.runway(&["restore", &id]).await;
+    assert!(out.status.success(), "restore: {}", text(&out));
+    assert_eq!(
+        *restored.lock().unwrap(),
+        vec!["-- database under v2".to_string()]
+    );
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    let job_posts = c.kube.requests()[before..]
+        .iter()
+        .filter(|r| r.starts_with("POST /apis/batch/v1/namespaces/production/jobs"))
+        .count();
+    assert_eq!(job_posts, 1, "one restore Job");
+    assert!(
+        c.kube.list("jobs", "production").is_empty(),
+        "no Job is left"
+    );
+    let out = c.h.runway(&["logs", "--deployment", "5"]).await;
+    let logs = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        logs.contains("== restore hook") && logs.contains("restored"),
+        "{logs}"
+    );
+
+    // A backup that fails its verification stops the deployment before anything changes.
+    c.kube
+        .script_job("pg_verify", 1, "pg_verify: truncated dump\n");
+    let out = c.h.runway(&["-f", file, "deploy", "v4"]).await;
+    assert!(!out.status.success(), "deploy v4: {}", text(&out));
+    assert!(text(&out).contains("truncated dump"), "{}", text(&out));
+    assert_eq!(c.image(), "registry.example.com/api:v2");
+    let out = c.h.runway(&["backups", "--json"]).await;
+    let backups: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(backups[0]["state"], "failed", "{backups:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_on_a_cluster_without_a_claim_is_refused_where_it_is_written() {
+    let c = Cluster::start().await;
+    let config = c.config("\n[hooks.backup]\ncommand = [\"pg_dump\"]\n");
+    let out =
+        c.h.runway(&["-f", config.to_str().unwrap(), "deploy", "v1"])
+            .await;
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("runway.toml:") && said.contains("needs a PersistentVolumeClaim"),
+        "{said}"
+    );
+    assert!(said.contains("backup_claim"), "{said}");
+    assert!(c.kube.requests().is_empty(), "nothing reached the cluster");
 }
