@@ -23,7 +23,7 @@ Exit status:
   0    done                      3    not found (service, deployment, node, version)
   1    the operation failed      4    refused by the service's state (busy, frozen, ...)
   2    invalid input             5    no server answers (or it refused the token)
-  130  Ctrl-C while following (the operation goes on in the server)
+  6    the token's role may not  130  Ctrl-C while following (the operation goes on)
 
 `runway help COMMAND` says more about each command.";
 
@@ -199,6 +199,9 @@ pub enum Command {
         /// Deploy although the service was deployed from another directory (it moves here).
         #[arg(long)]
         from_here: bool,
+        /// Why, in your words: recorded with the deployment.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         #[command(flatten)]
         file: FileArg,
         #[command(flatten)]
@@ -383,6 +386,27 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceCommand,
     },
+    /// Named tokens: who may use the API, with which role (admin only).
+    ///
+    /// Roles, each allowed what the ones before it are: viewer (reads), deployer (deploys,
+    /// rolls back, scales, steers a rollout), approver (approves others' deployments), admin
+    /// (tokens, restores, removing services, overrides). The CLI sends RUNWAY_TOKEN; without
+    /// it, the server's own admin token from its state dir.
+    #[command(
+        after_help = "Examples:\n  runway tokens create alice --role approver\n  runway tokens list\n  runway tokens revoke alice"
+    )]
+    Tokens {
+        #[command(subcommand)]
+        action: TokensCommand,
+    },
+    /// Which identity and role the CLI's token is.
+    Whoami {
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Show replica logs, also of replicas that no longer run.
     ///
     /// The running replicas by default; stopped ones by node, version or deployment (what a
@@ -504,6 +528,43 @@ pub enum BaselineCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TokensCommand {
+    /// Create a token NAME with ROLE; its secret is printed once and kept only hashed.
+    Create {
+        /// Who it is: a person or a system (alice, ci-bot); recorded with what it does.
+        name: String,
+        /// viewer, deployer, approver or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: runway_wire::api::Role,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List the tokens (never their secrets), revoked ones too.
+    List {
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Revoke token NAME: it is refused from now on.
+    Revoke {
+        /// The token's name, as `runway tokens list` shows it.
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+fn parse_role(s: &str) -> Result<runway_wire::api::Role, String> {
+    runway_wire::api::Role::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a role: viewer, deployer, approver or admin"))
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ServiceCommand {
     /// Forget a service: it leaves `status` and stops being anyone's default.
     ///
@@ -594,6 +655,13 @@ impl Command {
             | Check { server, .. } => (Some(server), None),
             Service {
                 action: ServiceCommand::Remove { server, .. },
+            } => (Some(server), None),
+            Whoami { server, .. }
+            | Tokens {
+                action:
+                    TokensCommand::Create { server, .. }
+                    | TokensCommand::List { server, .. }
+                    | TokensCommand::Revoke { server, .. },
             } => (Some(server), None),
             Status { target, .. }
             | History { target, .. }

@@ -1,6 +1,6 @@
 //! The CLI's side of the API: the typed client of runway-wire, finding the server through the
 //! state dir's `server.json` before every request (a restarted server has a new address and
-//! token).
+//! bootstrap token).
 
 use std::path::Path;
 
@@ -8,10 +8,13 @@ pub use runway_wire::client::{Client, ClientError, ServerAddress};
 
 use runway_server::state_dir;
 
-/// A client of the server whose state dir is `state_dir`.
+/// A client of the server whose state dir is `state_dir`, as the identity of `RUNWAY_TOKEN`
+/// (a named token, `runway tokens create`), else as the server's bootstrap admin (its token in
+/// server.json, which only the server's owner can read).
 pub fn connect(state_dir: &Path) -> Client {
     let dir = state_dir.to_path_buf();
     let locate_dir = dir.clone();
+    let named = std::env::var("RUNWAY_TOKEN").ok().filter(|t| !t.is_empty());
     Client::new(
         Box::new(move || {
             let server = state_dir::read_trusted_server_file(&locate_dir)
@@ -19,7 +22,7 @@ pub fn connect(state_dir: &Path) -> Client {
                 .ok_or_else(|| no_server(&locate_dir, "no server.json in it"))?;
             Ok(ServerAddress {
                 api: server.api,
-                token: server.token,
+                token: named.clone().unwrap_or(server.token),
             })
         }),
         Box::new(move |why| no_server(&dir, why)),

@@ -20,13 +20,22 @@ use super::{base_dir_of, Cli, ClientError};
 /// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
-pub async fn deploy(
-    cli: &Cli,
-    version: &str,
-    detach: bool,
-    skip_checks: bool,
-    from_here: bool,
-) -> Result<ExitCode> {
+/// What `runway deploy` was asked besides the version.
+#[derive(Debug, Default)]
+pub struct DeployOptions {
+    pub detach: bool,
+    pub skip_checks: bool,
+    pub from_here: bool,
+    pub reason: Option<String>,
+}
+
+pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<ExitCode> {
+    let DeployOptions {
+        detach,
+        skip_checks,
+        from_here,
+        reason,
+    } = options;
     let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
         Err(e) => {
@@ -63,6 +72,7 @@ pub async fn deploy(
         base_dir: base_dir_of(&cli.file())?,
         skip_checks,
         from_here,
+        reason,
     };
     let d = start(client.deploy(&req).await)?;
     follow(cli, d, detach).await

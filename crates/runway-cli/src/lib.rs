@@ -1,5 +1,6 @@
 //! The command line: parsing, and dispatch to one module per group of commands.
 
+mod access;
 mod args;
 mod client;
 mod deploy;
@@ -129,8 +130,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             detach,
             skip_checks,
             from_here,
+            reason,
             ..
-        } => deploy::deploy(&cli, version, detach.detach, *skip_checks, *from_here).await,
+        } => {
+            let options = deploy::DeployOptions {
+                detach: detach.detach,
+                skip_checks: *skip_checks,
+                from_here: *from_here,
+                reason: reason.clone(),
+            };
+            deploy::deploy(&cli, version, options).await
+        }
+        Command::Tokens { action } => access::tokens(&cli, action).await,
+        Command::Whoami { json, .. } => access::whoami(&cli, *json).await,
         Command::Rollback {
             version,
             to_revision,
@@ -244,6 +256,8 @@ pub mod exit {
     pub const REFUSED: u8 = 4;
     /// No server answers for the state dir, or it refused the CLI's token.
     pub const NO_SERVER: u8 = 5;
+    /// The token's role may not do it (the message names the role it needs).
+    pub const FORBIDDEN: u8 = 6;
     /// Interrupted (Ctrl-C) while following; the operation goes on in the server.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -259,6 +273,7 @@ pub fn exit_status_of(error: &anyhow::Error) -> u8 {
             ErrorCode::NotFound => exit::NOT_FOUND,
             ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => exit::REFUSED,
             ErrorCode::Unauthorized => exit::NO_SERVER,
+            ErrorCode::Forbidden => exit::FORBIDDEN,
             ErrorCode::Failed | ErrorCode::Internal => exit::FAILED,
         },
         _ => exit::FAILED,

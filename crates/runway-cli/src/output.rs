@@ -182,14 +182,24 @@ fn describe_event(event: &Event) -> String {
             version,
             previous_version,
             replicas,
+            by,
+            reason,
             ..
         } => {
             let replicas = plural(*replicas, "replica");
-            match previous_version {
+            let mut line = match previous_version {
                 Some(prev) => format!("started: {prev} -> {version} ({replicas})"),
                 None => format!("started: {version} ({replicas}, first release)"),
+            };
+            if !by.is_empty() {
+                line += &format!(" by {by}");
             }
+            if let Some(reason) = reason {
+                line += &format!(": {reason}");
+            }
+            line
         }
+        Event::Commanded { command, by } => format!("{command} requested by {by}"),
         Event::ReplicaStarting {
             replica,
             version,

@@ -44,7 +44,9 @@ use runway_spec::Spec;
 use runway_wire::Event;
 use tokio::sync::watch;
 
-use runway_wire::api::{OperationView, ReleaseView, ReplicaView, ServiceView, StatusView};
+use runway_wire::api::{
+    DeployRequest, OperationView, ReleaseView, ReplicaView, ServiceView, StatusView,
+};
 use runway_wire::record::{Deployment, Kind, NewDeployment, ServiceFlag, Status};
 use runway_wire::ErrorCode;
 
@@ -57,6 +59,19 @@ use records::Records;
 use router::Routers;
 pub use service::Service;
 use tasks::TaskRunner;
+
+/// An operation about to start: what it is, with what, and who asked for it and why.
+struct NewOperation<'a> {
+    kind: Kind,
+    version: &'a str,
+    spec: Spec,
+    base_dir: &'a str,
+    args: operation::OperationArgs,
+    preflight: Preflight,
+    /// The identity that asked for it.
+    by: &'a str,
+    reason: Option<&'a str>,
+}
 
 /// Whether a deployment runs its preflight checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,14 +389,16 @@ impl Engine {
 
     /// Starts a deployment of `version` with `spec`; returns its id at once. The outcome is in
     /// the deployment's record and journal.
-    pub async fn deploy(
-        self: &Arc<Self>,
-        version: &str,
-        spec: Spec,
-        base_dir: &str,
-        skip_checks: bool,
-        from_here: bool,
-    ) -> Result<Deployment> {
+    pub async fn deploy(self: &Arc<Self>, request: DeployRequest, by: &str) -> Result<Deployment> {
+        let DeployRequest {
+            version,
+            spec,
+            base_dir,
+            skip_checks,
+            from_here,
+            reason,
+        } = request;
+        let (version, base_dir) = (version.as_str(), base_dir.as_str());
         validate_version(version)?;
         spec.validate().map_err(EngineError::BadRequest)?;
         if !std::path::Path::new(base_dir).is_absolute() {
@@ -406,14 +423,16 @@ impl Engine {
         } else {
             Preflight::Run
         };
-        self.start_operation(
-            Kind::Deploy,
+        self.start_operation(NewOperation {
+            kind: Kind::Deploy,
             version,
             spec,
             base_dir,
-            Default::default(),
+            args: Default::default(),
             preflight,
-        )
+            by,
+            reason: reason.as_deref(),
+        })
         .await
     }
 
@@ -426,6 +445,7 @@ impl Engine {
         version: Option<&str>,
         revision: Option<DeploymentId>,
         keep_schema: bool,
+        by: &str,
     ) -> Result<Deployment> {
         let serving = self.serving(service)?.ok_or_else(|| {
             EngineError::Conflict(format!(
@@ -501,18 +521,20 @@ impl Engine {
             }
         }
         let base_dir = release.base_dir.to_string_lossy().to_string();
-        self.start_operation(
-            Kind::Rollback,
-            &release.version,
-            release.spec,
-            &base_dir,
-            operation::OperationArgs {
+        self.start_operation(NewOperation {
+            kind: Kind::Rollback,
+            version: &release.version,
+            spec: release.spec,
+            base_dir: &base_dir,
+            args: operation::OperationArgs {
                 release_of: Some(release.id),
                 keep_schema,
                 backup_id: None,
             },
-            Preflight::NotApplicable,
-        )
+            preflight: Preflight::NotApplicable,
+            by,
+            reason: None,
+        })
         .await
     }
 
@@ -577,6 +599,7 @@ impl Engine {
         self: &Arc<Self>,
         service: &str,
         backup_id: BackupId,
+        by: &str,
     ) -> Result<Deployment> {
         let backup = self
             .store
@@ -622,23 +645,30 @@ impl Engine {
             EngineError::Conflict(format!("cannot restore backup #{backup_id}: {e}"))
         })?;
         let base_dir = release.base_dir.to_string_lossy().to_string();
-        self.start_operation(
-            Kind::Restore,
-            &release.version,
-            release.spec,
-            &base_dir,
-            operation::OperationArgs {
+        self.start_operation(NewOperation {
+            kind: Kind::Restore,
+            version: &release.version,
+            spec: release.spec,
+            base_dir: &base_dir,
+            args: operation::OperationArgs {
                 release_of: Some(release.id),
                 keep_schema: false,
                 backup_id: Some(backup_id),
             },
-            Preflight::NotApplicable,
-        )
+            preflight: Preflight::NotApplicable,
+            by,
+            reason: None,
+        })
         .await
     }
 
     /// Changes the serving release's replica count; existing replicas keep running.
-    pub async fn scale(self: &Arc<Self>, service: &str, count: u32) -> Result<Deployment> {
+    pub async fn scale(
+        self: &Arc<Self>,
+        service: &str,
+        count: u32,
+        by: &str,
+    ) -> Result<Deployment> {
         if count == 0 {
             return Err(EngineError::BadRequest(
                 "--count must be at least 1 (to stop a service, stop its nodes)".into(),
@@ -659,26 +689,30 @@ impl Engine {
         let mut spec = serving.spec.clone();
         spec.run.replicas = count;
         let base_dir = serving.base_dir.to_string_lossy().to_string();
-        self.start_operation(
-            Kind::Scale,
-            &serving.version,
+        self.start_operation(NewOperation {
+            kind: Kind::Scale,
+            version: &serving.version,
             spec,
-            &base_dir,
-            Default::default(),
-            Preflight::NotApplicable,
-        )
+            base_dir: &base_dir,
+            args: Default::default(),
+            preflight: Preflight::NotApplicable,
+            by,
+            reason: None,
+        })
         .await
     }
 
-    async fn start_operation(
-        self: &Arc<Self>,
-        kind: Kind,
-        version: &str,
-        spec: Spec,
-        base_dir: &str,
-        args: operation::OperationArgs,
-        preflight: Preflight,
-    ) -> Result<Deployment> {
+    async fn start_operation(self: &Arc<Self>, op: NewOperation<'_>) -> Result<Deployment> {
+        let NewOperation {
+            kind,
+            version,
+            spec,
+            base_dir,
+            args,
+            preflight,
+            by,
+            reason,
+        } = op;
         let name = spec.service.name.clone();
         if spec.kubernetes.is_some() {
             cluster_supports(&spec).map_err(EngineError::BadRequest)?;
@@ -708,6 +742,8 @@ impl Engine {
                     previous_release_id: previous.as_ref().map(|p| p.id),
                     spec: &spec,
                     base_dir,
+                    requested_by: by,
+                    request_reason: reason,
                 })?;
                 self.store.ensure_service(&name)?;
                 // Only rollbacks and restores have arguments; a canary's progress starts empty.
@@ -743,6 +779,8 @@ impl Engine {
                 version: version.to_string(),
                 previous_version: previous.as_ref().map(|p| p.version.clone()),
                 replicas: spec.run.replicas,
+                by: by.to_string(),
+                reason: reason.map(str::to_string),
             },
         );
         let deployment = self
@@ -820,13 +858,23 @@ impl Engine {
     }
 
     /// Sends a command to the service's running canary or blue-green rollout.
-    pub fn control(&self, service: &str, control: canary::Control) -> Result<String> {
+    pub fn control(&self, service: &str, control: canary::Control, by: &str) -> Result<String> {
         let controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
         let tx = controls.get(service).ok_or_else(|| {
             EngineError::Conflict(format!(
                 "service `{service}` has no canary in progress; `runway status` shows what runs"
             ))
         })?;
+        let running = self.service(service).ok().and_then(|s| s.operation());
+        if let Some(op) = running {
+            self.journal(
+                op.deployment_id,
+                Event::Commanded {
+                    command: format!("{control:?}").to_lowercase(),
+                    by: by.to_string(),
+                },
+            );
+        }
         tx.send(control).map_err(|_| {
             EngineError::Conflict(format!("the canary of `{service}` has just ended"))
         })?;

@@ -8,6 +8,7 @@ mod common;
 
 use common::Harness;
 use runway_spec::Spec;
+use runway_wire::api::DeployRequest;
 use runway_wire::id::DeploymentId;
 use runway_wire::record::Status;
 use runway_wire::Event;
@@ -111,7 +112,7 @@ async fn rollback_to_a_revision_goes_to_the_release_that_revision_runs() {
     }
     // Revisions 1, 2, 3 run v1, v2, v3: revision 1 is v1 with its config.
     let back = engine
-        .rollback("web", None, Some(DeploymentId(1)), false)
+        .rollback("web", None, Some(DeploymentId(1)), false, "tester")
         .await
         .expect("rollback starts");
     let back = h.finished(&engine, back.id).await;
@@ -120,7 +121,7 @@ async fn rollback_to_a_revision_goes_to_the_release_that_revision_runs() {
     assert_eq!(h.fakes.cluster.running("web"), Some(ids[0]));
     // As with the controller, v1's revision became the newest: 4. Revision 1 is gone.
     let err = engine
-        .rollback("web", None, Some(DeploymentId(1)), false)
+        .rollback("web", None, Some(DeploymentId(1)), false, "tester")
         .await
         .expect_err("no revision 1 any more");
     assert_eq!(
@@ -138,7 +139,7 @@ async fn what_a_cluster_cannot_do_is_refused_before_anything_changes() {
         "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 10, pause = \"1m\" }, { weight = 100 }]\n",
     );
     let err = engine
-        .deploy("v1", canary, &base_dir, false, false)
+        .deploy(DeployRequest::new("v1", canary, &base_dir), "tester")
         .await
         .expect_err("refused");
     assert!(
@@ -192,7 +193,10 @@ async fn scaling_or_redeploying_a_release_keeps_its_revision() {
     let h = Harness::new();
     let engine = h.engine();
     let v1 = h.deploy_and_wait(&engine, "v1", spec("")).await;
-    let scale = engine.scale("web", 5).await.expect("scaling starts");
+    let scale = engine
+        .scale("web", 5, "tester")
+        .await
+        .expect("scaling starts");
     let scaled = h.finished(&engine, scale.id).await;
     assert_eq!(scaled.status, Status::Succeeded, "{:?}", scaled.reason);
     // The same release (its template names deployment #1): the same revision.
@@ -254,7 +258,7 @@ async fn blue_green_rolls_the_idle_slot_switches_the_service_and_scales_the_old_
     assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("blue"));
     let rolled = h.fakes.cluster.rolled().len();
     engine
-        .control("web", runway_engine::canary::Control::Abort)
+        .control("web", runway_engine::canary::Control::Abort, "tester")
         .expect("taken");
     let v4 = h.finished(&engine, id).await;
     assert_eq!(v4.status, Status::RolledBack, "{:?}", v4.reason);
@@ -394,7 +398,7 @@ async fn a_cluster_canary_with_errors_is_rolled_back_and_one_without_requests_ne
         .iter()
         .all(|e| !matches!(e, Event::Promoted { .. })));
     engine
-        .control("web", runway_engine::canary::Control::Abort)
+        .control("web", runway_engine::canary::Control::Abort, "tester")
         .expect("taken");
     let v3 = h.finished(&engine, id).await;
     assert_eq!(v3.status, Status::RolledBack);
@@ -411,7 +415,7 @@ async fn the_first_blue_green_switch_goes_back_to_the_services_own_deployment_at
     assert_eq!(h.fakes.cluster.selected("web").as_deref(), Some("blue"));
     let rolled = h.fakes.cluster.rolled().len();
     engine
-        .control("web", runway_engine::canary::Control::Abort)
+        .control("web", runway_engine::canary::Control::Abort, "tester")
         .expect("taken");
     let v2 = h.finished(&engine, id).await;
     assert_eq!(v2.status, Status::RolledBack, "{:?}", v2.reason);

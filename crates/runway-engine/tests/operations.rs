@@ -52,7 +52,10 @@ async fn scaling_keeps_the_running_replicas_and_rollback_brings_back_the_old_con
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(ROLLING)).await;
-    let scale = engine.scale("web", 5).await.expect("scaling starts");
+    let scale = engine
+        .scale("web", 5, "tester")
+        .await
+        .expect("scaling starts");
     let scaled = h.finished(&engine, scale.id).await;
     assert_eq!(scaled.status, Status::Succeeded, "{:?}", scaled.reason);
     assert_eq!(h.running(), all("v1", 5));
@@ -67,7 +70,7 @@ async fn scaling_keeps_the_running_replicas_and_rollback_brings_back_the_old_con
     assert_eq!(h.running(), all("v2", 3), "v2's own config: 3 replicas");
 
     let back = engine
-        .rollback("web", None, None, false)
+        .rollback("web", None, None, false, "tester")
         .await
         .expect("rollback starts");
     assert_eq!(back.kind, Kind::Rollback);

@@ -268,7 +268,9 @@ fn a_canary_paused_for_a_human_is_still_paused_after_a_restart() {
             Some(&20),
             "its weight restored: {weights:?}"
         );
-        engine.control("web", Control::Promote).expect("taken");
+        engine
+            .control("web", Control::Promote, "tester")
+            .expect("taken");
         let d = h.finished(&engine, id).await;
         assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     });

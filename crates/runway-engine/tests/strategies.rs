@@ -5,6 +5,7 @@
 
 mod common;
 
+use runway_wire::api::DeployRequest;
 use std::time::Duration;
 
 use common::{all, Harness};
@@ -245,7 +246,7 @@ async fn a_canary_without_requests_is_never_promoted_it_pauses_and_abort_rolls_i
     assert_eq!(h.deployment(id).status, Status::Running);
 
     engine
-        .control("web", Control::Abort)
+        .control("web", Control::Abort, "tester")
         .expect("the canary takes it");
     let d = h.finished(&engine, id).await;
     assert_eq!(d.status, Status::RolledBack);
@@ -275,7 +276,7 @@ async fn pause_if_pauses_for_a_human_and_promote_goes_on() {
     assert_eq!(h.deployment(id).status, Status::Running, "it waits");
 
     engine
-        .control("web", Control::PromoteFull)
+        .control("web", Control::PromoteFull, "tester")
         .expect("the canary takes it");
     let d = h.finished(&engine, id).await;
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
@@ -313,7 +314,9 @@ async fn a_manual_step_waits_for_promote() {
     assert_eq!(weights.get("v2"), Some(&20), "{weights:?}");
     assert_eq!(weights.get("v1"), Some(&80), "{weights:?}");
 
-    engine.control("web", Control::Promote).expect("taken");
+    engine
+        .control("web", Control::Promote, "tester")
+        .expect("taken");
     let d = h.finished(&engine, id).await;
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
     assert!(h
@@ -376,7 +379,9 @@ async fn blue_green_abort_within_the_delay_switches_back_without_starting_anythi
         .await;
     let starts = h.fakes.platform.starts().len();
 
-    engine.control("web", Control::Abort).expect("taken");
+    engine
+        .control("web", Control::Abort, "tester")
+        .expect("taken");
     let d = h.finished(&engine, id).await;
     assert_eq!(d.status, Status::RolledBack);
     assert_eq!(h.running(), all("v1", 3));
@@ -429,7 +434,10 @@ async fn a_second_operation_on_a_busy_service_is_refused_with_what_holds_it() {
     let _id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
     let base_dir = h.dir.path().to_string_lossy().to_string();
     let refused = engine
-        .deploy("v3", h.spec(CANARY), &base_dir, false, false)
+        .deploy(
+            DeployRequest::new("v3", h.spec(CANARY), &base_dir),
+            "tester",
+        )
         .await
         .expect_err("busy");
     assert_eq!(refused.code(), runway_wire::ErrorCode::Busy);
@@ -482,7 +490,10 @@ async fn a_canary_on_a_router_that_can_only_switch_is_refused_with_what_to_use()
         .set_granularity(runway_engine::router::Granularity::SwitchOnly);
     let base_dir = h.dir.path().to_string_lossy().to_string();
     let refused = engine
-        .deploy("v2", h.spec(CANARY), &base_dir, false, false)
+        .deploy(
+            DeployRequest::new("v2", h.spec(CANARY), &base_dir),
+            "tester",
+        )
         .await
         .expect_err("refused");
     assert_eq!(refused.code(), runway_wire::ErrorCode::InvalidRequest);

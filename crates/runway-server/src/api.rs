@@ -1,6 +1,9 @@
-//! The HTTP API the CLI talks to. Every route needs the bearer token from server.json; the
-//! Prometheus endpoint lives on a separate admin listener without it (it carries no secrets,
-//! and Prometheus should not need the CLI's token).
+//! The HTTP API the CLI talks to. Every route needs a bearer token: the server's bootstrap
+//! admin token from server.json, or a named token (`runway tokens create`) whose role the route
+//! checks ([`required_role`]: one table, read by the role matrix test). A missing or unknown
+//! token gets 401, a role that may not do it 403 naming the role it needs. The Prometheus
+//! endpoint lives on a separate admin listener without a token (it carries no secrets, and
+//! Prometheus should not need one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::Extension;
 use axum::{Json, Router};
 
 use runway_builtin_router::BuiltinRouter;
@@ -26,11 +30,15 @@ use runway_wire::{ErrorBody, ErrorCode};
 #[derive(Clone)]
 struct Api {
     engine: Arc<Engine>,
-    /// What the API reads that the engine does not (history, hook runs, backups).
+    /// What the API reads that the engine does not (history, hook runs, backups, tokens).
     store: Arc<Store>,
+    /// The bootstrap admin token (server.json).
     token: Arc<str>,
     metrics_addr: String,
 }
+
+/// The identity of the server's bootstrap token: the admin who can create the others.
+pub const BOOTSTRAP: &str = "bootstrap-admin";
 
 pub fn router(
     engine: Arc<Engine>,
@@ -74,9 +82,64 @@ pub fn router(
             "/v1/services/{service}/baselines/compare",
             get(compare_baseline),
         )
-        .layer(middleware::from_fn_with_state(api.clone(), require_token))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/tokens", get(list_tokens).post(create_token))
+        .route("/v1/tokens/{name}", delete(revoke_token))
+        // After routing, so that the route's path decides the role it needs.
+        .route_layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(middleware::from_fn(json_errors))
         .with_state(api)
+}
+
+/// Every route of the API, as (method, path): what the role matrix test calls with each role
+/// (a unit test below checks that it lists every route [`router`] has).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/info"),
+    ("GET", "/v1/status"),
+    ("GET", "/v1/deployments"),
+    ("POST", "/v1/deployments"),
+    ("GET", "/v1/deployments/{id}"),
+    ("GET", "/v1/deployments/{id}/events"),
+    ("GET", "/v1/deployments/{id}/hooks"),
+    ("DELETE", "/v1/services/{service}"),
+    ("POST", "/v1/services/{service}/restore"),
+    ("GET", "/v1/services/{service}/backups"),
+    ("POST", "/v1/services/{service}/maintenance"),
+    ("POST", "/v1/services/{service}/read-only"),
+    ("POST", "/v1/services/{service}/rollback"),
+    ("POST", "/v1/services/{service}/scale"),
+    ("GET", "/v1/services/{service}/nodes"),
+    ("POST", "/v1/services/{service}/nodes/{node}/{action}"),
+    ("GET", "/v1/services/{service}/logs"),
+    ("POST", "/v1/services/{service}/canary/{command}"),
+    ("POST", "/v1/services/{service}/baselines"),
+    ("GET", "/v1/services/{service}/checks/history"),
+    ("GET", "/v1/services/{service}/baselines/compare"),
+    ("GET", "/v1/whoami"),
+    ("GET", "/v1/tokens"),
+    ("POST", "/v1/tokens"),
+    ("DELETE", "/v1/tokens/{name}"),
+];
+
+/// The role a route needs, by method and route path. A route missing here needs `admin`
+/// (the role matrix test in crates/runway/tests/e2e/roles.rs lists every route).
+pub fn required_role(method: &http::Method, route: &str) -> Role {
+    use http::Method;
+    let read = *method == Method::GET;
+    match route {
+        // Reading is a viewer's, whatever it reads.
+        _ if read => Role::Viewer,
+        "/v1/deployments"
+        | "/v1/services/{service}/rollback"
+        | "/v1/services/{service}/scale"
+        | "/v1/services/{service}/maintenance"
+        | "/v1/services/{service}/read-only"
+        | "/v1/services/{service}/nodes/{node}/{action}"
+        | "/v1/services/{service}/canary/{command}"
+        | "/v1/services/{service}/baselines" => Role::Deployer,
+        // Restoring puts old data back; removing forgets a service; tokens are who may do what.
+        _ => Role::Admin,
+    }
 }
 
 pub fn metrics_router(engine: Arc<Engine>) -> Router {
@@ -102,27 +165,80 @@ pub fn metrics_router(engine: Arc<Engine>) -> Router {
     )
 }
 
-async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Response {
+/// Who the request is from (401 when nobody known), and whether their role may call the route
+/// (403 naming the role it needs). The identity goes on to the handler as an extension.
+async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
         .unwrap_or("");
-    if !constant_time_eq(presented.as_bytes(), api.token.as_bytes()) {
-        let mut response = ApiError::new(
-            ErrorCode::Unauthorized,
-            "missing or wrong token: the CLI reads it from the server's state dir (server.json)",
+    let identity = match identify(&api, presented) {
+        Ok(Some(identity)) => identity,
+        Ok(None) => {
+            let mut response = ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing, unknown or revoked token: the CLI sends RUNWAY_TOKEN, or else the \
+                 server's own token from its state dir (server.json)",
+            )
+            .into_response();
+            // RFC 6750: a 401 names the scheme it wants.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"runway\""),
+            );
+            return response;
+        }
+        Err(e) => return ApiError::from(EngineError::Internal(e)).into_response(),
+    };
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let needed = required_role(req.method(), &route);
+    if !identity.role.allows(needed) {
+        return ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "{} {route} needs the {needed} role; the token `{}` has {}",
+                req.method(),
+                identity.name,
+                identity.role
+            ),
         )
         .into_response();
-        // RFC 6750: a 401 names the scheme it wants.
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"runway\""),
-        );
-        return response;
     }
+    req.extensions_mut().insert(identity);
     next.run(req).await
+}
+
+/// The identity of a presented token: the bootstrap admin, or a live named token.
+fn identify(api: &Api, presented: &str) -> anyhow::Result<Option<Identity>> {
+    if presented.is_empty() {
+        return Ok(None);
+    }
+    if constant_time_eq(presented.as_bytes(), api.token.as_bytes()) {
+        return Ok(Some(Identity {
+            name: BOOTSTRAP.to_string(),
+            role: Role::Admin,
+        }));
+    }
+    // Looked up by hash: the comparison is of digests, whose time says nothing of the token.
+    Ok(api
+        .store
+        .token_by_hash(&hash_token(presented))?
+        .map(|(name, role)| Identity { name, role }))
+}
+
+/// The SHA-256 of a token, as the store keeps it.
+pub fn hash_token(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The token of an `Authorization: Bearer TOKEN` value; the scheme is case-insensitive
@@ -248,19 +364,87 @@ async fn history(
 
 async fn deploy(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Json(req): Json<DeployRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
-    let d = api
-        .engine
-        .deploy(
-            &req.version,
-            req.spec,
-            &req.base_dir,
-            req.skip_checks,
-            req.from_here,
-        )
-        .await?;
+    let d = api.engine.deploy(req, &by.name).await?;
     Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn whoami(Extension(identity): Extension<Identity>) -> ApiResult<Identity> {
+    Ok(Json(identity))
+}
+
+async fn list_tokens(State(api): State<Api>) -> ApiResult<Vec<TokenView>> {
+    Ok(Json(api.store.tokens()?))
+}
+
+/// `runway tokens create NAME --role ROLE`: the secret is in this answer and nowhere else.
+async fn create_token(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Json(req): Json<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    check_token_name(&req.name)?;
+    let token = format!("rwy_{}", crate::state_dir::new_token());
+    api.store
+        .create_token(&req.name, req.role, &hash_token(&token), &by.name)
+        .map_err(token_error)?;
+    tracing::info!(name = %req.name, role = %req.role, by = %by.name, "token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            name: req.name,
+            role: req.role,
+            token,
+        }),
+    ))
+}
+
+async fn revoke_token(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(name): Path<String>,
+) -> ApiResult<TokenView> {
+    let token = api.store.revoke_token(&name).map_err(token_error)?;
+    tracing::info!(name = %name, by = %by.name, "token revoked");
+    Ok(Json(token))
+}
+
+fn token_error(e: runway_store::TokenError) -> ApiError {
+    use runway_store::TokenError;
+    match e {
+        TokenError::Exists(_) | TokenError::Revoked(_) => {
+            ApiError::new(ErrorCode::Conflict, e.to_string())
+        }
+        TokenError::Unknown(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+        TokenError::Store(e) => EngineError::Internal(e).into(),
+    }
+}
+
+/// A token's name is what records say did something: short, plain and not the bootstrap's.
+fn check_token_name(name: &str) -> Result<(), ApiError> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if !plain {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`{name}` is not a token name: 1 to 64 letters, digits, `-`, `_`, `.` or `@` \
+                 (a person or a system: alice, ci-bot)"
+            ),
+        ));
+    }
+    if name == BOOTSTRAP {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("`{BOOTSTRAP}` is the server's own token; choose another name"),
+        ));
+    }
+    Ok(())
 }
 
 async fn deployment(
@@ -314,6 +498,7 @@ async fn events(
 
 async fn rollback(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<RollbackRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
@@ -324,6 +509,7 @@ async fn rollback(
             req.version.as_deref(),
             req.revision,
             req.keep_schema,
+            &by.name,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(d)))
@@ -331,10 +517,14 @@ async fn rollback(
 
 async fn restore(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<RestoreRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
-    let d = api.engine.restore(&service, req.backup_id).await?;
+    let d = api
+        .engine
+        .restore(&service, req.backup_id, &by.name)
+        .await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -378,10 +568,11 @@ async fn hook_runs(
 
 async fn scale(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<ScaleRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
-    let d = api.engine.scale(&service, req.count).await?;
+    let d = api.engine.scale(&service, req.count, &by.name).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -460,6 +651,7 @@ async fn compare_baseline(
 /// `runway promote [--full] | pause | resume | abort`.
 async fn canary_control(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Path((service, command)): Path<(String, String)>,
 ) -> ApiResult<Message> {
     let control = CanaryCommand::from_path(&command).ok_or_else(|| {
@@ -468,7 +660,7 @@ async fn canary_control(
             format!("unknown command `{command}`: promote, promote-full, pause, resume or abort"),
         )
     })?;
-    let message = api.engine.control(&service, control)?;
+    let message = api.engine.control(&service, control, &by.name)?;
     Ok(Json(Message { message }))
 }
 
@@ -543,4 +735,53 @@ async fn logs(
         }));
     }
     Ok(Json(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ROUTES is what the role matrix test covers: it must name every route the router has.
+    #[test]
+    fn routes_lists_every_route_of_the_router() {
+        let source = include_str!("api.rs");
+        let body = &source[source.find("pub fn router(").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        let mut routed = Vec::new();
+        for chunk in body.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap();
+            // Up to the next route (or the layers after the last one).
+            let handlers = chunk.split(".route_layer(").next().unwrap_or("");
+            for (method, call) in [("GET", "get("), ("POST", "post("), ("DELETE", "delete(")] {
+                let called = handlers.contains(call) || handlers.contains(&format!(".{}", call));
+                if called {
+                    routed.push((method.to_string(), path.to_string()));
+                }
+            }
+        }
+        let mut listed: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routed.sort();
+        listed.sort();
+        assert_eq!(routed, listed);
+    }
+
+    #[test]
+    fn reading_is_a_viewers_and_acting_needs_more() {
+        use http::Method;
+        assert_eq!(required_role(&Method::GET, "/v1/tokens"), Role::Viewer);
+        assert_eq!(
+            required_role(&Method::POST, "/v1/deployments"),
+            Role::Deployer
+        );
+        assert_eq!(required_role(&Method::POST, "/v1/tokens"), Role::Admin);
+        assert_eq!(
+            required_role(&Method::DELETE, "/v1/services/{service}"),
+            Role::Admin
+        );
+        assert_eq!(required_role(&Method::PUT, "/v1/new-route"), Role::Admin);
+        assert_eq!(hash_token("abc").len(), 64);
+    }
 }

@@ -1,7 +1,7 @@
 //! `runway server`: the daemon. Opens the state, re-adopts what still runs, resumes interrupted
 //! deployments, serves the API, and on SIGTERM/SIGINT stops its replicas and exits.
 
-mod api;
+pub mod api;
 mod platforms;
 pub mod state_dir;
 

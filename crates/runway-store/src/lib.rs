@@ -17,6 +17,9 @@ mod runbook;
 mod schema;
 
 mod records;
+mod tokens;
+
+pub use tokens::TokenError;
 
 pub use runway_wire::record::{
     now, BackupRow, Deployment, HookRun, JournalEntry, Kind, NewDeployment, ReplicaRow,
@@ -100,6 +103,8 @@ fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
             .get::<_, Option<String>>("progress")?
             .and_then(|p| serde_json::from_str(&p).ok()),
         base_dir: r.get("base_dir")?,
+        requested_by: r.get("requested_by")?,
+        request_reason: r.get("request_reason")?,
     })
 }
 
@@ -146,6 +151,8 @@ mod tests {
                     previous_release_id: None,
                     spec: &spec,
                     base_dir: "/srv/web",
+                    requested_by: "tester",
+                    request_reason: None,
                 })
                 .unwrap()
         };
@@ -184,6 +191,8 @@ mod tests {
                 previous_release_id: None,
                 spec: &spec,
                 base_dir: "/srv/web",
+                requested_by: "tester",
+                request_reason: None,
             })
             .unwrap();
         store

@@ -19,7 +19,8 @@ impl Records for Store {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO deployments (service, kind, version, previous_version, previous_release_id,
-                 status, spec, base_dir, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8)",
+                 status, spec, base_dir, started_at, requested_by, request_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
             params![
                 d.service,
                 d.kind.as_str(),
@@ -28,7 +29,9 @@ impl Records for Store {
                 d.previous_release_id,
                 spec,
                 d.base_dir,
-                now()
+                now(),
+                d.requested_by,
+                d.request_reason,
             ],
         )?;
         Ok(conn.last_insert_rowid().into())

@@ -29,10 +29,15 @@ const MIGRATIONS: &[Migration] = &[
         what: "replicas keep their platform's handle instead of pid, start time and port",
         apply: version_2,
     },
+    Migration {
+        to: 3,
+        what: "named tokens with roles, and who asked for each deployment and why",
+        apply: version_3,
+    },
 ];
 
 /// The schema version this runway writes.
-pub const LATEST: u32 = 2;
+pub const LATEST: u32 = 3;
 
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
@@ -115,6 +120,22 @@ fn version_2(tx: &Transaction<'_>) -> Result<()> {
          ALTER TABLE replicas DROP COLUMN port;
          ALTER TABLE replicas DROP COLUMN pid;
          ALTER TABLE replicas DROP COLUMN proc_start;",
+    )?;
+    Ok(())
+}
+
+fn version_3(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE tokens (
+             name       TEXT PRIMARY KEY,
+             role       TEXT NOT NULL,
+             hash       TEXT NOT NULL UNIQUE,
+             created_at TEXT NOT NULL,
+             created_by TEXT NOT NULL,
+             revoked_at TEXT
+         );
+         ALTER TABLE deployments ADD COLUMN requested_by TEXT NOT NULL DEFAULT '';
+         ALTER TABLE deployments ADD COLUMN request_reason TEXT;",
     )?;
     Ok(())
 }

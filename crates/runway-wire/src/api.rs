@@ -23,6 +23,99 @@ pub struct DeployRequest {
     /// project that kept `init`'s default name.
     #[serde(default)]
     pub from_here: bool,
+    /// `--reason`: why, in the requester's words (recorded with the deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl DeployRequest {
+    /// A plain deploy of `version` with `spec` from `base_dir`.
+    pub fn new(version: &str, spec: Spec, base_dir: &str) -> DeployRequest {
+        DeployRequest {
+            version: version.to_string(),
+            spec,
+            base_dir: base_dir.to_string(),
+            skip_checks: false,
+            from_here: false,
+            reason: None,
+        }
+    }
+}
+
+/// What a token may do. Each role may do what the ones before it may: a viewer reads; a
+/// deployer deploys, rolls back, scales and steers a rollout; an approver also approves or
+/// rejects others' deployments; an admin also manages tokens, restores backups, removes
+/// services and overrides windows and freezes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Deployer,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Deployer => "deployer",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a request came from: a named token and its role (`admin` for the server's own
+/// bootstrap token, in server.json).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub name: String,
+    pub role: Role,
+}
+
+/// `runway tokens create NAME --role ROLE`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub name: String,
+    pub role: Role,
+    pub token: String,
+}
+
+/// A named token as `runway tokens list` shows it (never its secret, which is kept hashed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenView {
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+    /// The identity that created it.
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -154,6 +154,28 @@ impl Client {
         .await
     }
 
+    /// The identity the client's token is, and its role.
+    pub async fn whoami(&self) -> Result<Identity> {
+        self.get("/v1/whoami").await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenView>> {
+        self.get("/v1/tokens").await
+    }
+
+    pub async fn create_token(&self, request: &NewToken) -> Result<CreatedToken> {
+        self.post("/v1/tokens", request).await
+    }
+
+    pub async fn revoke_token(&self, name: &str) -> Result<TokenView> {
+        self.request(
+            Method::DELETE,
+            &format!("/v1/tokens/{}", segment(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
     pub async fn restore(&self, service: &str, request: &RestoreRequest) -> Result<Deployment> {
         self.post(&self.of(service, "restore"), request).await
     }

@@ -11,8 +11,10 @@ pub enum ErrorCode {
     /// The request is malformed or names something impossible (a bad version name, a count of
     /// 0, an unknown node action).
     InvalidRequest,
-    /// No token, or not the server's token.
+    /// No token, or a token the server does not know (or that was revoked).
     Unauthorized,
+    /// A known token whose role may not do this; the message names the role it needs.
+    Forbidden,
     /// The service, deployment, node, backup or version named does not exist.
     NotFound,
     /// Another operation runs on the service; try again when it ends.
@@ -30,9 +32,10 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::Busy,
         ErrorCode::Frozen,
@@ -45,6 +48,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => 400,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => 409,
             ErrorCode::Failed | ErrorCode::Internal => 500,
@@ -54,7 +58,8 @@ impl ErrorCode {
     /// The code of an answer without one (a proxy in between, an older server): by status.
     pub fn from_http_status(status: u16) -> ErrorCode {
         match status {
-            401 | 403 => ErrorCode::Unauthorized,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
             404 => ErrorCode::NotFound,
             409 => ErrorCode::Conflict,
             400..=499 => ErrorCode::InvalidRequest,
@@ -69,6 +74,10 @@ impl ErrorCode {
             ErrorCode::Unauthorized => {
                 "the CLI reads the token from server.json in the server's state dir: point \
                  --state-dir (or RUNWAY_STATE_DIR) at the state dir of the server you mean"
+            }
+            ErrorCode::Forbidden => {
+                "ask an admin for a token with the role the message names (`runway tokens \
+                 create NAME --role ROLE`), and pass it in RUNWAY_TOKEN"
             }
             ErrorCode::NotFound => "`runway status` and `runway history` list what exists",
             ErrorCode::Busy => {
@@ -130,6 +139,7 @@ mod tests {
         let expected = [
             ("invalid_request", 400),
             ("unauthorized", 401),
+            ("forbidden", 403),
             ("not_found", 404),
             ("busy", 409),
             ("frozen", 409),

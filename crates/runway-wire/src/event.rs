@@ -23,6 +23,17 @@ pub enum Event {
         version: String,
         previous_version: Option<String>,
         replicas: u32,
+        /// The identity that asked for it (empty in entries from before identities).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
+        /// Why, in the requester's words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Someone steered the rollout (`runway promote`, `pause`, `resume`, `abort`).
+    Commanded {
+        command: String,
+        by: String,
     },
     /// A server restart picked the deployment up again.
     Resumed {

@@ -94,6 +94,12 @@ pub struct Deployment {
     pub spec: Option<Spec>,
     #[serde(skip)]
     pub base_dir: String,
+    /// The identity that asked for it (empty for deployments from before identities).
+    #[serde(default)]
+    pub requested_by: String,
+    /// Why, in the requester's words (`--reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +196,8 @@ pub struct NewDeployment<'a> {
     pub previous_release_id: Option<DeploymentId>,
     pub spec: &'a Spec,
     pub base_dir: &'a str,
+    pub requested_by: &'a str,
+    pub request_reason: Option<&'a str>,
 }
 
 /// Why a service is frozen: stored as its `frozen` flag.

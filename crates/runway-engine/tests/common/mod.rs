@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+use runway_wire::api::DeployRequest;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ impl Harness {
     pub async fn deploy(&self, engine: &Arc<Engine>, version: &str, spec: Spec) -> DeploymentId {
         let base_dir = self.dir.path().to_string_lossy().to_string();
         engine
-            .deploy(version, spec, &base_dir, false, false)
+            .deploy(DeployRequest::new(version, spec, &base_dir), "tester")
             .await
             .unwrap_or_else(|e| panic!("deploy {version} refused: {e}"))
             .id

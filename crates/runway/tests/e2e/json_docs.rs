@@ -79,7 +79,20 @@ async fn every_json_output_has_the_documented_shape() {
     assert_shape(&shapes, "ClientErrorCounts", &service["client_errors"], &[]);
 
     let history = h.history().await;
-    assert_shape(&shapes, "Deployment", &history[0], &[]);
+    assert_shape(&shapes, "Deployment", &history[0], &["request_reason"]);
+
+    let out = h
+        .runway(&["tokens", "create", "alice", "--role", "approver", "--json"])
+        .await;
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&shapes, "CreatedToken", &created, &[]);
+    h.runway(&["tokens", "revoke", "alice"]).await;
+    let out = h.runway(&["tokens", "list", "--json"]).await;
+    let tokens: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&shapes, "TokenView", &tokens[0], &[]);
+    let out = h.runway(&["whoami", "--json"]).await;
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&shapes, "Identity", &me, &[]);
 
     let out = h.runway(&["nodes", "list", "--json"]).await;
     let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -12,6 +12,7 @@ mod keepalive;
 mod kubernetes;
 mod prometheus;
 mod recovery;
+mod roles;
 mod rolling;
 mod runbook;
 mod security;

@@ -1,0 +1,229 @@
+//! Issue 14: identities and roles. Named tokens with a role, made with `runway tokens`, kept
+//! hashed and shown once; every route checked against the role it needs (the role matrix:
+//! every route, every role); who asked recorded with what they did.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+
+use runway_server::api::{required_role, ROUTES};
+use runway_wire::api::Role;
+
+use super::harness::*;
+
+/// Runs the CLI as the identity of `token` (RUNWAY_TOKEN).
+async fn runway_as(h: &Harness, token: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runway"));
+    cmd.args(args)
+        .current_dir(h.dir.path())
+        .env("RUNWAY_STATE_DIR", &h.state)
+        .env("RUNWAY_TOKEN", token);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Creates token `name` with `role` as the bootstrap admin; its secret.
+async fn create_token(h: &Harness, name: &str, role: &str) -> String {
+    let out = h.runway(&["tokens", "create", name, "--role", role]).await;
+    assert!(out.status.success(), "tokens create {name}: {}", text(&out));
+    let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(secret.starts_with("rwy_") && secret.len() > 60, "{secret}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("shown this once"),
+        "{}",
+        text(&out)
+    );
+    secret
+}
+
+/// A concrete path for a route: a service and a token that do not exist, an action and a
+/// command that are not ones, so that a role allowed through reaches the handler and changes
+/// nothing.
+fn concrete(route: &str) -> String {
+    route
+        .replace("{service}", "ghost")
+        .replace("{id}", "999")
+        .replace("{node}", "ghost-1")
+        .replace("{action}", "bogus")
+        .replace("{command}", "bogus")
+        .replace("{name}", "nobody")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_checks_the_role_it_needs() {
+    let h = Harness::start().await;
+    let api: std::net::SocketAddr = h.server_file()["api"].as_str().unwrap().parse().unwrap();
+    let mut tokens = BTreeMap::new();
+    for role in Role::ALL {
+        tokens.insert(role, create_token(&h, role.as_str(), role.as_str()).await);
+    }
+    let revoked = create_token(&h, "gone", "admin").await;
+    let out = h.runway(&["tokens", "revoke", "gone"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut checked = 0;
+    for (method, route) in ROUTES {
+        let needed = required_role(&method.parse().unwrap(), route);
+        let path = concrete(route);
+        // Bodies that no handler accepts: an allowed role gets the handler's own answer.
+        let body = if *method == "GET" {
+            ""
+        } else {
+            "{\"not\": \"a request\"}"
+        };
+        for (label, token) in [
+            ("no token", None),
+            ("an unknown token", Some("rwy_0000")),
+            ("a revoked token", Some(revoked.as_str())),
+        ] {
+            let (status, answer) = api_request(api, method, &path, body, token).await;
+            assert_eq!(status, 401, "{method} {path} with {label}: {answer}");
+            assert_eq!(answer["code"], "unauthorized", "{answer}");
+        }
+        for role in Role::ALL {
+            let (status, answer) =
+                api_request(api, method, &path, body, Some(&tokens[&role])).await;
+            if role.allows(needed) {
+                assert!(
+                    ![401, 403].contains(&status)
+                        && [200, 201, 400, 404, 409, 422].contains(&status),
+                    "{method} {path} as {role} (needs {needed}): {status} {answer}"
+                );
+            } else {
+                assert_eq!(
+                    status, 403,
+                    "{method} {path} as {role} (needs {needed}): {answer}"
+                );
+                assert_eq!(answer["code"], "forbidden", "{answer}");
+                let message = answer["message"].as_str().unwrap();
+                assert!(
+                    message.contains(&format!("needs the {needed} role"))
+                        && message.contains(&format!("has {role}")),
+                    "{message}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * 4);
+    // The role matrix as the issue reads it: reads are everyone's, tokens are the admin's.
+    let need = |m: &str, r: &str| required_role(&m.parse().unwrap(), r);
+    assert_eq!(need("GET", "/v1/status"), Role::Viewer);
+    assert_eq!(need("POST", "/v1/deployments"), Role::Deployer);
+    assert_eq!(
+        need("POST", "/v1/services/{service}/rollback"),
+        Role::Deployer
+    );
+    assert_eq!(need("POST", "/v1/services/{service}/restore"), Role::Admin);
+    assert_eq!(need("POST", "/v1/tokens"), Role::Admin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_shown_once_kept_hashed_and_name_who_did_what() {
+    let h = Harness::start().await;
+    let dee = create_token(&h, "dee", "deployer").await;
+    let vic = create_token(&h, "vic", "viewer").await;
+
+    let out = runway_as(&h, &dee, &["whoami"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dee (deployer)"
+    );
+    let out = h.runway(&["whoami"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "bootstrap-admin (admin)",
+        "no RUNWAY_TOKEN: the server's own token"
+    );
+
+    // A deployer deploys, and the deployment says who and why.
+    let file = h.write("runway.toml", &App::default());
+    let file = file.to_str().unwrap();
+    let out = runway_as(
+        &h,
+        &dee,
+        &["-f", file, "deploy", "v1", "--reason", "first light"],
+    )
+    .await;
+    assert!(out.status.success(), "deploy as dee: {}", text(&out));
+    assert!(
+        text(&out).contains("by dee: first light"),
+        "the journal's first line: {}",
+        text(&out)
+    );
+    let history = h.history().await;
+    assert_eq!(history[0]["requested_by"], "dee", "{history:#?}");
+    assert_eq!(history[0]["request_reason"], "first light");
+
+    // A viewer reads and may not deploy: exit 6, the role named.
+    let out = runway_as(&h, &vic, &["status"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = runway_as(&h, &vic, &["-f", file, "deploy", "v2"]).await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs the deployer role; the token `vic` has viewer"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(h.history().await.len(), 1, "nothing started");
+    // Nor manage tokens.
+    let out = runway_as(
+        &h,
+        &vic,
+        &["tokens", "create", "mallory", "--role", "admin"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+
+    // The list never shows a secret; the state database holds only hashes.
+    let out = h.runway(&["tokens", "list", "--json"]).await;
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.contains("\"dee\"") && listed.contains("\"created_by\": \"bootstrap-admin\""));
+    assert!(!listed.contains(&dee) && !listed.contains(&vic), "{listed}");
+    for file in std::fs::read_dir(&h.state).unwrap() {
+        let path = file.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(&dee[4..]),
+                "{} holds a token",
+                path.display()
+            );
+        }
+    }
+
+    // A name twice, a bad name, the bootstrap's name: refused, nothing made.
+    let out = h
+        .runway(&["tokens", "create", "dee", "--role", "viewer"])
+        .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let out = h
+        .runway(&["tokens", "create", "a b", "--role", "viewer"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = h
+        .runway(&["tokens", "create", "bootstrap-admin", "--role", "viewer"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = h.runway(&["tokens", "create", "x", "--role", "root"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("viewer, deployer, approver or admin"),
+        "{}",
+        text(&out)
+    );
+
+    // Revoked: refused from the next request on, with exit 5.
+    let out = h.runway(&["tokens", "revoke", "dee"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = runway_as(&h, &dee, &["status"]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("revoked"), "{}", text(&out));
+    // Tokens survive a restart (they are in the state database, not in memory).
+    let mut h = h;
+    h.stop_server();
+    h.start_server().await;
+    let out = runway_as(&h, &vic, &["whoami"]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "vic (viewer)");
+}
