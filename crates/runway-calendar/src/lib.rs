@@ -19,7 +19,7 @@ use chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
     Weekday,
 };
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 
 /// What is wrong with a piece of the calendar, and what to write instead: the spec reader
 /// places it at the value's line and column.

@@ -43,6 +43,7 @@
 mod duration;
 mod error;
 mod model;
+mod policy;
 mod reader;
 mod rules;
 mod suggest;
@@ -57,6 +58,7 @@ pub use model::{
     MetricSource, MigrateHook, OnFailure, Pause, PhaseHook, ProxyMetric, PullPolicy, RecreateSpec,
     RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
+pub use policy::{DeployPolicy, DeployType, DeployTypes, FreezeSpec, FreezeWhen};
 pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};
 
 /// A commented `runway.toml` that explains every key, written by `runway init`.

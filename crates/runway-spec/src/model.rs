@@ -67,6 +67,12 @@ pub struct Spec {
     /// read-only. Defaults when absent.
     #[serde(default)]
     pub maintenance: MaintenanceSpec,
+    /// `[deploy]`: the default deployment type, the windows and the freezes.
+    #[serde(default)]
+    pub deploy: crate::policy::DeployPolicy,
+    /// `[types.NAME]`: deployment types (approvals, windows, strategy, monitoring).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub types: crate::policy::DeployTypes,
 }
 
 impl Eq for Spec {}
@@ -971,6 +977,14 @@ impl Spec {
         let check = |field: &str, rule: Result<(), Problem>| rule.map_err(|p| fail(field, p));
 
         check("service.name", rules::service_name(&self.service.name))?;
+        // `[deploy]` and `[types]`: every type's calendar builds, the default type exists.
+        let (default_name, default_type) = self
+            .deploy_type(None)
+            .map_err(|e| format!("deploy.default_type: {e}"))?;
+        self.calendar(&default_name, &default_type)?;
+        for (name, t) in &self.types {
+            self.calendar(name, t)?;
+        }
 
         let run = &self.run;
         if let Some(k8s) = &self.kubernetes {

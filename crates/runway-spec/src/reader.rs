@@ -31,6 +31,7 @@ use crate::suggest;
 
 mod checks;
 mod hooks;
+mod policy;
 
 type Span = Range<usize>;
 
@@ -85,6 +86,9 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // which knows their own keys).
     ("hooks", &["backup", "migrate", "run"]),
     ("maintenance", &["message", "retry_after", "allow"]),
+    // `[deploy]` and `[types.NAME]` (see `reader/policy.rs`, which knows their keys).
+    ("deploy", &["default_type", "timezone", "windows", "freeze"]),
+    ("types", &[]),
     // A service has exactly one of [run], [docker] and [kubernetes] (see `check_platform`).
     (
         "docker",
@@ -290,6 +294,20 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     let checks = src.recover(checks::read_checks(root, prometheus));
     let hooks = src.recover(hooks::read_hooks(root));
     let maintenance = src.recover(hooks::read_maintenance(root));
+    let deploy = src.recover(policy::read_deploy(root));
+    let types = src.recover(policy::read_types(
+        root,
+        service
+            .as_ref()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.listen),
+        root.table
+            .get("kubernetes")
+            .and_then(|k| k.get("prometheus"))
+            .and_then(|v| v.as_str()),
+    ));
+    if let (Some(deploy), Some(types)) = (&deploy, &types) {
+        src.recover(policy::check_type_names(root, deploy, types));
+    }
     Some(Spec {
         service: service?,
         run: run?,
@@ -301,6 +319,8 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         checks: checks?,
         hooks: hooks?,
         maintenance: maintenance?,
+        deploy: deploy?,
+        types: types?,
     })
 }
 

@@ -84,6 +84,8 @@ fn accepts_the_sample_exactly() {
         checks: Vec::new(),
         hooks: HooksSpec::default(),
         maintenance: MaintenanceSpec::default(),
+        deploy: Default::default(),
+        types: Default::default(),
     };
     assert_eq!(spec, want);
     assert_eq!(spec.strategy.kind(), "rolling");
