@@ -199,9 +199,16 @@ pub enum Command {
         /// Deploy although the service was deployed from another directory (it moves here).
         #[arg(long)]
         from_here: bool,
-        /// Why, in your words: recorded with the deployment.
+        /// Why, in your words: recorded with the deployment (required with --override).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+        /// The deployment type, one of runway.toml's [types] (default: [deploy] default_type).
+        #[arg(long = "type", value_name = "TYPE")]
+        deploy_type: Option<String>,
+        /// Deploy although a lock, window or freeze holds (admins only, with --reason;
+        /// recorded). It never passes approvals.
+        #[arg(long = "override", requires = "reason")]
+        override_policy: bool,
         #[command(flatten)]
         file: FileArg,
         #[command(flatten)]
@@ -385,6 +392,78 @@ pub enum Command {
     Service {
         #[command(subcommand)]
         action: ServiceCommand,
+    },
+    /// Deployments waiting for approval, with what each needs and who approved it.
+    Approvals {
+        /// Print JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Approve deployment ID (as shown by `runway approvals`); it starts once enough approve.
+    ///
+    /// The approval is bound to the digest of what it is (version, whole config, type): the
+    /// CLI sends the digest it shows, and a deployment that changed since is refused.
+    #[command(after_help = "Example:
+  RUNWAY_TOKEN=... runway approve 12")]
+    Approve {
+        /// The deployment's id.
+        id: i64,
+        /// Approve only if its digest is this one (as another screen showed it).
+        #[arg(long, value_name = "SHA256")]
+        digest: Option<String>,
+        #[command(flatten)]
+        detach: DetachArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Reject deployment ID: it ends, with the reason recorded.
+    Reject {
+        /// The deployment's id.
+        id: i64,
+        /// Why (recorded).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Hold every deployment of the service (a named incident, a launch) until `unlock`.
+    ///
+    /// Rollbacks, restores and scaling still run; an admin may deploy anyway with --override.
+    #[command(after_help = "Example:
+  runway lock --reason \"INC-4711: checkout outage\"")]
+    Lock {
+        /// Why (shown to whoever tries to deploy).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Lift `runway lock`.
+    Unlock {
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// The deploy calendar of runway.toml: when each day is open, what freezes, the next window.
+    #[command(
+        after_help = "Examples:\n  runway windows\n  runway windows --type hotfix --days 7\n  runway windows --at 2026-12-20T10:00:00Z"
+    )]
+    Windows {
+        /// For this deployment type (default: [deploy] default_type).
+        #[arg(long = "type", value_name = "TYPE")]
+        deploy_type: Option<String>,
+        /// How many days ahead.
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        days: u32,
+        /// From this instant (RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Print JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        file: FileArg,
     },
     /// Named tokens: who may use the API, with which role (admin only).
     ///
@@ -656,6 +735,9 @@ impl Command {
             Service {
                 action: ServiceCommand::Remove { server, .. },
             } => (Some(server), None),
+            Approve { server, .. } | Reject { server, .. } => (Some(server), None),
+            Approvals { target, .. } | Lock { target, .. } | Unlock { target } => service(target),
+            Windows { .. } => (None, None),
             Whoami { server, .. }
             | Tokens {
                 action:
@@ -701,6 +783,7 @@ impl Command {
             | Validate { file }
             | Plan { file, .. }
             | Deploy { file, .. }
+            | Windows { file, .. }
             | Check { file, .. } => Some(file),
             _ => None,
         };

@@ -27,6 +27,8 @@ pub struct DeployOptions {
     pub skip_checks: bool,
     pub from_here: bool,
     pub reason: Option<String>,
+    pub deploy_type: Option<String>,
+    pub override_policy: bool,
 }
 
 pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<ExitCode> {
@@ -35,6 +37,8 @@ pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<
         skip_checks,
         from_here,
         reason,
+        deploy_type,
+        override_policy,
     } = options;
     let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
@@ -73,8 +77,13 @@ pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<
         skip_checks,
         from_here,
         reason,
+        deploy_type,
+        override_policy,
     };
     let d = start(client.deploy(&req).await)?;
+    if d.status == runway_wire::record::Status::AwaitingApproval {
+        return crate::policy::said_waiting(cli, &d).await;
+    }
     follow(cli, d, detach).await
 }
 

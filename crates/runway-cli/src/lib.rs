@@ -7,6 +7,7 @@ mod deploy;
 mod inspect;
 mod local;
 mod output;
+mod policy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -131,6 +132,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             skip_checks,
             from_here,
             reason,
+            deploy_type,
+            override_policy,
             ..
         } => {
             let options = deploy::DeployOptions {
@@ -138,10 +141,26 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 skip_checks: *skip_checks,
                 from_here: *from_here,
                 reason: reason.clone(),
+                deploy_type: deploy_type.clone(),
+                override_policy: *override_policy,
             };
             deploy::deploy(&cli, version, options).await
         }
         Command::Tokens { action } => access::tokens(&cli, action).await,
+        Command::Approvals { json, .. } => policy::approvals(&cli, *json).await,
+        Command::Approve {
+            id, digest, detach, ..
+        } => policy::approve(&cli, *id, digest.as_deref(), detach.detach).await,
+        Command::Reject { id, reason, .. } => policy::reject(&cli, *id, reason).await,
+        Command::Lock { reason, .. } => policy::lock(&cli, Some(reason)).await,
+        Command::Unlock { .. } => policy::lock(&cli, None).await,
+        Command::Windows {
+            deploy_type,
+            days,
+            at,
+            json,
+            ..
+        } => policy::windows(&cli, deploy_type.as_deref(), *days, at.as_deref(), *json),
         Command::Whoami { json, .. } => access::whoami(&cli, *json).await,
         Command::Rollback {
             version,

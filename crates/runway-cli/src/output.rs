@@ -200,6 +200,22 @@ fn describe_event(event: &Event) -> String {
             line
         }
         Event::Commanded { command, by } => format!("{command} requested by {by}"),
+        Event::AwaitingApproval {
+            deploy_type,
+            approvals,
+            approvers,
+            by,
+            ..
+        } => format!(
+            "awaiting approval: a `{deploy_type}` deployment asked for by {by} needs {approvals} \
+             by {}",
+            approvers.join(" or ")
+        ),
+        Event::Approved { by, role } => format!("approved by {by} ({role})"),
+        Event::Rejected { by, reason } => format!("rejected by {by}: {reason}"),
+        Event::Overridden { rules, by, reason } => {
+            format!("OVERRIDDEN by {by} ({reason}): {}", rules.join("; "))
+        }
         Event::ReplicaStarting {
             replica,
             version,

@@ -12,6 +12,7 @@ pub mod baseline;
 mod bluegreen;
 pub mod canary;
 pub mod checks;
+pub mod clock;
 pub mod cluster;
 mod converge;
 pub mod hooks;
@@ -21,6 +22,7 @@ pub mod nodes;
 mod operation;
 pub mod plan;
 pub mod platform;
+pub mod policy;
 pub mod records;
 mod recovery;
 mod recreate;
@@ -52,6 +54,7 @@ use runway_wire::ErrorCode;
 
 use backups::BackupStorage;
 use checks::CheckRunner;
+use clock::Clock;
 use cluster::Cluster;
 use measure::QuerySources;
 use platform::Platform;
@@ -71,6 +74,11 @@ struct NewOperation<'a> {
     /// The identity that asked for it.
     by: &'a str,
     reason: Option<&'a str>,
+    /// A deploy's type and digest (`[types]`, approvals).
+    deploy_type: Option<&'a str>,
+    digest: Option<&'a str>,
+    /// The record of a deployment that waited for approval, which this starts.
+    existing: Option<DeploymentId>,
 }
 
 /// Whether a deployment runs its preflight checks.
@@ -100,6 +108,9 @@ pub enum EngineError {
     Frozen(String),
     #[error("{0}")]
     Conflict(String),
+    /// The identity may not do this (approve their own deployment, approve without the role).
+    #[error("{0}")]
+    Forbidden(String),
     /// The operation ran and did not succeed.
     #[error("{0}")]
     Failed(String),
@@ -115,6 +126,7 @@ impl EngineError {
             EngineError::Busy(_) => ErrorCode::Busy,
             EngineError::Frozen(_) => ErrorCode::Frozen,
             EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::Forbidden(_) => ErrorCode::Forbidden,
             EngineError::Failed(_) => ErrorCode::Failed,
             EngineError::Internal(_) => ErrorCode::Internal,
         }
@@ -219,6 +231,8 @@ pub struct Context {
     pub queries: Arc<dyn QuerySources>,
     /// How `[[checks]]` run.
     pub checks: Arc<dyn CheckRunner>,
+    /// The time windows, freezes and approval expiry are judged by.
+    pub clock: Arc<dyn Clock>,
     /// Secrets (and on the host, backups) live under it.
     pub state_dir: PathBuf,
 }
@@ -234,6 +248,7 @@ pub struct Engine {
     routers: Arc<dyn Routers>,
     queries: Arc<dyn QuerySources>,
     checks: Arc<dyn CheckRunner>,
+    clock: Arc<dyn Clock>,
     state_dir: PathBuf,
     services: Mutex<BTreeMap<String, Arc<Service>>>,
     /// Bumped on every journal entry, so event streams wake up without polling the store.
@@ -255,6 +270,7 @@ impl Engine {
             routers: context.routers,
             queries: context.queries,
             checks: context.checks,
+            clock: context.clock,
             state_dir: context.state_dir,
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),
@@ -390,26 +406,18 @@ impl Engine {
     /// Starts a deployment of `version` with `spec`; returns its id at once. The outcome is in
     /// the deployment's record and journal.
     pub async fn deploy(self: &Arc<Self>, request: DeployRequest, by: &str) -> Result<Deployment> {
-        let DeployRequest {
-            version,
-            spec,
-            base_dir,
-            skip_checks,
-            from_here,
-            reason,
-        } = request;
-        let (version, base_dir) = (version.as_str(), base_dir.as_str());
-        validate_version(version)?;
-        spec.validate().map_err(EngineError::BadRequest)?;
+        validate_version(&request.version)?;
+        request.spec.validate().map_err(EngineError::BadRequest)?;
+        let base_dir = request.base_dir.as_str();
         if !std::path::Path::new(base_dir).is_absolute() {
             return Err(EngineError::BadRequest(format!(
                 "base_dir must be absolute, got `{base_dir}`"
             )));
         }
         // Two projects that kept `init`'s default name would silently deploy into one service.
-        let name = &spec.service.name;
+        let name = &request.spec.service.name;
         if let Some(serving) = self.serving(name)? {
-            if serving.base_dir != std::path::Path::new(base_dir) && !from_here {
+            if serving.base_dir != std::path::Path::new(base_dir) && !request.from_here {
                 return Err(EngineError::Conflict(format!(
                     "service `{name}` is deployed from {}, and this runway.toml is in {base_dir}. \
                      If this is another project, give it its own name in [service] name; to \
@@ -418,22 +426,83 @@ impl Engine {
                 )));
             }
         }
-        let preflight = if skip_checks {
-            Preflight::Skipped
-        } else {
-            Preflight::Run
+        let admitted = self.admit(&request)?;
+        if admitted.deploy_type.approvals > 0 {
+            return self.await_approval(&request, admitted, by);
+        }
+        let pending = policy::PendingStart {
+            skip_checks: admitted.skip_all_checks,
+            overridden: admitted.overridden,
         };
+        let deployment = self
+            .start_operation(NewOperation {
+                kind: Kind::Deploy,
+                version: &request.version,
+                spec: admitted.spec,
+                base_dir,
+                args: Default::default(),
+                preflight: if pending.skip_checks {
+                    Preflight::Skipped
+                } else {
+                    Preflight::Run
+                },
+                by,
+                reason: request.reason.as_deref(),
+                deploy_type: Some(&admitted.type_name),
+                digest: Some(&admitted.digest),
+                existing: None,
+            })
+            .await?;
+        self.journal_override(deployment.id, pending.overridden, by, request.reason);
+        Ok(deployment)
+    }
+
+    /// Starts a deployment that waited for its approvals, as it was requested.
+    pub(crate) async fn start_approved(
+        self: &Arc<Self>,
+        d: Deployment,
+        spec: Spec,
+        pending: policy::PendingStart,
+    ) -> Result<Deployment> {
         self.start_operation(NewOperation {
             kind: Kind::Deploy,
-            version,
+            version: &d.version,
             spec,
-            base_dir,
+            base_dir: &d.base_dir,
             args: Default::default(),
-            preflight,
-            by,
-            reason: reason.as_deref(),
+            preflight: if pending.skip_checks {
+                Preflight::Skipped
+            } else {
+                Preflight::Run
+            },
+            by: &d.requested_by,
+            reason: d.request_reason.as_deref(),
+            deploy_type: d.deploy_type.as_deref(),
+            digest: d.digest.as_deref(),
+            existing: Some(d.id),
         })
         .await
+    }
+
+    /// Journals what an admin's `--override` passed.
+    fn journal_override(
+        &self,
+        id: DeploymentId,
+        rules: Vec<String>,
+        by: &str,
+        reason: Option<String>,
+    ) {
+        if !rules.is_empty() {
+            tracing::warn!(deployment = %id, by, "policy overridden: {}", rules.join("; "));
+            self.journal(
+                id,
+                Event::Overridden {
+                    rules,
+                    by: by.to_string(),
+                    reason: reason.unwrap_or_default(),
+                },
+            );
+        }
     }
 
     /// Rolls back to an earlier release: by default the newest succeeded release before the one
@@ -534,6 +603,9 @@ impl Engine {
             preflight: Preflight::NotApplicable,
             by,
             reason: None,
+            deploy_type: None,
+            digest: None,
+            existing: None,
         })
         .await
     }
@@ -658,6 +730,9 @@ impl Engine {
             preflight: Preflight::NotApplicable,
             by,
             reason: None,
+            deploy_type: None,
+            digest: None,
+            existing: None,
         })
         .await
     }
@@ -698,6 +773,9 @@ impl Engine {
             preflight: Preflight::NotApplicable,
             by,
             reason: None,
+            deploy_type: None,
+            digest: None,
+            existing: None,
         })
         .await
     }
@@ -712,6 +790,9 @@ impl Engine {
             preflight,
             by,
             reason,
+            deploy_type,
+            digest,
+            existing,
         } = op;
         let name = spec.service.name.clone();
         if spec.kubernetes.is_some() {
@@ -734,17 +815,31 @@ impl Engine {
         let previous = self.serving(&name)?;
         let (guard, id) = svc.begin(
             || {
-                let id = self.store.insert_deployment(NewDeployment {
-                    service: &name,
-                    kind,
-                    version,
-                    previous_version: previous.as_ref().map(|p| p.version.as_str()),
-                    previous_release_id: previous.as_ref().map(|p| p.id),
-                    spec: &spec,
-                    base_dir,
-                    requested_by: by,
-                    request_reason: reason,
-                })?;
+                let id = match existing {
+                    // Approved: the waiting record becomes the running deployment.
+                    Some(id) => {
+                        if !self.store.activate_deployment(id)? {
+                            return Err(EngineError::Conflict(format!(
+                                "deployment #{id} is not waiting for approval any more"
+                            )));
+                        }
+                        id
+                    }
+                    None => self.store.insert_deployment(NewDeployment {
+                        service: &name,
+                        kind,
+                        version,
+                        previous_version: previous.as_ref().map(|p| p.version.as_str()),
+                        previous_release_id: previous.as_ref().map(|p| p.id),
+                        spec: &spec,
+                        base_dir,
+                        requested_by: by,
+                        request_reason: reason,
+                        deploy_type,
+                        digest,
+                        status: Status::Running,
+                    })?,
+                };
                 self.store.ensure_service(&name)?;
                 // Only rollbacks and restores have arguments; a canary's progress starts empty.
                 if args != operation::OperationArgs::default() {

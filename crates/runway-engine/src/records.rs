@@ -11,7 +11,8 @@
 use anyhow::Result;
 use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId, ReplicaId};
 use runway_wire::record::{
-    BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag, Status,
+    ApprovalRow, BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag,
+    Status,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,6 +34,14 @@ pub trait Records: Send + Sync {
         status: Status,
         reason: Option<&str>,
     ) -> Result<()>;
+    /// A deployment that waited for approval starts: `awaiting_approval` becomes `running`
+    /// (false when it was not waiting any more).
+    fn activate_deployment(&self, id: DeploymentId) -> Result<bool>;
+    /// Deployments waiting for approval, oldest first; all services when `service` is `None`.
+    fn awaiting_approval(&self, service: Option<&str>) -> Result<Vec<Deployment>>;
+    fn insert_approval(&self, approval: &ApprovalRow) -> Result<()>;
+    /// Deployment `id`'s approvals and rejections, oldest first.
+    fn approvals(&self, id: DeploymentId) -> Result<Vec<ApprovalRow>>;
     /// Marks the succeeded deployments of `version` after deployment `after` as rolled back.
     fn mark_version_rolled_back(
         &self,

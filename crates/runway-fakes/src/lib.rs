@@ -13,6 +13,7 @@
 //! fakes and store: a server that crashed and started again, with its instances still running.
 
 mod checks;
+mod clock;
 mod cluster;
 mod platform;
 mod router;
@@ -25,6 +26,7 @@ use runway_engine::records::Records;
 use runway_engine::Context;
 
 pub use checks::{FakeChecks, FakeQueries};
+pub use clock::FakeClock;
 pub use cluster::FakeCluster;
 pub use platform::{Behavior, FakePlatform, Happened};
 pub use router::{FakeRouter, FakeRouters, Traffic};
@@ -39,6 +41,7 @@ pub struct Fakes {
     pub tasks: Arc<FakeTasks>,
     pub checks: Arc<FakeChecks>,
     pub queries: Arc<FakeQueries>,
+    pub clock: Arc<FakeClock>,
 }
 
 impl Fakes {
@@ -55,6 +58,7 @@ impl Fakes {
             routers: self.routers.clone(),
             queries: self.queries.clone(),
             checks: self.checks.clone(),
+            clock: self.clock.clone(),
             state_dir: state_dir.to_path_buf(),
         }
     }

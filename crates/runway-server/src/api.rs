@@ -82,6 +82,11 @@ pub fn router(
             "/v1/services/{service}/baselines/compare",
             get(compare_baseline),
         )
+        .route("/v1/approvals", get(approvals))
+        .route("/v1/deployments/{id}/approve", post(approve))
+        .route("/v1/deployments/{id}/reject", post(reject))
+        .route("/v1/services/{service}/lock", post(lock))
+        .route("/v1/services/{service}/unlock", post(unlock))
         .route("/v1/whoami", get(whoami))
         .route("/v1/tokens", get(list_tokens).post(create_token))
         .route("/v1/tokens/{name}", delete(revoke_token))
@@ -115,6 +120,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/services/{service}/baselines"),
     ("GET", "/v1/services/{service}/checks/history"),
     ("GET", "/v1/services/{service}/baselines/compare"),
+    ("GET", "/v1/approvals"),
+    ("POST", "/v1/deployments/{id}/approve"),
+    ("POST", "/v1/deployments/{id}/reject"),
+    ("POST", "/v1/services/{service}/lock"),
+    ("POST", "/v1/services/{service}/unlock"),
     ("GET", "/v1/whoami"),
     ("GET", "/v1/tokens"),
     ("POST", "/v1/tokens"),
@@ -136,7 +146,12 @@ pub fn required_role(method: &http::Method, route: &str) -> Role {
         | "/v1/services/{service}/read-only"
         | "/v1/services/{service}/nodes/{node}/{action}"
         | "/v1/services/{service}/canary/{command}"
-        | "/v1/services/{service}/baselines" => Role::Deployer,
+        | "/v1/services/{service}/baselines"
+        | "/v1/services/{service}/lock"
+        | "/v1/services/{service}/unlock"
+        // A requester may withdraw their own; the engine checks who else may reject.
+        | "/v1/deployments/{id}/reject" => Role::Deployer,
+        "/v1/deployments/{id}/approve" => Role::Approver,
         // Restoring puts old data back; removing forgets a service; tokens are who may do what.
         _ => Role::Admin,
     }
@@ -367,8 +382,65 @@ async fn deploy(
     Extension(by): Extension<Identity>,
     Json(req): Json<DeployRequest>,
 ) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
+    if req.override_policy && !by.role.allows(Role::Admin) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "--override needs the admin role; the token `{}` has {}",
+                by.name, by.role
+            ),
+        ));
+    }
     let d = api.engine.deploy(req, &by.name).await?;
     Ok((StatusCode::CREATED, Json(d)))
+}
+
+async fn approvals(
+    State(api): State<Api>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Vec<ApprovalView>> {
+    Ok(Json(api.engine.awaiting(q.service.as_deref())?))
+}
+
+async fn approve(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(id): Path<DeploymentId>,
+    Json(req): Json<ApproveRequest>,
+) -> ApiResult<ApproveAnswer> {
+    let (deployment, message) = api.engine.approve(id, &by, &req.digest).await?;
+    Ok(Json(ApproveAnswer {
+        deployment,
+        message,
+    }))
+}
+
+async fn reject(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(id): Path<DeploymentId>,
+    Json(req): Json<ReasonRequest>,
+) -> ApiResult<runway_store::Deployment> {
+    Ok(Json(api.engine.reject(id, &by, &req.reason)?))
+}
+
+async fn lock(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(service): Path<String>,
+    Json(req): Json<ReasonRequest>,
+) -> ApiResult<Message> {
+    let message = api.engine.lock(&service, &by.name, &req.reason)?;
+    Ok(Json(Message { message }))
+}
+
+async fn unlock(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(service): Path<String>,
+) -> ApiResult<Message> {
+    let message = api.engine.unlock(&service, &by.name)?;
+    Ok(Json(Message { message }))
 }
 
 async fn whoami(Extension(identity): Extension<Identity>) -> ApiResult<Identity> {

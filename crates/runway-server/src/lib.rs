@@ -176,6 +176,7 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
         }),
         queries: Arc::new(runway_prometheus::PrometheusSources),
         checks: Arc::new(LocalChecks),
+        clock: Arc::new(runway_engine::clock::SystemClock),
         state_dir: state_dir.to_path_buf(),
     })
 }

@@ -105,6 +105,8 @@ fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         base_dir: r.get("base_dir")?,
         requested_by: r.get("requested_by")?,
         request_reason: r.get("request_reason")?,
+        deploy_type: r.get("deploy_type")?,
+        digest: r.get("digest")?,
     })
 }
 
@@ -153,6 +155,9 @@ mod tests {
                     base_dir: "/srv/web",
                     requested_by: "tester",
                     request_reason: None,
+                    deploy_type: None,
+                    digest: None,
+                    status: Status::Running,
                 })
                 .unwrap()
         };
@@ -193,6 +198,9 @@ mod tests {
                 base_dir: "/srv/web",
                 requested_by: "tester",
                 request_reason: None,
+                deploy_type: None,
+                digest: None,
+                status: Status::Running,
             })
             .unwrap();
         store

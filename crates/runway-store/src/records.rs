@@ -8,6 +8,8 @@ use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId,
 use rusqlite::{params, OptionalExtension};
 
 use crate::runbook::{backup_from_row, column};
+use runway_wire::record::ApprovalRow;
+
 use crate::{
     deployment_from_row, now, readable, replica_from_row, BackupRow, Deployment, JournalEntry,
     NewDeployment, ReplicaRow, ServiceFlag, Status, Store,
@@ -19,22 +21,82 @@ impl Records for Store {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO deployments (service, kind, version, previous_version, previous_release_id,
-                 status, spec, base_dir, started_at, requested_by, request_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
+                 status, spec, base_dir, started_at, requested_by, request_reason, deploy_type,
+                 digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 d.service,
                 d.kind.as_str(),
                 d.version,
                 d.previous_version,
                 d.previous_release_id,
+                d.status.as_str(),
                 spec,
                 d.base_dir,
                 now(),
                 d.requested_by,
                 d.request_reason,
+                d.deploy_type,
+                d.digest,
             ],
         )?;
         Ok(conn.last_insert_rowid().into())
+    }
+
+    fn activate_deployment(&self, id: DeploymentId) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE deployments SET status = 'running', started_at = ?2, progress = NULL
+             WHERE id = ?1 AND status = 'awaiting_approval'",
+            params![id, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn awaiting_approval(&self, service: Option<&str>) -> Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM deployments WHERE status = 'awaiting_approval'
+             AND (?1 IS NULL OR service = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![service], deployment_from_row)?;
+        readable(rows)
+    }
+
+    fn insert_approval(&self, a: &ApprovalRow) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO approvals (deployment_id, identity, role, verdict, reason, digest, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                a.deployment_id,
+                a.identity,
+                a.role,
+                a.verdict,
+                a.reason,
+                a.digest,
+                a.at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn approvals(&self, id: DeploymentId) -> Result<Vec<ApprovalRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT deployment_id, identity, role, verdict, reason, digest, at FROM approvals
+             WHERE deployment_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(ApprovalRow {
+                deployment_id: r.get(0)?,
+                identity: r.get(1)?,
+                role: r.get(2)?,
+                verdict: r.get(3)?,
+                reason: r.get(4)?,
+                digest: r.get(5)?,
+                at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn deployment(&self, id: DeploymentId) -> Result<Option<Deployment>> {

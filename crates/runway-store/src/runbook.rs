@@ -43,6 +43,7 @@ pub(crate) fn column(flag: ServiceFlag) -> &'static str {
         ServiceFlag::Maintenance => "maintenance",
         ServiceFlag::ReadOnly => "read_only",
         ServiceFlag::Frozen => "frozen",
+        ServiceFlag::Locked => "locked",
     }
 }
 

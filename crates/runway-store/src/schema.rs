@@ -31,7 +31,8 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         to: 3,
-        what: "named tokens with roles, and who asked for each deployment and why",
+        what: "named tokens with roles, who asked for each deployment and why, deployment \
+               types, approvals and locks",
         apply: version_3,
     },
 ];
@@ -135,7 +136,21 @@ fn version_3(tx: &Transaction<'_>) -> Result<()> {
              revoked_at TEXT
          );
          ALTER TABLE deployments ADD COLUMN requested_by TEXT NOT NULL DEFAULT '';
-         ALTER TABLE deployments ADD COLUMN request_reason TEXT;",
+         ALTER TABLE deployments ADD COLUMN request_reason TEXT;
+         ALTER TABLE deployments ADD COLUMN deploy_type TEXT;
+         ALTER TABLE deployments ADD COLUMN digest TEXT;
+         ALTER TABLE services ADD COLUMN locked TEXT;
+         CREATE TABLE approvals (
+             id            INTEGER PRIMARY KEY AUTOINCREMENT,
+             deployment_id INTEGER NOT NULL,
+             identity      TEXT NOT NULL,
+             role          TEXT NOT NULL,
+             verdict       TEXT NOT NULL,
+             reason        TEXT,
+             digest        TEXT NOT NULL,
+             at            TEXT NOT NULL
+         );
+         CREATE INDEX approvals_by_deployment ON approvals(deployment_id, id);",
     )?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{BackupId, BaselineId, CheckRunId, DeploymentId, ReplicaId};
 use crate::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics};
-use crate::record::{Deployment, Frozen, JournalEntry, Kind, TrafficMode};
+use crate::record::{ApprovalRow, Deployment, Frozen, JournalEntry, Kind, TrafficMode};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeployRequest {
@@ -26,6 +26,13 @@ pub struct DeployRequest {
     /// `--reason`: why, in the requester's words (recorded with the deployment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `--type`: a deployment type of `[types]` (default: `[deploy] default_type`).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub deploy_type: Option<String>,
+    /// `--override` (admins only, with a reason): deploy although a lock, window or freeze
+    /// holds; the override is recorded.
+    #[serde(default, rename = "override")]
+    pub override_policy: bool,
 }
 
 impl DeployRequest {
@@ -38,6 +45,8 @@ impl DeployRequest {
             skip_checks: false,
             from_here: false,
             reason: None,
+            deploy_type: None,
+            override_policy: false,
         }
     }
 }
@@ -89,6 +98,43 @@ impl std::fmt::Display for Role {
 pub struct Identity {
     pub name: String,
     pub role: Role,
+}
+
+/// `runway approve ID`: the digest of what the approver was shown.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApproveRequest {
+    pub digest: String,
+}
+
+/// `runway reject ID --reason` and `runway lock --reason`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReasonRequest {
+    pub reason: String,
+}
+
+/// A deployment waiting for approval (`runway approvals`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalView {
+    pub deployment: Deployment,
+    /// How many approvals its type needs.
+    pub needed: u32,
+    /// The roles that may approve it.
+    pub approvers: Vec<String>,
+    /// Whether its requester may approve it.
+    pub self_approval: bool,
+    /// How long an approval counts (`24h`).
+    pub approval_ttl: String,
+    /// Every approval and rejection so far, oldest first.
+    pub approvals: Vec<ApprovalRow>,
+    /// Those that count now (fresh, distinct, of what it is).
+    pub counted: u32,
+}
+
+/// The answer to `runway approve`: the deployment (running once started) and what happened.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApproveAnswer {
+    pub deployment: Deployment,
+    pub message: String,
 }
 
 /// `runway tokens create NAME --role ROLE`.

@@ -154,6 +154,49 @@ impl Client {
         .await
     }
 
+    pub async fn approvals(&self, service: Option<&str>) -> Result<Vec<ApprovalView>> {
+        let q = query(&HistoryQuery {
+            service: service.map(str::to_string),
+            ..Default::default()
+        })?;
+        self.get(&format!("/v1/approvals{q}")).await
+    }
+
+    pub async fn approve(&self, id: DeploymentId, digest: &str) -> Result<ApproveAnswer> {
+        self.post(
+            &format!("/v1/deployments/{id}/approve"),
+            &ApproveRequest {
+                digest: digest.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn reject(&self, id: DeploymentId, reason: &str) -> Result<Deployment> {
+        self.post(
+            &format!("/v1/deployments/{id}/reject"),
+            &ReasonRequest {
+                reason: reason.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn lock(&self, service: &str, reason: &str) -> Result<Message> {
+        self.post(
+            &self.of(service, "lock"),
+            &ReasonRequest {
+                reason: reason.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn unlock(&self, service: &str) -> Result<Message> {
+        self.post(&self.of(service, "unlock"), &serde_json::json!({}))
+            .await
+    }
+
     /// The identity the client's token is, and its role.
     pub async fn whoami(&self) -> Result<Identity> {
         self.get("/v1/whoami").await

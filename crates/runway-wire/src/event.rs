@@ -30,6 +30,31 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The deployment waits for `approvals` approvals by `approvers` (its type's) of what
+    /// `digest` names; nothing has started.
+    AwaitingApproval {
+        deploy_type: String,
+        approvals: u32,
+        approvers: Vec<String>,
+        digest: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Approved {
+        by: String,
+        role: String,
+    },
+    Rejected {
+        by: String,
+        reason: String,
+    },
+    /// An admin's `--override` passed these locks, windows or freezes.
+    Overridden {
+        rules: Vec<String>,
+        by: String,
+        reason: String,
+    },
     /// Someone steered the rollout (`runway promote`, `pause`, `resume`, `abort`).
     Commanded {
         command: String,

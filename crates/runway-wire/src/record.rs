@@ -12,6 +12,8 @@ use crate::Event;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Waits for its approvals ([types] approvals); nothing has started.
+    AwaitingApproval,
     Running,
     Succeeded,
     Failed,
@@ -21,6 +23,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::AwaitingApproval => "awaiting_approval",
             Status::Running => "running",
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
@@ -31,6 +34,7 @@ impl Status {
     /// silently `running`: a row it cannot read is an error its reader reports).
     pub fn parse(s: &str) -> Option<Status> {
         match s {
+            "awaiting_approval" => Some(Status::AwaitingApproval),
             "running" => Some(Status::Running),
             "succeeded" => Some(Status::Succeeded),
             "failed" => Some(Status::Failed),
@@ -100,6 +104,12 @@ pub struct Deployment {
     /// Why, in the requester's words (`--reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_reason: Option<String>,
+    /// Its deployment type (`[types]`; a deploy's only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_type: Option<String>,
+    /// What an approval of it is bound to: the SHA-256 of its version, whole config and type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,6 +195,16 @@ pub enum ServiceFlag {
     Maintenance,
     ReadOnly,
     Frozen,
+    /// `runway lock`: deployments held by hand ([`Lock`]).
+    Locked,
+}
+
+/// Why a service's deployments are held (`runway lock --reason`): stored as its `locked` flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub by: String,
+    pub reason: String,
+    pub since: String,
 }
 
 /// The input of a new deployment record.
@@ -198,6 +218,10 @@ pub struct NewDeployment<'a> {
     pub base_dir: &'a str,
     pub requested_by: &'a str,
     pub request_reason: Option<&'a str>,
+    pub deploy_type: Option<&'a str>,
+    pub digest: Option<&'a str>,
+    /// `running`, or `awaiting_approval` for one that waits for its approvals.
+    pub status: Status,
 }
 
 /// Why a service is frozen: stored as its `frozen` flag.
@@ -216,4 +240,21 @@ pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// One approval or rejection of a deployment that waits for approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRow {
+    pub deployment_id: DeploymentId,
+    /// Who approved or rejected.
+    pub identity: String,
+    /// Their role when they did.
+    pub role: String,
+    /// `approve` or `reject`.
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The digest of what they approved (the deployment's when they did).
+    pub digest: String,
+    pub at: String,
 }
