@@ -170,7 +170,13 @@ impl Engine {
                 "a lock needs a reason (a named incident, a launch): --reason".into(),
             ));
         }
-        self.service(service)?;
+        // A service that has run, or has asked to (a deployment waiting for approval).
+        if self.service(service).is_err() && self.store.history(Some(service), 1)?.is_empty() {
+            return Err(EngineError::NotFound(format!(
+                "no service named `{service}` has been deployed or asked to be"
+            )));
+        }
+        self.store.ensure_service(service)?;
         if let Some(lock) = self.store.flag::<Lock>(service, ServiceFlag::Locked)? {
             return Err(EngineError::Conflict(format!(
                 "`{service}` is locked already, by {} since {}: {}",

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::harness::{text, App, Harness};
+use crate::harness::{text, App, Harness, RUNWAY};
 
 /// The documented fields of each `### Type` table of docs/json.md.
 fn documented() -> BTreeMap<String, BTreeSet<String>> {
@@ -81,6 +81,36 @@ async fn every_json_output_has_the_documented_shape() {
     let history = h.history().await;
     assert_shape(&shapes, "Deployment", &history[0], &["request_reason"]);
 
+    // A deployment that waits for approval, with one approval.
+    let mut with_types = h.config(&one);
+    with_types.push_str("\n[types.standard]\napprovals = 2\n");
+    std::fs::write(h.dir.path().join("waits.toml"), with_types).unwrap();
+    let out = h
+        .runway(&["-f", "waits.toml", "deploy", "v2", "--reason", "why"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h
+        .runway(&["tokens", "create", "abe", "--role", "approver", "--json"])
+        .await;
+    let abe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut approve = std::process::Command::new(RUNWAY);
+    approve
+        .args(["approve", "2", "--detach"])
+        .env("RUNWAY_STATE_DIR", &h.state)
+        .env("RUNWAY_TOKEN", abe["token"].as_str().unwrap());
+    let out = approve.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.runway(&["approvals", "--json"]).await;
+    let waiting: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&shapes, "ApprovalView", &waiting[0], &[]);
+    assert_shape(&shapes, "Deployment", &waiting[0]["deployment"], &[]);
+    assert_shape(
+        &shapes,
+        "ApprovalRow",
+        &waiting[0]["approvals"][0],
+        &["reason"],
+    );
+
     let out = h
         .runway(&["tokens", "create", "alice", "--role", "approver", "--json"])
         .await;
@@ -89,7 +119,13 @@ async fn every_json_output_has_the_documented_shape() {
     h.runway(&["tokens", "revoke", "alice"]).await;
     let out = h.runway(&["tokens", "list", "--json"]).await;
     let tokens: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_shape(&shapes, "TokenView", &tokens[0], &[]);
+    let alice = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "alice")
+        .unwrap();
+    assert_shape(&shapes, "TokenView", alice, &[]);
     let out = h.runway(&["whoami", "--json"]).await;
     let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_shape(&shapes, "Identity", &me, &[]);
