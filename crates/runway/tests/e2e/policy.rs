@@ -93,7 +93,7 @@ async fn a_freeze_an_override_and_an_approval_through_the_cli() {
     let said = text(&out);
     assert!(
         said.contains(&format!("freeze `launch` ({yesterday} to {tomorrow})"))
-            && said.contains(&format!("the next window opens"))
+            && said.contains("the next window opens")
             && said.contains(&after),
         "{said}"
     );
