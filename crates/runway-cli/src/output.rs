@@ -212,6 +212,11 @@ fn describe_event(event: &Event) -> String {
             approvers.join(" or ")
         ),
         Event::Approved { by, role } => format!("approved by {by} ({role})"),
+        Event::Monitoring { seconds } => format!(
+            "all traffic on the new release; monitoring it for {}s (it can still roll back)",
+            seconds
+        ),
+        Event::Monitored {} => "monitoring period passed".into(),
         Event::Rejected { by, reason } => format!("rejected by {by}: {reason}"),
         Event::Overridden { rules, by, reason } => {
             format!("OVERRIDDEN by {by} ({reason}): {}", rules.join("; "))

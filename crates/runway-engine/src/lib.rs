@@ -18,6 +18,7 @@ mod converge;
 pub mod hooks;
 pub mod logs;
 pub mod measure;
+mod monitor;
 pub mod nodes;
 mod operation;
 pub mod plan;

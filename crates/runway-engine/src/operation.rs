@@ -342,6 +342,11 @@ impl Engine {
                 )));
             }
         }
+        if outcome.is_ok() {
+            if let Some(period) = self.monitoring_period(id, target) {
+                outcome = self.monitor(svc, id, target, previous, period).await;
+            }
+        }
         match outcome {
             Ok(()) => {
                 self.lift_maintenance_of(svc, id);
@@ -714,7 +719,7 @@ impl Engine {
     }
 
     /// Whether a stage of deployment `id` finished before (a resumed deployment skips it).
-    fn stage_done(&self, id: DeploymentId, stage: &str) -> bool {
+    pub(super) fn stage_done(&self, id: DeploymentId, stage: &str) -> bool {
         self.last_journaled(
             id,
             |e| matches!(e, Event::StageDone { stage: done } if done == stage),
@@ -722,7 +727,7 @@ impl Engine {
         .is_some()
     }
 
-    fn stage_finished(&self, id: DeploymentId, stage: &str) {
+    pub(super) fn stage_finished(&self, id: DeploymentId, stage: &str) {
         self.journal(
             id,
             Event::StageDone {

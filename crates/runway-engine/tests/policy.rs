@@ -373,3 +373,55 @@ async fn an_unknown_type_and_a_forbidden_skip_are_refused_before_anything_is_rec
     assert!(err.to_string().contains("may not skip checks"), "{err}");
     assert!(h.store.history(None, 10).unwrap().is_empty());
 }
+
+const MONITORED: &str = r#"
+[types.watched]
+monitor = "2m"
+
+[[types.watched.analysis.metrics]]
+name = "errors"
+source = "proxy"
+metric = "error_rate"
+fail_if = "> 0.05"
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn the_judge_keeps_watching_for_the_monitoring_period_and_can_still_roll_back() {
+    use runway_fakes::Traffic;
+    use std::time::Duration;
+    let h = Harness::new();
+    let engine = h.engine();
+    let watched = |h: &Harness, version: &str| {
+        let mut r = request(h, version, MONITORED, Some("watched"));
+        r.spec
+            .analysis
+            .as_mut()
+            .map(|a| a.interval = runway_spec::Dur(Duration::from_secs(10)));
+        r
+    };
+    // v1 is healthy for its two minutes: it succeeds after them.
+    let d = engine.deploy(watched(&h, "v1"), "dee").await.unwrap();
+    h.router()
+        .script("v1", Traffic::new(50, 0, Duration::from_millis(20)));
+    let d = h.finished(&engine, d.id).await;
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    let events = h.events(d.id);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Monitoring { seconds: 120 })));
+    assert!(events.iter().any(|e| matches!(e, Event::Monitored {})));
+
+    // v2 has all traffic and then fails 20% of its requests: rolled back to v1 within its
+    // period, with the number that decided.
+    h.router()
+        .script("v2", Traffic::new(50, 10, Duration::from_millis(20)));
+    let d = engine.deploy(watched(&h, "v2"), "dee").await.unwrap();
+    let d = h.finished(&engine, d.id).await;
+    assert_eq!(d.status, Status::RolledBack, "{:?}", d.reason);
+    let reason = d.reason.unwrap_or_default();
+    assert!(
+        reason.contains("during its monitoring period") && reason.contains("0.2"),
+        "{reason}"
+    );
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+}

@@ -55,6 +55,13 @@ pub enum Event {
         by: String,
         reason: String,
     },
+    /// The release has all traffic; the judge keeps watching it for `seconds` (its type's
+    /// monitoring period) and can still roll it back.
+    Monitoring {
+        seconds: u64,
+    },
+    /// The monitoring period passed without a failing verdict.
+    Monitored {},
     /// Someone steered the rollout (`runway promote`, `pause`, `resume`, `abort`).
     Commanded {
         command: String,

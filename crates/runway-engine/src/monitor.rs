@@ -1,0 +1,95 @@
+//! Runbook 001's monitoring period: after a release has all traffic, the judge keeps watching
+//! it for its type's `monitor` (`[types.standard] monitor = "30m"`) and can still roll it back,
+//! by the same `[analysis]` (the type's own when it has one: its rollback criteria). Only the
+//! new release serves now, so the verdicts rest on its own numbers against the conditions
+//! (`error_rate > 0.01`); comparisons with a stable release have nothing to compare and stay
+//! inconclusive, which never rolls back.
+//!
+//! A deployment resumed after a crash watches its whole period again: longer, never shorter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use runway_analysis::{Decision, Judge};
+use runway_wire::id::DeploymentId;
+use runway_wire::Event;
+
+use super::canary::Analysis;
+use super::measure;
+use super::{Engine, Failure, Release, Service};
+
+impl Engine {
+    /// The monitoring period of deployment `id`'s type, if it has one.
+    pub(super) fn monitoring_period(&self, id: DeploymentId, target: &Release) -> Option<Duration> {
+        let d = self.store.deployment(id).ok().flatten()?;
+        let name = d.deploy_type.as_deref()?;
+        let (_, t) = target.spec.deploy_type(Some(name)).ok()?;
+        t.monitor.map(|m| m.0)
+    }
+
+    /// Watches `target` for `period`; a failing verdict is a rollback with its numbers.
+    pub(super) async fn monitor(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        target: &Release,
+        previous: Option<&Release>,
+        period: Duration,
+    ) -> Result<(), Failure> {
+        if self.stage_done(id, "monitor") {
+            return Ok(());
+        }
+        let analysis = Analysis::from_spec(&target.spec).map_err(Failure::failed)?;
+        self.journal(
+            id,
+            Event::Monitoring {
+                seconds: period.as_secs(),
+            },
+        );
+        let queries = analysis
+            .prometheus
+            .as_deref()
+            .map(|url| self.queries.prometheus(url));
+        let window = svc.router.open_window();
+        let stable = previous.map_or(String::new(), |p| p.version.clone());
+        let mut judge = Judge::default();
+        let mut ticker = tokio::time::interval(analysis.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        let started = Instant::now();
+        let mut last = Instant::now();
+        while started.elapsed() < period {
+            ticker.tick().await;
+            let elapsed = last.elapsed();
+            last = Instant::now();
+            let input = measure::interval(
+                window.as_ref(),
+                &analysis.sources,
+                queries.as_deref(),
+                &svc.name,
+                &target.version,
+                &stable,
+                elapsed,
+                started.elapsed(),
+            )
+            .await;
+            let result = judge.judge(&analysis.policy, input);
+            self.journal(
+                id,
+                Event::Analysis(serde_json::to_value(&result).unwrap_or_default()),
+            );
+            if let Decision::Rollback(reason) = &result.decision {
+                return Err(Failure::rolled_back(format!(
+                    "during its monitoring period ({} of {}s): {reason}",
+                    started.elapsed().as_secs(),
+                    period.as_secs()
+                )));
+            }
+        }
+        self.stage_finished(id, "monitor");
+        self.journal(id, Event::Monitored {});
+        Ok(())
+    }
+}
