@@ -378,6 +378,9 @@ const MONITORED: &str = r#"
 [types.watched]
 monitor = "2m"
 
+[types.watched.analysis]
+interval = "10s"
+
 [[types.watched.analysis.metrics]]
 name = "errors"
 source = "proxy"
@@ -391,14 +394,7 @@ async fn the_judge_keeps_watching_for_the_monitoring_period_and_can_still_roll_b
     use std::time::Duration;
     let h = Harness::new();
     let engine = h.engine();
-    let watched = |h: &Harness, version: &str| {
-        let mut r = request(h, version, MONITORED, Some("watched"));
-        r.spec
-            .analysis
-            .as_mut()
-            .map(|a| a.interval = runway_spec::Dur(Duration::from_secs(10)));
-        r
-    };
+    let watched = |h: &Harness, version: &str| request(h, version, MONITORED, Some("watched"));
     // v1 is healthy for its two minutes: it succeeds after them.
     let d = engine.deploy(watched(&h, "v1"), "dee").await.unwrap();
     h.router()
@@ -410,6 +406,11 @@ async fn the_judge_keeps_watching_for_the_monitoring_period_and_can_still_roll_b
         .iter()
         .any(|e| matches!(e, Event::Monitoring { seconds: 120 })));
     assert!(events.iter().any(|e| matches!(e, Event::Monitored {})));
+    let verdicts = events
+        .iter()
+        .filter(|e| matches!(e, Event::Analysis(_)))
+        .count();
+    assert!(verdicts >= 11, "a verdict every 10s for 2m: {verdicts}");
 
     // v2 has all traffic and then fails 20% of its requests: rolled back to v1 within its
     // period, with the number that decided.
