@@ -166,7 +166,7 @@ mod tests {
         store
             .conn()
             .execute(
-                "UPDATE deployments SET status = 'awaiting_approval' WHERE id = ?1",
+                "UPDATE deployments SET status = 'held_by_a_newer_runway' WHERE id = ?1",
                 [newer],
             )
             .unwrap();
@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(running.iter().map(|d| d.id).collect::<Vec<_>>(), [old]);
         let error = store.deployment(newer).unwrap_err();
         assert!(
-            format!("{error:#}").contains("unknown status `awaiting_approval`"),
+            format!("{error:#}").contains("unknown status `held_by_a_newer_runway`"),
             "{error:#}"
         );
     }
