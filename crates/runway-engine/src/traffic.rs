@@ -24,8 +24,9 @@ impl Engine {
         service: &str,
         on: bool,
         message: Option<String>,
+        by: &str,
     ) -> Result<String> {
-        self.set_operator_mode(service, ServiceFlag::Maintenance, on, message)?;
+        self.set_operator_mode(service, ServiceFlag::Maintenance, on, (message, by))?;
         Ok(format!(
             "maintenance {} for `{service}`",
             if on { "on" } else { "off" }
@@ -38,8 +39,9 @@ impl Engine {
         service: &str,
         on: bool,
         message: Option<String>,
+        by: &str,
     ) -> Result<String> {
-        self.set_operator_mode(service, ServiceFlag::ReadOnly, on, message)?;
+        self.set_operator_mode(service, ServiceFlag::ReadOnly, on, (message, by))?;
         Ok(format!(
             "`{service}` is {}",
             if on {
@@ -50,13 +52,14 @@ impl Engine {
         ))
     }
 
-    /// Records an operator's mode change and applies it to the proxy at once.
+    /// Records an operator's mode change (with their message and identity) and applies it to
+    /// the proxy at once.
     fn set_operator_mode(
         &self,
         service: &str,
         flag: ServiceFlag,
         on: bool,
-        message: Option<String>,
+        (message, by): (Option<String>, &str),
     ) -> Result<()> {
         let svc = self.service(service)?;
         if self
@@ -72,12 +75,12 @@ impl Engine {
         let mode = on.then(|| TrafficMode {
             message,
             since: now(),
-            by: "operator".into(),
+            by: by.to_string(),
             deployment_id: None,
         });
         self.store.set_flag(service, flag, mode.as_ref())?;
         self.apply_traffic_modes(&svc, None);
-        tracing::info!(service, ?flag, on, "traffic mode set by the operator");
+        tracing::info!(service, ?flag, on, by, "traffic mode set by an operator");
         Ok(())
     }
 

@@ -151,7 +151,7 @@ async fn what_a_cluster_cannot_do_is_refused_before_anything_changes() {
 
     h.deploy_and_wait(&engine, "v1", spec("")).await;
     let err = engine
-        .set_maintenance("web", true, None)
+        .set_maintenance("web", true, None, "tester")
         .expect_err("no proxy to serve a page");
     assert!(err.to_string().contains("runs on Kubernetes"), "{err}");
 }

@@ -609,19 +609,25 @@ async fn backups(
 
 async fn maintenance(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<ModeRequest>,
 ) -> ApiResult<Message> {
-    let message = api.engine.set_maintenance(&service, req.on, req.message)?;
+    let message = api
+        .engine
+        .set_maintenance(&service, req.on, req.message, &by.name)?;
     Ok(Json(Message { message }))
 }
 
 async fn read_only(
     State(api): State<Api>,
+    Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<ModeRequest>,
 ) -> ApiResult<Message> {
-    let message = api.engine.set_read_only(&service, req.on, req.message)?;
+    let message = api
+        .engine
+        .set_read_only(&service, req.on, req.message, &by.name)?;
     Ok(Json(Message { message }))
 }
 

@@ -372,7 +372,10 @@ async fn maintenance_and_read_only_survive_a_server_restart() {
     };
     check_page(&h).await;
     let status = h.status().await;
-    assert_eq!(status["services"][0]["maintenance"]["by"], "operator");
+    assert_eq!(
+        status["services"][0]["maintenance"]["by"], "bootstrap-admin",
+        "the identity that put the page up"
+    );
     let plain = text(&h.runway(&["status"]).await);
     assert!(plain.contains("MAINTENANCE since"), "{plain}");
 
