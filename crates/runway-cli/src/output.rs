@@ -212,6 +212,10 @@ fn describe_event(event: &Event) -> String {
             approvers.join(" or ")
         ),
         Event::Approved { by, role } => format!("approved by {by} ({role})"),
+        Event::TypeApplied {
+            deploy_type,
+            changes,
+        } => format!("a `{deploy_type}` deployment: {}", changes.join("; ")),
         Event::Monitoring { seconds } => format!(
             "all traffic on the new release; monitoring it for {}s (it can still roll back)",
             seconds

@@ -435,6 +435,7 @@ impl Engine {
             skip_checks: admitted.skip_all_checks,
             overridden: admitted.overridden,
         };
+        let (type_name, changes) = (admitted.type_name.clone(), admitted.changes);
         let deployment = self
             .start_operation(NewOperation {
                 kind: Kind::Deploy,
@@ -454,6 +455,7 @@ impl Engine {
                 existing: None,
             })
             .await?;
+        self.journal_type(deployment.id, &type_name, changes);
         self.journal_override(deployment.id, pending.overridden, by, request.reason);
         Ok(deployment)
     }

@@ -49,6 +49,8 @@ pub(crate) struct Admitted {
     pub skip_all_checks: bool,
     /// The locks, windows or freezes `--override` passed.
     pub overridden: Vec<String>,
+    /// What the type changed of the file's config, for the journal.
+    pub changes: Vec<String>,
     pub digest: String,
 }
 
@@ -90,6 +92,19 @@ impl Engine {
             .deploy_type(request.deploy_type.as_deref())
             .map_err(EngineError::BadRequest)?;
         let mut effective = spec.with_type(&deploy_type);
+        let mut changes = Vec::new();
+        if effective.strategy != spec.strategy {
+            changes.push(format!(
+                "strategy {} instead of the file's {} (the `{type_name}` type's)",
+                effective.strategy.kind(),
+                spec.strategy.kind()
+            ));
+        }
+        if effective.analysis != spec.analysis {
+            changes.push(format!(
+                "analysis and rollback criteria of [types.{type_name}.analysis]"
+            ));
+        }
         let mut skip_all_checks = false;
         if request.skip_checks {
             // Without [types], `--skip-checks` skips the preflight as it always did.
@@ -107,9 +122,16 @@ impl Engine {
             if allowed.iter().any(|c| c == "*") {
                 skip_all_checks = true;
             } else {
+                let before = effective.checks.len();
                 effective.checks.retain(|c| {
                     !(allowed.contains(&c.name) && c.phases.iter().any(|p| p == "preflight"))
                 });
+                if effective.checks.len() < before {
+                    changes.push(format!(
+                        "preflight checks skipped (--skip-checks): {}",
+                        allowed.join(", ")
+                    ));
+                }
             }
         }
         if request.override_policy && request.reason.as_deref().is_none_or(str::is_empty) {
@@ -159,8 +181,22 @@ impl Engine {
             spec: effective,
             skip_all_checks,
             overridden,
+            changes,
             digest,
         })
+    }
+
+    /// Journals what the deployment's type changed of the file's config.
+    pub(crate) fn journal_type(&self, id: DeploymentId, type_name: &str, changes: Vec<String>) {
+        if !changes.is_empty() {
+            self.journal(
+                id,
+                Event::TypeApplied {
+                    deploy_type: type_name.to_string(),
+                    changes,
+                },
+            );
+        }
     }
 
     /// `runway lock --reason`: holds every deployment of `service` until `unlock`.
@@ -264,6 +300,7 @@ impl Engine {
             &serde_json::to_value(&pending).map_err(anyhow::Error::from)?,
         )?;
         let t = &admitted.deploy_type;
+        self.journal_type(id, &admitted.type_name, admitted.changes.clone());
         self.journal(
             id,
             Event::AwaitingApproval {

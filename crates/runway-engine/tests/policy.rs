@@ -426,3 +426,28 @@ async fn the_judge_keeps_watching_for_the_monitoring_period_and_can_still_roll_b
     );
     assert_eq!(h.serving_version().as_deref(), Some("v1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_emergency_skips_the_canary_and_the_skip_is_recorded() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let canary = "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 10, pause = \"5m\" }, { weight = 100 }]\n\n[types.hurry]\nstrategy = { kind = \"rolling\" }\nskip_checks = [\"*\"]\n";
+    let mut r = request(&h, "v1", canary, Some("hurry"));
+    r.skip_checks = true;
+    let d = engine.deploy(r, "dee").await.unwrap();
+    let d = h.finished(&engine, d.id).await;
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    let events = h.events(d.id);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::TypeApplied { deploy_type, changes }
+            if deploy_type == "hurry" && changes[0] == "strategy rolling instead of the file's canary (the `hurry` type's)")),
+        "{events:#?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::PreflightSkipped { .. })));
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::CanaryStep { .. })),
+        "no canary step"
+    );
+}

@@ -49,6 +49,12 @@ pub enum Event {
         by: String,
         reason: String,
     },
+    /// The deployment type changed what the file says (`rolling instead of canary`): an
+    /// emergency's skipped canary, recorded.
+    TypeApplied {
+        deploy_type: String,
+        changes: Vec<String>,
+    },
     /// An admin's `--override` passed these locks, windows or freezes.
     Overridden {
         rules: Vec<String>,
