@@ -270,6 +270,12 @@ impl Freeze {
             })
         };
         let (from, to) = (date(from)?, date(to)?);
+        if from.year() < 1970 || to.year() > 9999 {
+            return Err(Problem::new(
+                format!("the freeze {from} to {to} is not between the years 1970 and 9999"),
+                "write dates as 2026-12-15",
+            ));
+        }
         if to < from {
             return Err(Problem::new(
                 format!("the freeze ends ({to}) before it starts ({from})"),

@@ -455,6 +455,7 @@ impl Engine {
                 existing: None,
             })
             .await?;
+        self.supersede_waiting(name, deployment.id, "deployment");
         self.journal_type(deployment.id, &type_name, changes);
         self.journal_override(deployment.id, pending.overridden, by, request.reason);
         Ok(deployment)
@@ -593,24 +594,27 @@ impl Engine {
             }
         }
         let base_dir = release.base_dir.to_string_lossy().to_string();
-        self.start_operation(NewOperation {
-            kind: Kind::Rollback,
-            version: &release.version,
-            spec: release.spec,
-            base_dir: &base_dir,
-            args: operation::OperationArgs {
-                release_of: Some(release.id),
-                keep_schema,
-                backup_id: None,
-            },
-            preflight: Preflight::NotApplicable,
-            by,
-            reason: None,
-            deploy_type: None,
-            digest: None,
-            existing: None,
-        })
-        .await
+        let rollback = self
+            .start_operation(NewOperation {
+                kind: Kind::Rollback,
+                version: &release.version,
+                spec: release.spec,
+                base_dir: &base_dir,
+                args: operation::OperationArgs {
+                    release_of: Some(release.id),
+                    keep_schema,
+                    backup_id: None,
+                },
+                preflight: Preflight::NotApplicable,
+                by,
+                reason: None,
+                deploy_type: None,
+                digest: None,
+                existing: None,
+            })
+            .await?;
+        self.supersede_waiting(service, rollback.id, "rollback");
+        Ok(rollback)
     }
 
     /// The release that revision `number` of the Deployment of `service` (which serves
@@ -821,7 +825,8 @@ impl Engine {
                 let id = match existing {
                     // Approved: the waiting record becomes the running deployment.
                     Some(id) => {
-                        if !self.store.activate_deployment(id)? {
+                        let serving = previous.as_ref().map(|p| (p.version.as_str(), p.id));
+                        if !self.store.activate_deployment(id, serving)? {
                             return Err(EngineError::Conflict(format!(
                                 "deployment #{id} is not waiting for approval any more"
                             )));

@@ -54,19 +54,37 @@ pub(crate) struct Admitted {
     pub digest: String,
 }
 
-/// The SHA-256 of what a deployment is: its version, whole config, type and directory.
-pub fn digest(version: &str, spec: &Spec, type_name: &str, base_dir: &str) -> String {
+/// The SHA-256 of what a deployment is: its version, whole config (as it will run), type,
+/// directory, and what it skips and overrides.
+pub(crate) fn digest(
+    version: &str,
+    spec: &Spec,
+    type_name: &str,
+    base_dir: &str,
+    pending: &PendingStart,
+) -> String {
     use sha2::Digest;
     let canonical = serde_json::json!({
         "version": version,
         "type": type_name,
         "base_dir": base_dir,
         "spec": spec,
+        // What it will skip and what an override passed are part of what is approved.
+        "skip_checks": pending.skip_checks,
+        "overridden": pending.overridden,
     });
     sha2::Sha256::digest(canonical.to_string().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A lock as a rule a refusal names and an override passes.
+fn lock_rule(service: &str, lock: &Lock) -> String {
+    format!(
+        "the lock {} put on `{service}` at {}: {}",
+        lock.by, lock.since, lock.reason
+    )
 }
 
 /// `at` in the calendar's zone and in UTC, for a person.
@@ -122,11 +140,18 @@ impl Engine {
             if allowed.iter().any(|c| c == "*") {
                 skip_all_checks = true;
             } else {
-                let before = effective.checks.len();
-                effective.checks.retain(|c| {
-                    !(allowed.contains(&c.name) && c.phases.iter().any(|p| p == "preflight"))
-                });
-                if effective.checks.len() < before {
+                // Only their preflight: the same checks still gate smoke tests and verify.
+                let mut skipped = false;
+                for check in effective.checks.iter_mut() {
+                    if allowed.contains(&check.name)
+                        && check.phases.iter().any(|p| p == "preflight")
+                    {
+                        check.phases.retain(|p| p != "preflight");
+                        skipped = true;
+                    }
+                }
+                effective.checks.retain(|c| !c.phases.is_empty());
+                if skipped {
                     changes.push(format!(
                         "preflight checks skipped (--skip-checks): {}",
                         allowed.join(", ")
@@ -145,10 +170,7 @@ impl Engine {
             .flag::<Lock>(name, ServiceFlag::Locked)
             .map_err(EngineError::Internal)?
         {
-            let rule = format!(
-                "the lock {} put on `{name}` at {}: {}",
-                lock.by, lock.since, lock.reason
-            );
+            let rule = lock_rule(name, &lock);
             if !request.override_policy {
                 return Err(EngineError::Conflict(format!(
                     "deployments of `{name}` are held by {rule}. `runway unlock` lifts it; an \
@@ -174,7 +196,16 @@ impl Engine {
             }
             overridden.push(rule);
         }
-        let digest = digest(&request.version, &effective, &type_name, &request.base_dir);
+        let digest = digest(
+            &request.version,
+            &effective,
+            &type_name,
+            &request.base_dir,
+            &PendingStart {
+                skip_checks: skip_all_checks,
+                overridden: overridden.clone(),
+            },
+        );
         Ok(Admitted {
             type_name,
             deploy_type,
@@ -184,6 +215,24 @@ impl Engine {
             changes,
             digest,
         })
+    }
+
+    /// Ends every deployment of `service` still waiting for approval: deployment `by_id`
+    /// (`what` it is) took its place, and an approval must never bring back an older request.
+    pub(crate) fn supersede_waiting(&self, service: &str, by_id: DeploymentId, what: &str) {
+        for old in self
+            .store
+            .awaiting_approval(Some(service))
+            .unwrap_or_default()
+        {
+            if old.id == by_id {
+                continue;
+            }
+            let reason = format!("superseded by {what} #{by_id} before it was approved");
+            if let Err(e) = self.store.end_awaiting(old.id, &reason) {
+                tracing::error!(deployment = %old.id, "cannot end a superseded request: {e:#}");
+            }
+        }
     }
 
     /// Journals what the deployment's type changed of the file's config.
@@ -197,6 +246,17 @@ impl Engine {
                 },
             );
         }
+    }
+
+    /// The deploy policy (`[deploy]` and `[types]`) of the release serving `service`: what a
+    /// deploy that changes it is compared with, so that only an admin loosens it.
+    pub fn serving_policy(
+        &self,
+        service: &str,
+    ) -> Result<Option<(runway_spec::DeployPolicy, runway_spec::DeployTypes)>> {
+        Ok(self
+            .serving(service)?
+            .map(|release| (release.spec.deploy, release.spec.types)))
     }
 
     /// `runway lock --reason`: holds every deployment of `service` until `unlock`.
@@ -282,13 +342,12 @@ impl Engine {
             })?;
         self.store.ensure_service(name)?;
         for old in waiting {
-            self.store.finish_deployment(
+            self.store.end_awaiting(
                 old.id,
-                Status::Failed,
-                Some(&format!(
+                &format!(
                     "superseded by deployment #{id} ({}) before it was approved",
                     request.version
-                )),
+                ),
             )?;
         }
         let pending = PendingStart {
@@ -359,7 +418,7 @@ impl Engine {
 
     fn counting(&self, d: &Deployment, t: &DeployType) -> Vec<ApprovalRow> {
         let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(t.approval_ttl.0).unwrap_or(chrono::Duration::MAX);
+        let ttl = chrono::Duration::from_std(t.approval_ttl.0).unwrap_or(chrono::Duration::zero());
         let mut counted: Vec<ApprovalRow> = Vec::new();
         for a in self
             .store
@@ -369,7 +428,11 @@ impl Engine {
             .rev()
         {
             let fresh = DateTime::parse_from_rfc3339(&a.at)
-                .map(|at| at.with_timezone(&Utc) + ttl > now)
+                .map(|at| {
+                    at.with_timezone(&Utc)
+                        .checked_add_signed(ttl)
+                        .is_some_and(|until| until > now)
+                })
                 .unwrap_or(false);
             let own = a.identity == d.requested_by && !t.self_approval;
             if a.verdict == "approve"
@@ -456,13 +519,13 @@ impl Engine {
         let spec = d.spec.clone().ok_or_else(|| {
             EngineError::Internal(anyhow::anyhow!("deployment #{id} has no config"))
         })?;
-        if pending.overridden.is_empty() {
-            let calendar = spec
-                .calendar(&type_name, &t)
-                .map_err(EngineError::Conflict)?;
-            if let Verdict::Closed { rule, next_open } =
-                calendar.check(self.clock.now(), &type_name)
-            {
+        // The lock and the calendar are asked again; only the very rules an override passed
+        // when it was requested stay passed (a lock or freeze that came since holds).
+        let calendar = spec
+            .calendar(&type_name, &t)
+            .map_err(EngineError::Conflict)?;
+        if let Verdict::Closed { rule, next_open } = calendar.check(self.clock.now(), &type_name) {
+            if !pending.overridden.contains(&rule) {
                 let next = next_open.map_or("no window opens in the next 400 days".into(), |at| {
                     format!("the next window opens {}", when(at, calendar.zone))
                 });
@@ -476,7 +539,9 @@ impl Engine {
                     ),
                 ));
             }
-            if let Some(lock) = self.lock_of(&d.service) {
+        }
+        if let Some(lock) = self.store.flag::<Lock>(&d.service, ServiceFlag::Locked)? {
+            if !pending.overridden.contains(&lock_rule(&d.service, &lock)) {
                 let message = format!(
                     "approved ({counted} of {}), but `{}` is locked by {}: {}. `runway approve \
                      {id}` after `runway unlock` starts it",
@@ -533,11 +598,15 @@ impl Engine {
                 reason: reason.to_string(),
             },
         );
-        self.store.finish_deployment(
-            id,
-            Status::Failed,
-            Some(&format!("rejected by {}: {reason}", by.name)),
-        )?;
+        if !self
+            .store
+            .end_awaiting(id, &format!("rejected by {}: {reason}", by.name))?
+        {
+            return Err(EngineError::Conflict(format!(
+                "deployment #{id} started before the rejection arrived; `runway abort` or \
+                 `runway rollback` takes it back"
+            )));
+        }
         Ok(self.store.deployment(id)?.unwrap_or(d))
     }
 

@@ -34,9 +34,17 @@ pub trait Records: Send + Sync {
         status: Status,
         reason: Option<&str>,
     ) -> Result<()>;
-    /// A deployment that waited for approval starts: `awaiting_approval` becomes `running`
-    /// (false when it was not waiting any more).
-    fn activate_deployment(&self, id: DeploymentId) -> Result<bool>;
+    /// A deployment that waited for approval starts: `awaiting_approval` becomes `running`,
+    /// with the release that serves now as its previous one (false when it was not waiting
+    /// any more).
+    fn activate_deployment(
+        &self,
+        id: DeploymentId,
+        previous: Option<(&str, DeploymentId)>,
+    ) -> Result<bool>;
+    /// Ends a deployment that waits for approval (rejected, superseded) as `failed` with
+    /// `reason`; false when it was not waiting any more (it started meanwhile).
+    fn end_awaiting(&self, id: DeploymentId, reason: &str) -> Result<bool>;
     /// Deployments waiting for approval, oldest first; all services when `service` is `None`.
     fn awaiting_approval(&self, service: Option<&str>) -> Result<Vec<Deployment>>;
     fn insert_approval(&self, approval: &ApprovalRow) -> Result<()>;

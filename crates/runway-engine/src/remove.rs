@@ -19,6 +19,14 @@ impl Engine {
         force: bool,
     ) -> Result<String, EngineError> {
         let known_to_store = self.store.services()?.iter().any(|(n, _)| n == name);
+        // A removed service's waiting requests must not bring it back when approved.
+        let end_waiting = || {
+            for waiting in self.store.awaiting_approval(Some(name)).unwrap_or_default() {
+                let _ = self
+                    .store
+                    .end_awaiting(waiting.id, "the service was removed before it was approved");
+            }
+        };
         let Ok(svc) = self.service(name) else {
             if !known_to_store {
                 return Err(EngineError::NotFound(format!(
@@ -26,6 +34,7 @@ impl Engine {
                 )));
             }
             // Known but never brought up (it never served): nothing runs, only forget it.
+            end_waiting();
             self.store.remove_service(name)?;
             return Ok(format!(
                 "service `{name}` removed (nothing of it was running)"
@@ -78,6 +87,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        end_waiting();
         self.store.remove_service(name)?;
         tracing::info!(service = %name, stopped, "service removed");
         Ok(format!(

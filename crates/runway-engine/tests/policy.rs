@@ -451,3 +451,63 @@ async fn an_emergency_skips_the_canary_and_the_skip_is_recorded() {
         "no canary step"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_without_approvals_supersedes_a_waiting_one_and_a_later_lock_holds_an_overridden_one(
+) {
+    let h = Harness::new();
+    let engine = h.engine();
+    let waiting = engine
+        .deploy(request(&h, "v2", "", None), "dee")
+        .await
+        .unwrap();
+    assert_eq!(waiting.status, Status::AwaitingApproval);
+    let digest = digest_of(&engine, waiting.id).await;
+    // A quick v3 ships: the waiting v2 can never be approved into replacing it.
+    let v3 = engine
+        .deploy(request(&h, "v3", "", Some("quick")), "dee")
+        .await
+        .unwrap();
+    h.finished(&engine, v3.id).await;
+    let superseded = h.deployment(waiting.id);
+    assert_eq!(superseded.status, Status::Failed);
+    assert!(superseded
+        .reason
+        .unwrap()
+        .contains("superseded by deployment #2"));
+    assert!(engine
+        .approve(waiting.id, &who("abe", Role::Approver), &digest)
+        .await
+        .is_err());
+
+    // An admin overrides a closed window for a solo request; a lock that comes later holds it.
+    h.fakes.clock.set("2026-03-06T12:00:00Z"); // Friday: outside Mon-Thu
+    let mut r = request(&h, "v4", "", Some("solo"));
+    r.override_policy = true;
+    r.reason = Some("release train".into());
+    let d = engine.deploy(r, "ada").await.unwrap();
+    let digest = digest_of(&engine, d.id).await;
+    engine.lock("web", "ops", "INC-8").unwrap();
+    let (held, message) = engine
+        .approve(d.id, &who("abe", Role::Approver), &digest)
+        .await
+        .unwrap();
+    assert_eq!(held.status, Status::AwaitingApproval, "{message}");
+    assert!(message.contains("locked by ops: INC-8"), "{message}");
+    engine.unlock("web", "ops").unwrap();
+    // The window it overrode is still passed.
+    let (started, message) = engine
+        .approve(d.id, &who("abe", Role::Approver), &digest)
+        .await
+        .unwrap();
+    assert!(message.contains("starts"), "{message}");
+    assert_eq!(
+        h.finished(&engine, started.id).await.status,
+        Status::Succeeded
+    );
+    assert_eq!(
+        h.deployment(started.id).previous_version.as_deref(),
+        Some("v3"),
+        "its previous release is the one serving when it started"
+    );
+}

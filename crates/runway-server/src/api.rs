@@ -391,6 +391,24 @@ async fn deploy(
             ),
         ));
     }
+    // The policy that judges this deploy is the one in force: a runway.toml that changes it
+    // (to drop an approval, a window or a freeze) is an admin's to deploy.
+    if !by.role.allows(Role::Admin) {
+        let service = &req.spec.service.name;
+        if let Some((deploy, types)) = api.engine.serving_policy(service)? {
+            if deploy != req.spec.deploy || types != req.spec.types {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "this runway.toml changes the deploy policy of `{service}` ([deploy] or \
+                         [types]) from what its serving release has; the token `{}` has {}, and \
+                         a policy change needs the admin role",
+                        by.name, by.role
+                    ),
+                ));
+            }
+        }
+    }
     let d = api.engine.deploy(req, &by.name).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
@@ -439,6 +457,19 @@ async fn unlock(
     Extension(by): Extension<Identity>,
     Path(service): Path<String>,
 ) -> ApiResult<Message> {
+    // An admin's, or whoever put it on: a lock holds deployers, so it is not theirs to lift.
+    if let Some(lock) = api.engine.lock_of(&service) {
+        if lock.by != by.name && !by.role.allows(Role::Admin) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "the lock on `{service}` is {}'s; it is lifted by them or by an admin (the \
+                     token `{}` has {})",
+                    lock.by, by.name, by.role
+                ),
+            ));
+        }
+    }
     let message = api.engine.unlock(&service, &by.name)?;
     Ok(Json(Message { message }))
 }

@@ -43,11 +43,25 @@ impl Records for Store {
         Ok(conn.last_insert_rowid().into())
     }
 
-    fn activate_deployment(&self, id: DeploymentId) -> Result<bool> {
+    fn activate_deployment(
+        &self,
+        id: DeploymentId,
+        previous: Option<(&str, DeploymentId)>,
+    ) -> Result<bool> {
         let changed = self.conn().execute(
-            "UPDATE deployments SET status = 'running', started_at = ?2, progress = NULL
+            "UPDATE deployments SET status = 'running', started_at = ?2, progress = NULL,
+                 previous_version = ?3, previous_release_id = ?4
              WHERE id = ?1 AND status = 'awaiting_approval'",
-            params![id, now()],
+            params![id, now(), previous.map(|p| p.0), previous.map(|p| p.1)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn end_awaiting(&self, id: DeploymentId, reason: &str) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE deployments SET status = 'failed', reason = ?2, finished_at = ?3
+             WHERE id = ?1 AND status = 'awaiting_approval'",
+            params![id, reason, now()],
         )?;
         Ok(changed == 1)
     }

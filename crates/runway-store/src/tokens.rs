@@ -11,7 +11,7 @@ use crate::{now, readable, word, Store};
 /// Why a token could not be created or revoked.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("a token named `{0}` exists already: revoke it first, or choose another name")]
+    #[error("a token named `{0}` exists already (a revoked token keeps its name, so that records stay unambiguous): choose another name")]
     Exists(String),
     #[error("no token named `{0}`; `runway tokens list` shows them")]
     Unknown(String),

@@ -243,5 +243,23 @@ async fn approvals_are_others_a_rejection_ends_it_a_lock_holds_and_waiting_survi
     assert_eq!(history[0]["status"], "succeeded", "{history:#?}");
     let out = as_(&h, &p.vic, &["approvals"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("no deployment waits"));
-    let _ = p.ada;
+
+    // The policy in force judges: a deployer's runway.toml that drops the approvals is refused,
+    // an admin's is deployed (and then holds for everyone).
+    write_config(&h, "[types.standard]\napprovals = 0\n");
+    let out = as_(&h, &p.dee, &["deploy", "v3"]).await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("changes the deploy policy"),
+        "{}",
+        text(&out)
+    );
+    let out = as_(&h, &p.ada, &["deploy", "v3"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(h.history().await[0]["status"], "succeeded");
+    // A deployer's lock is lifted by them or an admin, not by another deployer... here by ada.
+    let out = as_(&h, &p.dee, &["lock", "--reason", "launch"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = as_(&h, &p.ada, &["unlock"]).await;
+    assert!(out.status.success(), "{}", text(&out));
 }
