@@ -5,7 +5,9 @@
 //! (`error_rate > 0.01`); comparisons with a stable release have nothing to compare and stay
 //! inconclusive, which never rolls back.
 //!
-//! A deployment resumed after a crash watches its whole period again: longer, never shorter.
+//! `runway abort` takes the release back during the period, `runway promote` ends the watch
+//! early. A deployment resumed after a crash watches its whole period again: longer, never
+//! shorter.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,9 @@ use runway_analysis::{Decision, Judge};
 use runway_wire::id::DeploymentId;
 use runway_wire::Event;
 
-use super::canary::Analysis;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::canary::{Analysis, Control};
 use super::measure;
 use super::{Engine, Failure, Release, Service};
 
@@ -48,12 +52,40 @@ impl Engine {
                 seconds: period.as_secs(),
             },
         );
+        let stable = previous.map_or(String::new(), |p| p.version.clone());
+        // `runway abort` takes it back, `runway promote` ends the watch, as during a canary.
+        let (tx, mut controls) = tokio::sync::mpsc::unbounded_channel();
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(svc.name.clone(), tx);
+        let watched = self
+            .watch(svc, id, target, &stable, period, (&analysis, &mut controls))
+            .await;
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&svc.name);
+        watched?;
+        self.stage_finished(id, "monitor");
+        self.journal(id, Event::Monitored {});
+        Ok(())
+    }
+
+    async fn watch(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        target: &Release,
+        stable: &str,
+        period: Duration,
+        (analysis, controls): (&Analysis, &mut UnboundedReceiver<Control>),
+    ) -> Result<(), Failure> {
         let queries = analysis
             .prometheus
             .as_deref()
             .map(|url| self.queries.prometheus(url));
         let window = svc.router.open_window();
-        let stable = previous.map_or(String::new(), |p| p.version.clone());
         let mut judge = Judge::default();
         let mut ticker = tokio::time::interval(analysis.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -61,7 +93,24 @@ impl Engine {
         let started = Instant::now();
         let mut last = Instant::now();
         while started.elapsed() < period {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                control = controls.recv() => match control {
+                    Some(Control::Abort) | None => {
+                        return Err(Failure::rolled_back(format!(
+                            "aborted by an operator (`runway abort`) during its monitoring period \
+                             ({} of {}s)",
+                            started.elapsed().as_secs(),
+                            period.as_secs()
+                        )));
+                    }
+                    Some(Control::Promote) | Some(Control::PromoteFull) => {
+                        self.journal(id, Event::Promoted { by: "operator".into(), full: Some(true), weight: 100 });
+                        return Ok(());
+                    }
+                    Some(Control::Pause) | Some(Control::Resume) => continue,
+                },
+            }
             let elapsed = last.elapsed();
             last = Instant::now();
             let input = measure::interval(
@@ -70,7 +119,7 @@ impl Engine {
                 queries.as_deref(),
                 &svc.name,
                 &target.version,
-                &stable,
+                stable,
                 elapsed,
                 started.elapsed(),
             )
@@ -88,8 +137,6 @@ impl Engine {
                 )));
             }
         }
-        self.stage_finished(id, "monitor");
-        self.journal(id, Event::Monitored {});
         Ok(())
     }
 }

@@ -511,3 +511,32 @@ async fn a_deploy_without_approvals_supersedes_a_waiting_one_and_a_later_lock_ho
         "its previous release is the one serving when it started"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn abort_during_the_monitoring_period_takes_the_release_back() {
+    use runway_engine::canary::Control;
+    let h = Harness::new();
+    let engine = h.engine();
+    let d = engine
+        .deploy(request(&h, "v1", "", Some("quick")), "dee")
+        .await
+        .unwrap();
+    h.finished(&engine, d.id).await;
+    let id = engine
+        .deploy(request(&h, "v2", MONITORED, Some("watched")), "dee")
+        .await
+        .unwrap()
+        .id;
+    h.journaled(&engine, id, |e| matches!(e, Event::Monitoring { .. }))
+        .await;
+    engine.control("web", Control::Abort, "ops").expect("taken");
+    let d = h.finished(&engine, id).await;
+    assert_eq!(d.status, Status::RolledBack);
+    assert!(
+        d.reason
+            .unwrap_or_default()
+            .contains("during its monitoring period"),
+        "the reason"
+    );
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+}
