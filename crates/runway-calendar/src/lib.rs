@@ -235,6 +235,27 @@ fn instant(tz: Tz, at: NaiveDateTime) -> DateTime<Utc> {
         .unwrap_or_else(|| Utc.from_utc_datetime(&at))
 }
 
+/// The instant in (`from`, `to`] where `zone`'s offset from UTC changes, if it does (to the
+/// second, by bisection: zones change at most a few times a year).
+fn offset_change(zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::Offset;
+    let offset = |t: DateTime<Utc>| t.with_timezone(&zone).offset().fix().local_minus_utc();
+    if offset(from) == offset(to) {
+        return None;
+    }
+    let at = |seconds: i64| Utc.timestamp_opt(seconds, 0).single();
+    let (mut before, mut after) = (from.timestamp(), to.timestamp());
+    while after - before > 1 {
+        let middle = before + (after - before) / 2;
+        if offset(at(middle)?) == offset(from) {
+            before = middle;
+        } else {
+            after = middle;
+        }
+    }
+    at(after)
+}
+
 /// When a freeze holds.
 #[derive(Debug, Clone)]
 pub enum When {
@@ -518,7 +539,17 @@ impl Calendar {
         let mut points = Vec::new();
         let mut date = first;
         while date <= last {
-            points.push(instant(zone, local(date, 0)));
+            let midnight = instant(zone, local(date, 0));
+            points.push(midnight);
+            // The moment the clocks change: a window whose start the change skipped is open
+            // from it, and an hour lived twice opens its window a second time.
+            if let Some(change) = offset_change(
+                zone,
+                midnight,
+                instant(zone, local(date + Duration::days(1), 0)),
+            ) {
+                points.push(change);
+            }
             for window in &self.windows {
                 if let Some((start, end)) = window.spans_on(date) {
                     points.push(instant(zone, start));

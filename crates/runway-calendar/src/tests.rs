@@ -100,6 +100,19 @@ fn a_window_follows_the_zone_across_daylight_saving() {
         Some(utc("2026-03-29T01:00:00Z")),
         "03:00 CEST, the first minute after the gap"
     );
+    // One that starts inside the gap is open from the change on, as its clock reads 03:00.
+    let c = windows("Europe/Berlin", &["Sun 02:30-04:00"]);
+    assert_eq!(
+        c.next_open(utc("2026-03-28T12:00:00Z"), "standard"),
+        Some(utc("2026-03-29T01:00:00Z"))
+    );
+    // When Berlin goes back (2026-10-25, 03:00 CEST -> 02:00 CET), 02:00-02:30 comes twice:
+    // after the first (00:00-00:30 UTC) it opens again at the change, 01:00 UTC.
+    let c = windows("Europe/Berlin", &["Sun 02:00-02:30"]);
+    assert_eq!(
+        c.next_open(utc("2026-10-25T00:40:00Z"), "standard"),
+        Some(utc("2026-10-25T01:00:00Z"))
+    );
     // New York goes back on 2026-11-01: 01:30 exists twice; the window opens at the first.
     let c = windows("America/New_York", &["Sun 01:30-03:00"]);
     assert_eq!(
