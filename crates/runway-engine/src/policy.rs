@@ -419,6 +419,10 @@ impl Engine {
     fn counting(&self, d: &Deployment, t: &DeployType) -> Vec<ApprovalRow> {
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(t.approval_ttl.0).unwrap_or(chrono::Duration::zero());
+        // A revoked token's approvals go with it (read failing: none count).
+        let Ok(revoked) = self.store.revoked_identities() else {
+            return Vec::new();
+        };
         let mut counted: Vec<ApprovalRow> = Vec::new();
         for a in self
             .store
@@ -438,6 +442,7 @@ impl Engine {
             if a.verdict == "approve"
                 && fresh
                 && !own
+                && !revoked.contains(&a.identity)
                 && Some(&a.digest) == d.digest.as_ref()
                 && !counted.iter().any(|c| c.identity == a.identity)
             {

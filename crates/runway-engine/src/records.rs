@@ -50,6 +50,8 @@ pub trait Records: Send + Sync {
     fn insert_approval(&self, approval: &ApprovalRow) -> Result<()>;
     /// Deployment `id`'s approvals and rejections, oldest first.
     fn approvals(&self, id: DeploymentId) -> Result<Vec<ApprovalRow>>;
+    /// The identities whose tokens were revoked: their approvals no longer count.
+    fn revoked_identities(&self) -> Result<Vec<String>>;
     /// Marks the succeeded deployments of `version` after deployment `after` as rolled back.
     fn mark_version_rolled_back(
         &self,

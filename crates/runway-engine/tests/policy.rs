@@ -540,3 +540,31 @@ async fn abort_during_the_monitoring_period_takes_the_release_back() {
     );
     assert_eq!(h.serving_version().as_deref(), Some("v1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_tokens_approval_no_longer_counts() {
+    let h = Harness::new();
+    let engine = h.engine();
+    h.store
+        .create_token("abe", Role::Approver, "hash-of-abe", "bootstrap-admin")
+        .unwrap();
+    let d = engine
+        .deploy(request(&h, "v1", "", None), "dee")
+        .await
+        .unwrap();
+    let digest = digest_of(&engine, d.id).await;
+    engine
+        .approve(d.id, &who("abe", Role::Approver), &digest)
+        .await
+        .unwrap();
+    h.store.revoke_token("abe").unwrap();
+    let (still, message) = engine
+        .approve(d.id, &who("amy", Role::Approver), &digest)
+        .await
+        .unwrap();
+    assert_eq!(still.status, Status::AwaitingApproval);
+    assert!(
+        message.contains("1 of 2"),
+        "abe's no longer counts: {message}"
+    );
+}

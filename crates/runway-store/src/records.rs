@@ -113,6 +113,13 @@ impl Records for Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn revoked_identities(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name FROM tokens WHERE revoked_at IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn deployment(&self, id: DeploymentId) -> Result<Option<Deployment>> {
         self.conn()
             .query_row(
