@@ -93,6 +93,12 @@ fn print_view(v: &ApprovalView) {
         v.approval_ttl,
         d.digest.as_deref().unwrap_or("")
     );
+    if !v.changed.is_empty() {
+        println!(
+            "  config differs from the serving release in: {}",
+            v.changed.join(", ")
+        );
+    }
     for a in &v.approvals {
         println!(
             "  {} {} ({}) at {}{}",

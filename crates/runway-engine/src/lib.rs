@@ -579,6 +579,18 @@ impl Engine {
                 })?,
         };
         let release = Release::from_deployment(target)?;
+        // Back is always open; a "rollback" to a version first deployed after the serving one
+        // goes forward, and is judged as a deploy is by the lock and the calendar.
+        let first_deployed = |version: &str| {
+            history
+                .iter()
+                .filter(|d| d.kind == Kind::Deploy && d.version == version)
+                .map(|d| d.id)
+                .min()
+        };
+        if first_deployed(&release.version) > first_deployed(&serving.version) {
+            self.admit_forward(service, target)?;
+        }
         if !keep_schema {
             if let Ok(runbook::SchemaPlan::Freeze { deployment_id }) =
                 self.schema_plan(service, &release)

@@ -259,6 +259,39 @@ impl Engine {
             .map(|release| (release.spec.deploy, release.spec.types)))
     }
 
+    /// A rollback to a release newer than the serving one (one rolled back before): forward,
+    /// so the lock and the calendar of its type judge it as they judge a deploy.
+    pub(crate) fn admit_forward(&self, service: &str, target: &Deployment) -> Result<()> {
+        if let Some(lock) = self.store.flag::<Lock>(service, ServiceFlag::Locked)? {
+            return Err(EngineError::Conflict(format!(
+                "{} is newer than the serving release, so going to it is a deploy, and \
+                 deployments of `{service}` are held by {}. `runway unlock` lifts it",
+                target.version,
+                lock_rule(service, &lock)
+            )));
+        }
+        let Some(spec) = &target.spec else {
+            return Ok(());
+        };
+        let (type_name, t) = spec
+            .deploy_type(target.deploy_type.as_deref())
+            .map_err(EngineError::Conflict)?;
+        let calendar = spec
+            .calendar(&type_name, &t)
+            .map_err(EngineError::Conflict)?;
+        if let Verdict::Closed { rule, next_open } = calendar.check(self.clock.now(), &type_name) {
+            let next = next_open.map_or("no window opens in the next 400 days".into(), |at| {
+                format!("the next window opens {}", when(at, calendar.zone))
+            });
+            return Err(EngineError::Conflict(format!(
+                "{} is newer than the serving release, so going to it is a `{type_name}` \
+                 deployment, which cannot start now: {rule}; {next}",
+                target.version
+            )));
+        }
+        Ok(())
+    }
+
     /// `runway lock --reason`: holds every deployment of `service` until `unlock`.
     pub fn lock(&self, service: &str, by: &str, reason: &str) -> Result<String> {
         if reason.trim().is_empty() {
@@ -623,7 +656,10 @@ impl Engine {
                 continue;
             };
             let counted = self.counting(&d, &t).len() as u32;
+            let serving = self.serving(&d.service)?.map(|r| r.spec);
+            let changed = changed_sections(d.spec.as_ref(), serving.as_ref());
             views.push(ApprovalView {
+                changed,
                 approvals: self.store.approvals(d.id)?,
                 needed: t.approvals,
                 approvers: t.approvers.clone(),
@@ -635,4 +671,20 @@ impl Engine {
         }
         Ok(views)
     }
+}
+
+/// The top-level sections of `spec` that differ from `serving`'s (all of them without one).
+fn changed_sections(spec: Option<&Spec>, serving: Option<&Spec>) -> Vec<String> {
+    let object = |s: Option<&Spec>| match s.map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::Object(map))) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (new, old) = (object(spec), object(serving));
+    let mut keys: Vec<&String> = new.keys().chain(old.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| new.get(*k) != old.get(*k))
+        .cloned()
+        .collect()
 }

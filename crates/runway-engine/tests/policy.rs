@@ -198,6 +198,12 @@ async fn approvals_need_a_quorum_of_others_that_is_fresh_and_of_what_was_asked()
         .await
         .unwrap();
     assert_eq!(d.status, Status::AwaitingApproval, "standard needs 2");
+    let view = &engine.awaiting(Some("web")).unwrap()[0];
+    assert!(
+        view.changed.contains(&"run".to_string()),
+        "a first release: {:?}",
+        view.changed
+    );
     assert!(h.fakes.platform.starts().is_empty(), "nothing started");
     let digest = digest_of(&engine, d.id).await;
 
@@ -487,6 +493,12 @@ async fn a_deploy_without_approvals_supersedes_a_waiting_one_and_a_later_lock_ho
     r.reason = Some("release train".into());
     let d = engine.deploy(r, "ada").await.unwrap();
     let digest = digest_of(&engine, d.id).await;
+    let view = &engine.awaiting(Some("web")).unwrap()[0];
+    assert!(
+        view.changed.is_empty(),
+        "the same config as v3: {:?}",
+        view.changed
+    );
     engine.lock("web", "ops", "INC-8").unwrap();
     let (held, message) = engine
         .approve(d.id, &who("abe", Role::Approver), &digest)
@@ -566,5 +578,54 @@ async fn a_revoked_tokens_approval_no_longer_counts() {
     assert!(
         message.contains("1 of 2"),
         "abe's no longer counts: {message}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_back_is_always_open_and_one_forward_is_judged_as_a_deploy() {
+    let h = Harness::new();
+    let engine = h.engine();
+    for version in ["v1", "v2"] {
+        let d = engine
+            .deploy(request(&h, version, "", Some("quick")), "dee")
+            .await
+            .unwrap();
+        h.finished(&engine, d.id).await;
+    }
+    engine.lock("web", "ops", "INC-9").unwrap();
+    let back = engine
+        .rollback("web", None, None, false, "ops")
+        .await
+        .expect("back is open under a lock");
+    assert_eq!(h.finished(&engine, back.id).await.status, Status::Succeeded);
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+    let err = engine
+        .rollback("web", Some("v2"), None, false, "dee")
+        .await
+        .expect_err("forward is a deploy");
+    assert!(
+        err.to_string().contains("newer than the serving release")
+            && err.to_string().contains("INC-9"),
+        "{err}"
+    );
+    // Outside the window too.
+    engine.unlock("web", "ops").unwrap();
+    h.fakes.clock.set("2026-03-07T12:00:00Z"); // Saturday
+    let err = engine
+        .rollback("web", Some("v2"), None, false, "dee")
+        .await
+        .expect_err("closed");
+    assert!(
+        err.to_string().contains("outside the deploy windows"),
+        "{err}"
+    );
+    h.fakes.clock.set("2026-03-09T13:00:00Z"); // Monday 14:00 CET
+    let forward = engine
+        .rollback("web", Some("v2"), None, false, "dee")
+        .await
+        .expect("open");
+    assert_eq!(
+        h.finished(&engine, forward.id).await.status,
+        Status::Succeeded
     );
 }

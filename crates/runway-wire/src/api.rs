@@ -128,6 +128,9 @@ pub struct ApprovalView {
     pub approvals: Vec<ApprovalRow>,
     /// Those that count now (fresh, distinct, of what it is).
     pub counted: u32,
+    /// The sections of its config that differ from the serving release's (`run`,
+    /// `strategy`, `hooks`, ...); every section of a first deployment.
+    pub changed: Vec<String>,
 }
 
 /// The answer to `runway approve`: the deployment (running once started) and what happened.
