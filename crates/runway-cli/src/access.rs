@@ -1,4 +1,5 @@
-//! `runway tokens` and `runway whoami`: who may use the API, with which role.
+//! `runway tokens`, `runway whoami` and `runway audit`: who may use the API, with which role,
+//! and what they did with it.
 
 use std::process::ExitCode;
 
@@ -78,4 +79,74 @@ pub async fn whoami(cli: &Cli, json: bool) -> Result<ExitCode> {
         println!("{} ({})", me.name, me.role);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since 7d` (days, hours or minutes back from now) or an RFC 3339 time, as RFC 3339.
+fn since_of(text: &str) -> Result<String> {
+    if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+        return Ok(text.to_string());
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let amount: i64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--since `{text}` is not 7d, 12h, 30m or an RFC 3339 time"))?;
+    let back = match unit {
+        "d" => chrono::Duration::days(amount),
+        "h" => chrono::Duration::hours(amount),
+        "m" => chrono::Duration::minutes(amount),
+        _ => anyhow::bail!("--since `{text}` is not 7d, 12h, 30m or an RFC 3339 time"),
+    };
+    Ok((chrono::Utc::now() - back).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+pub async fn audit(cli: &Cli, since: Option<&str>, json: bool) -> Result<ExitCode> {
+    let since = since.map(since_of).transpose()?;
+    let q = since.map_or(String::new(), |s| {
+        format!("?since={}", s.replace('+', "%2B"))
+    });
+    let entries: Vec<runway_wire::record::AuditEntry> =
+        cli.client().get(&format!("/v1/audit{q}")).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = table(&["#", "at", "who", "from", "what", "result"]);
+    for e in &entries {
+        t.add_row(vec![
+            e.seq.to_string(),
+            e.at.chars().take(19).collect(),
+            format!("{} ({})", e.identity, e.role),
+            e.remote.clone(),
+            format!("{} {}", e.action, e.detail),
+            e.result.chars().take(80).collect(),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit_verify(cli: &Cli, head: Option<&str>, json: bool) -> Result<ExitCode> {
+    let q = head.map_or(String::new(), |h| format!("?head={h}"));
+    let check: serde_json::Value = cli.client().get(&format!("/v1/audit/verify{q}")).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&check)?);
+    }
+    match check["problem"].as_str() {
+        Some(problem) => {
+            if !json {
+                println!("the audit trail was tampered with: {problem}");
+            }
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            if !json {
+                println!(
+                    "the audit trail is whole: {} entries, head {}",
+                    check["entries"],
+                    check["head"].as_str().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -465,6 +465,22 @@ pub enum Command {
         #[command(flatten)]
         file: FileArg,
     },
+    /// The audit trail: every state-changing request, who made it, from where, and how it ended.
+    #[command(
+        after_help = "Examples:\n  runway audit --since 7d\n  runway audit verify\n  runway audit verify --head 3f2a..."
+    )]
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditCommand>,
+        /// Only entries of the last DURATION (`7d`, `12h`, `30m`) or since a time (RFC 3339).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Named tokens: who may use the API, with which role (admin only).
     ///
     /// Roles, each allowed what the ones before it are: viewer (reads), deployer (deploys,
@@ -607,6 +623,22 @@ pub enum BaselineCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the trail's hash chain: an entry edited, inserted or deleted is found; with
+    /// --head (a hash kept elsewhere, as notifications carry it), newest entries cut off too.
+    Verify {
+        /// A head hash seen earlier: the trail must still reach it.
+        #[arg(long, value_name = "SHA256")]
+        head: Option<String>,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TokensCommand {
     /// Create a token NAME with ROLE; its secret is printed once and kept only hashed.
     Create {
@@ -736,6 +768,11 @@ impl Command {
                 action: ServiceCommand::Remove { server, .. },
             } => (Some(server), None),
             Approve { server, .. } | Reject { server, .. } => (Some(server), None),
+            Audit {
+                action: Some(AuditCommand::Verify { server, .. }),
+                ..
+            } => (Some(server), None),
+            Audit { server, .. } => (Some(server), None),
             Approvals { target, .. } | Lock { target, .. } | Unlock { target } => service(target),
             Windows { .. } => (None, None),
             Whoami { server, .. }

@@ -147,6 +147,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             deploy::deploy(&cli, version, options).await
         }
         Command::Tokens { action } => access::tokens(&cli, action).await,
+        Command::Audit {
+            action: Some(args::AuditCommand::Verify { head, json, .. }),
+            ..
+        } => access::audit_verify(&cli, head.as_deref(), *json).await,
+        Command::Audit { since, json, .. } => access::audit(&cli, since.as_deref(), *json).await,
         Command::Approvals { json, .. } => policy::approvals(&cli, *json).await,
         Command::Approve {
             id, digest, detach, ..

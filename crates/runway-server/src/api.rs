@@ -90,9 +90,13 @@ pub fn router(
         .route("/v1/whoami", get(whoami))
         .route("/v1/tokens", get(list_tokens).post(create_token))
         .route("/v1/tokens/{name}", delete(revoke_token))
+        .route("/v1/audit", get(audit_trail))
+        .route("/v1/audit/verify", get(audit_verify))
         // After routing, so that the route's path decides the role it needs.
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(middleware::from_fn(json_errors))
+        // Outermost: it sees the final answer of every state-changing request.
+        .layer(middleware::from_fn_with_state(api.clone(), audit))
         .with_state(api)
 }
 
@@ -125,6 +129,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/deployments/{id}/reject"),
     ("POST", "/v1/services/{service}/lock"),
     ("POST", "/v1/services/{service}/unlock"),
+    ("GET", "/v1/audit"),
+    ("GET", "/v1/audit/verify"),
     ("GET", "/v1/whoami"),
     ("GET", "/v1/tokens"),
     ("POST", "/v1/tokens"),
@@ -214,7 +220,7 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
         .unwrap_or_default();
     let needed = required_role(req.method(), &route);
     if !identity.role.allows(needed) {
-        return ApiError::new(
+        let mut response = ApiError::new(
             ErrorCode::Forbidden,
             format!(
                 "{} {route} needs the {needed} role; the token `{}` has {}",
@@ -224,9 +230,129 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
             ),
         )
         .into_response();
+        // For the audit trail, which records refusals too.
+        response.extensions_mut().insert(identity);
+        return response;
     }
-    req.extensions_mut().insert(identity);
-    next.run(req).await
+    req.extensions_mut().insert(identity.clone());
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(identity);
+    response
+}
+
+/// The request fields the audit trail keeps: what was asked, never a config or its secrets.
+const AUDITED_FIELDS: &[&str] = &[
+    "version",
+    "type",
+    "reason",
+    "override",
+    "skip_checks",
+    "from_here",
+    "count",
+    "backup_id",
+    "keep_schema",
+    "revision",
+    "on",
+    "message",
+    "name",
+    "role",
+    "digest",
+];
+
+/// Appends every state-changing request to the audit trail, with who (known from `authorize`,
+/// which runs inside this), from where, what and how it ended, refusals included.
+async fn audit(State(api): State<Api>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        return next.run(req).await;
+    }
+    let remote = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(String::new(), |c| c.0.to_string());
+    let action = format!("{} {}", req.method(), req.uri());
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return ApiError::new(ErrorCode::InvalidRequest, "the request body is too large")
+            .into_response();
+    };
+    let mut detail = serde_json::Map::new();
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&bytes) {
+        for key in AUDITED_FIELDS {
+            if let Some(value) = fields.get(*key) {
+                detail.insert(key.to_string(), value.clone());
+            }
+        }
+        if let Some(service) = fields
+            .get("spec")
+            .and_then(|s| s["service"]["name"].as_str())
+        {
+            detail.insert("service".into(), service.into());
+        }
+    }
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let identity = parts.extensions.get::<Identity>().cloned();
+    let status = parts.status.as_u16();
+    let result = if parts.status.is_success() {
+        "ok".to_string()
+    } else {
+        match serde_json::from_slice::<runway_wire::ErrorBody>(&bytes) {
+            Ok(e) => format!(
+                "{}: {}",
+                serde_json::to_value(e.code)
+                    .ok()
+                    .and_then(|c| c.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                e.message
+            ),
+            Err(_) => format!("status {status}"),
+        }
+    };
+    let entry = runway_wire::record::AuditEntry {
+        seq: 0,
+        at: runway_store::now(),
+        identity: identity
+            .as_ref()
+            .map_or("anonymous".to_string(), |i| i.name.clone()),
+        role: identity.map_or(String::new(), |i| i.role.to_string()),
+        remote,
+        action,
+        detail: serde_json::Value::Object(detail),
+        status,
+        result,
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    if let Err(e) = api.store.append_audit(entry) {
+        tracing::error!("cannot append to the audit trail: {e:#}");
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+async fn audit_trail(
+    State(api): State<Api>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Vec<runway_wire::record::AuditEntry>> {
+    Ok(Json(api.store.audit(q.since.as_deref())?))
+}
+
+async fn audit_verify(
+    State(api): State<Api>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<runway_store::AuditCheck> {
+    Ok(Json(api.store.verify_audit(q.head.as_deref())?))
+}
+
+/// `GET /v1/audit?since=` and `GET /v1/audit/verify?head=`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct AuditQuery {
+    since: Option<String>,
+    head: Option<String>,
 }
 
 /// The identity of a presented token: the bootstrap admin, or a live named token.

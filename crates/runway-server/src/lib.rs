@@ -78,9 +78,12 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         state_dir.display()
     );
 
-    axum::serve(api_listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        api_listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
 
     eprintln!("runway server stopping: draining and stopping replicas");
     state_dir::remove_server_file(&state_dir);

@@ -16,8 +16,11 @@ use std::sync::Mutex;
 mod runbook;
 mod schema;
 
+mod audit;
 mod records;
 mod tokens;
+
+pub use audit::{AuditCheck, GENESIS};
 
 pub use tokens::TokenError;
 

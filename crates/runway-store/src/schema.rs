@@ -35,10 +35,15 @@ const MIGRATIONS: &[Migration] = &[
                types, approvals and locks",
         apply: version_3,
     },
+    Migration {
+        to: 4,
+        what: "the audit trail: every state-changing request, hash-chained",
+        apply: version_4,
+    },
 ];
 
 /// The schema version this runway writes.
-pub const LATEST: u32 = 3;
+pub const LATEST: u32 = 4;
 
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
@@ -151,6 +156,25 @@ fn version_3(tx: &Transaction<'_>) -> Result<()> {
              at            TEXT NOT NULL
          );
          CREATE INDEX approvals_by_deployment ON approvals(deployment_id, id);",
+    )?;
+    Ok(())
+}
+
+fn version_4(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE audit (
+             seq       INTEGER PRIMARY KEY,
+             at        TEXT NOT NULL,
+             identity  TEXT NOT NULL,
+             role      TEXT NOT NULL,
+             remote    TEXT NOT NULL,
+             action    TEXT NOT NULL,
+             detail    TEXT NOT NULL,
+             status    INTEGER NOT NULL,
+             result    TEXT NOT NULL,
+             prev_hash TEXT NOT NULL,
+             hash      TEXT NOT NULL
+         );",
     )?;
     Ok(())
 }

@@ -258,3 +258,29 @@ pub struct ApprovalRow {
     pub digest: String,
     pub at: String,
 }
+
+/// One entry of the audit trail: a state-changing request, who made it, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its place in the trail, from 1.
+    pub seq: i64,
+    pub at: String,
+    /// The token's name (`anonymous` when none was known).
+    pub identity: String,
+    /// Its role (empty when none was known).
+    pub role: String,
+    /// The client's address.
+    pub remote: String,
+    /// `POST /v1/services/web/rollback`.
+    pub action: String,
+    /// What the request asked (its non-secret fields: version, type, reason, count, ...).
+    pub detail: serde_json::Value,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// `ok`, or the error's code and message.
+    pub result: String,
+    /// The hash of the entry before (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 of `prev_hash` and this entry's fields.
+    pub hash: String,
+}

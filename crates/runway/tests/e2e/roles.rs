@@ -227,3 +227,96 @@ async fn tokens_are_shown_once_kept_hashed_and_name_who_did_what() {
     let out = runway_as(&h, &vic, &["whoami"]).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "vic (viewer)");
 }
+
+/// Issue 15's audit trail: every state-changing request, refusals too, with who, role, from
+/// where, what (never a config or its secrets) and the result; `runway audit verify` finds an
+/// edited entry, and a cut-off trail against a head kept elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_records_every_change_and_finds_tampering() {
+    let h = Harness::start().await;
+    let api: std::net::SocketAddr = h.server_file()["api"].as_str().unwrap().parse().unwrap();
+    let dee = create_token(&h, "dee", "deployer").await;
+    let vic = create_token(&h, "vic", "viewer").await;
+    let mut app = App::default();
+    app.env
+        .push(("DB_PASSWORD".into(), "hunter2-secret".into()));
+    let file = h.write("runway.toml", &app);
+    let file = file.to_str().unwrap();
+    let out = runway_as(&h, &dee, &["-f", file, "deploy", "v1", "--reason", "first"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = runway_as(&h, &vic, &["-f", file, "deploy", "v2"]).await;
+    assert_eq!(out.status.code(), Some(6));
+    let (status, _) = api_request(
+        api,
+        "POST",
+        "/v1/services/web/scale",
+        "{\"count\": 2}",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let out = h.runway(&["audit", "--json", "--since", "1h"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let trail = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !trail.contains("hunter2"),
+        "no secret in the audit trail: {trail}"
+    );
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&trail).unwrap();
+    let find = |who: &str, action: &str| {
+        entries
+            .iter()
+            .find(|e| e["identity"] == who && e["action"].as_str().unwrap().starts_with(action))
+            .unwrap_or_else(|| panic!("no {who} {action} in {trail}"))
+            .clone()
+    };
+    let deploy = find("dee", "POST /v1/deployments");
+    assert_eq!(deploy["role"], "deployer");
+    assert_eq!(deploy["status"], 201);
+    assert_eq!(deploy["result"], "ok");
+    assert_eq!(deploy["detail"]["version"], "v1");
+    assert_eq!(deploy["detail"]["reason"], "first");
+    assert_eq!(deploy["detail"]["service"], "web");
+    assert!(
+        deploy["remote"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{deploy}"
+    );
+    let refused = find("vic", "POST /v1/deployments");
+    assert_eq!(refused["status"], 403);
+    assert!(
+        refused["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("forbidden: "),
+        "{refused}"
+    );
+    let anonymous = find("anonymous", "POST /v1/services/web/scale");
+    assert_eq!(anonymous["status"], 401);
+    let created = find("bootstrap-admin", "POST /v1/tokens");
+    assert_eq!(created["detail"]["name"], "dee");
+    assert!(!trail.contains(&dee[4..]), "no token secret in the trail");
+
+    // Whole, then edited in the database: found.
+    let out = h.runway(&["audit", "verify", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let check: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let head = check["head"].as_str().unwrap().to_string();
+    assert_eq!(check["entries"], entries.len() as i64, "{check}");
+    let db = rusqlite::Connection::open(h.state_path().join("state.db")).unwrap();
+    db.execute("UPDATE audit SET identity = 'ada' WHERE seq = 2", [])
+        .unwrap();
+    let out = h.runway(&["audit", "verify"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("entry #2 was edited"), "{}", text(&out));
+    db.execute(
+        "UPDATE audit SET identity = 'bootstrap-admin' WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    // Cut off: the newest entries deleted look whole alone, not against the head kept before.
+    db.execute("DELETE FROM audit WHERE seq >= 4", []).unwrap();
+    let out = h.runway(&["audit", "verify", "--head", &head]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cut off"), "{}", text(&out));
+}
