@@ -82,6 +82,32 @@ struct NewOperation<'a> {
     existing: Option<DeploymentId>,
 }
 
+impl<'a> NewOperation<'a> {
+    /// An operation on a release that serves or served (a rollback, a restore, a scale): no
+    /// preflight, no type, no approval.
+    fn on_release(
+        kind: Kind,
+        version: &'a str,
+        spec: Spec,
+        base_dir: &'a str,
+        by: &'a str,
+    ) -> NewOperation<'a> {
+        NewOperation {
+            kind,
+            version,
+            spec,
+            base_dir,
+            args: Default::default(),
+            preflight: Preflight::NotApplicable,
+            by,
+            reason: None,
+            deploy_type: None,
+            digest: None,
+            existing: None,
+        }
+    }
+}
+
 /// Whether a deployment runs its preflight checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preflight {
@@ -608,21 +634,18 @@ impl Engine {
         let base_dir = release.base_dir.to_string_lossy().to_string();
         let rollback = self
             .start_operation(NewOperation {
-                kind: Kind::Rollback,
-                version: &release.version,
-                spec: release.spec,
-                base_dir: &base_dir,
                 args: operation::OperationArgs {
                     release_of: Some(release.id),
                     keep_schema,
                     backup_id: None,
                 },
-                preflight: Preflight::NotApplicable,
-                by,
-                reason: None,
-                deploy_type: None,
-                digest: None,
-                existing: None,
+                ..NewOperation::on_release(
+                    Kind::Rollback,
+                    &release.version,
+                    release.spec,
+                    &base_dir,
+                    by,
+                )
             })
             .await?;
         self.supersede_waiting(service, rollback.id, "rollback");
@@ -737,21 +760,12 @@ impl Engine {
         })?;
         let base_dir = release.base_dir.to_string_lossy().to_string();
         self.start_operation(NewOperation {
-            kind: Kind::Restore,
-            version: &release.version,
-            spec: release.spec,
-            base_dir: &base_dir,
             args: operation::OperationArgs {
                 release_of: Some(release.id),
                 keep_schema: false,
                 backup_id: Some(backup_id),
             },
-            preflight: Preflight::NotApplicable,
-            by,
-            reason: None,
-            deploy_type: None,
-            digest: None,
-            existing: None,
+            ..NewOperation::on_release(Kind::Restore, &release.version, release.spec, &base_dir, by)
         })
         .await
     }
@@ -783,19 +797,13 @@ impl Engine {
         let mut spec = serving.spec.clone();
         spec.run.replicas = count;
         let base_dir = serving.base_dir.to_string_lossy().to_string();
-        self.start_operation(NewOperation {
-            kind: Kind::Scale,
-            version: &serving.version,
+        self.start_operation(NewOperation::on_release(
+            Kind::Scale,
+            &serving.version,
             spec,
-            base_dir: &base_dir,
-            args: Default::default(),
-            preflight: Preflight::NotApplicable,
+            &base_dir,
             by,
-            reason: None,
-            deploy_type: None,
-            digest: None,
-            existing: None,
-        })
+        ))
         .await
     }
 
