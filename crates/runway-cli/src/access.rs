@@ -101,11 +101,7 @@ fn since_of(text: &str) -> Result<String> {
 
 pub async fn audit(cli: &Cli, since: Option<&str>, json: bool) -> Result<ExitCode> {
     let since = since.map(since_of).transpose()?;
-    let q = since.map_or(String::new(), |s| {
-        format!("?since={}", s.replace('+', "%2B"))
-    });
-    let entries: Vec<runway_wire::record::AuditEntry> =
-        cli.client().get(&format!("/v1/audit{q}")).await?;
+    let entries = cli.client().audit(since.as_deref()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(ExitCode::SUCCESS);
@@ -126,12 +122,11 @@ pub async fn audit(cli: &Cli, since: Option<&str>, json: bool) -> Result<ExitCod
 }
 
 pub async fn audit_verify(cli: &Cli, head: Option<&str>, json: bool) -> Result<ExitCode> {
-    let q = head.map_or(String::new(), |h| format!("?head={h}"));
-    let check: serde_json::Value = cli.client().get(&format!("/v1/audit/verify{q}")).await?;
+    let check = cli.client().audit_verify(head).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&check)?);
     }
-    match check["problem"].as_str() {
+    match &check.problem {
         Some(problem) => {
             if !json {
                 println!("the audit trail was tampered with: {problem}");
@@ -142,8 +137,7 @@ pub async fn audit_verify(cli: &Cli, head: Option<&str>, json: bool) -> Result<E
             if !json {
                 println!(
                     "the audit trail is whole: {} entries, head {}",
-                    check["entries"],
-                    check["head"].as_str().unwrap_or("")
+                    check.entries, check.head
                 );
             }
             Ok(ExitCode::SUCCESS)

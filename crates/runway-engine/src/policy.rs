@@ -87,6 +87,22 @@ fn lock_rule(service: &str, lock: &Lock) -> String {
     )
 }
 
+/// When a closed calendar opens next, for a refusal.
+fn next_window(next_open: Option<DateTime<Utc>>, zone: runway_calendar::Tz) -> String {
+    match next_open {
+        Some(at) => format!("the next window opens {}", when(at, zone)),
+        None => "no window opens in the next 400 days".to_string(),
+    }
+}
+
+/// Whether `role` is one the type lists as its approvers (or above one).
+fn may_approve(t: &DeployType, role: Role) -> bool {
+    t.approvers
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .any(|r| role.allows(r))
+}
+
 /// `at` in the calendar's zone and in UTC, for a person.
 fn when(at: DateTime<Utc>, zone: runway_calendar::Tz) -> String {
     let local = at.with_timezone(&zone);
@@ -184,10 +200,7 @@ impl Engine {
             .map_err(EngineError::BadRequest)?;
         if let Verdict::Closed { rule, next_open } = calendar.check(self.clock.now(), &type_name) {
             if !request.override_policy {
-                let next = match next_open {
-                    Some(at) => format!("the next window opens {}", when(at, calendar.zone)),
-                    None => "no window opens in the next 400 days".to_string(),
-                };
+                let next = next_window(next_open, calendar.zone);
                 return Err(EngineError::Conflict(format!(
                     "a `{type_name}` deployment of `{name}` cannot start now: {rule}; {next}. \
                      `runway windows` shows the calendar; an admin may deploy anyway with \
@@ -280,9 +293,7 @@ impl Engine {
             .calendar(&type_name, &t)
             .map_err(EngineError::Conflict)?;
         if let Verdict::Closed { rule, next_open } = calendar.check(self.clock.now(), &type_name) {
-            let next = next_open.map_or("no window opens in the next 400 days".into(), |at| {
-                format!("the next window opens {}", when(at, calendar.zone))
-            });
+            let next = next_window(next_open, calendar.zone);
             return Err(EngineError::Conflict(format!(
                 "{} is newer than the serving release, so going to it is a `{type_name}` \
                  deployment, which cannot start now: {rule}; {next}",
@@ -509,12 +520,7 @@ impl Engine {
                 by.name
             )));
         }
-        let allowed = t
-            .approvers
-            .iter()
-            .filter_map(|r| Role::parse(r))
-            .any(|r| by.role.allows(r));
-        if !allowed {
+        if !may_approve(&t, by.role) {
             return Err(EngineError::Forbidden(format!(
                 "a `{type_name}` deployment is approved by {}; {} is {}",
                 t.approvers.join(" or "),
@@ -564,9 +570,7 @@ impl Engine {
             .map_err(EngineError::Conflict)?;
         if let Verdict::Closed { rule, next_open } = calendar.check(self.clock.now(), &type_name) {
             if !pending.overridden.contains(&rule) {
-                let next = next_open.map_or("no window opens in the next 400 days".into(), |at| {
-                    format!("the next window opens {}", when(at, calendar.zone))
-                });
+                let next = next_window(next_open, calendar.zone);
                 return Ok((
                     d,
                     format!(
@@ -605,12 +609,7 @@ impl Engine {
                 "a rejection needs a reason: --reason".into(),
             ));
         }
-        let approver = t
-            .approvers
-            .iter()
-            .filter_map(|r| Role::parse(r))
-            .any(|r| by.role.allows(r));
-        if !approver && by.name != d.requested_by {
+        if !may_approve(&t, by.role) && by.name != d.requested_by {
             return Err(EngineError::Forbidden(format!(
                 "only its approvers ({}) or its requester ({}) may reject deployment #{id}",
                 t.approvers.join(", "),

@@ -344,15 +344,8 @@ async fn audit_trail(
 async fn audit_verify(
     State(api): State<Api>,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<runway_store::AuditCheck> {
+) -> ApiResult<runway_wire::record::AuditCheck> {
     Ok(Json(api.store.verify_audit(q.head.as_deref())?))
-}
-
-/// `GET /v1/audit?since=` and `GET /v1/audit/verify?head=`.
-#[derive(Debug, Default, serde::Deserialize)]
-struct AuditQuery {
-    since: Option<String>,
-    head: Option<String>,
 }
 
 /// The identity of a presented token: the bootstrap admin, or a live named token.

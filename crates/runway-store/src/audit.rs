@@ -5,7 +5,7 @@
 //! entries cut off too.
 
 use anyhow::Result;
-use runway_wire::record::AuditEntry;
+pub use runway_wire::record::{AuditCheck, AuditEntry};
 use rusqlite::params;
 
 use crate::Store;
@@ -35,17 +35,6 @@ pub fn entry_hash(prev_hash: &str, entry: &AuditEntry) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// What `verify` found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditCheck {
-    /// Entries checked.
-    pub entries: i64,
-    /// The hash of the newest entry (GENESIS when there is none).
-    pub head: String,
-    /// The first problem, if any: which entry and what is wrong with it.
-    pub problem: Option<String>,
 }
 
 impl Store {

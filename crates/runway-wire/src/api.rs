@@ -505,6 +505,16 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
+/// `GET /v1/audit?since=` (entries at or after an RFC 3339 time) and `GET /v1/audit/verify?head=`
+/// (a head hash the trail must still reach).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+}
+
 /// `GET /v1/deployments/{id}/events`: the journal entries after `after`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct EventsQuery {

@@ -14,7 +14,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::api::*;
 use crate::id::DeploymentId;
-use crate::record::{BackupRow, Deployment, HookRun};
+use crate::record::{AuditCheck, AuditEntry, BackupRow, Deployment, HookRun};
 use crate::{ErrorBody, ErrorCode};
 
 /// Where the API is and the bearer token it wants.
@@ -195,6 +195,24 @@ impl Client {
     pub async fn unlock(&self, service: &str) -> Result<Message> {
         self.post(&self.of(service, "unlock"), &serde_json::json!({}))
             .await
+    }
+
+    /// The audit trail, oldest first (at or after `since`, RFC 3339).
+    pub async fn audit(&self, since: Option<&str>) -> Result<Vec<AuditEntry>> {
+        let q = query(&AuditQuery {
+            since: since.map(str::to_string),
+            head: None,
+        })?;
+        self.get(&format!("/v1/audit{q}")).await
+    }
+
+    /// Checks the audit trail's chain (and that it still reaches `head`).
+    pub async fn audit_verify(&self, head: Option<&str>) -> Result<AuditCheck> {
+        let q = query(&AuditQuery {
+            since: None,
+            head: head.map(str::to_string),
+        })?;
+        self.get(&format!("/v1/audit/verify{q}")).await
     }
 
     /// The identity the client's token is, and its role.

@@ -284,3 +284,14 @@ pub struct AuditEntry {
     /// SHA-256 of `prev_hash` and this entry's fields.
     pub hash: String,
 }
+
+/// What `runway audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheck {
+    /// Entries checked.
+    pub entries: i64,
+    /// The hash of the newest entry (64 zeros when there is none).
+    pub head: String,
+    /// The first problem, if any: which entry and what is wrong with it.
+    pub problem: Option<String>,
+}
