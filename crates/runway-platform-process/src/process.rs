@@ -126,11 +126,32 @@ pub fn start_time(pid: i32) -> Option<u64> {
     fields.get(22 - 3)?.parse().ok()
 }
 
-/// A free loopback port, for a replica to listen on.
+/// A free loopback port, for a replica to listen on. The port is free when it is found, not
+/// held: the kernel may hand the same one out again before the replica binds it, so the ports
+/// handed out lately are remembered and skipped (two replicas of one rollout once got the same
+/// port, and the second could not listen).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::collections::VecDeque;
+    use std::sync::{Mutex, OnceLock};
+    static RECENT: OnceLock<Mutex<VecDeque<u16>>> = OnceLock::new();
+    let recent = RECENT.get_or_init(|| Mutex::new(VecDeque::new()));
+    for _ in 0..64 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.contains(&port) {
+            continue;
+        }
+        if recent.len() >= 256 {
+            recent.pop_front();
+        }
+        recent.push_back(port);
+        return Ok(port);
+    }
+    Err(std::io::Error::other(
+        "the kernel kept handing out ports given to replicas moments ago",
+    ))
 }
 
 /// The last lines a replica wrote, to explain why it failed, with the secrets of its
@@ -145,5 +166,18 @@ pub fn last_words(log_path: &Path, cmd: &Command) -> String {
             format!("; last output: {}", redactor.redact(&lines.join(" | ")))
         }
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod free_port_tests {
+    /// Ports handed out one after another are all different, though none is held.
+    #[test]
+    fn ports_handed_out_lately_are_not_handed_out_again() {
+        let ports: Vec<u16> = (0..100).map(|_| super::free_port().unwrap()).collect();
+        let mut unique = ports.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len());
     }
 }
