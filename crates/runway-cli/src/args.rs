@@ -209,6 +209,14 @@ pub enum Command {
         /// recorded). It never passes approvals.
         #[arg(long = "override", requires = "reason")]
         override_policy: bool,
+        /// The commit VERSION was built from; its time is read from the git repository of
+        /// runway.toml's directory (for lead time in `runway report dora`).
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+        /// When the change was committed (RFC 3339, e.g. 2026-11-30T09:15:00Z), instead of
+        /// reading it from git.
+        #[arg(long, value_name = "TIME")]
+        commit_time: Option<String>,
         #[command(flatten)]
         file: FileArg,
         #[command(flatten)]

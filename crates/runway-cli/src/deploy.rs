@@ -29,6 +29,8 @@ pub struct DeployOptions {
     pub reason: Option<String>,
     pub deploy_type: Option<String>,
     pub override_policy: bool,
+    pub commit: Option<String>,
+    pub commit_time: Option<String>,
 }
 
 pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<ExitCode> {
@@ -39,11 +41,22 @@ pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<
         reason,
         deploy_type,
         override_policy,
+        commit,
+        commit_time,
     } = options;
     let spec = match runway_spec::parse_file(&cli.file()) {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("{e}");
+            eprintln!("nothing was deployed");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let base_dir = base_dir_of(&cli.file())?;
+    let commit_time = match commit_time_of(commit.as_deref(), commit_time, &base_dir) {
+        Ok(time) => time,
+        Err(e) => {
+            eprintln!("error: {e}");
             eprintln!("nothing was deployed");
             return Ok(ExitCode::from(2));
         }
@@ -73,18 +86,61 @@ pub async fn deploy(cli: &Cli, version: &str, options: DeployOptions) -> Result<
     let req = DeployRequest {
         version: version.to_string(),
         spec,
-        base_dir: base_dir_of(&cli.file())?,
+        base_dir,
         skip_checks,
         from_here,
         reason,
         deploy_type,
         override_policy,
+        commit,
+        commit_time,
     };
     let d = start(client.deploy(&req).await)?;
     if d.status == runway_wire::record::Status::AwaitingApproval {
         return crate::policy::said_waiting(cli, &d).await;
     }
     follow(cli, d, detach).await
+}
+
+/// When the deployed change was committed: `--commit-time` as given (RFC 3339, normalized to
+/// UTC), else `--commit`'s committer time read from the git repository at `dir` (git run
+/// directly, no shell), else unknown.
+fn commit_time_of(
+    commit: Option<&str>,
+    given: Option<String>,
+    dir: &str,
+) -> Result<Option<String>, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Some(given) = given {
+        let at = time::OffsetDateTime::parse(&given, &Rfc3339).map_err(|e| {
+            format!("--commit-time `{given}` is not an RFC 3339 time ({e}); write e.g. 2026-11-30T09:15:00Z")
+        })?;
+        return Ok(Some(
+            at.to_offset(time::UtcOffset::UTC)
+                .format(&Rfc3339)
+                .map_err(|e| e.to_string())?,
+        ));
+    }
+    let Some(sha) = commit else { return Ok(None) };
+    if sha.is_empty() || sha.starts_with('-') || !sha.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "--commit `{sha}` is not a commit id (hex digits, as `git rev-parse HEAD` prints)"
+        ));
+    }
+    let out = std::process::Command::new("git")
+        .args(["-C", dir, "show", "-s", "--format=%cI", sha, "--"])
+        .output()
+        .map_err(|e| {
+            format!("cannot run git to read commit {sha}'s time: {e}; give --commit-time")
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "git in {dir} does not know commit {sha}: {}; give --commit-time",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    commit_time_of(None, Some(text), dir)
 }
 
 pub async fn rollback(
@@ -320,4 +376,67 @@ pub async fn remove_service(cli: &Cli, name: &str, force: bool) -> Result<ExitCo
     }
     let answer = cli.client().remove_service(name, force).await;
     print_message(answer)
+}
+
+#[cfg(test)]
+mod commit_tests {
+    use super::commit_time_of;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_COMMITTER_DATE", "2026-11-29T08:30:00+01:00")
+            .env("GIT_AUTHOR_DATE", "2026-11-29T08:30:00+01:00")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn the_commit_time_comes_from_git_or_the_flag_and_bad_input_is_refused() {
+        let repo = tempfile::tempdir().unwrap();
+        let dir = repo.path();
+        git(dir, &["init", "-q"]);
+        std::fs::write(dir.join("runway.toml"), "").unwrap();
+        git(dir, &["add", "."]);
+        git(
+            dir,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "commit",
+                "-qm",
+                "x",
+            ],
+        );
+        let sha = git(dir, &["rev-parse", "HEAD"]);
+        let d = dir.to_str().unwrap();
+        // Read from git, normalized to UTC.
+        assert_eq!(
+            commit_time_of(Some(&sha), None, d).unwrap().as_deref(),
+            Some("2026-11-29T07:30:00Z")
+        );
+        // Given: wins over git.
+        assert_eq!(
+            commit_time_of(Some(&sha), Some("2026-11-28T10:00:00-05:00".into()), d)
+                .unwrap()
+                .as_deref(),
+            Some("2026-11-28T15:00:00Z")
+        );
+        assert_eq!(commit_time_of(None, None, d).unwrap(), None);
+        let bad_time = commit_time_of(None, Some("yesterday".into()), d).unwrap_err();
+        assert!(bad_time.contains("not an RFC 3339 time"), "{bad_time}");
+        let unknown = commit_time_of(Some("deadbeef"), None, d).unwrap_err();
+        assert!(
+            unknown.contains("does not know commit deadbeef"),
+            "{unknown}"
+        );
+        // An option in disguise never reaches git as one.
+        let option = commit_time_of(Some("--output=/tmp/x"), None, d).unwrap_err();
+        assert!(option.contains("is not a commit id"), "{option}");
+    }
 }

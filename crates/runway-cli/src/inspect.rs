@@ -335,7 +335,10 @@ pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<Exi
                 d.kind.as_str().to_string(),
                 d.version.clone(),
                 d.previous_version.clone().unwrap_or_else(|| "-".into()),
-                d.status.as_str().to_string(),
+                match d.rolled_back_by {
+                    Some(by) => format!("{}, rolled back by #{by}", d.status.as_str()),
+                    None => d.status.as_str().to_string(),
+                },
                 output::short_time(&d.started_at),
                 took,
             ]);

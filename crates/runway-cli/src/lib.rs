@@ -134,6 +134,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             reason,
             deploy_type,
             override_policy,
+            commit,
+            commit_time,
             ..
         } => {
             let options = deploy::DeployOptions {
@@ -143,6 +145,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 reason: reason.clone(),
                 deploy_type: deploy_type.clone(),
                 override_policy: *override_policy,
+                commit: commit.clone(),
+                commit_time: commit_time.clone(),
             };
             deploy::deploy(&cli, version, options).await
         }

@@ -78,6 +78,9 @@ struct NewOperation<'a> {
     /// A deploy's type and digest (`[types]`, approvals).
     deploy_type: Option<&'a str>,
     digest: Option<&'a str>,
+    /// The commit a deploy ships and when it was made (lead time).
+    commit: Option<&'a str>,
+    commit_time: Option<&'a str>,
     /// The record of a deployment that waited for approval, which this starts.
     existing: Option<DeploymentId>,
 }
@@ -103,6 +106,8 @@ impl<'a> NewOperation<'a> {
             reason: None,
             deploy_type: None,
             digest: None,
+            commit: None,
+            commit_time: None,
             existing: None,
         }
     }
@@ -478,6 +483,8 @@ impl Engine {
                 reason: request.reason.as_deref(),
                 deploy_type: Some(&admitted.type_name),
                 digest: Some(&admitted.digest),
+                commit: request.commit.as_deref(),
+                commit_time: request.commit_time.as_deref(),
                 existing: None,
             })
             .await?;
@@ -509,6 +516,8 @@ impl Engine {
             reason: d.request_reason.as_deref(),
             deploy_type: d.deploy_type.as_deref(),
             digest: d.digest.as_deref(),
+            commit: d.commit.as_deref(),
+            commit_time: d.commit_time.as_deref(),
             existing: Some(d.id),
         })
         .await
@@ -595,7 +604,9 @@ impl Engine {
             }
             (None, None) => history
                 .iter()
-                .filter(|d| d.status == Status::Succeeded && d.id < serving.id)
+                .filter(|d| {
+                    d.status == Status::Succeeded && d.rolled_back_by.is_none() && d.id < serving.id
+                })
                 .find(|d| d.version != serving.version)
                 .ok_or_else(|| {
                     EngineError::NotFound(format!(
@@ -819,6 +830,8 @@ impl Engine {
             reason,
             deploy_type,
             digest,
+            commit,
+            commit_time,
             existing,
         } = op;
         let name = spec.service.name.clone();
@@ -865,6 +878,8 @@ impl Engine {
                         request_reason: reason,
                         deploy_type,
                         digest,
+                        commit,
+                        commit_time,
                         status: Status::Running,
                     })?,
                 };

@@ -29,7 +29,6 @@ pub(super) enum Ended {
 pub(super) struct Replaced {
     version: String,
     after: DeploymentId,
-    reason: String,
 }
 
 /// What an operation stored about itself when it started (its `progress` at first).
@@ -103,7 +102,6 @@ impl Engine {
             .map(|p| Replaced {
                 version: p.version.clone(),
                 after: args.release_of.unwrap_or(target.id),
-                reason: format!("rolled back to {} by deployment #{id}", target.version),
             });
         self.record(&svc, id, ended, started, replaced);
     }
@@ -199,7 +197,7 @@ impl Engine {
             if let Some(r) = replaced {
                 if let Err(e) = self
                     .store
-                    .mark_version_rolled_back(&svc.name, &r.version, r.after, &r.reason)
+                    .record_rolled_back(&svc.name, &r.version, r.after, id)
                 {
                     tracing::error!("cannot record the rollback of {}: {e:#}", r.version);
                 }

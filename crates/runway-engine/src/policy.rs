@@ -382,6 +382,8 @@ impl Engine {
                 request_reason: request.reason.as_deref(),
                 deploy_type: Some(&admitted.type_name),
                 digest: Some(&admitted.digest),
+                commit: request.commit.as_deref(),
+                commit_time: request.commit_time.as_deref(),
                 status: Status::AwaitingApproval,
             })?;
         self.store.ensure_service(name)?;

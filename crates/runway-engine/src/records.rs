@@ -52,13 +52,14 @@ pub trait Records: Send + Sync {
     fn approvals(&self, id: DeploymentId) -> Result<Vec<ApprovalRow>>;
     /// The identities whose tokens were revoked: their approvals no longer count.
     fn revoked_identities(&self) -> Result<Vec<String>>;
-    /// Marks the succeeded deployments of `version` after deployment `after` as rolled back.
-    fn mark_version_rolled_back(
+    /// Records that deployment `by` went back past the succeeded deployments of `version`
+    /// after deployment `after` (their own status stays: records are append-only).
+    fn record_rolled_back(
         &self,
         service: &str,
         version: &str,
         after: DeploymentId,
-        reason: &str,
+        by: DeploymentId,
     ) -> Result<()>;
     fn journal(
         &self,

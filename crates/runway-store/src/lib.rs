@@ -110,6 +110,9 @@ fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         request_reason: r.get("request_reason")?,
         deploy_type: r.get("deploy_type")?,
         digest: r.get("digest")?,
+        rolled_back_by: r.get("rolled_back_by")?,
+        commit: r.get("commit_sha")?,
+        commit_time: r.get("commit_time")?,
     })
 }
 
@@ -160,6 +163,8 @@ mod tests {
                     request_reason: None,
                     deploy_type: None,
                     digest: None,
+                    commit: None,
+                    commit_time: None,
                     status: Status::Running,
                 })
                 .unwrap()
@@ -203,6 +208,8 @@ mod tests {
                 request_reason: None,
                 deploy_type: None,
                 digest: None,
+                commit: None,
+                commit_time: None,
                 status: Status::Running,
             })
             .unwrap();

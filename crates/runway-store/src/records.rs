@@ -22,8 +22,8 @@ impl Records for Store {
         conn.execute(
             "INSERT INTO deployments (service, kind, version, previous_version, previous_release_id,
                  status, spec, base_dir, started_at, requested_by, request_reason, deploy_type,
-                 digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 digest, commit_sha, commit_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 d.service,
                 d.kind.as_str(),
@@ -38,6 +38,8 @@ impl Records for Store {
                 d.request_reason,
                 d.deploy_type,
                 d.digest,
+                d.commit,
+                d.commit_time,
             ],
         )?;
         Ok(conn.last_insert_rowid().into())
@@ -178,21 +180,22 @@ impl Records for Store {
         Ok(())
     }
 
-    /// Marks every succeeded deployment of `version` newer than `after` as rolled back: after
-    /// going back past a version, none of its releases (a deploy, then a scale change of it) is
-    /// a rollback target any more.
-    fn mark_version_rolled_back(
+    /// Records deployment `by` on every succeeded deployment of `version` newer than `after`
+    /// that no rollback went past yet: after going back past a version, none of its releases
+    /// (a deploy, then a scale change of it) is a rollback target any more. Their status, their
+    /// own outcome, stays.
+    fn record_rolled_back(
         &self,
         service: &str,
         version: &str,
         after: DeploymentId,
-        reason: &str,
+        by: DeploymentId,
     ) -> Result<()> {
         self.conn().execute(
-            "UPDATE deployments SET status = 'rolled_back', reason = ?4,
-                 finished_at = COALESCE(finished_at, ?5)
-             WHERE service = ?1 AND version = ?2 AND id > ?3 AND status = 'succeeded'",
-            params![service, version, after, reason, now()],
+            "UPDATE deployments SET rolled_back_by = ?4
+             WHERE service = ?1 AND version = ?2 AND id > ?3 AND status = 'succeeded'
+               AND rolled_back_by IS NULL",
+            params![service, version, after, by],
         )?;
         Ok(())
     }

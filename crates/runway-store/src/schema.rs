@@ -40,10 +40,16 @@ const MIGRATIONS: &[Migration] = &[
         what: "the audit trail: every state-changing request, hash-chained",
         apply: version_4,
     },
+    Migration {
+        to: 5,
+        what: "append-only outcomes (a later rollback is recorded beside them), the commit \
+               each deployment shipped, incidents and notification deliveries",
+        apply: version_5,
+    },
 ];
 
 /// The schema version this runway writes.
-pub const LATEST: u32 = 4;
+pub const LATEST: u32 = 5;
 
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
@@ -174,6 +180,56 @@ fn version_4(tx: &Transaction<'_>) -> Result<()> {
              result    TEXT NOT NULL,
              prev_hash TEXT NOT NULL,
              hash      TEXT NOT NULL
+         );",
+    )?;
+    Ok(())
+}
+
+/// Version 5: records that explain themselves.
+///
+/// A deployment's status is its own outcome and is never rewritten: a later rollback past it
+/// is `rolled_back_by`. Earlier runways rewrote `succeeded` into `rolled_back` with the reason
+/// "rolled back to V by deployment #N"; those rows get their outcome back here (the text is
+/// runway's own, so it is read exactly).
+fn version_5(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE deployments ADD COLUMN rolled_back_by INTEGER;
+         ALTER TABLE deployments ADD COLUMN commit_sha TEXT;
+         ALTER TABLE deployments ADD COLUMN commit_time TEXT;
+         UPDATE deployments
+            SET status = 'succeeded',
+                rolled_back_by = CAST(substr(reason, instr(reason, ' by deployment #') + 16)
+                                      AS INTEGER),
+                reason = NULL
+          WHERE status = 'rolled_back' AND reason LIKE 'rolled back to % by deployment #%';
+         CREATE TABLE incidents (
+             id            INTEGER PRIMARY KEY AUTOINCREMENT,
+             service       TEXT NOT NULL,
+             deployment_id INTEGER,
+             cause         TEXT NOT NULL,
+             severity      TEXT NOT NULL,
+             title         TEXT NOT NULL,
+             opened_at     TEXT NOT NULL,
+             impact        TEXT,
+             acked_at      TEXT,
+             acked_by      TEXT,
+             resolved_at   TEXT,
+             resolved_by   TEXT,
+             resolution    TEXT
+         );
+         CREATE INDEX incidents_by_deployment ON incidents(deployment_id);
+         CREATE TABLE deliveries (
+             id            INTEGER PRIMARY KEY AUTOINCREMENT,
+             at            TEXT NOT NULL,
+             target        TEXT NOT NULL,
+             notice        TEXT NOT NULL,
+             service       TEXT,
+             deployment_id INTEGER,
+             incident_id   INTEGER,
+             attempts      INTEGER NOT NULL,
+             outcome       TEXT NOT NULL,
+             status        INTEGER,
+             error         TEXT
          );",
     )?;
     Ok(())
@@ -329,6 +385,58 @@ mod tests {
             shown.contains(&format!("schema version {}", LATEST + 1))
                 && shown.contains("written by a newer runway"),
             "{shown}"
+        );
+    }
+
+    /// Version 4 rewrote a release that a later rollback went past into `rolled_back`, with
+    /// runway's own reason; version 5 gives it its outcome back and records the rollback beside
+    /// it. A release the judge rolled back itself keeps its status and reason.
+    #[test]
+    fn rewritten_outcomes_are_given_back_by_version_5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            conn.execute_batch(VERSION_1).unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.to <= 4) {
+                let tx = conn.transaction().unwrap();
+                (m.apply)(&tx).unwrap();
+                tx.pragma_update(None, "user_version", m.to).unwrap();
+                tx.commit().unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO deployments (id, service, kind, version, status, reason, spec,
+                     base_dir, started_at, requested_by)
+                 VALUES
+                   (1, 'web', 'deploy', 'v1', 'succeeded', NULL, '{}', '/srv', 't', ''),
+                   (2, 'web', 'deploy', 'v2', 'rolled_back',
+                    'rolled back to v1 by deployment #13', '{}', '/srv', 't', ''),
+                   (3, 'web', 'deploy', 'v3', 'rolled_back',
+                    'canary analysis failed: error rate 0.2 > 0.05', '{}', '/srv', 't', '');",
+            )
+            .unwrap();
+        }
+        drop(crate::Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, String, Option<String>, Option<i64>)> = conn
+            .prepare("SELECT id, status, reason, rolled_back_by FROM deployments ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, "succeeded".into(), None, None),
+                (2, "succeeded".into(), None, Some(13)),
+                (
+                    3,
+                    "rolled_back".into(),
+                    Some("canary analysis failed: error rate 0.2 > 0.05".into()),
+                    None
+                ),
+            ]
         );
     }
 }

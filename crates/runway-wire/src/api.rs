@@ -33,6 +33,12 @@ pub struct DeployRequest {
     /// holds; the override is recorded.
     #[serde(default, rename = "override")]
     pub override_policy: bool,
+    /// `--commit`: the commit this version was built from, for lead time (DORA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// When that commit was made, RFC 3339 (read from git by the CLI, or `--commit-time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<String>,
 }
 
 impl DeployRequest {
@@ -47,6 +53,8 @@ impl DeployRequest {
             reason: None,
             deploy_type: None,
             override_policy: false,
+            commit: None,
+            commit_time: None,
         }
     }
 }

@@ -110,6 +110,17 @@ pub struct Deployment {
     /// What an approval of it is bound to: the SHA-256 of its version, whole config and type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The later deployment that went back past this one. Its `status` stays its own outcome
+    /// (records are append-only): a release that succeeded and was rolled back a day later
+    /// shows both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_by: Option<DeploymentId>,
+    /// The commit it ships (`--commit`), for lead time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// When that change was committed (RFC 3339; `--commit` read from git, or `--commit-time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,6 +231,8 @@ pub struct NewDeployment<'a> {
     pub request_reason: Option<&'a str>,
     pub deploy_type: Option<&'a str>,
     pub digest: Option<&'a str>,
+    pub commit: Option<&'a str>,
+    pub commit_time: Option<&'a str>,
     /// `running`, or `awaiting_approval` for one that waits for its approvals.
     pub status: Status,
 }

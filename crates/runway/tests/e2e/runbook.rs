@@ -667,8 +667,8 @@ async fn a_deployment_interrupted_on_its_way_back_is_not_run_forward_again() {
     assert_eq!(h.get("/").await.1, "v1");
 }
 
-/// Going back past a version marks all its releases rolled back, a scale change of it too, so
-/// a second `rollback` does not bring it back.
+/// Going back past a version records the rollback on all its releases, a scale change of it
+/// too, so a second `rollback` does not bring it back; their own outcome stays `succeeded`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_past_a_scaled_release_does_not_flip_back_to_it() {
     let h = Harness::start().await;
@@ -684,12 +684,24 @@ async fn a_rollback_past_a_scaled_release_does_not_flip_back_to_it() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(serving_version(&h).await, "v1");
     let history = h.history().await;
-    let v2_rows: Vec<&str> = history
+    let v2_rows: Vec<(&str, &serde_json::Value)> = history
         .iter()
         .filter(|d| d["version"] == "v2")
-        .map(|d| d["status"].as_str().unwrap())
+        .map(|d| (d["status"].as_str().unwrap(), &d["rolled_back_by"]))
         .collect();
-    assert_eq!(v2_rows, vec!["rolled_back", "rolled_back"], "{history:?}");
+    let by = &history[0]["id"];
+    assert_eq!(history[0]["kind"], "rollback");
+    assert_eq!(
+        v2_rows,
+        vec![("succeeded", by), ("succeeded", by)],
+        "{history:?}"
+    );
+    let out = h.runway(&["history"]).await;
+    assert!(
+        text(&out).contains(&format!("succeeded, rolled back by #{by}")),
+        "{}",
+        text(&out)
+    );
     let out = h.runway(&["rollback"]).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("no earlier release"), "{}", text(&out));

@@ -176,7 +176,9 @@ async fn rollback_restores_the_config_that_went_with_the_release() {
     assert_eq!(history[0]["kind"], "rollback");
     assert_eq!(history[0]["status"], "succeeded");
     assert_eq!(history[1]["version"], "v2");
-    assert_eq!(history[1]["status"], "rolled_back");
+    // Records are append-only: v2's outcome stays, the rollback is recorded beside it.
+    assert_eq!(history[1]["status"], "succeeded");
+    assert_eq!(history[1]["rolled_back_by"], history[0]["id"]);
     for key in [
         "id",
         "service",
