@@ -235,29 +235,33 @@ fn ms(seconds: f64) -> String {
 }
 
 fn print_replicas(replicas: &[ReplicaView]) {
-    let mut t = table(&[
-        "node",
-        "version",
-        "port",
-        "pid",
-        "state",
-        "health",
-        "in rotation",
-        "restarts",
-        "last error",
-    ]);
+    // A container has an id and an image where a process has a pid.
+    let containers = replicas.iter().any(|r| r.container.is_some());
+    let mut headers = vec!["node", "version", "port"];
+    headers.extend(if containers {
+        ["container", "image"].as_slice()
+    } else {
+        ["pid"].as_slice()
+    });
+    headers.extend(["state", "health", "in rotation", "restarts", "last error"]);
+    let mut t = table(&headers);
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for r in replicas {
-        t.add_row(vec![
-            r.name.clone(),
-            r.version.clone(),
-            r.port.to_string(),
-            r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+        let mut row = vec![r.name.clone(), r.version.clone(), r.port.to_string()];
+        if containers {
+            row.push(or_dash(r.container.clone()));
+            row.push(or_dash(r.image.clone()));
+        } else {
+            row.push(or_dash(r.pid.map(|p| p.to_string())));
+        }
+        row.extend([
             r.state.clone(),
             r.health.clone(),
             if r.in_rotation { "yes" } else { "no" }.to_string(),
             r.restarts.to_string(),
             r.last_error.clone().unwrap_or_default(),
         ]);
+        t.add_row(row);
     }
     println!("{t}");
 }

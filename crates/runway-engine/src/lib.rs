@@ -224,6 +224,7 @@ impl Release {
         // The image id recorded when it deployed is the same release, pinned.
         if let Some(docker) = &mut spec.docker {
             docker.image_id = None;
+            docker.image_digest = None;
         }
         serde_json::json!([self.version, spec, self.base_dir]).to_string()
     }

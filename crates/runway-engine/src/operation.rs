@@ -268,7 +268,8 @@ impl Engine {
             }
             other => other,
         };
-        if preflight != Preflight::NotApplicable {
+        let pinned_release;
+        let target = if preflight != Preflight::NotApplicable {
             // What the release needs from its platform (its image, pulled per the policy)
             // before anything changes: a missing image or a refused pull fails it here.
             let progress = move |what: String| self.journal(id, Event::Prepared { what });
@@ -278,14 +279,27 @@ impl Engine {
                     if let Some(what) = prepared.what {
                         self.journal(id, Event::Prepared { what });
                     }
-                    if let Some(pinned) = prepared.spec {
-                        if let Err(e) = self.store.set_spec(id, &pinned) {
-                            tracing::error!(deployment = %id, "cannot record the pinned image: {e:#}");
+                    match prepared.spec {
+                        // From here on the release is what was pinned (the image id its tag
+                        // named now): its replicas and hooks run that, also if the tag moves
+                        // during the rollout, and a resumed deployment reads it back.
+                        Some(pinned) => {
+                            if let Err(e) = self.store.set_spec(id, &pinned) {
+                                tracing::error!(deployment = %id, "cannot record the pinned image: {e:#}");
+                            }
+                            pinned_release = Release {
+                                spec: pinned,
+                                ..target.clone()
+                            };
+                            &pinned_release
                         }
+                        None => target,
                     }
                 }
             }
-        }
+        } else {
+            target
+        };
         match preflight {
             Preflight::Run => {
                 if let Err(reason) = self.checks_gate(id, target, "preflight", Vec::new()).await {

@@ -76,8 +76,14 @@ pub trait Platform: Send + Sync {
     /// The instance a stored handle names, if it still runs (after a server restart), and the
     /// port it serves on; `None` for a handle that is not this platform's or names nothing;
     /// `Some((None, port))` for a handle that is ours whose instance is gone. (A container
-    /// platform asks its engine: this is async.)
-    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted>;
+    /// platform asks its engine: this is async.) `replica` is the replica's name: a platform
+    /// that labels its instances with it finds one that started after the handle was last
+    /// recorded (the server died in between).
+    fn adopt<'a>(
+        &'a self,
+        replica: &'a str,
+        handle: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Adopted>;
 
     /// Replica `replica` of `service`'s output, running or not: its last lines, or what it
     /// wrote since a cursor of an earlier read (follow mode); with the cursor to pass next.

@@ -65,8 +65,9 @@ impl Engine {
             // that served are started again.
             let can_adopt = self.platform.capabilities().adopt;
             for row in self.store.live_replicas(name)? {
+                let replica = format!("{name}-{}", row.id);
                 let found = match &row.handle {
-                    Some(handle) => self.platform.adopt(handle).await,
+                    Some(handle) => self.platform.adopt(&replica, handle).await,
                     None => None,
                 };
                 let found = found.map(|(instance, port)| (instance.filter(|_| can_adopt), port));

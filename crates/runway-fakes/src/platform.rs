@@ -186,7 +186,11 @@ impl Platform for FakePlatform {
         Ok((port, serde_json::json!({"platform": "fake", "port": port})))
     }
 
-    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+    fn adopt<'a>(
+        &'a self,
+        _replica: &'a str,
+        handle: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Adopted> {
         let adopted = self.find(handle);
         Box::pin(async move { adopted })
     }

@@ -152,18 +152,38 @@ impl Platform for DockerPlatform {
             let docker = self.client.get().await?;
             let image = spec.image.replace("{version}", &release.version);
             let pulled = ensure_image(docker, &image, spec.pull, Some(progress)).await?;
-            let id = docker.inspect_image(&image).await.ok().and_then(|i| i.id);
+            // A hook's own image (a pg_dump image for backups) is had now too: a missing one
+            // fails the deployment before any change, not halfway through its runbook.
+            for own in hook_images(release) {
+                if ensure_image(docker, &own, spec.pull, Some(progress)).await? {
+                    progress(format!("pulled {own} for a hook"));
+                }
+            }
+            let inspected = docker.inspect_image(&image).await.ok();
+            let id = inspected.as_ref().and_then(|i| i.id.clone());
+            // The registry's digest of what the tag names, for a rollback whose image id was
+            // pruned from the engine (a locally built image has none).
+            let repository = repository_of(&image);
+            let digest = inspected
+                .and_then(|i| i.repo_digests)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|d| d.split('@').next() == Some(repository));
             let mut pinned = release.spec.clone();
             if let Some(docker) = &mut pinned.docker {
                 docker.image_id = id.clone();
+                docker.image_digest = digest.clone();
             }
             let id = id.unwrap_or_default();
             let short = id.get(..19).unwrap_or(&id);
-            let what = if pulled {
+            let mut what = if pulled {
                 format!("pulled {image} as {short}")
             } else {
                 format!("image {image} is {short}")
             };
+            if let Some(digest) = &digest {
+                what.push_str(&format!(" ({digest})"));
+            }
             Ok(Prepared {
                 spec: Some(pinned),
                 what: Some(what),
@@ -219,34 +239,80 @@ impl Platform for DockerPlatform {
         ))
     }
 
-    /// A container is adopted when it still runs under the id the store kept.
-    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+    /// A container is adopted when it still runs under the id the store kept, or, when that
+    /// one is gone, the replica's running container found by its labels: one that a server
+    /// started (a restart after a crash of the container) and died before it recorded.
+    fn adopt<'a>(
+        &'a self,
+        replica: &'a str,
+        handle: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Adopted> {
         Box::pin(async move {
             if handle["platform"] != "docker" {
                 return None;
             }
-            let port = handle["port"].as_u64()? as u16;
-            let Some(id) = handle["container"].as_str() else {
-                return Some((None, port));
-            };
+            let recorded_port = handle["port"].as_u64()? as u16;
             let docker = self.client.get().await.ok()?;
-            let inspected = docker.inspect_container(id, None).await.ok();
-            let running = inspected
+            let running = |c: &bollard::models::ContainerInspectResponse| {
+                c.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+            };
+            let mut found = match handle["container"].as_str() {
+                Some(id) => docker
+                    .inspect_container(id, None)
+                    .await
+                    .ok()
+                    .filter(|c| running(c)),
+                None => None,
+            };
+            if found.is_none() {
+                let filters = HashMap::from([
+                    (
+                        "label".to_string(),
+                        vec![format!("runway.replica={replica}")],
+                    ),
+                    ("status".to_string(), vec!["running".to_string()]),
+                ]);
+                let options = ListContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build();
+                let labelled = docker
+                    .list_containers(Some(options))
+                    .await
+                    .ok()
+                    .and_then(|list| list.into_iter().find_map(|c| c.id));
+                if let Some(id) = labelled {
+                    tracing::info!(%replica, container = %id, "adopting the replica's container by its labels");
+                    found = docker
+                        .inspect_container(&id, None)
+                        .await
+                        .ok()
+                        .filter(|c| running(c));
+                }
+            }
+            let Some(container) = found else {
+                return Some((None, recorded_port));
+            };
+            // The port it publishes on loopback (a restart may have moved it).
+            let port = container
+                .host_config
                 .as_ref()
-                .and_then(|c| c.state.as_ref())
-                .and_then(|s| s.running)
-                .unwrap_or(false);
-            let image = inspected.and_then(|c| c.image);
+                .and_then(|h| h.port_bindings.as_ref())
+                .and_then(|b| {
+                    b.values()
+                        .flatten()
+                        .flatten()
+                        .find_map(|p| p.host_port.clone())
+                })
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(recorded_port);
             let log_file = handle["log"].as_str().map(std::path::PathBuf::from);
-            let instance = running.then(|| {
-                Box::new(Container {
-                    client: self.client.clone(),
-                    id: id.to_string(),
-                    image,
-                    log_file,
-                }) as Box<dyn Instance>
-            });
-            Some((instance, port))
+            let instance = Box::new(Container {
+                client: self.client.clone(),
+                id: container.id.unwrap_or_default(),
+                image: container.image,
+                log_file,
+            }) as Box<dyn Instance>;
+            Some((Some(instance), port))
         })
     }
 
@@ -270,22 +336,33 @@ async fn read_container_log(
     let docker = client.get().await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let options = match read {
-        LogRead::Tail(n) => LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(&if n == usize::MAX {
-                "all".to_string()
-            } else {
-                n.to_string()
-            })
-            .build(),
-        LogRead::Since(since) => LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .since(since.min(i32::MAX as u64) as i32)
-            .build(),
+        .map_or(0, |d| d.as_nanos() as u64);
+    // Each line comes with the daemon's timestamp; the cursor is the newest line's, in
+    // nanoseconds. The daemon's `since` counts whole seconds and includes that second, so a
+    // follow skips what it has shown by timestamp instead of showing it twice.
+    let (options, after) = match read {
+        LogRead::Tail(n) => (
+            LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .timestamps(true)
+                .tail(&if n == usize::MAX {
+                    "all".to_string()
+                } else {
+                    n.to_string()
+                })
+                .build(),
+            0,
+        ),
+        LogRead::Since(cursor) => (
+            LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .timestamps(true)
+                .since((cursor / 1_000_000_000).min(i32::MAX as u64) as i32)
+                .build(),
+            cursor,
+        ),
     };
     let mut stream = docker.logs(name, Some(options));
     let mut text = String::new();
@@ -295,10 +372,77 @@ async fn read_container_log(
             Err(e) => return Err(format!("cannot read the log of container {name}: {e}")),
         }
     }
+    let mut lines = Vec::new();
+    let mut newest = None;
+    for line in text.lines() {
+        let (at, line) = match line
+            .split_once(' ')
+            .and_then(|(ts, rest)| Some((nanos_of(ts)?, rest)))
+        {
+            Some((at, rest)) => (Some(at), rest),
+            None => (None, line),
+        };
+        if let Some(at) = at {
+            if at <= after {
+                continue;
+            }
+            newest = Some(at);
+        }
+        lines.push(line.to_string());
+    }
     Ok(LogChunk {
-        lines: text.lines().map(str::to_string).collect(),
-        cursor: now,
+        lines,
+        cursor: newest.unwrap_or(if after > 0 { after } else { now }),
     })
+}
+
+/// A log timestamp of the daemon (RFC 3339 with nanoseconds) as nanoseconds since the epoch.
+fn nanos_of(timestamp: &str) -> Option<u64> {
+    let at = time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    u64::try_from(at.unix_timestamp_nanos()).ok()
+}
+
+/// The image of a container or hook about to start: already had by `prepare`, so pulled
+/// only when it is missing (never again under `pull = "always"`), and a pinned id that was
+/// pruned comes back by the registry digest recorded with it.
+async fn ensure_pinned(docker: &Docker, image: &str, spec: &DockerSpec) -> Result<(), String> {
+    if image.starts_with("sha256:") && docker.inspect_image(image).await.is_err() {
+        if let Some(digest) = &spec.image_digest {
+            ensure_image(docker, digest, PullPolicy::Missing, None).await?;
+            return Ok(());
+        }
+    }
+    let policy = match spec.pull {
+        PullPolicy::Always => PullPolicy::Missing,
+        other => other,
+    };
+    ensure_image(docker, image, policy, None).await.map(|_| ())
+}
+
+/// The images the release's hooks name for themselves, each once.
+fn hook_images(release: &Release) -> Vec<String> {
+    let hooks = &release.spec.hooks;
+    let mut images: Vec<String> = hooks
+        .backup
+        .iter()
+        .filter_map(|h| h.image.clone())
+        .chain(hooks.migrate.iter().filter_map(|h| h.image.clone()))
+        .chain(hooks.run.iter().filter_map(|h| h.image.clone()))
+        .map(|i| i.replace("{version}", &release.version))
+        .collect();
+    images.sort();
+    images.dedup();
+    images
+}
+
+/// `registry:5000/team/app` of `registry:5000/team/app:v1` (a port is not a tag).
+fn repository_of(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rfind(':') {
+        Some(colon) if !image[colon..].contains('/') => &image[..colon],
+        _ => image,
+    }
 }
 
 /// The image there, per the pull policy; an image that cannot be had is the error, in the
@@ -391,7 +535,10 @@ impl std::fmt::Debug for ContainerWorkload {
 impl ContainerWorkload {
     async fn create_and_start(&self, port: u16) -> Result<Box<dyn Instance>, String> {
         let docker = self.client.get().await?;
-        ensure_image(docker, &self.image, self.spec.pull, None).await?;
+        // The deployment got the image before any change (`prepare`); a start or a restart
+        // of a container never pulls again (a tag moved meanwhile, a registry down), it only
+        // finds a pruned image again by its digest.
+        ensure_pinned(docker, &self.image, &self.spec).await?;
         // A container left by an earlier life of this replica (it crashed, or the server
         // did) goes first, its output kept: the name is the replica's.
         if docker.inspect_container(&self.name, None).await.is_ok() {
@@ -642,11 +789,15 @@ impl DockerTasks {
             .ok_or("a task of a release without [docker] cannot run in a container")?;
         let (program, args) = task.argv.split_first().ok_or("has an empty command")?;
         let docker = self.client.get().await?;
+        // The release's hooks run the image its replicas run: the id pinned when it deployed.
         let image = match task.image {
             Some(own) => own.to_string(),
-            None => spec.image.replace("{version}", &task.release.version),
+            None => spec
+                .image_id
+                .clone()
+                .unwrap_or_else(|| spec.image.replace("{version}", &task.release.version)),
         };
-        ensure_image(docker, &image, spec.pull, None).await?;
+        ensure_pinned(docker, &image, spec).await?;
         let mut binds = spec.volumes.clone();
         if let Some(dir) = task.env.get("RUNWAY_BACKUP_DIR") {
             binds.push(format!("{dir}:{dir}"));
@@ -708,5 +859,32 @@ impl DockerTasks {
         let output = keep_the_end(output);
         container.stop_and_remove(Duration::from_secs(5)).await;
         Ok((outcome, detail, output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{nanos_of, repository_of};
+
+    #[test]
+    fn the_repository_of_an_image_keeps_a_registry_port() {
+        assert_eq!(repository_of("app:v1"), "app");
+        assert_eq!(
+            repository_of("127.0.0.1:5000/team/app:v1"),
+            "127.0.0.1:5000/team/app"
+        );
+        assert_eq!(
+            repository_of("127.0.0.1:5000/team/app"),
+            "127.0.0.1:5000/team/app"
+        );
+        assert_eq!(repository_of("app@sha256:ab"), "app");
+    }
+
+    #[test]
+    fn log_timestamps_order_lines_within_a_second() {
+        let a = nanos_of("2026-11-30T22:10:00.000000001Z").unwrap();
+        let b = nanos_of("2026-11-30T22:10:00.500000000Z").unwrap();
+        assert!(a < b && b - a == 499_999_999);
+        assert_eq!(nanos_of("not a time"), None);
     }
 }

@@ -89,7 +89,11 @@ impl Platform for ProcessPlatform {
 
     /// A process is the same one only if its pid *and* start time match: a recycled pid is
     /// not adopted.
-    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+    fn adopt<'a>(
+        &'a self,
+        _replica: &'a str,
+        handle: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Adopted> {
         let adopted = ProcessHandle::from_json(Some(handle)).map(|handle| {
             let process = handle
                 .pid

@@ -71,11 +71,15 @@ impl Platform for ByRelease {
         self.process.allocate()
     }
 
-    fn adopt<'a>(&'a self, handle: &'a serde_json::Value) -> BoxFuture<'a, Adopted> {
+    fn adopt<'a>(
+        &'a self,
+        replica: &'a str,
+        handle: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Adopted> {
         if handle["platform"] == "docker" {
-            self.docker.adopt(handle)
+            self.docker.adopt(replica, handle)
         } else {
-            self.process.adopt(handle)
+            self.process.adopt(replica, handle)
         }
     }
 

@@ -114,6 +114,11 @@ pub struct DockerSpec {
     /// to it runs exactly that, not whatever its tag names by then. Not in runway.toml.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// The registry digest of that image (`registry/repo@sha256:...`) when it came from a
+    /// registry: a rollback whose image id was pruned from the engine pulls exactly this.
+    /// Not in runway.toml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
 }
 
 impl Eq for DockerSpec {}

@@ -511,6 +511,7 @@ fn read_docker(sec: &Section<'_>) -> Result<(RunSpec, DockerSpec), SpecError> {
         labels,
         pull,
         image_id: None,
+        image_digest: None,
     };
     Ok((run, docker))
 }

@@ -120,10 +120,12 @@ impl Drop for DemoImage {
     }
 }
 
-/// The service's containers: (id, the release label), sorted.
+/// The service's containers, running or not: (id, the release label), sorted.
 fn containers(service: &str) -> Vec<(String, String)> {
+    // `-a`: a stopped container left behind counts too.
     let out = docker(&[
         "ps",
+        "-a",
         "--filter",
         &format!("label=runway.service={service}"),
         "--format",
@@ -195,7 +197,13 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     let mut h = Harness::start().await;
     let service = format!("dock{}", std::process::id());
     let file = h.dir.path().join("runway.toml");
-    std::fs::write(&file, config(&service, h.listen, &image.repo)).unwrap();
+    // Three containers, as the issue's rolling deploy under load has.
+    const REPLICAS: usize = 3;
+    std::fs::write(
+        &file,
+        config(&service, h.listen, &image.repo).replace("replicas = 2", "replicas = 3"),
+    )
+    .unwrap();
     let file = file.to_str().unwrap().to_string();
 
     let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
@@ -206,7 +214,7 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
         text(&out)
     );
     let v1 = containers(&service);
-    assert_eq!(v1.len(), 2, "{v1:?}");
+    assert_eq!(v1.len(), REPLICAS, "{v1:?}");
     assert!(v1.iter().all(|(_, release)| release == "v1"), "{v1:?}");
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v1"));
@@ -241,7 +249,7 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     );
     assert!(seen.ok > 0);
     let v2 = containers(&service);
-    assert_eq!(v2.len(), 2, "{v2:?}");
+    assert_eq!(v2.len(), REPLICAS, "{v2:?}");
     assert!(v2.iter().all(|(_, release)| release == "v2"), "{v2:?}");
 
     // An image that is not there fails the deployment before anything changes.
@@ -262,7 +270,7 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     let (victim, _) = v2[0].clone();
     assert!(docker(&["kill", &victim]).status.success());
     containers_until(&service, 30, "not restarted", |now| {
-        now.len() == 2 && !now.iter().any(|(id, _)| id == &victim)
+        now.len() == REPLICAS && !now.iter().any(|(id, _)| id == &victim)
     })
     .await;
     let v2 = containers(&service);
@@ -270,8 +278,69 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     assert_eq!((status, version.as_str()), (200, "v2"));
 
     // kill -9: the containers outlive the server and the next one adopts them.
+    // What the server recorded of each replica: once its status names exactly the running
+    // containers (a restart above is recorded).
+    let ids: Vec<String> = v2.iter().map(|(id, _)| id.clone()).collect();
+    let started = Instant::now();
+    let replicas = loop {
+        let replicas = h.status().await["services"][0]["replicas"].clone();
+        let mut named: Vec<String> = replicas
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["container"].as_str().map(str::to_string))
+            .collect();
+        named.sort();
+        if named == ids {
+            break replicas;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "status names {named:?}, running {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     h.kill9_server();
     assert_eq!(containers(&service), v2, "the containers kept running");
+    // One replica's container was replaced (a crash and a restart) just before the server
+    // died, before it recorded the new id: the next server finds it by its labels.
+    let replaced = &replicas[0];
+    let (node, port) = (
+        replaced["name"].as_str().unwrap(),
+        replaced["port"].as_u64().unwrap(),
+    );
+    let old = replaced["container"].as_str().unwrap();
+    assert!(docker(&["rm", "-f", old]).status.success());
+    let unrecorded = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("runway-{node}"),
+        "--label",
+        &format!("runway.service={service}"),
+        "--label",
+        &format!("runway.replica={node}"),
+        "--label",
+        "runway.release=v2",
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        &format!("{}:v2", image.repo),
+        "/runway",
+        "demo-app",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--version",
+        "v2",
+    ]);
+    assert!(
+        unrecorded.status.success(),
+        "docker run: {}",
+        text(&unrecorded)
+    );
+    let v2 = containers(&service);
+    assert_eq!(v2.len(), REPLICAS, "{v2:?}");
     // A container of this service that no replica owns (left by a release that no longer
     // exists) is removed by the next server.
     let stray = docker(&[
@@ -296,7 +365,7 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
             .as_array()
             .cloned()
             .unwrap_or_default();
-        if replicas.len() == 2 && replicas.iter().all(|r| r["health"] == "healthy") {
+        if replicas.len() == REPLICAS && replicas.iter().all(|r| r["health"] == "healthy") {
             break;
         }
         assert!(
@@ -314,6 +383,40 @@ async fn containers_deploy_roll_under_load_are_adopted_after_kill_9_and_removed_
     .await;
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v2"));
+
+    // `nodes list` shows each container and its image where a process shows a pid.
+    let out = h.runway(&["-f", &file, "nodes", "list"]).await;
+    assert!(out.status.success(), "nodes list: {}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("container") && listed.contains("image") && !listed.contains(" pid "),
+        "{listed}"
+    );
+    for (id, _) in &v2 {
+        assert!(listed.contains(id.as_str()), "{id} not listed: {listed}");
+    }
+    // `nodes stop` takes a container out and stops it; `nodes start` brings one back.
+    let node = h.status().await["services"][0]["replicas"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = h.runway(&["-f", &file, "nodes", "stop", &node]).await;
+    assert!(out.status.success(), "nodes stop: {}", text(&out));
+    containers_until(
+        &service,
+        30,
+        "the stopped node's container is still there",
+        |now| now.len() == REPLICAS - 1,
+    )
+    .await;
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v2"));
+    let out = h.runway(&["-f", &file, "nodes", "start", &node]).await;
+    assert!(out.status.success(), "nodes start: {}", text(&out));
+    containers_until(&service, 30, "the node did not come back", |now| {
+        now.len() == REPLICAS && now.iter().all(|(_, release)| release == "v2")
+    })
+    .await;
 
     // The logs come from the containers.
     let out = h.runway(&["-f", &file, "logs", "-n", "5"]).await;
@@ -563,9 +666,34 @@ async fn blue_green_and_recreate_work_on_containers() {
     })
     .await;
 
-    // Recreate: the old containers go before the new ones start.
+    // Recreate, under load: the old containers go before the new ones start, and meanwhile
+    // every request gets the maintenance page (503), none a connection error.
+    let load = Load::start_recording(h.listen, "/", 4, 200, true);
     let out = deploy("v3", with_strategy("[strategy]\nkind = \"recreate\"\n")).await;
+    let seen = load.stop().await;
     assert!(out.status.success(), "deploy v3: {}", text(&out));
+    let answers: std::collections::BTreeMap<u16, usize> =
+        seen.timeline
+            .iter()
+            .fold(Default::default(), |mut counts, (_, _, status)| {
+                *counts.entry(*status).or_default() += 1;
+                counts
+            });
+    assert!(
+        answers.keys().all(|status| [200, 503].contains(status)),
+        "only answers and the page, no connection error (0): {answers:?}"
+    );
+    assert!(
+        answers.get(&503).is_some_and(|n| *n > 0),
+        "the page was never seen: {answers:?}"
+    );
+    let refused = h.status().await["services"][0]["refused"]["maintenance"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(
+        refused as usize >= answers[&503],
+        "{refused} vs {answers:?}"
+    );
     let now = containers(&service);
     assert_eq!(now.len(), 2, "{now:?}");
     assert!(now.iter().all(|(_, release)| release == "v3"), "{now:?}");
@@ -752,6 +880,13 @@ async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_
         "{}",
         text(&out)
     );
+    // The registry's own words reach the user.
+    assert!(
+        text(&out).to_lowercase().contains("unauthorized")
+            || text(&out).contains("no basic auth credentials"),
+        "the registry's refusal: {}",
+        text(&out)
+    );
     assert!(containers(&service).is_empty(), "nothing started");
 
     // With `docker login`'s credentials, it is pulled and serves.
@@ -774,6 +909,30 @@ async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_
     let (status, version, _) = h.get("/").await;
     assert_eq!((status, version.as_str()), (200, "v1"));
     let first = image_of(&containers(&service)[0].0);
+    let first_deploy = h.history().await[0]["id"].as_i64().unwrap();
+    assert!(
+        text(&out).contains(&format!("({remote}@sha256:")),
+        "the registry digest is recorded: {}",
+        text(&out)
+    );
+
+    // A tag the registry does not have: the deployment fails before any change, in the
+    // registry's words.
+    let out = h.runway(&["-f", &file, "deploy", "v9"]).await;
+    assert!(
+        !out.status.success(),
+        "deploy of a missing tag: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains(&format!("{remote}:v9"))
+            && (text(&out).contains("manifest unknown") || text(&out).contains("not found")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(containers(&service).len(), 2, "nothing changed");
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
 
     // The tag moves in the registry; with pull = "always" a redeploy follows it.
     let moved = DemoImage::build_at("opt/runway", &["v1"]);
@@ -802,6 +961,33 @@ async fn images_are_pulled_with_the_docker_logins_credentials_and_a_refused_one_
     for (id, _) in &now {
         assert_ne!(image_of(id), first, "the image the tag names now");
     }
+
+    // The tag was re-pushed with other content, and the image the first deploy ran is gone
+    // from this engine: a rollback to that release pulls it back by the digest recorded with
+    // it and runs exactly it.
+    let removed = docker(&["rmi", "-f", &first]);
+    assert!(removed.status.success(), "docker rmi: {}", text(&removed));
+    let out = h
+        .runway(&[
+            "rollback",
+            "--service",
+            &service,
+            "--to-revision",
+            &first_deploy.to_string(),
+        ])
+        .await;
+    assert!(out.status.success(), "rollback: {}", text(&out));
+    let now = containers(&service);
+    assert_eq!(now.len(), 2, "{now:?}");
+    for (id, _) in &now {
+        assert_eq!(
+            image_of(id),
+            first,
+            "the image the release ran, by its digest"
+        );
+    }
+    let (status, version, _) = h.get("/").await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
     h.stop_server();
     // Every image pulled from the registry, the one the tag named first included.
     let pulled = docker(&["images", "-q", "--filter", &format!("reference={remote}")]);
@@ -1044,4 +1230,63 @@ async fn a_container_that_crashes_under_load_is_restarted_and_the_proxy_retries_
         seen.failed, 0,
         "the proxy retried what the dead container could not answer: {seen:?}"
     );
+}
+
+/// `runway logs --follow` on containers: each line once, as it is written (the daemon's
+/// `since` counts whole seconds; the follow goes on from the last line's timestamp).
+#[tokio::test]
+async fn logs_follow_a_container_and_show_each_line_once() {
+    require_docker();
+    let image = DemoImage::build(&["v1"]);
+    let h = Harness::start().await;
+    let service = format!("follow{}", std::process::id());
+    let file = h.dir.path().join("runway.toml");
+    std::fs::write(
+        &file,
+        config(&service, h.listen, &image.repo)
+            .replace("replicas = 2", "replicas = 1")
+            .replace(
+                r#""--version", "{version}"]"#,
+                r#""--version", "{version}", "--log-requests"]"#,
+            ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let out = h.runway(&["-f", &file, "deploy", "v1"]).await;
+    assert!(out.status.success(), "deploy v1: {}", text(&out));
+
+    let said = h.dir.path().join("follow.out");
+    let mut follower = Command::new(RUNWAY)
+        .args(["-f", &file, "logs", "--follow", "-n", "1"])
+        .current_dir(h.dir.path())
+        .env("RUNWAY_STATE_DIR", &h.state)
+        .stdout(std::fs::File::create(&said).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Twelve requests, a quarter of a second apart: several in each second, so a follow that
+    // asked the daemon again for the whole second would show some twice.
+    for n in 0..12 {
+        let path = format!("/?line={n}");
+        let (status, _, _) = h.get(&path).await;
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let started = Instant::now();
+    let shown = loop {
+        let shown = std::fs::read_to_string(&said).unwrap_or_default();
+        if shown.contains("/?line=11 ") || started.elapsed() > Duration::from_secs(10) {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = follower.kill();
+    let _ = follower.wait();
+    for n in 0..12 {
+        let times = shown
+            .lines()
+            .filter(|l| l.contains(&format!("GET /?line={n} ")))
+            .count();
+        assert_eq!(times, 1, "line {n} shown {times} times:\n{shown}");
+    }
 }
