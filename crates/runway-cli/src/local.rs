@@ -9,7 +9,6 @@ use runway_spec::{Spec, StrategySpec};
 use super::{Cli, ClientError};
 use runway_engine::plan::{simulate, RollingState, Step};
 use runway_engine::text::plural;
-use runway_wire::api::StatusView;
 
 pub fn init(file: &Path, force: bool) -> Result<ExitCode> {
     if file.exists() && !force {
@@ -299,7 +298,7 @@ pub async fn check(cli: &Cli, phase: Option<&str>, json: bool) -> Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     // {replica}: the service's running replicas, when a server runs it.
-    let replicas = match cli.client().get::<StatusView>("/v1/status").await {
+    let replicas = match cli.client().status().await {
         Ok(status) => status
             .services
             .iter()
@@ -365,7 +364,7 @@ pub async fn plan(cli: &Cli, version: &str) -> Result<ExitCode> {
         }
     };
     let name = &spec.service.name;
-    let (serving_version, old) = match cli.client().get::<StatusView>("/v1/status").await {
+    let (serving_version, old) = match cli.client().status().await {
         Ok(status) => match status.services.iter().find(|s| &s.name == name) {
             Some(s) => {
                 let v = s.serving.first().map(|r| r.version.clone());

@@ -1,6 +1,8 @@
-//! Registry credentials as the docker CLI keeps them: `auths` in `config.json` of
-//! `$DOCKER_CONFIG` (default `~/.docker`), written by `docker login`. Credential helpers
-//! (`credsStore`) are not run: runway never runs a program it was not configured to.
+//! Registry credentials as the docker CLI finds them in `config.json` of `$DOCKER_CONFIG`
+//! (default `~/.docker`), written by `docker login`: the registry's credential helper
+//! (`credHelpers`, else `credsStore`: the program `docker-credential-NAME get`, the registry on
+//! its stdin, run directly, never through a shell), else its entry in `auths`. Nothing of them
+//! is ever logged.
 
 use std::path::PathBuf;
 
@@ -35,6 +37,20 @@ pub fn for_image(image: &str) -> Option<DockerCredentials> {
 
 fn from_config(config: &serde_json::Value, image: &str) -> Option<DockerCredentials> {
     let registry = registry_of(image);
+    let helper = config
+        .get("credHelpers")
+        .and_then(|h| h.get(registry))
+        .or_else(|| config.get("credsStore"))
+        .and_then(|h| h.as_str())
+        .filter(|name| !name.is_empty() && !name.contains(['/', '\\']));
+    if let Some(found) = helper.and_then(|name| {
+        from_helper(
+            std::path::Path::new(&format!("docker-credential-{name}")),
+            registry,
+        )
+    }) {
+        return Some(found);
+    }
     let auths = config.get("auths")?.as_object()?;
     let entry = auths
         .get(registry)
@@ -51,6 +67,39 @@ fn from_config(config: &serde_json::Value, image: &str) -> Option<DockerCredenti
         serveraddress: Some(registry.to_string()),
         ..Default::default()
     })
+}
+
+/// What credential helper `program` answers for `registry` (`{"Username", "Secret"}`; the
+/// user `<token>` means the secret is an identity token); `None` when it has none or fails.
+fn from_helper(program: &std::path::Path, registry: &str) -> Option<DockerCredentials> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(registry.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        tracing::warn!(%registry, helper = %program.display(), "the credential helper has no credentials for this registry");
+        return None;
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let user = answer.get("Username")?.as_str()?.to_string();
+    let secret = answer.get("Secret")?.as_str()?.to_string();
+    let mut credentials = DockerCredentials {
+        serveraddress: Some(registry.to_string()),
+        ..Default::default()
+    };
+    if user == "<token>" {
+        credentials.identitytoken = Some(secret);
+    } else {
+        credentials.username = Some(user);
+        credentials.password = Some(secret);
+    }
+    Some(credentials)
 }
 
 #[cfg(test)]
@@ -82,5 +131,26 @@ mod tests {
         let hub = from_config(&config, "postgres:16").expect("found");
         assert_eq!(hub.username.as_deref(), Some("hub"));
         assert!(from_config(&config, "registry.example.com/x").is_none());
+    }
+
+    #[test]
+    fn a_credential_helper_answers_for_its_registry() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("docker-credential-fake");
+        // Answers what registry it was asked for, as a real helper reads it from stdin.
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread registry\n[ \"$1\" = get ] || exit 2\n\
+             [ \"$registry\" = 127.0.0.1:5000 ] || { echo 'credentials not found' >&2; exit 1; }\n\
+             echo '{\"ServerURL\":\"127.0.0.1:5000\",\"Username\":\"ci\",\"Secret\":\"from-helper\"}'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let found = from_helper(&helper, "127.0.0.1:5000").expect("answered");
+        assert_eq!(found.username.as_deref(), Some("ci"));
+        assert_eq!(found.password.as_deref(), Some("from-helper"));
+        assert!(from_helper(&helper, "registry.example.com").is_none());
+        assert!(from_helper(&dir.path().join("docker-credential-none"), "x").is_none());
     }
 }

@@ -703,7 +703,9 @@ impl Container {
             return;
         };
         let stop = StopContainerOptionsBuilder::default()
-            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            // Whole seconds for the daemon, rounded up: a grace of 500ms is not an instant
+            // SIGKILL.
+            .t(grace.as_millis().div_ceil(1000).min(i32::MAX as u128) as i32)
             .build();
         if let Err(e) = docker.stop_container(&self.id, Some(stop)).await {
             tracing::debug!(container = %self.id, "stop: {e}");
