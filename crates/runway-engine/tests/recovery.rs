@@ -429,3 +429,175 @@ fn a_platform_whose_instances_die_with_the_server_gets_its_serving_replicas_star
     );
     no_replica_started_twice_but(&h, 3);
 }
+
+#[test]
+fn recreate_resumes_while_the_old_release_was_being_stopped_behind_the_page() {
+    let h = Harness::new();
+    let spec = h.spec("[strategy]\nkind = \"recreate\"\n");
+    // Each old replica takes 3s to drain: the crash lands while they are being stopped.
+    let slow_drains = |h: &Harness| h.router().hold_every_drain(Duration::from_secs(3));
+    let id = deploy_and_crash_with(&h, &spec, slow_drains, |e| {
+        matches!(e, Event::RecreateStoppingOld { .. })
+    });
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
+    assert_eq!(h.running(), all("v2", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v2"));
+    assert_eq!(h.router().maintenance(), None, "the page is down");
+    assert_eq!(starts_of(&h, "v2"), 3, "each new replica started once");
+}
+
+#[test]
+fn a_canary_rollback_that_was_under_way_finishes_rolled_back() {
+    let h = Harness::new();
+    let spec = h.spec(CANARY);
+    // v2 fails its analysis, and its replicas take 3s to drain: the crash lands while the
+    // rollback takes them away.
+    let failing = |h: &Harness| {
+        let router = h.fakes.routers.of("web").expect("a router");
+        router.script("v1", Traffic::new(50, 0, Duration::from_millis(40)));
+        router.script("v2", Traffic::new(50, 10, Duration::from_millis(40)));
+        router.hold_every_drain(Duration::from_secs(3));
+    };
+    // The judge's verdict is journaled, then the canary's replicas retire: crash there.
+    let id = deploy_and_crash_with(
+        &h,
+        &spec,
+        failing,
+        |e| matches!(e, Event::ReplicaRetiring { version, .. } if version == "v2"),
+    );
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::RolledBack, "{:?}", d.reason);
+    resumed(&h, id);
+    assert_eq!(h.running(), all("v1", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+    assert_eq!(h.router().weights().get("v2"), None, "no weight left to v2");
+    let after = resumed(&h, id);
+    assert!(
+        !h.events(id)[after..]
+            .iter()
+            .any(|e| matches!(e, Event::CanaryStep { .. } | Event::Promoted { .. })),
+        "a rollback under way does not go forward again"
+    );
+    assert_eq!(starts_of(&h, "v1"), 3, "v1 adopted, never restarted");
+}
+
+#[test]
+fn a_backup_taken_before_the_crash_is_not_taken_again_nor_the_preflight_run_again() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "[strategy]\nkind = \"rolling\"\n[hooks.backup]\ncommand = [\"backup-db\"]\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\n",
+    );
+    let id = deploy_and_crash(&h, &spec, |e| matches!(e, Event::Backup { .. }));
+    let before = h
+        .events(id)
+        .iter()
+        .filter(|e| matches!(e, Event::StageDone { stage } if stage == "preflight"))
+        .count();
+    assert_eq!(before, 1, "the preflight finished before the crash");
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
+    let programs = h.fakes.tasks.programs();
+    let count = |p: &str| programs.iter().filter(|x| x.as_str() == p).count();
+    assert_eq!(
+        count("backup-db"),
+        2,
+        "once for v1, once for v2: {programs:?}"
+    );
+    assert_eq!(count("migrate"), 2, "{programs:?}");
+    let preflights = h
+        .events(id)
+        .iter()
+        .filter(|e| matches!(e, Event::StageDone { stage } if stage == "preflight"))
+        .count();
+    assert_eq!(preflights, 1, "the preflight did not run again");
+    assert_eq!(h.running(), all("v2", 3));
+}
+
+#[test]
+fn a_migration_interrupted_by_the_crash_runs_again_and_the_deployment_finishes() {
+    let h = Harness::new();
+    let spec = h
+        .spec("[strategy]\nkind = \"rolling\"\n[hooks.migrate]\ncommand = [\"migrate\", \"up\"]\n");
+    // v2's migration takes 10s: the crash lands while it runs.
+    let slow_migration = |h: &Harness| h.fakes.tasks.takes("migrate", Duration::from_secs(10));
+    let id = deploy_and_crash_with(
+        &h,
+        &spec,
+        slow_migration,
+        |e| matches!(e, Event::HookStarted { phase, .. } if phase == "migrate"),
+    );
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
+    // It had started but not finished: a migration tool's own bookkeeping makes a second run
+    // apply only what the first did not.
+    let after = resumed(&h, id);
+    assert!(
+        h.events(id)[after..].iter().any(
+            |e| matches!(e, Event::HookFinished { phase, outcome, .. } if phase == "migrate" && outcome == "ok")
+        ),
+        "{:#?}",
+        h.events(id)
+    );
+    assert_eq!(h.running(), all("v2", 3));
+}
+
+#[test]
+fn a_rollback_resumes_after_a_crash_and_is_recorded_on_the_release_it_went_past() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let runtime = paused_runtime();
+    let (v2, id) = runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+        let v2 = h.deploy_and_wait(&engine, "v2", spec.clone()).await;
+        let back = engine
+            .rollback("web", None, None, false, "tester")
+            .await
+            .expect("rollback started");
+        h.journaled(&engine, back.id, |e| {
+            matches!(e, Event::ReplicaRouted { .. })
+        })
+        .await;
+        (v2.id, back.id)
+    });
+    drop(runtime);
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
+    assert_eq!(h.running(), all("v1", 3));
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+    let v2 = h.deployment(v2);
+    assert_eq!(v2.status, Status::Succeeded, "its own outcome stays");
+    assert_eq!(v2.rolled_back_by, Some(id));
+    no_replica_started_twice(&h);
+}
+
+#[test]
+fn a_scale_change_resumes_after_a_crash() {
+    let h = Harness::new();
+    let spec = rolling(&h);
+    let runtime = paused_runtime();
+    let id = runtime.block_on(async {
+        let engine = h.engine();
+        h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+        let scale = engine
+            .scale("web", 5, "tester")
+            .await
+            .expect("scale started");
+        h.journaled(&engine, scale.id, |e| {
+            matches!(e, Event::ReplicaStarting { .. })
+        })
+        .await;
+        scale.id
+    });
+    drop(runtime);
+    let d = restart_and_finish(&h, id);
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    resumed(&h, id);
+    assert_eq!(h.running(), all("v1", 5));
+    no_replica_started_twice(&h);
+}

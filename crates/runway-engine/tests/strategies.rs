@@ -71,6 +71,73 @@ async fn a_rolling_update_replaces_one_at_a_time_and_never_serves_below_strength
     assert_eq!(h.fakes.platform.starts().len(), 6);
 }
 
+/// Drain: a retiring replica leaves the splits first, then the engine waits for its requests
+/// in flight, up to `drain_timeout` (5s here), and only then stops it.
+#[tokio::test(start_paused = true)]
+async fn a_retiring_replica_leaves_the_splits_then_drains_up_to_its_timeout() {
+    let h = Harness::new();
+    let engine = h.engine();
+    h.deploy_and_wait(&engine, "v1", h.spec(ROLLING)).await;
+    let old: Vec<String> = h
+        .router()
+        .splits()
+        .iter()
+        .flat_map(|s| s.endpoints.iter().map(|e| e.id.clone()))
+        .collect();
+    assert_eq!(old.len(), 3);
+    // The first old replica has 4 requests that finish in 2s; the second 1 that takes a
+    // minute (it is cut off at 5s); the third none.
+    h.router().hold(&old[0], 4, Duration::from_secs(2));
+    h.router().hold(&old[1], 1, Duration::from_secs(60));
+
+    let started = tokio::time::Instant::now();
+    let d = h.deploy_and_wait(&engine, "v2", h.spec(ROLLING)).await;
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+    let took = started.elapsed();
+
+    let drains = h.router().drains();
+    assert_eq!(drains.len(), 3, "{drains:?}");
+    assert!(
+        drains.iter().all(|d| !d.still_routed),
+        "a replica drained while it was still routed: {drains:?}"
+    );
+    let stopped: std::collections::BTreeMap<String, bool> = h
+        .events(d.id)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ReplicaStopped {
+                replica, drained, ..
+            } => Some((replica, drained)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stopped.get(&old[0]), Some(&true), "{stopped:?}");
+    assert_eq!(
+        stopped.get(&old[1]),
+        Some(&false),
+        "cut off at drain_timeout: {stopped:?}"
+    );
+    assert_eq!(stopped.get(&old[2]), Some(&true), "{stopped:?}");
+    let retiring: Vec<(String, u64)> = h
+        .events(d.id)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ReplicaRetiring {
+                replica, in_flight, ..
+            } => Some((replica, in_flight)),
+            _ => None,
+        })
+        .collect();
+    assert!(retiring.contains(&(old[0].clone(), 4)), "{retiring:?}");
+    assert!(retiring.contains(&(old[1].clone(), 1)), "{retiring:?}");
+    // The update waited for the drains: 2s for the first, the whole 5s for the second.
+    assert!(took >= Duration::from_secs(7), "{took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "not the minute-long request: {took:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn max_unavailable_lets_an_update_go_below_strength_but_not_further() {
     let h = Harness::new();

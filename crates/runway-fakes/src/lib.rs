@@ -29,7 +29,7 @@ pub use checks::{FakeChecks, FakeQueries};
 pub use clock::FakeClock;
 pub use cluster::FakeCluster;
 pub use platform::{Behavior, FakePlatform, Happened};
-pub use router::{FakeRouter, FakeRouters, Traffic};
+pub use router::{Drain, FakeRouter, FakeRouters, Traffic};
 pub use tasks::FakeTasks;
 
 /// One of each fake, shared by every engine built from them.

@@ -2,9 +2,11 @@
 //! sets (and every split it was ever given, for tests of what traffic saw), and its analysis
 //! windows report the traffic a test scripts for each release.
 //!
-//! Not modelled: requests in flight (every endpoint drains at once) and per-request weights
-//! (a scripted release's numbers do not depend on its weight; a test that wants "the canary
-//! got 10%" scripts 10% of the requests).
+//! Requests in flight are scripted per endpoint ([`FakeRouter::hold`]: so many requests that
+//! finish at a virtual time), and every drain the engine waits for is recorded with whether the
+//! endpoint was still routed then. Not modelled: per-request weights (a scripted release's
+//! numbers do not depend on its weight; a test that wants "the canary got 10%" scripts 10% of
+//! the requests).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +54,23 @@ struct State {
     previews: usize,
     /// `None`: per request, as the built-in proxy.
     granularity: Option<Granularity>,
+    /// Requests in flight to an endpoint and when they finish.
+    in_flight: BTreeMap<String, (u64, tokio::time::Instant)>,
+    /// An endpoint without a hold of its own that starts draining has one request that
+    /// finishes this long after.
+    every_drain: Option<Duration>,
+    drains: Vec<Drain>,
+}
+
+/// A drain the engine waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drain {
+    pub endpoint: String,
+    /// Whether the endpoint was still in a split when the engine began waiting (it must not
+    /// be: a routed endpoint keeps getting requests and never drains).
+    pub still_routed: bool,
+    /// Requests in flight when it began.
+    pub in_flight: u64,
 }
 
 /// The router of one service.
@@ -76,6 +95,27 @@ impl FakeRouter {
     /// From now on the router splits this finely (a cluster's router that can only switch).
     pub fn set_granularity(&self, granularity: Granularity) {
         lock(&self.state).granularity = Some(granularity);
+    }
+
+    /// `requests` requests are in flight to `endpoint` (a replica's name) from now, all
+    /// finishing after `for_` of (virtual) time.
+    pub fn hold(&self, endpoint: &str, requests: u64, for_: Duration) {
+        lock(&self.state).in_flight.insert(
+            endpoint.to_string(),
+            (requests, tokio::time::Instant::now() + for_),
+        );
+    }
+
+    /// From now on each endpoint that begins to drain without a [`hold`](Self::hold) of its
+    /// own has a request in flight for `for_` more (a slow retirement, to crash in the
+    /// middle of).
+    pub fn hold_every_drain(&self, for_: Duration) {
+        lock(&self.state).every_drain = Some(for_);
+    }
+
+    /// Every drain the engine waited for, in order.
+    pub fn drains(&self) -> Vec<Drain> {
+        lock(&self.state).drains.clone()
     }
 
     /// The current splits.
@@ -133,6 +173,15 @@ impl FakeRouter {
     }
 }
 
+impl FakeRouter {
+    fn in_flight_locked(&self, state: &State, endpoint: &str) -> u64 {
+        match state.in_flight.get(endpoint) {
+            Some((requests, until)) if tokio::time::Instant::now() < *until => *requests,
+            _ => 0,
+        }
+    }
+}
+
 impl TrafficRouter for FakeRouter {
     fn granularity(&self) -> Granularity {
         lock(&self.state)
@@ -169,12 +218,40 @@ impl TrafficRouter for FakeRouter {
         lock(&self.state).read_only = page;
     }
 
-    fn in_flight(&self, _endpoint: &str) -> u64 {
-        0
+    fn in_flight(&self, endpoint: &str) -> u64 {
+        self.in_flight_locked(&lock(&self.state), endpoint)
     }
 
-    fn wait_drained<'a>(&'a self, _endpoint: &'a str, _within: Duration) -> BoxFuture<'a, bool> {
-        Box::pin(async { true })
+    fn wait_drained<'a>(&'a self, endpoint: &'a str, within: Duration) -> BoxFuture<'a, bool> {
+        let until = {
+            let mut state = lock(&self.state);
+            if let Some(for_) = state.every_drain {
+                if !state.in_flight.contains_key(endpoint) {
+                    let until = tokio::time::Instant::now() + for_;
+                    state.in_flight.insert(endpoint.to_string(), (1, until));
+                }
+            }
+            let still_routed = state
+                .splits
+                .iter()
+                .any(|s| s.endpoints.iter().any(|e| e.id == endpoint));
+            let in_flight = self.in_flight_locked(&state, endpoint);
+            state.drains.push(Drain {
+                endpoint: endpoint.to_string(),
+                still_routed,
+                in_flight,
+            });
+            state.in_flight.get(endpoint).map(|(_, until)| *until)
+        };
+        Box::pin(async move {
+            let now = tokio::time::Instant::now();
+            let Some(until) = until.filter(|u| *u > now) else {
+                return true;
+            };
+            let deadline = now + within;
+            tokio::time::sleep_until(until.min(deadline)).await;
+            until <= deadline
+        })
     }
 
     fn metrics(&self) -> Vec<ReleaseMetrics> {

@@ -20,6 +20,8 @@ pub struct TaskRun {
 pub struct FakeTasks {
     /// By program (argv[0]): how it ends, its detail and its output.
     answers: Mutex<BTreeMap<String, (Outcome, String, String)>>,
+    /// By program: how long (virtual time) it runs before it answers.
+    durations: Mutex<BTreeMap<String, std::time::Duration>>,
     runs: Mutex<Vec<TaskRun>>,
 }
 
@@ -33,6 +35,14 @@ impl FakeTasks {
                 program.to_string(),
                 (outcome, detail.to_string(), output.to_string()),
             );
+    }
+
+    /// From now on, tasks whose program is `program` take `duration` (of the paused clock).
+    pub fn takes(&self, program: &str, duration: std::time::Duration) {
+        self.durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(program.to_string(), duration);
     }
 
     /// Every task run, in order.
@@ -67,6 +77,17 @@ impl TaskRunner for FakeTasks {
             .get(&program)
             .cloned()
             .unwrap_or((Outcome::Ok, "exited with status 0".into(), String::new()));
-        Box::pin(async move { answer })
+        let duration = self
+            .durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&program)
+            .copied();
+        Box::pin(async move {
+            if let Some(duration) = duration {
+                tokio::time::sleep(duration).await;
+            }
+            answer
+        })
     }
 }
