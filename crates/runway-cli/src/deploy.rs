@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use runway_wire::api::DeploymentView;
 use runway_wire::api::{
     CanaryCommand, DeployRequest, DeploymentDetail, EventsQuery, Message, ModeRequest,
     RestoreRequest, RollbackRequest, ScaleRequest,
 };
 use runway_wire::id::{BackupId, DeploymentId};
-use runway_wire::record::{Deployment, Kind, Status};
+use runway_wire::record::{Kind, Status};
 use runway_wire::Event;
 
 use super::output::{describe, seconds_between, Progress};
@@ -232,12 +233,12 @@ pub async fn control(cli: &Cli, command: CanaryCommand) -> Result<ExitCode> {
     print_message(client.canary(&service, command).await)
 }
 
-fn start(answer: Result<Deployment, ClientError>) -> Result<Deployment> {
+fn start(answer: Result<DeploymentView, ClientError>) -> Result<DeploymentView> {
     answer.map_err(refused)
 }
 
 /// Prints the deployment's journal as it grows and exits 0 only when it succeeded.
-pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> {
+pub async fn follow(cli: &Cli, d: DeploymentView, detach: bool) -> Result<ExitCode> {
     let kind = format!("{:?}", d.kind).to_lowercase();
     println!("{kind} #{}: {} {}", d.id, d.service, d.version);
     if detach {
@@ -261,7 +262,7 @@ pub async fn follow(cli: &Cli, d: Deployment, detach: bool) -> Result<ExitCode> 
 }
 
 /// [`follow`] until the deployment ends.
-async fn follow_to_the_end(cli: &Cli, d: &Deployment, kind: &str) -> Result<ExitCode> {
+async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<ExitCode> {
     let client = cli.client();
     let progress = Progress::new();
     let mut after = 0;

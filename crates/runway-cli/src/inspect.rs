@@ -8,11 +8,11 @@ use anyhow::Result;
 
 use super::output::{self, client_errors_line, describe, seconds_between, table};
 use super::{BaselineCommand, Cli, NodesCommand};
+use runway_wire::api::DeploymentView;
 use runway_wire::api::{
     HistoryQuery, LogsQuery, LogsResponse, NodeAction, ReplicaView, StatusView,
 };
 use runway_wire::id::{BaselineId, DeploymentId};
-use runway_wire::record::Deployment;
 
 pub async fn status(cli: &Cli, watch: bool, json: bool, all: bool) -> Result<ExitCode> {
     let client = cli.client();
@@ -306,7 +306,7 @@ pub async fn history(cli: &Cli, json: bool, limit: u32, all: bool) -> Result<Exi
         service,
         limit: Some(limit),
     };
-    let rows: Vec<Deployment> = client.history(&query).await?;
+    let rows: Vec<DeploymentView> = client.history(&query).await?;
     // A name with no deployment that the server does not run either is a typo (a removed
     // service keeps its history).
     if let (Some(name), true) = (cli.service_flag(), rows.is_empty()) {

@@ -6,14 +6,15 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use runway_wire::api::ApprovalView;
+use runway_wire::api::DeploymentView;
 use runway_wire::id::DeploymentId;
-use runway_wire::record::{Deployment, Status};
+use runway_wire::record::Status;
 
 use crate::output::table;
 use crate::Cli;
 
 /// What `runway deploy` says of a deployment that waits for approval.
-pub async fn said_waiting(cli: &Cli, d: &Deployment) -> Result<ExitCode> {
+pub async fn said_waiting(cli: &Cli, d: &DeploymentView) -> Result<ExitCode> {
     let client = cli.client();
     let view = client
         .approvals(Some(&d.service))

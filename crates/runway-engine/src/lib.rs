@@ -1086,7 +1086,7 @@ impl Engine {
                 pods,
                 pods_error,
                 deployment,
-                last_failure,
+                last_failure: last_failure.map(Into::into),
                 metrics: svc.router.metrics(),
                 maintenance: self.store.flag(&svc.name, ServiceFlag::Maintenance)?,
                 read_only: self.store.flag(&svc.name, ServiceFlag::ReadOnly)?,

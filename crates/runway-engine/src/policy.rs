@@ -667,7 +667,7 @@ impl Engine {
                 self_approval: t.self_approval,
                 approval_ttl: t.approval_ttl.to_string(),
                 counted,
-                deployment: d,
+                deployment: d.into(),
             });
         }
         Ok(views)

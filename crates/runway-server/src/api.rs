@@ -489,10 +489,13 @@ async fn status(State(api): State<Api>) -> ApiResult<StatusView> {
 async fn history(
     State(api): State<Api>,
     Query(q): Query<HistoryQuery>,
-) -> ApiResult<Vec<runway_store::Deployment>> {
+) -> ApiResult<Vec<DeploymentView>> {
     Ok(Json(
         api.store
-            .history(q.service.as_deref(), q.limit.unwrap_or(50))?,
+            .history(q.service.as_deref(), q.limit.unwrap_or(50))?
+            .iter()
+            .map(DeploymentView::from)
+            .collect(),
     ))
 }
 
@@ -500,7 +503,7 @@ async fn deploy(
     State(api): State<Api>,
     Extension(by): Extension<Identity>,
     Json(req): Json<DeployRequest>,
-) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
     if req.override_policy && !by.role.allows(Role::Admin) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -529,7 +532,7 @@ async fn deploy(
         }
     }
     let d = api.engine.deploy(req, &by.name).await?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok((StatusCode::CREATED, Json(d.into())))
 }
 
 async fn approvals(
@@ -547,7 +550,7 @@ async fn approve(
 ) -> ApiResult<ApproveAnswer> {
     let (deployment, message) = api.engine.approve(id, &by, &req.digest).await?;
     Ok(Json(ApproveAnswer {
-        deployment,
+        deployment: deployment.into(),
         message,
     }))
 }
@@ -557,8 +560,8 @@ async fn reject(
     Extension(by): Extension<Identity>,
     Path(id): Path<DeploymentId>,
     Json(req): Json<ReasonRequest>,
-) -> ApiResult<runway_store::Deployment> {
-    Ok(Json(api.engine.reject(id, &by, &req.reason)?))
+) -> ApiResult<DeploymentView> {
+    Ok(Json(api.engine.reject(id, &by, &req.reason)?.into()))
 }
 
 async fn lock(
@@ -678,7 +681,7 @@ async fn deployment(
         .deployment(id)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
     Ok(Json(DeploymentDetail {
-        deployment,
+        deployment: deployment.into(),
         journal: store.journal_since(id, 0)?,
     }))
 }
@@ -702,7 +705,7 @@ async fn events(
         let journal = store.journal_since(id, after)?;
         if !journal.is_empty() || deployment.status != Status::Running {
             return Ok(Json(DeploymentDetail {
-                deployment,
+                deployment: deployment.into(),
                 journal,
             }));
         }
@@ -711,7 +714,7 @@ async fn events(
             .is_err()
         {
             return Ok(Json(DeploymentDetail {
-                deployment,
+                deployment: deployment.into(),
                 journal,
             }));
         }
@@ -723,7 +726,7 @@ async fn rollback(
     Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<RollbackRequest>,
-) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
     let d = api
         .engine
         .rollback(
@@ -734,7 +737,7 @@ async fn rollback(
             &by.name,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok((StatusCode::CREATED, Json(d.into())))
 }
 
 async fn restore(
@@ -742,12 +745,12 @@ async fn restore(
     Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<RestoreRequest>,
-) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
     let d = api
         .engine
         .restore(&service, req.backup_id, &by.name)
         .await?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok((StatusCode::CREATED, Json(d.into())))
 }
 
 async fn backups(
@@ -799,9 +802,9 @@ async fn scale(
     Extension(by): Extension<Identity>,
     Path(service): Path<String>,
     Json(req): Json<ScaleRequest>,
-) -> Result<(StatusCode, Json<runway_store::Deployment>), ApiError> {
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
     let d = api.engine.scale(&service, req.count, &by.name).await?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok((StatusCode::CREATED, Json(d.into())))
 }
 
 async fn nodes(State(api): State<Api>, Path(service): Path<String>) -> ApiResult<Vec<ReplicaView>> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{BackupId, BaselineId, CheckRunId, DeploymentId, ReplicaId};
 use crate::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics};
-use crate::record::{ApprovalRow, Deployment, Frozen, JournalEntry, Kind, TrafficMode};
+use crate::record::{ApprovalRow, Deployment, Frozen, JournalEntry, Kind, Status, TrafficMode};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeployRequest {
@@ -39,6 +39,67 @@ pub struct DeployRequest {
     /// When that commit was made, RFC 3339 (read from git by the CLI, or `--commit-time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_time: Option<String>,
+}
+
+/// A deployment as the API shows it (`history`, the answer to `deploy`, `rollback`, ...):
+/// the store's [`Deployment`] without what only the engine reads (config, progress,
+/// directory). docs/json.md describes each field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentView {
+    pub id: DeploymentId,
+    pub service: String,
+    pub kind: Kind,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub previous_release_id: Option<DeploymentId>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub requested_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_by: Option<DeploymentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<String>,
+}
+
+impl From<&Deployment> for DeploymentView {
+    fn from(d: &Deployment) -> DeploymentView {
+        DeploymentView {
+            id: d.id,
+            service: d.service.clone(),
+            kind: d.kind,
+            version: d.version.clone(),
+            previous_version: d.previous_version.clone(),
+            previous_release_id: d.previous_release_id,
+            status: d.status,
+            reason: d.reason.clone(),
+            started_at: d.started_at.clone(),
+            finished_at: d.finished_at.clone(),
+            requested_by: d.requested_by.clone(),
+            request_reason: d.request_reason.clone(),
+            deploy_type: d.deploy_type.clone(),
+            digest: d.digest.clone(),
+            rolled_back_by: d.rolled_back_by,
+            commit: d.commit.clone(),
+            commit_time: d.commit_time.clone(),
+        }
+    }
+}
+
+impl From<Deployment> for DeploymentView {
+    fn from(d: Deployment) -> DeploymentView {
+        DeploymentView::from(&d)
+    }
 }
 
 impl DeployRequest {
@@ -123,7 +184,7 @@ pub struct ReasonRequest {
 /// A deployment waiting for approval (`runway approvals`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApprovalView {
-    pub deployment: Deployment,
+    pub deployment: DeploymentView,
     /// How many approvals its type needs.
     pub needed: u32,
     /// The roles that may approve it.
@@ -144,7 +205,7 @@ pub struct ApprovalView {
 /// The answer to `runway approve`: the deployment (running once started) and what happened.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApproveAnswer {
-    pub deployment: Deployment,
+    pub deployment: DeploymentView,
     pub message: String,
 }
 
@@ -317,7 +378,7 @@ pub struct ServiceView {
     /// (for a service that never served: its newest failure); `null` when there is none. What
     /// a user needs after a failed deploy without scrolling `history`.
     #[serde(default)]
-    pub last_failure: Option<Deployment>,
+    pub last_failure: Option<DeploymentView>,
     pub metrics: Vec<ReleaseMetrics>,
     /// Set while the proxy answers with the maintenance page.
     #[serde(default)]
@@ -350,7 +411,7 @@ pub struct StatusView {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeploymentDetail {
     #[serde(flatten)]
-    pub deployment: Deployment,
+    pub deployment: DeploymentView,
     pub journal: Vec<JournalEntry>,
 }
 

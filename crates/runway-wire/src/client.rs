@@ -14,7 +14,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::api::*;
 use crate::id::DeploymentId;
-use crate::record::{AuditCheck, AuditEntry, BackupRow, Deployment, HookRun};
+use crate::record::{AuditCheck, AuditEntry, BackupRow, HookRun};
 use crate::{ErrorBody, ErrorCode};
 
 /// Where the API is and the bearer token it wants.
@@ -119,12 +119,12 @@ impl Client {
     }
 
     /// Starts a deployment; its outcome is in its record and journal.
-    pub async fn deploy(&self, request: &DeployRequest) -> Result<Deployment> {
+    pub async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentView> {
         self.post("/v1/deployments", request).await
     }
 
     /// Deployments, newest first.
-    pub async fn history(&self, q: &HistoryQuery) -> Result<Vec<Deployment>> {
+    pub async fn history(&self, q: &HistoryQuery) -> Result<Vec<DeploymentView>> {
         self.get(&format!("/v1/deployments{}", query(q)?)).await
     }
 
@@ -172,7 +172,7 @@ impl Client {
         .await
     }
 
-    pub async fn reject(&self, id: DeploymentId, reason: &str) -> Result<Deployment> {
+    pub async fn reject(&self, id: DeploymentId, reason: &str) -> Result<DeploymentView> {
         self.post(
             &format!("/v1/deployments/{id}/reject"),
             &ReasonRequest {
@@ -237,7 +237,7 @@ impl Client {
         .await
     }
 
-    pub async fn restore(&self, service: &str, request: &RestoreRequest) -> Result<Deployment> {
+    pub async fn restore(&self, service: &str, request: &RestoreRequest) -> Result<DeploymentView> {
         self.post(&self.of(service, "restore"), request).await
     }
 
@@ -253,11 +253,15 @@ impl Client {
         self.post(&self.of(service, "read-only"), request).await
     }
 
-    pub async fn rollback(&self, service: &str, request: &RollbackRequest) -> Result<Deployment> {
+    pub async fn rollback(
+        &self,
+        service: &str,
+        request: &RollbackRequest,
+    ) -> Result<DeploymentView> {
         self.post(&self.of(service, "rollback"), request).await
     }
 
-    pub async fn scale(&self, service: &str, request: &ScaleRequest) -> Result<Deployment> {
+    pub async fn scale(&self, service: &str, request: &ScaleRequest) -> Result<DeploymentView> {
         self.post(&self.of(service, "scale"), request).await
     }
 

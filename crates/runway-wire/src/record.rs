@@ -76,9 +76,11 @@ impl Kind {
     }
 }
 
-/// One row of the history. A deployment's id doubles as the id of the release it introduced:
-/// replicas point at it, and a rollback copies its `spec`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One deployment as the store keeps it. A deployment's id doubles as the id of the release it
+/// introduced: replicas point at it, and a rollback copies its `spec`. Not an API type: the
+/// API answers [`DeploymentView`](crate::api::DeploymentView), which leaves out what only the
+/// engine reads (its config, progress and directory).
+#[derive(Debug, Clone)]
 pub struct Deployment {
     pub id: DeploymentId,
     pub service: String,
@@ -92,34 +94,24 @@ pub struct Deployment {
     pub finished_at: Option<String>,
     /// Where a progressive rollout stands (canary step, pause left, analysis history), so a
     /// restarted server continues exactly there.
-    #[serde(skip)]
     pub progress: Option<serde_json::Value>,
-    #[serde(skip)]
     pub spec: Option<Spec>,
-    #[serde(skip)]
     pub base_dir: String,
     /// The identity that asked for it (empty for deployments from before identities).
-    #[serde(default)]
     pub requested_by: String,
     /// Why, in the requester's words (`--reason`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_reason: Option<String>,
     /// Its deployment type (`[types]`; a deploy's only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy_type: Option<String>,
     /// What an approval of it is bound to: the SHA-256 of its version, whole config and type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// The later deployment that went back past this one. Its `status` stays its own outcome
     /// (records are append-only): a release that succeeded and was rolled back a day later
     /// shows both.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_by: Option<DeploymentId>,
     /// The commit it ships (`--commit`), for lead time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// When that change was committed (RFC 3339; `--commit` read from git, or `--commit-time`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_time: Option<String>,
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use runway_demo_app::load::Load;
-use runway_wire::record::Deployment;
+use runway_wire::api::DeploymentView;
 
 /// Requests per second the demo's load aims at (spread over a few keep-alive connections).
 const LOAD_RPS: u64 = 400;
@@ -169,7 +169,7 @@ async fn story(
         service: None,
         limit: Some(10),
     };
-    let history: Vec<Deployment> = runway_cli::connect(state_dir).history(&query).await?;
+    let history: Vec<DeploymentView> = runway_cli::connect(state_dir).history(&query).await?;
     println!("\n== summary");
     println!("requests served:  {}", seen.ok);
     println!("requests failed:  {}", seen.failed);

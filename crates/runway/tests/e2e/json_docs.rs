@@ -79,7 +79,12 @@ async fn every_json_output_has_the_documented_shape() {
     assert_shape(&shapes, "ClientErrorCounts", &service["client_errors"], &[]);
 
     let history = h.history().await;
-    assert_shape(&shapes, "Deployment", &history[0], &["request_reason"]);
+    assert_shape(
+        &shapes,
+        "Deployment",
+        &history[0],
+        &["request_reason", "rolled_back_by", "commit", "commit_time"],
+    );
 
     // A deployment that waits for approval, with one approval.
     let mut with_types = h.config(&one);
@@ -103,7 +108,12 @@ async fn every_json_output_has_the_documented_shape() {
     let out = h.runway(&["approvals", "--json"]).await;
     let waiting: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_shape(&shapes, "ApprovalView", &waiting[0], &[]);
-    assert_shape(&shapes, "Deployment", &waiting[0]["deployment"], &[]);
+    assert_shape(
+        &shapes,
+        "Deployment",
+        &waiting[0]["deployment"],
+        &["rolled_back_by", "commit", "commit_time"],
+    );
     assert_shape(
         &shapes,
         "ApprovalRow",
