@@ -914,7 +914,7 @@ impl Engine {
         self.journal(
             id,
             Event::Started {
-                kind: kind.as_str().to_string(),
+                kind,
                 version: version.to_string(),
                 previous_version: previous.as_ref().map(|p| p.version.clone()),
                 replicas: spec.run.replicas,

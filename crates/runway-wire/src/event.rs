@@ -18,8 +18,7 @@ pub type Stage = String;
 pub enum Event {
     /// The deployment started.
     Started {
-        /// deploy | rollback | scale | restore
-        kind: String,
+        kind: crate::record::Kind,
         version: String,
         previous_version: Option<String>,
         replicas: u32,
