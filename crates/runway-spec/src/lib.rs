@@ -43,6 +43,7 @@
 mod duration;
 mod error;
 mod model;
+pub mod notify;
 mod policy;
 mod reader;
 mod rules;

@@ -31,6 +31,7 @@ use crate::suggest;
 
 mod checks;
 mod hooks;
+mod notify;
 mod policy;
 
 type Span = Range<usize>;
@@ -89,6 +90,8 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // `[deploy]` and `[types.NAME]` (see `reader/policy.rs`, which knows their keys).
     ("deploy", &["default_type", "timezone", "windows", "freeze"]),
     ("types", &[]),
+    // `[[notify]]`: an array of tables (see `reader/notify.rs`, which knows their keys).
+    ("notify", &[]),
     // A service has exactly one of [run], [docker] and [kubernetes] (see `check_platform`).
     (
         "docker",
@@ -308,6 +311,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     if let (Some(deploy), Some(types)) = (&deploy, &types) {
         src.recover(policy::check_type_names(root, deploy, types));
     }
+    let notify = src.recover(notify::read_notify(root));
     Some(Spec {
         service: service?,
         run: run?,
@@ -321,6 +325,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         maintenance: maintenance?,
         deploy: deploy?,
         types: types?,
+        notify: notify?,
     })
 }
 

@@ -86,6 +86,7 @@ fn accepts_the_sample_exactly() {
         maintenance: MaintenanceSpec::default(),
         deploy: Default::default(),
         types: Default::default(),
+        notify: Vec::new(),
     };
     assert_eq!(spec, want);
     assert_eq!(spec.strategy.kind(), "rolling");
