@@ -489,6 +489,15 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Notifications: test the [[notify]] targets of runway.toml, or see what became of each
+    /// notice (delivered or failed, after how many attempts).
+    #[command(
+        after_help = "Examples:\n  runway notify test\n  runway notify test --target deploys-channel\n  runway notify log -n 20"
+    )]
+    Notify {
+        #[command(subcommand)]
+        action: NotifyCommand,
+    },
     /// Named tokens: who may use the API, with which role (admin only).
     ///
     /// Roles, each allowed what the ones before it are: viewer (reads), deployer (deploys,
@@ -631,6 +640,35 @@ pub enum BaselineCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum NotifyCommand {
+    /// Send a test notice to each [[notify]] target of runway.toml, now, through the server
+    /// (which resolves their env:/secret: URLs), and say what became of it.
+    Test {
+        /// Only the target of this name.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        file: FileArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Recorded deliveries, newest first: target, notice, outcome, attempts, status, error.
+    Log {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
 pub enum AuditCommand {
     /// Check the trail's hash chain: an entry edited, inserted or deleted is found; with
     /// --head (a hash kept elsewhere, as notifications carry it), newest entries cut off too.
@@ -781,6 +819,12 @@ impl Command {
                 ..
             } => (Some(server), None),
             Audit { server, .. } => (Some(server), None),
+            Notify {
+                action: NotifyCommand::Test { server, .. },
+            } => (Some(server), None),
+            Notify {
+                action: NotifyCommand::Log { target, .. },
+            } => service(target),
             Approvals { target, .. } | Lock { target, .. } | Unlock { target } => service(target),
             Windows { .. } => (None, None),
             Whoami { server, .. }
@@ -829,6 +873,9 @@ impl Command {
             | Plan { file, .. }
             | Deploy { file, .. }
             | Windows { file, .. }
+            | Notify {
+                action: NotifyCommand::Test { file, .. },
+            }
             | Check { file, .. } => Some(file),
             _ => None,
         };

@@ -6,6 +6,7 @@ mod client;
 mod deploy;
 mod inspect;
 mod local;
+mod notify;
 mod output;
 mod policy;
 
@@ -151,6 +152,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             deploy::deploy(&cli, version, options).await
         }
         Command::Tokens { action } => access::tokens(&cli, action).await,
+        Command::Notify {
+            action: args::NotifyCommand::Test { target, json, .. },
+        } => notify::test(&cli, target.as_deref(), *json).await,
+        Command::Notify {
+            action: args::NotifyCommand::Log { limit, json, .. },
+        } => notify::log(&cli, *limit, *json).await,
         Command::Audit {
             action: Some(args::AuditCommand::Verify { head, json, .. }),
             ..

@@ -20,6 +20,7 @@ pub mod logs;
 pub mod measure;
 mod monitor;
 pub mod nodes;
+pub mod notify;
 mod operation;
 pub mod plan;
 pub mod platform;
@@ -266,6 +267,8 @@ pub struct Context {
     pub checks: Arc<dyn CheckRunner>,
     /// The time windows, freezes and approval expiry are judged by.
     pub clock: Arc<dyn Clock>,
+    /// Where `[[notify]]` notices go.
+    pub notifier: Arc<dyn notify::Notifier>,
     /// Secrets (and on the host, backups) live under it.
     pub state_dir: PathBuf,
 }
@@ -282,6 +285,7 @@ pub struct Engine {
     queries: Arc<dyn QuerySources>,
     checks: Arc<dyn CheckRunner>,
     clock: Arc<dyn Clock>,
+    notifier: Arc<dyn notify::Notifier>,
     state_dir: PathBuf,
     services: Mutex<BTreeMap<String, Arc<Service>>>,
     /// Bumped on every journal entry, so event streams wake up without polling the store.
@@ -304,6 +308,7 @@ impl Engine {
             queries: context.queries,
             checks: context.checks,
             clock: context.clock,
+            notifier: context.notifier,
             state_dir: context.state_dir,
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),
@@ -366,6 +371,46 @@ impl Engine {
             tracing::error!(deployment = %deployment_id, "cannot write journal entry {name}: {e:#}");
         }
         self.journal_tick.send_modify(|t| *t += 1);
+        self.announce(deployment_id, &event);
+    }
+
+    /// Hands the notice a journal entry is worth to the notifier (which returns at once).
+    fn announce(&self, id: DeploymentId, event: &Event) {
+        let worth_it = matches!(
+            event,
+            Event::Started { .. }
+                | Event::AwaitingApproval { .. }
+                | Event::Approved { .. }
+                | Event::Rejected { .. }
+                | Event::CanaryStep { .. }
+                | Event::Paused { .. }
+                | Event::Promoted { .. }
+                | Event::Switched { .. }
+                | Event::Succeeded { .. }
+                | Event::Failed { .. }
+                | Event::RollingBack { .. }
+        );
+        if !worth_it {
+            return;
+        }
+        let Ok(Some(d)) = self.store.deployment(id) else {
+            return;
+        };
+        let Some(targets) = d.spec.as_ref().map(|s| &s.notify).filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let analysis = match event {
+            Event::RollingBack { .. } => self
+                .last_journaled(id, |e| matches!(e, Event::Analysis(_)))
+                .and_then(|e| match e {
+                    Event::Analysis(a) => Some(a),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        if let Some(notice) = notify::notice_of(&d, event, analysis.as_ref()) {
+            self.notifier.notify(targets, notice);
+        }
     }
 
     /// The newest entry of deployment `id`'s journal that `matches`: how a resumed operation
@@ -459,7 +504,22 @@ impl Engine {
                 )));
             }
         }
-        let admitted = self.admit(&request)?;
+        let admitted = match self.admit(&request) {
+            Ok(admitted) => admitted,
+            Err(refused @ EngineError::Conflict(_)) => {
+                // A lock, window or freeze said no: the channel hears of it.
+                let mut notice = runway_wire::notice::Notice::new(
+                    runway_wire::notice::NoticeKind::Refused,
+                    name,
+                );
+                notice.version = Some(request.version.clone());
+                notice.by = Some(by.to_string());
+                notice.reason = Some(refused.to_string());
+                self.notifier.notify(&request.spec.notify, notice);
+                return Err(refused);
+            }
+            Err(e) => return Err(e),
+        };
         if admitted.deploy_type.approvals > 0 {
             return self.await_approval(&request, admitted, by);
         }

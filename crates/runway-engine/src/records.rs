@@ -161,6 +161,16 @@ pub trait Records: Send + Sync {
         service: &str,
         id: Option<BaselineId>,
     ) -> Result<Option<(BaselineId, String, serde_json::Value)>>;
+    /// Records what became of one notice at one target.
+    fn record_delivery(&self, delivery: &runway_wire::notice::Delivery) -> Result<()>;
+    /// Deliveries, newest first; all services when `service` is `None`.
+    fn deliveries(
+        &self,
+        service: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<runway_wire::notice::Delivery>>;
+    /// The audit trail's newest hash (what `runway audit verify --head` takes).
+    fn audit_head(&self) -> Result<Option<String>>;
     fn insert_check_run(
         &self,
         service: &str,

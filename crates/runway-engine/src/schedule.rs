@@ -98,6 +98,38 @@ impl Engine {
             checks = checks.len(),
             "scheduled checks ran"
         );
+        if !release.spec.notify.is_empty() {
+            use runway_wire::notice::{Notice, NoticeKind};
+            let failing: Vec<&runway_checks::CheckResult> = results
+                .iter()
+                .filter(|r| r.status == runway_checks::CheckStatus::Fail)
+                .collect();
+            // A certificate close to expiry (or past it) is its own notice: it is the one a
+            // team forgets until the morning it expires.
+            let certificates: Vec<String> = failing
+                .iter()
+                .filter(|r| r.kind == "tls")
+                .map(|r| format!("{}: {}", r.name, r.detail))
+                .collect();
+            if !certificates.is_empty() {
+                let mut notice = Notice::new(NoticeKind::CertificateExpiring, service);
+                notice.version = Some(release.version.clone());
+                notice.reason = Some(certificates.join("; "));
+                self.notifier.notify(&release.spec.notify, notice);
+            }
+            if !passed {
+                let mut notice = Notice::new(NoticeKind::ChecklistFailed, service);
+                notice.version = Some(release.version.clone());
+                notice.reason = Some(
+                    failing
+                        .iter()
+                        .map(|r| format!("{}: {}", r.name, r.detail))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+                self.notifier.notify(&release.spec.notify, notice);
+            }
+        }
         let json = serde_json::to_value(&results).unwrap_or_default();
         if let Err(e) = self
             .store

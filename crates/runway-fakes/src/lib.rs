@@ -15,6 +15,7 @@
 mod checks;
 mod clock;
 mod cluster;
+mod notifier;
 mod platform;
 mod router;
 mod tasks;
@@ -28,6 +29,7 @@ use runway_engine::Context;
 pub use checks::{FakeChecks, FakeQueries};
 pub use clock::FakeClock;
 pub use cluster::FakeCluster;
+pub use notifier::FakeNotifier;
 pub use platform::{Behavior, FakePlatform, Happened};
 pub use router::{Drain, FakeRouter, FakeRouters, Traffic};
 pub use tasks::FakeTasks;
@@ -42,6 +44,7 @@ pub struct Fakes {
     pub checks: Arc<FakeChecks>,
     pub queries: Arc<FakeQueries>,
     pub clock: Arc<FakeClock>,
+    pub notifier: Arc<FakeNotifier>,
 }
 
 impl Fakes {
@@ -59,6 +62,7 @@ impl Fakes {
             queries: self.queries.clone(),
             checks: self.checks.clone(),
             clock: self.clock.clone(),
+            notifier: self.notifier.clone(),
             state_dir: state_dir.to_path_buf(),
         }
     }

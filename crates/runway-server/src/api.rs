@@ -92,6 +92,8 @@ pub fn router(
         .route("/v1/tokens/{name}", delete(revoke_token))
         .route("/v1/audit", get(audit_trail))
         .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/notify/test", post(notify_test))
+        .route("/v1/deliveries", get(deliveries))
         // After routing, so that the route's path decides the role it needs.
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(middleware::from_fn(json_errors))
@@ -135,6 +137,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tokens"),
     ("POST", "/v1/tokens"),
     ("DELETE", "/v1/tokens/{name}"),
+    ("POST", "/v1/notify/test"),
+    ("GET", "/v1/deliveries"),
 ];
 
 /// The role a route needs, by method and route path. A route missing here needs `admin`
@@ -155,12 +159,45 @@ pub fn required_role(method: &http::Method, route: &str) -> Role {
         | "/v1/services/{service}/baselines"
         | "/v1/services/{service}/lock"
         | "/v1/services/{service}/unlock"
+        | "/v1/notify/test"
         // A requester may withdraw their own; the engine checks who else may reject.
         | "/v1/deployments/{id}/reject" => Role::Deployer,
         "/v1/deployments/{id}/approve" => Role::Approver,
         // Restoring puts old data back; removing forgets a service; tokens are who may do what.
         _ => Role::Admin,
     }
+}
+
+/// `runway notify test`: the request's targets (runway.toml's `[[notify]]`) get a test notice
+/// now; the answer says what became of each.
+async fn notify_test(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Json(req): Json<runway_wire::notice::NotifyTestRequest>,
+) -> ApiResult<Vec<runway_wire::notice::Delivery>> {
+    runway_spec::notify::validate_targets(&req.targets)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e))?;
+    if req.targets.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "runway.toml has no [[notify]] target to test",
+        ));
+    }
+    Ok(Json(
+        api.engine
+            .notify_test(&req.service, &req.targets, &by.name)
+            .await,
+    ))
+}
+
+async fn deliveries(
+    State(api): State<Api>,
+    Query(q): Query<runway_wire::notice::DeliveryQuery>,
+) -> ApiResult<Vec<runway_wire::notice::Delivery>> {
+    Ok(Json(
+        api.engine
+            .deliveries(q.service.as_deref(), q.limit.unwrap_or(50))?,
+    ))
 }
 
 pub fn metrics_router(engine: Arc<Engine>) -> Router {

@@ -152,7 +152,7 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
     let docker_tasks = docker.tasks();
     let cluster = Arc::new(runway_platform_kubernetes::KubernetesCluster::default());
     Engine::new(runway_engine::Context {
-        records: store,
+        records: store.clone(),
         platform: Arc::new(platforms::ByRelease {
             process: runway_platform_process::ProcessPlatform {
                 state_dir: state_dir.to_path_buf(),
@@ -178,6 +178,10 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
             cluster: runway_platform_kubernetes::router::ClusterRouters,
         }),
         queries: Arc::new(runway_prometheus::PrometheusSources),
+        notifier: Arc::new(runway_notify::Webhooks::new(
+            store.clone(),
+            Some(state_dir.join("secrets")),
+        )),
         checks: Arc::new(LocalChecks),
         clock: Arc::new(runway_engine::clock::SystemClock),
         state_dir: state_dir.to_path_buf(),

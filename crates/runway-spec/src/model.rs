@@ -985,24 +985,7 @@ impl Spec {
         let check = |field: &str, rule: Result<(), Problem>| rule.map_err(|p| fail(field, p));
 
         check("service.name", rules::service_name(&self.service.name))?;
-        for (i, target) in self.notify.iter().enumerate() {
-            let url = target.url.as_str();
-            let reference = url.starts_with("env:") || url.starts_with("secret:");
-            if !reference && !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(format!(
-                    "notify[{i}].url: must be an http:// or https:// URL, or env:NAME / secret:NAME"
-                ));
-            }
-            if target.timeout.is_zero() || target.backoff.is_zero() || target.retries > 10 {
-                return Err(format!(
-                    "notify[{i}]: timeout and backoff must be greater than 0, retries at most 10"
-                ));
-            }
-            for (kind, text) in &target.templates {
-                crate::notify::check_template(text)
-                    .map_err(|e| format!("notify[{i}].templates.{}: {e}", kind.as_str()))?;
-            }
-        }
+        crate::notify::validate_targets(&self.notify)?;
         // `[deploy]` and `[types]`: every type's calendar builds, the default type exists.
         let (default_name, default_type) = self
             .deploy_type(None)

@@ -199,6 +199,30 @@ pub fn check_template(template: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The rules the reader applies to `[[notify]]`, for targets that come as JSON (a deploy
+/// request, `runway notify test`).
+pub fn validate_targets(targets: &[NotifySpec]) -> Result<(), String> {
+    for (i, target) in targets.iter().enumerate() {
+        let url = target.url.as_str();
+        let reference = url.starts_with("env:") || url.starts_with("secret:");
+        if !reference && !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(format!(
+                "notify[{i}].url: must be an http:// or https:// URL, or env:NAME / secret:NAME"
+            ));
+        }
+        if target.timeout.is_zero() || target.backoff.is_zero() || target.retries > 10 {
+            return Err(format!(
+                "notify[{i}]: timeout and backoff must be greater than 0, retries at most 10"
+            ));
+        }
+        for (kind, text) in &target.templates {
+            check_template(text)
+                .map_err(|e| format!("notify[{i}].templates.{}: {e}", kind.as_str()))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -579,6 +579,66 @@ impl Records for Store {
             .map_err(Into::into)
     }
 
+    fn record_delivery(&self, d: &runway_wire::notice::Delivery) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO deliveries (at, target, notice, service, deployment_id, attempts,
+                 outcome, status, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                d.at,
+                d.target,
+                d.notice.as_str(),
+                d.service,
+                d.deployment,
+                d.attempts,
+                d.outcome,
+                d.status,
+                d.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn deliveries(
+        &self,
+        service: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<runway_wire::notice::Delivery>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, target, notice, service, deployment_id, attempts, outcome, status,
+                 error FROM deliveries WHERE (?1 IS NULL OR service = ?1)
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![service, limit], |r| {
+            let notice: String = r.get(3)?;
+            Ok(runway_wire::notice::Delivery {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                target: r.get(2)?,
+                notice: runway_wire::notice::NoticeKind::parse(&notice)
+                    .unwrap_or(runway_wire::notice::NoticeKind::Test),
+                service: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                deployment: r.get(5)?,
+                attempts: r.get(6)?,
+                outcome: r.get(7)?,
+                status: r.get(8)?,
+                error: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit_head(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Records a run of scheduled checks that started at `started_at` (RFC 3339).
     fn insert_check_run(
         &self,

@@ -198,6 +198,22 @@ impl Client {
     }
 
     /// The audit trail, oldest first (at or after `since`, RFC 3339).
+    /// A test notice to each of the request's targets, now; what became of each.
+    pub async fn notify_test(
+        &self,
+        request: &crate::notice::NotifyTestRequest,
+    ) -> Result<Vec<crate::notice::Delivery>> {
+        self.post("/v1/notify/test", request).await
+    }
+
+    /// Recorded deliveries of notices, newest first.
+    pub async fn deliveries(
+        &self,
+        q: &crate::notice::DeliveryQuery,
+    ) -> Result<Vec<crate::notice::Delivery>> {
+        self.get(&format!("/v1/deliveries{}", query(q)?)).await
+    }
+
     pub async fn audit(&self, since: Option<&str>) -> Result<Vec<AuditEntry>> {
         let q = query(&AuditQuery {
             since: since.map(str::to_string),

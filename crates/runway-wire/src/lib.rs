@@ -12,6 +12,7 @@
 //!   traffic modes), as the store keeps it and the API answers it;
 //! - [`api`]: the requests the API takes and the views it answers with;
 //! - [`metrics`]: the per-release numbers a router reports;
+//! - [`notice`]: what runway announces to `[[notify]]` targets, and each delivery;
 //! - [`id`]: typed ids of deployments, replicas, backups, baselines and check runs;
 //! - [`ErrorCode`] and [`ErrorBody`]: every error the API answers;
 //! - `client` (feature `client`): a typed client of the API, one method per route.
@@ -27,6 +28,8 @@ mod error;
 mod event;
 pub mod id;
 pub mod metrics;
+#[cfg(feature = "records")]
+pub mod notice;
 #[cfg(feature = "records")]
 pub mod record;
 

@@ -80,7 +80,7 @@ fn read_target(sec: &Section<'_>, index: usize) -> Result<NotifySpec, SpecError>
     let url = sec.required("url", url_example, sec.string("url", url_example)?)?;
     let value = url.value.trim();
     let reference = value.starts_with("env:") || value.starts_with("secret:");
-    if !reference && !(value.starts_with("http://") || value.starts_with("https://")) {
+    if !(reference || value.starts_with("http://") || value.starts_with("https://")) {
         return Err(sec.src.error(
             &url.span,
             "`url` must be an http:// or https:// URL, or env:NAME / secret:NAME",

@@ -10,6 +10,7 @@ mod harness;
 mod json_docs;
 mod keepalive;
 mod kubernetes;
+mod notify;
 mod policy;
 mod prometheus;
 mod recovery;
