@@ -271,6 +271,9 @@ pub enum Command {
         /// schema (no undo, no restore).
         #[arg(long)]
         keep_schema: bool,
+        /// Why, in your words: recorded with the rollback and said in its notice.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         #[command(flatten)]
         detach: DetachArg,
         #[command(flatten)]
@@ -498,6 +501,15 @@ pub enum Command {
         #[command(subcommand)]
         action: NotifyCommand,
     },
+    /// Incidents runway opened (a rollback, a failed deployment that had traffic, a failing
+    /// scheduled checklist): list, show, acknowledge, resolve, and runbook 000's post-mortem.
+    #[command(
+        after_help = "Examples:\n  runway incident list\n  runway incident show 3\n  runway incident ack 3\n  runway incident resolve 3 --note \"fixed in v1.2.4\"\n  runway incident report 3 -o incident-3.md"
+    )]
+    Incident {
+        #[command(subcommand)]
+        action: IncidentCommand,
+    },
     /// Named tokens: who may use the API, with which role (admin only).
     ///
     /// Roles, each allowed what the ones before it are: viewer (reads), deployer (deploys,
@@ -636,6 +648,60 @@ pub enum BaselineCommand {
         json: bool,
         #[command(flatten)]
         target: ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentCommand {
+    /// Incidents, newest first, with severity, state, deployment and impact.
+    List {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// One incident: impact and timeline.
+    Show {
+        id: i64,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Acknowledge an incident (someone is on it).
+    Ack {
+        id: i64,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Resolve an incident.
+    Resolve {
+        id: i64,
+        /// What fixed it, for the post-mortem.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Runbook 000's post-mortem as Markdown: timeline, impact and actions filled in.
+    Report {
+        id: i64,
+        /// Write it to FILE instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArg,
     },
 }
 
@@ -822,6 +888,13 @@ impl Command {
             Notify {
                 action: NotifyCommand::Test { server, .. },
             } => (Some(server), None),
+            Incident { action } => match action {
+                IncidentCommand::List { target, .. } => service(target),
+                IncidentCommand::Show { server, .. }
+                | IncidentCommand::Ack { server, .. }
+                | IncidentCommand::Resolve { server, .. }
+                | IncidentCommand::Report { server, .. } => (Some(server), None),
+            },
             Notify {
                 action: NotifyCommand::Log { target, .. },
             } => service(target),

@@ -149,6 +149,7 @@ pub async fn rollback(
     version: Option<&str>,
     revision: Option<i64>,
     keep_schema: bool,
+    reason: Option<&str>,
     detach: bool,
 ) -> Result<ExitCode> {
     let client = cli.client();
@@ -157,6 +158,7 @@ pub async fn rollback(
         version: version.map(str::to_string),
         revision: revision.map(DeploymentId),
         keep_schema,
+        reason: reason.map(str::to_string),
     };
     let d = start(client.rollback(&service, &req).await)?;
     follow(cli, d, detach).await

@@ -4,6 +4,7 @@ mod access;
 mod args;
 mod client;
 mod deploy;
+mod incident;
 mod inspect;
 mod local;
 mod notify;
@@ -152,6 +153,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             deploy::deploy(&cli, version, options).await
         }
         Command::Tokens { action } => access::tokens(&cli, action).await,
+        Command::Incident { action } => match action {
+            args::IncidentCommand::List { limit, json, .. } => {
+                incident::list(&cli, *limit, *json).await
+            }
+            args::IncidentCommand::Show { id, json, .. } => incident::show(&cli, *id, *json).await,
+            args::IncidentCommand::Ack { id, json, .. } => incident::ack(&cli, *id, *json).await,
+            args::IncidentCommand::Resolve { id, note, json, .. } => {
+                incident::resolve(&cli, *id, note.as_deref(), *json).await
+            }
+            args::IncidentCommand::Report { id, output, .. } => {
+                incident::report(&cli, *id, output.as_deref()).await
+            }
+        },
         Command::Notify {
             action: args::NotifyCommand::Test { target, json, .. },
         } => notify::test(&cli, target.as_deref(), *json).await,
@@ -182,6 +196,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             version,
             to_revision,
             keep_schema,
+            reason,
             detach,
             ..
         } => {
@@ -190,6 +205,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 version.as_deref(),
                 *to_revision,
                 *keep_schema,
+                reason.as_deref(),
                 detach.detach,
             )
             .await

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod cluster;
 mod converge;
 pub mod hooks;
+pub mod incidents;
 pub mod logs;
 pub mod measure;
 mod monitor;
@@ -396,9 +397,25 @@ impl Engine {
         let Ok(Some(d)) = self.store.deployment(id) else {
             return;
         };
-        let Some(targets) = d.spec.as_ref().map(|s| &s.notify).filter(|t| !t.is_empty()) else {
-            return;
+        // A rollback or restore runs an older release's config; who hears of it is the
+        // serving (newest) config's business.
+        let serving = match d.kind {
+            Kind::Rollback | Kind::Restore => d
+                .previous_release_id
+                .and_then(|p| self.store.deployment(p).ok().flatten()),
+            _ => None,
         };
+        let notify_of = |d: &Deployment| d.spec.as_ref().map(|s| s.notify.clone());
+        let targets = serving
+            .as_ref()
+            .and_then(notify_of)
+            .filter(|t| !t.is_empty())
+            .or_else(|| notify_of(&d))
+            .unwrap_or_default();
+        if targets.is_empty() {
+            return;
+        }
+        let targets = &targets;
         let analysis = match event {
             Event::RollingBack { .. } => self
                 .last_journaled(id, |e| matches!(e, Event::Analysis(_)))
@@ -611,11 +628,14 @@ impl Engine {
     pub async fn rollback(
         self: &Arc<Self>,
         service: &str,
-        version: Option<&str>,
-        revision: Option<DeploymentId>,
-        keep_schema: bool,
+        request: &runway_wire::api::RollbackRequest,
         by: &str,
     ) -> Result<Deployment> {
+        let (version, revision, keep_schema) = (
+            request.version.as_deref(),
+            request.revision,
+            request.keep_schema,
+        );
         let serving = self.serving(service)?.ok_or_else(|| {
             EngineError::Conflict(format!(
                 "service `{service}` has no serving release to roll back from"
@@ -711,6 +731,7 @@ impl Engine {
                     keep_schema,
                     backup_id: None,
                 },
+                reason: request.reason.as_deref(),
                 ..NewOperation::on_release(
                     Kind::Rollback,
                     &release.version,

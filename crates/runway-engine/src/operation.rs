@@ -163,6 +163,7 @@ impl Engine {
         started: tokio::time::Instant,
         replaced: Option<Replaced>,
     ) {
+        let replaced_version = replaced.as_ref().map(|r| r.version.clone());
         let (status, reason, target_serves) = match ended {
             Ended::Served => (Status::Succeeded, None, true),
             Ended::ServedBut(why) => (Status::Failed, Some(why), true),
@@ -217,7 +218,69 @@ impl Engine {
         if let Err(e) = self.store.finish_deployment(id, status, reason.as_deref()) {
             tracing::error!(deployment = %id, "cannot record the outcome: {e:#}");
         }
+        self.open_incidents_after(svc, id, status, reason.as_deref(), replaced_version);
         self.journal_tick.send_modify(|t| *t += 1);
+    }
+
+    /// The incident an outcome opens: a release taken back (by its own deployment, or by a
+    /// rollback past it) or a deployment that failed after its release had traffic.
+    fn open_incidents_after(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        status: Status,
+        reason: Option<&str>,
+        replaced_version: Option<String>,
+    ) {
+        use crate::incidents::Cause;
+        let Ok(Some(d)) = self.store.deployment(id) else {
+            return;
+        };
+        let reason = reason.unwrap_or("-");
+        let had_traffic = || {
+            svc.router
+                .metrics()
+                .iter()
+                .any(|m| m.release == d.version && m.requests > 0)
+        };
+        match status {
+            Status::RolledBack => self.open_incident(
+                svc,
+                id,
+                Cause::RolledBack {
+                    version: &d.version,
+                    reason,
+                },
+            ),
+            // A failed scale change or rollback leaves the release that served serving.
+            Status::Failed if d.kind == Kind::Deploy && had_traffic() => self.open_incident(
+                svc,
+                id,
+                Cause::Failed {
+                    version: &d.version,
+                    reason,
+                },
+            ),
+            _ => {}
+        }
+        // `runway rollback` (or a restore) went back past the release that served: that
+        // release's deployment is what the incident is about.
+        if let (Status::Succeeded, Some(version), Some(serving)) =
+            (status, replaced_version, d.previous_release_id)
+        {
+            let why = match &d.request_reason {
+                Some(said) => format!("{} by deployment #{id}: {said}", d.kind.as_str()),
+                None => format!("{} to {} by deployment #{id}", d.kind.as_str(), d.version),
+            };
+            self.open_incident(
+                svc,
+                serving,
+                Cause::RolledBack {
+                    version: &version,
+                    reason: &why,
+                },
+            );
+        }
     }
 
     /// A new release: the whole runbook.

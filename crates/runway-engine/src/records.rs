@@ -161,6 +161,19 @@ pub trait Records: Send + Sync {
         service: &str,
         id: Option<BaselineId>,
     ) -> Result<Option<(BaselineId, String, serde_json::Value)>>;
+    /// Opens an incident (its `id` is set here) and returns its id.
+    fn insert_incident(&self, incident: &runway_wire::incident::Incident) -> Result<i64>;
+    /// Incidents, newest first; all services when `service` is `None`.
+    fn incidents(
+        &self,
+        service: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<runway_wire::incident::Incident>>;
+    fn incident(&self, id: i64) -> Result<Option<runway_wire::incident::Incident>>;
+    /// Acknowledges incident `id` (once: false when it already was).
+    fn ack_incident(&self, id: i64, by: &str) -> Result<bool>;
+    /// Resolves incident `id` (once: false when it already was).
+    fn resolve_incident(&self, id: i64, by: &str, note: Option<&str>) -> Result<bool>;
     /// Records what became of one notice at one target.
     fn record_delivery(&self, delivery: &runway_wire::notice::Delivery) -> Result<()>;
     /// Deliveries, newest first; all services when `service` is `None`.

@@ -98,7 +98,14 @@ impl Engine {
             checks = checks.len(),
             "scheduled checks ran"
         );
-        if !release.spec.notify.is_empty() {
+        // A checklist that keeps failing is announced once, when it starts failing.
+        let failed_before = self
+            .store
+            .check_runs(service, 1)
+            .ok()
+            .and_then(|runs| runs.into_iter().next())
+            .is_some_and(|(_, _, passed, _)| !passed);
+        if !release.spec.notify.is_empty() && !failed_before {
             use runway_wire::notice::{Notice, NoticeKind};
             let failing: Vec<&runway_checks::CheckResult> = results
                 .iter()
@@ -128,6 +135,22 @@ impl Engine {
                         .join("; "),
                 );
                 self.notifier.notify(&release.spec.notify, notice);
+            }
+        }
+        if !passed {
+            if let Ok(svc) = self.service(service) {
+                let failing: Vec<String> = results
+                    .iter()
+                    .filter(|r| r.status == runway_checks::CheckStatus::Fail)
+                    .map(|r| format!("{}: {}", r.name, r.detail))
+                    .collect();
+                self.open_incident(
+                    &svc,
+                    release.id,
+                    crate::incidents::Cause::Checklist {
+                        reason: &failing.join("; "),
+                    },
+                );
             }
         }
         let json = serde_json::to_value(&results).unwrap_or_default();

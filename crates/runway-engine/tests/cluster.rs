@@ -112,7 +112,14 @@ async fn rollback_to_a_revision_goes_to_the_release_that_revision_runs() {
     }
     // Revisions 1, 2, 3 run v1, v2, v3: revision 1 is v1 with its config.
     let back = engine
-        .rollback("web", None, Some(DeploymentId(1)), false, "tester")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest {
+                revision: Some(DeploymentId(1)),
+                ..Default::default()
+            },
+            "tester",
+        )
         .await
         .expect("rollback starts");
     let back = h.finished(&engine, back.id).await;
@@ -121,7 +128,14 @@ async fn rollback_to_a_revision_goes_to_the_release_that_revision_runs() {
     assert_eq!(h.fakes.cluster.running("web"), Some(ids[0]));
     // As with the controller, v1's revision became the newest: 4. Revision 1 is gone.
     let err = engine
-        .rollback("web", None, Some(DeploymentId(1)), false, "tester")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest {
+                revision: Some(DeploymentId(1)),
+                ..Default::default()
+            },
+            "tester",
+        )
         .await
         .expect_err("no revision 1 any more");
     assert_eq!(

@@ -70,7 +70,11 @@ async fn scaling_keeps_the_running_replicas_and_rollback_brings_back_the_old_con
     assert_eq!(h.running(), all("v2", 3), "v2's own config: 3 replicas");
 
     let back = engine
-        .rollback("web", None, None, false, "tester")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest::default(),
+            "tester",
+        )
         .await
         .expect("rollback starts");
     assert_eq!(back.kind, Kind::Rollback);

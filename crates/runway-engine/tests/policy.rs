@@ -594,13 +594,20 @@ async fn a_rollback_back_is_always_open_and_one_forward_is_judged_as_a_deploy() 
     }
     engine.lock("web", "ops", "INC-9").unwrap();
     let back = engine
-        .rollback("web", None, None, false, "ops")
+        .rollback("web", &runway_wire::api::RollbackRequest::default(), "ops")
         .await
         .expect("back is open under a lock");
     assert_eq!(h.finished(&engine, back.id).await.status, Status::Succeeded);
     assert_eq!(h.serving_version().as_deref(), Some("v1"));
     let err = engine
-        .rollback("web", Some("v2"), None, false, "dee")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest {
+                version: Some("v2".into()),
+                ..Default::default()
+            },
+            "dee",
+        )
         .await
         .expect_err("forward is a deploy");
     assert!(
@@ -612,7 +619,14 @@ async fn a_rollback_back_is_always_open_and_one_forward_is_judged_as_a_deploy() 
     engine.unlock("web", "ops").unwrap();
     h.fakes.clock.set("2026-03-07T12:00:00Z"); // Saturday
     let err = engine
-        .rollback("web", Some("v2"), None, false, "dee")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest {
+                version: Some("v2".into()),
+                ..Default::default()
+            },
+            "dee",
+        )
         .await
         .expect_err("closed");
     assert!(
@@ -621,7 +635,14 @@ async fn a_rollback_back_is_always_open_and_one_forward_is_judged_as_a_deploy() 
     );
     h.fakes.clock.set("2026-03-09T13:00:00Z"); // Monday 14:00 CET
     let forward = engine
-        .rollback("web", Some("v2"), None, false, "dee")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest {
+                version: Some("v2".into()),
+                ..Default::default()
+            },
+            "dee",
+        )
         .await
         .expect("open");
     assert_eq!(

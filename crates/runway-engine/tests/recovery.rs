@@ -555,7 +555,11 @@ fn a_rollback_resumes_after_a_crash_and_is_recorded_on_the_release_it_went_past(
         h.deploy_and_wait(&engine, "v1", spec.clone()).await;
         let v2 = h.deploy_and_wait(&engine, "v2", spec.clone()).await;
         let back = engine
-            .rollback("web", None, None, false, "tester")
+            .rollback(
+                "web",
+                &runway_wire::api::RollbackRequest::default(),
+                "tester",
+            )
             .await
             .expect("rollback started");
         h.journaled(&engine, back.id, |e| {

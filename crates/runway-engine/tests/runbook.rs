@@ -155,7 +155,11 @@ async fn a_rollback_gives_the_old_release_its_traffic_back_then_runs_the_undo() 
     h.deploy_and_wait(&engine, "v2", h.spec(HOOKS)).await;
 
     let back = engine
-        .rollback("web", None, None, false, "tester")
+        .rollback(
+            "web",
+            &runway_wire::api::RollbackRequest::default(),
+            "tester",
+        )
         .await
         .expect("rollback starts");
     let back = h.finished(&engine, back.id).await;

@@ -35,6 +35,10 @@ pub use render::render;
 /// Notices waiting for one target; more are dropped (and recorded as failed).
 const QUEUE: usize = 256;
 
+/// A target's worker that had nothing to send for this long ends (a new notice starts
+/// another): targets that left the config leave no task behind.
+const IDLE: Duration = Duration::from_secs(300);
+
 type HttpClient = Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     Full<Bytes>,
@@ -44,15 +48,17 @@ type HttpClient = Client<
 struct Job {
     target: NotifySpec,
     notice: Notice,
-    /// Where `send_now` waits for the outcome.
-    done: Option<tokio::sync::oneshot::Sender<Delivery>>,
 }
+
+/// A target's queue: the worker's number, to tell a replaced worker from the current one.
+type Queues = HashMap<(String, String), (u64, mpsc::Sender<Job>)>;
 
 /// Sends notices to webhooks; see the crate's docs.
 pub struct Webhooks {
     inner: Arc<Inner>,
-    /// A queue per target (by name and URL), its worker started on first use.
-    queues: Mutex<HashMap<(String, String), mpsc::Sender<Job>>>,
+    /// A queue per target (by name and URL reference), its worker started on first use.
+    queues: Arc<Mutex<Queues>>,
+    workers: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -75,89 +81,120 @@ impl Webhooks {
                 client: Client::builder(TokioExecutor::new()).build(https),
                 secrets_dir,
             }),
-            queues: Mutex::new(HashMap::new()),
+            queues: Arc::new(Mutex::new(HashMap::new())),
+            workers: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    fn queue(&self, target: &NotifySpec, job: Job) {
+    /// The sender of `target`'s queue, its worker started when it has none (or it ended).
+    fn sender(&self, target: &NotifySpec) -> mpsc::Sender<Job> {
         let key = (target.name.clone(), target.url.clone());
-        let sender = {
-            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-            queues
-                .entry(key)
-                .or_insert_with(|| {
-                    let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
-                    let inner = self.inner.clone();
-                    tokio::spawn(async move {
-                        while let Some(job) = rx.recv().await {
-                            let delivery = inner.deliver(&job.target, job.notice).await;
-                            if let Some(done) = job.done {
-                                let _ = done.send(delivery);
-                            }
-                        }
-                    });
-                    tx
-                })
-                .clone()
-        };
-        if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
-            sender.try_send(job)
-        {
-            let delivery = self.inner.record(
-                &job.target,
-                &job.notice,
-                0,
-                None,
-                Some(format!(
-                    "dropped: {QUEUE} notices already wait for this target"
-                )),
-            );
-            if let Some(done) = job.done {
-                let _ = done.send(delivery);
-            }
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, tx)) = queues.get(&key).filter(|(_, tx)| !tx.is_closed()) {
+            return tx.clone();
         }
+        let number = self
+            .workers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        let inner = self.inner.clone();
+        let queues_of_worker = self.queues.clone();
+        let worker_key = key.clone();
+        tokio::spawn(async move {
+            loop {
+                match tokio::time::timeout(IDLE, rx.recv()).await {
+                    Ok(Some(job)) => {
+                        inner.deliver(&job.target, job.notice).await;
+                    }
+                    Ok(None) => return,
+                    Err(_) => {
+                        // Idle: leave, unless a notice came in meanwhile (then go on).
+                        let leave = {
+                            let mut queues =
+                                queues_of_worker.lock().unwrap_or_else(|e| e.into_inner());
+                            let leave = rx.is_empty();
+                            if leave && queues.get(&worker_key).is_some_and(|(n, _)| *n == number) {
+                                queues.remove(&worker_key);
+                            }
+                            leave
+                        };
+                        if !leave {
+                            continue;
+                        }
+                        // A sender that found this queue before it left the map gets
+                        // `Closed` from now on (and starts a new worker); one that got in
+                        // just before is delivered here.
+                        rx.close();
+                        while let Ok(job) = rx.try_recv() {
+                            inner.deliver(&job.target, job.notice).await;
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        queues.insert(key, (number, tx.clone()));
+        tx
+    }
+
+    fn queue(&self, target: &NotifySpec, notice: Notice) {
+        let job = Job {
+            target: target.clone(),
+            notice,
+        };
+        let job = match self.sender(target).try_send(job) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(job)) => job,
+            // The worker ended between finding it and sending: a new one takes it.
+            Err(mpsc::error::TrySendError::Closed(job)) => {
+                match self.sender(target).try_send(job) {
+                    Ok(()) => return,
+                    Err(
+                        mpsc::error::TrySendError::Full(job)
+                        | mpsc::error::TrySendError::Closed(job),
+                    ) => job,
+                }
+            }
+        };
+        self.inner.record(
+            &job.target,
+            &job.notice,
+            0,
+            None,
+            Some(format!(
+                "dropped: {QUEUE} notices already wait for this target"
+            )),
+        );
     }
 }
 
 impl Notifier for Webhooks {
     fn notify(&self, targets: &[NotifySpec], notice: Notice) {
         for target in targets.iter().filter(|t| t.wants(notice.kind)) {
-            self.queue(
-                target,
-                Job {
-                    target: target.clone(),
-                    notice: notice.clone(),
-                    done: None,
-                },
-            );
+            self.queue(target, notice.clone());
         }
     }
 
+    /// A test goes out at once, beside the queues: a target's backlog (a hanging endpoint's
+    /// retries) must not make `runway notify test` wait for it.
     fn send_now<'a>(
         &'a self,
         targets: &'a [NotifySpec],
         notice: Notice,
     ) -> BoxFuture<'a, Vec<Delivery>> {
-        let waits: Vec<_> = targets
+        let sends: Vec<_> = targets
             .iter()
             .filter(|t| t.wants(notice.kind))
             .map(|target| {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                self.queue(
-                    target,
-                    Job {
-                        target: target.clone(),
-                        notice: notice.clone(),
-                        done: Some(tx),
-                    },
-                );
-                rx
+                let inner = self.inner.clone();
+                let (target, notice) = (target.clone(), notice.clone());
+                tokio::spawn(async move { inner.deliver(&target, notice).await })
             })
             .collect();
         Box::pin(async move {
             let mut deliveries = Vec::new();
-            for wait in waits {
-                if let Ok(d) = wait.await {
+            for send in sends {
+                if let Ok(d) = send.await {
                     deliveries.push(d);
                 }
             }
@@ -294,7 +331,9 @@ impl Inner {
 fn payload(target: &NotifySpec, notice: &Notice) -> Bytes {
     let text = render(target.template(notice.kind), notice);
     let body = match target.kind {
-        NotifyFormat::Slack => serde_json::json!({ "text": text }),
+        // Slack reads `<...>` as links and mentions (`<!channel>`): a reason or a name that
+        // came from a user or a hook's output is shown, never obeyed.
+        NotifyFormat::Slack => serde_json::json!({ "text": slack_escape(&text) }),
         NotifyFormat::Webhook => serde_json::json!({
             "event": notice.kind,
             "text": text,
@@ -303,6 +342,13 @@ fn payload(target: &NotifySpec, notice: &Notice) -> Bytes {
         }),
     };
     Bytes::from(body.to_string())
+}
+
+/// Slack's escaping of message text: `&`, `<` and `>`.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn runway_wire_duration(d: Duration) -> String {

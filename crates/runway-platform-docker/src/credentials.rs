@@ -69,6 +69,9 @@ fn from_config(config: &serde_json::Value, image: &str) -> Option<DockerCredenti
     })
 }
 
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What credential helper `program` answers for `registry` (`{"Username", "Secret"}`; the
 /// user `<token>` means the secret is an identity token); `None` when it has none or fails.
 fn from_helper(program: &std::path::Path, registry: &str) -> Option<DockerCredentials> {
@@ -80,7 +83,31 @@ fn from_helper(program: &std::path::Path, registry: &str) -> Option<DockerCreden
         .stderr(std::process::Stdio::null())
         .spawn()
         .ok()?;
-    child.stdin.take()?.write_all(registry.as_bytes()).ok()?;
+    let written = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(registry.as_bytes()).is_ok());
+    if written != Some(true) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    // A helper that waits for a prompt nobody answers is given up on, not waited for.
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() < HELPER_TIMEOUT => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                tracing::warn!(%registry, helper = %program.display(), "the credential helper did not answer within {}s", HELPER_TIMEOUT.as_secs());
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
     let out = child.wait_with_output().ok()?;
     if !out.status.success() {
         tracing::warn!(%registry, helper = %program.display(), "the credential helper has no credentials for this registry");

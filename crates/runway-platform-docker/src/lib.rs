@@ -408,8 +408,13 @@ fn nanos_of(timestamp: &str) -> Option<u64> {
 /// pruned comes back by the registry digest recorded with it.
 async fn ensure_pinned(docker: &Docker, image: &str, spec: &DockerSpec) -> Result<(), String> {
     if image.starts_with("sha256:") && docker.inspect_image(image).await.is_err() {
-        if let Some(digest) = &spec.image_digest {
+        if let (Some(digest), false) = (&spec.image_digest, spec.pull == PullPolicy::Never) {
             ensure_image(docker, digest, PullPolicy::Missing, None).await?;
+            if docker.inspect_image(image).await.is_err() {
+                return Err(format!(
+                    "pulled {digest}, but it is not the image this release ran ({image})"
+                ));
+            }
             return Ok(());
         }
     }
@@ -484,7 +489,13 @@ async fn ensure_image(
     let options = CreateImageOptionsBuilder::default()
         .from_image(image)
         .build();
-    let mut progress = docker.create_image(Some(options), None, credentials::for_image(image));
+    // A credential helper is a program that may wait (a keyring's prompt): off the runtime.
+    let reference = image.to_string();
+    let credentials = tokio::task::spawn_blocking(move || credentials::for_image(&reference))
+        .await
+        .ok()
+        .flatten();
+    let mut progress = docker.create_image(Some(options), None, credentials);
     while let Some(step) = progress.next().await {
         match step {
             Ok(info) => {

@@ -94,6 +94,10 @@ pub fn router(
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/notify/test", post(notify_test))
         .route("/v1/deliveries", get(deliveries))
+        .route("/v1/incidents", get(incidents))
+        .route("/v1/incidents/{id}", get(incident))
+        .route("/v1/incidents/{id}/ack", post(ack_incident))
+        .route("/v1/incidents/{id}/resolve", post(resolve_incident))
         // After routing, so that the route's path decides the role it needs.
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(middleware::from_fn(json_errors))
@@ -139,6 +143,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/tokens/{name}"),
     ("POST", "/v1/notify/test"),
     ("GET", "/v1/deliveries"),
+    ("GET", "/v1/incidents"),
+    ("GET", "/v1/incidents/{id}"),
+    ("POST", "/v1/incidents/{id}/ack"),
+    ("POST", "/v1/incidents/{id}/resolve"),
 ];
 
 /// The role a route needs, by method and route path. A route missing here needs `admin`
@@ -160,6 +168,8 @@ pub fn required_role(method: &http::Method, route: &str) -> Role {
         | "/v1/services/{service}/lock"
         | "/v1/services/{service}/unlock"
         | "/v1/notify/test"
+        | "/v1/incidents/{id}/ack"
+        | "/v1/incidents/{id}/resolve"
         // A requester may withdraw their own; the engine checks who else may reject.
         | "/v1/deployments/{id}/reject" => Role::Deployer,
         "/v1/deployments/{id}/approve" => Role::Approver,
@@ -198,6 +208,44 @@ async fn deliveries(
         api.engine
             .deliveries(q.service.as_deref(), q.limit.unwrap_or(50))?,
     ))
+}
+
+async fn incidents(
+    State(api): State<Api>,
+    Query(q): Query<runway_wire::incident::IncidentQuery>,
+) -> ApiResult<Vec<runway_wire::incident::Incident>> {
+    Ok(Json(
+        api.engine
+            .incidents(q.service.as_deref(), q.limit.unwrap_or(50))?,
+    ))
+}
+
+async fn incident(
+    State(api): State<Api>,
+    Path(id): Path<i64>,
+) -> ApiResult<runway_wire::incident::IncidentDetail> {
+    Ok(Json(api.engine.incident(id)?))
+}
+
+async fn ack_incident(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(id): Path<i64>,
+) -> ApiResult<runway_wire::incident::IncidentDetail> {
+    Ok(Json(api.engine.ack_incident(id, &by.name)?))
+}
+
+async fn resolve_incident(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path(id): Path<i64>,
+    Json(req): Json<runway_wire::incident::ResolveRequest>,
+) -> ApiResult<runway_wire::incident::IncidentDetail> {
+    Ok(Json(api.engine.resolve_incident(
+        id,
+        &by.name,
+        req.note.as_deref(),
+    )?))
 }
 
 pub fn metrics_router(engine: Arc<Engine>) -> Router {
@@ -294,6 +342,9 @@ const AUDITED_FIELDS: &[&str] = &[
     "name",
     "role",
     "digest",
+    "note",
+    "commit",
+    "commit_time",
 ];
 
 /// Appends every state-changing request to the audit trail, with who (known from `authorize`,
@@ -764,16 +815,7 @@ async fn rollback(
     Path(service): Path<String>,
     Json(req): Json<RollbackRequest>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    let d = api
-        .engine
-        .rollback(
-            &service,
-            req.version.as_deref(),
-            req.revision,
-            req.keep_schema,
-            &by.name,
-        )
-        .await?;
+    let d = api.engine.rollback(&service, &req, &by.name).await?;
     Ok((StatusCode::CREATED, Json(d.into())))
 }
 

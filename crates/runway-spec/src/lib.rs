@@ -42,6 +42,7 @@
 
 mod duration;
 mod error;
+pub mod incidents;
 mod model;
 pub mod notify;
 mod policy;

@@ -76,6 +76,12 @@ pub struct Spec {
     /// `[[notify]]`: where deployments, rollbacks and failing checklists are announced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::notify::NotifySpec>,
+    /// `[incidents]`: the severity rules incidents open with (runbook 002's by default).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::incidents::IncidentPolicy::is_default"
+    )]
+    pub incidents: crate::incidents::IncidentPolicy,
 }
 
 impl Eq for Spec {}

@@ -203,6 +203,12 @@ pub fn check_template(template: &str) -> Result<(), String> {
 /// request, `runway notify test`).
 pub fn validate_targets(targets: &[NotifySpec]) -> Result<(), String> {
     for (i, target) in targets.iter().enumerate() {
+        if targets[..i].iter().any(|t| t.name == target.name) {
+            return Err(format!(
+                "notify[{i}]: two targets are named `{}`; give each its own name",
+                target.name
+            ));
+        }
         let url = target.url.as_str();
         let reference = url.starts_with("env:") || url.starts_with("secret:");
         if !reference && !url.starts_with("http://") && !url.starts_with("https://") {

@@ -31,6 +31,7 @@ use crate::suggest;
 
 mod checks;
 mod hooks;
+mod incidents;
 mod notify;
 mod policy;
 
@@ -92,6 +93,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("types", &[]),
     // `[[notify]]`: an array of tables (see `reader/notify.rs`, which knows their keys).
     ("notify", &[]),
+    ("incidents", &["rules", "default"]),
     // A service has exactly one of [run], [docker] and [kubernetes] (see `check_platform`).
     (
         "docker",
@@ -312,6 +314,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         src.recover(policy::check_type_names(root, deploy, types));
     }
     let notify = src.recover(notify::read_notify(root));
+    let incidents = src.recover(incidents::read_incidents(root));
     Some(Spec {
         service: service?,
         run: run?,
@@ -326,6 +329,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         deploy: deploy?,
         types: types?,
         notify: notify?,
+        incidents: incidents?,
     })
 }
 

@@ -87,6 +87,7 @@ fn accepts_the_sample_exactly() {
         deploy: Default::default(),
         types: Default::default(),
         notify: Vec::new(),
+        incidents: Default::default(),
     };
     assert_eq!(spec, want);
     assert_eq!(spec.strategy.kind(), "rolling");

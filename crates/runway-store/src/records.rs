@@ -579,6 +579,66 @@ impl Records for Store {
             .map_err(Into::into)
     }
 
+    fn insert_incident(&self, i: &runway_wire::incident::Incident) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO incidents (service, deployment_id, cause, severity, title, opened_at,
+                 impact) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                i.service,
+                i.deployment,
+                i.cause,
+                i.severity,
+                i.title,
+                i.opened_at,
+                serde_json::to_string(&i.impact)?
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn incidents(
+        &self,
+        service: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<runway_wire::incident::Incident>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM incidents WHERE (?1 IS NULL OR service = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![service, limit], incident_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn incident(&self, id: i64) -> Result<Option<runway_wire::incident::Incident>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT * FROM incidents WHERE id = ?1",
+                [id],
+                incident_from_row,
+            )
+            .optional()?)
+    }
+
+    fn ack_incident(&self, id: i64, by: &str) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE incidents SET acked_at = ?2, acked_by = ?3
+             WHERE id = ?1 AND acked_at IS NULL AND resolved_at IS NULL",
+            params![id, now(), by],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn resolve_incident(&self, id: i64, by: &str, note: Option<&str>) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE incidents SET resolved_at = ?2, resolved_by = ?3, resolution = ?4
+             WHERE id = ?1 AND resolved_at IS NULL",
+            params![id, now(), by, note],
+        )?;
+        Ok(changed == 1)
+    }
+
     fn record_delivery(&self, d: &runway_wire::notice::Delivery) -> Result<()> {
         self.conn().execute(
             "INSERT INTO deliveries (at, target, notice, service, deployment_id, attempts,
@@ -676,4 +736,25 @@ impl Records for Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<runway_wire::incident::Incident> {
+    let impact: Option<String> = r.get("impact")?;
+    Ok(runway_wire::incident::Incident {
+        id: r.get("id")?,
+        service: r.get("service")?,
+        deployment: r.get("deployment_id")?,
+        cause: r.get("cause")?,
+        severity: r.get("severity")?,
+        title: r.get("title")?,
+        opened_at: r.get("opened_at")?,
+        impact: impact
+            .and_then(|i| serde_json::from_str(&i).ok())
+            .unwrap_or_default(),
+        acked_at: r.get("acked_at")?,
+        acked_by: r.get("acked_by")?,
+        resolved_at: r.get("resolved_at")?,
+        resolved_by: r.get("resolved_by")?,
+        resolution: r.get("resolution")?,
+    })
 }

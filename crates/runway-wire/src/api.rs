@@ -243,6 +243,9 @@ pub struct RollbackRequest {
     /// `--keep-schema`: leave the migrations in effect (old code on the new schema).
     #[serde(default)]
     pub keep_schema: bool,
+    /// `--reason`: why, in the operator's words (runbook 001's ROLLBACK INITIATED says it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -214,6 +214,36 @@ impl Client {
         self.get(&format!("/v1/deliveries{}", query(q)?)).await
     }
 
+    /// Incidents, newest first.
+    pub async fn incidents(
+        &self,
+        q: &crate::incident::IncidentQuery,
+    ) -> Result<Vec<crate::incident::Incident>> {
+        self.get(&format!("/v1/incidents{}", query(q)?)).await
+    }
+
+    /// An incident with its deployment and timeline.
+    pub async fn incident(&self, id: i64) -> Result<crate::incident::IncidentDetail> {
+        self.get(&format!("/v1/incidents/{id}")).await
+    }
+
+    pub async fn ack_incident(&self, id: i64) -> Result<crate::incident::IncidentDetail> {
+        self.post(&format!("/v1/incidents/{id}/ack"), &serde_json::json!({}))
+            .await
+    }
+
+    pub async fn resolve_incident(
+        &self,
+        id: i64,
+        note: Option<&str>,
+    ) -> Result<crate::incident::IncidentDetail> {
+        let request = crate::incident::ResolveRequest {
+            note: note.map(str::to_string),
+        };
+        self.post(&format!("/v1/incidents/{id}/resolve"), &request)
+            .await
+    }
+
     pub async fn audit(&self, since: Option<&str>) -> Result<Vec<AuditEntry>> {
         let q = query(&AuditQuery {
             since: since.map(str::to_string),

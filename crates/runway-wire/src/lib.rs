@@ -27,6 +27,8 @@ pub mod client;
 mod error;
 mod event;
 pub mod id;
+#[cfg(feature = "records")]
+pub mod incident;
 pub mod metrics;
 #[cfg(feature = "records")]
 pub mod notice;

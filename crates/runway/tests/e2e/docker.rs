@@ -1264,6 +1264,23 @@ async fn logs_follow_a_container_and_show_each_line_once() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The follow is under way once a first request's line shows.
+    let started = Instant::now();
+    loop {
+        let (status, _, _) = h.get("/?line=ready").await;
+        assert_eq!(status, 200);
+        if std::fs::read_to_string(&said)
+            .unwrap_or_default()
+            .contains("/?line=ready ")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the follow shows nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Twelve requests, a quarter of a second apart: several in each second, so a follow that
     // asked the daemon again for the whole second would show some twice.
     for n in 0..12 {

@@ -7,6 +7,7 @@ mod client_errors;
 mod docker;
 mod examples;
 mod harness;
+mod incidents;
 mod json_docs;
 mod keepalive;
 mod kubernetes;
