@@ -144,3 +144,38 @@ pub async fn audit_verify(cli: &Cli, head: Option<&str>, json: bool) -> Result<E
         }
     }
 }
+
+/// `runway report dora`: the figures of the period, each with runbook 001's target.
+pub async fn dora(cli: &Cli, since: Option<&str>, json: bool) -> Result<ExitCode> {
+    let since = since.map(since_of).transpose()?;
+    let report = cli
+        .client()
+        .dora(&runway_wire::dora::DoraQuery {
+            since,
+            service: cli.service_flag().map(str::to_string),
+        })
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "DORA metrics of {} from {} to {} (UTC)",
+        report.service.as_deref().unwrap_or("every service"),
+        crate::output::short_time(&report.since),
+        crate::output::short_time(&report.until)
+    );
+    let mut t = table(&["metric", "value", "target", "threshold", "rating", "from"]);
+    for m in &report.metrics {
+        t.add_row(vec![
+            m.name.replace('_', " "),
+            m.shown.clone(),
+            m.target.clone(),
+            m.threshold.clone(),
+            m.rating.clone(),
+            m.basis.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -501,6 +501,15 @@ pub enum Command {
         #[command(subcommand)]
         action: NotifyCommand,
     },
+    /// Reports from runway's records: `dora`, the four key delivery metrics (and rework) with
+    /// runbook 001's targets.
+    #[command(
+        after_help = "Examples:\n  runway report dora\n  runway report dora --since 30d --json"
+    )]
+    Report {
+        #[command(subcommand)]
+        action: ReportCommand,
+    },
     /// Incidents runway opened (a rollback, a failed deployment that had traffic, a failing
     /// scheduled checklist): list, show, acknowledge, resolve, and runbook 000's post-mortem.
     #[command(
@@ -652,6 +661,22 @@ pub enum BaselineCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Deployment frequency, lead time for changes, deployment and change failure rates, time
+    /// to restore and rework rate, each beside runbook 001's target and threshold.
+    Dora {
+        /// The period: DURATION back (`90d`, `12h`) or since an RFC 3339 time [default: 90d].
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum IncidentCommand {
     /// Incidents, newest first, with severity, state, deployment and impact.
     List {
@@ -666,6 +691,7 @@ pub enum IncidentCommand {
     },
     /// One incident: impact and timeline.
     Show {
+        /// The incident's number (`runway incident list`).
         id: i64,
         /// Print JSON (docs/json.md).
         #[arg(long)]
@@ -675,6 +701,7 @@ pub enum IncidentCommand {
     },
     /// Acknowledge an incident (someone is on it).
     Ack {
+        /// The incident's number (`runway incident list`).
         id: i64,
         /// Print JSON (docs/json.md).
         #[arg(long)]
@@ -684,6 +711,7 @@ pub enum IncidentCommand {
     },
     /// Resolve an incident.
     Resolve {
+        /// The incident's number (`runway incident list`).
         id: i64,
         /// What fixed it, for the post-mortem.
         #[arg(long, value_name = "TEXT")]
@@ -696,6 +724,7 @@ pub enum IncidentCommand {
     },
     /// Runbook 000's post-mortem as Markdown: timeline, impact and actions filled in.
     Report {
+        /// The incident's number (`runway incident list`).
         id: i64,
         /// Write it to FILE instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -888,6 +917,9 @@ impl Command {
             Notify {
                 action: NotifyCommand::Test { server, .. },
             } => (Some(server), None),
+            Report {
+                action: ReportCommand::Dora { target, .. },
+            } => service(target),
             Incident { action } => match action {
                 IncidentCommand::List { target, .. } => service(target),
                 IncidentCommand::Show { server, .. }

@@ -153,6 +153,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             deploy::deploy(&cli, version, options).await
         }
         Command::Tokens { action } => access::tokens(&cli, action).await,
+        Command::Report {
+            action: args::ReportCommand::Dora { since, json, .. },
+        } => access::dora(&cli, since.as_deref(), *json).await,
         Command::Incident { action } => match action {
             args::IncidentCommand::List { limit, json, .. } => {
                 incident::list(&cli, *limit, *json).await

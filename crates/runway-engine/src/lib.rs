@@ -15,6 +15,7 @@ pub mod checks;
 pub mod clock;
 pub mod cluster;
 mod converge;
+pub mod dora;
 pub mod hooks;
 pub mod incidents;
 pub mod logs;

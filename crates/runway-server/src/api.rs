@@ -94,6 +94,7 @@ pub fn router(
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/notify/test", post(notify_test))
         .route("/v1/deliveries", get(deliveries))
+        .route("/v1/reports/dora", get(dora))
         .route("/v1/incidents", get(incidents))
         .route("/v1/incidents/{id}", get(incident))
         .route("/v1/incidents/{id}/ack", post(ack_incident))
@@ -143,6 +144,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/tokens/{name}"),
     ("POST", "/v1/notify/test"),
     ("GET", "/v1/deliveries"),
+    ("GET", "/v1/reports/dora"),
     ("GET", "/v1/incidents"),
     ("GET", "/v1/incidents/{id}"),
     ("POST", "/v1/incidents/{id}/ack"),
@@ -210,6 +212,26 @@ async fn deliveries(
     ))
 }
 
+async fn dora(
+    State(api): State<Api>,
+    Query(q): Query<runway_wire::dora::DoraQuery>,
+) -> ApiResult<runway_wire::dora::DoraReport> {
+    let since = match q.since.as_deref() {
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("since `{text}` is not an RFC 3339 time"),
+                    )
+                })?
+                .with_timezone(&chrono::Utc),
+        ),
+        None => None,
+    };
+    Ok(Json(api.engine.dora(q.service.as_deref(), since)?))
+}
+
 async fn incidents(
     State(api): State<Api>,
     Query(q): Query<runway_wire::incident::IncidentQuery>,
@@ -248,6 +270,61 @@ async fn resolve_incident(
     )?))
 }
 
+/// DORA's figures over the last 90 days, per service, as Prometheus gauges (a figure without
+/// data is left out, not written as 0).
+fn dora_gauges(engine: &Engine) -> String {
+    let mut out = String::new();
+    let names: Vec<String> = engine.services().iter().map(|s| s.name.clone()).collect();
+    let reports: Vec<_> = names
+        .iter()
+        .filter_map(|name| Some((name, engine.dora(Some(name), None).ok()?)))
+        .collect();
+    for (metric, help) in [
+        (
+            "deployment_frequency",
+            "Deploys that succeeded per day, last 90 days.",
+        ),
+        (
+            "lead_time",
+            "Median seconds from commit to deployed, last 90 days.",
+        ),
+        (
+            "deployment_failure_rate",
+            "Share of deploys that reached production and did not succeed, last 90 days.",
+        ),
+        (
+            "change_failure_rate",
+            "Share of deploys rolled back or tied to an incident, last 90 days.",
+        ),
+        (
+            "time_to_restore",
+            "Median seconds a bad release affected users, last 90 days.",
+        ),
+        (
+            "rework_rate",
+            "Share of deploys right after a failed or rolled-back one, last 90 days.",
+        ),
+    ] {
+        let gauge = match metric {
+            "lead_time" | "time_to_restore" => format!("runway_dora_{metric}_seconds"),
+            "deployment_frequency" => "runway_dora_deployments_per_day".to_string(),
+            _ => format!("runway_dora_{metric}"),
+        };
+        out.push_str(&format!("# HELP {gauge} {help}\n# TYPE {gauge} gauge\n"));
+        for (service, report) in &reports {
+            if let Some(value) = report
+                .metrics
+                .iter()
+                .find(|m| m.name == metric)
+                .and_then(|m| m.value)
+            {
+                out.push_str(&format!("{gauge}{{service=\"{service}\"}} {value}\n"));
+            }
+        }
+    }
+    out
+}
+
 pub fn metrics_router(engine: Arc<Engine>) -> Router {
     Router::new().route(
         "/metrics",
@@ -262,10 +339,9 @@ pub fn metrics_router(engine: Arc<Engine>) -> Router {
                         Some(builtin.proxy().clone())
                     })
                     .collect();
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    runway_proxy::render_prometheus(&proxies),
-                )
+                let mut text = runway_proxy::render_prometheus(&proxies);
+                text.push_str(&dora_gauges(&engine));
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
             }
         }),
     )

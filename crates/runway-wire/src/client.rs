@@ -214,6 +214,11 @@ impl Client {
         self.get(&format!("/v1/deliveries{}", query(q)?)).await
     }
 
+    /// DORA's figures.
+    pub async fn dora(&self, q: &crate::dora::DoraQuery) -> Result<crate::dora::DoraReport> {
+        self.get(&format!("/v1/reports/dora{}", query(q)?)).await
+    }
+
     /// Incidents, newest first.
     pub async fn incidents(
         &self,

@@ -24,6 +24,8 @@
 pub mod api;
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "records")]
+pub mod dora;
 mod error;
 mod event;
 pub mod id;

@@ -173,4 +173,71 @@ async fn a_rolled_back_canary_opens_an_incident_whose_post_mortem_is_written_fro
             .contains("support reports odd answers"),
         "{newest}"
     );
+
+    // DORA from this history: v1 succeeded, v2 rolled back by the judge, v3 succeeded and
+    // was rolled back later (the rollback is not a deploy). So 2 of 3 deploys succeeded,
+    // 1 of 3 did not, 2 of 3 were rolled back or tied to an incident, and the two incidents
+    // of a bad release restore in the median of their durations.
+    let dora = json(&h, &["report", "dora", "--since", "1d", "--json"]).await;
+    let m = |name: &str| {
+        dora["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {dora:#}"))
+            .clone()
+    };
+    assert!(
+        (m("deployment_frequency")["value"].as_f64().unwrap() - 2.0).abs() < 1e-9,
+        "{dora:#}"
+    );
+    assert_eq!(
+        m("deployment_frequency")["basis"],
+        "2 deploys succeeded in 1.0 days"
+    );
+    assert!((m("deployment_failure_rate")["value"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert!((m("change_failure_rate")["value"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(m("change_failure_rate")["target"], "< 10%");
+    assert_eq!(m("change_failure_rate")["rating"], "below threshold");
+    assert_eq!(
+        m("lead_time")["rating"],
+        "no data",
+        "no commit time was given"
+    );
+    assert_eq!(
+        m("time_to_restore")["basis"],
+        "median of 2 incidents of a bad release"
+    );
+    let out = h.runway(&["report", "dora"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("change failure rate") && text(&out).contains("66.7%"),
+        "{}",
+        text(&out)
+    );
+
+    // The same figures as Prometheus gauges.
+    let server = h.server_file();
+    let metrics: std::net::SocketAddr = server["metrics"].as_str().unwrap().parse().unwrap();
+    let (code, _, body) = crate::harness::http_get(metrics, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("# TYPE runway_dora_change_failure_rate gauge"),
+        "{body}"
+    );
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("runway_dora_change_failure_rate{service=\"web\"}"))
+        .unwrap_or_else(|| panic!("{body}"));
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((value - 2.0 / 3.0).abs() < 1e-9, "{line}");
+    assert!(
+        body.contains("runway_dora_deployments_per_day{service=\"web\"}"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("runway_dora_lead_time_seconds{"),
+        "no data is not a 0: {body}"
+    );
 }
