@@ -241,8 +241,11 @@ async fn a_verify_failure_after_full_traffic_rolls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_checklist_runs_inside_the_server_and_is_kept() {
     let h = Harness::start().await;
-    let checks = "[[checks]]\nname = \"ready\"\nkind = \"http\"\nurl = \"http://{replica}/health/ready\"\nphases = [\"daily\"]\nschedule = \"every 1s\"\n\n\
-                  [[checks]]\nname = \"maintenance flag absent\"\nkind = \"file\"\npath = \"maintenance.flag\"\nexists = false\nphases = [\"daily\"]\nschedule = \"every 1s\"\n";
+    let channel = crate::notify::Receiver::start(crate::notify::Mode::Answer).await;
+    let checks = format!("[[checks]]\nname = \"ready\"\nkind = \"http\"\nurl = \"http://{{replica}}/health/ready\"\nphases = [\"daily\"]\nschedule = \"every 1s\"\n\n\
+                  [[checks]]\nname = \"maintenance flag absent\"\nkind = \"file\"\npath = \"maintenance.flag\"\nexists = false\nphases = [\"daily\"]\nschedule = \"every 1s\"\n\n\
+                  [[notify]]\nkind = \"webhook\"\nurl = \"http://{}/hook\"\nevents = [\"checklist_failed\"]\n", channel.addr);
+    let checks = checks.as_str();
     std::fs::write(
         h.dir.path().join("runway.toml"),
         h.config(&with_checks(
@@ -298,5 +301,33 @@ async fn a_scheduled_checklist_runs_inside_the_server_and_is_kept() {
         String::from_utf8_lossy(&out.stdout).contains("FAILED"),
         "{}",
         text(&out)
+    );
+
+    // The failing checklist is announced once and opens one incident, however many runs fail.
+    channel
+        .until("the checklist_failed notice", |seen| !seen.is_empty())
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let seen = channel.seen();
+    assert_eq!(seen.len(), 1, "announced once: {seen:#?}");
+    assert_eq!(seen[0].1["event"], "checklist_failed");
+    assert!(
+        seen[0].1["notice"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("maintenance flag absent"),
+        "{seen:#?}"
+    );
+    let out = h.runway(&["incident", "list", "--json"]).await;
+    let incidents: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["cause"], "checklist");
+    assert_eq!(incidents[0]["severity"], "SEV-3", "no request failed");
+    assert!(
+        incidents[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("maintenance flag absent"),
+        "{incidents:#?}"
     );
 }

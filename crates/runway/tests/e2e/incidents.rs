@@ -6,6 +6,9 @@ use runway_demo_app::load::Load;
 
 use crate::harness::{text, App, Harness};
 
+/// A secret in the bad release's environment: in no incident, report or record.
+const SECRET: &str = "s3cr3t-incident-token-4242";
+
 const CANARY: &str = r#"[strategy]
 kind = "canary"
 steps = [{ weight = 20, pause = "30s" }, { weight = 100 }]
@@ -39,9 +42,10 @@ async fn a_rolled_back_canary_opens_an_incident_whose_post_mortem_is_written_fro
 
     // v2 fails 60% of its requests: judged and rolled back under load.
     let load = Load::start(h.listen, "/", 6, 300);
-    let bad = App::default()
+    let mut bad = App::default()
         .args(&["--error-rate", "0.6"])
         .strategy(CANARY);
+    bad.env.push(("API_TOKEN".into(), SECRET.into()));
     let out = h.deploy("v2", &bad).await;
     load.stop().await;
     assert!(!out.status.success(), "{}", text(&out));
@@ -106,6 +110,11 @@ async fn a_rolled_back_canary_opens_an_incident_whose_post_mortem_is_written_fro
     ] {
         assert!(report.contains(part), "the report lacks {part:?}:\n{report}");
     }
+    let shown = text(&h.runway(&["incident", "show", "1", "--json"]).await);
+    assert!(
+        !report.contains(SECRET) && !shown.contains(SECRET),
+        "a secret in the incident"
+    );
     let file = h.dir.path().join("incident-1.md");
     let out = h
         .runway(&["incident", "report", "1", "-o", file.to_str().unwrap()])

@@ -15,7 +15,7 @@ use runway_demo_app::load::Load;
 use crate::harness::{text, App, Harness};
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     /// 200 to everything.
     Answer,
     /// 500 to everything.
@@ -25,13 +25,13 @@ enum Mode {
 }
 
 /// An HTTP endpoint on a free loopback port that keeps every request it got: (path, body).
-struct Receiver {
-    addr: SocketAddr,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 impl Receiver {
-    async fn start(mode: Mode) -> Receiver {
+    pub(crate) async fn start(mode: Mode) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
@@ -83,12 +83,16 @@ impl Receiver {
         Receiver { addr, seen }
     }
 
-    fn seen(&self) -> Vec<(String, serde_json::Value)> {
+    pub(crate) fn seen(&self) -> Vec<(String, serde_json::Value)> {
         self.seen.lock().unwrap().clone()
     }
 
     /// Waits (10 s at most) until `done` holds for what it got.
-    async fn until(&self, what: &str, done: impl Fn(&[(String, serde_json::Value)]) -> bool) {
+    pub(crate) async fn until(
+        &self,
+        what: &str,
+        done: impl Fn(&[(String, serde_json::Value)]) -> bool,
+    ) {
         let started = Instant::now();
         while !done(&self.seen()) {
             assert!(
