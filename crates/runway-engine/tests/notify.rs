@@ -114,3 +114,56 @@ async fn deployments_rollbacks_and_refusals_are_announced_with_their_numbers() {
     assert_eq!(notice.by.as_deref(), Some("mallory"));
     assert!(notice.reason.unwrap().contains("incident 42"));
 }
+
+/// A scheduled checklist: its failure, and a certificate close to expiry, are announced when
+/// they start, not at every run; one checklist incident stays open meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_failing_checklist_and_an_expiring_certificate_are_announced_once() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let spec = h.spec(
+        r#"
+[[checks]]
+name = "certificate"
+kind = "tls"
+address = "api.example.com:443"
+min_days = 30
+phases = ["daily"]
+schedule = "every 1s"
+
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example.com/runway"
+"#,
+    );
+    let v1 = h.deploy_and_wait(&engine, "v1", spec).await;
+    assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+    h.fakes.checks.fail(
+        "certificate",
+        Some("api.example.com of api.example.com:443 expires on 2026-12-09, in 9 day(s) (min_days 30)"),
+    );
+    // Several scheduled runs, each failing.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let notices = h.fakes.notifier.notices();
+    let kinds: Vec<NoticeKind> = notices
+        .iter()
+        .map(|(_, n)| n.kind)
+        .filter(|k| matches!(k, NoticeKind::CertificateExpiring | NoticeKind::ChecklistFailed))
+        .collect();
+    assert_eq!(
+        kinds,
+        [NoticeKind::CertificateExpiring, NoticeKind::ChecklistFailed],
+        "once each: {notices:#?}"
+    );
+    let certificate = notices
+        .iter()
+        .find(|(_, n)| n.kind == NoticeKind::CertificateExpiring)
+        .unwrap();
+    assert!(
+        certificate.1.reason.as_deref().unwrap().contains("in 9 day(s)"),
+        "{certificate:?}"
+    );
+    let incidents = engine.incidents(Some("web"), 10).unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0].cause, "checklist");
+}

@@ -56,7 +56,7 @@ impl CheckRunner for FakeChecks {
                 let failure = failing.get(&check.name);
                 CheckResult {
                     name: check.name.clone(),
-                    kind: "fake".into(),
+                    kind: check.kind.name().into(),
                     severity: check.severity,
                     status: if failure.is_some() {
                         CheckStatus::Fail

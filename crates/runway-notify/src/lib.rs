@@ -329,7 +329,17 @@ impl Inner {
 
 /// What a target receives: Slack's `{"text"}`, or the whole notice with its text.
 fn payload(target: &NotifySpec, notice: &Notice) -> Bytes {
-    let text = render(target.template(notice.kind), notice);
+    let template = target.template(notice.kind);
+    let mut text = render(template, notice);
+    // The audit trail's head travels with every notice, so that the channel keeps what the
+    // trail was then (`runway audit verify --head`); a template may place it itself.
+    if let (NotifyFormat::Slack, Some(head), false) = (
+        target.kind,
+        &notice.audit_head,
+        template.contains("{audit_head}"),
+    ) {
+        text.push_str(&format!("\n(audit trail head: {head})"));
+    }
     let body = match target.kind {
         // Slack reads `<...>` as links and mentions (`<!channel>`): a reason or a name that
         // came from a user or a hook's output is shown, never obeyed.

@@ -183,14 +183,14 @@ async fn notices_reach_their_targets_failing_ones_are_retried_and_recorded_and_n
     assert!(
         texts[0].starts_with(
             "DEPLOYMENT STARTING\n--------------------\nService: web\nVersion: v1\nTime: "
-        ) && texts[0].ends_with("Owner: @bootstrap-admin"),
+        ) && texts[0].contains("Owner: @bootstrap-admin\n(audit trail head: "),
         "{}",
         texts[0]
     );
     assert!(
         texts[1].starts_with(
             "DEPLOYMENT COMPLETE\n--------------------\nService: web\nVersion: v1\nDuration: "
-        ) && texts[1].ends_with("Status: SUCCESS"),
+        ) && texts[1].contains("Status: SUCCESS\n(audit trail head: "),
         "{}",
         texts[1]
     );
