@@ -148,7 +148,12 @@ url = "https://hooks.example.com/runway"
     let kinds: Vec<NoticeKind> = notices
         .iter()
         .map(|(_, n)| n.kind)
-        .filter(|k| matches!(k, NoticeKind::CertificateExpiring | NoticeKind::ChecklistFailed))
+        .filter(|k| {
+            matches!(
+                k,
+                NoticeKind::CertificateExpiring | NoticeKind::ChecklistFailed
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -160,7 +165,12 @@ url = "https://hooks.example.com/runway"
         .find(|(_, n)| n.kind == NoticeKind::CertificateExpiring)
         .unwrap();
     assert!(
-        certificate.1.reason.as_deref().unwrap().contains("in 9 day(s)"),
+        certificate
+            .1
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("in 9 day(s)"),
         "{certificate:?}"
     );
     let incidents = engine.incidents(Some("web"), 10).unwrap();

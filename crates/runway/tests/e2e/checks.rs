@@ -127,7 +127,8 @@ async fn a_failed_verify_keeps_the_new_release_away_from_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_smoke_check_stops_a_blue_green_switch() {
     let h = Harness::start().await;
-    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let out = h.deploy("v1", &App::default()).await;
+    assert!(out.status.success(), "{}", text(&out));
     let app = App::default().strategy(
         "[strategy]\nkind = \"blue-green\"\n\n[[checks]]\nname = \"smoke\"\nkind = \"http\"\nurl = \"http://{replica}/nope\"\nphases = [\"smoke\"]\n",
     );

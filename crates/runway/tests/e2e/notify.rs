@@ -183,14 +183,14 @@ async fn notices_reach_their_targets_failing_ones_are_retried_and_recorded_and_n
     assert!(
         texts[0].starts_with(
             "DEPLOYMENT STARTING\n--------------------\nService: web\nVersion: v1\nTime: "
-        ) && texts[0].contains("Owner: @bootstrap-admin\n(audit trail head: "),
+        ) && texts[0].contains("Owner: @bootstrap-admin"),
         "{}",
         texts[0]
     );
     assert!(
         texts[1].starts_with(
             "DEPLOYMENT COMPLETE\n--------------------\nService: web\nVersion: v1\nDuration: "
-        ) && texts[1].contains("Status: SUCCESS\n(audit trail head: "),
+        ) && texts[1].contains("Status: SUCCESS"),
         "{}",
         texts[1]
     );
@@ -247,6 +247,15 @@ async fn notices_reach_their_targets_failing_ones_are_retried_and_recorded_and_n
         rollback.contains("- error_rate: ") && rollback.contains("FAIL"),
         "the metrics that decided it: {rollback}"
     );
+    // The audit trail's head travels in the Slack text too (once the trail has an entry).
+    let head_line = rollback
+        .lines()
+        .find_map(|l| l.strip_prefix("(audit trail head: "))
+        .unwrap_or_else(|| panic!("no audit head: {rollback}"));
+    let slack_head = head_line.trim_end_matches(')');
+    assert_eq!(slack_head.len(), 64, "{rollback}");
+    let out = h.runway(&["audit", "verify", "--head", slack_head]).await;
+    assert!(out.status.success(), "{}", text(&out));
     let texts = slack(&good.seen());
     assert!(
         texts
