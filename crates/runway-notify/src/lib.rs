@@ -50,13 +50,14 @@ struct Job {
     notice: Notice,
 }
 
-/// A target's queue: the worker's number, to tell a replaced worker from the current one.
-type Queues = HashMap<(String, String), (u64, mpsc::Sender<Job>)>;
+/// A queue per (service, target name, URL reference), with its worker's number, to tell a
+/// replaced worker from the current one. Two services' targets never share a queue.
+type Queues = HashMap<(String, String, String), (u64, mpsc::Sender<Job>)>;
 
 /// Sends notices to webhooks; see the crate's docs.
 pub struct Webhooks {
     inner: Arc<Inner>,
-    /// A queue per target (by name and URL reference), its worker started on first use.
+    /// A queue per service and target, its worker started on first use.
     queues: Arc<Mutex<Queues>>,
     workers: std::sync::atomic::AtomicU64,
 }
@@ -86,9 +87,10 @@ impl Webhooks {
         }
     }
 
-    /// The sender of `target`'s queue, its worker started when it has none (or it ended).
-    fn sender(&self, target: &NotifySpec) -> mpsc::Sender<Job> {
-        let key = (target.name.clone(), target.url.clone());
+    /// The sender of `target`'s queue for `service`, its worker started when it has none (or
+    /// it ended).
+    fn sender(&self, service: &str, target: &NotifySpec) -> mpsc::Sender<Job> {
+        let key = (service.to_string(), target.name.clone(), target.url.clone());
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, tx)) = queues.get(&key).filter(|(_, tx)| !tx.is_closed()) {
             return tx.clone();
@@ -138,16 +140,17 @@ impl Webhooks {
     }
 
     fn queue(&self, target: &NotifySpec, notice: Notice) {
+        let service = notice.service.clone();
         let job = Job {
             target: target.clone(),
             notice,
         };
-        let job = match self.sender(target).try_send(job) {
+        let job = match self.sender(&service, target).try_send(job) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Full(job)) => job,
             // The worker ended between finding it and sending: a new one takes it.
             Err(mpsc::error::TrySendError::Closed(job)) => {
-                match self.sender(target).try_send(job) {
+                match self.sender(&service, target).try_send(job) {
                     Ok(()) => return,
                     Err(
                         mpsc::error::TrySendError::Full(job)

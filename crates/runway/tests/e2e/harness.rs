@@ -62,7 +62,27 @@ impl App {
     }
 }
 
+/// A free loopback address for a service's `listen` (or a test's own server), chosen below
+/// the kernel's ephemeral range: the ports a server hands its replicas (port 0) come from
+/// that range, so a replica started by a parallel test can never take the address between
+/// this choice and the server binding it.
 pub fn free_addr() -> SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (from, to) = (10_000u32, low.clamp(10_001, 32768));
+    let span = to - from;
+    // Test binaries of one run start at different offsets; each call moves on.
+    let seed = std::process::id().wrapping_mul(2654435761) % span;
+    for _ in 0..span {
+        let port = from + (seed + NEXT.fetch_add(7919, Ordering::Relaxed)) % span;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr().unwrap();
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
