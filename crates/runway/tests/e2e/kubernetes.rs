@@ -1039,7 +1039,18 @@ fail_if = "> 0.05"
         reason.contains("app-errors") && reason.contains("> 0.05"),
         "{reason}"
     );
-    assert!(reason.contains("0.3"), "the value that decided: {reason}");
+    // The value that decided: about the 30% the pods fail (Prometheus computes it from
+    // counters sampled once a second, so it is near 0.3, not exactly).
+    let decided: f64 = reason
+        .rsplit("app-errors ")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value in: {reason}"));
+    assert!(
+        (0.25..=0.35).contains(&decided),
+        "the value that decided: {reason}"
+    );
     assert_eq!(c.image(), "registry.example.com/api:v2", "stable untouched");
     let canary = c
         .kube
