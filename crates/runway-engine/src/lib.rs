@@ -416,7 +416,6 @@ impl Engine {
         if targets.is_empty() {
             return;
         }
-        let targets = &targets;
         let analysis = match event {
             Event::RollingBack { .. } => self
                 .last_journaled(id, |e| matches!(e, Event::Analysis(_)))
@@ -427,7 +426,7 @@ impl Engine {
             _ => None,
         };
         if let Some(notice) = notify::notice_of(&d, event, analysis.as_ref()) {
-            self.notifier.notify(targets, notice);
+            self.notifier.notify(&targets, notice);
         }
     }
 

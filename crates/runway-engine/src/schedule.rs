@@ -98,57 +98,24 @@ impl Engine {
             checks = checks.len(),
             "scheduled checks ran"
         );
-        // A checklist that keeps failing is announced once, when it starts failing.
-        let failed_before = self
-            .store
-            .check_runs(service, 1)
-            .ok()
-            .and_then(|runs| runs.into_iter().next())
-            .is_some_and(|(_, _, passed, _)| !passed);
-        if !release.spec.notify.is_empty() && !failed_before {
-            use runway_wire::notice::{Notice, NoticeKind};
-            let failing: Vec<&runway_checks::CheckResult> = results
-                .iter()
-                .filter(|r| r.status == runway_checks::CheckStatus::Fail)
-                .collect();
-            // A certificate close to expiry (or past it) is its own notice: it is the one a
-            // team forgets until the morning it expires.
-            let certificates: Vec<String> = failing
-                .iter()
-                .filter(|r| r.kind == "tls")
+        let failing: Vec<&runway_checks::CheckResult> = results
+            .iter()
+            .filter(|r| r.status == runway_checks::CheckStatus::Fail)
+            .collect();
+        let described = |rs: &[&runway_checks::CheckResult]| {
+            rs.iter()
                 .map(|r| format!("{}: {}", r.name, r.detail))
-                .collect();
-            if !certificates.is_empty() {
-                let mut notice = Notice::new(NoticeKind::CertificateExpiring, service);
-                notice.version = Some(release.version.clone());
-                notice.reason = Some(certificates.join("; "));
-                self.notifier.notify(&release.spec.notify, notice);
-            }
-            if !passed {
-                let mut notice = Notice::new(NoticeKind::ChecklistFailed, service);
-                notice.version = Some(release.version.clone());
-                notice.reason = Some(
-                    failing
-                        .iter()
-                        .map(|r| format!("{}: {}", r.name, r.detail))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-                self.notifier.notify(&release.spec.notify, notice);
-            }
-        }
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        self.announce_checklist(service, release, &failing, passed, &described);
         if !passed {
             if let Ok(svc) = self.service(service) {
-                let failing: Vec<String> = results
-                    .iter()
-                    .filter(|r| r.status == runway_checks::CheckStatus::Fail)
-                    .map(|r| format!("{}: {}", r.name, r.detail))
-                    .collect();
                 self.open_incident(
                     &svc,
                     release.id,
                     crate::incidents::Cause::Checklist {
-                        reason: &failing.join("; "),
+                        reason: &described(&failing),
                     },
                 );
             }
@@ -159,6 +126,59 @@ impl Engine {
             .insert_check_run(service, &started_at, passed, &json)
         {
             tracing::error!(service, "cannot record a scheduled check run: {e:#}");
+        }
+    }
+
+    /// Announces what starts failing, once: the checklist when a run fails after one that
+    /// passed, a certificate when its check fails and did not in the run before (a warning's
+    /// failure leaves the run passed, so runs alone cannot tell).
+    fn announce_checklist(
+        &self,
+        service: &str,
+        release: &Release,
+        failing: &[&runway_checks::CheckResult],
+        passed: bool,
+        described: &dyn Fn(&[&runway_checks::CheckResult]) -> String,
+    ) {
+        use runway_wire::notice::{Notice, NoticeKind};
+        if release.spec.notify.is_empty() {
+            return;
+        }
+        // The run before this one (this one is recorded after).
+        let before = self
+            .store
+            .check_runs(service, 1)
+            .ok()
+            .and_then(|runs| runs.into_iter().next());
+        let failed_before: Vec<String> = before
+            .as_ref()
+            .and_then(|(_, _, _, results)| {
+                serde_json::from_value::<Vec<runway_checks::CheckResult>>(results.clone()).ok()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.status == runway_checks::CheckStatus::Fail)
+            .map(|r| r.name)
+            .collect();
+        let notice = |kind: NoticeKind, reason: String| {
+            let mut notice = Notice::new(kind, service);
+            notice.version = Some(release.version.clone());
+            notice.reason = Some(reason);
+            self.notifier.notify(&release.spec.notify, notice);
+        };
+        // A certificate close to expiry (or past it) is its own notice: it is the one a team
+        // forgets until the morning it expires.
+        let certificates: Vec<&runway_checks::CheckResult> = failing
+            .iter()
+            .copied()
+            .filter(|r| r.kind == "tls" && !failed_before.contains(&r.name))
+            .collect();
+        if !certificates.is_empty() {
+            notice(NoticeKind::CertificateExpiring, described(&certificates));
+        }
+        let passed_before = before.is_none_or(|(_, _, passed, _)| passed);
+        if !passed && passed_before {
+            notice(NoticeKind::ChecklistFailed, described(failing));
         }
     }
 

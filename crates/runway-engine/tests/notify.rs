@@ -177,3 +177,55 @@ url = "https://hooks.example.com/runway"
     assert_eq!(incidents.len(), 1, "{incidents:#?}");
     assert_eq!(incidents[0].cause, "checklist");
 }
+
+/// A certificate check that only warns leaves every run passed; its expiry is still announced
+/// once, not at every run.
+#[tokio::test(start_paused = true)]
+async fn a_warning_certificate_is_announced_once_though_every_run_passes() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let spec = h.spec(
+        r#"
+[[checks]]
+name = "certificate"
+kind = "tls"
+address = "api.example.com:443"
+min_days = 30
+severity = "warning"
+phases = ["daily"]
+schedule = "every 1s"
+
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example.com/runway"
+"#,
+    );
+    let v1 = h.deploy_and_wait(&engine, "v1", spec).await;
+    assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+    h.fakes
+        .checks
+        .fail("certificate", Some("expires in 9 day(s) (min_days 30)"));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let kinds: Vec<NoticeKind> = h
+        .fakes
+        .notifier
+        .notices()
+        .iter()
+        .map(|(_, n)| n.kind)
+        .filter(|k| {
+            matches!(
+                k,
+                NoticeKind::CertificateExpiring | NoticeKind::ChecklistFailed
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [NoticeKind::CertificateExpiring],
+        "once, and no failed checklist"
+    );
+    assert!(
+        engine.incidents(Some("web"), 10).unwrap().is_empty(),
+        "a passing run opens none"
+    );
+}
