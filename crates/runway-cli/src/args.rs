@@ -168,10 +168,21 @@ pub enum Command {
         after_help = "Example:\n  runway server --state-dir /var/lib/runway --api-listen 127.0.0.1:7070"
     )]
     Server {
-        /// Address of the API the CLI talks to (the port chosen is written to server.json in
-        /// the state dir).
+        /// Address of the API and dashboard (the port chosen is written to server.json in the
+        /// state dir). Anything but loopback needs --tls-cert and --tls-key, or
+        /// --insecure-http.
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         api_listen: SocketAddr,
+        /// Serve the API over TLS with this certificate chain (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+        /// Serve the API in plain HTTP on a non-loopback address: tokens and session cookies
+        /// cross the network readable. Only behind a proxy that terminates TLS.
+        #[arg(long, conflicts_with = "tls_cert")]
+        insecure_http: bool,
         /// Address of the Prometheus /metrics endpoint (no token needed).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         metrics_listen: SocketAddr,

@@ -20,9 +20,20 @@ pub fn connect(state_dir: &Path) -> Client {
             let server = state_dir::read_trusted_server_file(&locate_dir)
                 .map_err(|e| ClientError::Other(format!("{e:#}")))?
                 .ok_or_else(|| no_server(&locate_dir, "no server.json in it"))?;
+            // A TLS server: trust exactly the certificate it serves (its leaf).
+            let pinned_cert = match &server.tls_cert {
+                Some(path) => Some(
+                    runway_server::listen::read_certs(path)
+                        .map_err(|e| ClientError::Other(format!("{e:#}")))?
+                        .swap_remove(0)
+                        .to_vec(),
+                ),
+                None => None,
+            };
             Ok(ServerAddress {
                 api: server.api,
                 token: named.clone().unwrap_or(server.token),
+                pinned_cert,
             })
         }),
         Box::new(move |why| no_server(&dir, why)),

@@ -5,11 +5,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use futures_util::StreamExt;
 use runway_wire::api::DeploymentView;
 use runway_wire::api::{
-    CanaryCommand, DeployRequest, DeploymentDetail, EventsQuery, Message, ModeRequest,
-    RestoreRequest, RollbackRequest, ScaleRequest,
+    CanaryCommand, DeployRequest, Message, ModeRequest, RestoreRequest, RollbackRequest,
+    ScaleRequest,
 };
+use runway_wire::client::StreamItem;
 use runway_wire::id::{BackupId, DeploymentId};
 use runway_wire::record::{Kind, Status};
 use runway_wire::Event;
@@ -270,17 +272,15 @@ async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<
     let mut after = 0;
     let mut lost_since: Option<Instant> = None;
     let started_at = d.started_at.clone();
-    loop {
-        let query = EventsQuery {
-            after: Some(after),
-            wait: Some(10),
-        };
-        let detail: DeploymentDetail = match client.events(d.id, &query).await {
-            Ok(detail) => {
+    // The deployment's event stream; when it breaks (the server restarts), it is opened
+    // again after the last entry shown.
+    let ended: DeploymentView = 'follow: loop {
+        let stream = match client.deployment_stream(d.id, after).await {
+            Ok(stream) => {
                 if lost_since.take().is_some() {
                     progress.line("  server is back");
                 }
-                detail
+                stream
             }
             Err(ClientError::NoServer(_)) | Err(ClientError::Other(_)) => {
                 let since = *lost_since.get_or_insert_with(|| {
@@ -302,7 +302,17 @@ async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<
             }
             Err(e) => return Err(e.into()),
         };
-        for e in &detail.journal {
+        let mut stream = stream;
+        while let Some(item) = stream.next().await {
+            let e = match item {
+                Ok(StreamItem::Journal(e)) => e,
+                Ok(StreamItem::Deployment(dep)) if dep.status != Status::Running => {
+                    break 'follow *dep;
+                }
+                Ok(_) => continue,
+                // The stream broke: open it again (above), after what was shown.
+                Err(_) => break,
+            };
             let event = e.typed();
             if matches!(event, Some(Event::StageDone { .. })) {
                 // Bookkeeping for resuming after a crash; the stage's own events say what ran.
@@ -310,7 +320,7 @@ async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<
                 continue;
             }
             let at = seconds_between(&started_at, &e.at).unwrap_or(0.0);
-            let text = describe(e);
+            let text = describe(&e);
             progress.line(&format!("  [{at:6.1}s] {text}"));
             progress.step(&text);
             after = e.seq;
@@ -325,45 +335,51 @@ async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        let dep = &detail.deployment;
-        if dep.status != Status::Running {
-            progress.finish();
-            let took = dep
-                .finished_at
-                .as_deref()
-                .and_then(|f| seconds_between(&dep.started_at, f))
-                .map(|s| format!(" in {s:.1}s"))
-                .unwrap_or_default();
-            return Ok(match dep.status {
-                Status::Succeeded => {
-                    println!(
-                        "{kind} #{} succeeded{took}: {} serves all traffic",
-                        dep.id, dep.version
-                    );
-                    ExitCode::SUCCESS
-                }
-                status => {
-                    let reason = dep.reason.as_deref().unwrap_or("no reason recorded");
-                    eprintln!("{kind} #{} {}{took}: {reason}", dep.id, status.as_str());
-                    // Whether the failure froze the service: from its state, not the text.
-                    let frozen = client
-                        .status()
-                        .await
-                        .ok()
-                        .and_then(|st| st.services.into_iter().find(|s| s.name == dep.service))
-                        .is_some_and(|s| s.frozen.is_some());
-                    if frozen {
-                        eprintln!("the service is frozen: `runway status` shows what serves");
-                    } else if let (Some(prev), Kind::Deploy | Kind::Scale) =
-                        (&dep.previous_version, dep.kind)
-                    {
-                        eprintln!("{prev} still serves all traffic");
-                    }
-                    ExitCode::FAILURE
-                }
-            });
+        // The stream ended without the deployment's end (the server went away): reconnect.
+        lost_since.get_or_insert_with(|| {
+            progress.line(
+                "  lost the server; waiting for it to come back (the deployment resumes then)",
+            );
+            Instant::now()
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let dep = &ended;
+    progress.finish();
+    let took = dep
+        .finished_at
+        .as_deref()
+        .and_then(|f| seconds_between(&dep.started_at, f))
+        .map(|s| format!(" in {s:.1}s"))
+        .unwrap_or_default();
+    Ok(match dep.status {
+        Status::Succeeded => {
+            println!(
+                "{kind} #{} succeeded{took}: {} serves all traffic",
+                dep.id, dep.version
+            );
+            ExitCode::SUCCESS
         }
-    }
+        status => {
+            let reason = dep.reason.as_deref().unwrap_or("no reason recorded");
+            eprintln!("{kind} #{} {}{took}: {reason}", dep.id, status.as_str());
+            // Whether the failure froze the service: from its state, not the text.
+            let frozen = client
+                .status()
+                .await
+                .ok()
+                .and_then(|st| st.services.into_iter().find(|s| s.name == dep.service))
+                .is_some_and(|s| s.frozen.is_some());
+            if frozen {
+                eprintln!("the service is frozen: `runway status` shows what serves");
+            } else if let (Some(prev), Kind::Deploy | Kind::Scale) =
+                (&dep.previous_version, dep.kind)
+            {
+                eprintln!("{prev} still serves all traffic");
+            }
+            ExitCode::FAILURE
+        }
+    })
 }
 
 pub use runway_engine::text::plural;

@@ -111,12 +111,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             metrics_listen,
             leader_lease,
             leader_lease_duration,
+            tls_cert,
+            tls_key,
+            insecure_http,
             ..
         } => {
             runway_server::run(runway_server::ServerOptions {
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
                 metrics_listen: *metrics_listen,
+                tls: match (tls_cert, tls_key) {
+                    (Some(cert), Some(key)) => Some(runway_server::TlsFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    }),
+                    _ => None,
+                },
+                insecure_http: *insecure_http,
                 leader_lease: leader_lease.clone().map(|(namespace, name)| {
                     runway_server::LeaderLease {
                         namespace,

@@ -26,6 +26,9 @@ use runway_store::{Status, Store};
 use runway_wire::api::*;
 use runway_wire::id::DeploymentId;
 use runway_wire::{ErrorBody, ErrorCode};
+use tokio_util::sync::CancellationToken;
+
+mod stream;
 
 #[derive(Clone)]
 struct Api {
@@ -35,22 +38,34 @@ struct Api {
     /// The bootstrap admin token (server.json).
     token: Arc<str>,
     metrics_addr: String,
+    /// Cancelled when the server stops: event streams end with it.
+    stopping: CancellationToken,
+}
+
+/// What the API is built from.
+pub struct ApiOptions {
+    pub engine: Arc<Engine>,
+    pub store: Arc<Store>,
+    /// The bootstrap admin token (server.json).
+    pub token: String,
+    /// Where Prometheus scrapes (told in `/v1/info`).
+    pub metrics_addr: String,
+    /// Cancelled when the server stops.
+    pub stopping: CancellationToken,
+    /// The API is served over TLS: session cookies are marked `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// The identity of the server's bootstrap token: the admin who can create the others.
 pub const BOOTSTRAP: &str = "bootstrap-admin";
 
-pub fn router(
-    engine: Arc<Engine>,
-    store: Arc<Store>,
-    token: String,
-    metrics_addr: String,
-) -> Router {
+pub fn router(options: ApiOptions) -> Router {
     let api = Api {
-        engine,
-        store,
-        token: token.into(),
-        metrics_addr,
+        engine: options.engine,
+        store: options.store,
+        token: options.token.into(),
+        metrics_addr: options.metrics_addr,
+        stopping: options.stopping,
     };
     Router::new()
         .route("/v1/info", get(info))
@@ -58,6 +73,8 @@ pub fn router(
         .route("/v1/deployments", get(history).post(deploy))
         .route("/v1/deployments/{id}", get(deployment))
         .route("/v1/deployments/{id}/events", get(events))
+        .route("/v1/deployments/{id}/stream", get(stream::deployment))
+        .route("/v1/events/stream", get(stream::everything))
         .route("/v1/deployments/{id}/hooks", get(hook_runs))
         .route("/v1/services/{service}", delete(remove_service))
         .route("/v1/services/{service}/restore", post(restore))
@@ -116,6 +133,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/deployments"),
     ("GET", "/v1/deployments/{id}"),
     ("GET", "/v1/deployments/{id}/events"),
+    ("GET", "/v1/deployments/{id}/stream"),
+    ("GET", "/v1/events/stream"),
     ("GET", "/v1/deployments/{id}/hooks"),
     ("DELETE", "/v1/services/{service}"),
     ("POST", "/v1/services/{service}/restore"),

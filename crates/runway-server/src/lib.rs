@@ -2,6 +2,7 @@
 //! deployments, serves the API, and on SIGTERM/SIGINT stops its replicas and exits.
 
 pub mod api;
+pub mod listen;
 mod platforms;
 pub mod state_dir;
 
@@ -15,11 +16,16 @@ use runway_engine::Engine;
 use runway_store::Store;
 
 use crate::state_dir::ServerFile;
+pub use listen::TlsFiles;
 
 pub struct ServerOptions {
     pub state_dir: PathBuf,
     pub api_listen: SocketAddr,
     pub metrics_listen: SocketAddr,
+    /// Serve the API over TLS (required off loopback, unless `insecure_http`).
+    pub tls: Option<TlsFiles>,
+    /// Serve the API in plain HTTP off loopback (a proxy in front terminates TLS).
+    pub insecure_http: bool,
     /// Hold this Lease while running (runway replicated in a cluster).
     pub leader_lease: Option<LeaderLease>,
 }
@@ -32,6 +38,9 @@ pub struct LeaderLease {
 }
 
 pub async fn run(opts: ServerOptions) -> Result<()> {
+    // Before anything is opened or bound: a refused start changes nothing.
+    listen::check_exposure(opts.api_listen, opts.tls.is_some(), opts.insecure_http)?;
+    let tls = opts.tls.as_ref().map(listen::tls_config).transpose()?;
     if let Some(lease) = &opts.leader_lease {
         lead(lease).await?;
     }
@@ -55,12 +64,17 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         .context("recovering state from the last run")?;
 
     let token = state_dir::new_token();
-    let app = api::router(
-        engine.clone(),
+    // Cancelled at SIGTERM/SIGINT: event streams end with it, so they do not hold the
+    // graceful shutdown up.
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let app = api::router(api::ApiOptions {
+        engine: engine.clone(),
         store,
-        token.clone(),
-        metrics_addr.to_string(),
-    );
+        token: token.clone(),
+        metrics_addr: metrics_addr.to_string(),
+        stopping: stopping.clone(),
+        secure_cookies: tls.is_some(),
+    });
     let metrics = api::metrics_router(engine.clone());
     tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
     state_dir::write_server_file(
@@ -70,20 +84,25 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
             metrics: metrics_addr.to_string(),
             token,
             pid: std::process::id(),
+            tls_cert: opts
+                .tls
+                .as_ref()
+                .map(|t| std::path::absolute(&t.cert).unwrap_or_else(|_| t.cert.clone())),
         },
     )?;
     tracing::info!(api = %api_addr, metrics = %metrics_addr, state_dir = %state_dir.display(), "runway server ready");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "runway server ready: API on {api_addr}, metrics on http://{metrics_addr}/metrics, state in {}",
+        "runway server ready: API and dashboard on {scheme}://{api_addr}/, metrics on http://{metrics_addr}/metrics, state in {}",
         state_dir.display()
     );
 
-    axum::serve(
-        api_listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let signalled = stopping.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    listen::serve(api_listener, app, tls, stopping.cancelled_owned()).await?;
 
     eprintln!("runway server stopping: draining and stopping replicas");
     state_dir::remove_server_file(&state_dir);

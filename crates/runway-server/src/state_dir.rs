@@ -27,6 +27,9 @@ pub struct ServerFile {
     pub metrics: String,
     pub token: String,
     pub pid: u32,
+    /// The API's TLS certificate when it serves TLS: the CLI trusts exactly that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
 }
 
 /// The state dir from the flag, RUNWAY_STATE_DIR (clap fills the flag from it), or the default.
@@ -243,6 +246,7 @@ mod tests {
             metrics: "127.0.0.1:2".into(),
             token: new_token(),
             pid: 7,
+            tls_cert: None,
         }
     }
 

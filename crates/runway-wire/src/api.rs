@@ -597,6 +597,29 @@ pub struct EventsQuery {
     pub wait: Option<u64>,
 }
 
+/// `GET /v1/deployments/{id}/stream` and `GET /v1/events/stream`: where to start. Without
+/// `after` (or a `Last-Event-ID` header, which a reconnecting browser sends), a deployment's
+/// stream starts at its first entry and the stream of everything at the next new entry.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct StreamQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    /// Only this service's deployments (the stream of everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// One journal entry in the stream of everything: whose it is and where it is in the stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedEntry {
+    /// Position in the stream (the SSE `id`): resume after it with `after` or Last-Event-ID.
+    pub cursor: i64,
+    pub deployment: DeploymentId,
+    pub service: String,
+    #[serde(flatten)]
+    pub entry: crate::record::JournalEntry,
+}
+
 /// `DELETE /v1/services/{service}`: refused while the service serves, unless forced.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RemoveQuery {

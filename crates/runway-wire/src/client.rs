@@ -18,11 +18,25 @@ use crate::record::{AuditCheck, AuditEntry, BackupRow, HookRun};
 use crate::{ErrorBody, ErrorCode};
 
 /// Where the API is and the bearer token it wants.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerAddress {
     /// `host:port`.
     pub api: String,
     pub token: String,
+    /// The server's TLS certificate (DER) when it serves TLS: the client trusts exactly this
+    /// certificate, whatever name it carries (the CLI reads it from the state dir, as it
+    /// reads the token).
+    pub pinned_cert: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerAddress")
+            .field("api", &self.api)
+            .field("token", &"<secret>")
+            .field("tls", &self.pinned_cert.is_some())
+            .finish()
+    }
 }
 
 /// Finds the server before each request; an error is [`ClientError::NoServer`] or `Other`.
@@ -71,7 +85,12 @@ pub struct Client {
     /// What to say when nothing answers at the located address.
     no_server: Box<dyn Fn(&str) -> ClientError + Send + Sync>,
     http: HyperClient<HttpConnector, Full<Bytes>>,
+    /// The client of a TLS server, for the certificate it was made for (a restarted server
+    /// may have another).
+    https: std::sync::Mutex<Option<(Vec<u8>, HttpsClient)>>,
 }
+
+type HttpsClient = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 type Result<T> = std::result::Result<T, ClientError>;
 
@@ -107,7 +126,63 @@ impl Client {
             locate,
             no_server,
             http: HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            https: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The client for a server that presents `cert`.
+    fn https_for(&self, cert: &[u8]) -> HttpsClient {
+        let mut cached = self.https.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((pinned, client)) = cached.as_ref() {
+            if pinned == cert {
+                return client.clone();
+            }
+        }
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::pinned::client_config(cert.to_vec()))
+            .https_only()
+            .enable_http1()
+            .build();
+        let client = HyperClient::builder(TokioExecutor::new()).build(connector);
+        *cached = Some((cert.to_vec(), client.clone()));
+        client
+    }
+
+    /// Follows deployment `id` from after journal entry `after`: its entries and its record
+    /// (at the start and at each change of status), until it has ended.
+    pub async fn deployment_stream(
+        &self,
+        id: DeploymentId,
+        after: i64,
+    ) -> Result<DeploymentStream> {
+        use eventsource_stream::Eventsource;
+        use futures_util::StreamExt;
+        let q = query(&StreamQuery {
+            after: Some(after),
+            service: None,
+        })?;
+        let resp = self
+            .send(
+                Method::GET,
+                &format!("/v1/deployments/{id}/stream{q}"),
+                None::<&()>,
+            )
+            .await?;
+        let bytes = http_body_util::BodyDataStream::new(resp.into_body());
+        Ok(Box::pin(bytes.eventsource().map(|event| {
+            let event =
+                event.map_err(|e| ClientError::Other(format!("reading the event stream: {e}")))?;
+            let bad = |e: serde_json::Error| {
+                ClientError::Other(format!("unexpected event from the server: {e}"))
+            };
+            Ok(match event.event.as_str() {
+                "journal" => StreamItem::Journal(serde_json::from_str(&event.data).map_err(bad)?),
+                "deployment" => {
+                    StreamItem::Deployment(serde_json::from_str(&event.data).map_err(bad)?)
+                }
+                other => StreamItem::Other(other.to_string()),
+            })
+        })))
     }
 
     pub async fn info(&self) -> Result<ServerInfo> {
@@ -385,21 +460,48 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T> {
+        let resp = self.send(method, path, body).await?;
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
+            .to_bytes();
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Other(format!("unexpected answer from the server: {e}")))
+    }
+
+    /// Sends a request; a successful answer's head, with its body still to read.
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>> {
         let server = (self.locate)()?;
         let other = |e: &dyn std::fmt::Display| ClientError::Other(e.to_string());
         let body = match body {
             Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| other(&e))?),
             None => Bytes::new(),
         };
+        let scheme = if server.pinned_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let req = Request::builder()
             .method(method)
-            .uri(format!("http://{}{path}", server.api))
+            .uri(format!("{scheme}://{}{path}", server.api))
             .header("authorization", format!("Bearer {}", server.token))
             .header("content-type", "application/json")
             .body(Full::new(body))
             .map_err(|e| other(&e))?;
-        let resp = self.http.request(req).await.map_err(|e| {
-            if e.is_connect() {
+        let sent = match &server.pinned_cert {
+            Some(cert) => self.https_for(cert).request(req).await,
+            None => self.http.request(req).await,
+        };
+        let resp = sent.map_err(|e| {
+            if e.is_connect() && !is_tls_refusal(&e) {
                 (self.no_server)(&format!("nothing answers on {}", server.api))
             } else {
                 ClientError::Other(format!(
@@ -409,18 +511,43 @@ impl Client {
             }
         })?;
         let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
-            .to_bytes();
         if !status.is_success() {
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
+                .to_bytes();
             return Err(api_error(status, &bytes));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Other(format!("unexpected answer from the server: {e}")))
+        Ok(resp)
     }
+}
+
+/// A deployment's event stream ([`Client::deployment_stream`]).
+pub type DeploymentStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<StreamItem>> + Send>>;
+
+/// One item of a deployment's event stream.
+#[derive(Debug)]
+pub enum StreamItem {
+    Journal(crate::record::JournalEntry),
+    Deployment(Box<DeploymentView>),
+    /// An event a newer server sends that this client does not know.
+    Other(String),
+}
+
+/// A connection that reached the server but whose TLS handshake failed (a certificate that
+/// is not the pinned one): an error to show, not "no server".
+fn is_tls_refusal(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.to_string().contains("certificate") || s.is::<rustls::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The error an answer that is not a success carries.

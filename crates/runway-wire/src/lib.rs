@@ -34,6 +34,8 @@ pub mod incident;
 pub mod metrics;
 #[cfg(feature = "records")]
 pub mod notice;
+#[cfg(feature = "client")]
+mod pinned;
 #[cfg(feature = "records")]
 pub mod record;
 

@@ -15,6 +15,8 @@ pub struct Harness {
     pub listen: SocketAddr,
     /// Variables the server starts with, on top of the test's (set before `start_server`).
     pub server_env: Vec<(String, String)>,
+    /// Flags the server starts with after `--state-dir` (set before `start_server`).
+    pub server_args: Vec<String>,
     server: Option<Child>,
 }
 
@@ -98,6 +100,7 @@ impl Harness {
             state,
             dir,
             server_env: Vec::new(),
+            server_args: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -113,6 +116,25 @@ impl Harness {
             state,
             dir,
             server_env: env,
+            server_args: Vec::new(),
+            server: None,
+        };
+        h.start_server().await;
+        h
+    }
+
+    /// A harness whose server starts with `args` (after `--state-dir`); `prepare` gets the
+    /// test dir first (to write the files the flags name).
+    pub async fn start_with_args(prepare: impl FnOnce(&Path) -> Vec<String>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let server_args = prepare(dir.path());
+        let mut h = Harness {
+            listen: free_addr(),
+            state,
+            dir,
+            server_env: Vec::new(),
+            server_args,
             server: None,
         };
         h.start_server().await;
@@ -131,6 +153,7 @@ impl Harness {
             state,
             dir,
             server_env: Vec::new(),
+            server_args: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -146,6 +169,7 @@ impl Harness {
         let child = Command::new(RUNWAY)
             .args(["server", "--state-dir"])
             .arg(&self.state)
+            .args(&self.server_args)
             .envs(self.server_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)
@@ -449,6 +473,14 @@ pub async fn api_request(
         .expect("API request timed out")
         .expect("API request failed");
     let status = resp.status().as_u16();
+    // An event stream does not end: its head is the answer.
+    if resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"))
+    {
+        return (status, serde_json::Value::Null);
+    }
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (
         status,

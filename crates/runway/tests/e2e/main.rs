@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `runway` binary (server and CLI) deploying the real demo app on
 //! loopback, under real HTTP load. Each test has its own state dir and ports.
 
+mod api;
 mod canary;
 mod checks;
 mod client_errors;
