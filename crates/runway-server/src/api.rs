@@ -28,6 +28,8 @@ use runway_wire::id::DeploymentId;
 use runway_wire::{ErrorBody, ErrorCode};
 use tokio_util::sync::CancellationToken;
 
+use crate::session::{self, Sessions};
+
 mod stream;
 
 #[derive(Clone)]
@@ -40,6 +42,10 @@ struct Api {
     metrics_addr: String,
     /// Cancelled when the server stops: event streams end with it.
     stopping: CancellationToken,
+    /// The dashboard's sessions.
+    sessions: Arc<Sessions>,
+    /// Session cookies are `Secure` (the API is served over TLS).
+    secure_cookies: bool,
 }
 
 /// What the API is built from.
@@ -66,8 +72,15 @@ pub fn router(options: ApiOptions) -> Router {
         token: options.token.into(),
         metrics_addr: options.metrics_addr,
         stopping: options.stopping,
+        sessions: Arc::new(Sessions::default()),
+        secure_cookies: options.secure_cookies,
     };
     Router::new()
+        .route("/v1/openapi.json", get(openapi_document))
+        .route(
+            "/v1/session",
+            get(session_view).post(sign_in).delete(sign_out),
+        )
         .route("/v1/info", get(info))
         .route("/v1/status", get(status))
         .route("/v1/deployments", get(history).post(deploy))
@@ -127,6 +140,10 @@ pub fn router(options: ApiOptions) -> Router {
 /// Every route of the API, as (method, path): what the role matrix test calls with each role
 /// (a unit test below checks that it lists every route [`router`] has).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/session"),
+    ("POST", "/v1/session"),
+    ("DELETE", "/v1/session"),
     ("GET", "/v1/info"),
     ("GET", "/v1/status"),
     ("GET", "/v1/deployments"),
@@ -170,14 +187,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/incidents/{id}/resolve"),
 ];
 
+/// The routes anyone may call: the API's description, and signing in (which checks the token
+/// it is given).
+pub fn is_public(method: &http::Method, route: &str) -> bool {
+    matches!(
+        (method.as_str(), route),
+        ("GET", "/v1/openapi.json") | ("POST", "/v1/session")
+    )
+}
+
 /// The role a route needs, by method and route path. A route missing here needs `admin`
 /// (the role matrix test in crates/runway/tests/e2e/roles.rs lists every route).
 pub fn required_role(method: &http::Method, route: &str) -> Role {
     use http::Method;
     let read = *method == Method::GET;
     match route {
-        // Reading is a viewer's, whatever it reads.
+        // Reading is a viewer's, whatever it reads; so is ending one's own session.
         _ if read => Role::Viewer,
+        "/v1/session" => Role::Viewer,
         "/v1/deployments"
         | "/v1/services/{service}/rollback"
         | "/v1/services/{service}/scale"
@@ -369,19 +396,56 @@ pub fn metrics_router(engine: Arc<Engine>) -> Router {
 /// Who the request is from (401 when nobody known), and whether their role may call the route
 /// (403 naming the role it needs). The identity goes on to the handler as an extension.
 async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if is_public(req.method(), &route) {
+        return next.run(req).await;
+    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
-        .unwrap_or("");
-    let identity = match identify(&api, presented) {
+        .map(str::to_string);
+    // A bearer token, else a dashboard session (whose changes carry its CSRF token).
+    let identified = match presented {
+        Some(token) => identify(&api, &token),
+        None => match session::cookie_of(req.headers()) {
+            Some(cookie) => match api.sessions.find(&cookie) {
+                Some(found) => {
+                    let safe = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+                    let csrf = req
+                        .headers()
+                        .get(session::CSRF_HEADER)
+                        .map(|v| v.as_bytes())
+                        .unwrap_or_default();
+                    if !safe && !constant_time_eq(csrf, found.csrf.as_bytes()) {
+                        return ApiError::new(
+                            ErrorCode::Forbidden,
+                            "a change asked with a session cookie must carry the session's \
+                             CSRF token in the X-CSRF-Token header (the dashboard sends it)",
+                        )
+                        .into_response();
+                    }
+                    req.extensions_mut().insert(SessionCookie(cookie));
+                    identify_hash(&api, &found.token_hash)
+                }
+                None => Ok(None),
+            },
+            None => Ok(None),
+        },
+    };
+    let identity = match identified {
         Ok(Some(identity)) => identity,
         Ok(None) => {
             let mut response = ApiError::new(
                 ErrorCode::Unauthorized,
                 "missing, unknown or revoked token: the CLI sends RUNWAY_TOKEN, or else the \
-                 server's own token from its state dir (server.json)",
+                 server's own token from its state dir (server.json); the dashboard signs in \
+                 again",
             )
             .into_response();
             // RFC 6750: a 401 names the scheme it wants.
@@ -393,11 +457,6 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
         }
         Err(e) => return ApiError::from(EngineError::Internal(e)).into_response(),
     };
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
     let needed = required_role(req.method(), &route);
     if !identity.role.allows(needed) {
         let mut response = ApiError::new(
@@ -542,11 +601,107 @@ fn identify(api: &Api, presented: &str) -> anyhow::Result<Option<Identity>> {
             role: Role::Admin,
         }));
     }
+    identify_hash(api, &hash_token(presented))
+}
+
+/// The identity of the token whose hash is `hash` (a session's), if it is still live.
+fn identify_hash(api: &Api, hash: &str) -> anyhow::Result<Option<Identity>> {
+    if constant_time_eq(hash.as_bytes(), hash_token(&api.token).as_bytes()) {
+        return Ok(Some(Identity {
+            name: BOOTSTRAP.to_string(),
+            role: Role::Admin,
+        }));
+    }
     // Looked up by hash: the comparison is of digests, whose time says nothing of the token.
     Ok(api
         .store
-        .token_by_hash(&hash_token(presented))?
+        .token_by_hash(hash)?
         .map(|(name, role)| Identity { name, role }))
+}
+
+/// The session cookie a request was identified by.
+#[derive(Clone)]
+struct SessionCookie(String);
+
+async fn openapi_document() -> Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(crate::openapi::document).clone())
+}
+
+/// `POST /v1/session`: signs in with a token; the answer sets the session cookie.
+async fn sign_in(State(api): State<Api>, Json(req): Json<SignIn>) -> Response {
+    let identity = match identify(&api, req.token.trim()) {
+        Ok(Some(identity)) => identity,
+        Ok(None) => {
+            return ApiError::new(
+                ErrorCode::Unauthorized,
+                "that token is unknown or revoked: paste a token from `runway tokens create`",
+            )
+            .into_response()
+        }
+        Err(e) => return ApiError::from(EngineError::Internal(e)).into_response(),
+    };
+    let (id, session) = api.sessions.open(hash_token(req.token.trim()));
+    let view = session_view_of(&identity, &session);
+    let mut response = Json(view).into_response();
+    if let Ok(value) =
+        header::HeaderValue::from_str(&session::set_cookie(Some(&id), api.secure_cookies))
+    {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    // For the audit trail: who signed in.
+    response.extensions_mut().insert(identity);
+    response
+}
+
+fn session_view_of(identity: &Identity, session: &session::Session) -> SessionView {
+    let ends = std::time::SystemTime::now() + session.ends_in(std::time::Instant::now());
+    SessionView {
+        name: identity.name.clone(),
+        role: identity.role,
+        csrf: session.csrf.clone(),
+        expires_at: time::OffsetDateTime::from(ends)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    }
+}
+
+/// `GET /v1/session`: the session of the cookie (a bearer token has none).
+async fn session_view(
+    State(api): State<Api>,
+    Extension(identity): Extension<Identity>,
+    cookie: Option<Extension<SessionCookie>>,
+) -> ApiResult<SessionView> {
+    let session = cookie
+        .and_then(|Extension(SessionCookie(id))| api.sessions.find(&id))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "no session: this request carries a token, not a session cookie",
+            )
+        })?;
+    Ok(Json(session_view_of(&identity, &session)))
+}
+
+/// `DELETE /v1/session`: signs out.
+async fn sign_out(State(api): State<Api>, cookie: Option<Extension<SessionCookie>>) -> Response {
+    let Some(Extension(SessionCookie(id))) = cookie else {
+        return ApiError::new(
+            ErrorCode::NotFound,
+            "no session: this request carries a token, not a session cookie",
+        )
+        .into_response();
+    };
+    api.sessions.close(&id);
+    let mut response = Json(Message {
+        message: "signed out".into(),
+    })
+    .into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&session::set_cookie(None, api.secure_cookies))
+    {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// The SHA-256 of a token, as the store keeps it.
@@ -1023,11 +1178,21 @@ async fn check_history(
     ))
 }
 
+/// A baseline's window: more than nothing, at most an hour (the request lasts as long).
 fn window_of(q: &BaselineQuery) -> Result<Duration, ApiError> {
     let seconds = q.window.unwrap_or(10.0);
-    Duration::try_from_secs_f64(seconds)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, format!("bad window {seconds}")))
+    if !(seconds > 0.0 && seconds <= MAX_WINDOW_SECONDS) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "window {seconds} is not a number of seconds above 0 and at most {MAX_WINDOW_SECONDS}"
+            ),
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
+
+const MAX_WINDOW_SECONDS: f64 = 3600.0;
 
 async fn capture_baseline(
     State(api): State<Api>,

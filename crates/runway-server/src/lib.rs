@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod listen;
+pub mod openapi;
 mod platforms;
+pub mod session;
 pub mod state_dir;
 
 use std::net::SocketAddr;

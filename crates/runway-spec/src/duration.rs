@@ -207,6 +207,22 @@ impl Serialize for Dur {
     }
 }
 
+/// A duration is a string in the API as in runway.toml.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration such as \"30s\", \"1m30s\" or \"2h\".",
+            "examples": ["30s", "1m30s"]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;

@@ -14,6 +14,7 @@ use crate::duration::Dur;
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// A deployment started.
@@ -136,6 +137,7 @@ pub const PLACEHOLDERS: &[&str] = &[
 
 /// The shape of what a target receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotifyFormat {
     /// A Slack-compatible incoming webhook: `{"text": "..."}`.
@@ -146,6 +148,7 @@ pub enum NotifyFormat {
 
 /// One `[[notify]]` target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NotifySpec {
     /// How deliveries to it are recorded (`runway notify log`); default `notify-N`.

@@ -10,8 +10,14 @@ use crate::metrics::{ClientErrorCounts, RefusedCounts, ReleaseMetrics};
 use crate::record::{ApprovalRow, Deployment, Frozen, JournalEntry, Kind, Status, TrafficMode};
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeployRequest {
     pub version: String,
+    /// runway.toml as JSON (the README's reference of runway.toml says what it holds).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "serde_json::Map<String, serde_json::Value>")
+    )]
     pub spec: Spec,
     /// Directory of runway.toml: the default working directory of the replicas.
     pub base_dir: String,
@@ -45,6 +51,7 @@ pub struct DeployRequest {
 /// the store's [`Deployment`] without what only the engine reads (config, progress,
 /// directory). docs/json.md describes each field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeploymentView {
     pub id: DeploymentId,
     pub service: String,
@@ -125,6 +132,7 @@ impl DeployRequest {
 /// rejects others' deployments; an admin also manages tokens, restores backups, removes
 /// services and overrides windows and freezes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -164,25 +172,54 @@ impl std::fmt::Display for Role {
 /// Who a request came from: a named token and its role (`admin` for the server's own
 /// bootstrap token, in server.json).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Identity {
     pub name: String,
     pub role: Role,
 }
 
+/// `POST /v1/session`: signing in to the dashboard with a token.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub token: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignIn { token: <secret> }")
+    }
+}
+
+/// A dashboard session: who, and the token its changes carry in `X-CSRF-Token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SessionView {
+    pub name: String,
+    pub role: Role,
+    pub csrf: String,
+    /// When the session ends (RFC 3339) unless it is used: each use extends it.
+    pub expires_at: String,
+}
+
 /// `runway approve ID`: the digest of what the approver was shown.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApproveRequest {
     pub digest: String,
 }
 
 /// `runway reject ID --reason` and `runway lock --reason`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReasonRequest {
     pub reason: String,
 }
 
 /// A deployment waiting for approval (`runway approvals`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApprovalView {
     pub deployment: DeploymentView,
     /// How many approvals its type needs.
@@ -204,6 +241,7 @@ pub struct ApprovalView {
 
 /// The answer to `runway approve`: the deployment (running once started) and what happened.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApproveAnswer {
     pub deployment: DeploymentView,
     pub message: String,
@@ -211,6 +249,7 @@ pub struct ApproveAnswer {
 
 /// `runway tokens create NAME --role ROLE`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NewToken {
     pub name: String,
     pub role: Role,
@@ -218,6 +257,7 @@ pub struct NewToken {
 
 /// A token just created: the only time its secret is shown.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreatedToken {
     pub name: String,
     pub role: Role,
@@ -226,6 +266,7 @@ pub struct CreatedToken {
 
 /// A named token as `runway tokens list` shows it (never its secret, which is kept hashed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TokenView {
     pub name: String,
     pub role: Role,
@@ -237,6 +278,7 @@ pub struct TokenView {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RollbackRequest {
     pub version: Option<String>,
     pub revision: Option<DeploymentId>,
@@ -249,12 +291,14 @@ pub struct RollbackRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RestoreRequest {
     pub backup_id: BackupId,
 }
 
 /// `runway maintenance on|off` and `runway traffic read-only|normal`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ModeRequest {
     pub on: bool,
     #[serde(default)]
@@ -262,11 +306,13 @@ pub struct ModeRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScaleRequest {
     pub count: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReplicaView {
     pub id: ReplicaId,
     pub name: String,
@@ -290,6 +336,7 @@ pub struct ReplicaView {
 
 /// A pod of a `[kubernetes]` service's Deployment, as the cluster reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PodView {
     pub name: String,
     /// The version its template runs (runway's mark on it); `null` for a pod of a template
@@ -307,6 +354,7 @@ pub struct PodView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReleaseView {
     pub deployment_id: DeploymentId,
     pub version: String,
@@ -314,6 +362,7 @@ pub struct ReleaseView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OperationView {
     /// The deployment under way; 0 for an action that is not a deployment (a node restart,
     /// a service removal), which has no version, kind or start below.
@@ -332,6 +381,7 @@ pub struct OperationView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CanaryView {
     /// 1-based.
     pub step: usize,
@@ -352,6 +402,7 @@ pub struct CanaryView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CanaryMetricView {
     pub name: String,
     pub condition: String,
@@ -362,6 +413,7 @@ pub struct CanaryMetricView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ServiceView {
     pub name: String,
     pub listen: String,
@@ -403,6 +455,7 @@ pub struct ServiceView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StatusView {
     /// When the server took this snapshot (RFC 3339): `status --watch --json` prints one per
     /// line.
@@ -412,6 +465,7 @@ pub struct StatusView {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeploymentDetail {
     #[serde(flatten)]
     pub deployment: DeploymentView,
@@ -420,6 +474,7 @@ pub struct DeploymentDetail {
 
 /// One line of `runway logs --json` (NDJSON): of a replica's log, or of a hook's output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogLine {
     /// When runway read the line (RFC 3339): while following, within half a second of its
     /// writing. `null` for the lines already there when `logs` started: replicas write straight
@@ -440,6 +495,7 @@ pub struct LogLine {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogsResponse {
     pub lines: Vec<LogLine>,
     /// Pass back to get only what was written since (follow mode): replica name -> offset.
@@ -447,6 +503,7 @@ pub struct LogsResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ServerInfo {
     pub version: String,
     pub pid: u32,
@@ -456,6 +513,7 @@ pub struct ServerInfo {
 
 /// One run of a service's scheduled checklist (`runway check --history`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckRun {
     pub id: CheckRunId,
     pub service: String,
@@ -466,6 +524,7 @@ pub struct CheckRun {
 
 /// A snapshot of the serving release's request metrics over a window (`runway baseline`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BaselineMetrics {
     pub version: String,
     pub window_seconds: f64,
@@ -479,6 +538,7 @@ pub struct BaselineMetrics {
 
 /// A stored baseline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Baseline {
     pub id: BaselineId,
     pub service: String,
@@ -488,6 +548,7 @@ pub struct Baseline {
 
 /// One line of the Metric | Baseline | Current | Delta | Status table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ComparisonRow {
     pub metric: String,
     pub baseline: Option<f64>,
@@ -499,6 +560,7 @@ pub struct ComparisonRow {
 
 /// A baseline against the metrics now.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Comparison {
     pub baseline: Baseline,
     pub current: BaselineMetrics,
@@ -507,6 +569,7 @@ pub struct Comparison {
 
 /// `runway nodes restart|stop|start NODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NodeAction {
     Restart,
@@ -533,6 +596,7 @@ impl NodeAction {
 
 /// What `runway promote | pause | resume | abort` send to a running rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CanaryCommand {
     Promote,
@@ -564,12 +628,14 @@ impl CanaryCommand {
 
 /// What an action that starts no deployment answers: one line for a human.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Message {
     pub message: String,
 }
 
 /// `GET /v1/deployments` (newest first) and `GET /v1/services/{service}/checks/history`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HistoryQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -580,6 +646,7 @@ pub struct HistoryQuery {
 /// `GET /v1/audit?since=` (entries at or after an RFC 3339 time) and `GET /v1/audit/verify?head=`
 /// (a head hash the trail must still reach).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
@@ -589,6 +656,7 @@ pub struct AuditQuery {
 
 /// `GET /v1/deployments/{id}/events`: the journal entries after `after`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
@@ -601,6 +669,7 @@ pub struct EventsQuery {
 /// `after` (or a `Last-Event-ID` header, which a reconnecting browser sends), a deployment's
 /// stream starts at its first entry and the stream of everything at the next new entry.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StreamQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
@@ -611,6 +680,7 @@ pub struct StreamQuery {
 
 /// One journal entry in the stream of everything: whose it is and where it is in the stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FeedEntry {
     /// Position in the stream (the SSE `id`): resume after it with `after` or Last-Event-ID.
     pub cursor: i64,
@@ -622,6 +692,7 @@ pub struct FeedEntry {
 
 /// `DELETE /v1/services/{service}`: refused while the service serves, unless forced.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RemoveQuery {
     #[serde(default)]
     pub force: bool,
@@ -629,9 +700,11 @@ pub struct RemoveQuery {
 
 /// `POST /v1/services/{service}/baselines` and `GET .../baselines/compare`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BaselineQuery {
-    /// Seconds to measure over (default 10).
+    /// Seconds to measure over (default 10, at most 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.001, max = 3600.0)))]
     pub window: Option<f64>,
     /// Which baseline to compare with (default: the newest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -641,6 +714,7 @@ pub struct BaselineQuery {
 /// `GET /v1/services/{service}/logs`: the last `n` lines of each selected replica's log, or
 /// what each wrote since `cursor`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<usize>,

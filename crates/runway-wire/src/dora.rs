@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/reports/dora`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DoraQuery {
     /// RFC 3339: the start of the period (default: 90 days back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -13,6 +14,7 @@ pub struct DoraQuery {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DoraReport {
     pub since: String,
     pub until: String,
@@ -24,6 +26,7 @@ pub struct DoraReport {
 
 /// One figure, with runbook 001's target and threshold beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DoraMetric {
     /// `deployment_frequency`, `lead_time`, `deployment_failure_rate`, `change_failure_rate`,
     /// `time_to_restore`, `rework_rate`.

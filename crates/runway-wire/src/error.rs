@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// What went wrong, as a stable code that clients decide on (never on the message's text).
 /// docs/json.md lists them with their HTTP statuses and the CLI's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed or names something impossible (a bad version name, a count of
@@ -95,6 +96,7 @@ impl ErrorCode {
 /// Every error the API answers: JSON with a stable code, the HTTP status, what failed and what
 /// to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub status: u16,

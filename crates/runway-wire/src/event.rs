@@ -14,6 +14,7 @@ pub type Stage = String;
 
 /// One journal entry's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "event", content = "detail", rename_all = "snake_case")]
 pub enum Event {
     /// The deployment started.

@@ -10,6 +10,7 @@ use crate::record::JournalEntry;
 
 /// What the proxy measured of the affected release.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Impact {
     /// The release (version) that was bad.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,6 +26,7 @@ pub struct Impact {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Incident {
     pub id: i64,
     pub service: String,
@@ -66,6 +68,7 @@ impl Incident {
 /// `GET /v1/incidents/{id}`: the incident, its deployment and that deployment's journal (the
 /// timeline).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IncidentDetail {
     #[serde(flatten)]
     pub incident: Incident,
@@ -77,6 +80,7 @@ pub struct IncidentDetail {
 
 /// `POST /v1/incidents/{id}/resolve`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ResolveRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -84,6 +88,7 @@ pub struct ResolveRequest {
 
 /// `GET /v1/incidents`: newest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IncidentQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A point-in-time view of one release's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReleaseMetrics {
     /// Release name.
     pub release: String,
@@ -38,6 +39,7 @@ pub struct ReleaseMetrics {
 /// by the proxy itself (`400`, or nothing for a client that is gone) and in
 /// no release's metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientErrorCounts {
     /// The request body was malformed (e.g. an invalid chunk size).
     pub bad_request_body: u64,
@@ -50,6 +52,7 @@ pub struct ClientErrorCounts {
 /// the proxy was created. They reached no release and are in no release's
 /// metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RefusedCounts {
     /// Refused because the service was in maintenance.
     pub maintenance: u64,
@@ -60,6 +63,7 @@ pub struct RefusedCounts {
 /// What one release did in one analysis window since its last take: the numbers canary
 /// analysis compares, for the canary and the stable release over the same window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WindowSnapshot {
     pub release: String,
     /// Completed requests.

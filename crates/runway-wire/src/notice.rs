@@ -9,6 +9,7 @@ pub use runway_spec::notify::{NoticeKind, NotifyFormat, NotifySpec};
 /// One announcement: a deployment started, a canary step, a rollback with the numbers that
 /// decided it, a refused deploy, a failing checklist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Notice {
     pub kind: NoticeKind,
     pub service: String,
@@ -62,6 +63,7 @@ impl Notice {
 
 /// One metric's verdict in the analysis interval that decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Verdict {
     pub metric: String,
     /// pass, fail, ... (runway-analysis's verdict word)
@@ -80,6 +82,7 @@ pub struct Verdict {
 
 /// What became of one notice at one target, after all its attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Delivery {
     pub id: i64,
     /// When the last attempt ended.
@@ -104,6 +107,7 @@ pub struct Delivery {
 /// `POST /v1/notify/test`: send a test notice to these targets (runway.toml's `[[notify]]`),
 /// as the server would send a deployment's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NotifyTestRequest {
     pub service: String,
     pub targets: Vec<NotifySpec>,
@@ -111,6 +115,7 @@ pub struct NotifyTestRequest {
 
 /// `GET /v1/deliveries`: the newest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeliveryQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,

@@ -10,6 +10,7 @@ use crate::Event;
 
 /// Deployment outcome, as `history` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waits for its approvals ([types] approvals); nothing has started.
@@ -46,6 +47,7 @@ impl Status {
 
 /// Why a deployment exists: a new version, a rollback to an earlier release, or a scale change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Deploy,
@@ -116,6 +118,7 @@ pub struct Deployment {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JournalEntry {
     pub seq: i64,
     pub at: String,
@@ -133,6 +136,7 @@ impl JournalEntry {
 
 /// A replica as persisted: enough to find it again after a crash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReplicaRow {
     pub id: ReplicaId,
     pub service: String,
@@ -148,6 +152,7 @@ pub struct ReplicaRow {
 
 /// A persisted traffic mode of a service (maintenance or read-only): who set it and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TrafficMode {
     /// The page's message; None: the `[maintenance] message` of the serving config.
     pub message: Option<String>,
@@ -161,6 +166,7 @@ pub struct TrafficMode {
 
 /// One run of a hook command, with its output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HookRun {
     pub id: HookRunId,
     pub deployment_id: DeploymentId,
@@ -178,6 +184,7 @@ pub struct HookRun {
 
 /// A backup taken by a deployment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BackupRow {
     pub id: BackupId,
     pub service: String,
@@ -204,6 +211,7 @@ pub enum ServiceFlag {
 
 /// Why a service's deployments are held (`runway lock --reason`): stored as its `locked` flag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Lock {
     pub by: String,
     pub reason: String,
@@ -231,6 +239,7 @@ pub struct NewDeployment<'a> {
 
 /// Why a service is frozen: stored as its `frozen` flag.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Frozen {
     pub deployment_id: DeploymentId,
     pub reason: String,
@@ -249,6 +258,7 @@ pub fn now() -> String {
 
 /// One approval or rejection of a deployment that waits for approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApprovalRow {
     pub deployment_id: DeploymentId,
     /// Who approved or rejected.
@@ -266,6 +276,7 @@ pub struct ApprovalRow {
 
 /// One entry of the audit trail: a state-changing request, who made it, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// Its place in the trail, from 1.
     pub seq: i64,
@@ -292,6 +303,7 @@ pub struct AuditEntry {
 
 /// What `runway audit verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditCheck {
     /// Entries checked.
     pub entries: i64,

@@ -4,9 +4,11 @@
 //! any point (`after`, or the `Last-Event-ID` a reconnecting browser sends), and nothing
 //! written while no one listened is missed.
 //!
-//! Each journal entry is an SSE event named `journal` whose id is its place in the stream; the
-//! deployment's stream also sends `deployment` (its record, at the start and whenever its
-//! status changes) and ends once the deployment has.
+//! A stream opens with `ready`, whose id is where it starts: a browser that loses the
+//! connection before any entry came resumes from there, not from "now" again. Each journal
+//! entry is an SSE event named `journal` whose id is its place in the stream; the deployment's
+//! stream also sends `deployment` (its record, at the start and whenever its status changes)
+//! and ends once the deployment has.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -97,6 +99,14 @@ where
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
+/// The first event of a stream: where it starts.
+fn ready(after: i64) -> anyhow::Result<SseEvent> {
+    Ok(SseEvent::default()
+        .event("ready")
+        .id(after.to_string())
+        .json_data(serde_json::json!({ "after": after }))?)
+}
+
 async fn follow_deployment(
     api: Api,
     id: DeploymentId,
@@ -104,6 +114,9 @@ async fn follow_deployment(
     tx: mpsc::Sender<SseEvent>,
 ) -> anyhow::Result<()> {
     let mut ticks = api.engine.journal_ticks();
+    if tx.send(ready(after)?).await.is_err() {
+        return Ok(());
+    }
     let mut told: Option<Status> = None;
     loop {
         ticks.borrow_and_update();
@@ -146,6 +159,9 @@ async fn follow_everything(
     tx: mpsc::Sender<SseEvent>,
 ) -> anyhow::Result<()> {
     let mut ticks = api.engine.journal_ticks();
+    if tx.send(ready(after)?).await.is_err() {
+        return Ok(());
+    }
     loop {
         ticks.borrow_and_update();
         let entries = api.store.journal_feed(after, service.as_deref(), BATCH)?;

@@ -100,6 +100,11 @@ async fn event_streams_carry_every_entry_and_resume_where_they_left_off() {
     assert!(text(&out).contains("succeeded"), "{}", text(&out));
     let (status, events) = everything.await.unwrap();
     assert_eq!(status, 200);
+    // It opens with where it starts.
+    assert_eq!(events[0].event, "ready");
+    assert_eq!(events[0].id, "0");
+    assert_eq!(events[0].data["after"], 0);
+    let events = events[1..].to_vec();
     assert!(events.len() >= 5, "{events:?}");
     let mut last = 0;
     for e in &events {
@@ -119,11 +124,13 @@ async fn event_streams_carry_every_entry_and_resume_where_they_left_off() {
         "/v1/events/stream",
         &token,
         Some(&events[2].id),
-        |got| got.len() >= 2,
+        |got| got.len() >= 3,
     )
     .await;
-    assert_eq!(resumed[0].id, events[3].id);
-    assert_eq!(resumed[1].id, events[4].id);
+    assert_eq!(resumed[0].event, "ready");
+    assert_eq!(resumed[0].id, events[2].id);
+    assert_eq!(resumed[1].id, events[3].id);
+    assert_eq!(resumed[2].id, events[4].id);
     // Another service's stream has none of it.
     let quiet = tokio::time::timeout(
         Duration::from_secs(2),
@@ -132,16 +139,30 @@ async fn event_streams_carry_every_entry_and_resume_where_they_left_off() {
             "/v1/events/stream?after=0&service=other",
             &token,
             None,
-            |got| !got.is_empty(),
+            |got| got.len() > 1,
         ),
     )
     .await;
     assert!(quiet.is_err(), "{quiet:?}");
+    // "From now": the stream starts after the newest entry, and says where that is.
+    let (_, now) = read_stream(api, "/v1/events/stream", &token, None, |got| {
+        !got.is_empty()
+    })
+    .await;
+    assert_eq!(now[0].event, "ready");
+    let entries = h.client().deployment(1.into()).await.unwrap().journal.len();
+    assert_eq!(
+        now[0].id,
+        entries.to_string(),
+        "one deployment: cursors 1..={entries}"
+    );
 
     // A deployment's stream: its whole journal, then its record, then the end.
     let (status, mine) =
         read_stream(api, "/v1/deployments/1/stream", &token, None, |_| false).await;
     assert_eq!(status, 200);
+    assert_eq!(mine[0].event, "ready");
+    let mine = mine[1..].to_vec();
     let (journal, record): (Vec<_>, Vec<_>) = mine.iter().partition(|e| e.event == "journal");
     let detail = h.client().deployment(1.into()).await.unwrap();
     assert_eq!(journal.len(), detail.journal.len());
@@ -161,7 +182,8 @@ async fn event_streams_carry_every_entry_and_resume_where_they_left_off() {
         |_| false,
     )
     .await;
-    assert_eq!(tail[0].id, "4");
+    assert_eq!(tail[0].id, "3");
+    assert_eq!(tail[1].id, "4");
 
     // Refusals in the API's one error shape.
     let (status, answer) =
@@ -318,4 +340,269 @@ async fn over_tls_the_cli_trusts_the_servers_certificate_and_curl_its_ca() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", text(&out));
+}
+
+/// schemathesis (PyPI): scripts/test installs it and names it in RUNWAY_SCHEMATHESIS.
+fn schemathesis() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("RUNWAY_SCHEMATHESIS") {
+        return path.into();
+    }
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/schemathesis");
+    assert!(
+        venv.exists(),
+        "schemathesis is not installed: scripts/test installs it (into target/test-venv)"
+    );
+    venv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_every_answer_as_documented() {
+    let h = Harness::start().await;
+    let (token, api) = token_and_api(&h);
+    // A service that serves, so that the generated requests reach past "no such service".
+    let out = h
+        .deploy(
+            "v1",
+            &App {
+                replicas: 2,
+                ..App::default()
+            },
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let config = h.dir.path().join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+headers = {{ Authorization = "Bearer {token}" }}
+workers = 2
+request-timeout = 30.0
+# The event streams: a few events are enough to check them.
+max-stream-events = 3
+# The stream of everything waits for news: its first event, `ready`, is checked.
+[[operations]]
+include-path = "/v1/events/stream"
+max-stream-events = 1
+[generation]
+max-examples = 6
+[parameters]
+service = "web"
+id = 1
+node = "web-1"
+# A baseline measures for this many seconds.
+window = 1
+"#
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(schemathesis());
+    cmd.arg("--config-file")
+        .arg(&config)
+        .arg("run")
+        .arg(format!("http://{api}/v1/openapi.json"))
+        // Every check but "a request the schema allows is accepted": the document gives
+        // the shapes, not every rule (a token name's characters, a spec's meaning).
+        .args([
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ])
+        .args(["--phases", "examples,coverage,fuzzing", "--seed", "16"])
+        .env("NO_COLOR", "1")
+        .current_dir(h.dir.path());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let report = text(&out);
+    assert!(
+        out.status.success(),
+        "schemathesis found failures:\n{report}\n--- server log ---\n{}",
+        h.server_log()
+    );
+    // It ran every operation, and generated requests.
+    // (schemathesis leaves out the document's own URL, GET /v1/openapi.json.)
+    let operations = runway_server::api::ROUTES.len() - 1;
+    assert!(
+        report.contains(&format!("Tested: {operations}")),
+        "not every operation was tested:\n{report}"
+    );
+    // The server is still up and well.
+    let (status, _) = api_request(api, "GET", "/v1/status", "", Some(&token)).await;
+    assert_eq!(status, 200);
+}
+
+/// A raw request with extra headers: status, headers and body.
+async fn raw(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, hyper::HeaderMap, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{api}{path}"))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = client
+        .request(req.body(body.to_string().into()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_signs_in_with_a_token_needs_its_csrf_token_to_change_and_ends_with_it() {
+    let h = Harness::start().await;
+    let (_, api) = token_and_api(&h);
+    let out = h
+        .runway(&["tokens", "create", "dee", "--role", "deployer"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let dee = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    // The document is open to anyone; everything else needs a token or a session.
+    let (status, _, doc) = raw(api, "GET", "/v1/openapi.json", &[], "").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let (status, _, _) = raw(api, "GET", "/v1/status", &[], "").await;
+    assert_eq!(status, 401);
+
+    // A wrong token opens nothing.
+    let (status, headers, answer) =
+        raw(api, "POST", "/v1/session", &[], r#"{"token": "rwy_nope"}"#).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(headers.get("set-cookie").is_none());
+
+    let (status, headers, session) = raw(
+        api,
+        "POST",
+        "/v1/session",
+        &[],
+        &format!(r#"{{"token": "{dee}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["name"], "dee");
+    assert_eq!(session["role"], "deployer");
+    let csrf = session["csrf"].as_str().unwrap().to_string();
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain HTTP on loopback: {set_cookie}"
+    );
+    assert!(!set_cookie.contains(&dee), "the cookie is not the token");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    // Reading with the cookie; the session tells its CSRF token again (a reloaded page).
+    let (status, _, whoami) = raw(api, "GET", "/v1/whoami", &[("cookie", &cookie)], "").await;
+    assert_eq!(status, 200);
+    assert_eq!(whoami["name"], "dee");
+    let (_, _, again) = raw(api, "GET", "/v1/session", &[("cookie", &cookie)], "").await;
+    assert_eq!(again["csrf"], csrf.as_str());
+
+    // A change without the CSRF token is refused (another site's form could send the cookie
+    // if SameSite failed); with it, it reaches the handler and the role check.
+    let lock = "/v1/services/ghost/lock";
+    let body = r#"{"reason": "test"}"#;
+    let (status, _, refused) = raw(api, "POST", lock, &[("cookie", &cookie)], body).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("CSRF"),
+        "{refused}"
+    );
+    let (status, _, _) = raw(
+        api,
+        "POST",
+        lock,
+        &[("cookie", &cookie), ("x-csrf-token", "wrong")],
+        body,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, answer) = raw(
+        api,
+        "POST",
+        lock,
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        body,
+    )
+    .await;
+    assert_eq!(status, 404, "past the checks to the handler: {answer}");
+    // A deployer's session may not do an admin's work.
+    let (status, _, answer) = raw(
+        api,
+        "POST",
+        "/v1/tokens",
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        r#"{"name": "x", "role": "viewer"}"#,
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+
+    // The audit trail names the sign-in, never the token.
+    let out = h.runway(&["audit", "--json"]).await;
+    let trail = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(trail.contains("POST /v1/session"), "{trail}");
+    assert!(!trail.contains(&dee), "the token is in the audit trail");
+
+    // Revoking the token ends its sessions at once.
+    let out = h.runway(&["tokens", "revoke", "dee"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, _, _) = raw(api, "GET", "/v1/whoami", &[("cookie", &cookie)], "").await;
+    assert_eq!(status, 401);
+
+    // Signing out ends a session.
+    let bootstrap = h.server_file()["token"].as_str().unwrap().to_string();
+    let (_, headers, session) = raw(
+        api,
+        "POST",
+        "/v1/session",
+        &[],
+        &format!(r#"{{"token": "{bootstrap}"}}"#),
+    )
+    .await;
+    let cookie = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = session["csrf"].as_str().unwrap();
+    let (status, headers, _) = raw(
+        api,
+        "DELETE",
+        "/v1/session",
+        &[("cookie", &cookie), ("x-csrf-token", csrf)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (status, _, _) = raw(api, "GET", "/v1/whoami", &[("cookie", &cookie)], "").await;
+    assert_eq!(status, 401);
 }
