@@ -1172,6 +1172,7 @@ impl Engine {
                 maintenance: self.store.flag(&svc.name, ServiceFlag::Maintenance)?,
                 read_only: self.store.flag(&svc.name, ServiceFlag::ReadOnly)?,
                 frozen: self.frozen(&svc.name),
+                locked: self.store.flag(&svc.name, ServiceFlag::Locked)?,
                 refused: svc.router.refused(),
                 client_errors: svc.router.client_errors(),
             });

@@ -135,6 +135,8 @@ pub fn router(options: ApiOptions) -> Router {
         // Outermost: it sees the final answer of every state-changing request.
         .layer(middleware::from_fn_with_state(api.clone(), audit))
         .with_state(api)
+        // The dashboard's files: no token (they hold no data), no audit (they change nothing).
+        .merge(crate::dashboard::router())
 }
 
 /// Every route of the API, as (method, path): what the role matrix test calls with each role

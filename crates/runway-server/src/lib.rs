@@ -2,6 +2,7 @@
 //! deployments, serves the API, and on SIGTERM/SIGINT stops its replicas and exits.
 
 pub mod api;
+mod dashboard;
 pub mod listen;
 pub mod openapi;
 mod platforms;

@@ -99,7 +99,7 @@ pub fn operations() -> Vec<Operation> {
         op("POST", "/v1/deployments", "Deploys a version with a release's config (`runway deploy`); the answer is the deployment just started, or waiting for its approvals.", created(of::<DeploymentView>)).body(of::<DeployRequest>),
         op("GET", "/v1/deployments/{id}", "A deployment with its whole journal.", ok(of::<DeploymentDetail>)),
         op("GET", "/v1/deployments/{id}/events", "A deployment with the journal entries after `after`, waiting up to `wait` seconds for new ones while it runs (long poll).", ok(of::<DeploymentDetail>)).query(of::<EventsQuery>),
-        op("GET", "/v1/deployments/{id}/stream", "A deployment's journal as server-sent events, live, until it ends.", Events("First `ready` (`{\"after\": N}`, its id where the stream starts), then events named `journal` (a JournalEntry; the SSE id is its seq) and `deployment` (a DeploymentView, at the start and at each change of status). The stream ends after the deployment has.")).query(of::<StreamQuery>),
+        op("GET", "/v1/deployments/{id}/stream", "A deployment's journal as server-sent events, live, until it ends.", Events("First `ready` (`{\"after\": N}`, its id where the stream starts), then events named `journal` (a JournalEntry; the SSE id is its seq) `deployment` (a DeploymentView, at the start and at each change of status) and, every second while it runs, `metrics` (`{\"at\": RFC 3339, \"releases\": [ReleaseMetrics], \"canary\": CanaryView or null}`). The stream ends after the deployment has.")).query(of::<StreamQuery>),
         op("GET", "/v1/events/stream", "Every deployment's journal as server-sent events, live.", Events("First `ready` (`{\"after\": N}`, its id where the stream starts), then events named `journal`, each a FeedEntry; the SSE id is its cursor (resume with `after` or Last-Event-ID).")).query(of::<StreamQuery>),
         op("GET", "/v1/deployments/{id}/hooks", "The hook runs of a deployment, with their output.", ok(of::<Vec<HookRun>>)),
         op("DELETE", "/v1/services/{service}", "Forgets a service (`runway service remove`); refused while it serves, unless forced.", ok(of::<Message>)).query(of::<RemoveQuery>),
@@ -234,7 +234,7 @@ pub fn document() -> Value {
                     "type": "object",
                     "required": ["event", "data"],
                     "properties": {
-                        "event": {"type": "string", "enum": ["ready", "journal", "deployment"]},
+                        "event": {"type": "string", "enum": ["ready", "journal", "deployment", "metrics"]},
                         "id": {"type": "string"},
                         "data": {"type": "string"},
                     },
@@ -242,6 +242,8 @@ pub fn document() -> Value {
                 // The types the data holds, so that they are in the components.
                 answers.subschema_for::<FeedEntry>();
                 answers.subschema_for::<runway_wire::record::JournalEntry>();
+                answers.subschema_for::<runway_wire::metrics::ReleaseMetrics>();
+                answers.subschema_for::<CanaryView>();
                 responses.insert(
                     "200".into(),
                     json!({

@@ -444,6 +444,9 @@ pub struct ServiceView {
     /// Set after a failed deployment across an irreversible migration froze the service.
     #[serde(default)]
     pub frozen: Option<Frozen>,
+    /// Set while `runway lock` holds the service's deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<crate::record::Lock>,
     /// Requests the proxy answered itself because of maintenance or read-only.
     #[serde(default)]
     pub refused: RefusedCounts,

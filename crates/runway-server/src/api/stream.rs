@@ -7,8 +7,9 @@
 //! A stream opens with `ready`, whose id is where it starts: a browser that loses the
 //! connection before any entry came resumes from there, not from "now" again. Each journal
 //! entry is an SSE event named `journal` whose id is its place in the stream; the deployment's
-//! stream also sends `deployment` (its record, at the start and whenever its status changes)
-//! and ends once the deployment has.
+//! stream also sends `deployment` (its record, at the start and whenever its status changes),
+//! `metrics` every [`METRICS_EVERY`] while it runs (each release's counters and latencies as
+//! the router measures them: the dashboard's live charts) and ends once the deployment has.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -32,6 +33,8 @@ use super::{Api, ApiError};
 /// How often a stream looks at the store even without a journal tick: a deployment's status
 /// is written just after its last entry.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How often a running deployment's stream sends its service's metrics.
+pub const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// Entries read from the store at a time.
 const BATCH: usize = 500;
 
@@ -118,6 +121,7 @@ async fn follow_deployment(
         return Ok(());
     }
     let mut told: Option<Status> = None;
+    let mut metrics_due = tokio::time::Instant::now();
     loop {
         ticks.borrow_and_update();
         // The status before the entries: an ended deployment's last entries are all written
@@ -125,6 +129,7 @@ async fn follow_deployment(
         let Some(d) = api.store.deployment(id)? else {
             return Ok(());
         };
+        let service = d.service.clone();
         for entry in api.store.journal_since(id, after)? {
             after = entry.seq;
             let event = SseEvent::default()
@@ -146,6 +151,23 @@ async fn follow_deployment(
                 || ended
             {
                 return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() >= metrics_due {
+            metrics_due = tokio::time::Instant::now() + METRICS_EVERY;
+            if let Ok(status) = api.engine.status().await {
+                let Some(view) = status.services.into_iter().find(|s| s.name == service) else {
+                    continue;
+                };
+                let sample = serde_json::json!({
+                    "at": status.at,
+                    "releases": view.metrics,
+                    "canary": view.deployment.and_then(|op| op.canary),
+                });
+                let event = SseEvent::default().event("metrics").json_data(sample)?;
+                if tx.send(event).await.is_err() {
+                    return Ok(());
+                }
             }
         }
         let _ = tokio::time::timeout(LOOK_EVERY, ticks.changed()).await;

@@ -5,6 +5,7 @@ mod api;
 mod canary;
 mod checks;
 mod client_errors;
+mod dashboard;
 mod docker;
 mod examples;
 mod harness;
