@@ -137,6 +137,8 @@ pub fn router(options: ApiOptions) -> Router {
         .with_state(api)
         // The dashboard's files: no token (they hold no data), no audit (they change nothing).
         .merge(crate::dashboard::router())
+        // Again outside: an unknown path, or a method no route has, answers in JSON too.
+        .layer(middleware::from_fn(json_errors))
 }
 
 /// Every route of the API, as (method, path): what the role matrix test calls with each role
