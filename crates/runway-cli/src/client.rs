@@ -20,14 +20,14 @@ pub fn connect(state_dir: &Path) -> Client {
             let server = state_dir::read_trusted_server_file(&locate_dir)
                 .map_err(|e| ClientError::Other(format!("{e:#}")))?
                 .ok_or_else(|| no_server(&locate_dir, "no server.json in it"))?;
-            // A TLS server: trust exactly the certificate it serves (its leaf).
-            let pinned_cert = match &server.tls_cert {
-                Some(path) => Some(
-                    runway_server::listen::read_certs(path)
-                        .map_err(|e| ClientError::Other(format!("{e:#}")))?
-                        .swap_remove(0)
-                        .to_vec(),
-                ),
+            // A TLS server: trust exactly the certificate it loaded (its SHA-256).
+            let pinned_cert = match &server.tls_cert_sha256 {
+                Some(hex) => Some(decode_hex(hex).ok_or_else(|| {
+                    ClientError::Other(format!(
+                        "{}: tls_cert_sha256 is not a SHA-256 in hex",
+                        locate_dir.join("server.json").display()
+                    ))
+                })?),
                 None => None,
             };
             Ok(ServerAddress {
@@ -38,6 +38,16 @@ pub fn connect(state_dir: &Path) -> Client {
         }),
         Box::new(move |why| no_server(&dir, why)),
     )
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn no_server(dir: &Path, why: &str) -> ClientError {

@@ -22,6 +22,8 @@ use super::{base_dir_of, Cli, ClientError};
 /// How long the CLI keeps waiting for a server that went away in the middle of a deployment
 /// (e.g. it was killed and is being restarted): the deployment resumes when it is back.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
+/// A stream that says nothing for this long is opened again (keep-alives do not count).
+const QUIET_FOR: Duration = Duration::from_secs(60);
 
 /// What `runway deploy` was asked besides the version.
 #[derive(Debug, Default)]
@@ -272,47 +274,55 @@ async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<
     let mut after = 0;
     let mut lost_since: Option<Instant> = None;
     let started_at = d.started_at.clone();
+    // Said once when the server goes away; past RECONNECT_FOR, give up (exit 5: no server,
+    // not a failed deployment, which resumes with the server).
+    let gone = |lost_since: &mut Option<Instant>| -> Result<()> {
+        let since = *lost_since.get_or_insert_with(|| {
+            progress.line(
+                "  lost the server; waiting for it to come back (the deployment resumes then)",
+            );
+            Instant::now()
+        });
+        if since.elapsed() > RECONNECT_FOR {
+            progress.finish();
+            return Err(ClientError::NoServer(format!(
+                "the server has been gone for {}s; deployment #{} will resume when it restarts",
+                RECONNECT_FOR.as_secs(),
+                d.id
+            ))
+            .into());
+        }
+        Ok(())
+    };
     // The deployment's event stream; when it breaks (the server restarts), it is opened
     // again after the last entry shown.
     let ended: DeploymentView = 'follow: loop {
-        let stream = match client.deployment_stream(d.id, after).await {
-            Ok(stream) => {
-                if lost_since.take().is_some() {
-                    progress.line("  server is back");
-                }
-                stream
-            }
+        let mut stream = match client.deployment_stream(d.id, after).await {
+            Ok(stream) => stream,
             Err(ClientError::NoServer(_)) | Err(ClientError::Other(_)) => {
-                let since = *lost_since.get_or_insert_with(|| {
-                    progress.line("  lost the server; waiting for it to come back (the deployment resumes then)");
-                    Instant::now()
-                });
-                if since.elapsed() > RECONNECT_FOR {
-                    progress.finish();
-                    // No server (exit 5), not a failed deployment: it resumes with the server.
-                    return Err(ClientError::NoServer(format!(
-                        "the server has been gone for {}s; deployment #{} will resume when it restarts",
-                        RECONNECT_FOR.as_secs(),
-                        d.id
-                    ))
-                    .into());
-                }
+                gone(&mut lost_since)?;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        let mut stream = stream;
-        while let Some(item) = stream.next().await {
-            let e = match item {
-                Ok(StreamItem::Journal(e)) => e,
-                Ok(StreamItem::Deployment(dep)) if dep.status != Status::Running => {
-                    break 'follow *dep;
-                }
-                Ok(_) => continue,
-                // The stream broke: open it again (above), after what was shown.
-                Err(_) => break,
+        loop {
+            let item = match tokio::time::timeout(QUIET_FOR, stream.next()).await {
+                // Nothing for a while (a long pause): open it again, quietly; a connection
+                // that died without a word would otherwise hang here.
+                Err(_) => continue 'follow,
+                // The stream broke: open it again (below), after what was shown.
+                Ok(None) | Ok(Some(Err(_))) => break,
+                Ok(Some(Ok(item))) => item,
             };
+            let e = match item {
+                StreamItem::Journal(e) => e,
+                StreamItem::Deployment(dep) if dep.status.is_final() => break 'follow *dep,
+                _ => continue,
+            };
+            if lost_since.take().is_some() {
+                progress.line("  server is back");
+            }
             let event = e.typed();
             if matches!(event, Some(Event::StageDone { .. })) {
                 // Bookkeeping for resuming after a crash; the stage's own events say what ran.
@@ -335,13 +345,8 @@ async fn follow_to_the_end(cli: &Cli, d: &DeploymentView, kind: &str) -> Result<
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        // The stream ended without the deployment's end (the server went away): reconnect.
-        lost_since.get_or_insert_with(|| {
-            progress.line(
-                "  lost the server; waiting for it to come back (the deployment resumes then)",
-            );
-            Instant::now()
-        });
+        // The stream ended without the deployment's end: the server went away.
+        gone(&mut lost_since)?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let dep = &ended;

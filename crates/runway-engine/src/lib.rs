@@ -16,6 +16,7 @@ pub mod clock;
 pub mod cluster;
 mod converge;
 pub mod dora;
+pub mod feed;
 pub mod hooks;
 pub mod incidents;
 pub mod logs;
@@ -300,7 +301,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(context: Context) -> Arc<Engine> {
-        Arc::new(Engine {
+        let engine = Arc::new(Engine {
             store: context.records,
             platform: context.platform,
             cluster: context.cluster,
@@ -316,7 +317,9 @@ impl Engine {
             journal_tick: watch::Sender::new(0),
             controls: Mutex::new(BTreeMap::new()),
             schedulers: Mutex::new(BTreeMap::new()),
-        })
+        });
+        Engine::follow_notices(&engine);
+        engine
     }
 
     pub fn records(&self) -> &dyn Records {
@@ -372,8 +375,8 @@ impl Engine {
         if let Err(e) = self.store.journal(deployment_id, &name, detail) {
             tracing::error!(deployment = %deployment_id, "cannot write journal entry {name}: {e:#}");
         }
+        // The notices follow the journal (feed.rs): they are told of this entry from there.
         self.journal_tick.send_modify(|t| *t += 1);
-        self.announce(deployment_id, &event);
     }
 
     /// Hands the notice a journal entry is worth to the notifier (which returns at once).

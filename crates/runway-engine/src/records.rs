@@ -69,6 +69,17 @@ pub trait Records: Send + Sync {
     ) -> Result<i64>;
     /// Entries after sequence number `after`.
     fn journal_since(&self, deployment_id: DeploymentId, after: i64) -> Result<Vec<JournalEntry>>;
+    /// Journal entries of every deployment (of `service`, when given) after `cursor`, oldest
+    /// first, at most `limit`: the feed the event streams and the notices read. A cursor is an
+    /// entry's place in the whole journal and never changes (the journal is append-only).
+    fn journal_feed(
+        &self,
+        after: i64,
+        service: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<runway_wire::api::FeedEntry>>;
+    /// The cursor of the newest journal entry (0 when there is none).
+    fn journal_cursor(&self) -> Result<i64>;
 
     // Services and what they serve.
     /// Every service with its serving release.

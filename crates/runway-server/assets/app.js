@@ -299,7 +299,8 @@ async function show() {
   if (viewStream) { viewStream.close(); viewStream = null; }
   refreshView = null;
   if (!session) return;
-  const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  // `#/view/argument?filters`: the filters are the view's own business.
+  const [name, arg] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
   const view = VIEWS[name] || viewServices;
   for (const link of document.querySelectorAll("nav a")) {
     const current = link.getAttribute("href") === `#/${name || "services"}`;
@@ -374,18 +375,24 @@ async function viewDeployment(id) {
     hooks: [],
   };
   try { model.hooks = await api("GET", `/v1/deployments/${segment(id)}/hooks`); } catch (_) { /* shown as none */ }
+  // Rolling back is offered on the page of the release that serves.
+  try {
+    const status = await api("GET", "/v1/status");
+    const service = status.services.find((x) => x.name === d.service);
+    model.serving = service && service.serving.length ? service.serving[0].deployment_id : null;
+  } catch (_) { model.serving = null; }
   const redraw = () => root.replaceChildren(...deploymentParts(model));
   redraw();
   if (d.status === "running" || d.status === "awaiting_approval") {
     const last = model.journal.length ? model.journal[model.journal.length - 1].seq : 0;
-    const stream = new EventSource(`/v1/deployments/${segment(id)}/stream?after=${last}`);
+    const stream = new EventSource(`/v1/deployments/${segment(id)}/stream?after=${last}&metrics=true`);
     viewStream = stream;
     let pending = null;
     const soon = () => { if (!pending) pending = setTimeout(() => { pending = null; redraw(); }, 150); };
     stream.addEventListener("journal", (e) => { model.journal.push(JSON.parse(e.data)); soon(); });
     stream.addEventListener("deployment", (e) => {
       model.deployment = JSON.parse(e.data);
-      if (model.deployment.status !== "running" && model.deployment.status !== "awaiting_approval") {
+      if (["succeeded", "failed", "rolled_back"].includes(model.deployment.status)) {
         stream.close();
         say(`Deployment #${model.deployment.id} ${model.deployment.status.replace("_", " ")}`);
         api("GET", `/v1/deployments/${segment(id)}/hooks`).then((hooks) => { model.hooks = hooks; redraw(); }).catch(() => {});
@@ -429,7 +436,7 @@ function deploymentParts(model) {
     steps.length && !paused ? action("Pause", "deployer", command("pause"), { confirm: { title: `Pause ${d.version}?`, detail: "The canary stays at its weight until resumed." } }) : null,
     steps.length && paused ? action("Resume", "deployer", command("resume"), { confirm: { title: `Resume ${d.version}?` } }) : null,
     action("Abort", "deployer", command("abort"), { danger: true, confirm: { title: `Abort ${d.version}?`, detail: `${d.previous_version || "The previous release"} gets all traffic back.` } }),
-  ] : d.status === "succeeded" ? [
+  ] : d.status === "succeeded" && model.serving === d.id ? [
     action("Roll back", "deployer", (reason) => api("POST", `/v1/services/${service}/rollback`, { reason: reason || undefined }), {
       danger: true,
       confirm: { title: `Roll ${d.service} back?`, detail: "The previous release comes back with its config, secrets and schema.", reason: "optional" },
@@ -600,7 +607,8 @@ async function viewApprovals() {
         action("Approve", "approver", () => api("POST", `/v1/deployments/${d.id}/approve`, { digest: d.digest }), {
           confirm: { title: `Approve #${d.id}: ${d.service} ${d.version}?`, detail: `You approve exactly this: digest ${d.digest} (changed: ${a.changed.join(", ") || "nothing"}). A changed request needs a new approval.` },
         }),
-        action("Reject", "deployer", (reason) => api("POST", `/v1/deployments/${d.id}/reject`, { reason }), {
+        // Its requester may withdraw it; anyone else needs to be an approver.
+        action("Reject", d.requested_by === session.name ? "deployer" : "approver", (reason) => api("POST", `/v1/deployments/${d.id}/reject`, { reason }), {
           danger: true, confirm: { title: `Reject #${d.id}?`, reason: "required" },
         }))));
   });

@@ -44,8 +44,35 @@ struct Api {
     stopping: CancellationToken,
     /// The dashboard's sessions.
     sessions: Arc<Sessions>,
-    /// Session cookies are `Secure` (the API is served over TLS).
+    /// Session cookies are `Secure` (the API is served over TLS, or behind a proxy that is).
     secure_cookies: bool,
+    /// The SHA-256 of the bootstrap token, which sessions and streams are checked against.
+    token_hash: Arc<str>,
+    /// Event streams that may still open (stream::MAX_STREAMS in all).
+    streams: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a request was let in with: checked again, for as long as an event stream lasts.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    /// The SHA-256 of a bearer token.
+    Token(String),
+    /// A session cookie's value.
+    Session(String),
+}
+
+impl Api {
+    /// Whether `credential` would still be let in now.
+    fn still_good(&self, credential: &Credential) -> bool {
+        let hash = match credential {
+            Credential::Token(hash) => hash.clone(),
+            Credential::Session(id) => match self.sessions.peek(id) {
+                Some(session) => session.token_hash,
+                None => return false,
+            },
+        };
+        matches!(identify_hash(self, &hash), Ok(Some(_)))
+    }
 }
 
 /// What the API is built from.
@@ -58,7 +85,8 @@ pub struct ApiOptions {
     pub metrics_addr: String,
     /// Cancelled when the server stops.
     pub stopping: CancellationToken,
-    /// The API is served over TLS: session cookies are marked `Secure`.
+    /// Session cookies are marked `Secure`: the API is served over TLS, or behind a proxy
+    /// that terminates it (`--insecure-http`).
     pub secure_cookies: bool,
 }
 
@@ -69,11 +97,13 @@ pub fn router(options: ApiOptions) -> Router {
     let api = Api {
         engine: options.engine,
         store: options.store,
-        token: options.token.into(),
+        token: options.token.clone().into(),
         metrics_addr: options.metrics_addr,
         stopping: options.stopping,
         sessions: Arc::new(Sessions::default()),
         secure_cookies: options.secure_cookies,
+        token_hash: hash_token(&options.token).into(),
+        streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
     };
     Router::new()
         .route("/v1/openapi.json", get(openapi_document))
@@ -204,7 +234,7 @@ pub fn is_public(method: &http::Method, route: &str) -> bool {
 /// (the role matrix test in crates/runway/tests/e2e/roles.rs lists every route).
 pub fn required_role(method: &http::Method, route: &str) -> Role {
     use http::Method;
-    let read = *method == Method::GET;
+    let read = *method == Method::GET || *method == Method::HEAD;
     match route {
         // Reading is a viewer's, whatever it reads; so is ending one's own session.
         _ if read => Role::Viewer,
@@ -416,7 +446,11 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
         .map(str::to_string);
     // A bearer token, else a dashboard session (whose changes carry its CSRF token).
     let identified = match presented {
-        Some(token) => identify(&api, &token),
+        Some(token) => {
+            req.extensions_mut()
+                .insert(Credential::Token(hash_token(&token)));
+            identify(&api, &token)
+        }
         None => match session::cookie_of(req.headers()) {
             Some(cookie) => match api.sessions.find(&cookie) {
                 Some(found) => {
@@ -434,6 +468,8 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
                         )
                         .into_response();
                     }
+                    req.extensions_mut()
+                        .insert(Credential::Session(cookie.clone()));
                     req.extensions_mut().insert(SessionCookie(cookie));
                     identify_hash(&api, &found.token_hash)
                 }
@@ -610,7 +646,7 @@ fn identify(api: &Api, presented: &str) -> anyhow::Result<Option<Identity>> {
 
 /// The identity of the token whose hash is `hash` (a session's), if it is still live.
 fn identify_hash(api: &Api, hash: &str) -> anyhow::Result<Option<Identity>> {
-    if constant_time_eq(hash.as_bytes(), hash_token(&api.token).as_bytes()) {
+    if constant_time_eq(hash.as_bytes(), api.token_hash.as_bytes()) {
         return Ok(Some(Identity {
             name: BOOTSTRAP.to_string(),
             role: Role::Admin,

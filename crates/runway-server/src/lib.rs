@@ -76,7 +76,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         token: token.clone(),
         metrics_addr: metrics_addr.to_string(),
         stopping: stopping.clone(),
-        secure_cookies: tls.is_some(),
+        secure_cookies: tls.is_some() || opts.insecure_http,
     });
     let metrics = api::metrics_router(engine.clone());
     tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
@@ -91,6 +91,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
                 .tls
                 .as_ref()
                 .map(|t| std::path::absolute(&t.cert).unwrap_or_else(|_| t.cert.clone())),
+            tls_cert_sha256: tls.as_ref().map(|t| t.leaf_sha256.clone()),
         },
     )?;
     tracing::info!(api = %api_addr, metrics = %metrics_addr, state_dir = %state_dir.display(), "runway server ready");
@@ -105,7 +106,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         shutdown_signal().await;
         signalled.cancel();
     });
-    listen::serve(api_listener, app, tls, stopping.cancelled_owned()).await?;
+    listen::serve(api_listener, app, tls.map(|t| t.config), stopping).await?;
 
     eprintln!("runway server stopping: draining and stopping replicas");
     state_dir::remove_server_file(&state_dir);

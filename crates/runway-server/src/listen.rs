@@ -3,7 +3,6 @@
 //! certificate and key from files) or when the operator says in so many words that plain HTTP
 //! is meant (`--insecure-http`, for a proxy in front that terminates TLS).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,9 +34,24 @@ pub fn check_exposure(addr: SocketAddr, tls: bool, insecure_http: bool) -> Resul
     )
 }
 
+/// The TLS the API serves: its rustls configuration, and the SHA-256 (hex) of the certificate
+/// it presents, which the CLI pins.
+#[derive(Debug)]
+pub struct Tls {
+    pub config: Arc<rustls::ServerConfig>,
+    pub leaf_sha256: String,
+}
+
 /// The rustls configuration of `files`, with runway's provider (ring): HTTP/2 and HTTP/1.1.
-pub fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>> {
+pub fn tls_config(files: &TlsFiles) -> Result<Tls> {
     let certs = read_certs(&files.cert)?;
+    let leaf_sha256 = {
+        use sha2::Digest;
+        sha2::Sha256::digest(certs[0].as_ref())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
         anyhow::anyhow!(
             "reading the TLS key {}: {e} (a PEM private key: PKCS#8, PKCS#1 or SEC1)",
@@ -58,7 +72,10 @@ pub fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>> {
             )
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(Tls {
+        config: Arc::new(config),
+        leaf_sha256,
+    })
 }
 
 /// The certificate chain in a PEM file, leaf first; at least one.
@@ -75,27 +92,39 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` completes, then
-/// lets requests under way finish for up to 10 s. Long-lived streams end by themselves at
-/// shutdown (they watch the same signal), so they do not hold the server up.
+/// How long requests under way may go on after the stop signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `stopping` is cancelled,
+/// then lets requests under way finish for up to [`GRACE`]. Event streams end by themselves
+/// at the signal (they watch the same token), so they do not hold the server up.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    stopping: tokio_util::sync::CancellationToken,
 ) -> Result<()> {
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let Some(tls) = tls else {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let graceful = axum::serve(listener, service)
+            .with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let grace_over = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(GRACE).await;
+        };
+        tokio::select! {
+            served = graceful => served?,
+            _ = grace_over => {
+                tracing::warn!("requests still under way {}s after the stop signal: stopping anyway", GRACE.as_secs());
+            }
+        }
         return Ok(());
     };
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+        stopping.cancelled().await;
+        stopper.graceful_shutdown(Some(GRACE));
     });
     axum_server::from_tcp_rustls(
         listener.into_std()?,

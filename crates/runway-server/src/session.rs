@@ -78,6 +78,14 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// The live session of cookie value `id`, not marked used (a stream checking that its
+    /// session still holds does not keep it alive).
+    pub fn peek(&self, id: &str) -> Option<Session> {
+        let sessions = self.lock();
+        let session = sessions.get(&crate::api::hash_token(id))?;
+        (!session.ends_in(Instant::now()).is_zero()).then(|| session.clone())
+    }
+
     pub fn close(&self, id: &str) {
         self.lock().remove(&crate::api::hash_token(id));
     }

@@ -27,9 +27,13 @@ pub struct ServerFile {
     pub metrics: String,
     pub token: String,
     pub pid: u32,
-    /// The API's TLS certificate when it serves TLS: the CLI trusts exactly that one.
+    /// The API's TLS certificate file when it serves TLS (for curl's `--cacert`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
+    /// The SHA-256 (hex) of the certificate the server loaded and presents: the CLI trusts
+    /// exactly that one (a certificate renewed on disk since is not it until a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_sha256: Option<String>,
 }
 
 /// The state dir from the flag, RUNWAY_STATE_DIR (clap fills the flag from it), or the default.
@@ -247,6 +251,7 @@ mod tests {
             token: new_token(),
             pid: 7,
             tls_cert: None,
+            tls_cert_sha256: None,
         }
     }
 

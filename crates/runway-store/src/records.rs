@@ -236,6 +236,49 @@ impl Records for Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Journal entries of every deployment after `cursor`, oldest first, at most `limit`. The
+    /// cursor is the journal's row id: the journal is append-only (rows are never deleted), so
+    /// row ids only grow and an entry's cursor never changes.
+    fn journal_feed(
+        &self,
+        after: i64,
+        service: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<runway_wire::api::FeedEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT j.rowid, j.deployment_id, d.service, j.seq, j.at, j.event, j.detail
+             FROM journal j JOIN deployments d ON d.id = j.deployment_id
+             WHERE j.rowid > ?1 AND (?2 IS NULL OR d.service = ?2)
+             ORDER BY j.rowid LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![after, service, limit as i64], |r| {
+            let detail: String = r.get(6)?;
+            Ok(runway_wire::api::FeedEntry {
+                cursor: r.get(0)?,
+                deployment: r.get(1)?,
+                service: r.get(2)?,
+                entry: JournalEntry {
+                    seq: r.get(3)?,
+                    at: r.get(4)?,
+                    event: r.get(5)?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The cursor of the newest journal entry (0 when there is none): a stream that starts
+    /// "from now" starts after it.
+    fn journal_cursor(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COALESCE(MAX(rowid), 0) FROM journal", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     fn services(&self) -> Result<Vec<(String, Option<DeploymentId>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT name, serving_release FROM services ORDER BY name")?;
@@ -757,50 +800,4 @@ fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<runway_wire::inc
         resolved_by: r.get("resolved_by")?,
         resolution: r.get("resolution")?,
     })
-}
-
-/// The event stream of every deployment (`GET /v1/events/stream`).
-impl Store {
-    /// Journal entries of every deployment after `cursor`, oldest first, at most `limit`. The
-    /// cursor is the journal's row id: the journal is append-only (rows are never deleted), so
-    /// row ids only grow and an entry's cursor never changes.
-    pub fn journal_feed(
-        &self,
-        after: i64,
-        service: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<runway_wire::api::FeedEntry>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT j.rowid, j.deployment_id, d.service, j.seq, j.at, j.event, j.detail
-             FROM journal j JOIN deployments d ON d.id = j.deployment_id
-             WHERE j.rowid > ?1 AND (?2 IS NULL OR d.service = ?2)
-             ORDER BY j.rowid LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![after, service, limit as i64], |r| {
-            let detail: String = r.get(6)?;
-            Ok(runway_wire::api::FeedEntry {
-                cursor: r.get(0)?,
-                deployment: r.get(1)?,
-                service: r.get(2)?,
-                entry: JournalEntry {
-                    seq: r.get(3)?,
-                    at: r.get(4)?,
-                    event: r.get(5)?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                },
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The cursor of the newest journal entry (0 when there is none): a stream that starts
-    /// "from now" starts after it.
-    pub fn journal_cursor(&self) -> Result<i64> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COALESCE(MAX(rowid), 0) FROM journal", [], |r| {
-                r.get(0)
-            })?)
-    }
 }

@@ -668,17 +668,27 @@ pub struct EventsQuery {
     pub wait: Option<u64>,
 }
 
-/// `GET /v1/deployments/{id}/stream` and `GET /v1/events/stream`: where to start. Without
-/// `after` (or a `Last-Event-ID` header, which a reconnecting browser sends), a deployment's
-/// stream starts at its first entry and the stream of everything at the next new entry.
+/// `GET /v1/events/stream`: where to start, and whose. Without `after` (or a `Last-Event-ID`
+/// header, which a reconnecting browser sends) the stream starts at the next new entry.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StreamQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
-    /// Only this service's deployments (the stream of everything).
+    /// Only this service's deployments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+}
+
+/// `GET /v1/deployments/{id}/stream`: where to start (default: its first entry), and whether
+/// to send the service's live metrics every second while it runs (the dashboard's charts).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DeploymentStreamQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metrics: bool,
 }
 
 /// One journal entry in the stream of everything: whose it is and where it is in the stream.

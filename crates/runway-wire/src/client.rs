@@ -23,9 +23,9 @@ pub struct ServerAddress {
     /// `host:port`.
     pub api: String,
     pub token: String,
-    /// The server's TLS certificate (DER) when it serves TLS: the client trusts exactly this
-    /// certificate, whatever name it carries (the CLI reads it from the state dir, as it
-    /// reads the token).
+    /// The SHA-256 of the server's TLS certificate (DER) when it serves TLS: the client
+    /// trusts exactly that certificate, whatever name it carries (the CLI reads it from the
+    /// state dir, as it reads the token).
     pub pinned_cert: Option<Vec<u8>>,
 }
 
@@ -157,9 +157,9 @@ impl Client {
     ) -> Result<DeploymentStream> {
         use eventsource_stream::Eventsource;
         use futures_util::StreamExt;
-        let q = query(&StreamQuery {
+        let q = query(&DeploymentStreamQuery {
             after: Some(after),
-            service: None,
+            metrics: false,
         })?;
         let resp = self
             .send(
@@ -505,8 +505,9 @@ impl Client {
                 (self.no_server)(&format!("nothing answers on {}", server.api))
             } else {
                 ClientError::Other(format!(
-                    "talking to the runway server at {}: {e}",
-                    server.api
+                    "talking to the runway server at {}: {}",
+                    server.api,
+                    with_causes(&e)
                 ))
             }
         })?;
@@ -535,6 +536,22 @@ pub enum StreamItem {
     Deployment(Box<DeploymentView>),
     /// An event a newer server sends that this client does not know.
     Other(String),
+}
+
+/// An error with what caused it, innermost last (`client error (Connect): invalid peer
+/// certificate: ...`).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A connection that reached the server but whose TLS handshake failed (a certificate that

@@ -1,4 +1,4 @@
-//! Trusting exactly one certificate: the one the server's state dir names. The CLI finds the
+//! Trusting exactly one certificate: the one the server's state dir names (by its SHA-256). The CLI finds the
 //! server through a file only the server's owner can read, which names the certificate; so
 //! the certificate, not a CA and a host name, is what identifies the server. The handshake's
 //! signature is still checked, so only the holder of the certificate's key gets through.
@@ -12,7 +12,8 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 #[derive(Debug)]
 struct Pinned {
-    cert: Vec<u8>,
+    /// The SHA-256 of the certificate's DER.
+    sha256: Vec<u8>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -25,7 +26,8 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
+        use sha2::Digest;
+        if sha2::Sha256::digest(end_entity.as_ref()).as_slice() == self.sha256.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(
@@ -69,13 +71,14 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-/// A client configuration that trusts `cert` (DER) and nothing else.
-pub(crate) fn client_config(cert: Vec<u8>) -> rustls::ClientConfig {
+/// A client configuration that trusts the certificate whose DER has SHA-256 `sha256`, and
+/// nothing else.
+pub(crate) fn client_config(sha256: Vec<u8>) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }))
+        .with_custom_certificate_verifier(Arc::new(Pinned { sha256, provider }))
         .with_no_client_auth()
 }

@@ -22,6 +22,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// It has ended: succeeded, failed or rolled back (not running, not waiting for approvals).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::RolledBack
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::AwaitingApproval => "awaiting_approval",

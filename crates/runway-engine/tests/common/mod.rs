@@ -124,9 +124,13 @@ impl Harness {
                 }
             }
         };
-        tokio::time::timeout(Duration::from_secs(7200), wait)
+        let ended = tokio::time::timeout(Duration::from_secs(7200), wait)
             .await
-            .unwrap_or_else(|_| panic!("deployment #{id} did not end: {:#?}", self.events(id)))
+            .unwrap_or_else(|_| panic!("deployment #{id} did not end: {:#?}", self.events(id)));
+        // The notices follow the journal in a task of their own (feed.rs): a moment of virtual
+        // time lets it catch up with the last entries.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        ended
     }
 
     /// Waits until deployment `id`'s journal has an event that `matches`.

@@ -1,6 +1,7 @@
 //! Server-sent event streams of the journal: one deployment's (`/v1/deployments/{id}/stream`,
-//! which the CLI's follow mode reads) and everything's (`/v1/events/stream`, which the
-//! dashboard reads). Both are read from the store, not from a channel: a stream resumes from
+//! which the CLI's follow mode and the dashboard's live view read) and everything's
+//! (`/v1/events/stream`: the engine's feed, which the notices follow too, and which the
+//! dashboard's lists refresh on). Both are read from the store, not from a channel: a stream resumes from
 //! any point (`after`, or the `Last-Event-ID` a reconnecting browser sends), and nothing
 //! written while no one listened is missed.
 //!
@@ -17,6 +18,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::Extension;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,19 +26,19 @@ use tokio_stream::StreamExt;
 
 use runway_engine::records::Records;
 use runway_store::Status;
-use runway_wire::api::{DeploymentView, StreamQuery};
+use runway_wire::api::{DeploymentStreamQuery, DeploymentView, StreamQuery};
 use runway_wire::id::DeploymentId;
 use runway_wire::ErrorCode;
 
-use super::{Api, ApiError};
+use super::{Api, ApiError, Credential};
 
 /// How often a stream looks at the store even without a journal tick: a deployment's status
 /// is written just after its last entry.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// Event streams open at once, over every client: each holds a task and reads the store.
+pub const MAX_STREAMS: usize = 256;
 /// How often a running deployment's stream sends its service's metrics.
 pub const METRICS_EVERY: Duration = Duration::from_secs(1);
-/// Entries read from the store at a time.
-const BATCH: usize = 500;
 
 type Events = std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, Infallible>> + Send>>;
 type EventStream = Sse<axum::response::sse::KeepAliveStream<Events>>;
@@ -45,7 +47,8 @@ type EventStream = Sse<axum::response::sse::KeepAliveStream<Events>>;
 pub(super) async fn deployment(
     State(api): State<Api>,
     Path(id): Path<DeploymentId>,
-    Query(q): Query<StreamQuery>,
+    Query(q): Query<DeploymentStreamQuery>,
+    Extension(credential): Extension<Credential>,
     headers: HeaderMap,
 ) -> Result<EventStream, ApiError> {
     if api.store.deployment(id)?.is_none() {
@@ -55,38 +58,58 @@ pub(super) async fn deployment(
         ));
     }
     let after = last_event_id(&headers)?.or(q.after).unwrap_or(0);
-    Ok(open(api, move |api, tx| {
-        follow_deployment(api, id, after, tx)
-    }))
+    let metrics = q.metrics;
+    open(api, credential, move |api, tx| {
+        follow_deployment(api, id, after, metrics, tx)
+    })
 }
 
 /// `GET /v1/events/stream`.
 pub(super) async fn everything(
     State(api): State<Api>,
     Query(q): Query<StreamQuery>,
+    Extension(credential): Extension<Credential>,
     headers: HeaderMap,
 ) -> Result<EventStream, ApiError> {
     let after = match last_event_id(&headers)?.or(q.after) {
         Some(after) => after,
-        None => api.store.journal_cursor()?,
+        None => api.engine.records().journal_cursor()?,
     };
-    Ok(open(api, move |api, tx| {
+    open(api, credential, move |api, tx| {
         follow_everything(api, after, q.service, tx)
-    }))
+    })
 }
 
 /// A stream fed by `produce` in a task of its own, which ends when the client goes away, the
-/// server stops or `produce` returns.
-fn open<F, Fut>(api: Api, produce: F) -> EventStream
+/// server stops, `produce` returns, or the credential it was opened with is no longer good
+/// (a revoked token, an ended session): a stream is a request that lasts, and is checked as
+/// long as it lasts. At most [`MAX_STREAMS`] are open at once.
+fn open<F, Fut>(api: Api, credential: Credential, produce: F) -> Result<EventStream, ApiError>
 where
     F: FnOnce(Api, mpsc::Sender<SseEvent>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    let Ok(permit) = api.streams.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            ErrorCode::Busy,
+            format!("{MAX_STREAMS} event streams are open already: close one, or try again later"),
+        ));
+    };
     let (tx, rx) = mpsc::channel(64);
     let stopping = api.stopping.clone();
     let closed = tx.clone();
+    let checker = api.clone();
     let work = produce(api, tx);
     tokio::spawn(async move {
+        let _permit = permit;
+        let revoked = async {
+            loop {
+                tokio::time::sleep(LOOK_EVERY).await;
+                if !checker.still_good(&credential) {
+                    return;
+                }
+            }
+        };
         tokio::select! {
             result = work => {
                 if let Err(e) = result {
@@ -95,11 +118,12 @@ where
             }
             _ = stopping.cancelled() => {}
             _ = closed.closed() => {}
+            _ = revoked => {}
         }
     });
     let stream = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
-    Sse::new(Box::pin(stream) as Events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(Box::pin(stream) as Events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// The first event of a stream: where it starts.
@@ -114,6 +138,7 @@ async fn follow_deployment(
     api: Api,
     id: DeploymentId,
     mut after: i64,
+    metrics: bool,
     tx: mpsc::Sender<SseEvent>,
 ) -> anyhow::Result<()> {
     let mut ticks = api.engine.journal_ticks();
@@ -129,7 +154,19 @@ async fn follow_deployment(
         let Some(d) = api.store.deployment(id)? else {
             return Ok(());
         };
-        let service = d.service.clone();
+        // What the live charts need: the router's counters and the canary's standing.
+        let due = tokio::time::Instant::now() >= metrics_due;
+        let sample = (metrics && due && d.status == Status::Running).then(|| {
+            serde_json::json!({
+                "at": runway_store::now(),
+                "releases": api
+                    .engine
+                    .service(&d.service)
+                    .map(|s| s.router.metrics())
+                    .unwrap_or_default(),
+                "canary": runway_engine::canary::view(&d),
+            })
+        });
         for entry in api.store.journal_since(id, after)? {
             after = entry.seq;
             let event = SseEvent::default()
@@ -142,7 +179,8 @@ async fn follow_deployment(
         }
         if told != Some(d.status) {
             told = Some(d.status);
-            let ended = d.status != Status::Running;
+            // Waiting for approvals is not an end: the stream follows it into its rollout.
+            let ended = d.status.is_final();
             let view: DeploymentView = d.into();
             if tx
                 .send(SseEvent::default().event("deployment").json_data(&view)?)
@@ -153,55 +191,39 @@ async fn follow_deployment(
                 return Ok(());
             }
         }
-        if tokio::time::Instant::now() >= metrics_due {
+        if let Some(sample) = sample {
             metrics_due = tokio::time::Instant::now() + METRICS_EVERY;
-            if let Ok(status) = api.engine.status().await {
-                let Some(view) = status.services.into_iter().find(|s| s.name == service) else {
-                    continue;
-                };
-                let sample = serde_json::json!({
-                    "at": status.at,
-                    "releases": view.metrics,
-                    "canary": view.deployment.and_then(|op| op.canary),
-                });
-                let event = SseEvent::default().event("metrics").json_data(sample)?;
-                if tx.send(event).await.is_err() {
-                    return Ok(());
-                }
+            let event = SseEvent::default().event("metrics").json_data(sample)?;
+            if tx.send(event).await.is_err() {
+                return Ok(());
             }
         }
         let _ = tokio::time::timeout(LOOK_EVERY, ticks.changed()).await;
     }
 }
 
+/// The stream of everything is the engine's feed of the journal, as the notices hear it.
 async fn follow_everything(
     api: Api,
-    mut after: i64,
+    after: i64,
     service: Option<String>,
     tx: mpsc::Sender<SseEvent>,
 ) -> anyhow::Result<()> {
-    let mut ticks = api.engine.journal_ticks();
+    let mut feed = api.engine.feed(Some(after), service)?;
     if tx.send(ready(after)?).await.is_err() {
         return Ok(());
     }
-    loop {
-        ticks.borrow_and_update();
-        let entries = api.store.journal_feed(after, service.as_deref(), BATCH)?;
-        let full = entries.len() == BATCH;
-        for entry in entries {
-            after = entry.cursor;
-            let event = SseEvent::default()
-                .event("journal")
-                .id(entry.cursor.to_string())
-                .json_data(&entry)?;
-            if tx.send(event).await.is_err() {
-                return Ok(());
-            }
-        }
-        if !full {
-            let _ = tokio::time::timeout(LOOK_EVERY, ticks.changed()).await;
+    while let Some(entry) = feed.next().await {
+        let entry = entry?;
+        let event = SseEvent::default()
+            .event("journal")
+            .id(entry.cursor.to_string())
+            .json_data(&entry)?;
+        if tx.send(event).await.is_err() {
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 /// The `Last-Event-ID` header of a reconnecting client: where it left off.

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use serde_json::json;
 
 use super::harness::*;
 
@@ -333,6 +334,24 @@ async fn over_tls_the_cli_trusts_the_servers_certificate_and_curl_its_ca() {
         text(&out)
     );
 
+    // The CLI trusts only the certificate the server loaded: another hash in server.json (a
+    // server that is not the one the state dir says) is refused, and said so.
+    let file = h.state_path().join("server.json");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_str(&original).unwrap();
+    forged["tls_cert_sha256"] = json!("00".repeat(32));
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let out = h.runway(&["status"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not the one its state dir names"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&file, original).unwrap();
+    let out = h.runway(&["status"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
     // A client that trusts nothing in particular is refused the handshake.
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "5"])
@@ -566,6 +585,25 @@ async fn a_session_signs_in_with_a_token_needs_its_csrf_token_to_change_and_ends
     assert!(trail.contains("POST /v1/session"), "{trail}");
     assert!(!trail.contains(&dee), "the token is in the audit trail");
 
+    // An open stream is a request that lasts: revoking its token ends it.
+    let out = h
+        .runway(&["tokens", "create", "sam", "--role", "viewer"])
+        .await;
+    let sam = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let listening =
+        tokio::spawn(
+            async move { read_stream(api, "/v1/events/stream", &sam, None, |_| false).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = h.runway(&["tokens", "revoke", "sam"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, heard) = tokio::time::timeout(Duration::from_secs(10), listening)
+        .await
+        .expect("the stream of a revoked token ends")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(heard[0].event, "ready");
+
     // Revoking the token ends its sessions at once.
     let out = h.runway(&["tokens", "revoke", "dee"]).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -605,4 +643,75 @@ async fn a_session_signs_in_with_a_token_needs_its_csrf_token_to_change_and_ends
         .contains("Max-Age=0"));
     let (status, _, _) = raw(api, "GET", "/v1/whoami", &[("cookie", &cookie)], "").await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_canarys_stream_sends_live_metrics_and_the_time_left_in_its_pause() {
+    let h = Harness::start().await;
+    assert!(h.deploy("v1", &App::default()).await.status.success());
+    let (token, api) = token_and_api(&h);
+    let load = runway_demo_app::load::Load::start(h.listen, "/", 2, 100);
+    let app = App::default().strategy(
+        "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 50, pause = \"60s\" }, { weight = 100 }]\n\n\
+         [analysis]\ninterval = \"500ms\"\nmin_requests = 5\n",
+    );
+    let file = h.write("canary.toml", &app);
+    let out = h
+        .runway(&["-f", file.to_str().unwrap(), "deploy", "v2", "--detach"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Every second: each release's counters, and where the canary stands.
+    let (status, events) = read_stream(
+        api,
+        "/v1/deployments/2/stream?metrics=true",
+        &token,
+        None,
+        |got| {
+            got.iter().any(|e| {
+                e.event == "metrics"
+                    && e.data["canary"]["weight"] == 50
+                    && e.data["canary"]["pause_left_seconds"]
+                        .as_f64()
+                        .is_some_and(|left| left > 0.0 && left <= 60.0)
+                    && e.data["releases"].as_array().is_some_and(|releases| {
+                        releases
+                            .iter()
+                            .any(|m| m["release"] == "v2" && m["requests"].as_u64() > Some(0))
+                    })
+            })
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    let samples: Vec<&Sse> = events.iter().filter(|e| e.event == "metrics").collect();
+    assert!(!samples.is_empty());
+    for sample in &samples {
+        assert!(sample.data["at"].is_string(), "{sample:?}");
+    }
+    // Without asking, no metrics (the CLI's stream): only entries and the record.
+    let quiet = tokio::time::timeout(
+        Duration::from_secs(3),
+        read_stream(api, "/v1/deployments/2/stream", &token, None, |got| {
+            got.iter().any(|e| e.event == "metrics")
+        }),
+    )
+    .await;
+    assert!(quiet.is_err(), "metrics without metrics=true: {quiet:?}");
+
+    // Aborted, the deployment ends, and so does its stream (with its final record).
+    let out = h.runway(&["abort"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, rest) = read_stream(
+        api,
+        "/v1/deployments/2/stream?after=1000",
+        &token,
+        None,
+        |_| false,
+    )
+    .await;
+    let last = rest.last().unwrap();
+    assert_eq!(last.event, "deployment", "{rest:?}");
+    assert_ne!(last.data["status"], "running", "{last:?}");
+    load.stop().await;
 }

@@ -142,22 +142,50 @@ impl Browser {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
-    /// Presses the button of `action`, then the dialog's confirm (with `reason` typed in).
+    /// Presses the button of `action`, then the dialog's confirm (with `reason` typed in),
+    /// by keyboard: Enter on the button; in the dialog, the reason where it asks for one,
+    /// Tab to Confirm, Enter.
     async fn press(&self, action: &str, reason: Option<&str>) {
-        self.wait_for(&format!("button[data-action=\"{action}\"]"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        let button = format!("button[data-action=\"{action}\"]");
+        self.wait_for(&button).await;
+        self.js(&format!(
+            "document.querySelector('{}').focus();",
+            button.replace('\'', "\\'")
+        ))
+        .await;
+        self.key(fantoccini::key::Key::Enter).await;
         self.wait_for("dialog[open]").await;
         if let Some(reason) = reason {
-            self.wait_for("#confirm-reason")
+            // The dialog opens with the focus in its reason.
+            self.wait_until(
+                "the reason to have the focus",
+                "document.activeElement.id === 'confirm-reason'",
+                Duration::from_secs(5),
+            )
+            .await;
+            self.client
+                .active_element()
                 .await
+                .unwrap()
                 .send_keys(reason)
                 .await
                 .unwrap();
+            self.key(fantoccini::key::Key::Tab).await;
+            self.key(fantoccini::key::Key::Tab).await;
         }
-        self.wait_for("#confirm-ok").await.click().await.unwrap();
+        self.wait_until(
+            "Confirm to have the focus",
+            "document.activeElement.id === 'confirm-ok'",
+            Duration::from_secs(5),
+        )
+        .await;
+        self.key(fantoccini::key::Key::Enter).await;
+        self.wait_until(
+            "the dialog to close",
+            "!document.querySelector('dialog[open]')",
+            Duration::from_secs(5),
+        )
+        .await;
     }
 
     /// Saves a screenshot as `name`.png in target/screenshots (and docs/screenshots when
@@ -298,8 +326,11 @@ async fn a_deployer_watches_a_canary_live_and_promotes_it_and_a_viewer_sees_no_b
     let dee = token(&h, "dee", "deployer").await;
     let vic = token(&h, "vic", "viewer").await;
     let load = Load::start(h.listen, "/", 4, 200);
+    // A manual step, a hook and a preflight check: all shown on the deployment's page.
     let app = App::default().strategy(&format!(
-        "[strategy]\nkind = \"canary\"\nsteps = [{{ weight = 20, pause = \"manual\" }}, {{ weight = 100 }}]\n\n[analysis]\n{ANALYSIS}"
+        "[strategy]\nkind = \"canary\"\nsteps = [{{ weight = 20, pause = \"manual\" }}, {{ weight = 100 }}]\n\n[analysis]\n{ANALYSIS}\n\
+         [[hooks.run]]\nat = \"pre-deploy\"\ncommand = [\"echo\", \"warming caches\"]\n\n\
+         [[checks]]\nname = \"the root exists\"\nkind = \"file\"\npath = \"/\"\nphases = [\"preflight\"]\n"
     ));
     let file = h.write("canary.toml", &app);
     let deploying = deploy_as(&h, &dee, &file, &["v2", "--reason", "new model"]);
@@ -343,6 +374,11 @@ async fn a_deployer_watches_a_canary_live_and_promotes_it_and_a_viewer_sees_no_b
         )
         .await;
     browser.check_readable("live canary").await;
+    let page = browser.wait_for("#view").await.text().await.unwrap();
+    assert!(
+        page.contains("echo warming caches") && page.contains("the root exists"),
+        "the hook run and the check result are on the page:\n{page}"
+    );
     browser.screenshot("canary").await;
 
     // Promote: confirmed, done, and the page follows the rollout to its end.
@@ -499,6 +535,7 @@ async fn an_approver_approves_in_the_browser_and_a_bad_canary_rolls_back_with_it
 async fn signed_out_is_refused_and_every_view_reads_at_phone_width_by_keyboard() {
     let h = Harness::start().await;
     assert!(h.deploy("v1", &App::default()).await.status.success());
+    assert!(h.deploy("v2", &App::default()).await.status.success());
     let admin = h.server_file()["token"].as_str().unwrap().to_string();
 
     // Signed out: the sign-in form, and the API refuses the page.
@@ -603,9 +640,40 @@ async fn signed_out_is_refused_and_every_view_reads_at_phone_width_by_keyboard()
             }
         }
     }
-    // An admin is offered the rollback of the serving release.
-    browser.open("#/deployments/1").await;
-    browser.wait_for("button[data-action=\"roll back\"]").await;
+    // History's filters: by status, kept in the address.
+    browser.open("#/history?status=failed").await;
+    browser
+        .wait_until(
+            "the filtered history",
+            "document.querySelector('#view').textContent.includes('0 of 2 shown')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.open("#/history?status=succeeded&service=web").await;
+    browser
+        .wait_until(
+            "the filtered history",
+            "document.querySelector('#view').textContent.includes('2 of 2 shown')",
+            Duration::from_secs(10),
+        )
+        .await;
+    // An admin rolls the serving release back, with a reason, by keyboard.
+    browser.open("#/deployments/2").await;
+    browser.press("roll back", Some("practice run")).await;
+    let started = Instant::now();
+    loop {
+        let history = h.history().await;
+        if history[0]["kind"] == "rollback" && history[0]["status"] == "succeeded" {
+            assert_eq!(history[0]["request_reason"], "practice run", "{history:?}");
+            assert_eq!(history[0]["version"], "v1");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no rollback: {history:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Signing out ends the session: the page asks for a token again and the API refuses.
     browser.wait_for("#sign-out").await.click().await.unwrap();

@@ -71,7 +71,23 @@ async fn every_json_output_has_the_documented_shape() {
     assert_shape(&shapes, "StatusView", &status, &[]);
     let service = &status["services"][0];
     // A process service has no pods (see kubernetes.rs for a cluster's).
-    assert_shape(&shapes, "ServiceView", service, &["pods", "pods_error"]);
+    assert_shape(
+        &shapes,
+        "ServiceView",
+        service,
+        &["pods", "pods_error", "locked"],
+    );
+    // A locked service says by whom, why and since when.
+    let out = h
+        .runway(&["lock", "--reason", "release freeze", "--service", "web"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let locked = h.status().await["services"][0]["locked"].clone();
+    assert_eq!(locked["reason"], "release freeze", "{locked}");
+    assert_eq!(locked["by"], "bootstrap-admin", "{locked}");
+    assert!(locked["since"].is_string(), "{locked}");
+    let out = h.runway(&["unlock", "--service", "web"]).await;
+    assert!(out.status.success(), "{}", text(&out));
     assert_shape(&shapes, "ReleaseView", &service["serving"][0], &[]);
     assert_shape(&shapes, "ReplicaView", &service["replicas"][0], &[]);
     assert_shape(&shapes, "ReleaseMetrics", &service["metrics"][0], &[]);
