@@ -237,8 +237,8 @@ impl Records for Store {
     }
 
     /// Journal entries of every deployment after `cursor`, oldest first, at most `limit`. The
-    /// cursor is the journal's row id: the journal is append-only (rows are never deleted), so
-    /// row ids only grow and an entry's cursor never changes.
+    /// cursor is the entry's `id`: AUTOINCREMENT, so it only grows, is never reused, and
+    /// survives a VACUUM (schema version 6).
     fn journal_feed(
         &self,
         after: i64,
@@ -247,10 +247,10 @@ impl Records for Store {
     ) -> Result<Vec<runway_wire::api::FeedEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT j.rowid, j.deployment_id, d.service, j.seq, j.at, j.event, j.detail
+            "SELECT j.id, j.deployment_id, d.service, j.seq, j.at, j.event, j.detail
              FROM journal j JOIN deployments d ON d.id = j.deployment_id
-             WHERE j.rowid > ?1 AND (?2 IS NULL OR d.service = ?2)
-             ORDER BY j.rowid LIMIT ?3",
+             WHERE j.id > ?1 AND (?2 IS NULL OR d.service = ?2)
+             ORDER BY j.id LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![after, service, limit as i64], |r| {
             let detail: String = r.get(6)?;
@@ -274,9 +274,7 @@ impl Records for Store {
     fn journal_cursor(&self) -> Result<i64> {
         Ok(self
             .conn()
-            .query_row("SELECT COALESCE(MAX(rowid), 0) FROM journal", [], |r| {
-                r.get(0)
-            })?)
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM journal", [], |r| r.get(0))?)
     }
 
     fn services(&self) -> Result<Vec<(String, Option<DeploymentId>)>> {

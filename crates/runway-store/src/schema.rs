@@ -46,10 +46,16 @@ const MIGRATIONS: &[Migration] = &[
                each deployment shipped, incidents and notification deliveries",
         apply: version_5,
     },
+    Migration {
+        to: 6,
+        what: "each journal entry keeps its place in the whole journal (the event streams' \
+               cursor) as a column of its own",
+        apply: version_6,
+    },
 ];
 
 /// The schema version this runway writes.
-pub const LATEST: u32 = 5;
+pub const LATEST: u32 = 6;
 
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
@@ -235,6 +241,29 @@ fn version_5(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The event streams resume after an entry's place in the whole journal. Until now that was
+/// SQLite's implicit rowid, which `VACUUM` may renumber in a table without an `INTEGER PRIMARY
+/// KEY`; the place becomes a column of its own (AUTOINCREMENT: never reused), keeping the
+/// numbers clients have seen.
+fn version_6(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE journal_v6 (
+             id            INTEGER PRIMARY KEY AUTOINCREMENT,
+             deployment_id INTEGER NOT NULL,
+             seq           INTEGER NOT NULL,
+             at            TEXT NOT NULL,
+             event         TEXT NOT NULL,
+             detail        TEXT NOT NULL,
+             UNIQUE (deployment_id, seq)
+         );
+         INSERT INTO journal_v6 (id, deployment_id, seq, at, event, detail)
+             SELECT rowid, deployment_id, seq, at, event, detail FROM journal ORDER BY rowid;
+         DROP TABLE journal;
+         ALTER TABLE journal_v6 RENAME TO journal;",
+    )?;
+    Ok(())
+}
+
 const VERSION_1: &str = r#"
 CREATE TABLE IF NOT EXISTS deployments (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -386,6 +415,55 @@ mod tests {
                 && shown.contains("written by a newer runway"),
             "{shown}"
         );
+    }
+
+    /// Version 6 gives each journal entry its place as a column, the same number it had.
+    #[test]
+    fn journal_entries_keep_their_place_through_version_6() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            conn.execute_batch(VERSION_1).unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.to <= 5) {
+                let tx = conn.transaction().unwrap();
+                (m.apply)(&tx).unwrap();
+                tx.pragma_update(None, "user_version", m.to).unwrap();
+                tx.commit().unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO deployments (id, service, kind, version, status, spec, base_dir,
+                     started_at, requested_by)
+                 VALUES (1, 'web', 'deploy', 'v1', 'succeeded', '{}', '/srv', 't', '');
+                 INSERT INTO journal (rowid, deployment_id, seq, at, event, detail)
+                 VALUES (4, 1, 1, 't', 'started', '{}'), (9, 1, 2, 't', 'succeeded', '{}');",
+            )
+            .unwrap();
+        }
+        let store = crate::Store::open(&path).unwrap();
+        use runway_engine::records::Records;
+        let feed = store.journal_feed(0, None, 10).unwrap();
+        let places: Vec<(i64, i64, String)> = feed
+            .iter()
+            .map(|f| (f.cursor, f.entry.seq, f.entry.event.clone()))
+            .collect();
+        assert_eq!(
+            places,
+            vec![(4, 1, "started".into()), (9, 2, "succeeded".into())]
+        );
+        assert_eq!(store.journal_cursor().unwrap(), 9);
+        // A new entry comes after them, and a second entry with the same seq is refused.
+        store
+            .journal(1.into(), "note", serde_json::json!({}))
+            .unwrap();
+        assert_eq!(store.journal_cursor().unwrap(), 10);
+        assert!(store
+            .conn()
+            .execute(
+                "INSERT INTO journal (deployment_id, seq, at, event, detail) VALUES (1, 1, 't', 'x', '{}')",
+                [],
+            )
+            .is_err());
     }
 
     /// Version 4 rewrote a release that a later rollback went past into `rolled_back`, with
