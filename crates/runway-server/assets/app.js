@@ -712,7 +712,7 @@ function signedIn(view) {
     everything.addEventListener("journal", () => {
       // Lists refresh on news; the deployment view has its own stream.
       if (location.hash.startsWith("#/deployments/") || pending) return;
-      pending = setTimeout(() => { pending = null; if (refreshView) refreshView(); }, 500);
+      pending = setTimeout(() => { pending = null; if (refreshView) refreshView(); }, 1000);
     });
   }
   show();

@@ -449,6 +449,13 @@ window = 1
         report.contains(&format!("Tested: {operations}")),
         "not every operation was tested:\n{report}"
     );
+    // What it did, for the log (`cargo test -- --nocapture`).
+    for line in report
+        .lines()
+        .filter(|l| l.contains("generated") || l.contains("Tested:"))
+    {
+        eprintln!("schemathesis: {}", line.trim());
+    }
     // The server is still up and well.
     let (status, _) = api_request(api, "GET", "/v1/status", "", Some(&token)).await;
     assert_eq!(status, 200);
