@@ -125,6 +125,26 @@ impl Browser {
         }
     }
 
+    /// The text of the first `css` on the page, once there is one (read in the page: a view
+    /// that redraws live replaces its elements, so a handle could go stale).
+    async fn text_of(&self, css: &str) -> String {
+        let script = format!(
+            "const e = document.querySelector('{}'); return e ? e.innerText : null;",
+            css.replace('\'', "\\'")
+        );
+        let started = Instant::now();
+        loop {
+            if let Some(text) = self.js(&script).await.as_str() {
+                return text.to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no `{css}` on the page"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Presses and releases `key` on whatever has the focus.
     async fn key(&self, key: fantoccini::key::Key) {
         use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -338,10 +358,7 @@ async fn a_deployer_watches_a_canary_live_and_promotes_it_and_a_viewer_sees_no_b
     // Tall enough that the screenshot holds the charts and the verdicts.
     let browser = Browser::start(api_of(&h), 1280, 1900).await;
     browser.sign_in(&dee).await;
-    assert_eq!(
-        browser.wait_for("#identity").await.text().await.unwrap(),
-        "dee (deployer)"
-    );
+    assert_eq!(browser.text_of("#identity").await, "dee (deployer)");
     // The services view shows the deployment under way; its link leads to the live view.
     browser
         .wait_until(
@@ -374,7 +391,7 @@ async fn a_deployer_watches_a_canary_live_and_promotes_it_and_a_viewer_sees_no_b
         )
         .await;
     browser.check_readable("live canary").await;
-    let page = browser.wait_for("#view").await.text().await.unwrap();
+    let page = browser.text_of("#view").await;
     assert!(
         page.contains("echo warming caches") && page.contains("the root exists"),
         "the hook run and the check result are on the page:\n{page}"
@@ -491,25 +508,46 @@ async fn an_approver_approves_in_the_browser_and_a_bad_canary_rolls_back_with_it
         )
         .await;
     browser.wait_for("tr[data-decision=\"rollback\"]").await;
-    let failed = browser
-        .wait_for("td.verdict-fail")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let failed = browser.text_of("td.verdict-fail").await;
     assert_eq!(failed, "fail");
-    let verdicts = browser
-        .wait_for("section[aria-label=\"Verdicts\"]")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let verdicts = browser.text_of("section[aria-label=\"Verdicts\"]").await;
     assert!(
         verdicts.contains("error_rate") && verdicts.contains("> 0.05"),
         "the verdict shows its numbers: {verdicts}"
     );
     browser.check_readable("rolled back canary").await;
     browser.screenshot("rollback").await;
+
+    // The rollback opened an incident: acknowledged, then resolved with a note, by keyboard.
+    browser.open("#/incidents").await;
+    browser.press("acknowledge", None).await;
+    browser
+        .wait_until(
+            "the acknowledgement",
+            "document.querySelector('#view').textContent.includes('acknowledged by ada')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.check_readable("incidents").await;
+    browser
+        .press("resolve", Some("v3 fixes the error path"))
+        .await;
+    browser
+        .wait_until(
+            "the resolution",
+            "document.querySelector('#view').textContent.includes('resolved by ada')",
+            Duration::from_secs(10),
+        )
+        .await;
+    let incidents = h
+        .client()
+        .get::<serde_json::Value>("/v1/incidents")
+        .await
+        .unwrap();
+    assert_eq!(
+        incidents[0]["resolution"], "v3 fixes the error path",
+        "{incidents}"
+    );
     // The CLI left the deployment waiting for its approval; the record has the outcome.
     let out = deploying.await.unwrap();
     assert!(
