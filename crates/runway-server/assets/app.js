@@ -568,10 +568,12 @@ function verdictTable(analyses) {
 
 async function viewHistory() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
-  const all = await api("GET", "/v1/deployments?limit=200");
-  const services = [...new Set(all.map((d) => d.service))].sort();
   const filter = { service: params.get("service") || "", status: params.get("status") || "", kind: params.get("kind") || "" };
-  const shown = all.filter((d) => (!filter.service || d.service === filter.service) && (!filter.status || d.status === filter.status) && (!filter.kind || d.kind === filter.kind));
+  // The server filters: over the whole history, not only the newest page of it.
+  const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v));
+  query.set("limit", "200");
+  const [shown, status] = await Promise.all([api("GET", `/v1/deployments?${query}`), api("GET", "/v1/status")]);
+  const services = status.services.map((svc) => svc.name).sort();
   const select = (name, label, options) => h("div", {},
     h("label", { for: `filter-${name}` }, label),
     h("select", {
@@ -591,7 +593,7 @@ async function viewHistory() {
       h("td", {}, h("a", { href: `#/deployments/${d.id}` }, `#${d.id}`)), h("td", {}, d.service), h("td", {}, d.kind),
       h("td", {}, d.version), h("td", {}, statusBadge(d.status)), h("td", {}, d.requested_by),
       h("td", {}, when(d.started_at)), h("td", {}, d.reason || "")))),
-    h("p", { class: "muted" }, `${shown.length} of ${all.length} shown.`)];
+    h("p", { class: "muted", "data-shown": shown.length }, `${shown.length} shown${shown.length === 200 ? " (the newest 200)" : ""}.`)];
 }
 
 async function viewApprovals() {

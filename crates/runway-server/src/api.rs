@@ -866,11 +866,16 @@ async fn status(State(api): State<Api>) -> ApiResult<StatusView> {
 
 async fn history(
     State(api): State<Api>,
-    Query(q): Query<HistoryQuery>,
+    Query(q): Query<DeploymentsQuery>,
 ) -> ApiResult<Vec<DeploymentView>> {
     Ok(Json(
         api.store
-            .history(q.service.as_deref(), q.limit.unwrap_or(50))?
+            .history_filtered(
+                q.service.as_deref(),
+                q.status,
+                q.kind,
+                q.limit.unwrap_or(50),
+            )?
             .iter()
             .map(DeploymentView::from)
             .collect(),

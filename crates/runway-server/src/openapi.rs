@@ -95,7 +95,7 @@ pub fn operations() -> Vec<Operation> {
         op("GET", "/v1/openapi.json", "This document.", ok(of::<Value>)).public(),
         op("GET", "/v1/info", "The server's version, process and state dir.", ok(of::<ServerInfo>)),
         op("GET", "/v1/status", "Every service: what serves, its replicas, traffic modes, locks and the operation under way (`runway status`).", ok(of::<StatusView>)),
-        op("GET", "/v1/deployments", "Deployments, newest first (`runway history`).", ok(of::<Vec<DeploymentView>>)).query(of::<HistoryQuery>),
+        op("GET", "/v1/deployments", "Deployments, newest first, narrowed by service, status and kind (`runway history`).", ok(of::<Vec<DeploymentView>>)).query(of::<DeploymentsQuery>),
         op("POST", "/v1/deployments", "Deploys a version with a release's config (`runway deploy`); the answer is the deployment just started, or waiting for its approvals.", created(of::<DeploymentView>)).body(of::<DeployRequest>),
         op("GET", "/v1/deployments/{id}", "A deployment with its whole journal.", ok(of::<DeploymentDetail>)),
         op("GET", "/v1/deployments/{id}/events", "A deployment with the journal entries after `after`, waiting up to `wait` seconds for new ones while it runs (long poll).", ok(of::<DeploymentDetail>)).query(of::<EventsQuery>),

@@ -799,3 +799,34 @@ fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<runway_wire::inc
         resolution: r.get("resolution")?,
     })
 }
+
+/// History as the dashboard filters it.
+impl Store {
+    /// Deployments newest first, of `service`, `status` and `kind` where given, at most
+    /// `limit`.
+    pub fn history_filtered(
+        &self,
+        service: Option<&str>,
+        status: Option<Status>,
+        kind: Option<runway_wire::record::Kind>,
+        limit: u32,
+    ) -> Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM deployments
+             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR kind = ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                service,
+                status.map(Status::as_str),
+                kind.map(runway_wire::record::Kind::as_str),
+                limit
+            ],
+            deployment_from_row,
+        )?;
+        readable(rows)
+    }
+}

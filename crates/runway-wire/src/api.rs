@@ -636,6 +636,21 @@ pub struct Message {
     pub message: String,
 }
 
+/// `GET /v1/deployments`: newest first, narrowed by service, status and kind (the CLI's
+/// `history` sends a [`HistoryQuery`], which is the same without the last two).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DeploymentsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+}
+
 /// `GET /v1/deployments` (newest first) and `GET /v1/services/{service}/checks/history`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

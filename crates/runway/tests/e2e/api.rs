@@ -186,6 +186,37 @@ async fn event_streams_carry_every_entry_and_resume_where_they_left_off() {
     assert_eq!(tail[0].id, "3");
     assert_eq!(tail[1].id, "4");
 
+    // History narrowed by status and kind, on the server; a status that is none is refused.
+    let (status, found) = api_request(
+        api,
+        "GET",
+        "/v1/deployments?status=succeeded&kind=deploy",
+        "",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let (_, none) = api_request(
+        api,
+        "GET",
+        "/v1/deployments?status=failed",
+        "",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(none, serde_json::json!([]));
+    let (status, refused) = api_request(
+        api,
+        "GET",
+        "/v1/deployments?status=sideways",
+        "",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["code"], "invalid_request", "{refused}");
+
     // Refusals in the API's one error shape.
     let (status, answer) =
         api_request(api, "GET", "/v1/deployments/99/stream", "", Some(&token)).await;

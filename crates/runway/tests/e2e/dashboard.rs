@@ -678,12 +678,12 @@ async fn signed_out_is_refused_and_every_view_reads_at_phone_width_by_keyboard()
             }
         }
     }
-    // History's filters: by status, kept in the address.
+    // History's filters: kept in the address, applied by the server, chosen in a select.
     browser.open("#/history?status=failed").await;
     browser
         .wait_until(
             "the filtered history",
-            "document.querySelector('#view').textContent.includes('0 of 2 shown')",
+            "document.querySelector('[data-shown=\"0\"]')",
             Duration::from_secs(10),
         )
         .await;
@@ -691,7 +691,17 @@ async fn signed_out_is_refused_and_every_view_reads_at_phone_width_by_keyboard()
     browser
         .wait_until(
             "the filtered history",
-            "document.querySelector('#view').textContent.includes('2 of 2 shown')",
+            "document.querySelector('[data-shown=\"2\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .js("const s = document.querySelector('#filter-kind'); s.value = 'rollback'; s.dispatchEvent(new Event('change'));")
+        .await;
+    browser
+        .wait_until(
+            "the kind filter",
+            "location.hash.includes('kind=rollback') && document.querySelector('[data-shown=\"0\"]')",
             Duration::from_secs(10),
         )
         .await;
