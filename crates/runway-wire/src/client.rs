@@ -460,13 +460,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T> {
-        let resp = self.send(method, path, body).await?;
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
-            .to_bytes();
+        let bytes = body_of(self.send(method, path, body).await?).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Other(format!("unexpected answer from the server: {e}")))
     }
@@ -513,16 +507,20 @@ impl Client {
         })?;
         let status = resp.status();
         if !status.is_success() {
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
-                .to_bytes();
-            return Err(api_error(status, &bytes));
+            return Err(api_error(status, &body_of(resp).await?));
         }
         Ok(resp)
     }
+}
+
+/// The whole body of an answer.
+async fn body_of(resp: hyper::Response<hyper::body::Incoming>) -> Result<Bytes> {
+    Ok(resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ClientError::Other(format!("reading the server's answer: {e}")))?
+        .to_bytes())
 }
 
 /// A deployment's event stream ([`Client::deployment_stream`]).
