@@ -452,6 +452,22 @@ pub async fn api_request(
     body: &str,
     token: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    api_request_with(api, method, path, body, &headers).await
+}
+
+/// A request to the API with these headers (a session's cookie and CSRF token, say).
+pub async fn api_request_with(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     use http_body_util::BodyExt;
     let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -460,8 +476,8 @@ pub async fn api_request(
         .method(method)
         .uri(format!("http://{api}{path}"))
         .header("content-type", "application/json");
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let req = req
         .body(http_body_util::Full::new(bytes::Bytes::from(

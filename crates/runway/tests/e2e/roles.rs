@@ -22,6 +22,31 @@ async fn runway_as(h: &Harness, token: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Signs in as the dashboard does: status, the cookie to send back, and the session.
+async fn sign_in(api: std::net::SocketAddr, token: &str) -> (u16, String, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let req = hyper::Request::post(format!("http://{api}/v1/session"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "token": token }).to_string().into())
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        cookie,
+        serde_json::from_slice(&body).unwrap_or_default(),
+    )
+}
+
 /// Creates token `name` with `role` as the bootstrap admin; its secret.
 async fn create_token(h: &Harness, name: &str, role: &str) -> String {
     let out = h.runway(&["tokens", "create", name, "--role", role]).await;
@@ -61,6 +86,17 @@ async fn every_route_checks_the_role_it_needs() {
     let out = h.runway(&["tokens", "revoke", "gone"]).await;
     assert!(out.status.success(), "{}", text(&out));
 
+    // Each role also signed in as the dashboard does: a session cookie and its CSRF token.
+    let mut sessions = BTreeMap::new();
+    for role in Role::ALL {
+        let (status, headers, session) = sign_in(api, &tokens[&role]).await;
+        assert_eq!(status, 200, "{session}");
+        sessions.insert(
+            role,
+            (headers, session["csrf"].as_str().unwrap().to_string()),
+        );
+    }
+
     let mut checked = 0;
     for (method, route) in ROUTES {
         // The API's description and signing in (which checks the token in its body): open
@@ -85,19 +121,42 @@ async fn every_route_checks_the_role_it_needs() {
             assert_eq!(status, 401, "{method} {path} with {label}: {answer}");
             assert_eq!(answer["code"], "unauthorized", "{answer}");
         }
-        for role in Role::ALL {
-            let (status, answer) =
-                api_request(api, method, &path, body, Some(&tokens[&role])).await;
+        // Signing out ends the session the rest of the matrix uses (api.rs tests it).
+        let with_session = !(*method == "DELETE" && *route == "/v1/session");
+        for (role, by_session) in Role::ALL.into_iter().map(|r| (r, false)).chain(
+            Role::ALL
+                .into_iter()
+                .map(|r| (r, true))
+                .filter(|_| with_session),
+        ) {
+            let (status, answer) = if by_session {
+                let (cookie, csrf) = &sessions[&role];
+                api_request_with(
+                    api,
+                    method,
+                    &path,
+                    body,
+                    &[("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())],
+                )
+                .await
+            } else {
+                api_request(api, method, &path, body, Some(&tokens[&role])).await
+            };
+            let role_label = if by_session {
+                format!("{role} (session)")
+            } else {
+                role.to_string()
+            };
             if role.allows(needed) {
                 assert!(
                     ![401, 403].contains(&status)
                         && [200, 201, 400, 404, 409, 422].contains(&status),
-                    "{method} {path} as {role} (needs {needed}): {status} {answer}"
+                    "{method} {path} as {role_label} (needs {needed}): {status} {answer}"
                 );
             } else {
                 assert_eq!(
                     status, 403,
-                    "{method} {path} as {role} (needs {needed}): {answer}"
+                    "{method} {path} as {role_label} (needs {needed}): {answer}"
                 );
                 assert_eq!(answer["code"], "forbidden", "{answer}");
                 let message = answer["message"].as_str().unwrap();
@@ -115,7 +174,8 @@ async fn every_route_checks_the_role_it_needs() {
         .filter(|(m, r)| is_public(&m.parse().unwrap(), r))
         .count();
     assert_eq!(public, 2, "only the document and signing in are open");
-    assert_eq!(checked, (ROUTES.len() - public) * 4);
+    // Every route by each role's token and each role's session (but signing out by session).
+    assert_eq!(checked, (ROUTES.len() - public) * 8 - 4);
     // The role matrix as the issue reads it: reads are everyone's, tokens are the admin's.
     let need = |m: &str, r: &str| required_role(&m.parse().unwrap(), r);
     assert_eq!(need("GET", "/v1/status"), Role::Viewer);
