@@ -468,9 +468,7 @@ async fn authorize(State(api): State<Api>, mut req: Request, next: Next) -> Resp
                         )
                         .into_response();
                     }
-                    req.extensions_mut()
-                        .insert(Credential::Session(cookie.clone()));
-                    req.extensions_mut().insert(SessionCookie(cookie));
+                    req.extensions_mut().insert(Credential::Session(cookie));
                     identify_hash(&api, &found.token_hash)
                 }
                 None => Ok(None),
@@ -659,10 +657,6 @@ fn identify_hash(api: &Api, hash: &str) -> anyhow::Result<Option<Identity>> {
         .map(|(name, role)| Identity { name, role }))
 }
 
-/// The session cookie a request was identified by.
-#[derive(Clone)]
-struct SessionCookie(String);
-
 async fn openapi_document() -> Json<serde_json::Value> {
     static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     Json(DOCUMENT.get_or_init(crate::openapi::document).clone())
@@ -683,12 +677,7 @@ async fn sign_in(State(api): State<Api>, Json(req): Json<SignIn>) -> Response {
     };
     let (id, session) = api.sessions.open(hash_token(req.token.trim()));
     let view = session_view_of(&identity, &session);
-    let mut response = Json(view).into_response();
-    if let Ok(value) =
-        header::HeaderValue::from_str(&session::set_cookie(Some(&id), api.secure_cookies))
-    {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
+    let mut response = with_cookie(Json(view).into_response(), Some(&id), api.secure_cookies);
     // For the audit trail: who signed in.
     response.extensions_mut().insert(identity);
     response
@@ -706,42 +695,49 @@ fn session_view_of(identity: &Identity, session: &session::Session) -> SessionVi
     }
 }
 
+/// The answer `response` with the `Set-Cookie` that opens session `id`, or ends it (`None`).
+fn with_cookie(mut response: Response, id: Option<&str>, secure: bool) -> Response {
+    if let Ok(value) = header::HeaderValue::from_str(&session::set_cookie(id, secure)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The session cookie a request was let in with; refused when it came with a token.
+fn session_cookie(credential: &Credential) -> Result<&str, ApiError> {
+    match credential {
+        Credential::Session(id) => Ok(id),
+        Credential::Token(_) => Err(ApiError::new(
+            ErrorCode::NotFound,
+            "no session: this request carries a token, not a session cookie",
+        )),
+    }
+}
+
 /// `GET /v1/session`: the session of the cookie (a bearer token has none).
 async fn session_view(
     State(api): State<Api>,
     Extension(identity): Extension<Identity>,
-    cookie: Option<Extension<SessionCookie>>,
+    Extension(credential): Extension<Credential>,
 ) -> ApiResult<SessionView> {
-    let session = cookie
-        .and_then(|Extension(SessionCookie(id))| api.sessions.find(&id))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                "no session: this request carries a token, not a session cookie",
-            )
-        })?;
+    let session = api
+        .sessions
+        .find(session_cookie(&credential)?)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the session has ended"))?;
     Ok(Json(session_view_of(&identity, &session)))
 }
 
 /// `DELETE /v1/session`: signs out.
-async fn sign_out(State(api): State<Api>, cookie: Option<Extension<SessionCookie>>) -> Response {
-    let Some(Extension(SessionCookie(id))) = cookie else {
-        return ApiError::new(
-            ErrorCode::NotFound,
-            "no session: this request carries a token, not a session cookie",
-        )
-        .into_response();
-    };
-    api.sessions.close(&id);
-    let mut response = Json(Message {
+async fn sign_out(
+    State(api): State<Api>,
+    Extension(credential): Extension<Credential>,
+) -> Result<Response, ApiError> {
+    api.sessions.close(session_cookie(&credential)?);
+    let response = Json(Message {
         message: "signed out".into(),
     })
     .into_response();
-    if let Ok(value) = header::HeaderValue::from_str(&session::set_cookie(None, api.secure_cookies))
-    {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
+    Ok(with_cookie(response, None, api.secure_cookies))
 }
 
 /// The SHA-256 of a token, as the store keeps it.

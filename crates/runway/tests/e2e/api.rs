@@ -492,7 +492,8 @@ window = 1
     assert_eq!(status, 200);
 }
 
-/// A raw request with extra headers: status, headers and body.
+/// A request with extra headers: status, headers and body (the harness's, arguments in the
+/// order these tests read best).
 async fn raw(
     api: SocketAddr,
     method: &str,
@@ -500,29 +501,7 @@ async fn raw(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, hyper::HeaderMap, serde_json::Value) {
-    use http_body_util::BodyExt;
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://{api}{path}"))
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let resp = client
-        .request(req.body(body.to_string().into()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    )
+    api_exchange(api, method, path, body, headers).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -468,6 +468,18 @@ pub async fn api_request_with(
     body: &str,
     headers: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
+    let (status, _, answer) = api_exchange(api, method, path, body, headers).await;
+    (status, answer)
+}
+
+/// [`api_request_with`], with the answer's headers too (a session's `Set-Cookie`, say).
+pub async fn api_exchange(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, serde_json::Value) {
     use http_body_util::BodyExt;
     let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -489,17 +501,18 @@ pub async fn api_request_with(
         .expect("API request timed out")
         .expect("API request failed");
     let status = resp.status().as_u16();
+    let answer_headers = resp.headers().clone();
     // An event stream does not end: its head is the answer.
-    if resp
-        .headers()
+    if answer_headers
         .get("content-type")
         .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"))
     {
-        return (status, serde_json::Value::Null);
+        return (status, answer_headers, serde_json::Value::Null);
     }
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (
         status,
+        answer_headers,
         serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     )
 }

@@ -24,27 +24,13 @@ async fn runway_as(h: &Harness, token: &str, args: &[&str]) -> Output {
 
 /// Signs in as the dashboard does: status, the cookie to send back, and the session.
 async fn sign_in(api: std::net::SocketAddr, token: &str) -> (u16, String, serde_json::Value) {
-    use http_body_util::BodyExt;
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let req = hyper::Request::post(format!("http://{api}/v1/session"))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({ "token": token }).to_string().into())
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let cookie = resp
-        .headers()
+    let body = serde_json::json!({ "token": token }).to_string();
+    let (status, headers, session) = api_exchange(api, "POST", "/v1/session", &body, &[]).await;
+    let cookie = headers
         .get("set-cookie")
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
         .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        cookie,
-        serde_json::from_slice(&body).unwrap_or_default(),
-    )
+    (status, cookie, session)
 }
 
 /// Creates token `name` with `role` as the bootstrap admin; its secret.
