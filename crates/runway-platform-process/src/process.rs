@@ -126,28 +126,68 @@ pub fn start_time(pid: i32) -> Option<u64> {
     fields.get(22 - 3)?.parse().ok()
 }
 
-/// A free loopback port, for a replica to listen on. The port is free when it is found, not
-/// held: the kernel may hand the same one out again before the replica binds it, so the ports
-/// handed out lately are remembered and skipped (two replicas of one rollout once got the same
-/// port, and the second could not listen).
+/// How many ports below the kernel's ephemeral range replicas are given.
+pub const REPLICA_PORTS: u16 = 8192;
+
+/// The ports replicas are given: the [`REPLICA_PORTS`] just below the kernel's ephemeral
+/// range (`net.ipv4.ip_local_port_range`, 24576-32767 with Linux's default), or `None` when
+/// that range starts too low to leave room.
+///
+/// Why not port 0: a port the kernel hands out for `bind(0)` is free when it is found, not
+/// held, and until the replica binds it any outgoing connection on the host may take it as
+/// its local port (connections pick from the same ephemeral range). Under load that
+/// happened: a replica exited with "Address already in use". Below the ephemeral range only
+/// a listener that names the port can take it.
+pub fn replica_port_range() -> Option<std::ops::Range<u16>> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let from = low.checked_sub(REPLICA_PORTS)?;
+    (from >= 1024).then_some(from..low)
+}
+
+/// A free loopback port, for a replica to listen on, from [`replica_port_range`]. The ports
+/// handed out lately are remembered and skipped: a port is free when it is found, not held,
+/// and two replicas of one rollout once got the same port.
 pub fn free_port() -> std::io::Result<u16> {
     use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::{Mutex, OnceLock};
     static RECENT: OnceLock<Mutex<VecDeque<u16>>> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let recent = RECENT.get_or_init(|| Mutex::new(VecDeque::new()));
-    for _ in 0..64 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+    let remember = |port: u16| {
         let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.contains(&port) {
-            continue;
+            return false;
         }
         if recent.len() >= 256 {
             recent.pop_front();
         }
         recent.push_back(port);
-        return Ok(port);
+        true
+    };
+    if let Some(range) = replica_port_range() {
+        let span = u32::from(range.end - range.start);
+        // Servers on one host start at different places and walk by a prime, so two of them
+        // rarely try the same port at the same moment.
+        let seed = std::process::id().wrapping_mul(2_654_435_761) % span;
+        for _ in 0..span.min(512) {
+            let step = NEXT.fetch_add(7919, Ordering::Relaxed);
+            let port = range.start + ((seed + step) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && remember(port) {
+                return Ok(port);
+            }
+        }
+    }
+    for _ in 0..64 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if remember(port) {
+            return Ok(port);
+        }
     }
     Err(std::io::Error::other(
         "the kernel kept handing out ports given to replicas moments ago",
@@ -179,5 +219,25 @@ mod free_port_tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), ports.len());
+    }
+
+    /// Replicas listen below the ephemeral range, where no outgoing connection can take
+    /// their port between its choice and their bind.
+    #[test]
+    fn replica_ports_are_below_the_ephemeral_range() {
+        let range = super::replica_port_range().expect("Linux's default range leaves room");
+        let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(range.end, ephemeral_low);
+        assert_eq!(range.end - range.start, super::REPLICA_PORTS);
+        for _ in 0..50 {
+            let port = super::free_port().unwrap();
+            assert!(range.contains(&port), "{port} not in {range:?}");
+        }
     }
 }

@@ -65,9 +65,10 @@ impl App {
 }
 
 /// A free loopback address for a service's `listen` (or a test's own server), chosen below
-/// the kernel's ephemeral range: the ports a server hands its replicas (port 0) come from
-/// that range, so a replica started by a parallel test can never take the address between
-/// this choice and the server binding it.
+/// the ports a server hands its replicas (the 8,192 just below the kernel's ephemeral range,
+/// `runway_platform_process::process::replica_port_range`) and below that ephemeral range,
+/// so neither a replica started by a parallel test nor an outgoing connection can take the
+/// address between this choice and the server binding it.
 pub fn free_addr() -> SocketAddr {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -75,7 +76,7 @@ pub fn free_addr() -> SocketAddr {
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
         .unwrap_or(32768);
-    let (from, to) = (10_000u32, low.clamp(10_001, 32768));
+    let (from, to) = (10_000u32, low.saturating_sub(8192).clamp(10_001, 32768));
     let span = to - from;
     // Test binaries of one run start at different offsets; each call moves on.
     let seed = std::process::id().wrapping_mul(2654435761) % span;
