@@ -455,7 +455,9 @@ async fn command_env_secrets_are_masked_and_timeouts_kill() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("greeting"), "hello-secret-42\n").unwrap();
     let ctx = Context {
-        secrets_dir: Some(dir.path().into()),
+        secrets: Some(std::sync::Arc::new(runway_checks::run::SecretsDir(
+            dir.path().into(),
+        ))),
         ..ctx()
     };
     let mut kind = command(&["printenv", "GREETING"], Some("^goodbye"));

@@ -40,7 +40,9 @@ async fn postgres_checks() {
     std::fs::write(secrets.path().join("db_url"), server.url(PASSWORD) + "\n").unwrap();
     let ctx = Context {
         env: env(&[("DATABASE_URL", &server.url(PASSWORD))]),
-        secrets_dir: Some(secrets.path().into()),
+        secrets: Some(std::sync::Arc::new(runway_checks::run::SecretsDir(
+            secrets.path().into(),
+        ))),
         ..common::ctx()
     };
     let mut details = Vec::new();

@@ -314,7 +314,10 @@ pub async fn check(cli: &Cli, phase: Option<&str>, json: bool) -> Result<ExitCod
     };
     let base_dir = std::path::PathBuf::from(super::base_dir_of(&file)?);
     let state_dir = cli.state_dir();
-    let context = runway_engine::checks::context(&spec, &base_dir, Some(&state_dir), replicas);
+    // Outside the server only the state dir's secret files can be read: the sealed ones
+    // open in the server alone.
+    let secrets = runway_engine::secrets::Secrets::dir(state_dir.join("secrets"));
+    let context = runway_engine::checks::context(&spec, &base_dir, &secrets, replicas);
     let results = runway_checks::run_checks(&checks, &context).await;
     let blocked = !runway_checks::blocking_failures(&results).is_empty();
     if json {

@@ -156,6 +156,8 @@ mod tests {
             )
             .unwrap(),
             base_dir: "/srv".into(),
+            secret_versions: Default::default(),
+            secrets: Default::default(),
         }
     }
 

@@ -31,19 +31,19 @@ pub fn in_phase(spec: &Spec, phase: Option<&str>) -> Vec<CheckSpec> {
 }
 
 /// What a check sees: the process environment plus the service's `[run] env` (for `env:`
-/// references), file secrets under `<state dir>/secrets` (for `secret:` references), the
-/// replicas `{replica}` stands for, and runway.toml's directory.
+/// references), the release's secrets (for `secret:` references), the replicas `{replica}`
+/// stands for, and runway.toml's directory.
 pub fn context(
     spec: &Spec,
     base_dir: &Path,
-    state_dir: Option<&Path>,
+    secrets: &crate::secrets::Secrets,
     replicas: Vec<String>,
 ) -> Context {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.extend(spec.run.env.clone());
     Context {
         env,
-        secrets_dir: state_dir.map(|d| d.join("secrets")),
+        secrets: secrets.shared(),
         replica_addrs: replicas,
         workdir: PathBuf::from(base_dir),
     }
@@ -55,14 +55,14 @@ pub async fn gate(
     spec: &Spec,
     phase: &str,
     base_dir: &Path,
-    state_dir: &Path,
+    secrets: &crate::secrets::Secrets,
     replicas: Vec<String>,
 ) -> (Vec<CheckResult>, Result<(), String>) {
     let checks = in_phase(spec, Some(phase));
     if checks.is_empty() {
         return (Vec::new(), Ok(()));
     }
-    let context = context(spec, base_dir, Some(state_dir), replicas);
+    let context = context(spec, base_dir, secrets, replicas);
     let results = runner.run(&checks, &context).await;
     let blocking = runway_checks::blocking_failures(&results);
     let outcome = if blocking.is_empty() {

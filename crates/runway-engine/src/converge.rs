@@ -124,7 +124,7 @@ impl Engine {
             .iter()
             .rev()
             .filter(|d| d.id <= release.id)
-            .filter_map(|d| Release::from_deployment(d).ok())
+            .filter_map(|d| Release::from_deployment(d, &self.secrets_of).ok())
             .find(|r| r.pod_fingerprint() == fingerprint)
             .map_or(release.id, |r| r.id);
         Release {
@@ -252,7 +252,7 @@ impl Engine {
             &release.spec,
             phase,
             &release.base_dir,
-            &self.state_dir,
+            &release.secrets,
             replicas,
         )
         .await;

@@ -342,6 +342,7 @@ mod tests {
             rolled_back_by: None,
             commit: None,
             commit_time: None,
+            secret_versions: Default::default(),
         }
     }
 

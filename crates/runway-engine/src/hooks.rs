@@ -92,7 +92,7 @@ impl Engine {
         let mut declared = ctx.env_for(hook.phase);
         declared.extend(hook.extra_env.iter().cloned());
         // `[run] env` references resolve for hooks as for replicas; their values are secrets.
-        let env = crate::secrets::resolve_env(&declared, Some(&self.state_dir.join("secrets")))?;
+        let env = crate::secrets::resolve_env(&declared, &ctx.release.secrets)?;
         let redactor = redactor_for_resolved(&declared, &env);
         let shown_argv: Vec<String> = hook.argv.iter().map(|a| redactor.redact(a)).collect();
         self.journal(

@@ -36,6 +36,7 @@ pub mod replica;
 pub mod router;
 pub mod runbook;
 pub mod schedule;
+mod secret_ops;
 pub mod secrets;
 mod service;
 pub mod tasks;
@@ -202,10 +203,14 @@ pub struct Release {
     pub version: String,
     pub spec: Spec,
     pub base_dir: PathBuf,
+    /// The version of each of its service's secrets it runs with.
+    pub secret_versions: BTreeMap<String, u64>,
+    /// Where its `secret:NAME` references are read: those versions.
+    pub secrets: secrets::Secrets,
 }
 
 impl Release {
-    fn from_deployment(d: &Deployment) -> Result<Release> {
+    fn from_deployment(d: &Deployment, secrets: &secrets::SecretsOf) -> Result<Release> {
         let spec = d.spec.clone().ok_or_else(|| {
             EngineError::Internal(anyhow::anyhow!(
                 "deployment #{} has no readable config",
@@ -215,8 +220,10 @@ impl Release {
         Ok(Release {
             id: d.id,
             version: d.version.clone(),
-            spec,
             base_dir: PathBuf::from(&d.base_dir),
+            secrets: secrets.of(&spec.service.name, &d.secret_versions),
+            secret_versions: d.secret_versions.clone(),
+            spec,
         })
     }
 
@@ -230,7 +237,7 @@ impl Release {
             docker.image_id = None;
             docker.image_digest = None;
         }
-        serde_json::json!([self.version, spec, self.base_dir]).to_string()
+        serde_json::json!([self.version, spec, self.base_dir, self.secret_versions]).to_string()
     }
 
     /// For a `[kubernetes]` release, what reaches its pods: the version, the image, the
@@ -244,6 +251,7 @@ impl Release {
             k8s.map(|k| (&k.image, &k.container, k.port, &k.namespace, &k.deployment)),
             self.spec.run.env,
             self.spec.run.stop_timeout,
+            self.secret_versions,
         ])
         .to_string()
     }
@@ -290,6 +298,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     notifier: Arc<dyn notify::Notifier>,
     state_dir: PathBuf,
+    /// Reads releases' secrets: the records, and the state dir's `secrets/` files.
+    secrets_of: secrets::SecretsOf,
     services: Mutex<BTreeMap<String, Arc<Service>>>,
     /// Bumped on every journal entry, so event streams wake up without polling the store.
     journal_tick: watch::Sender<u64>,
@@ -302,7 +312,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(context: Context) -> Arc<Engine> {
         let engine = Arc::new(Engine {
-            store: context.records,
+            store: context.records.clone(),
             platform: context.platform,
             cluster: context.cluster,
             tasks: context.tasks,
@@ -312,6 +322,10 @@ impl Engine {
             checks: context.checks,
             clock: context.clock,
             notifier: context.notifier,
+            secrets_of: secrets::SecretsOf::new(
+                context.records.clone(),
+                context.state_dir.join("secrets"),
+            ),
             state_dir: context.state_dir,
             services: Mutex::new(BTreeMap::new()),
             journal_tick: watch::Sender::new(0),
@@ -495,7 +509,7 @@ impl Engine {
                 let d = self.store.deployment(id)?.ok_or_else(|| {
                     EngineError::Internal(anyhow::anyhow!("serving release #{id} is missing"))
                 })?;
-                Ok(Some(Release::from_deployment(&d)?))
+                Ok(Some(Release::from_deployment(&d, &self.secrets_of)?))
             }
             None => Ok(None),
         }
@@ -699,7 +713,7 @@ impl Engine {
                     ))
                 })?,
         };
-        let release = Release::from_deployment(target)?;
+        let release = Release::from_deployment(target, &self.secrets_of)?;
         // Back is always open; a "rollback" to a version first deployed after the serving one
         // goes forward, and is judged as a deploy is by the lock and the calendar.
         let first_deployed = |version: &str| {
@@ -786,13 +800,16 @@ impl Engine {
             .store
             .deployment(first)?
             .ok_or_else(|| EngineError::NotFound(format!("deployment #{first} is missing")))?;
-        let fingerprint = Release::from_deployment(&first)?.pod_fingerprint();
+        let fingerprint = Release::from_deployment(&first, &self.secrets_of)?.pod_fingerprint();
         let served = self
             .store
             .history(Some(service), 10_000)?
             .into_iter()
             .filter(|d| matches!(d.status, Status::Succeeded | Status::RolledBack))
-            .find(|d| Release::from_deployment(d).is_ok_and(|r| r.pod_fingerprint() == fingerprint))
+            .find(|d| {
+                Release::from_deployment(d, &self.secrets_of)
+                    .is_ok_and(|r| r.pod_fingerprint() == fingerprint)
+            })
             .ok_or_else(|| {
                 EngineError::NotFound(format!(
                     "revision {number} runs {} of deployment #{}, which never served; see \
@@ -836,7 +853,7 @@ impl Engine {
             Some(prev) => self.store.deployment(prev)?.unwrap_or(taken_by),
             None => taken_by,
         };
-        let release = Release::from_deployment(&release_row)?;
+        let release = Release::from_deployment(&release_row, &self.secrets_of)?;
         let has_restore = |s: &Spec| s.hooks.backup.as_ref().is_some_and(|b| b.restore.is_some());
         let configured = release_row.spec.as_ref().is_some_and(has_restore)
             || self
@@ -979,6 +996,7 @@ impl Engine {
                     Kind::Rollback => "rollback",
                     Kind::Scale => "scale",
                     Kind::Restore => "restore",
+                    Kind::Secrets => "restart with new secrets",
                 };
                 Ok((
                     service::Operation {
@@ -1006,11 +1024,36 @@ impl Engine {
                 reason: reason.map(str::to_string),
             },
         );
+        // The secret versions it runs with: those of the release it brings back, the serving
+        // ones for a scale, the current ones of the names it refers to otherwise.
+        let secret_versions = match (args.release_of, kind) {
+            (Some(release), _) => self
+                .store
+                .deployment(release)?
+                .map(|d| d.secret_versions)
+                .unwrap_or_default(),
+            (None, Kind::Scale) => previous
+                .as_ref()
+                .map(|p| p.secret_versions.clone())
+                .unwrap_or_default(),
+            (None, _) => {
+                let used = secrets::referenced(&spec);
+                self.store
+                    .secrets(&name)?
+                    .into_iter()
+                    .filter(|s| used.contains(&s.name))
+                    .map(|s| (s.name, s.version))
+                    .collect()
+            }
+        };
+        if !secret_versions.is_empty() {
+            self.store.set_secret_versions(id, &secret_versions)?;
+        }
         let deployment = self
             .store
             .deployment(id)?
             .ok_or_else(|| anyhow::anyhow!("deployment vanished"))?;
-        let target = Release::from_deployment(&deployment)?;
+        let target = Release::from_deployment(&deployment, &self.secrets_of)?;
         let engine = self.clone();
         tokio::spawn(async move {
             engine

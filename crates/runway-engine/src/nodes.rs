@@ -75,7 +75,7 @@ impl Engine {
                     .store
                     .deployment(r.release_id)?
                     .ok_or_else(|| anyhow::anyhow!("release missing"))?;
-                let release = Release::from_deployment(&d)?;
+                let release = Release::from_deployment(&d, &self.secrets_of)?;
                 self.start_replicas(&svc, DeploymentId::NONE, &release, 1, false)
                     .await
                     .map_err(EngineError::Failed)?;

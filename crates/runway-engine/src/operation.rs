@@ -78,6 +78,10 @@ impl Engine {
                 ),
             },
             Kind::Restore => self.run_restore(&svc, id, &ctx, &target, &args).await,
+            Kind::Secrets => {
+                self.run_secrets(&svc, id, &ctx, &target, previous.as_ref())
+                    .await
+            }
         };
         // A page this operation put up comes down once something healthy serves, unless the
         // operation froze the service or could not go back: then a human decides.
@@ -280,6 +284,42 @@ impl Engine {
                     reason: &why,
                 },
             );
+        }
+    }
+
+    /// A `secrets` operation: the serving version and config, rolled onto the new secret
+    /// versions the way a config change goes (one replica at a time, each healthy before the
+    /// next), then the `verify` checks and the monitoring period. A failure brings back the
+    /// replicas of the versions before.
+    async fn run_secrets(
+        &self,
+        svc: &Arc<Service>,
+        id: DeploymentId,
+        ctx: &HookContext,
+        target: &Release,
+        previous: Option<&Release>,
+    ) -> Ended {
+        let mut outcome = self.execute(svc, id, target, previous, false, false).await;
+        if outcome.is_ok() {
+            let addrs = self.release_addrs(svc, target);
+            if let Err(e) = self.checks_gate(id, target, "verify", addrs).await {
+                outcome = Err(Failure::rolled_back(format!("with the new secrets, {e}")));
+            }
+        }
+        if outcome.is_ok() {
+            if let Some(period) = self.monitoring_period(id, target) {
+                outcome = self.monitor(svc, id, target, previous, period).await;
+            }
+        }
+        match outcome {
+            Ok(()) => Ended::Served,
+            Err(failure) => {
+                let failure = self
+                    .return_after_failure(svc, id, ctx, target, previous, failure, false)
+                    .await;
+                self.notify(ctx, target, HookPhase::OnFailure).await;
+                Ended::NotServed(failure)
+            }
         }
     }
 

@@ -10,12 +10,14 @@
 
 use anyhow::Result;
 use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId, ReplicaId};
+use runway_wire::record::SecretRow;
 use runway_wire::record::{
     ApprovalRow, BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag,
     Status,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub trait Records: Send + Sync {
     // Deployments and their journals.
@@ -208,6 +210,18 @@ pub trait Records: Send + Sync {
         service: &str,
         limit: u32,
     ) -> Result<Vec<(CheckRunId, String, bool, serde_json::Value)>>;
+
+    /// Seals `value` as the next version of `service`'s secret `name`: that version.
+    fn set_secret(&self, service: &str, name: &str, value: &str, by: &str) -> Result<u64>;
+    /// `false` when `service` had no secret `name`. Old versions stay, for rollbacks.
+    fn unset_secret(&self, service: &str, name: &str, by: &str) -> Result<bool>;
+    /// `service`'s secrets now: names and versions, never values.
+    fn secrets(&self, service: &str) -> Result<Vec<SecretRow>>;
+    /// One version's value; `None` when there is no such version (or it records an unset).
+    fn secret_value(&self, service: &str, name: &str, version: u64) -> Result<Option<String>>;
+    /// The secret versions deployment `id` runs with.
+    fn set_secret_versions(&self, id: DeploymentId, versions: &BTreeMap<String, u64>)
+        -> Result<()>;
 }
 
 impl dyn Records {

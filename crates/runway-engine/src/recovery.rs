@@ -49,7 +49,7 @@ impl Engine {
             let release = match self.serving(name)? {
                 Some(r) => r,
                 None => match running.iter().find(|d| &d.service == name) {
-                    Some(d) => Release::from_deployment(d)?,
+                    Some(d) => Release::from_deployment(d, &self.secrets_of)?,
                     None => continue,
                 },
             };
@@ -87,7 +87,7 @@ impl Engine {
                 let Some(d) = self.store.deployment(row.release_id)? else {
                     continue;
                 };
-                let release = Release::from_deployment(&d)?;
+                let release = Release::from_deployment(&d, &self.secrets_of)?;
                 let replica_name = format!("{name}-{}", row.id);
                 tracing::info!(
                     replica = %replica_name,
@@ -173,12 +173,12 @@ impl Engine {
 
         for d in running {
             let svc = self.service(&d.service)?;
-            let target = Release::from_deployment(&d)?;
+            let target = Release::from_deployment(&d, &self.secrets_of)?;
             let previous = match d.previous_release_id {
                 Some(p) => self
                     .store
                     .deployment(p)?
-                    .map(|d| Release::from_deployment(&d))
+                    .map(|d| Release::from_deployment(&d, &self.secrets_of))
                     .transpose()?,
                 None => None,
             };

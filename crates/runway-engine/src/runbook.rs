@@ -64,7 +64,8 @@ impl Engine {
                 .deployment(*id)
                 .map_err(|e| format!("{e:#}"))?
                 .ok_or_else(|| format!("deployment #{id} that migrated is missing"))?;
-            let release = Release::from_deployment(&d).map_err(|e| e.to_string())?;
+            let release =
+                Release::from_deployment(&d, &self.secrets_of).map_err(|e| e.to_string())?;
             let Some(hook) = release.spec.hooks.migrate.clone() else {
                 continue;
             };
@@ -319,7 +320,7 @@ impl Engine {
             .deployment(id)
             .ok()
             .flatten()
-            .and_then(|d| Release::from_deployment(&d).ok())
+            .and_then(|d| Release::from_deployment(&d, &self.secrets_of).ok())
             .map(|r| r.fingerprint())
             .unwrap_or_default()
     }

@@ -83,12 +83,8 @@ impl Engine {
             Ok(svc) => self.release_addrs(&svc, release),
             Err(_) => Vec::new(),
         };
-        let context = crate::checks::context(
-            &release.spec,
-            &release.base_dir,
-            Some(&self.state_dir),
-            replicas,
-        );
+        let context =
+            crate::checks::context(&release.spec, &release.base_dir, &release.secrets, replicas);
         let started_at = runway_wire::record::now();
         let results = self.checks.run(checks, &context).await;
         let passed = runway_checks::blocking_failures(&results).is_empty();

@@ -16,7 +16,6 @@
 mod render;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,12 +64,15 @@ pub struct Webhooks {
 struct Inner {
     records: Arc<dyn Records>,
     client: HttpClient,
-    /// Where `secret:NAME` URLs are read.
-    secrets_dir: Option<PathBuf>,
+    /// Where `secret:NAME` URLs are read: each service's current secrets.
+    secrets: Option<runway_engine::secrets::SecretsOf>,
 }
 
 impl Webhooks {
-    pub fn new(records: Arc<dyn Records>, secrets_dir: Option<PathBuf>) -> Webhooks {
+    pub fn new(
+        records: Arc<dyn Records>,
+        secrets: Option<runway_engine::secrets::SecretsOf>,
+    ) -> Webhooks {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config())
             .https_or_http()
@@ -80,7 +82,7 @@ impl Webhooks {
             inner: Arc::new(Inner {
                 records,
                 client: Client::builder(TokioExecutor::new()).build(https),
-                secrets_dir,
+                secrets,
             }),
             queues: Arc::new(Mutex::new(HashMap::new())),
             workers: std::sync::atomic::AtomicU64::new(0),
@@ -210,7 +212,7 @@ impl Inner {
     /// Every attempt at one target, then the record of how it ended.
     async fn deliver(&self, target: &NotifySpec, mut notice: Notice) -> Delivery {
         notice.audit_head = self.records.audit_head().ok().flatten();
-        let url = match self.url_of(target) {
+        let url = match self.url_of(&notice.service, target) {
             Ok(url) => url,
             Err(e) => return self.record(target, &notice, 0, None, Some(e)),
         };
@@ -274,12 +276,16 @@ impl Inner {
         }
     }
 
-    fn url_of(&self, target: &NotifySpec) -> Result<hyper::Uri, String> {
+    fn url_of(&self, service: &str, target: &NotifySpec) -> Result<hyper::Uri, String> {
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let url =
-            runway_checks::run::resolve_reference(&target.url, &env, self.secrets_dir.as_deref())
-                .map_err(|e| format!("cannot resolve the url: {e}"))?
-                .unwrap_or_else(|| target.url.clone());
+        let secrets = self
+            .secrets
+            .as_ref()
+            .map(|of| of.current(service))
+            .unwrap_or_default();
+        let url = runway_checks::run::resolve_reference(&target.url, &env, secrets.source())
+            .map_err(|e| format!("cannot resolve the url: {e}"))?
+            .unwrap_or_else(|| target.url.clone());
         let uri: hyper::Uri = url
             .trim()
             .parse()

@@ -130,7 +130,7 @@ impl Platform for DockerPlatform {
             image: spec.image_id.clone().unwrap_or_else(|| fill(&spec.image)),
             command: spec.command.iter().map(|a| fill(a)).collect(),
             env,
-            secrets_dir: self.state_dir.join("secrets"),
+            secrets: release.secrets.clone(),
             labels,
             spec,
             health_path: release.spec.health.path.clone(),
@@ -530,7 +530,8 @@ struct ContainerWorkload {
     command: Vec<String>,
     /// `env:` and `secret:` references resolved only when a container is created.
     env: BTreeMap<String, String>,
-    secrets_dir: std::path::PathBuf,
+    /// Where `secret:NAME` references are read: the release's secret versions.
+    secrets: secrets::Secrets,
     labels: HashMap<String, String>,
     spec: DockerSpec,
     health_path: String,
@@ -564,7 +565,7 @@ impl ContainerWorkload {
             let _ = docker.remove_container(&self.name, Some(remove)).await;
         }
 
-        let env = secrets::resolve_env(&self.env, Some(&self.secrets_dir))?;
+        let env = secrets::resolve_env(&self.env, &self.secrets)?;
         let exposed = format!("{}/tcp", self.spec.port);
         let bindings = HashMap::from([(
             exposed.clone(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
 use kube::{Api, Client};
 use runway_engine::platform::Progress;
@@ -37,6 +37,7 @@ const SILENCE_MARGIN: Duration = Duration::from_secs(30);
 /// A service's Deployment on its cluster: the API handles and names a rollout needs.
 pub struct Target {
     deployments: Api<Deployment>,
+    secrets: Api<Secret>,
     replica_sets: Api<ReplicaSet>,
     pods: Api<Pod>,
     name: String,
@@ -53,6 +54,7 @@ impl Target {
     pub fn new(client: Client, k8s: &KubernetesSpec) -> Target {
         Target {
             deployments: Api::namespaced(client.clone(), &k8s.namespace),
+            secrets: Api::namespaced(client.clone(), &k8s.namespace),
             replica_sets: Api::namespaced(client.clone(), &k8s.namespace),
             pods: Api::namespaced(client, &k8s.namespace),
             name: k8s.deployment.clone(),
@@ -72,6 +74,24 @@ impl Target {
         }
     }
 
+    /// Creates the Secret object that holds `release`'s secret values (see
+    /// [`template::secret`]) unless it is there: it is immutable and named by the release, so
+    /// one that exists holds these very versions.
+    async fn ensure_secret(&self, release: &Release) -> Result<(), Error> {
+        let Some(secret) = template::secret(release).map_err(Error::Template)? else {
+            return Ok(());
+        };
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        match self.secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(e) => Err(Error::api(
+                format!("creating Secret {}/{name}", self.namespace),
+                e,
+            )),
+        }
+    }
+
     /// `namespace/name`, for messages.
     pub fn path(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -81,6 +101,7 @@ impl Target {
     /// the server stored it. A Deployment that already runs exactly the release is returned
     /// unchanged (a resumed deployment does not start a second rollout).
     pub async fn apply(&self, release: &Release) -> Result<Deployment, Error> {
+        self.ensure_secret(release).await?;
         for _ in 0..CONFLICT_RETRIES {
             let current = self
                 .deployments

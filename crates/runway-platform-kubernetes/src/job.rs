@@ -313,6 +313,8 @@ mod tests {
             )
             .unwrap(),
             base_dir: "/srv".into(),
+            secret_versions: Default::default(),
+            secrets: Default::default(),
         };
         let argv = vec!["alembic".to_string(), "upgrade".into(), "head".into()];
         let env = BTreeMap::from([("RUNWAY_VERSION".to_string(), "v2".to_string())]);
@@ -363,6 +365,8 @@ mod tests {
             )
             .unwrap(),
             base_dir: "/srv".into(),
+            secret_versions: Default::default(),
+            secrets: Default::default(),
         };
         let argv = vec!["pg_restore".to_string()];
         let task = |env: &BTreeMap<String, String>| -> Result<Job, String> {
@@ -420,6 +424,8 @@ mod tests {
             )
             .unwrap(),
             base_dir: "/srv".into(),
+            secret_versions: Default::default(),
+            secrets: Default::default(),
         }
         };
         let env = |id: &str| {

@@ -10,8 +10,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Container, ContainerPort, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec, Secret,
+    SecretKeySelector,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::ByteString;
 use runway_engine::Release;
 use runway_spec::KubernetesSpec;
 
@@ -123,13 +127,76 @@ pub fn desired(current: Option<&Deployment>, release: &Release) -> Result<Deploy
         .into_iter()
         .filter(|v| !env.contains_key(&v.name) && !previously_managed.contains(&v.name))
         .collect();
-    vars.extend(env.iter().map(|(name, value)| EnvVar {
-        name: name.clone(),
-        value: Some(value.clone()),
-        value_from: None,
+    let secret = secret_name(release);
+    vars.extend(env.iter().map(|(name, value)| {
+        match (value.strip_prefix("secret:"), &secret) {
+            // A secret reaches the pod from the release's Secret object, never in the
+            // Deployment itself (which `kubectl get -o yaml` shows to anyone who may read it).
+            (Some(key), Some(secret)) => EnvVar {
+                name: name.clone(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.clone(),
+                        key: key.to_string(),
+                        optional: None,
+                    }),
+                    ..Default::default()
+                }),
+            },
+            _ => EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
+                value_from: None,
+            },
+        }
     }));
     container.env = (!vars.is_empty()).then_some(vars);
     Ok(deployment)
+}
+
+/// The name of the Secret object that holds the values of `release`'s `secret:NAME` env
+/// references; `None` when it has none. One per pod template (the release id a template is
+/// marked with): a release brought back by a rollback finds the Secret of its own versions.
+pub fn secret_name(release: &Release) -> Option<String> {
+    let k8s = release.spec.kubernetes.as_ref()?;
+    let refers = release
+        .spec
+        .run
+        .env
+        .values()
+        .any(|v| v.starts_with("secret:"));
+    refers.then(|| format!("{}-runway-secrets-{}", k8s.deployment, release.id))
+}
+
+/// The Secret object of `release` (see [`secret_name`]), its values read from the release's
+/// secret versions: immutable, labelled with the service. `None` when it refers to none.
+pub fn secret(release: &Release) -> Result<Option<Secret>, String> {
+    let Some(name) = secret_name(release) else {
+        return Ok(None);
+    };
+    let k8s = section(release)?;
+    let mut data = BTreeMap::new();
+    for value in release.spec.run.env.values() {
+        if let Some(key) = value.strip_prefix("secret:") {
+            let secret = release.secrets.read(key)?;
+            data.insert(key.to_string(), ByteString(secret.into_bytes()));
+        }
+    }
+    Ok(Some(Secret {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(k8s.namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                SERVICE.to_string(),
+                release.spec.service.name.clone(),
+            )])),
+            ..Default::default()
+        },
+        immutable: Some(true),
+        data: Some(data),
+        ..Default::default()
+    }))
 }
 
 /// The Deployment of blue-green slot `slot` (`{deployment}-{slot}`) before a release is
@@ -244,6 +311,8 @@ mod tests {
             version: version.into(),
             spec: runway_spec::parse_str(&toml, "runway.toml").unwrap(),
             base_dir: "/srv/api".into(),
+            secret_versions: Default::default(),
+            secrets: Default::default(),
         }
     }
 

@@ -85,6 +85,8 @@ fn release(id: i64, version: &str) -> Release {
         version: version.into(),
         spec: runway_spec::parse_str(toml, "runway.toml").unwrap(),
         base_dir: "/srv/api".into(),
+        secret_versions: Default::default(),
+        secrets: Default::default(),
     }
 }
 
@@ -384,6 +386,8 @@ fn with_backups(id: i64) -> Release {
         version: "v1".into(),
         spec: runway_spec::parse_str(toml, "runway.toml").unwrap(),
         base_dir: "/srv/api".into(),
+        secret_versions: Default::default(),
+        secrets: Default::default(),
     }
 }
 
@@ -552,5 +556,75 @@ async fn a_backup_is_measured_by_du_in_a_job_and_a_failed_measure_says_why() {
             && err.contains("exited with status 1")
             && err.contains("No such file"),
         "{err}"
+    );
+}
+
+/// A release whose env refers to a secret: its value goes into an immutable Secret object of
+/// the release, created before the Deployment is written, and the Deployment refers to it
+/// (`secretKeyRef`) without ever holding the value.
+#[tokio::test]
+async fn a_secret_reaches_the_pods_through_a_secret_object_of_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("DATABASE_URL"),
+        "postgres://app:hunter2-xyz@db/app\n",
+    )
+    .unwrap();
+    let mut with_secret = release(7, "v2");
+    with_secret
+        .spec
+        .run
+        .env
+        .insert("DATABASE_URL".into(), "secret:DATABASE_URL".into());
+    with_secret.secrets = runway_engine::secrets::Secrets::dir(dir.path().into());
+    let current = deployment("41", 3, "reg/api:v1", json!({"observedGeneration": 3}));
+    let stored = deployment("42", 4, "reg/api:v2", json!({"observedGeneration": 3}));
+    let secrets = "/api/v1/namespaces/production/secrets?";
+    let (client, sent, server) = scripted(vec![
+        step(
+            "POST",
+            secrets,
+            201,
+            json!({"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "api-runway-secrets-7", "namespace": "production"}}),
+        ),
+        step("GET", DEPLOYMENT, 200, current.clone()),
+        step("PUT", &format!("{DEPLOYMENT}?"), 200, stored.clone()),
+        // A second apply (a resumed deployment): the Secret is there already.
+        step(
+            "POST",
+            secrets,
+            409,
+            status(409, "AlreadyExists", "secrets exists"),
+        ),
+        step("GET", DEPLOYMENT, 200, current),
+        step("PUT", &format!("{DEPLOYMENT}?"), 200, stored),
+    ]);
+    let target = target(client);
+    target.apply(&with_secret).await.unwrap();
+    target.apply(&with_secret).await.unwrap();
+    server.await.unwrap();
+    let sent = sent.lock().unwrap();
+    let secret = &sent[0];
+    assert_eq!(secret["metadata"]["name"], "api-runway-secrets-7");
+    assert_eq!(secret["immutable"], true);
+    assert_eq!(secret["metadata"]["labels"]["runway.dev/service"], "api");
+    let encoded = serde_json::to_value(k8s_openapi::ByteString(
+        b"postgres://app:hunter2-xyz@db/app".to_vec(),
+    ))
+    .unwrap();
+    assert_eq!(secret["data"]["DATABASE_URL"], encoded);
+    let put = &sent[2];
+    let env = &put["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .contains(&json!({"name": "DATABASE_URL", "valueFrom":
+            {"secretKeyRef": {"name": "api-runway-secrets-7", "key": "DATABASE_URL"}}})),
+        "{env}"
+    );
+    assert!(
+        !put.to_string().contains("hunter2"),
+        "the Deployment holds no value"
     );
 }

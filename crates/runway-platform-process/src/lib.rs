@@ -68,7 +68,7 @@ impl Platform for ProcessPlatform {
                 argv: Vec::new(),
                 env,
                 dir,
-                secrets_dir: Some(self.state_dir.join("secrets")),
+                secrets: release.secrets.clone(),
             },
             log_path: logfile::log_path(&self.state_dir, service, replica),
             health_path: spec.health.path.clone(),

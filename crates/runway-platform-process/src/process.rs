@@ -24,8 +24,8 @@ pub struct Command {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub dir: std::path::PathBuf,
-    /// Where `secret:NAME` references are read from (`<state dir>/secrets`).
-    pub secrets_dir: Option<std::path::PathBuf>,
+    /// Where `secret:NAME` references are read: the release's secret versions.
+    pub secrets: secrets::Secrets,
 }
 
 /// A running process, started by this server (a child it can wait for) or adopted from a
@@ -38,7 +38,7 @@ pub enum Process {
 impl Process {
     pub fn spawn(cmd: &Command, log_path: &Path) -> Result<Process, String> {
         let program = cmd.argv.first().ok_or("the command is empty")?;
-        let env = secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())?;
+        let env = secrets::resolve_env(&cmd.env, &cmd.secrets)?;
         let log = logfile::open_for_append(log_path)
             .map_err(|e| format!("cannot open log file {}: {e}", log_path.display()))?;
         let log_err = log
@@ -200,8 +200,8 @@ pub fn last_words(log_path: &Path, cmd: &Command) -> String {
     match logfile::tail_lines(log_path, 3) {
         Ok(lines) if !lines.is_empty() => {
             // The values the process had: references resolved (their values are secrets).
-            let env = secrets::resolve_env(&cmd.env, cmd.secrets_dir.as_deref())
-                .unwrap_or_else(|_| cmd.env.clone());
+            let env =
+                secrets::resolve_env(&cmd.env, &cmd.secrets).unwrap_or_else(|_| cmd.env.clone());
             let redactor = secrets::redactor_for_resolved(&cmd.env, &env);
             format!("; last output: {}", redactor.redact(&lines.join(" | ")))
         }

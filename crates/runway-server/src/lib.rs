@@ -203,7 +203,10 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
         queries: Arc::new(runway_prometheus::PrometheusSources),
         notifier: Arc::new(runway_notify::Webhooks::new(
             store.clone(),
-            Some(state_dir.join("secrets")),
+            Some(runway_engine::secrets::SecretsOf::new(
+                store.clone(),
+                state_dir.join("secrets"),
+            )),
         )),
         checks: Arc::new(LocalChecks),
         clock: Arc::new(runway_engine::clock::SystemClock),

@@ -18,6 +18,7 @@ mod schema;
 
 mod audit;
 mod records;
+mod secrets;
 mod tokens;
 
 pub use audit::{AuditCheck, GENESIS};
@@ -35,6 +36,8 @@ use rusqlite::{Connection, Row};
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Seals and opens secrets: its key is a file beside the database.
+    vault: secrets::Vault,
 }
 
 impl Store {
@@ -46,8 +49,10 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::upgrade(&mut conn)
             .with_context(|| format!("opening state database {}", path.display()))?;
+        let key_file = path.with_file_name(secrets::KEY_FILE);
         Ok(Store {
             conn: Mutex::new(conn),
+            vault: secrets::Vault::new(key_file),
         })
     }
 
@@ -113,6 +118,10 @@ fn deployment_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         rolled_back_by: r.get("rolled_back_by")?,
         commit: r.get("commit_sha")?,
         commit_time: r.get("commit_time")?,
+        secret_versions: r
+            .get::<_, Option<String>>("secret_versions")?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default(),
     })
 }
 

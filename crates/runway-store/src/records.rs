@@ -777,6 +777,34 @@ impl Records for Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn set_secret(&self, service: &str, name: &str, value: &str, by: &str) -> Result<u64> {
+        self.secret_set(service, name, value, by)
+    }
+
+    fn unset_secret(&self, service: &str, name: &str, by: &str) -> Result<bool> {
+        self.secret_unset(service, name, by)
+    }
+
+    fn secrets(&self, service: &str) -> Result<Vec<runway_wire::record::SecretRow>> {
+        self.secret_list(service)
+    }
+
+    fn secret_value(&self, service: &str, name: &str, version: u64) -> Result<Option<String>> {
+        self.secret_open(service, name, version)
+    }
+
+    fn set_secret_versions(
+        &self,
+        id: DeploymentId,
+        versions: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET secret_versions = ?2 WHERE id = ?1",
+            params![id, serde_json::to_string(versions)?],
+        )?;
+        Ok(())
+    }
 }
 
 fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<runway_wire::incident::Incident> {

@@ -52,10 +52,16 @@ const MIGRATIONS: &[Migration] = &[
                cursor) as a column of its own",
         apply: version_6,
     },
+    Migration {
+        to: 7,
+        what: "secrets by name, sealed, every version kept; each deployment records the \
+               secret versions it ran with",
+        apply: version_7,
+    },
 ];
 
 /// The schema version this runway writes.
-pub const LATEST: u32 = 6;
+pub const LATEST: u32 = 7;
 
 /// Brings the database to [`LATEST`]. Returns the version it found.
 pub(super) fn upgrade(conn: &mut Connection) -> Result<u32> {
@@ -260,6 +266,22 @@ fn version_6(tx: &Transaction<'_>) -> Result<()> {
              SELECT rowid, deployment_id, seq, at, event, detail FROM journal ORDER BY rowid;
          DROP TABLE journal;
          ALTER TABLE journal_v6 RENAME TO journal;",
+    )?;
+    Ok(())
+}
+
+fn version_7(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE secrets (
+             service TEXT NOT NULL,
+             name    TEXT NOT NULL,
+             version INTEGER NOT NULL,
+             sealed  BLOB,
+             set_by  TEXT NOT NULL,
+             set_at  TEXT NOT NULL,
+             PRIMARY KEY (service, name, version)
+         );
+         ALTER TABLE deployments ADD COLUMN secret_versions TEXT;",
     )?;
     Ok(())
 }

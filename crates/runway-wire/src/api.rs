@@ -77,6 +77,9 @@ pub struct DeploymentView {
     pub commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_time: Option<String>,
+    /// The version of each secret it ran with: names and numbers, never values.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secret_versions: std::collections::BTreeMap<String, u64>,
 }
 
 impl From<&Deployment> for DeploymentView {
@@ -99,6 +102,7 @@ impl From<&Deployment> for DeploymentView {
             rolled_back_by: d.rolled_back_by,
             commit: d.commit.clone(),
             commit_time: d.commit_time.clone(),
+            secret_versions: d.secret_versions.clone(),
         }
     }
 }
@@ -756,4 +760,44 @@ pub struct LogsQuery {
     /// JSON of a previous response's cursor: follow mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+}
+
+/// `runway secrets set NAME`: the value, sent in the body (never in the URL, which logs and
+/// the audit trail keep).
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SetSecret {
+    pub value: String,
+}
+
+impl std::fmt::Debug for SetSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetSecret { value: <hidden> }")
+    }
+}
+
+/// A secret set: its new version and, when the serving release uses it, the deployment that
+/// rolls its replicas with the new value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SecretSet {
+    pub service: String,
+    pub name: String,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<DeploymentView>,
+}
+
+/// One secret of a service, as `runway secrets list` shows it: never its value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SecretView {
+    pub name: String,
+    /// Its current version.
+    pub version: u64,
+    pub set_by: String,
+    pub set_at: String,
+    /// The version the serving release runs with; `None` when it does not use the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_version: Option<u64>,
 }

@@ -3,6 +3,8 @@
 //! (in SQLite), the engine writes them, and the API answers with them.
 
 use runway_spec::Spec;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::id::{BackupId, DeploymentId, HookRunId, ReplicaId};
@@ -63,6 +65,9 @@ pub enum Kind {
     Scale,
     /// `runway restore BACKUP`: the database put back, and the release that matches it.
     Restore,
+    /// `runway secrets set` of a secret the serving release uses: its replicas rolled with
+    /// the new value.
+    Secrets,
 }
 
 impl Kind {
@@ -72,6 +77,7 @@ impl Kind {
             Kind::Rollback => "rollback",
             Kind::Scale => "scale",
             Kind::Restore => "restore",
+            Kind::Secrets => "secrets",
         }
     }
     /// The kind a stored row names; `None` for a word this runway does not know.
@@ -81,6 +87,7 @@ impl Kind {
             "rollback" => Some(Kind::Rollback),
             "scale" => Some(Kind::Scale),
             "restore" => Some(Kind::Restore),
+            "secrets" => Some(Kind::Secrets),
             _ => None,
         }
     }
@@ -123,6 +130,9 @@ pub struct Deployment {
     pub commit: Option<String>,
     /// When that change was committed (RFC 3339; `--commit` read from git, or `--commit-time`).
     pub commit_time: Option<String>,
+    /// The version of each of its service's secrets it ran with (names and numbers, never
+    /// values): a rollback to it brings these back.
+    pub secret_versions: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +234,17 @@ pub struct Lock {
     pub by: String,
     pub reason: String,
     pub since: String,
+}
+
+/// One secret of a service as `runway secrets list` shows it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SecretRow {
+    pub name: String,
+    /// 1 for the first value set, one more for each value after it.
+    pub version: u64,
+    pub set_by: String,
+    pub set_at: String,
 }
 
 /// The input of a new deployment record.

@@ -43,6 +43,7 @@ mod tls;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 #[cfg(feature = "run")]
 use std::time::Instant;
@@ -114,8 +115,8 @@ impl CheckResult {
 pub struct Context {
     /// Resolves `env:NAME` and backs `env` checks: the service's env over the process env.
     pub env: BTreeMap<String, String>,
-    /// `secret:NAME` reads the file `secrets_dir/NAME` (one trailing newline dropped).
-    pub secrets_dir: Option<PathBuf>,
+    /// Where `secret:NAME` is read: the release's secret versions, or a directory of files.
+    pub secrets: Option<Arc<dyn SecretSource>>,
     /// Addresses (`host:port`) that `{replica}` expands to.
     pub replica_addrs: Vec<String>,
     /// Base of relative paths (disk, file, tls file, command program and cwd).
@@ -127,7 +128,7 @@ impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("env", &self.env.keys().collect::<Vec<_>>())
-            .field("secrets_dir", &self.secrets_dir)
+            .field("secrets", &self.secrets.is_some())
             .field("replica_addrs", &self.replica_addrs)
             .field("workdir", &self.workdir)
             .finish()
@@ -156,7 +157,7 @@ impl Context {
     /// Resolves `env:NAME` / `secret:NAME` (registering the value with `redactor`);
     /// other values are returned as they are.
     fn resolve(&self, value: &str, redactor: &mut Redactor) -> Result<String, String> {
-        match resolve_reference(value, &self.env, self.secrets_dir.as_deref())? {
+        match resolve_reference(value, &self.env, self.secrets.as_deref())? {
             Some(resolved) => {
                 redactor.add(&resolved);
                 Ok(resolved)
@@ -170,13 +171,54 @@ impl Context {
     }
 }
 
-/// The value of an `env:NAME` (from `env`) or `secret:NAME` (the file `secrets_dir/NAME`, one
-/// trailing newline dropped) reference; `None` when `value` is not a reference. Shared by the
-/// checks and by `[run] env`, so that a secret is referenced the same way everywhere.
+/// Where `secret:NAME` references are read. The server's is the store, pinned to the
+/// versions a release runs with; [`SecretsDir`] reads files.
+pub trait SecretSource: Send + Sync {
+    /// The value of secret `name`; the error says why it cannot be had, never a value.
+    fn read(&self, name: &str) -> Result<String, String>;
+}
+
+/// Secrets as files, one per name (`DIR/NAME`, one trailing newline dropped).
+pub struct SecretsDir(pub PathBuf);
+
+impl SecretSource for SecretsDir {
+    fn read(&self, name: &str) -> Result<String, String> {
+        let dir = &self.0;
+        let mut v = std::fs::read_to_string(dir.join(name)).map_err(|e| {
+            format!(
+                "secret:{name} cannot be read from {}: {}",
+                dir.display(),
+                net::io_reason(&e)
+            )
+        })?;
+        if v.ends_with('\n') {
+            v.pop();
+            if v.ends_with('\r') {
+                v.pop();
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// Whether `name` can name a secret: 1 to 128 letters, digits, `_`, `-` or `.`, not starting
+/// with a dot (a name is also a file name and an environment variable's).
+pub fn valid_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The value of an `env:NAME` (from `env`) or `secret:NAME` (from `secrets`) reference;
+/// `None` when `value` is not a reference. Shared by the checks, hooks, notifications and
+/// `[run] env`, so that a secret is referenced the same way everywhere.
 pub fn resolve_reference(
     value: &str,
     env: &BTreeMap<String, String>,
-    secrets_dir: Option<&Path>,
+    secrets: Option<&dyn SecretSource>,
 ) -> Result<Option<String>, String> {
     if let Some(name) = value.strip_prefix("env:") {
         return match env.get(name) {
@@ -188,25 +230,12 @@ pub fn resolve_reference(
     let Some(name) = value.strip_prefix("secret:") else {
         return Ok(None);
     };
-    let dir = secrets_dir.ok_or_else(|| {
-        format!("secret:{name} cannot be read: no secrets directory is configured")
-    })?;
-    if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+    if !valid_secret_name(name) {
         return Err(format!("secret:{name} is not a valid secret name"));
     }
-    let mut v = std::fs::read_to_string(dir.join(name)).map_err(|e| {
-        format!(
-            "secret:{name} cannot be read from {}: {}",
-            dir.display(),
-            net::io_reason(&e)
-        )
-    })?;
-    if v.ends_with('\n') {
-        v.pop();
-        if v.ends_with('\r') {
-            v.pop();
-        }
-    }
+    let secrets = secrets
+        .ok_or_else(|| format!("secret:{name} cannot be read: no secrets are configured"))?;
+    let v = secrets.read(name)?;
     if v.is_empty() {
         return Err(format!("secret:{name} is empty"));
     }
@@ -524,7 +553,7 @@ mod tests {
                 ("TOKEN".into(), "tok-123".into()),
                 ("E".into(), String::new()),
             ]),
-            secrets_dir: Some(dir.path().into()),
+            secrets: Some(Arc::new(SecretsDir(dir.path().into()))),
             ..Context::default()
         };
         let mut r = Redactor::new();
