@@ -543,6 +543,16 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensCommand,
     },
+    /// A service's secrets: set (the value from stdin or a prompt, never from the command
+    /// line, which other users can read), list (never values), unset. Values are sealed at
+    /// rest and opened only by the server; `secret:NAME` in runway.toml refers to one.
+    #[command(
+        after_help = "Examples:\n  runway secrets set DATABASE_URL < database-url.txt\n  runway secrets set JWT_SECRET          (prompts; nothing is echoed)\n  runway secrets list\n  runway secrets unset OLD_API_KEY\n\nSetting a secret that the serving release uses rolls its replicas with the new value\n(a deployment of kind `secrets`, followed like a deploy); a rollback brings back the\nsecret versions its release ran with."
+    )]
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsCommand,
+    },
     /// Which identity and role the CLI's token is.
     Whoami {
         /// Print JSON (docs/json.md).
@@ -791,6 +801,35 @@ pub enum AuditCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Set secret NAME to the value read from stdin (or typed at a prompt): its next version.
+    Set {
+        /// The secret's name: letters, digits, `_`, `-` and `.`.
+        name: String,
+        #[command(flatten)]
+        detach: DetachArg,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// List the service's secrets: name, version, who set it and when, and the version the
+    /// serving release runs with. Never a value.
+    List {
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Unset secret NAME for the deployments to come (releases that ran with it keep their
+    /// versions, for rollbacks).
+    Unset {
+        name: String,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TokensCommand {
     /// Create a token NAME with ROLE; its secret is printed once and kept only hashed.
     Create {
@@ -942,6 +981,11 @@ impl Command {
                 action: NotifyCommand::Log { target, .. },
             } => service(target),
             Approvals { target, .. } | Lock { target, .. } | Unlock { target } => service(target),
+            Secrets { action } => match action {
+                SecretsCommand::Set { target, .. }
+                | SecretsCommand::List { target, .. }
+                | SecretsCommand::Unset { target, .. } => service(target),
+            },
             Windows { .. } => (None, None),
             Whoami { server, .. }
             | Tokens {

@@ -218,7 +218,7 @@ fn print_message(answer: Result<Message, ClientError>) -> Result<ExitCode> {
 
 /// A refusal of the server as the CLI says it (`refused: ...`), keeping the error's code for
 /// the exit status; other errors as they are.
-fn refused(e: ClientError) -> anyhow::Error {
+pub(crate) fn refused(e: ClientError) -> anyhow::Error {
     match e {
         api @ ClientError::Api { .. } => anyhow::Error::new(api).context("refused"),
         other => other.into(),

@@ -10,6 +10,7 @@ mod local;
 mod notify;
 mod output;
 mod policy;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -206,6 +207,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             ..
         } => policy::windows(&cli, deploy_type.as_deref(), *days, at.as_deref(), *json),
         Command::Whoami { json, .. } => access::whoami(&cli, *json).await,
+        Command::Secrets { action } => secrets::run(&cli, action).await,
         Command::Rollback {
             version,
             to_revision,

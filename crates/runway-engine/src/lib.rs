@@ -705,7 +705,11 @@ impl Engine {
                 .filter(|d| {
                     d.status == Status::Succeeded && d.rolled_back_by.is_none() && d.id < serving.id
                 })
-                .find(|d| d.version != serving.version)
+                // Another version, or the same one with other secret versions: a rollback
+                // after `runway secrets set` brings the old values back.
+                .find(|d| {
+                    d.version != serving.version || d.secret_versions != serving.secret_versions
+                })
                 .ok_or_else(|| {
                     EngineError::NotFound(format!(
                         "`{service}` has no earlier release to roll back to from {}",

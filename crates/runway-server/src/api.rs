@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Extension;
 use axum::{Json, Router};
 
@@ -145,6 +145,11 @@ pub fn router(options: ApiOptions) -> Router {
         .route("/v1/approvals", get(approvals))
         .route("/v1/deployments/{id}/approve", post(approve))
         .route("/v1/deployments/{id}/reject", post(reject))
+        .route("/v1/services/{service}/secrets", get(list_secrets))
+        .route(
+            "/v1/services/{service}/secrets/{name}",
+            put(set_secret).delete(unset_secret),
+        )
         .route("/v1/services/{service}/lock", post(lock))
         .route("/v1/services/{service}/unlock", post(unlock))
         .route("/v1/whoami", get(whoami))
@@ -204,6 +209,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/approvals"),
     ("POST", "/v1/deployments/{id}/approve"),
     ("POST", "/v1/deployments/{id}/reject"),
+    ("GET", "/v1/services/{service}/secrets"),
+    ("PUT", "/v1/services/{service}/secrets/{name}"),
+    ("DELETE", "/v1/services/{service}/secrets/{name}"),
     ("POST", "/v1/services/{service}/lock"),
     ("POST", "/v1/services/{service}/unlock"),
     ("GET", "/v1/audit"),
@@ -943,6 +951,39 @@ async fn reject(
     Ok(Json(api.engine.reject(id, &by, &req.reason)?.into()))
 }
 
+async fn list_secrets(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+) -> ApiResult<Vec<runway_wire::api::SecretView>> {
+    Ok(Json(api.engine.secrets(&service)?))
+}
+
+/// `runway secrets set`: an admin's (a secret opens databases). The value is in the body,
+/// which neither the audit trail nor any log keeps.
+async fn set_secret(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path((service, name)): Path<(String, String)>,
+    Json(req): Json<runway_wire::api::SetSecret>,
+) -> ApiResult<runway_wire::api::SecretSet> {
+    Ok(Json(
+        api.engine
+            .set_secret(&service, &name, &req.value, &by.name)
+            .await?,
+    ))
+}
+
+async fn unset_secret(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path((service, name)): Path<(String, String)>,
+) -> ApiResult<Message> {
+    api.engine.unset_secret(&service, &name, &by.name)?;
+    Ok(Json(Message {
+        message: format!("secret {name} of `{service}` unset"),
+    }))
+}
+
 async fn lock(
     State(api): State<Api>,
     Extension(by): Extension<Identity>,
@@ -1363,7 +1404,12 @@ mod tests {
             let path = chunk.split('"').nth(1).unwrap();
             // Up to the next route (or the layers after the last one).
             let handlers = chunk.split(".route_layer(").next().unwrap_or("");
-            for (method, call) in [("GET", "get("), ("POST", "post("), ("DELETE", "delete(")] {
+            for (method, call) in [
+                ("GET", "get("),
+                ("POST", "post("),
+                ("PUT", "put("),
+                ("DELETE", "delete("),
+            ] {
                 let called = handlers.contains(call) || handlers.contains(&format!(".{}", call));
                 if called {
                     routed.push((method.to_string(), path.to_string()));

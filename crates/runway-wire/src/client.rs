@@ -363,6 +363,35 @@ impl Client {
         .await
     }
 
+    /// A service's secrets: names and versions, never values.
+    pub async fn secrets(&self, service: &str) -> Result<Vec<crate::api::SecretView>> {
+        self.get(&self.of(service, "secrets")).await
+    }
+
+    /// Sets a secret: the value travels in the body only.
+    pub async fn set_secret(
+        &self,
+        service: &str,
+        name: &str,
+        value: String,
+    ) -> Result<crate::api::SecretSet> {
+        self.request(
+            Method::PUT,
+            &format!("{}/{}", self.of(service, "secrets"), segment(name)),
+            Some(&crate::api::SetSecret { value }),
+        )
+        .await
+    }
+
+    pub async fn unset_secret(&self, service: &str, name: &str) -> Result<Message> {
+        self.request(
+            Method::DELETE,
+            &format!("{}/{}", self.of(service, "secrets"), segment(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
     pub async fn restore(&self, service: &str, request: &RestoreRequest) -> Result<DeploymentView> {
         self.post(&self.of(service, "restore"), request).await
     }

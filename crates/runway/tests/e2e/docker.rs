@@ -1080,12 +1080,21 @@ async fn a_migration_runs_in_a_container_against_postgresql_and_its_undo_on_roll
             config(&service, h.listen, &image.repo).replace(
                 "[docker]\n",
                 &format!(
-                    "[docker]\nenv = {{ PGHOST = \"{gateway}\", PGPORT = \"{}\", PGUSER = \"runway\", PGPASSWORD = \"mig-pw\", PGDATABASE = \"postgres\" }}\n",
+                    "[docker]\nenv = {{ PGHOST = \"{gateway}\", PGPORT = \"{}\", PGUSER = \"runway\", PGPASSWORD = \"secret:PGPASSWORD\", PGDATABASE = \"postgres\" }}\n",
                     pg.port
                 ),
             )
         )
     };
+    // The password is a secret of the service (`runway secrets set`), read by its containers
+    // and by the hooks' one-off containers.
+    let out = h
+        .runway_with_input(
+            &["secrets", "set", "PGPASSWORD", "--service", &service],
+            "mig-pw",
+        )
+        .await;
+    assert!(out.status.success(), "secrets set: {}", text(&out));
     for (version, table) in [("v1", "atoms"), ("v2", "agents")] {
         let file = h.dir.path().join(format!("{version}.toml"));
         std::fs::write(&file, release(table)).unwrap();

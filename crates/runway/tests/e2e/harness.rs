@@ -301,6 +301,31 @@ deadline = "{deadline}"
             .unwrap()
     }
 
+    /// Runs the CLI with `input` on its stdin (not a terminal).
+    pub async fn runway_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(RUNWAY);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("RUNWAY_STATE_DIR", &self.state)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let input = input.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
     /// Deploys `version` with `app` and returns the CLI's output.
     pub async fn deploy(&self, version: &str, app: &App) -> Output {
         let file = self.write(&format!("runway-{}.toml", sanitize(version)), app);

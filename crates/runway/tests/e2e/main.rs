@@ -20,5 +20,6 @@ mod recovery;
 mod roles;
 mod rolling;
 mod runbook;
+mod secrets;
 mod security;
 mod surface;

@@ -251,7 +251,7 @@ async fn run_env_references_reach_the_replica_and_are_never_stored() {
     let out = h.deploy("v2", &broken).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("[run] env APP_SECRET: secret:missing cannot be read"),
+        text(&out).contains("[run] env APP_SECRET: secret:missing is not set for `web`"),
         "{}",
         text(&out)
     );
