@@ -324,6 +324,23 @@ fn describe_event(event: &Event) -> String {
         Event::ScaleDownPending { version, seconds } => {
             format!("{version} stays up for {seconds}s for an instant rollback")
         }
+        Event::FlagChanged { flag, change, by } if by.is_empty() => {
+            format!("flag {flag}: {change}")
+        }
+        Event::FlagChanged { flag, change, by } => format!("flag {flag}: {change} (by {by})"),
+        Event::FlagStep { flag, percent } => {
+            format!("flag {flag}: step to {percent}% of the targeting keys")
+        }
+        Event::FlagBaseline {
+            requests,
+            errors,
+            p99_seconds,
+        } => format!(
+            "baseline before the rollout: {requests} requests, {errors} errors{}",
+            p99_seconds
+                .map(|p| format!(", p99 {:.0} ms", p * 1000.0))
+                .unwrap_or_default()
+        ),
         Event::Succeeded { .. } => "succeeded".into(),
         Event::ServingWithAProblem { reason, .. } => format!("serving, with a problem: {reason}"),
         Event::InternalError { panic } => format!("INTERNAL ERROR: {panic}"),

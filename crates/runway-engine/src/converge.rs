@@ -123,7 +123,7 @@ impl Engine {
             .unwrap_or_default()
             .iter()
             .rev()
-            .filter(|d| d.id <= release.id)
+            .filter(|d| d.id <= release.id && d.kind != runway_wire::record::Kind::Flag)
             .filter_map(|d| Release::from_deployment(d, &self.secrets_of).ok())
             .find(|r| r.pod_fingerprint() == fingerprint)
             .map_or(release.id, |r| r.id);

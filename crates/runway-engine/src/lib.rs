@@ -17,6 +17,7 @@ pub mod cluster;
 mod converge;
 pub mod dora;
 pub mod feed;
+pub mod flags;
 pub mod hooks;
 pub mod incidents;
 pub mod logs;
@@ -408,6 +409,8 @@ impl Engine {
                 | Event::Succeeded { .. }
                 | Event::Failed { .. }
                 | Event::RollingBack { .. }
+                | Event::FlagChanged { .. }
+                | Event::FlagStep { .. }
         );
         if !worth_it {
             return;
@@ -668,7 +671,10 @@ impl Engine {
             other => other,
         };
         let history = self.store.history(Some(service), 10_000)?;
-        let usable = |d: &&Deployment| matches!(d.status, Status::Succeeded | Status::RolledBack);
+        // A release that served; a flag's change is not one.
+        let usable = |d: &&Deployment| {
+            matches!(d.status, Status::Succeeded | Status::RolledBack) && d.kind != Kind::Flag
+        };
         let target = match (version, revision) {
             (Some(_), Some(_)) => {
                 return Err(EngineError::BadRequest(
@@ -703,7 +709,10 @@ impl Engine {
             (None, None) => history
                 .iter()
                 .filter(|d| {
-                    d.status == Status::Succeeded && d.rolled_back_by.is_none() && d.id < serving.id
+                    d.status == Status::Succeeded
+                        && d.rolled_back_by.is_none()
+                        && d.id < serving.id
+                        && d.kind != Kind::Flag
                 })
                 // Another version, or the same one with other secret versions: a rollback
                 // after `runway secrets set` brings the old values back.
@@ -810,6 +819,7 @@ impl Engine {
             .history(Some(service), 10_000)?
             .into_iter()
             .filter(|d| matches!(d.status, Status::Succeeded | Status::RolledBack))
+            .filter(|d| d.kind != Kind::Flag)
             .find(|d| {
                 Release::from_deployment(d, &self.secrets_of)
                     .is_ok_and(|r| r.pod_fingerprint() == fingerprint)
@@ -1001,6 +1011,7 @@ impl Engine {
                     Kind::Scale => "scale",
                     Kind::Restore => "restore",
                     Kind::Secrets => "restart with new secrets",
+                    Kind::Flag => "flag change",
                 };
                 Ok((
                     service::Operation {

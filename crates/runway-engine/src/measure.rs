@@ -59,41 +59,7 @@ pub async fn interval(
     let mut metrics = Vec::new();
     for (name, source) in sources {
         let input = match source {
-            Measurement::Proxy(ProxyMetric::Latency) => MetricInput::ok(
-                name.clone(),
-                MetricWindow::samples(c.latencies.clone(), s.latencies.clone()),
-            ),
-            // Counts and samples rather than bare numbers: the judge accumulates them over
-            // the step and judges them with their uncertainty.
-            Measurement::Proxy(ProxyMetric::ErrorRate) => MetricInput::ok(
-                name.clone(),
-                MetricWindow::rate(
-                    Counts::new(c.errors, c.requests),
-                    Counts::new(s.errors, s.requests),
-                ),
-            ),
-            Measurement::Proxy(
-                metric @ (ProxyMetric::LatencyP50
-                | ProxyMetric::LatencyP95
-                | ProxyMetric::LatencyP99),
-            ) => {
-                let q = match metric {
-                    ProxyMetric::LatencyP50 => 0.5,
-                    ProxyMetric::LatencyP95 => 0.95,
-                    _ => 0.99,
-                };
-                MetricInput::ok(
-                    name.clone(),
-                    MetricWindow::quantile(q, c.latencies.clone(), s.latencies.clone()),
-                )
-            }
-            Measurement::Proxy(metric) => MetricInput::ok(
-                name.clone(),
-                MetricWindow::values(
-                    proxy_value(c, *metric, elapsed),
-                    proxy_value(s, *metric, elapsed),
-                ),
-            ),
+            Measurement::Proxy(metric) => proxy_input(name, *metric, c, s, elapsed),
             Measurement::Prometheus(query) => match queries {
                 None => MetricInput::error(name.clone(), "no [analysis] prometheus address"),
                 Some(queries) => {
@@ -121,6 +87,51 @@ pub async fn interval(
         at,
         canary_requests: c.requests,
         metrics,
+    }
+}
+
+/// One proxy metric of the judge's input: `c` against `s` (the new release against the stable
+/// one; for a flag rollout, the service now against its baseline).
+pub fn proxy_input(
+    name: &str,
+    metric: ProxyMetric,
+    c: &WindowSnapshot,
+    s: &WindowSnapshot,
+    elapsed: Duration,
+) -> MetricInput {
+    let name = name.to_string();
+    match metric {
+        ProxyMetric::Latency => MetricInput::ok(
+            name,
+            MetricWindow::samples(c.latencies.clone(), s.latencies.clone()),
+        ),
+        // Counts and samples rather than bare numbers: the judge accumulates them over the
+        // step and judges them with their uncertainty.
+        ProxyMetric::ErrorRate => MetricInput::ok(
+            name,
+            MetricWindow::rate(
+                Counts::new(c.errors, c.requests),
+                Counts::new(s.errors, s.requests),
+            ),
+        ),
+        ProxyMetric::LatencyP50 | ProxyMetric::LatencyP95 | ProxyMetric::LatencyP99 => {
+            let q = match metric {
+                ProxyMetric::LatencyP50 => 0.5,
+                ProxyMetric::LatencyP95 => 0.95,
+                _ => 0.99,
+            };
+            MetricInput::ok(
+                name,
+                MetricWindow::quantile(q, c.latencies.clone(), s.latencies.clone()),
+            )
+        }
+        metric => MetricInput::ok(
+            name,
+            MetricWindow::values(
+                proxy_value(c, metric, elapsed),
+                proxy_value(s, metric, elapsed),
+            ),
+        ),
     }
 }
 

@@ -102,6 +102,19 @@ pub fn notice_of(
             about(NoticeKind::Promoted)
         }
         Event::Switched { .. } => about(NoticeKind::Promoted),
+        Event::FlagChanged { change, by, .. } => {
+            let mut n = about(NoticeKind::FlagChanged);
+            n.reason = Some(change.clone());
+            if !by.is_empty() {
+                n.by = Some(by.clone());
+            }
+            n
+        }
+        Event::FlagStep { percent, .. } => {
+            let mut n = about(NoticeKind::Step);
+            n.weight = Some(percent.round() as u32);
+            n
+        }
         Event::Succeeded { seconds } => {
             let mut n = about(NoticeKind::Succeeded);
             n.seconds = Some(*seconds);

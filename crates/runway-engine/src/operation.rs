@@ -82,6 +82,10 @@ impl Engine {
                 self.run_secrets(&svc, id, &ctx, &target, previous.as_ref())
                     .await
             }
+            // A flag's changes and rollouts run in flags.rs, never as a release's operation.
+            Kind::Flag => Ended::NotServed(Failure::failed(
+                "a flag change is not an operation on a release".into(),
+            )),
         };
         // A page this operation put up comes down once something healthy serves, unless the
         // operation froze the service or could not go back: then a human decides.

@@ -10,11 +10,11 @@
 
 use anyhow::Result;
 use runway_wire::id::{BackupId, BaselineId, CheckRunId, DeploymentId, HookRunId, ReplicaId};
-use runway_wire::record::SecretRow;
 use runway_wire::record::{
     ApprovalRow, BackupRow, Deployment, JournalEntry, NewDeployment, ReplicaRow, ServiceFlag,
     Status,
 };
+use runway_wire::record::{FlagRow, SecretRow};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -219,6 +219,16 @@ pub trait Records: Send + Sync {
     fn secrets(&self, service: &str) -> Result<Vec<SecretRow>>;
     /// One version's value; `None` when there is no such version (or it records an unset).
     fn secret_value(&self, service: &str, name: &str, version: u64) -> Result<Option<String>>;
+    /// `service`'s feature flags by name.
+    fn flags(&self, service: &str) -> Result<Vec<FlagRow>>;
+    /// Stores flag `name`'s definition as its next revision (the first is 1): that revision.
+    fn put_flag(
+        &self,
+        service: &str,
+        name: &str,
+        definition: &serde_json::Value,
+        by: &str,
+    ) -> Result<u64>;
     /// The secret versions deployment `id` runs with.
     fn set_secret_versions(&self, id: DeploymentId, versions: &BTreeMap<String, u64>)
         -> Result<()>;

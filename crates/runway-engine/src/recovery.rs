@@ -40,7 +40,12 @@ impl Engine {
         if interrupted > 0 {
             tracing::warn!(interrupted, "hooks were running when the server stopped");
         }
-        let running = self.store.running_deployments()?;
+        // A flag rollout runs no release: it resumes once the services are back.
+        let (flag_rollouts, running): (Vec<_>, Vec<_>) = self
+            .store
+            .running_deployments()?
+            .into_iter()
+            .partition(|d| d.kind == runway_wire::record::Kind::Flag);
         let mut names: BTreeSet<String> =
             self.store.services()?.into_iter().map(|(n, _)| n).collect();
         names.extend(running.iter().map(|d| d.service.clone()));
@@ -214,6 +219,11 @@ impl Engine {
                     .await;
                 drop(guard);
             });
+        }
+        for d in flag_rollouts {
+            if let Err(e) = self.resume_flag_rollout(&d) {
+                tracing::error!(deployment = %d.id, "cannot resume the flag rollout: {e:#}");
+            }
         }
         Ok(())
     }

@@ -588,7 +588,7 @@ async function viewHistory() {
     h("div", { class: "filters" },
       select("service", "Service", services),
       select("status", "Status", ["succeeded", "failed", "rolled_back", "running", "awaiting_approval"]),
-      select("kind", "Kind", ["deploy", "rollback", "scale", "restore"])),
+      select("kind", "Kind", ["deploy", "rollback", "scale", "restore", "secrets", "flag"])),
     table(["#", "Service", "Kind", "Version", "Status", "By", "Started", "Outcome"], shown.map((d) => h("tr", {},
       h("td", {}, h("a", { href: `#/deployments/${d.id}` }, `#${d.id}`)), h("td", {}, d.service), h("td", {}, d.kind),
       h("td", {}, d.version), h("td", {}, statusBadge(d.status)), h("td", {}, d.requested_by),

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::session::{self, Sessions};
 
+mod ofrep;
 mod stream;
 
 #[derive(Clone)]
@@ -150,6 +151,24 @@ pub fn router(options: ApiOptions) -> Router {
             "/v1/services/{service}/secrets/{name}",
             put(set_secret).delete(unset_secret),
         )
+        .route("/v1/services/{service}/flags", get(list_flags))
+        .route(
+            "/v1/services/{service}/flags/{name}",
+            get(get_flag).put(set_flag),
+        )
+        .route("/v1/services/{service}/flags/{name}/off", post(flag_off))
+        .route(
+            "/v1/services/{service}/flags/{name}/rollout",
+            post(flag_rollout),
+        )
+        .route(
+            "/v1/services/{service}/ofrep/v1/evaluate/flags",
+            post(ofrep::evaluate_all),
+        )
+        .route(
+            "/v1/services/{service}/ofrep/v1/evaluate/flags/{key}",
+            post(ofrep::evaluate_one),
+        )
         .route("/v1/services/{service}/lock", post(lock))
         .route("/v1/services/{service}/unlock", post(unlock))
         .route("/v1/whoami", get(whoami))
@@ -212,6 +231,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/services/{service}/secrets"),
     ("PUT", "/v1/services/{service}/secrets/{name}"),
     ("DELETE", "/v1/services/{service}/secrets/{name}"),
+    ("GET", "/v1/services/{service}/flags"),
+    ("GET", "/v1/services/{service}/flags/{name}"),
+    ("PUT", "/v1/services/{service}/flags/{name}"),
+    ("POST", "/v1/services/{service}/flags/{name}/off"),
+    ("POST", "/v1/services/{service}/flags/{name}/rollout"),
+    ("POST", "/v1/services/{service}/ofrep/v1/evaluate/flags"),
+    (
+        "POST",
+        "/v1/services/{service}/ofrep/v1/evaluate/flags/{key}",
+    ),
     ("POST", "/v1/services/{service}/lock"),
     ("POST", "/v1/services/{service}/unlock"),
     ("GET", "/v1/audit"),
@@ -247,6 +276,9 @@ pub fn required_role(method: &http::Method, route: &str) -> Role {
         // Reading is a viewer's, whatever it reads; so is ending one's own session.
         _ if read => Role::Viewer,
         "/v1/session" => Role::Viewer,
+        // Evaluating flags reads them (an application's token needs no more).
+        "/v1/services/{service}/ofrep/v1/evaluate/flags"
+        | "/v1/services/{service}/ofrep/v1/evaluate/flags/{key}" => Role::Viewer,
         "/v1/deployments"
         | "/v1/services/{service}/rollback"
         | "/v1/services/{service}/scale"
@@ -257,6 +289,9 @@ pub fn required_role(method: &http::Method, route: &str) -> Role {
         | "/v1/services/{service}/baselines"
         | "/v1/services/{service}/lock"
         | "/v1/services/{service}/unlock"
+        | "/v1/services/{service}/flags/{name}"
+        | "/v1/services/{service}/flags/{name}/off"
+        | "/v1/services/{service}/flags/{name}/rollout"
         | "/v1/notify/test"
         | "/v1/incidents/{id}/ack"
         | "/v1/incidents/{id}/resolve"
@@ -550,7 +585,10 @@ const AUDITED_FIELDS: &[&str] = &[
 /// Appends every state-changing request to the audit trail, with who (known from `authorize`,
 /// which runs inside this), from where, what and how it ended, refusals included.
 async fn audit(State(api): State<Api>, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+    // Reads change nothing; nor do flag evaluations (an application's every request).
+    if matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+        || req.uri().path().contains("/ofrep/")
+    {
         return next.run(req).await;
     }
     let remote = req
@@ -949,6 +987,63 @@ async fn reject(
     Json(req): Json<ReasonRequest>,
 ) -> ApiResult<DeploymentView> {
     Ok(Json(api.engine.reject(id, &by, &req.reason)?.into()))
+}
+
+async fn list_flags(
+    State(api): State<Api>,
+    Path(service): Path<String>,
+) -> ApiResult<Vec<runway_wire::api::FlagView>> {
+    Ok(Json(api.engine.flags(&service)?))
+}
+
+async fn get_flag(
+    State(api): State<Api>,
+    Path((service, name)): Path<(String, String)>,
+) -> ApiResult<runway_wire::api::FlagView> {
+    Ok(Json(api.engine.flag(&service, &name)?))
+}
+
+async fn set_flag(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path((service, name)): Path<(String, String)>,
+    Json(req): Json<runway_wire::api::SetFlag>,
+) -> ApiResult<runway_wire::api::FlagView> {
+    Ok(Json(api.engine.set_flag(
+        &service,
+        &name,
+        &req.definition,
+        req.reason.as_deref(),
+        &by.name,
+    )?))
+}
+
+async fn flag_off(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path((service, name)): Path<(String, String)>,
+    body: Option<Json<runway_wire::api::ReasonRequest>>,
+) -> ApiResult<runway_wire::api::FlagView> {
+    let reason = body.map(|Json(r)| r.reason);
+    Ok(Json(api.engine.flag_off(
+        &service,
+        &name,
+        reason.as_deref(),
+        &by.name,
+    )?))
+}
+
+async fn flag_rollout(
+    State(api): State<Api>,
+    Extension(by): Extension<Identity>,
+    Path((service, name)): Path<(String, String)>,
+    Json(req): Json<runway_wire::api::FlagRolloutRequest>,
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
+    let d = api
+        .engine
+        .flag_rollout(&service, &name, &req, &by.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(DeploymentView::from(&d))))
 }
 
 async fn list_secrets(

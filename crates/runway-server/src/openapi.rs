@@ -44,6 +44,8 @@ pub struct Operation {
     answer: Answer,
     /// No token needed (the document itself, and signing in).
     public: bool,
+    /// Errors in a shape of their own (OFREP's), by status, instead of runway's.
+    own_errors: Option<(&'static [u16], SchemaOf)>,
 }
 
 impl Operation {
@@ -59,6 +61,11 @@ impl Operation {
 
     fn public(mut self) -> Self {
         self.public = true;
+        self
+    }
+
+    fn own_errors(mut self, statuses: &'static [u16], schema: SchemaOf) -> Self {
+        self.own_errors = Some((statuses, schema));
         self
     }
 }
@@ -77,6 +84,7 @@ fn op(
         body: None,
         answer,
         public: false,
+        own_errors: None,
     }
 }
 
@@ -122,6 +130,13 @@ pub fn operations() -> Vec<Operation> {
         op("GET", "/v1/services/{service}/secrets", "The service's secrets: names, versions, who set them and when, and the version its serving release runs with; never a value (`runway secrets list`).", ok(of::<Vec<SecretView>>)),
         op("PUT", "/v1/services/{service}/secrets/{name}", "Sets a secret, sealed at rest, as its next version; when the serving release uses it, its replicas roll with the new value (`runway secrets set`).", ok(of::<SecretSet>)).body(of::<SetSecret>),
         op("DELETE", "/v1/services/{service}/secrets/{name}", "Unsets a secret for the deployments to come; refused while the serving release uses it (`runway secrets unset`).", ok(of::<Message>)),
+        op("GET", "/v1/services/{service}/flags", "The service's feature flags (`runway flags list`).", ok(of::<Vec<FlagView>>)),
+        op("GET", "/v1/services/{service}/flags/{name}", "One flag's definition (`runway flags get`).", ok(of::<FlagView>)),
+        op("PUT", "/v1/services/{service}/flags/{name}", "Sets a flag's whole definition: recorded as a `flag` deployment, audited and notified (`runway flags set`).", ok(of::<FlagView>)).body(of::<SetFlag>),
+        op("POST", "/v1/services/{service}/flags/{name}/off", "The kill switch: the flag serves its off variant to everyone, at once; a rollout under way ends (`runway flags off`).", ok(of::<FlagView>)),
+        op("POST", "/v1/services/{service}/flags/{name}/rollout", "Rolls a flag out in steps, each judged against the baseline taken before it; a failing step turns it off (`runway flags rollout`).", created(of::<DeploymentView>)).body(of::<FlagRolloutRequest>),
+        op("POST", "/v1/services/{service}/ofrep/v1/evaluate/flags", "OFREP bulk evaluation: every flag of the service for the context, with an ETag (OpenFeature's Remote Evaluation Protocol; base URL `/v1/services/{service}`).", ok(of::<OfrepBulk>)).body(of::<OfrepRequest>).own_errors(&[304, 400], of::<OfrepError>),
+        op("POST", "/v1/services/{service}/ofrep/v1/evaluate/flags/{key}", "OFREP evaluation of one flag for the context.", ok(of::<OfrepEvaluation>)).body(of::<OfrepRequest>).own_errors(&[400, 404], of::<OfrepError>),
         op("POST", "/v1/services/{service}/lock", "Holds the service's deployments (`runway lock`).", ok(of::<Message>)).body(of::<ReasonRequest>),
         op("POST", "/v1/services/{service}/unlock", "Lets them go again (`runway unlock`).", ok(of::<Message>)),
         op("GET", "/v1/audit", "The audit trail, oldest first (`runway audit`).", ok(of::<Vec<AuditEntry>>)).query(of::<AuditQuery>),
@@ -155,7 +170,11 @@ fn path_parameter(name: &str) -> Value {
             json!({"type": "string"}),
             "A replica's name (`runway nodes`).",
         ),
-        "name" => (json!({"type": "string"}), "A token's name."),
+        "name" => (
+            json!({"type": "string"}),
+            "A token's, a secret's or a flag's name.",
+        ),
+        "key" => (json!({"type": "string"}), "A flag's name (OFREP's key)."),
         "action" => (
             json!({"type": "string", "enum": ["restart", "stop", "start"]}),
             "What to do to the replica.",
@@ -270,6 +289,20 @@ pub fn document() -> Value {
                  body that is not the JSON documented.",
             ),
         );
+        if let Some((statuses, schema)) = operation.own_errors {
+            let schema = schema(&mut answers);
+            for status in statuses {
+                let answer = if *status == 304 {
+                    json!({"description": "Not modified: the ETag sent in If-None-Match is current."})
+                } else {
+                    json!({
+                        "description": "OFREP's error: FLAG_NOT_FOUND (404), PARSE_ERROR or INVALID_CONTEXT (400).",
+                        "content": {"application/json": {"schema": schema}},
+                    })
+                };
+                responses.insert(status.to_string(), answer);
+            }
+        }
         responses.insert(
             "5XX".into(),
             error_answer("500 failed (an operation that ran and did not succeed) or internal."),

@@ -41,10 +41,12 @@ pub enum NoticeKind {
     CertificateExpiring,
     /// `runway notify test`.
     Test,
+    /// A feature flag changed (`runway flags set|off`, or a rollout's step or end).
+    FlagChanged,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 14] = [
+    pub const ALL: [NoticeKind; 15] = [
         NoticeKind::Started,
         NoticeKind::Step,
         NoticeKind::Paused,
@@ -59,6 +61,7 @@ impl NoticeKind {
         NoticeKind::ChecklistFailed,
         NoticeKind::CertificateExpiring,
         NoticeKind::Test,
+        NoticeKind::FlagChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +80,7 @@ impl NoticeKind {
             NoticeKind::ChecklistFailed => "checklist_failed",
             NoticeKind::CertificateExpiring => "certificate_expiring",
             NoticeKind::Test => "test",
+            NoticeKind::FlagChanged => "flag_changed",
         }
     }
 
@@ -115,6 +119,7 @@ impl NoticeKind {
             NoticeKind::ChecklistFailed => "CHECKLIST FAILED: {service}: {reason}",
             NoticeKind::CertificateExpiring => "CERTIFICATE EXPIRING: {service}: {reason}",
             NoticeKind::Test => "runway notify test: {service} can reach this channel ({time} UTC)",
+            NoticeKind::FlagChanged => "FLAG CHANGED: {service} flag {version}: {reason} (by @{by})",
         }
     }
 }

@@ -805,6 +805,45 @@ impl Records for Store {
         )?;
         Ok(())
     }
+
+    fn flags(&self, service: &str) -> Result<Vec<runway_wire::record::FlagRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT definition, revision, updated_by, updated_at FROM flags
+             WHERE service = ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![service], |r| {
+            let definition: String = r.get(0)?;
+            Ok(runway_wire::record::FlagRow {
+                definition: serde_json::from_str(&definition).unwrap_or_default(),
+                revision: r.get(1)?,
+                updated_by: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn put_flag(
+        &self,
+        service: &str,
+        name: &str,
+        definition: &serde_json::Value,
+        by: &str,
+    ) -> Result<u64> {
+        let conn = self.conn();
+        let revision: u64 = conn.query_row(
+            "INSERT INTO flags (service, name, definition, revision, updated_by, updated_at)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT (service, name) DO UPDATE SET definition = excluded.definition,
+                 revision = revision + 1, updated_by = excluded.updated_by,
+                 updated_at = excluded.updated_at
+             RETURNING revision",
+            params![service, name, definition.to_string(), by, now()],
+            |r| r.get(0),
+        )?;
+        Ok(revision)
+    }
 }
 
 fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<runway_wire::incident::Incident> {

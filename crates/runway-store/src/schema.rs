@@ -55,7 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         to: 7,
         what: "secrets by name, sealed, every version kept; each deployment records the \
-               secret versions it ran with",
+               secret versions it ran with; feature flags",
         apply: version_7,
     },
 ];
@@ -281,7 +281,16 @@ fn version_7(tx: &Transaction<'_>) -> Result<()> {
              set_at  TEXT NOT NULL,
              PRIMARY KEY (service, name, version)
          );
-         ALTER TABLE deployments ADD COLUMN secret_versions TEXT;",
+         ALTER TABLE deployments ADD COLUMN secret_versions TEXT;
+         CREATE TABLE flags (
+             service    TEXT NOT NULL,
+             name       TEXT NOT NULL,
+             definition TEXT NOT NULL,
+             revision   INTEGER NOT NULL,
+             updated_by TEXT NOT NULL,
+             updated_at TEXT NOT NULL,
+             PRIMARY KEY (service, name)
+         );",
     )?;
     Ok(())
 }

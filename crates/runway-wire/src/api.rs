@@ -801,3 +801,84 @@ pub struct SecretView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_version: Option<u64>,
 }
+
+/// One feature flag of a service (`runway flags get`): its definition (runway-flags' model:
+/// `kind`, `variants`, `enabled`, `default_variant`, `off_variant`, `rules`, `rollout`), and
+/// the revision, who and when of its last change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct FlagView {
+    pub name: String,
+    pub definition: serde_json::Value,
+    pub revision: u64,
+    pub updated_by: String,
+    pub updated_at: String,
+    /// The judged rollout under way (`runway flags rollout`), by deployment id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<DeploymentId>,
+}
+
+/// `PUT /v1/services/{service}/flags/{name}`: a flag's whole definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SetFlag {
+    pub definition: serde_json::Value,
+    /// Why, recorded with the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `runway flags rollout NAME --steps 5%,25%,50%,100% --interval 30m`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FlagRolloutRequest {
+    /// The shares of the targeting keys, in percent, each larger than the one before; the
+    /// last is usually 100.
+    pub steps: Vec<f64>,
+    /// How long each step is watched before the next (`30m`, `90s`).
+    pub interval: String,
+    /// The variant the rollout serves (default: `on`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An OFREP evaluation request (`POST .../ofrep/v1/evaluate/flags[/{key}]`): OpenFeature's
+/// evaluation context, `targetingKey` and any attributes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OfrepRequest {
+    pub context: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One flag evaluated, as OFREP answers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OfrepEvaluation {
+    pub key: String,
+    pub value: serde_json::Value,
+    /// STATIC, DEFAULT, TARGETING_MATCH, SPLIT or DISABLED.
+    pub reason: String,
+    pub variant: String,
+}
+
+/// An OFREP error: `errorCode` FLAG_NOT_FOUND (404), PARSE_ERROR or INVALID_CONTEXT (400).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OfrepError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(rename = "errorCode")]
+    pub error_code: String,
+    #[serde(rename = "errorDetails")]
+    pub error_details: String,
+}
+
+/// Every flag of a service evaluated (OFREP's bulk evaluation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OfrepBulk {
+    pub flags: Vec<OfrepEvaluation>,
+}

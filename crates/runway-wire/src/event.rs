@@ -245,6 +245,25 @@ pub enum Event {
     RevertFailed {
         reason: String,
     },
+    /// A feature flag changed: what it serves now, in one line.
+    FlagChanged {
+        flag: String,
+        change: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
+    },
+    /// A flag rollout's step: `percent` of the targeting keys get the variant from now on.
+    FlagStep {
+        flag: String,
+        percent: f64,
+    },
+    /// A flag rollout's baseline: the service's numbers before the flag reached anyone.
+    FlagBaseline {
+        requests: u64,
+        errors: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p99_seconds: Option<f64>,
+    },
     /// The deployment succeeded after `seconds`.
     Succeeded {
         seconds: f64,

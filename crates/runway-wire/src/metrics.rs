@@ -62,7 +62,7 @@ pub struct RefusedCounts {
 
 /// What one release did in one analysis window since its last take: the numbers canary
 /// analysis compares, for the canary and the stable release over the same window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WindowSnapshot {
     pub release: String,

@@ -68,6 +68,9 @@ pub enum Kind {
     /// `runway secrets set` of a secret the serving release uses: its replicas rolled with
     /// the new value.
     Secrets,
+    /// A feature flag changed (`runway flags set|off`) or rolled out in judged steps
+    /// (`runway flags rollout`); its `version` is the flag's name. Not a release.
+    Flag,
 }
 
 impl Kind {
@@ -78,6 +81,7 @@ impl Kind {
             Kind::Scale => "scale",
             Kind::Restore => "restore",
             Kind::Secrets => "secrets",
+            Kind::Flag => "flag",
         }
     }
     /// The kind a stored row names; `None` for a word this runway does not know.
@@ -88,6 +92,7 @@ impl Kind {
             "scale" => Some(Kind::Scale),
             "restore" => Some(Kind::Restore),
             "secrets" => Some(Kind::Secrets),
+            "flag" => Some(Kind::Flag),
             _ => None,
         }
     }
@@ -245,6 +250,17 @@ pub struct SecretRow {
     pub version: u64,
     pub set_by: String,
     pub set_at: String,
+}
+
+/// One feature flag of a service as stored: its definition (runway-flags' `Flag`), a revision
+/// bumped on each change, who changed it last and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct FlagRow {
+    pub definition: serde_json::Value,
+    pub revision: u64,
+    pub updated_by: String,
+    pub updated_at: String,
 }
 
 /// The input of a new deployment record.
