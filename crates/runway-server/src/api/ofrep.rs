@@ -29,9 +29,9 @@ fn error(status: StatusCode, key: Option<&str>, code: &str, details: String) -> 
         .into_response()
 }
 
-/// The request's evaluation context; the error answer when it has none a provider could send.
-fn context_of(body: &Bytes, key: Option<&str>) -> Result<Context, Response> {
-    let bad = |code: &str, details: String| Err(error(StatusCode::BAD_REQUEST, key, code, details));
+/// The request's evaluation context; else OFREP's error code and why (a 400).
+fn context_of(body: &Bytes) -> Result<Context, (&'static str, String)> {
+    let bad = |code: &'static str, details: String| Err((code, details));
     let value: serde_json::Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return bad("PARSE_ERROR", format!("the body is not JSON: {e}")),
@@ -67,9 +67,9 @@ pub(super) async fn evaluate_one(
     Path((service, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let context = match context_of(&body, Some(&key)) {
+    let context = match context_of(&body) {
         Ok(c) => c,
-        Err(answer) => return Ok(answer),
+        Err((code, why)) => return Ok(error(StatusCode::BAD_REQUEST, Some(&key), code, why)),
     };
     Ok(match api.engine.evaluate_flag(&service, &key, &context)? {
         Some(evaluation) => Json(answer(evaluation)).into_response(),
@@ -90,9 +90,9 @@ pub(super) async fn evaluate_all(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let context = match context_of(&body, None) {
+    let context = match context_of(&body) {
         Ok(c) => c,
-        Err(answer) => return Ok(answer),
+        Err((code, why)) => return Ok(error(StatusCode::BAD_REQUEST, None, code, why)),
     };
     let (evaluations, tag) = api.engine.evaluate_flags(&service, &context)?;
     let unchanged = headers
