@@ -553,6 +553,14 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretsCommand,
     },
+    /// A service's feature flags, which applications read through OpenFeature's OFREP
+    /// (base URL `http://SERVER/v1/services/SERVICE`): list, get, set, off (the kill switch),
+    /// and rollout in steps, each judged against the service before the rollout.
+    #[command(after_help = FLAGS_HELP)]
+    Flags {
+        #[command(subcommand)]
+        action: FlagsCommand,
+    },
     /// Which identity and role the CLI's token is.
     Whoami {
         /// Print JSON (docs/json.md).
@@ -800,6 +808,115 @@ pub enum AuditCommand {
     },
 }
 
+const FLAGS_HELP: &str = r#"Examples (runbook 001):
+  runway flags set agent-pack-v2                       a boolean flag, off for everyone
+  runway flags set agent-pack-v2 --on --for-keys on=canary-1,canary-2
+                                                       on for the canary users only
+  runway flags rollout agent-pack-v2 --steps 5%,25%,50%,100% --interval 30m
+                                                       each step judged; a failing one turns it off
+  runway flags off agent-pack-v2                       the kill switch, at once
+  runway flags set banner --kind string --variant a='"Hello"' --variant b='"Hi"' --default a --on
+  runway flags set limits --from limits.json           a whole definition (docs/json.md)"#;
+
+#[derive(Subcommand, Debug)]
+pub enum FlagsCommand {
+    /// The service's flags: kind, on or off, what they serve.
+    List {
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// One flag's whole definition.
+    Get {
+        name: String,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Create or change a flag; what is not given stays as it is (a new flag: a boolean, off).
+    Set {
+        name: String,
+        /// A new flag's kind: boolean (variants on and off), string, number or object.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// A variant, NAME=JSON (repeat it): replaces the variants.
+        #[arg(long = "variant", value_name = "NAME=JSON")]
+        variants: Vec<String>,
+        /// The variant served when no rule matches and the rollout leaves a key out.
+        #[arg(long = "default", value_name = "VARIANT")]
+        default_variant: Option<String>,
+        /// The variant served when the flag is off.
+        #[arg(long, value_name = "VARIANT")]
+        off_variant: Option<String>,
+        /// Turn the flag on (its rules, rollout and default apply).
+        #[arg(long, conflicts_with = "off")]
+        on: bool,
+        /// Turn the flag off (its off variant for everyone).
+        #[arg(long)]
+        off: bool,
+        /// A rule: these targeting keys get VARIANT (VARIANT=KEY,KEY...; repeat it).
+        #[arg(long = "for-keys", value_name = "VARIANT=KEYS")]
+        for_keys: Vec<String>,
+        /// A rule: contexts whose ATTRIBUTE is one of the values get VARIANT
+        /// (VARIANT:ATTRIBUTE=V,V...; repeat it).
+        #[arg(long = "for-attribute", value_name = "VARIANT:ATTR=VALUES")]
+        for_attribute: Vec<String>,
+        /// Drop the flag's rules before adding the ones given.
+        #[arg(long)]
+        clear_rules: bool,
+        /// PERCENT of the targeting keys (consistently hashed) get --percent-variant.
+        #[arg(long, value_name = "PERCENT")]
+        percent: Option<f64>,
+        /// The variant the percentage gets (default: on).
+        #[arg(long, value_name = "VARIANT")]
+        percent_variant: Option<String>,
+        /// Drop the percentage rollout.
+        #[arg(long)]
+        no_percent: bool,
+        /// The whole definition from a JSON file (`-`: stdin); the options above apply after.
+        #[arg(long, value_name = "FILE")]
+        from: Option<std::path::PathBuf>,
+        /// Why (recorded with the change).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// The kill switch: the flag serves its off variant to everyone, now; a rollout under way
+    /// ends.
+    Off {
+        name: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+    /// Roll the flag out in steps; each is judged by the service's metrics against the
+    /// baseline taken before the rollout (the canary's judge); a failing step turns it off.
+    Rollout {
+        name: String,
+        /// The shares of the targeting keys, rising: 5%,25%,50%,100%.
+        #[arg(long, value_name = "STEPS")]
+        steps: String,
+        /// How long each step is watched: 30m, 90s.
+        #[arg(long, value_name = "DURATION")]
+        interval: String,
+        /// The variant rolled out (default: on).
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        #[command(flatten)]
+        detach: DetachArg,
+        #[command(flatten)]
+        target: ServiceArgs,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum SecretsCommand {
     /// Set secret NAME to the value read from stdin (or typed at a prompt): its next version.
@@ -981,6 +1098,13 @@ impl Command {
                 action: NotifyCommand::Log { target, .. },
             } => service(target),
             Approvals { target, .. } | Lock { target, .. } | Unlock { target } => service(target),
+            Flags { action } => match action {
+                FlagsCommand::List { target, .. }
+                | FlagsCommand::Get { target, .. }
+                | FlagsCommand::Set { target, .. }
+                | FlagsCommand::Off { target, .. }
+                | FlagsCommand::Rollout { target, .. } => service(target),
+            },
             Secrets { action } => match action {
                 SecretsCommand::Set { target, .. }
                 | SecretsCommand::List { target, .. }

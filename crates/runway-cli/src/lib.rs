@@ -4,6 +4,7 @@ mod access;
 mod args;
 mod client;
 mod deploy;
+mod flags;
 mod incident;
 mod inspect;
 mod local;
@@ -208,6 +209,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => policy::windows(&cli, deploy_type.as_deref(), *days, at.as_deref(), *json),
         Command::Whoami { json, .. } => access::whoami(&cli, *json).await,
         Command::Secrets { action } => secrets::run(&cli, action).await,
+        Command::Flags { action } => flags::run(&cli, action).await,
         Command::Rollback {
             version,
             to_revision,

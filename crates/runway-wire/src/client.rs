@@ -363,6 +363,63 @@ impl Client {
         .await
     }
 
+    pub async fn flags(&self, service: &str) -> Result<Vec<crate::api::FlagView>> {
+        self.get(&self.of(service, "flags")).await
+    }
+
+    pub async fn flag(&self, service: &str, name: &str) -> Result<crate::api::FlagView> {
+        self.get(&format!("{}/{}", self.of(service, "flags"), segment(name)))
+            .await
+    }
+
+    pub async fn set_flag(
+        &self,
+        service: &str,
+        name: &str,
+        request: &crate::api::SetFlag,
+    ) -> Result<crate::api::FlagView> {
+        self.request(
+            Method::PUT,
+            &format!("{}/{}", self.of(service, "flags"), segment(name)),
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn flag_off(
+        &self,
+        service: &str,
+        name: &str,
+        reason: Option<&str>,
+    ) -> Result<crate::api::FlagView> {
+        let path = format!("{}/{}/off", self.of(service, "flags"), segment(name));
+        match reason {
+            Some(reason) => {
+                self.post(
+                    &path,
+                    &ReasonRequest {
+                        reason: reason.to_string(),
+                    },
+                )
+                .await
+            }
+            None => self.request(Method::POST, &path, None::<&()>).await,
+        }
+    }
+
+    pub async fn flag_rollout(
+        &self,
+        service: &str,
+        name: &str,
+        request: &crate::api::FlagRolloutRequest,
+    ) -> Result<DeploymentView> {
+        self.post(
+            &format!("{}/{}/rollout", self.of(service, "flags"), segment(name)),
+            request,
+        )
+        .await
+    }
+
     /// A service's secrets: names and versions, never values.
     pub async fn secrets(&self, service: &str) -> Result<Vec<crate::api::SecretView>> {
         self.get(&self.of(service, "secrets")).await

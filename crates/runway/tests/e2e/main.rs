@@ -8,6 +8,7 @@ mod client_errors;
 mod dashboard;
 mod docker;
 mod examples;
+mod flags;
 mod harness;
 mod incidents;
 mod json_docs;
