@@ -144,6 +144,9 @@ function describe(entry) {
     case "awaiting_approval": return `waits for ${d.approvals} approval(s) by ${(d.approvers || []).join(", ")}`;
     case "approved": return `approved by ${d.by} (${d.role})`;
     case "rejected": return `rejected by ${d.by}: ${d.reason}`;
+    case "flag_changed": return `flag ${d.flag}: ${d.change}${d.by ? ` (by ${d.by})` : ""}`;
+    case "flag_step": return `flag ${d.flag}: ${d.percent}% of the targeting keys`;
+    case "flag_baseline": return `baseline before the rollout: ${d.requests} requests, ${d.errors} errors${d.p99_seconds != null ? `, p99 ${Math.round(d.p99_seconds * 1000)} ms` : ""}`;
     default: {
       const text = Object.entries(d).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k} ${v}`).join(", ");
       return `${entry.event.replaceAll("_", " ")}${text ? `: ${text}` : ""}`;
@@ -293,6 +296,7 @@ const VIEWS = {
   audit: viewAudit,
   dora: viewDora,
   checks: viewChecks,
+  flags: viewFlags,
 };
 
 async function show() {
@@ -616,6 +620,40 @@ async function viewApprovals() {
   });
   return [h("h1", {}, "Approvals"),
     table(["#", "Service", "Version", "Type", "Requested", "Changed", "Approvals", "Digest", ""], rows)];
+}
+
+/** What a flag serves, in a few words. */
+function flagServes(f) {
+  if (!f.enabled) return `${f.off_variant} to everyone (off)`;
+  const parts = (f.rules || []).map((r) => r.target.kind === "keys"
+    ? `${r.variant} to ${r.target.keys.length} key(s)`
+    : `${r.variant} where ${r.target.attribute} is ${r.target.one_of.map((v) => JSON.stringify(v)).join(" or ")}`);
+  if (f.rollout) parts.push(`${f.rollout.variant} to ${f.rollout.percent}%`);
+  parts.push(`${f.default_variant} otherwise`);
+  return parts.join(", ");
+}
+
+async function viewFlags() {
+  const status = await api("GET", "/v1/status");
+  const lists = await Promise.all(status.services.map((s) => api("GET", `/v1/services/${encodeURIComponent(s.name)}/flags`)
+    .then((flags) => flags.map((f) => ({ service: s.name, ...f })))));
+  const rows = lists.flat().map((f) => {
+    const d = f.definition;
+    const path = `/v1/services/${encodeURIComponent(f.service)}/flags/${encodeURIComponent(f.name)}`;
+    return h("tr", { "data-flag": f.name },
+      h("td", {}, f.service), h("td", {}, h("code", {}, f.name)), h("td", {}, d.kind),
+      h("td", {}, f.rollout ? h("a", { href: `#/deployments/${f.rollout}` }, badge(`rolling out #${f.rollout}`, "warn"))
+        : badge(d.enabled ? "on" : "off", d.enabled ? "ok" : "")),
+      h("td", {}, flagServes(d)),
+      h("td", {}, `${f.revision}: ${f.updated_by}, ${when(f.updated_at)}`),
+      h("td", {}, d.enabled ? h("div", { class: "actions" },
+        action("Turn off", "deployer", (reason) => api("POST", `${path}/off`, reason ? { reason } : undefined), {
+          danger: true, confirm: { title: `Turn flag ${f.name} of ${f.service} off?`, detail: `Everyone gets its off variant (${d.off_variant}) at their next evaluation; a rollout under way ends.`, reason: "optional" },
+        })) : null));
+  });
+  return [h("h1", {}, "Feature flags"),
+    h("p", { class: "muted" }, "Applications read them through OpenFeature's OFREP provider at /v1/services/SERVICE. Changes are in History (kind flag)."),
+    table(["Service", "Flag", "Kind", "State", "Serves", "Changed", ""], rows)];
 }
 
 async function viewIncidents() {

@@ -1022,9 +1022,9 @@ async fn flag_off(
     State(api): State<Api>,
     Extension(by): Extension<Identity>,
     Path((service, name)): Path<(String, String)>,
-    body: Option<Json<runway_wire::api::ReasonRequest>>,
+    body: Option<Json<runway_wire::api::MaybeReason>>,
 ) -> ApiResult<runway_wire::api::FlagView> {
-    let reason = body.map(|Json(r)| r.reason);
+    let reason = body.and_then(|Json(r)| r.reason);
     Ok(Json(api.engine.flag_off(
         &service,
         &name,

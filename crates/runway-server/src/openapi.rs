@@ -133,7 +133,7 @@ pub fn operations() -> Vec<Operation> {
         op("GET", "/v1/services/{service}/flags", "The service's feature flags (`runway flags list`).", ok(of::<Vec<FlagView>>)),
         op("GET", "/v1/services/{service}/flags/{name}", "One flag's definition (`runway flags get`).", ok(of::<FlagView>)),
         op("PUT", "/v1/services/{service}/flags/{name}", "Sets a flag's whole definition: recorded as a `flag` deployment, audited and notified (`runway flags set`).", ok(of::<FlagView>)).body(of::<SetFlag>),
-        op("POST", "/v1/services/{service}/flags/{name}/off", "The kill switch: the flag serves its off variant to everyone, at once; a rollout under way ends (`runway flags off`).", ok(of::<FlagView>)),
+        op("POST", "/v1/services/{service}/flags/{name}/off", "The kill switch: the flag serves its off variant to everyone, at once; a rollout under way ends (`runway flags off`).", ok(of::<FlagView>)).body(of::<MaybeReason>),
         op("POST", "/v1/services/{service}/flags/{name}/rollout", "Rolls a flag out in steps, each judged against the baseline taken before it; a failing step turns it off (`runway flags rollout`).", created(of::<DeploymentView>)).body(of::<FlagRolloutRequest>),
         op("POST", "/v1/services/{service}/ofrep/v1/evaluate/flags", "OFREP bulk evaluation: every flag of the service for the context, with an ETag (OpenFeature's Remote Evaluation Protocol; base URL `/v1/services/{service}`).", ok(of::<OfrepBulk>)).body(of::<OfrepRequest>).own_errors(&[304, 400], of::<OfrepError>),
         op("POST", "/v1/services/{service}/ofrep/v1/evaluate/flags/{key}", "OFREP evaluation of one flag for the context.", ok(of::<OfrepEvaluation>)).body(of::<OfrepRequest>).own_errors(&[400, 404], of::<OfrepError>),

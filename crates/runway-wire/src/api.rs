@@ -809,6 +809,10 @@ pub struct SecretView {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FlagView {
     pub name: String,
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "serde_json::Map<String, serde_json::Value>")
+    )]
     pub definition: serde_json::Value,
     pub revision: u64,
     pub updated_by: String,
@@ -822,6 +826,10 @@ pub struct FlagView {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SetFlag {
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "serde_json::Map<String, serde_json::Value>")
+    )]
     pub definition: serde_json::Value,
     /// Why, recorded with the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -881,4 +889,12 @@ pub struct OfrepError {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OfrepBulk {
     pub flags: Vec<OfrepEvaluation>,
+}
+
+/// A body that may say why (`runway flags off --reason`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MaybeReason {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

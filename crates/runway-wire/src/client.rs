@@ -393,18 +393,13 @@ impl Client {
         reason: Option<&str>,
     ) -> Result<crate::api::FlagView> {
         let path = format!("{}/{}/off", self.of(service, "flags"), segment(name));
-        match reason {
-            Some(reason) => {
-                self.post(
-                    &path,
-                    &ReasonRequest {
-                        reason: reason.to_string(),
-                    },
-                )
-                .await
-            }
-            None => self.request(Method::POST, &path, None::<&()>).await,
-        }
+        self.post(
+            &path,
+            &crate::api::MaybeReason {
+                reason: reason.map(str::to_string),
+            },
+        )
+        .await
     }
 
     pub async fn flag_rollout(

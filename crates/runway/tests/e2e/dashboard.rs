@@ -655,6 +655,7 @@ async fn signed_out_is_refused_and_every_view_reads_at_phone_width_by_keyboard()
             "#/audit",
             "#/dora",
             "#/checks",
+            "#/flags",
         ] {
             browser.open(view).await;
             browser

@@ -99,7 +99,13 @@ async fn every_json_output_has_the_documented_shape() {
         &shapes,
         "Deployment",
         &history[0],
-        &["request_reason", "rolled_back_by", "commit", "commit_time"],
+        &[
+            "request_reason",
+            "rolled_back_by",
+            "commit",
+            "commit_time",
+            "secret_versions",
+        ],
     );
 
     // A deployment that waits for approval, with one approval.
@@ -128,7 +134,7 @@ async fn every_json_output_has_the_documented_shape() {
         &shapes,
         "Deployment",
         &waiting[0]["deployment"],
-        &["rolled_back_by", "commit", "commit_time"],
+        &["rolled_back_by", "commit", "commit_time", "secret_versions"],
     );
     assert_shape(
         &shapes,
@@ -181,4 +187,36 @@ async fn every_json_output_has_the_documented_shape() {
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)));
         assert_eq!(printed, serde_json::json!([]), "{args:?}");
     }
+
+    // Secrets and flags (issue 17).
+    let out = h
+        .runway_with_input(&["secrets", "set", "API_KEY", "--service", "web"], "k-1")
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h
+        .runway(&["secrets", "list", "--json", "--service", "web"])
+        .await;
+    let secrets: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&shapes, "SecretView", &secrets[0], &["serving_version"]);
+    let out = h
+        .runway(&[
+            "flags",
+            "set",
+            "new-ui",
+            "--on",
+            "--percent",
+            "5",
+            "--service",
+            "web",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h
+        .runway(&["flags", "list", "--json", "--service", "web"])
+        .await;
+    let flags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_shape(&shapes, "FlagView", &flags[0], &["rollout"]);
+    assert_shape(&shapes, "Flag", &flags[0]["definition"], &["rules"]);
+    let history = h.history().await;
+    assert_eq!(history[0]["kind"], "flag");
 }
