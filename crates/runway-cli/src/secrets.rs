@@ -26,6 +26,10 @@ pub async fn run(cli: &Cli, action: &SecretsCommand) -> Result<ExitCode> {
                 "secret {} of `{}` set: version {}",
                 set.name, set.service, set.version
             );
+            if let Some(why) = &set.not_rolled {
+                eprintln!("warning: the serving release uses it but was not rolled: {why}");
+                return Ok(ExitCode::from(1));
+            }
             match set.rollout {
                 None => {
                     println!(

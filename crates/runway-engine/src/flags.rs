@@ -54,6 +54,14 @@ struct FlagProgress {
     baseline: Option<WindowSnapshot>,
     /// The flag's revision the rollout wrote last: another one means someone else changed it.
     revision: u64,
+    /// Who the rollout's writes are by (`rollout #N`): a revision of its own that a crash kept
+    /// it from recording is still its own.
+    writer: String,
+    /// How long the baseline was measured.
+    baseline_ms: u64,
+    /// Whether this step's judge has been given the baseline: once a step, so that its
+    /// evidence holds the baseline once, not once an interval.
+    baseline_given: bool,
     /// The judge's clock, which survives restarts.
     analysis_ms: u64,
     judge: Judge,
@@ -253,7 +261,10 @@ impl Engine {
         by: &str,
     ) -> Result<u64> {
         let definition = serde_json::to_value(flag).map_err(anyhow::Error::from)?;
-        let revision = self.store.put_flag(service, &flag.name, &definition, by)?;
+        let revision = self
+            .store
+            .put_flag(service, &flag.name, &definition, by, None)?
+            .unwrap_or_default();
         let id =
             self.insert_flag_record(service, serving, &flag.name, reason, by, Status::Running)?;
         self.journal(
@@ -333,6 +344,19 @@ impl Engine {
             return Err(bad("--interval must be at least 1s"));
         }
         let serving = self.flag_service(service)?;
+        if serving.spec.kubernetes.is_some() {
+            return Err(bad(
+                "a judged flag rollout needs runway's proxy in front of the service to measure \
+                 it, and a Kubernetes service has none: set the share by hand with `runway \
+                 flags set NAME --percent P`",
+            ));
+        }
+        if let Some(lock) = self.lock_of(service) {
+            return Err(EngineError::Conflict(format!(
+                "service `{service}` is locked by {} ({}): `runway unlock` first",
+                lock.by, lock.reason
+            )));
+        }
         let analysis = Analysis::from_spec(&serving.spec).map_err(bad)?;
         if analysis
             .sources
@@ -364,7 +388,9 @@ impl Engine {
                 Ok((
                     Operation {
                         deployment_id: id,
-                        description: format!("flag rollout #{id} of {name}"),
+                        description: format!(
+                            "flag rollout #{id} of {name} (`runway flags off {name}` ends it)"
+                        ),
                     },
                     id,
                 ))
@@ -385,6 +411,9 @@ impl Engine {
             step_ms: 0,
             baseline: None,
             revision: row.revision,
+            writer: format!("rollout #{id}"),
+            baseline_ms: 0,
+            baseline_given: false,
             analysis_ms: 0,
             judge: Judge::new(),
         };
@@ -440,27 +469,38 @@ impl Engine {
             )?;
             return Ok(());
         };
-        let (guard, ()) = svc.begin(
-            || {
-                Ok::<_, anyhow::Error>((
-                    Operation {
-                        deployment_id: d.id,
-                        description: format!("flag rollout #{} of {}", d.id, d.version),
-                    },
-                    (),
-                ))
-            },
-            |op| anyhow::anyhow!("{} is already running", op.description),
-        )?;
-        self.journal(
-            d.id,
-            Event::Resumed {
-                after: "server restart".into(),
-            },
-        );
         let engine = self.clone();
         let id = d.id;
+        let description = format!(
+            "flag rollout #{id} of {} (`runway flags off {}` ends it)",
+            d.version, d.version
+        );
+        // The service's own recovery (its replicas re-adopted) may hold the service first.
         tokio::spawn(async move {
+            let guard = loop {
+                let began = svc.begin(
+                    || {
+                        Ok::<_, ()>((
+                            Operation {
+                                deployment_id: id,
+                                description: description.clone(),
+                            },
+                            (),
+                        ))
+                    },
+                    |_| (),
+                );
+                match began {
+                    Ok((guard, ())) => break guard,
+                    Err(()) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            };
+            engine.journal(
+                id,
+                Event::Resumed {
+                    after: "server restart".into(),
+                },
+            );
             engine
                 .run_flag_rollout(svc, id, progress, analysis, guard)
                 .await;
@@ -529,7 +569,7 @@ impl Engine {
                         let definition =
                             serde_json::to_value(&flag).map_err(anyhow::Error::from)?;
                         self.store
-                            .put_flag(&svc.name, &flag.name, &definition, &by)?;
+                            .put_flag(&svc.name, &flag.name, &definition, &by, None)?;
                         Ok(flag)
                     });
                 match off {
@@ -575,6 +615,7 @@ impl Engine {
             let length = interval.min(MAX_BASELINE);
             self.watch_flag(svc, progress, length).await?;
             let baseline = combined(window.take());
+            progress.baseline_ms = length.as_millis() as u64;
             self.journal(
                 id,
                 Event::FlagBaseline {
@@ -591,15 +632,7 @@ impl Engine {
         while progress.step < progress.steps.len() {
             let percent = progress.steps[progress.step];
             // Entering the step (again, after a restart: writing the same share is harmless).
-            let row = self
-                .flag_row(&svc.name, &progress.flag)
-                .map_err(|e| RolloutEnd::Stopped(e.to_string()))?;
-            if row.revision != progress.revision {
-                return Err(RolloutEnd::Stopped(format!(
-                    "flag `{}` was changed by {} during the rollout; the rollout stopped there",
-                    progress.flag, row.updated_by
-                )));
-            }
+            let row = self.rollout_still_ours(svc, progress)?;
             let mut flag = Self::parse_flag(&row.definition)
                 .map_err(|e| RolloutEnd::Stopped(e.to_string()))?;
             flag.enabled = true;
@@ -609,19 +642,24 @@ impl Engine {
             });
             let definition =
                 serde_json::to_value(&flag).map_err(|e| RolloutEnd::Stopped(e.to_string()))?;
-            progress.revision = self
-                .store
-                .put_flag(&svc.name, &flag.name, &definition, &by)
-                .map_err(|e| RolloutEnd::Stopped(format!("{e:#}")))?;
+            progress.revision = self.write_flag(svc, progress, &definition)?;
             if progress.step_ms == 0 {
                 progress.judge.start_step();
-                self.journal(
-                    id,
-                    Event::FlagStep {
-                        flag: flag.name.clone(),
-                        percent,
-                    },
+                progress.baseline_given = false;
+                // Journaled once, also when a crash came right after the entry.
+                let entered = matches!(
+                    self.last_journaled(id, |e| matches!(e, Event::FlagStep { .. })),
+                    Some(Event::FlagStep { percent: p, .. }) if p == percent
                 );
+                if !entered {
+                    self.journal(
+                        id,
+                        Event::FlagStep {
+                            flag: flag.name.clone(),
+                            percent,
+                        },
+                    );
+                }
             }
             self.save_flag_progress(id, progress);
             self.judge_flag_step(svc, id, progress, analysis, &baseline, interval)
@@ -632,18 +670,15 @@ impl Engine {
         }
         // At 100%: the variant is the flag's default, for everyone, and the split is gone.
         if progress.steps.last() == Some(&100.0) {
-            let row = self
-                .flag_row(&svc.name, &progress.flag)
-                .map_err(|e| RolloutEnd::Stopped(e.to_string()))?;
+            let row = self.rollout_still_ours(svc, progress)?;
             let mut flag = Self::parse_flag(&row.definition)
                 .map_err(|e| RolloutEnd::Stopped(e.to_string()))?;
             flag.default_variant = progress.variant.clone();
             flag.rollout = None;
             let definition =
                 serde_json::to_value(&flag).map_err(|e| RolloutEnd::Stopped(e.to_string()))?;
-            self.store
-                .put_flag(&svc.name, &flag.name, &definition, &by)
-                .map_err(|e| RolloutEnd::Stopped(format!("{e:#}")))?;
+            progress.revision = self.write_flag(svc, progress, &definition)?;
+            self.save_flag_progress(id, progress);
             self.journal(
                 id,
                 Event::FlagChanged {
@@ -660,25 +695,63 @@ impl Engine {
     async fn watch_flag(
         &self,
         svc: &Service,
-        progress: &FlagProgress,
+        progress: &mut FlagProgress,
         length: Duration,
     ) -> std::result::Result<(), RolloutEnd> {
         let deadline = Instant::now() + length;
         while Instant::now() < deadline {
-            self.rollout_still_ours(svc, progress)?;
+            progress.revision = self.rollout_still_ours(svc, progress)?.revision;
             let left = deadline.saturating_duration_since(Instant::now());
             tokio::time::sleep(left.min(Duration::from_millis(250))).await;
         }
         Ok(())
     }
 
+    /// Writes the flag only if nobody changed it since the rollout's last write (a `flags
+    /// off` in between wins): its new revision.
+    fn write_flag(
+        &self,
+        svc: &Service,
+        progress: &FlagProgress,
+        definition: &serde_json::Value,
+    ) -> std::result::Result<u64, RolloutEnd> {
+        let written = self
+            .store
+            .put_flag(
+                &svc.name,
+                &progress.flag,
+                definition,
+                &progress.writer,
+                Some(progress.revision),
+            )
+            .map_err(|e| RolloutEnd::Stopped(format!("{e:#}")))?;
+        match written {
+            Some(revision) => Ok(revision),
+            None => Err(match self.rollout_still_ours(svc, progress) {
+                Err(end) => end,
+                Ok(_) => RolloutEnd::Stopped(format!(
+                    "flag `{}` changed under the rollout; the rollout stopped there",
+                    progress.flag
+                )),
+            }),
+        }
+    }
+
+    /// The flag as the rollout last wrote it; the end of the rollout when someone else has
+    /// changed it since. A revision the rollout wrote itself but could not record (a crash
+    /// between the two) is its own.
     fn rollout_still_ours(
         &self,
         svc: &Service,
         progress: &FlagProgress,
-    ) -> std::result::Result<(), RolloutEnd> {
+    ) -> std::result::Result<FlagRow, RolloutEnd> {
         match self.flag_row(&svc.name, &progress.flag) {
-            Ok(row) if row.revision == progress.revision => Ok(()),
+            Ok(row)
+                if row.revision == progress.revision
+                    || (row.revision > progress.revision && row.updated_by == progress.writer) =>
+            {
+                Ok(row)
+            }
             Ok(row) => Err(RolloutEnd::Stopped(format!(
                 "flag `{}` was changed by {} during the rollout ({}); the rollout stopped there",
                 progress.flag,
@@ -708,7 +781,7 @@ impl Engine {
             // Checked often (a kill switch acts at once), judged each analysis interval.
             let next = last + analysis.interval;
             while Instant::now() < next {
-                self.rollout_still_ours(svc, progress)?;
+                progress.revision = self.rollout_still_ours(svc, progress)?.revision;
                 let left = next.saturating_duration_since(Instant::now());
                 tokio::time::sleep(left.min(Duration::from_millis(250))).await;
             }
@@ -717,6 +790,14 @@ impl Engine {
             progress.analysis_ms += elapsed.as_millis() as u64;
             progress.step_ms += elapsed.as_millis() as u64;
             let now = combined(window.take());
+            // The baseline's counts and samples once a step (the judge adds up each interval's
+            // evidence); a rate, a value per second, against the baseline's own.
+            let stable = if progress.baseline_given {
+                WindowSnapshot::default()
+            } else {
+                baseline.clone()
+            };
+            let baseline_seconds = (progress.baseline_ms as f64 / 1000.0).max(1e-3);
             let input = runway_analysis::IntervalInput {
                 at: Duration::from_millis(progress.analysis_ms),
                 canary_requests: now.requests,
@@ -724,13 +805,23 @@ impl Engine {
                     .sources
                     .iter()
                     .filter_map(|(name, source)| match source {
+                        Measurement::Proxy(runway_spec::ProxyMetric::RequestRate) => {
+                            Some(runway_analysis::MetricInput::ok(
+                                name.clone(),
+                                runway_analysis::MetricWindow::values(
+                                    Some(now.requests as f64 / elapsed.as_secs_f64().max(1e-3)),
+                                    Some(baseline.requests as f64 / baseline_seconds),
+                                ),
+                            ))
+                        }
                         Measurement::Proxy(metric) => {
-                            Some(measure::proxy_input(name, *metric, &now, baseline, elapsed))
+                            Some(measure::proxy_input(name, *metric, &now, &stable, elapsed))
                         }
                         Measurement::Prometheus(_) => None,
                     })
                     .collect(),
             };
+            progress.baseline_given = true;
             let result = progress.judge.judge(&analysis.policy, input);
             self.journal(
                 id,
@@ -744,10 +835,12 @@ impl Engine {
                         progress.steps[progress.step]
                     )))
                 }
-                // Never promoted on too little data: what cannot be judged is turned off.
+                // A flag rollout has nobody waiting on it as a paused canary has: a `pause_if`
+                // that holds, or a step that cannot be decided (never promoted on too little
+                // data), turns it off.
                 Decision::Pause(reason) => {
                     return Err(RolloutEnd::Judged(format!(
-                        "flag analysis could not judge the step at {}%: {reason}",
+                        "flag analysis stopped the step at {}%: {reason}",
                         progress.steps[progress.step]
                     )))
                 }

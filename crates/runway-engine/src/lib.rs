@@ -969,6 +969,28 @@ impl Engine {
             svc.router.set_sticky(false);
         }
         let previous = self.serving(&name)?;
+        // The secret versions it runs with: those of the release it brings back, the serving
+        // ones for a scale, the current ones of the names it refers to otherwise.
+        let secret_versions = match (args.release_of, kind) {
+            (Some(release), _) => self
+                .store
+                .deployment(release)?
+                .map(|d| d.secret_versions)
+                .unwrap_or_default(),
+            (None, Kind::Scale) => previous
+                .as_ref()
+                .map(|p| p.secret_versions.clone())
+                .unwrap_or_default(),
+            (None, _) => {
+                let used = secrets::referenced(&spec);
+                self.store
+                    .secrets(&name)?
+                    .into_iter()
+                    .filter(|s| used.contains(&s.name))
+                    .map(|s| (s.name, s.version))
+                    .collect()
+            }
+        };
         let (guard, id) = svc.begin(
             || {
                 let id = match existing {
@@ -1000,6 +1022,11 @@ impl Engine {
                     })?,
                 };
                 self.store.ensure_service(&name)?;
+                // Pinned with the record, so that a deployment resumed after a crash runs
+                // with the versions it started with.
+                if !secret_versions.is_empty() {
+                    self.store.set_secret_versions(id, &secret_versions)?;
+                }
                 // Only rollbacks and restores have arguments; a canary's progress starts empty.
                 if args != operation::OperationArgs::default() {
                     let args = serde_json::to_value(&args).map_err(anyhow::Error::from)?;
@@ -1039,31 +1066,6 @@ impl Engine {
                 reason: reason.map(str::to_string),
             },
         );
-        // The secret versions it runs with: those of the release it brings back, the serving
-        // ones for a scale, the current ones of the names it refers to otherwise.
-        let secret_versions = match (args.release_of, kind) {
-            (Some(release), _) => self
-                .store
-                .deployment(release)?
-                .map(|d| d.secret_versions)
-                .unwrap_or_default(),
-            (None, Kind::Scale) => previous
-                .as_ref()
-                .map(|p| p.secret_versions.clone())
-                .unwrap_or_default(),
-            (None, _) => {
-                let used = secrets::referenced(&spec);
-                self.store
-                    .secrets(&name)?
-                    .into_iter()
-                    .filter(|s| used.contains(&s.name))
-                    .map(|s| (s.name, s.version))
-                    .collect()
-            }
-        };
-        if !secret_versions.is_empty() {
-            self.store.set_secret_versions(id, &secret_versions)?;
-        }
         let deployment = self
             .store
             .deployment(id)?

@@ -101,11 +101,13 @@ impl Engine {
         if settled {
             self.lift_maintenance_of(&svc, id);
         }
-        // A rollback or restore that brings back another version marks the one it replaced.
+        // A rollback or restore that brings back another version (or the same one with other
+        // secret versions) marks the one it replaced.
         let replaced = previous
             .as_ref()
             .filter(|p| {
-                matches!(kind, Kind::Rollback | Kind::Restore) && p.version != target.version
+                matches!(kind, Kind::Rollback | Kind::Restore)
+                    && (p.version != target.version || p.secret_versions != target.secret_versions)
             })
             .map(|p| Replaced {
                 version: p.version.clone(),

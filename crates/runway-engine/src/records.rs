@@ -222,13 +222,16 @@ pub trait Records: Send + Sync {
     /// `service`'s feature flags by name.
     fn flags(&self, service: &str) -> Result<Vec<FlagRow>>;
     /// Stores flag `name`'s definition as its next revision (the first is 1): that revision.
+    /// With `expected`, only if the flag is at that revision now (`None` answered when it is
+    /// not): a rollout's write never undoes someone's `flags off`.
     fn put_flag(
         &self,
         service: &str,
         name: &str,
         definition: &serde_json::Value,
         by: &str,
-    ) -> Result<u64>;
+        expected: Option<u64>,
+    ) -> Result<Option<u64>>;
     /// The secret versions deployment `id` runs with.
     fn set_secret_versions(&self, id: DeploymentId, versions: &BTreeMap<String, u64>)
         -> Result<()>;

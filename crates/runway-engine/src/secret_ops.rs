@@ -44,8 +44,8 @@ impl Engine {
         }
         let version = self.store.set_secret(service, name, value, by)?;
         tracing::info!(service, secret = name, version, by, "secret set");
-        let rollout = match rolls {
-            None => None,
+        let (rollout, not_rolled) = match rolls {
+            None => (None, None),
             Some(serving) => {
                 let base_dir = serving.base_dir.to_string_lossy().to_string();
                 let started = self
@@ -59,8 +59,20 @@ impl Engine {
                             by,
                         )
                     })
-                    .await?;
-                Some(DeploymentView::from(&started))
+                    .await;
+                // The value is stored: say so, and why its replicas did not roll, rather than
+                // an error that reads as if nothing changed.
+                match started {
+                    Ok(started) => (Some(DeploymentView::from(&started)), None),
+                    Err(e @ (EngineError::Busy(_) | EngineError::Frozen(_))) => (
+                        None,
+                        Some(format!(
+                            "{e}; version {version} is stored and the next deployment of `{service}` \
+                             runs with it"
+                        )),
+                    ),
+                    Err(e) => return Err(e),
+                }
             }
         };
         Ok(SecretSet {
@@ -68,6 +80,7 @@ impl Engine {
             name: name.to_string(),
             version,
             rollout,
+            not_rolled,
         })
     }
 

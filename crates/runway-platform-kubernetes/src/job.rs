@@ -69,10 +69,35 @@ pub fn job(task: &Task<'_>, name: &str, base: Option<PodTemplateSpec>) -> Result
         .into_iter()
         .filter(|v| !task.env.contains_key(&v.name))
         .collect();
-    env.extend(task.env.iter().map(|(name, value)| EnvVar {
-        name: name.clone(),
-        value: Some(value.clone()),
-        value_from: None,
+    // A `secret:NAME` variable of the release comes from its Secret object, as in its pods:
+    // the Job, which `kubectl get job -o yaml` shows, never holds the value.
+    let secret = template::secret_name(release);
+    env.extend(task.env.iter().map(|(name, value)| {
+        let key = release
+            .spec
+            .run
+            .env
+            .get(name)
+            .and_then(|declared| declared.strip_prefix("secret:"));
+        match (key, &secret) {
+            (Some(key), Some(secret)) => EnvVar {
+                name: name.clone(),
+                value: None,
+                value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
+                    secret_key_ref: Some(k8s_openapi::api::core::v1::SecretKeySelector {
+                        name: secret.clone(),
+                        key: key.to_string(),
+                        optional: None,
+                    }),
+                    ..Default::default()
+                }),
+            },
+            _ => EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
+                value_from: None,
+            },
+        }
     }));
     // The backup's directory on its claim, mounted where `$RUNWAY_BACKUP_DIR` says.
     let backup = match task.env.get("RUNWAY_BACKUP_DIR") {
@@ -179,6 +204,22 @@ pub async fn run(client: Client, task: Task<'_>) -> Result<(Outcome, String, Str
         .map(|s| s.template);
     let name = job_name(&task);
     let job = job(&task, &name, base).map_err(Error::Template)?;
+    // The Secret object its `secret:` variables come from (there already when the release's
+    // pods run; a hook may run before them).
+    if let Some(secret) = template::secret(task.release).map_err(Error::Template)? {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), &k8s.namespace);
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => {
+                return Err(Error::api(
+                    format!("creating the release's Secret in {}", k8s.namespace),
+                    e,
+                ))
+            }
+        }
+    }
     let jobs: Api<Job> = Api::namespaced(client.clone(), &k8s.namespace);
     let pods: Api<Pod> = Api::namespaced(client, &k8s.namespace);
     match jobs.create(&PostParams::default(), &job).await {
@@ -350,6 +391,45 @@ mod tests {
                     "command": ["alembic", "upgrade", "head"],
                     "env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
                             {"name": "RUNWAY_VERSION", "value": "v2"}]}])
+        );
+    }
+
+    /// A hook's `secret:` variable comes from the release's Secret object, never its value.
+    #[test]
+    fn a_hooks_secret_comes_from_the_releases_secret_object() {
+        let release = Release {
+            id: DeploymentId(4),
+            version: "v2".into(),
+            spec: runway_spec::parse_str(
+                "[service]\nname = \"api\"\n[kubernetes]\nnamespace = \"prod\"\nimage = \
+                 \"reg/api:{version}\"\nenv = { DATABASE_URL = \"secret:DATABASE_URL\" }\n",
+                "runway.toml",
+            )
+            .unwrap(),
+            base_dir: "/srv".into(),
+            secret_versions: Default::default(),
+            secrets: Default::default(),
+        };
+        let argv = vec!["alembic".to_string()];
+        // What the engine hands a hook: its env with the reference resolved.
+        let env = BTreeMap::from([(
+            "DATABASE_URL".to_string(),
+            "postgres://app:hunter2@db/app".to_string(),
+        )]);
+        let task = Task {
+            argv: &argv,
+            env: &env,
+            dir: std::path::Path::new("/srv"),
+            timeout: Duration::from_secs(60),
+            release: &release,
+            image: None,
+        };
+        let job = serde_json::to_value(job(&task, "api-alembic-2", None).unwrap()).unwrap();
+        assert!(!job.to_string().contains("hunter2"), "{job}");
+        assert_eq!(
+            job["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef":
+                {"name": "api-runway-secrets-4", "key": "DATABASE_URL"}}}])
         );
     }
 

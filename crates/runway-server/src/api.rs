@@ -582,12 +582,33 @@ const AUDITED_FIELDS: &[&str] = &[
     "commit_time",
 ];
 
+/// Whether `path` is an OFREP evaluation (`/v1/services/S/ofrep/v1/evaluate/flags[/K]`), by
+/// its segments: a service or flag named `ofrep` is audited like any other.
+fn is_flag_evaluation(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "v1", "services", _, "ofrep", "v1", "evaluate", "flags"]
+            | [
+                "",
+                "v1",
+                "services",
+                _,
+                "ofrep",
+                "v1",
+                "evaluate",
+                "flags",
+                _
+            ]
+    )
+}
+
 /// Appends every state-changing request to the audit trail, with who (known from `authorize`,
 /// which runs inside this), from where, what and how it ended, refusals included.
 async fn audit(State(api): State<Api>, req: Request, next: Next) -> Response {
     // Reads change nothing; nor do flag evaluations (an application's every request).
     if matches!(*req.method(), http::Method::GET | http::Method::HEAD)
-        || req.uri().path().contains("/ofrep/")
+        || is_flag_evaluation(req.uri().path())
     {
         return next.run(req).await;
     }
@@ -1518,6 +1539,24 @@ mod tests {
         routed.sort();
         listed.sort();
         assert_eq!(routed, listed);
+    }
+
+    #[test]
+    fn only_flag_evaluations_skip_the_audit_trail() {
+        assert!(is_flag_evaluation(
+            "/v1/services/web/ofrep/v1/evaluate/flags"
+        ));
+        assert!(is_flag_evaluation(
+            "/v1/services/web/ofrep/v1/evaluate/flags/pack"
+        ));
+        for audited in [
+            "/v1/services/ofrep/rollback",
+            "/v1/services/ofrep/secrets/ofrep",
+            "/v1/services/web/flags/ofrep/off",
+            "/v1/services/web/ofrep/v1/evaluate/flags/pack/more",
+        ] {
+            assert!(!is_flag_evaluation(audited), "{audited}");
+        }
     }
 
     #[test]

@@ -194,17 +194,18 @@ pub(crate) fn gateway_route(traffic: crate::ClusterTraffic, route: Option<&str>)
     Ok(())
 }
 
-/// `[kubernetes] env`: the values go into the Deployment, which anyone who may read it reads;
-/// a reference to a secret of runway's would put the secret there in the clear.
+/// `[kubernetes] env`: the values go into the Deployment, which anyone who may read it reads.
+/// A `secret:NAME` of the service goes into a Secret object of the release that the pods read
+/// by `secretKeyRef`; an `env:NAME` of the server's environment would be written in the clear.
 pub(crate) fn cluster_env_value(value: &str) -> Rule {
-    if runway_checks::is_reference(value) {
+    if value.starts_with("env:") {
         return Err(Problem::new(
             format!(
                 "`{value}`: on Kubernetes an env value is written into the Deployment in the \
-                 clear, so it cannot be a reference to a secret"
+                 clear, so it cannot be a reference to the server's environment"
             ),
-            "keep the secret in a Kubernetes Secret and refer to it from the Deployment's \
-             template (env valueFrom), which runway keeps",
+            "set it as a secret of the service (`runway secrets set NAME`) and refer to it \
+             as \"secret:NAME\": it reaches the pods through a Kubernetes Secret",
         ));
     }
     Ok(())

@@ -102,11 +102,13 @@ fn kubernetes_mistakes_are_located_with_what_to_write() {
         "needs the HTTPRoute",
         "route = \"web\"",
     );
+    // The server's environment would be written in the clear (a secret of the service goes
+    // through a Secret object of the release).
     assert_error(
-        &format!("{head}image = \"web:1\"\nenv = {{ DB = \"secret:DB\" }}\n"),
+        &format!("{head}image = \"web:1\"\nenv = {{ DB = \"env:DB\" }}\n"),
         (5, 14),
-        "cannot be a reference to a secret",
-        "Kubernetes Secret",
+        "cannot be a reference to the server's environment",
+        "runway secrets set",
     );
     assert_error(
         &format!("{head}image = \"web:1\"\nprogress_deadline = \"0s\"\n"),

@@ -193,8 +193,8 @@ impl Records for Store {
     ) -> Result<()> {
         self.conn().execute(
             "UPDATE deployments SET rolled_back_by = ?4
-             WHERE service = ?1 AND version = ?2 AND id > ?3 AND status = 'succeeded'
-               AND rolled_back_by IS NULL",
+             WHERE service = ?1 AND version = ?2 AND id > ?3 AND id < ?4
+               AND status = 'succeeded' AND rolled_back_by IS NULL",
             params![service, version, after, by],
         )?;
         Ok(())
@@ -319,8 +319,11 @@ impl Records for Store {
     /// journals, backups and replica rows stay as records; its modes (maintenance, read-only,
     /// freeze) go with it, so a new service of that name starts afresh.
     fn remove_service(&self, service: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM services WHERE name = ?1", [service])?;
+        // A service of the same name later starts afresh: no flags, no secrets of this one.
+        let conn = self.conn();
+        conn.execute("DELETE FROM services WHERE name = ?1", [service])?;
+        conn.execute("DELETE FROM flags WHERE service = ?1", [service])?;
+        conn.execute("DELETE FROM secrets WHERE service = ?1", [service])?;
         Ok(())
     }
 
@@ -830,8 +833,21 @@ impl Records for Store {
         name: &str,
         definition: &serde_json::Value,
         by: &str,
-    ) -> Result<u64> {
+        expected: Option<u64>,
+    ) -> Result<Option<u64>> {
         let conn = self.conn();
+        if let Some(expected) = expected {
+            return Ok(conn
+                .query_row(
+                    "UPDATE flags SET definition = ?3, revision = revision + 1, updated_by = ?4,
+                         updated_at = ?5
+                     WHERE service = ?1 AND name = ?2 AND revision = ?6
+                     RETURNING revision",
+                    params![service, name, definition.to_string(), by, now(), expected],
+                    |r| r.get(0),
+                )
+                .optional()?);
+        }
         let revision: u64 = conn.query_row(
             "INSERT INTO flags (service, name, definition, revision, updated_by, updated_at)
                  VALUES (?1, ?2, ?3, 1, ?4, ?5)
@@ -842,7 +858,7 @@ impl Records for Store {
             params![service, name, definition.to_string(), by, now()],
             |r| r.get(0),
         )?;
-        Ok(revision)
+        Ok(Some(revision))
     }
 }
 

@@ -39,13 +39,23 @@ impl Vault {
         }
     }
 
-    fn cipher(&self) -> Result<&XChaCha20Poly1305> {
+    /// The cipher; a missing key file is made only when `may_make` (nothing is sealed yet):
+    /// a key lost while values are sealed under it is an error to see, never replaced.
+    fn cipher(&self, may_make: bool) -> Result<&XChaCha20Poly1305> {
         if let Some(cipher) = self.cipher.get() {
             return Ok(cipher);
         }
         let key = match std::fs::read(&self.key_file) {
             Ok(key) => key,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.make_key()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_make => self.make_key()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(anyhow!(
+                    "{} is missing and secrets are sealed under it: restore the file from a \
+                     backup of the state dir (runway does not make a new key, which would \
+                     open none of them)",
+                    self.key_file.display()
+                ))
+            }
             Err(e) => {
                 return Err(e).with_context(|| format!("reading {}", self.key_file.display()))
             }
@@ -83,10 +93,10 @@ impl Vault {
         }
     }
 
-    fn seal(&self, aad: &str, value: &str) -> Result<Vec<u8>> {
+    fn seal(&self, aad: &str, value: &str, nothing_sealed: bool) -> Result<Vec<u8>> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = self
-            .cipher()?
+            .cipher(nothing_sealed)?
             .encrypt(
                 &nonce,
                 Payload {
@@ -104,7 +114,7 @@ impl Vault {
         }
         let (nonce, sealed) = sealed.split_at(24);
         let value = self
-            .cipher()?
+            .cipher(false)?
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
@@ -140,7 +150,14 @@ impl Store {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
         let version = next_version(&tx, service, name)?;
-        let sealed = self.vault.seal(&aad(service, name, version), value)?;
+        let nothing_sealed: bool = tx.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM secrets WHERE sealed IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )?;
+        let sealed = self
+            .vault
+            .seal(&aad(service, name, version), value, nothing_sealed)?;
         tx.execute(
             "INSERT INTO secrets (service, name, version, sealed, set_by, set_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -312,8 +329,19 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
 
-        // Another key opens nothing.
+        // A lost key is not replaced while values are sealed under it.
+        let key = std::fs::read(dir.path().join(KEY_FILE)).unwrap();
         std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let err = store.secret_set("api", "NEW", "v", "ada").unwrap_err();
+        assert!(format!("{err:#}").contains("is missing"), "{err:#}");
+        let err = store.secret_open("api", "DATABASE_URL", 1).unwrap_err();
+        assert!(format!("{err:#}").contains("is missing"), "{err:#}");
+        assert!(!dir.path().join(KEY_FILE).exists());
+        // Another key opens nothing.
+        let mut other = key.clone();
+        other[0] ^= 0xff;
+        std::fs::write(dir.path().join(KEY_FILE), other).unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
         let err = store.secret_open("api", "DATABASE_URL", 1).unwrap_err();
         assert!(format!("{err:#}").contains("does not open"), "{err:#}");

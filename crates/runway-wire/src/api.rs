@@ -786,6 +786,10 @@ pub struct SecretSet {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<DeploymentView>,
+    /// Why the serving release, which uses the secret, was not rolled with it (another
+    /// operation took the service in the meantime): the next deployment runs with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_rolled: Option<String>,
 }
 
 /// One secret of a service, as `runway secrets list` shows it: never its value.
