@@ -229,3 +229,72 @@ url = "https://hooks.example.com/runway"
         "a passing run opens none"
     );
 }
+
+/// A flag's change is announced like a deployment: `flag_changed` with what it serves now and
+/// who changed it; a rollout's steps are `step` notices and its judged end `rolled_back`.
+#[tokio::test(start_paused = true)]
+async fn flag_changes_and_rollouts_are_announced() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let spec = h.spec(
+        "[analysis]\ninterval = \"10s\"\n\n[[notify]]\nname = \"channel\"\nkind = \"slack\"\n\
+         url = \"https://hooks.example.com/x\"\n",
+    );
+    let v1 = h.deploy_and_wait(&engine, "v1", spec).await;
+    assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.reason);
+    h.router()
+        .script("v1", Traffic::new(100, 0, Duration::from_millis(20)));
+    let flag = serde_json::to_value(runway_flags::Flag::boolean("pack")).unwrap();
+    engine.set_flag("web", "pack", &flag, None, "ada").unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let notices = h.fakes.notifier.notices();
+    let (to, changed) = notices.last().unwrap();
+    assert_eq!(to, &["channel"]);
+    assert_eq!(changed.kind, NoticeKind::FlagChanged);
+    assert_eq!(changed.version.as_deref(), Some("pack"));
+    assert_eq!(changed.by.as_deref(), Some("ada"));
+    assert!(
+        changed.reason.as_deref().unwrap().starts_with("off"),
+        "{changed:?}"
+    );
+
+    let rollout = engine
+        .flag_rollout(
+            "web",
+            "pack",
+            &runway_wire::api::FlagRolloutRequest {
+                steps: vec![10.0, 100.0],
+                interval: "1m".into(),
+                variant: None,
+                reason: None,
+            },
+            "ada",
+        )
+        .await
+        .unwrap();
+    h.journaled(&engine, rollout.id, |e| {
+        matches!(e, runway_wire::Event::FlagStep { .. })
+    })
+    .await;
+    h.router()
+        .script("v1", Traffic::new(100, 30, Duration::from_millis(20)));
+    let ended = h.finished(&engine, rollout.id).await;
+    assert_eq!(ended.status, Status::RolledBack, "{:?}", ended.reason);
+    let kinds: Vec<NoticeKind> = h
+        .fakes
+        .notifier
+        .notices()
+        .iter()
+        .filter(|(_, n)| n.deployment == Some(rollout.id))
+        .map(|(_, n)| n.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            NoticeKind::Started,
+            NoticeKind::Step,
+            NoticeKind::RolledBack,
+            NoticeKind::FlagChanged
+        ]
+    );
+}
