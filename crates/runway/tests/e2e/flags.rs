@@ -464,6 +464,10 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
     .await;
     let seen = load.stop().await;
     assert!(out.status.success(), "{}", text(&out));
+    eprintln!(
+        "a healthy rollout under load: {} requests answered, {} failed",
+        seen.ok, seen.failed
+    );
     assert_eq!(seen.failed, 0, "{:?}", seen.errors);
     assert!(seen.ok > 200, "too little load to judge: {}", seen.ok);
     let flag = flag_json(&h, "new-agent").await;
@@ -522,6 +526,11 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
     .await;
     let bad = load.stop().await;
     assert!(!out.status.success(), "{}", text(&out));
+    eprintln!(
+        "a failing flag's rollout under load: {} requests answered, {} failed before the judge \
+         turned it off",
+        bad.ok, bad.failed
+    );
     assert!(
         bad.failed > 0,
         "the flag reached users before it was judged"
@@ -531,6 +540,7 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
     let history = h.history().await;
     assert_eq!(history[0]["status"], "rolled_back");
     let reason = history[0]["reason"].as_str().unwrap();
+    eprintln!("its reason: {reason}");
     assert!(
         reason.contains("flag analysis failed") && reason.contains("error-rate"),
         "{reason}"

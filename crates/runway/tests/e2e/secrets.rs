@@ -116,6 +116,10 @@ async fn a_secret_is_set_used_rotated_under_load_rolled_back_and_never_shown() {
     assert!(shown.contains("secrets #2"), "{shown}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seen = load.stop().await;
+    eprintln!(
+        "rotation under load: {} requests answered, {} failed",
+        seen.ok, seen.failed
+    );
     assert_eq!(
         seen.failed, 0,
         "failed requests during the rotation: {:?}",
