@@ -419,8 +419,8 @@ fn flag_app_config(h: &Harness, api: SocketAddr) -> App {
         // The flag's share of errors against the service's before the rollout.
         strategy: Some(
             "[strategy]\nkind = \"rolling\"\n\n[analysis]\ninterval = \"500ms\"\nmin_requests = 20\n\
-             failure_limit = 2\n\n[[analysis.metrics]]\nname = \"error-rate\"\nsource = \"proxy\"\n\
-             metric = \"error_rate\"\nfail_if = \"> stable + 0.02\"\n"
+             failure_limit = 2\nmax_intervals = 120\n\n[[analysis.metrics]]\nname = \"error-rate\"\nsource = \"proxy\"\n\
+             metric = \"error_rate\"\nfail_if = \"> stable + 0.01\"\n"
                 .into(),
         ),
         ..App::default()
@@ -448,7 +448,7 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
     }
 
     // A healthy flag: every step passes, and at 100% it is the flag's default.
-    let load = Load::start(h.listen, "/", 4, 100);
+    let load = Load::start(h.listen, "/", 4, 120);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = flags(
         &h,
@@ -458,7 +458,7 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
             "--steps",
             "5%,25%,50%,100%",
             "--interval",
-            "2s",
+            "3s",
         ],
     )
     .await;
@@ -510,7 +510,7 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
     );
 
     // A flag whose users' requests fail: the judge turns it off, and says why with numbers.
-    let load = Load::start(h.listen, "/", 4, 100);
+    let load = Load::start(h.listen, "/", 4, 120);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = flags(
         &h,
@@ -520,7 +520,7 @@ async fn a_judged_rollout_completes_and_one_that_raises_the_error_rate_is_turned
             "--steps",
             "5%,25%,50%,100%",
             "--interval",
-            "2s",
+            "6s",
         ],
     )
     .await;
