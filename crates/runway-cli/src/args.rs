@@ -830,6 +830,7 @@ pub enum FlagsCommand {
     },
     /// One flag's whole definition.
     Get {
+        /// The flag's name.
         name: String,
         /// Print JSON (docs/json.md).
         #[arg(long)]
@@ -839,6 +840,7 @@ pub enum FlagsCommand {
     },
     /// Create or change a flag; what is not given stays as it is (a new flag: a boolean, off).
     Set {
+        /// The flag's name: letters, digits, `-`, `_` and `.`.
         name: String,
         /// A new flag's kind: boolean (variants on and off), string, number or object.
         #[arg(long, value_name = "KIND")]
@@ -889,7 +891,9 @@ pub enum FlagsCommand {
     /// The kill switch: the flag serves its off variant to everyone, now; a rollout under way
     /// ends.
     Off {
+        /// The flag's name.
         name: String,
+        /// Why (recorded with the change, and in its notification).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
         #[command(flatten)]
@@ -898,6 +902,7 @@ pub enum FlagsCommand {
     /// Roll the flag out in steps; each is judged by the service's metrics against the
     /// baseline taken before the rollout (the canary's judge); a failing step turns it off.
     Rollout {
+        /// The flag's name.
         name: String,
         /// The shares of the targeting keys, rising: 5%,25%,50%,100%.
         #[arg(long, value_name = "STEPS")]
@@ -908,6 +913,7 @@ pub enum FlagsCommand {
         /// The variant rolled out (default: on).
         #[arg(long, value_name = "VARIANT")]
         variant: Option<String>,
+        /// Why (recorded with the rollout).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
         #[command(flatten)]
@@ -940,6 +946,7 @@ pub enum SecretsCommand {
     /// Unset secret NAME for the deployments to come (releases that ran with it keep their
     /// versions, for rollbacks).
     Unset {
+        /// The secret's name, as `runway secrets list` shows it.
         name: String,
         #[command(flatten)]
         target: ServiceArgs,
