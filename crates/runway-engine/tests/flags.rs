@@ -56,6 +56,16 @@ async fn serving_with_a_flag(h: &Harness, engine: &Arc<Engine>) {
         .expect("the flag is set");
 }
 
+/// `runway rollback` with no argument.
+fn plain_rollback() -> runway_wire::api::RollbackRequest {
+    runway_wire::api::RollbackRequest {
+        version: None,
+        revision: None,
+        keep_schema: false,
+        reason: None,
+    }
+}
+
 fn flag(engine: &Engine) -> Flag {
     serde_json::from_value(engine.flag("web", "pack").unwrap().definition).unwrap()
 }
@@ -243,16 +253,7 @@ fn a_rotation_rolls_every_replica_and_a_rollback_brings_the_old_version_back() {
         assert!(other.rollout.is_none());
 
         let back = engine
-            .rollback(
-                "web",
-                &runway_wire::api::RollbackRequest {
-                    version: None,
-                    revision: None,
-                    keep_schema: false,
-                    reason: None,
-                },
-                "tester",
-            )
+            .rollback("web", &plain_rollback(), "tester")
             .await
             .expect("a rollback after a rotation");
         let back = h.finished(&engine, back.id).await;
@@ -264,16 +265,7 @@ fn a_rotation_rolls_every_replica_and_a_rollback_brings_the_old_version_back() {
         assert_eq!((url.version, url.serving_version), (2, Some(1)));
         // The rotation is rolled back: a second rollback goes on to v1, not back to it.
         let again = engine
-            .rollback(
-                "web",
-                &runway_wire::api::RollbackRequest {
-                    version: None,
-                    revision: None,
-                    keep_schema: false,
-                    reason: None,
-                },
-                "tester",
-            )
+            .rollback("web", &plain_rollback(), "tester")
             .await
             .expect("a second rollback");
         let again = h.finished(&engine, again.id).await;

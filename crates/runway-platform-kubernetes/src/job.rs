@@ -80,18 +80,7 @@ pub fn job(task: &Task<'_>, name: &str, base: Option<PodTemplateSpec>) -> Result
             .get(name)
             .and_then(|declared| declared.strip_prefix("secret:"));
         match (key, &secret) {
-            (Some(key), Some(secret)) => EnvVar {
-                name: name.clone(),
-                value: None,
-                value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
-                    secret_key_ref: Some(k8s_openapi::api::core::v1::SecretKeySelector {
-                        name: secret.clone(),
-                        key: key.to_string(),
-                        optional: None,
-                    }),
-                    ..Default::default()
-                }),
-            },
+            (Some(key), Some(secret)) => template::secret_env(name, secret, key),
             _ => EnvVar {
                 name: name.clone(),
                 value: Some(value.clone()),

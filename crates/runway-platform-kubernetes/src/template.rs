@@ -132,18 +132,7 @@ pub fn desired(current: Option<&Deployment>, release: &Release) -> Result<Deploy
         match (value.strip_prefix("secret:"), &secret) {
             // A secret reaches the pod from the release's Secret object, never in the
             // Deployment itself (which `kubectl get -o yaml` shows to anyone who may read it).
-            (Some(key), Some(secret)) => EnvVar {
-                name: name.clone(),
-                value: None,
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: secret.clone(),
-                        key: key.to_string(),
-                        optional: None,
-                    }),
-                    ..Default::default()
-                }),
-            },
+            (Some(key), Some(secret)) => secret_env(name, secret, key),
             _ => EnvVar {
                 name: name.clone(),
                 value: Some(value.clone()),
@@ -153,6 +142,22 @@ pub fn desired(current: Option<&Deployment>, release: &Release) -> Result<Deploy
     }));
     container.env = (!vars.is_empty()).then_some(vars);
     Ok(deployment)
+}
+
+/// Env variable `name` read from key `key` of Secret object `secret`.
+pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_string(),
+                key: key.to_string(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    }
 }
 
 /// The name of the Secret object that holds the values of `release`'s `secret:NAME` env

@@ -97,23 +97,25 @@ fn sdk_evaluate(
         .collect()
 }
 
+/// A server whose service `web` serves v1 on one replica.
+async fn serving_one_replica() -> Harness {
+    let h = Harness::start().await;
+    let one = App {
+        replicas: 1,
+        ..App::default()
+    };
+    let out = h.deploy("v1", &one).await;
+    assert!(out.status.success(), "{}", text(&out));
+    h
+}
+
 fn ask(flag: &str, kind: &str, default: serde_json::Value, key: &str) -> serde_json::Value {
     serde_json::json!({"flag": flag, "type": kind, "default": default, "key": key})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openfeature_clients_read_every_kind_of_flag_and_see_a_change_at_once() {
-    let h = Harness::start().await;
-    let out = h
-        .deploy(
-            "v1",
-            &App {
-                replicas: 1,
-                ..App::default()
-            },
-        )
-        .await;
-    assert!(out.status.success(), "{}", text(&out));
+    let h = serving_one_replica().await;
     let (api, admin) = api_and_token(&h);
     let token = viewer_token(&h, "agent-app").await;
     let base_url = format!("http://{api}/v1/services/web");
@@ -342,17 +344,7 @@ async fn openfeature_clients_read_every_kind_of_flag_and_see_a_change_at_once() 
 /// in at one step stays in at every later one: measured through the server's OFREP endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_keys_split_within_one_percent_and_stay_in_as_the_share_grows() {
-    let h = Harness::start().await;
-    let out = h
-        .deploy(
-            "v1",
-            &App {
-                replicas: 1,
-                ..App::default()
-            },
-        )
-        .await;
-    assert!(out.status.success(), "{}", text(&out));
+    let h = serving_one_replica().await;
     let (api, _) = api_and_token(&h);
     let token = viewer_token(&h, "reader").await;
     let mut previous: BTreeSet<u32> = BTreeSet::new();
