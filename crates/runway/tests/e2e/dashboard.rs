@@ -167,13 +167,25 @@ impl Browser {
     /// Tab to Confirm, Enter.
     async fn press(&self, action: &str, reason: Option<&str>) {
         let button = format!("button[data-action=\"{action}\"]");
-        self.wait_for(&button).await;
-        self.js(&format!(
-            "document.querySelector('{}').focus();",
-            button.replace('\'', "\\'")
-        ))
-        .await;
-        self.key(fantoccini::key::Key::Enter).await;
+        // A live page may render its buttons anew between the focus and the key (a journal
+        // entry arrived): then the key reached the old one, and the button is pressed again.
+        for _ in 0..5 {
+            self.wait_for(&button).await;
+            self.js(&format!(
+                "document.querySelector('{}').focus();",
+                button.replace('\'', "\\'")
+            ))
+            .await;
+            self.key(fantoccini::key::Key::Enter).await;
+            let opened = Instant::now();
+            while self.count("dialog[open]").await == 0 && opened.elapsed() < Duration::from_secs(3)
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if self.count("dialog[open]").await > 0 {
+                break;
+            }
+        }
         self.wait_for("dialog[open]").await;
         if let Some(reason) = reason {
             // The dialog opens with the focus in its reason.
