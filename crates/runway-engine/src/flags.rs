@@ -4,15 +4,15 @@
 //! OFREP endpoint, and the judged gradual rollout.
 //!
 //! A rollout (`runway flags rollout NAME --steps 5%,25%,50%,100% --interval 30m`) first
-//! measures the service for a baseline (the proxy's window over `min(interval, 5m)`), then
-//! raises the flag's share step by step. Each step is judged every `[analysis] interval` by
-//! the canary's judge (runway-analysis, the same policy, the same evidence and looks), with
-//! the service's numbers during the step as the "canary" and the baseline as the "stable":
-//! a flag changes what one release does, so what it is compared with is that release before
-//! the flag. A failing step (or one that cannot be judged) turns the flag off at once and
-//! records the numbers that decided it. The rollout holds the service's operation lock: no
-//! deployment changes the service under the judge. `runway flags off` is the kill switch:
-//! it needs no lock and ends a rollout under way.
+//! measures the service for a baseline (the proxy's window over `min(interval, 5m)`, and on
+//! until it holds [`MIN_BASELINE_REQUESTS`]), then raises the flag's share step by step. Each
+//! step is judged every `[analysis] interval` by the canary's judge (runway-analysis, the same
+//! policy, the same evidence and looks), with the service's numbers during the step as the
+//! "canary" and the baseline as the "stable": a flag changes what one release does, so what it
+//! is compared with is that release before the flag. A failing step (or one that cannot be
+//! judged) turns the flag off at once and records the numbers that decided it. The rollout
+//! holds the service's operation lock: no deployment changes the service under the judge.
+//! `runway flags off` is the kill switch: it needs no lock and ends a rollout under way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,13 @@ use crate::{Engine, EngineError, Release, Result};
 
 /// The longest baseline a rollout measures before its first step.
 const MAX_BASELINE: Duration = Duration::from_secs(300);
+/// The fewest requests a baseline holds (measured past the rollout's interval until it has
+/// them, within [`MAX_BASELINE`]). The baseline is the "stable" side of every step's
+/// comparison and, unlike a canary's stable release, it never grows: one of a few hundred
+/// requests leaves so wide an interval around the service's own error rate that a step
+/// failing at a few percent cannot be told apart from it before the judge's later, stricter
+/// looks, and the step ends undecided instead of failed.
+const MIN_BASELINE_REQUESTS: u64 = 1_000;
 /// Latencies kept of the baseline (a uniform sample), so that its record stays small.
 const BASELINE_SAMPLES: usize = 5_000;
 
@@ -612,10 +619,20 @@ impl Engine {
         let interval = Duration::from_millis(progress.interval_ms);
         if progress.baseline.is_none() {
             let window = svc.router.open_window();
-            let length = interval.min(MAX_BASELINE);
-            self.watch_flag(svc, progress, length).await?;
-            let baseline = combined(window.take());
-            progress.baseline_ms = length.as_millis() as u64;
+            let started = Instant::now();
+            self.watch_flag(svc, progress, interval.min(MAX_BASELINE))
+                .await?;
+            let mut taken = window.take();
+            let mut requests: u64 = taken.iter().map(|w| w.requests).sum();
+            while requests < MIN_BASELINE_REQUESTS && started.elapsed() < MAX_BASELINE {
+                self.watch_flag(svc, progress, Duration::from_millis(250))
+                    .await?;
+                let more = window.take();
+                requests += more.iter().map(|w| w.requests).sum::<u64>();
+                taken.extend(more);
+            }
+            let baseline = combined(taken);
+            progress.baseline_ms = started.elapsed().as_millis() as u64;
             self.journal(
                 id,
                 Event::FlagBaseline {

@@ -80,9 +80,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     });
     let metrics = api::metrics_router(engine.clone());
     tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
-    state_dir::write_server_file(
-        &state_dir,
-        &ServerFile {
+    let server_file = ServerFile {
             api: api_addr.to_string(),
             metrics: metrics_addr.to_string(),
             token,
@@ -92,8 +90,13 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
                 .as_ref()
                 .map(|t| std::path::absolute(&t.cert).unwrap_or_else(|_| t.cert.clone())),
             tls_cert_sha256: tls.as_ref().map(|t| t.leaf_sha256.clone()),
-        },
-    )?;
+    };
+    state_dir::write_server_file(&state_dir, &server_file)?;
+    let keeper = tokio::spawn(state_dir::keep_server_file(
+        state_dir.clone(),
+        server_file,
+        stopping.clone(),
+    ));
     tracing::info!(api = %api_addr, metrics = %metrics_addr, state_dir = %state_dir.display(), "runway server ready");
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
@@ -106,9 +109,11 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         shutdown_signal().await;
         signalled.cancel();
     });
-    listen::serve(api_listener, app, tls.map(|t| t.config), stopping).await?;
+    listen::serve(api_listener, app, tls.map(|t| t.config), stopping.clone()).await?;
 
     eprintln!("runway server stopping: draining and stopping replicas");
+    stopping.cancel();
+    let _ = keeper.await;
     state_dir::remove_server_file(&state_dir);
     engine.shutdown().await;
     Ok(())

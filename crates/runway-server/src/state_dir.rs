@@ -212,6 +212,40 @@ pub fn remove_server_file(dir: &Path) {
     let _ = fs::remove_file(dir.join(SERVER_FILE));
 }
 
+/// How often a running server checks that its server.json is still there and still its own.
+pub const SERVER_FILE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps server.json as `info` says until `stopping`: a file deleted (a cleanup script, a
+/// `rm -rf` of the wrong thing) or changed under the running server would lock the CLI out
+/// of it, so within [`SERVER_FILE_CHECK`] it is written again. One small read a second.
+pub async fn keep_server_file(
+    dir: PathBuf,
+    info: ServerFile,
+    stopping: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(SERVER_FILE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let ours = read_server_file(&dir)
+            .is_some_and(|on_disk| on_disk.pid == info.pid && on_disk.token == info.token && on_disk.api == info.api);
+        if ours {
+            continue;
+        }
+        match write_server_file(&dir, &info) {
+            Ok(()) => tracing::warn!(
+                file = %dir.join(SERVER_FILE).display(),
+                "server.json was missing or not this server's; written again"
+            ),
+            // A full disk, say: tried again at the next check.
+            Err(e) => tracing::warn!("cannot write server.json again: {e:#}"),
+        }
+    }
+}
+
 /// Holds an exclusive lock on the state dir for the server's lifetime: two servers on one state
 /// dir would fight over the same replicas.
 pub fn lock(dir: &Path) -> Result<fs::File> {

@@ -27,6 +27,7 @@ pub mod client;
 #[cfg(feature = "records")]
 pub mod dora;
 mod error;
+#[cfg(feature = "records")]
 mod event;
 pub mod id;
 #[cfg(feature = "records")]
@@ -40,4 +41,5 @@ mod pinned;
 pub mod record;
 
 pub use error::{ErrorBody, ErrorCode};
+#[cfg(feature = "records")]
 pub use event::{Event, Stage};

@@ -18,6 +18,7 @@ mod notify;
 mod policy;
 mod prometheus;
 mod recovery;
+mod resilience;
 mod roles;
 mod rolling;
 mod runbook;
