@@ -153,6 +153,14 @@ impl TrafficRouter for BuiltinRouter {
         self.proxy.set_sticky(sticky);
     }
 
+    fn set_client_limits(&self, limits: &runway_spec::ProxySpec) {
+        self.proxy.set_client_limits(
+            limits.header_timeout.into(),
+            limits.idle_timeout.into(),
+            limits.h2c_upgrade,
+        );
+    }
+
     fn set_maintenance(&self, page: Option<MaintenancePage>) {
         self.proxy
             .set_maintenance(page.map(|p| runway_proxy::Maintenance {

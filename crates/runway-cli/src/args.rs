@@ -186,6 +186,11 @@ pub enum Command {
         /// Address of the Prometheus /metrics endpoint (no token needed).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         metrics_listen: SocketAddr,
+        /// The most client connections all services' proxies hold at once; one more is
+        /// answered 503. Default: from the open-file limit (raised to its hard limit at
+        /// start), leaving a quarter of it to the API, the database and the replicas.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_connections: Option<u64>,
         /// Run only while holding this Kubernetes Lease (NAMESPACE/NAME): with two runway
         /// replicas in a cluster, one drives and the other waits to take over.
         #[arg(long, env = "RUNWAY_LEADER_LEASE", value_name = "NAMESPACE/NAME", value_parser = parse_lease)]

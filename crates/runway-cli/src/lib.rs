@@ -116,9 +116,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             tls_cert,
             tls_key,
             insecure_http,
+            max_connections,
             ..
         } => {
             runway_server::run(runway_server::ServerOptions {
+                max_connections: *max_connections,
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
                 metrics_listen: *metrics_listen,

@@ -474,6 +474,7 @@ impl Engine {
                     svc.listen, spec.service.listen, svc.listen
                 )));
             }
+            svc.router.set_client_limits(&spec.proxy);
             return Ok(svc);
         }
         let router = self
@@ -482,6 +483,7 @@ impl Engine {
             .await
             .map_err(EngineError::Conflict)?;
         let svc = Service::new(name, spec.service.listen, router);
+        svc.router.set_client_limits(&spec.proxy);
         // A page or read-only mode set before a restart answers from the first request on.
         self.apply_traffic_modes(&svc, Some(spec));
         self.services

@@ -90,6 +90,9 @@ pub trait TrafficRouter: Send + Sync {
 
     /// Whether a client that went to a release keeps going there (a canary's `sticky`).
     fn set_sticky(&self, sticky: bool);
+    /// Applies `[proxy]` (header and idle timeouts, h2c) to the router's client side; a
+    /// router without one (a cluster's) ignores it.
+    fn set_client_limits(&self, _limits: &runway_spec::ProxySpec) {}
 
     fn set_maintenance(&self, page: Option<MaintenancePage>);
 

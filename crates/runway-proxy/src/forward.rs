@@ -110,6 +110,18 @@ pub(crate) async fn handle(
     client_ip: HeaderValue,
     mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    // A request the proxy and a replica could read differently is refused
+    // first, and its connection ends (what follows it cannot be trusted).
+    if let Some(why) = headers::malformed(&req) {
+        debug!(why, "malformed request refused");
+        let request_id = headers::ensure_request_id(req.headers_mut());
+        let mut response = local_response(StatusCode::BAD_REQUEST, why, request_id);
+        local::close_unless(&mut response, req.version(), false);
+        return Ok(response);
+    }
+    if headers::upgrades_to_h2c(&req) && !inner.client_limits.h2c_upgrade() {
+        headers::drop_h2c_upgrade(&mut req);
+    }
     // Maintenance / read-only (one atomic load while neither is on). A
     // refused request's body is read and discarded first (see `local`).
     if let Some(refused) = inner.modes.refuse(&mut req) {

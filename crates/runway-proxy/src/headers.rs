@@ -9,7 +9,7 @@ use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
-use http::{Request, Version};
+use http::{Method, Request, Version};
 use rand::Rng;
 
 pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -18,6 +18,66 @@ pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forw
 pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
+/// Why an HTTP/1 request is refused with `400` before anything else, as nginx refuses it.
+/// Each is a way for a client to make the proxy and the replica disagree about what the
+/// request is (request smuggling, cache and routing confusion):
+///
+/// * more than one `Host` header: which one names the site?
+/// * HTTP/1.1 without `Host` (RFC 9112 §3.2: a server MUST answer 400);
+/// * an absolute-form target (`GET http://other.example/ HTTP/1.1`): what a forward proxy
+///   is sent, where the target's authority overrides `Host`; a replica behind runway would
+///   see one site and the proxy's logs and routing another. (`CONNECT`'s authority-form
+///   is the one exception, and is forwarded as such.)
+///
+/// hyper itself refuses the framing attacks before a request reaches the proxy:
+/// conflicting `Content-Length`s, a `Transfer-Encoding` that does not end in `chunked` or
+/// in an HTTP/1.0 request, invalid chunk sizes, a space before a header's colon and
+/// obsolete line folding are answered `400` and end the connection. A request with both
+/// `Content-Length` and `Transfer-Encoding: chunked` is handled as RFC 9112 §6.3 requires
+/// of an intermediary: the length is removed before the request goes on, the body is read
+/// as chunked, and the connection ends after the answer, so whatever was hidden behind the
+/// chunked body is never read as a request (nginx answers `400` instead; hyper parses the
+/// head and keeps no trace of the removed length, so the proxy cannot).
+pub(crate) fn malformed<B>(req: &Request<B>) -> Option<&'static str> {
+    if req.version() >= Version::HTTP_2 {
+        return None;
+    }
+    let mut hosts = req.headers().get_all(HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Some("more than one Host header");
+    }
+    if first.is_none() && req.version() == Version::HTTP_11 {
+        return Some("an HTTP/1.1 request needs a Host header");
+    }
+    if req.method() != Method::CONNECT
+        && (req.uri().scheme().is_some() || req.uri().authority().is_some())
+    {
+        return Some("an absolute-form request target (send the path, and the host in Host)");
+    }
+    None
+}
+
+/// Whether `req` asks to switch to HTTP/2 in clear text (`Upgrade: h2c`).
+pub(crate) fn upgrades_to_h2c<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(UPGRADE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| protocol.trim().eq_ignore_ascii_case("h2c"))
+}
+
+/// Drops an `Upgrade: h2c` (and its `HTTP2-Settings`): the request goes on as plain
+/// HTTP/1.1, as nginx serves it.
+pub(crate) fn drop_h2c_upgrade<B>(req: &mut Request<B>) {
+    let headers = req.headers_mut();
+    headers.remove(UPGRADE);
+    headers.remove(&HTTP2_SETTINGS);
+}
 
 /// Whether `req` asks for an HTTP/1.1 protocol upgrade (e.g. WebSocket).
 pub(crate) fn is_upgrade_request<B>(req: &Request<B>) -> bool {

@@ -29,6 +29,7 @@
 //! * **Speed** (`server`, `forward`): hyper on both sides, pooled
 //!   keep-alive upstream connections, no global lock per request.
 
+mod admission;
 mod body;
 mod forward;
 mod headers;
@@ -38,6 +39,7 @@ mod metrics;
 mod modes;
 mod routes;
 mod server;
+mod timeouts;
 mod upgrade;
 mod upstream;
 mod worker;
@@ -47,6 +49,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use admission::{
+    connection_limit, limit_for_open_files, open_connections, refused_connections,
+    set_connection_limit, RESERVED_FILES,
+};
 pub use metrics::{ClientErrorCounts, ReleaseMetrics, WindowSnapshot};
 pub use modes::{Maintenance, ReadOnly, RefusedCounts};
 pub use routes::{Backend, ReleaseRoute};
@@ -64,6 +70,23 @@ pub struct ProxyConfig {
     /// How many additional backends a request may be tried on after its first
     /// attempt failed (see [`Proxy`] for which failures are retried).
     pub max_retries: u32,
+    /// How long a client has to send a whole request head, from its connection's accept
+    /// or its first byte on a keep-alive connection; then `408` and the connection ends.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection stays open with no request; then it closes.
+    pub idle_timeout: Duration,
+    /// Forward `Upgrade: h2c` to the replicas. Off: the header is dropped and the request
+    /// is served as plain HTTP/1.1 (as nginx does), so a client cannot switch a
+    /// connection to a protocol nobody checks past the proxy.
+    pub h2c_upgrade: bool,
+}
+
+impl ProxyConfig {
+    /// `header_timeout` when not configured (nginx's `client_header_timeout` is 60 s;
+    /// a request head is one packet for every real client).
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+    /// `idle_timeout` when not configured (nginx's `keepalive_timeout` is 75 s).
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 }
 
 impl Default for ProxyConfig {
@@ -71,6 +94,9 @@ impl Default for ProxyConfig {
         ProxyConfig {
             connect_timeout: Duration::from_secs(2),
             max_retries: 2,
+            header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            h2c_upgrade: false,
         }
     }
 }
@@ -147,6 +173,53 @@ pub(crate) struct Inner {
     pub(crate) modes: Modes,
     /// Requests the client failed (see [`Proxy::client_errors`]).
     pub(crate) client_errors: ClientErrors,
+    /// The header and idle timeouts and the h2c switch, changeable while serving.
+    pub(crate) client_limits: ClientLimits,
+}
+
+/// [`ProxyConfig`]'s client-facing settings, changeable while serving
+/// ([`Proxy::set_client_limits`]): a new connection takes the timeouts of its accept,
+/// a request the h2c switch of its arrival.
+pub(crate) struct ClientLimits {
+    header_timeout_ms: std::sync::atomic::AtomicU64,
+    idle_timeout_ms: std::sync::atomic::AtomicU64,
+    h2c_upgrade: std::sync::atomic::AtomicBool,
+}
+
+impl ClientLimits {
+    fn new(config: &ProxyConfig) -> ClientLimits {
+        let limits = ClientLimits {
+            header_timeout_ms: Default::default(),
+            idle_timeout_ms: Default::default(),
+            h2c_upgrade: Default::default(),
+        };
+        limits.set(
+            config.header_timeout,
+            config.idle_timeout,
+            config.h2c_upgrade,
+        );
+        limits
+    }
+
+    fn set(&self, header_timeout: Duration, idle_timeout: Duration, h2c_upgrade: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ms = |d: Duration| (d.as_millis() as u64).max(1);
+        self.header_timeout_ms.store(ms(header_timeout), Relaxed);
+        self.idle_timeout_ms.store(ms(idle_timeout), Relaxed);
+        self.h2c_upgrade.store(h2c_upgrade, Relaxed);
+    }
+
+    pub(crate) fn timeouts(&self) -> timeouts::Limits {
+        use std::sync::atomic::Ordering::Relaxed;
+        timeouts::Limits {
+            header: Duration::from_millis(self.header_timeout_ms.load(Relaxed)),
+            idle: Duration::from_millis(self.idle_timeout_ms.load(Relaxed)),
+        }
+    }
+
+    pub(crate) fn h2c_upgrade(&self) -> bool {
+        self.h2c_upgrade.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The cookie that keeps a client on a release while stickiness is on.
@@ -160,8 +233,10 @@ impl Proxy {
     /// until [`Proxy::set_routes`] is called).
     pub fn new(service: &str, config: ProxyConfig) -> Proxy {
         let router = Router::new(config.connect_timeout);
+        let client_limits = ClientLimits::new(&config);
         Proxy {
             inner: Arc::new(Inner {
+                client_limits,
                 service: service.to_owned(),
                 config,
                 router,
@@ -171,6 +246,20 @@ impl Proxy {
                 client_errors: ClientErrors::default(),
             }),
         }
+    }
+
+    /// Changes the header and idle timeouts (for connections accepted from now on) and
+    /// whether `Upgrade: h2c` is forwarded (from the next request on); see
+    /// [`ProxyConfig`].
+    pub fn set_client_limits(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+        h2c_upgrade: bool,
+    ) {
+        self.inner
+            .client_limits
+            .set(header_timeout, idle_timeout, h2c_upgrade);
     }
 
     /// The service name this proxy was created for (the `service` label).

@@ -25,12 +25,15 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+use crate::timeouts::{ConnClock, REQUEST_TIMEOUT_ANSWER};
 
 /// Longest a closed connection lingers in all.
 pub(crate) const LINGER_TOTAL: Duration = Duration::from_secs(10);
@@ -44,13 +47,16 @@ pub(crate) struct Lingering {
     /// The client closed its side (a read returned EOF) or the socket failed:
     /// nothing can be left unread, close at once.
     done: bool,
+    /// The connection's timeouts: told of every read, and whether to say `408` at the end.
+    clock: Arc<ConnClock>,
 }
 
 impl Lingering {
-    pub(crate) fn new(stream: TcpStream) -> Lingering {
+    pub(crate) fn new(stream: TcpStream, clock: Arc<ConnClock>) -> Lingering {
         Lingering {
             stream: Some(stream),
             done: false,
+            clock,
         }
     }
 
@@ -75,7 +81,10 @@ impl AsyncRead for Lingering {
             Err(error) => return Poll::Ready(Err(error)),
         };
         match &result {
-            Poll::Ready(Ok(())) if buf.filled().len() == before && buf.remaining() > 0 => {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.clock.on_read(&buf.filled()[before..]);
+            }
+            Poll::Ready(Ok(())) if buf.remaining() > 0 => {
                 this.done = true;
             }
             Poll::Ready(Err(_)) => this.done = true,
@@ -137,17 +146,28 @@ impl Drop for Lingering {
         if self.done {
             return;
         }
+        let farewell = self
+            .clock
+            .says_request_timeout()
+            .then_some(REQUEST_TIMEOUT_ANSWER);
         // Outside a runtime (cannot happen for served connections) the
         // socket just closes.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(linger(stream));
+            runtime.spawn(linger(stream, farewell));
         }
     }
 }
 
-/// Sends FIN, then reads and discards until the client closes or the bounds
-/// are reached; the socket closes when this returns.
-async fn linger(mut stream: TcpStream) {
+/// Writes `farewell` (an answer of the proxy's own, when the connection ends for a
+/// reason the client should hear), sends FIN, then reads and discards until the client
+/// closes or the bounds are reached; the socket closes when this returns.
+pub(crate) async fn linger(mut stream: TcpStream, farewell: Option<&'static [u8]>) {
+    if let Some(answer) = farewell {
+        let write = tokio::time::timeout(LINGER_IDLE, stream.write_all(answer));
+        if !matches!(write.await, Ok(Ok(()))) {
+            return;
+        }
+    }
     // Harmless when hyper already shut the write side down.
     if stream.shutdown().await.is_err() {
         return;

@@ -22,8 +22,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use crate::admission;
 use crate::forward;
 use crate::linger::Lingering;
+use crate::timeouts::{self, ConnClock, Expired, TimedBody};
 use crate::worker;
 use crate::Inner;
 
@@ -40,9 +42,8 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Deliberately no hyper timer: with one, hyper arms a boxed header-read
-    // timeout per request, a measurable cost on the hot path. The proxy
-    // serves local, trusted traffic; idle keep-alive connections stay open
-    // until the client closes them.
+    // timeout per request, a measurable cost on the hot path. The header and
+    // idle timeouts are the proxy's own (see `timeouts`).
     let builder = auto::Builder::new(TokioExecutor::new());
 
     let graceful = GracefulShutdown::new();
@@ -60,6 +61,11 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(admitted) = admission::admit() else {
+            debug!(service = %inner.service, %peer, "over the connection limit, answered 503");
+            admission::refuse(stream);
+            continue;
         };
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%error, "set_nodelay failed");
@@ -81,6 +87,7 @@ pub(crate) async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         worker::spawn(move || async move {
+            let _admitted = admitted;
             let stream = match TcpStream::from_std(stream) {
                 Ok(stream) => stream,
                 Err(error) => {
@@ -88,13 +95,30 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            let service =
-                service_fn(move |req| forward::handle(Arc::clone(&inner), client_ip.clone(), req));
+            let clock = ConnClock::new();
+            let limits = inner.client_limits.timeouts();
+            let service = {
+                let clock = Arc::clone(&clock);
+                service_fn(move |req| {
+                    let in_flight = clock.begin();
+                    let answer = forward::handle(Arc::clone(&inner), client_ip.clone(), req);
+                    async move {
+                        let response = answer.await?;
+                        Ok::<_, std::convert::Infallible>(
+                            response.map(|body| TimedBody::new(body, in_flight)),
+                        )
+                    }
+                })
+            };
+            let io = TokioIo::new(Lingering::new(stream, Arc::clone(&clock)));
             let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(Lingering::new(stream)), service)
+                .serve_connection_with_upgrades(io, service)
                 .into_owned();
-            if let Err(error) = watcher.watch(connection).await {
-                debug!(%peer, %error, "client connection ended with error");
+            let served = watcher.watch(connection);
+            match timeouts::watch(served, &clock, limits).await {
+                None => {}
+                Some(Expired::Head) => debug!(%peer, "request head too slow, answered 408"),
+                Some(Expired::Idle) => debug!(%peer, "idle keep-alive connection closed"),
             }
         });
     }

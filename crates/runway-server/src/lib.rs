@@ -31,6 +31,9 @@ pub struct ServerOptions {
     pub insecure_http: bool,
     /// Hold this Lease while running (runway replicated in a cluster).
     pub leader_lease: Option<LeaderLease>,
+    /// The most client connections the proxies hold at once (`None`: from the open-file
+    /// limit, see [`connection_limit`]).
+    pub max_connections: Option<u64>,
 }
 
 /// `--leader-lease`: the Lease a server must hold to run.
@@ -49,6 +52,13 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     }
     let state_dir = state_dir::prepare(&opts.state_dir)?;
     let _lock = state_dir::lock(&state_dir)?;
+    let (limit, open_files) = connection_limit(opts.max_connections);
+    runway_proxy::set_connection_limit(limit);
+    tracing::info!(
+        open_files,
+        max_connections = limit,
+        "client connection limit"
+    );
     let store = Arc::new(Store::open(&state_dir.join(state_dir::DATABASE))?);
     let engine = embedded_engine(store.clone(), &state_dir);
 
@@ -81,15 +91,15 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     let metrics = api::metrics_router(engine.clone());
     tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
     let server_file = ServerFile {
-            api: api_addr.to_string(),
-            metrics: metrics_addr.to_string(),
-            token,
-            pid: std::process::id(),
-            tls_cert: opts
-                .tls
-                .as_ref()
-                .map(|t| std::path::absolute(&t.cert).unwrap_or_else(|_| t.cert.clone())),
-            tls_cert_sha256: tls.as_ref().map(|t| t.leaf_sha256.clone()),
+        api: api_addr.to_string(),
+        metrics: metrics_addr.to_string(),
+        token,
+        pid: std::process::id(),
+        tls_cert: opts
+            .tls
+            .as_ref()
+            .map(|t| std::path::absolute(&t.cert).unwrap_or_else(|_| t.cert.clone())),
+        tls_cert_sha256: tls.as_ref().map(|t| t.leaf_sha256.clone()),
     };
     state_dir::write_server_file(&state_dir, &server_file)?;
     let keeper = tokio::spawn(state_dir::keep_server_file(
@@ -117,6 +127,30 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     state_dir::remove_server_file(&state_dir);
     engine.shutdown().await;
     Ok(())
+}
+
+/// The proxies' connection limit, and the open-file limit it was derived from. The soft
+/// open-file limit is raised to the hard one first (as nginx's `worker_rlimit_nofile` and
+/// Go's runtime do): the soft default of 1,024 is a leftover of `select(2)`, and each client
+/// connection holds a descriptor. `--max-connections` overrides the derived limit.
+fn connection_limit(configured: Option<u64>) -> (usize, u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let open_files = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(e) => {
+                tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+                soft
+            }
+        },
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    };
+    let limit = match configured {
+        Some(n) => n as usize,
+        None => runway_proxy::limit_for_open_files(open_files),
+    };
+    (limit, open_files)
 }
 
 /// Waits until this process holds the Lease, then keeps it; when it cannot, the process

@@ -230,8 +230,9 @@ pub async fn keep_server_file(
             () = stopping.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let ours = read_server_file(&dir)
-            .is_some_and(|on_disk| on_disk.pid == info.pid && on_disk.token == info.token && on_disk.api == info.api);
+        let ours = read_server_file(&dir).is_some_and(|on_disk| {
+            on_disk.pid == info.pid && on_disk.token == info.token && on_disk.api == info.api
+        });
         if ours {
             continue;
         }

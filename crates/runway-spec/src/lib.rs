@@ -57,8 +57,8 @@ pub use error::{SpecError, SpecErrors};
 pub use model::{
     AnalysisMetric, AnalysisSpec, BackupHook, BlueGreenSpec, CanarySpec, CanaryStep,
     ClusterTraffic, DockerSpec, HealthSpec, HookPhase, HooksSpec, KubernetesSpec, MaintenanceSpec,
-    MetricSource, MigrateHook, OnFailure, Pause, PhaseHook, ProxyMetric, PullPolicy, RecreateSpec,
-    RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    MetricSource, MigrateHook, OnFailure, Pause, PhaseHook, ProxyMetric, ProxySpec, PullPolicy,
+    RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
 pub use policy::{DeployPolicy, DeployType, DeployTypes, FreezeSpec, FreezeWhen};
 pub use runway_checks::model::{CheckKind, CheckSpec, MinFree, Severity};

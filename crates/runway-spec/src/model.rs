@@ -67,6 +67,10 @@ pub struct Spec {
     /// read-only. Defaults when absent.
     #[serde(default)]
     pub maintenance: MaintenanceSpec,
+    /// `[proxy]`: how runway's proxy treats the service's clients. Defaults when absent
+    /// (the JSON form then omits it).
+    #[serde(default, skip_serializing_if = "ProxySpec::is_default")]
+    pub proxy: ProxySpec,
     /// `[deploy]`: the default deployment type, the windows and the freezes.
     #[serde(default)]
     pub deploy: crate::policy::DeployPolicy,
@@ -486,6 +490,44 @@ impl Default for MaintenanceSpec {
             message: Self::DEFAULT_MESSAGE.to_owned(),
             retry_after: Self::DEFAULT_RETRY_AFTER,
             allow: Vec::new(),
+        }
+    }
+}
+
+/// `[proxy]`: the limits runway's proxy holds the service's clients to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySpec {
+    /// How long a client has to send a whole request head (from its connection's accept,
+    /// or from the first byte of a next request on a keep-alive connection); then it is
+    /// answered `408` and its connection ends. Greater than 0. Defaults to 15s.
+    pub header_timeout: Dur,
+    /// How long a keep-alive connection stays open without a request; then it closes.
+    /// Greater than 0. Defaults to 75s.
+    pub idle_timeout: Dur,
+    /// Forward `Upgrade: h2c` requests to the replicas. Off by default: the header is
+    /// dropped and the request served as HTTP/1.1, as nginx does.
+    pub h2c_upgrade: bool,
+}
+
+impl ProxySpec {
+    /// `header_timeout` when not given.
+    pub const DEFAULT_HEADER_TIMEOUT: Dur = Dur::from_secs(15);
+    /// `idle_timeout` when not given.
+    pub const DEFAULT_IDLE_TIMEOUT: Dur = Dur::from_secs(75);
+
+    /// Whether nothing was configured (the JSON form then omits the section).
+    pub fn is_default(&self) -> bool {
+        *self == ProxySpec::default()
+    }
+}
+
+impl Default for ProxySpec {
+    fn default() -> Self {
+        ProxySpec {
+            header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            h2c_upgrade: false,
         }
     }
 }

@@ -23,8 +23,8 @@ use crate::duration::{parse_duration, Dur};
 use crate::error::SpecError;
 use crate::model::{
     AnalysisMetric, AnalysisSpec, BlueGreenSpec, CanarySpec, CanaryStep, ClusterTraffic,
-    DockerSpec, HealthSpec, KubernetesSpec, MetricSource, Pause, ProxyMetric, PullPolicy,
-    RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
+    DockerSpec, HealthSpec, KubernetesSpec, MetricSource, Pause, ProxyMetric, ProxySpec,
+    PullPolicy, RecreateSpec, RollingSpec, RunSpec, ServiceSpec, Spec, StrategySpec,
 };
 use crate::rules::{self, Problem};
 use crate::suggest;
@@ -88,6 +88,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // which knows their own keys).
     ("hooks", &["backup", "migrate", "run"]),
     ("maintenance", &["message", "retry_after", "allow"]),
+    ("proxy", &["header_timeout", "idle_timeout", "h2c_upgrade"]),
     // `[deploy]` and `[types.NAME]` (see `reader/policy.rs`, which knows their keys).
     ("deploy", &["default_type", "timezone", "windows", "freeze"]),
     ("types", &[]),
@@ -299,6 +300,7 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
     let checks = src.recover(checks::read_checks(root, prometheus));
     let hooks = src.recover(hooks::read_hooks(root));
     let maintenance = src.recover(hooks::read_maintenance(root));
+    let proxy = src.recover(read_proxy(root));
     let deploy = src.recover(policy::read_deploy(root));
     let types = src.recover(policy::read_types(
         root,
@@ -326,11 +328,39 @@ fn read_sections(root: &Section<'_>) -> Option<Spec> {
         checks: checks?,
         hooks: hooks?,
         maintenance: maintenance?,
+        proxy: proxy?,
         deploy: deploy?,
         types: types?,
         notify: notify?,
         incidents: incidents?,
     })
+}
+
+/// `[proxy]`; the defaults when absent.
+fn read_proxy(root: &Section<'_>) -> Result<ProxySpec, SpecError> {
+    let Some(sec) = root.section("proxy", "[proxy]")? else {
+        return Ok(ProxySpec::default());
+    };
+    sec.check_keys(keys_of("proxy"))?;
+    let mut proxy = ProxySpec::default();
+    for (key, example, value) in [
+        ("header_timeout", "15s", &mut proxy.header_timeout),
+        ("idle_timeout", "75s", &mut proxy.idle_timeout),
+    ] {
+        if let Some(d) = sec.duration(key, example)? {
+            sec.src
+                .check(&d.span, rules::positive(key, d.value, example))?;
+            *value = d.value;
+        }
+    }
+    let h2c = sec.get(
+        "h2c_upgrade",
+        "a boolean",
+        "h2c_upgrade = true",
+        Value::as_bool,
+    )?;
+    proxy.h2c_upgrade = h2c.is_some_and(|b| b.value);
+    Ok(proxy)
 }
 
 /// A service runs on one platform: exactly one of [run], [docker] and [kubernetes].

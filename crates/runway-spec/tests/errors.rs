@@ -810,3 +810,33 @@ fn one_platform_section_per_service() {
         "{errors}"
     );
 }
+
+#[test]
+fn proxy_limits() {
+    let with = |section: &str| format!("{SAMPLE}\n[proxy]\n{section}\n");
+    // SAMPLE has 19 lines: [proxy] is on line 21, its key on 22.
+    assert_error(
+        &with("header_timeout = \"0s\""),
+        (22, 18),
+        "`header_timeout` must be greater than 0",
+        "header_timeout = \"15s\"",
+    );
+    assert_error(
+        &with("idle_timeout = 75"),
+        (22, 16),
+        "`idle_timeout` needs a unit",
+        "idle_timeout = \"75s\"",
+    );
+    assert_error(
+        &with("h2c_upgrade = \"yes\""),
+        (22, 15),
+        "a boolean",
+        "h2c_upgrade = true",
+    );
+    assert_error(
+        &with("keepalive = \"75s\""),
+        (22, 1),
+        "keepalive",
+        "idle_timeout",
+    );
+}

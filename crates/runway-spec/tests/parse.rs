@@ -84,6 +84,7 @@ fn accepts_the_sample_exactly() {
         checks: Vec::new(),
         hooks: HooksSpec::default(),
         maintenance: MaintenanceSpec::default(),
+        proxy: Default::default(),
         deploy: Default::default(),
         types: Default::default(),
         notify: Vec::new(),
@@ -445,4 +446,25 @@ fn parse_file_reads_and_names_the_file() {
     assert!(err
         .to_string()
         .starts_with(&format!("{shown}: error: cannot read {shown}: ")));
+}
+
+#[test]
+fn proxy_limits_default_and_are_read() {
+    let spec = parse(MINIMAL);
+    assert_eq!(spec.proxy, runway_spec::ProxySpec::default());
+    assert_eq!(spec.proxy.header_timeout, Dur::from_secs(15));
+    assert_eq!(spec.proxy.idle_timeout, Dur::from_secs(75));
+    assert!(!spec.proxy.h2c_upgrade);
+    // Absent, it is not in the JSON form either.
+    assert!(serde_json::to_value(&spec).unwrap().get("proxy").is_none());
+
+    let spec = parse(&format!(
+        "{MINIMAL}\n[proxy]\nheader_timeout = \"5s\"\nidle_timeout = \"2m\"\nh2c_upgrade = true\n"
+    ));
+    assert_eq!(spec.proxy.header_timeout, Dur::from_secs(5));
+    assert_eq!(spec.proxy.idle_timeout, Dur::from_secs(120));
+    assert!(spec.proxy.h2c_upgrade);
+    let json = serde_json::to_value(&spec).unwrap();
+    let back: Spec = serde_json::from_value(json).unwrap();
+    assert_eq!(back, spec);
 }

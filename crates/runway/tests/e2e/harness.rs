@@ -17,6 +17,8 @@ pub struct Harness {
     pub server_env: Vec<(String, String)>,
     /// Flags the server starts with after `--state-dir` (set before `start_server`).
     pub server_args: Vec<String>,
+    /// The open-file limit (soft and hard) the server starts with, when set.
+    pub server_open_files: Option<u64>,
     server: Option<Child>,
 }
 
@@ -102,6 +104,7 @@ impl Harness {
             dir,
             server_env: Vec::new(),
             server_args: Vec::new(),
+            server_open_files: None,
             server: None,
         };
         h.start_server().await;
@@ -118,6 +121,7 @@ impl Harness {
             dir,
             server_env: env,
             server_args: Vec::new(),
+            server_open_files: None,
             server: None,
         };
         h.start_server().await;
@@ -136,6 +140,7 @@ impl Harness {
             dir,
             server_env: Vec::new(),
             server_args,
+            server_open_files: None,
             server: None,
         };
         h.start_server().await;
@@ -155,6 +160,7 @@ impl Harness {
             dir,
             server_env: Vec::new(),
             server_args: Vec::new(),
+            server_open_files: None,
             server: None,
         };
         h.start_server().await;
@@ -167,15 +173,29 @@ impl Harness {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .unwrap();
-        let child = Command::new(RUNWAY)
+        let mut command = Command::new(RUNWAY);
+        command
             .args(["server", "--state-dir"])
             .arg(&self.state)
             .args(&self.server_args)
             .envs(self.server_env.iter().cloned())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        if let Some(limit) = self.server_open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_NOFILE,
+                        limit,
+                        limit,
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let child = command.spawn().unwrap();
         let pid = child.id();
         self.server = Some(child);
         let client = self.client();

@@ -40,7 +40,10 @@ async fn a_deleted_server_file_is_written_again_and_the_cli_works_on() {
         0o600
     );
     let status = h.status().await;
-    assert_eq!(status["services"][0]["serving"][0]["version"], "v1", "{status}");
+    assert_eq!(
+        status["services"][0]["serving"][0]["version"], "v1",
+        "{status}"
+    );
 
     // Overwritten with something else (a stale copy from another server): set right too.
     std::fs::write(
@@ -58,4 +61,138 @@ async fn a_deleted_server_file_is_written_again_and_the_cli_works_on() {
     }
     let out = h.runway(&["history"]).await;
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The issue's host: a 1,024 open-file limit, and a client that opens 1,100 connections and
+/// says nothing. The proxies stop at their limit (384 with 1,024 files: a quarter kept back,
+/// half of the rest for upstream connections), every connection over it is answered 503 or
+/// closed at once, the control API keeps answering throughout, and once the silent
+/// connections have met their header timeout the service serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_silent_connections_leave_the_api_working_and_the_proxy_recovers() {
+    use tokio::io::AsyncReadExt;
+
+    // This test holds 1,100 sockets itself.
+    let (soft, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    if soft < 4096 {
+        nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_NOFILE,
+            hard.min(8192),
+            hard,
+        )
+        .expect("this test needs 1,200 open files: raise the hard limit");
+    }
+
+    let mut h = Harness::start().await;
+    h.stop_server();
+    h.server_open_files = Some(1024);
+    h.start_server().await;
+    let app = App {
+        replicas: 1,
+        strategy: Some(
+            "[strategy]\nkind = \"rolling\"\nmax_surge = 1\nmax_unavailable = 0\n\n\
+             [proxy]\nheader_timeout = \"10s\"\n"
+                .into(),
+        ),
+        ..App::default()
+    };
+    let out = h.deploy("v1", &app).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(h.get("/").await.0, 200);
+
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        held.push(tokio::net::TcpStream::connect(h.listen).await.unwrap());
+    }
+    // Each connection over the limit hears 503 at once, or is closed at once when too
+    // many refusals are under way; the admitted ones hear nothing yet.
+    let mut refused_503 = 0;
+    let mut closed = 0;
+    let mut waiting = 0;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for stream in &mut held {
+        let mut buf = [0u8; 256];
+        match stream.try_read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => waiting += 1,
+            Ok(0) | Err(_) => closed += 1,
+            Ok(n) => {
+                let answer = String::from_utf8_lossy(&buf[..n]);
+                assert!(
+                    answer.starts_with("HTTP/1.1 503 Service Unavailable"),
+                    "{answer}"
+                );
+                assert!(answer.contains("retry-after: 1"), "{answer}");
+                refused_503 += 1;
+            }
+        }
+    }
+    eprintln!(
+        "1,100 silent connections: {waiting} admitted, {refused_503} answered 503, {closed} closed"
+    );
+    assert!(waiting <= 384, "{waiting} connections admitted");
+    assert!(refused_503 > 0);
+    assert_eq!(waiting + refused_503 + closed, 1100);
+
+    // The control API has its reserve.
+    let started = Instant::now();
+    let status = h.status().await;
+    assert_eq!(status["services"][0]["serving"][0]["version"], "v1");
+    eprintln!(
+        "runway status under 1,100 connections: {:?}",
+        started.elapsed()
+    );
+    let out = h.runway(&["history"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // A new client of the service is told to come back, not left hanging.
+    let mut extra = tokio::net::TcpStream::connect(h.listen).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut extra, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer)).await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // The silent ones meet their header timeout (10 s here): 408, and the proxy serves again.
+    let started = Instant::now();
+    loop {
+        let status = raw_get(h.listen).await;
+        if status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("HTTP/1.1 200"))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the proxy did not recover: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("served again {:?} after the check", started.elapsed());
+    let log = h.server_log();
+    assert!(!log.contains("Too many open files"), "{log}");
+    drop(held);
+}
+
+/// A GET on a new connection: the answer's status line, `None` when the connection ended
+/// without one.
+async fn raw_get(addr: std::net::SocketAddr) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().map(str::to_owned)
 }

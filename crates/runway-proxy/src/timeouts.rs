@@ -1,0 +1,343 @@
+//! The header read timeout and the idle keep-alive timeout of client connections.
+//!
+//! Without them a slowloris client (a request head sent a byte at a time) or a silent one
+//! (a connection opened and never used, or a keep-alive connection left idle) holds its
+//! socket, its task and a file descriptor for ever, and enough of them stop the proxy and
+//! the control API together. The two are what nginx calls `client_header_timeout` and
+//! `keepalive_timeout`:
+//!
+//! * **Header read timeout** ([`crate::ProxyConfig::header_timeout`]): from the moment a
+//!   connection is accepted, or the first byte of a next request arrives on a keep-alive
+//!   connection, the whole request head must be in within this time. Otherwise the client
+//!   gets `408 Request Timeout` with `Connection: close`, and the connection ends (lingering,
+//!   see `linger`).
+//! * **Idle timeout** ([`crate::ProxyConfig::idle_timeout`]): a connection with no request
+//!   in flight and no byte of a next one closes silently after this long. A client's next
+//!   request then opens a new connection (HTTP clients retry a request that met a closed
+//!   idle connection).
+//!
+//! hyper has one timer for both (its `header_read_timeout` also runs while a keep-alive
+//! connection is idle) and arms a boxed timer per request. Here a [`ConnClock`] per
+//! connection keeps the phase in a few atomics: the socket wrapper marks the first byte of
+//! a request head, the request's response body marks its end when hyper drops it. One task
+//! per connection ([`watch`]) sleeps until the phase's deadline, so the cost per request is
+//! two clock reads and a few relaxed stores, and a connection wakes up only when one of its
+//! deadlines is reached.
+//!
+//! HTTP/2 connections (prior knowledge) are noticed by their preface: their reads while idle
+//! are control frames (PING, SETTINGS), not a request head, so only the idle timeout applies
+//! to them and they close without an HTTP/1 `408`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
+
+use crate::body::{BoxError, ProxyBody};
+
+/// The HTTP/2 connection preface's first bytes.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// What a proxy answers when a request head did not arrive in time.
+pub(crate) const REQUEST_TIMEOUT_ANSWER: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
+content-type: text/plain; charset=utf-8\r\n\
+connection: close\r\n\
+content-length: 39\r\n\
+\r\n\
+the request head did not arrive in time";
+
+/// Waiting for (the rest of) a request head.
+const HEAD: u8 = 0;
+/// At least one request in flight.
+const BUSY: u8 = 1;
+/// No request in flight, no byte of a next one.
+const IDLE: u8 = 2;
+
+/// How a connection's deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// A request head took longer than the header timeout: answer 408.
+    Head,
+    /// Idle for the idle timeout: close silently.
+    Idle,
+}
+
+/// The phase of one client connection, shared by its socket, its requests and its watcher.
+pub(crate) struct ConnClock {
+    /// The time the clock counts from (`since` is in milliseconds after it).
+    origin: Instant,
+    phase: AtomicU8,
+    /// When the phase began, in ms after `origin`.
+    since: AtomicU64,
+    /// Requests in flight (more than one on HTTP/2).
+    in_flight: AtomicU32,
+    /// The client spoke HTTP/2 (its preface was read).
+    h2: AtomicBool,
+    /// Set when the header timeout ended the connection: the socket says 408 as it closes.
+    head_expired: AtomicBool,
+    /// Whether the first read was seen (to look for the HTTP/2 preface once).
+    first_read: AtomicBool,
+}
+
+impl ConnClock {
+    /// A clock for a connection accepted now: waiting for its first request head.
+    pub(crate) fn new() -> Arc<ConnClock> {
+        Arc::new(ConnClock {
+            origin: Instant::now(),
+            phase: AtomicU8::new(HEAD),
+            since: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            h2: AtomicBool::new(false),
+            head_expired: AtomicBool::new(false),
+            first_read: AtomicBool::new(false),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// The socket read `bytes` (not empty).
+    #[inline]
+    pub(crate) fn on_read(&self, bytes: &[u8]) {
+        if !self.first_read.load(Ordering::Relaxed) {
+            self.first_read.store(true, Ordering::Relaxed);
+            // "PRI" is no HTTP/1 method; fewer bytes than that are taken for HTTP/1 (whose
+            // head then has its timeout anyway).
+            if bytes.len() >= 3
+                && H2_PREFACE.starts_with(&bytes[..bytes.len().min(H2_PREFACE.len())])
+            {
+                self.h2.store(true, Ordering::Relaxed);
+            }
+        }
+        // The first byte of a next request head: its header timeout starts.
+        if self.phase.load(Ordering::Relaxed) == IDLE && !self.h2.load(Ordering::Relaxed) {
+            self.since.store(self.now_ms(), Ordering::Relaxed);
+            self.phase.store(HEAD, Ordering::Relaxed);
+        }
+    }
+
+    /// A request's head arrived and it is being served; the guard ends it.
+    pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.phase.store(BUSY, Ordering::Relaxed);
+        InFlight {
+            clock: Arc::clone(self),
+        }
+    }
+
+    fn end(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.since.store(self.now_ms(), Ordering::Relaxed);
+            self.phase.store(IDLE, Ordering::Relaxed);
+        }
+    }
+
+    /// When the watcher looks next: the current phase's deadline, but never later than
+    /// one header timeout from now, because a phase can change to one whose deadline is
+    /// earlier (an idle connection whose next request head starts) without waking the
+    /// watcher. So a head's timeout is exact, and an idle connection costs a wake-up per
+    /// header timeout.
+    fn deadline(&self, limits: &Limits) -> Instant {
+        let since = Duration::from_millis(self.since.load(Ordering::Relaxed));
+        let look_again = Instant::now() + limits.header.min(limits.idle);
+        match self.phase.load(Ordering::Relaxed) {
+            HEAD => self.origin + since + limits.header,
+            IDLE => (self.origin + since + limits.idle).min(look_again),
+            _ => look_again,
+        }
+    }
+
+    /// Whether a deadline has passed at `now`.
+    fn expired(&self, limits: &Limits, now: Instant) -> Option<Expired> {
+        let since = self.origin + Duration::from_millis(self.since.load(Ordering::Relaxed));
+        match self.phase.load(Ordering::Relaxed) {
+            HEAD if now >= since + limits.header => Some(Expired::Head),
+            IDLE if now >= since + limits.idle => Some(Expired::Idle),
+            _ => None,
+        }
+    }
+
+    /// Whether the socket must answer `408` as it closes: the header timeout ended an
+    /// HTTP/1 connection.
+    pub(crate) fn says_request_timeout(&self) -> bool {
+        self.head_expired.load(Ordering::Relaxed) && !self.h2.load(Ordering::Relaxed)
+    }
+}
+
+/// One request in flight on a connection; dropped when its response is complete (hyper
+/// drops the response body after its last frame, or early when the client went away).
+pub(crate) struct InFlight {
+    clock: Arc<ConnClock>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.clock.end();
+    }
+}
+
+/// A response body that ends its request's [`InFlight`] when hyper drops it.
+pub(crate) struct TimedBody {
+    body: ProxyBody,
+    _in_flight: InFlight,
+}
+
+impl TimedBody {
+    pub(crate) fn new(body: ProxyBody, in_flight: InFlight) -> TimedBody {
+        TimedBody {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The two timeouts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) header: Duration,
+    pub(crate) idle: Duration,
+}
+
+/// Serves `connection` until it ends or one of its deadlines passes; then it is dropped
+/// (the socket closes, saying `408` first when a request head was late). Returns how the
+/// deadline passed, if one did.
+pub(crate) async fn watch<F: Future>(
+    connection: F,
+    clock: &ConnClock,
+    limits: Limits,
+) -> Option<Expired> {
+    tokio::pin!(connection);
+    loop {
+        let deadline = clock.deadline(&limits);
+        tokio::select! {
+            biased;
+            _ = &mut connection => return None,
+            () = tokio::time::sleep_until(deadline) => {
+                if let Some(expired) = clock.expired(&limits, Instant::now()) {
+                    if expired == Expired::Head {
+                        clock.head_expired.store(true, Ordering::Relaxed);
+                    }
+                    return Some(expired);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        header: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn the_408_says_its_own_length() {
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut response = httparse::Response::new(&mut headers);
+        let httparse::Status::Complete(head) = response.parse(REQUEST_TIMEOUT_ANSWER).unwrap()
+        else {
+            panic!("incomplete")
+        };
+        assert_eq!(response.code, Some(408));
+        let length = response
+            .headers
+            .iter()
+            .find(|h| h.name == "content-length")
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(length.value).unwrap(),
+            (REQUEST_TIMEOUT_ANSWER.len() - head).to_string()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_ends_at_the_header_timeout() {
+        let clock = ConnClock::new();
+        let started = Instant::now();
+        let expired = watch(std::future::pending::<()>(), &clock, LIMITS).await;
+        assert_eq!(expired, Some(Expired::Head));
+        assert_eq!(started.elapsed(), LIMITS.header);
+        assert!(clock.says_request_timeout());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_keep_alive_connection_ends_at_the_idle_timeout_silently() {
+        let clock = ConnClock::new();
+        clock.on_read(b"GET / HTTP/1.1\r\n");
+        drop(clock.begin());
+        let started = Instant::now();
+        let expired = watch(std::future::pending::<()>(), &clock, LIMITS).await;
+        assert_eq!(expired, Some(Expired::Idle));
+        assert_eq!(started.elapsed(), LIMITS.idle);
+        assert!(!clock.says_request_timeout());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_connection_is_never_cut_and_a_next_head_gets_its_own_timeout() {
+        let clock = ConnClock::new();
+        clock.on_read(b"GET /slow HTTP/1.1\r\n");
+        let request = clock.begin();
+        let watched = {
+            let clock = Arc::clone(&clock);
+            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
+        };
+        // A request served for five minutes: no deadline applies.
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert!(!watched.is_finished());
+        drop(request);
+        // Idle for 30 s, then half a request head: the header timeout runs from that byte.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        clock.on_read(b"GE");
+        let head_started = Instant::now();
+        let expired = watched.await.unwrap();
+        assert_eq!(expired, Some(Expired::Head));
+        assert_eq!(head_started.elapsed(), LIMITS.header);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_connections_have_only_the_idle_timeout() {
+        let clock = ConnClock::new();
+        clock.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        drop(clock.begin());
+        // A PING while idle is no request head.
+        clock.on_read(b"\x00\x00\x08\x06");
+        let started = Instant::now();
+        let expired = watch(std::future::pending::<()>(), &clock, LIMITS).await;
+        assert_eq!(expired, Some(Expired::Idle));
+        assert_eq!(started.elapsed(), LIMITS.idle);
+        assert!(!clock.says_request_timeout());
+    }
+}
