@@ -2,6 +2,8 @@
 //! the service's listen address, splits per request, and measures every request per release.
 //! The router of local processes and of Docker containers, both reached on loopback ports.
 
+pub mod listeners;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +48,9 @@ pub struct BuiltinRouter {
     released: tokio::sync::watch::Receiver<bool>,
 }
 
+/// How long `hand_over` waits for the proxy's connections to finish.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(12);
+
 /// How long `close` waits for the proxy to let go of its address.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -56,10 +61,17 @@ impl BuiltinRouter {
     }
 
     /// Binds `listen` for `service` and serves it once opened.
+    /// A listener handed over (systemd, the previous server) for that address is taken
+    /// instead of binding (see [`listeners`]).
     pub async fn bind(service: &str, listen: SocketAddr) -> Result<BuiltinRouter, String> {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen} for service `{service}`: {e}"))?;
+        let listener = match listeners::take_adopted(listen) {
+            Some(adopted) => adopted
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(adopted)),
+            None => tokio::net::TcpListener::bind(listen).await,
+        }
+        .map_err(|e| format!("cannot listen on {listen} for service `{service}`: {e}"))?;
+        listeners::set_live(service, &listener);
         let (released, released_rx) = tokio::sync::watch::channel(false);
         let router = BuiltinRouter {
             proxy: Proxy::new(service, ProxyConfig::default()),
@@ -134,6 +146,7 @@ impl TrafficRouter for BuiltinRouter {
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
+        listeners::unset_live(self.proxy.service());
         self.closed.cancel();
         let mut released = self.released.clone();
         Box::pin(async move {
@@ -141,6 +154,19 @@ impl TrafficRouter for BuiltinRouter {
             let wait = released.wait_for(|free| *free);
             if tokio::time::timeout(CLOSE_WAIT, wait).await.is_err() {
                 tracing::warn!(service = %self.proxy.service(), "the proxy still holds its address");
+            }
+        })
+    }
+
+    fn hand_over(&self) -> BoxFuture<'_, ()> {
+        listeners::unset_live(self.proxy.service());
+        self.closed.cancel();
+        let mut released = self.released.clone();
+        Box::pin(async move {
+            // The proxy drains for at most 10 s (runway-proxy's SHUTDOWN_GRACE).
+            let wait = released.wait_for(|free| *free);
+            if tokio::time::timeout(HAND_OVER_WAIT, wait).await.is_err() {
+                tracing::warn!(service = %self.proxy.service(), "connections still open at the handover");
             }
         })
     }

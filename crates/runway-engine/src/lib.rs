@@ -1251,6 +1251,18 @@ impl Engine {
     /// Stops every replica (on a graceful server shutdown): the proxy goes down with the server,
     /// so leaving them running would only leave orphans. Deployments still running stay
     /// `running` in the store and resume at the next start.
+    /// For a successor server that took every listener over: each service's router stops
+    /// accepting and finishes the requests it is serving. Replicas, records and operations
+    /// are left as they are, for the successor to adopt and resume as after a crash.
+    pub async fn hand_over(&self) {
+        let routers: Vec<_> = self
+            .services()
+            .into_iter()
+            .map(|s| s.router.clone())
+            .collect();
+        futures_util::future::join_all(routers.iter().map(|r| r.hand_over())).await;
+    }
+
     pub async fn shutdown(&self) {
         let mut stops = Vec::new();
         for svc in self.services() {

@@ -84,6 +84,12 @@ pub trait TrafficRouter: Send + Sync {
     /// Resolves when the service's address is free again, so that a service deployed under
     /// the same name right after can take it.
     fn close(&self) -> BoxFuture<'_, ()>;
+    /// Stops accepting and waits (boundedly) until the connections being served have
+    /// finished, for a successor server that took the listener over; the replicas are
+    /// left running. By default the same as [`TrafficRouter::close`].
+    fn hand_over(&self) -> BoxFuture<'_, ()> {
+        self.close()
+    }
 
     /// The releases' shares and endpoints, replacing the previous ones.
     fn set_splits(&self, splits: Vec<Split>);

@@ -3,6 +3,7 @@
 
 pub mod api;
 mod dashboard;
+pub mod handover;
 pub mod listen;
 pub mod openapi;
 mod platforms;
@@ -10,6 +11,7 @@ pub mod session;
 pub mod state_dir;
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -50,8 +52,28 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     if let Some(lease) = &opts.leader_lease {
         lead(lease).await?;
     }
+    let systemd = handover::from_systemd()?;
+    if let Some(api) = &systemd.api {
+        listen::check_exposure(api.local_addr()?, opts.tls.is_some(), opts.insecure_http)?;
+    }
     let state_dir = state_dir::prepare(&opts.state_dir)?;
-    let _lock = state_dir::lock(&state_dir)?;
+    let (_lock, inherited) = match state_dir::try_lock(&state_dir)? {
+        Some(lock) => (lock, systemd),
+        // A server runs on this state dir: take its listeners over (an upgrade), then wait
+        // for it to finish its requests and exit.
+        None => match handover::take_over(&state_dir).await? {
+            Some(taken) => {
+                eprintln!(
+                    "runway server taking over: the running server hands over its listeners, \
+                     finishes its requests and exits"
+                );
+                let lock = state_dir::wait_for_lock(&state_dir, TAKEOVER_WAIT).await?;
+                (lock, taken)
+            }
+            // Says who holds it.
+            None => (state_dir::lock(&state_dir)?, systemd),
+        },
+    };
     let (limit, open_files) = connection_limit(opts.max_connections);
     runway_proxy::set_connection_limit(limit);
     tracing::info!(
@@ -62,12 +84,18 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     let store = Arc::new(Store::open(&state_dir.join(state_dir::DATABASE))?);
     let engine = embedded_engine(store.clone(), &state_dir);
 
-    let api_listener = tokio::net::TcpListener::bind(opts.api_listen)
-        .await
-        .with_context(|| format!("binding the API address {}", opts.api_listen))?;
-    let metrics_listener = tokio::net::TcpListener::bind(opts.metrics_listen)
-        .await
-        .with_context(|| format!("binding the metrics address {}", opts.metrics_listen))?;
+    let handover::Listeners {
+        api,
+        metrics,
+        services,
+    } = inherited;
+    runway_builtin_router::listeners::adopt(services);
+    let api_listener = listen::bind_or_adopt(api, opts.api_listen, "API").await?;
+    let metrics_listener = listen::bind_or_adopt(metrics, opts.metrics_listen, "metrics").await?;
+    let offered = handover::Offered {
+        api: api_listener.as_fd().try_clone_to_owned()?,
+        metrics: metrics_listener.as_fd().try_clone_to_owned()?,
+    };
     let api_addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
 
@@ -119,7 +147,30 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         shutdown_signal().await;
         signalled.cancel();
     });
+    // A successor that took the listeners over ends this server as SIGTERM would, except
+    // that the replicas stay for it to adopt.
+    let handed_over = tokio_util::sync::CancellationToken::new();
+    let offering = handover::offer(&state_dir, offered, handed_over.clone(), stopping.clone())?;
+    {
+        let stopping = stopping.clone();
+        let handed_over = handed_over.clone();
+        tokio::spawn(async move {
+            handed_over.cancelled().await;
+            stopping.cancel();
+        });
+    }
     listen::serve(api_listener, app, tls.map(|t| t.config), stopping.clone()).await?;
+    let _ = offering.await;
+    if handed_over.is_cancelled() {
+        eprintln!("runway server handing over: finishing in-flight requests, replicas stay");
+        stopping.cancel();
+        let _ = keeper.await;
+        engine.hand_over().await;
+        eprintln!("runway server handed over");
+        // As after a crash, the successor resumes whatever was under way; nothing here
+        // may stop a replica on its way out (no destructors, no runtime shutdown).
+        std::process::exit(0);
+    }
 
     eprintln!("runway server stopping: draining and stopping replicas");
     stopping.cancel();
@@ -128,6 +179,10 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     engine.shutdown().await;
     Ok(())
 }
+
+/// How long a server taking over waits for the previous one to exit (it drains its
+/// in-flight requests for at most 10 s first).
+const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The proxies' connection limit, and the open-file limit it was derived from. The soft
 /// open-file limit is raised to the hard one first (as nginx's `worker_rlimit_nofile` and

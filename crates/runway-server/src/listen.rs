@@ -13,6 +13,23 @@ use axum::Router;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+/// A listener handed over (systemd, the previous server) or, without one, `addr` bound.
+pub async fn bind_or_adopt(
+    adopted: Option<std::net::TcpListener>,
+    addr: SocketAddr,
+    what: &str,
+) -> Result<tokio::net::TcpListener> {
+    match adopted {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            Ok(tokio::net::TcpListener::from_std(listener)?)
+        }
+        None => tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the {what} address {addr}")),
+    }
+}
+
 /// `--tls-cert` and `--tls-key`.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {

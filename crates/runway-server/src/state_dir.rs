@@ -247,6 +247,45 @@ pub async fn keep_server_file(
     }
 }
 
+/// The state dir's lock, or `None` while another server holds it.
+pub fn try_lock(dir: &Path) -> Result<Option<fs::File>> {
+    let path = dir.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+/// Waits until the server that holds the state dir's lock lets go of it (exits).
+pub async fn wait_for_lock(dir: &Path, within: std::time::Duration) -> Result<fs::File> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(lock) = try_lock(dir)? {
+            return Ok(lock);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let pid = read_server_file(dir)
+                .map(|s| format!(" (pid {})", s.pid))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "the runway server{pid} that handed over its listeners still holds the state dir \
+                 {} after {within:?}; it exits once its in-flight requests are done",
+                dir.display()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Holds an exclusive lock on the state dir for the server's lifetime: two servers on one state
 /// dir would fight over the same replicas.
 pub fn lock(dir: &Path) -> Result<fs::File> {

@@ -19,6 +19,9 @@ pub struct Harness {
     pub server_args: Vec<String>,
     /// The open-file limit (soft and hard) the server starts with, when set.
     pub server_open_files: Option<u64>,
+    /// Listening sockets the test holds and passes to every server it starts, as systemd's
+    /// socket activation does (`LISTEN_FDS`, names in `LISTEN_FDNAMES`).
+    pub server_sockets: Vec<(String, std::net::TcpListener)>,
     server: Option<Child>,
 }
 
@@ -105,6 +108,7 @@ impl Harness {
             server_env: Vec::new(),
             server_args: Vec::new(),
             server_open_files: None,
+            server_sockets: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -122,6 +126,7 @@ impl Harness {
             server_env: env,
             server_args: Vec::new(),
             server_open_files: None,
+            server_sockets: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -141,6 +146,7 @@ impl Harness {
             server_env: Vec::new(),
             server_args,
             server_open_files: None,
+            server_sockets: Vec::new(),
             server: None,
         };
         h.start_server().await;
@@ -161,19 +167,83 @@ impl Harness {
             server_env: Vec::new(),
             server_args: Vec::new(),
             server_open_files: None,
+            server_sockets: Vec::new(),
             server: None,
         };
         h.start_server().await;
         h
     }
 
-    pub async fn start_server(&mut self) {
+    /// A harness whose servers are socket-activated: the test binds the API's address and
+    /// the service's and holds them, as systemd's `runway.socket` does, so that they stay
+    /// open while no server runs.
+    pub async fn start_socket_activated() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let listen = free_addr();
+        let service = std::net::TcpListener::bind(listen).unwrap();
+        let api = std::net::TcpListener::bind(free_addr()).unwrap();
+        let mut h = Harness {
+            listen,
+            state,
+            dir,
+            server_env: Vec::new(),
+            server_args: Vec::new(),
+            server_open_files: None,
+            server_sockets: vec![("api".into(), api), ("web".into(), service)],
+            server: None,
+        };
+        h.start_server().await;
+        h
+    }
+
+    /// The server's command line (`runway server --state-dir ...`, its flags, its
+    /// environment, its sockets and limits), for a first start or a successor.
+    fn server_command(&self) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join("server.log"))
             .unwrap();
-        let mut command = Command::new(RUNWAY);
+        let mut command = if self.server_sockets.is_empty() {
+            Command::new(RUNWAY)
+        } else {
+            // systemd sets LISTEN_PID to the started process's pid: a shell that execs
+            // runway keeps its own.
+            let names: Vec<&str> = self
+                .server_sockets
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let mut sh = Command::new("/bin/sh");
+            sh.args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\"", RUNWAY])
+                .env("LISTEN_FDS", self.server_sockets.len().to_string())
+                .env("LISTEN_FDNAMES", names.join(":"));
+            let fds: Vec<i32> = self
+                .server_sockets
+                .iter()
+                .map(|(_, l)| std::os::fd::AsRawFd::as_raw_fd(l))
+                .collect();
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only dup2 and fcntl between fork and exec.
+            unsafe {
+                sh.pre_exec(move || {
+                    // Out of the way first, so that one socket's number is not another's
+                    // place.
+                    let moved: Vec<i32> = fds
+                        .iter()
+                        .map(|fd| {
+                            nix::fcntl::fcntl(*fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    for (i, fd) in moved.into_iter().enumerate() {
+                        nix::unistd::dup2(fd, 3 + i as i32)?;
+                    }
+                    Ok(())
+                });
+            }
+            sh
+        };
         command
             .args(["server", "--state-dir"])
             .arg(&self.state)
@@ -195,7 +265,11 @@ impl Harness {
                 });
             }
         }
-        let child = command.spawn().unwrap();
+        command
+    }
+
+    pub async fn start_server(&mut self) {
+        let child = self.server_command().spawn().unwrap();
         let pid = child.id();
         self.server = Some(child);
         let client = self.client();
@@ -213,6 +287,52 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Starts a second server on the state dir, which takes the listeners over from the
+    /// running one; returns once the new one serves and the old one has exited (with
+    /// success). How long the old one took to go.
+    pub async fn take_over_server(&mut self) -> Duration {
+        let mut old = self.server.take().expect("a running server");
+        let new = self.server_command().spawn().unwrap();
+        let pid = new.id();
+        self.server = Some(new);
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = old.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the old server did not exit:\n{}",
+                self.server_log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let gone = started.elapsed();
+        assert!(
+            status.success(),
+            "the old server exited with {status}:\n{}",
+            self.server_log()
+        );
+        loop {
+            if let Ok(info) = self
+                .client()
+                .get::<runway_wire::api::ServerInfo>("/v1/info")
+                .await
+            {
+                if info.pid == pid {
+                    break;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the new server did not start:\n{}",
+                self.server_log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gone
     }
 
     pub fn kill9_server(&mut self) {

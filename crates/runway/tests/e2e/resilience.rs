@@ -196,3 +196,147 @@ async fn raw_get(addr: std::net::SocketAddr) -> Option<String> {
     let answer = String::from_utf8_lossy(&answer);
     answer.lines().next().map(str::to_owned)
 }
+
+fn replica_pids(status: &serde_json::Value) -> Vec<i64> {
+    let mut pids: Vec<i64> = status["services"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pid"].as_i64().unwrap_or(0))
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// An upgrade: a second `runway server` on the state dir takes the listeners over from the
+/// running one, which finishes its requests and exits. Under steady load nothing fails, the
+/// history is intact, and the replicas are the same processes, adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_the_server_under_load_costs_no_request() {
+    let mut h = Harness::start().await;
+    let out = h.deploy("v1", &App::default()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.deploy("v2", &App::default()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let history = h.history().await;
+    let pids = replica_pids(&h.status().await);
+    assert_eq!(pids.len(), 3);
+
+    let load = runway_demo_app::load::Load::start_recording(h.listen, "/", 4, 200, true);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let old_pid = h.server_file()["pid"].as_i64().unwrap();
+    let took = h.take_over_server().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = load.stop().await;
+    // The longest gap between answers: how long requests waited in the backlog.
+    let mut times: Vec<f64> = seen.timeline.iter().map(|(at, _, _)| *at).collect();
+    times.sort_by(f64::total_cmp);
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    eprintln!(
+        "upgrade under load: {} answered, {} failed; the old server was gone {took:?} after the \
+         new one started; longest gap between answers {gap:.3}s",
+        seen.ok, seen.failed
+    );
+    assert_eq!(seen.failed, 0, "{:?}", seen.errors);
+    assert!(seen.ok > 300, "too little load: {}", seen.ok);
+    assert_eq!(seen.versions.keys().collect::<Vec<_>>(), vec!["v2"]);
+
+    let new_pid = h.server_file()["pid"].as_i64().unwrap();
+    assert_ne!(new_pid, old_pid);
+    let log = h.server_log();
+    assert!(log.contains("runway server handed over"), "{log}");
+    assert!(log.contains("runway server taking over"), "{log}");
+    // The same records, the same replicas.
+    assert_eq!(h.history().await, history);
+    let status = h.status().await;
+    assert_eq!(replica_pids(&status), pids, "{status}");
+    assert_eq!(status["services"][0]["serving"][0]["version"], "v2");
+    // The new server drives: a deployment after the upgrade.
+    let out = h.deploy("v3", &App::default()).await;
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Counts of a raw load: a new connection per request, so that every request tests
+/// whether a connection can be made at all.
+#[derive(Debug, Default)]
+struct ConnectLoad {
+    ok: u64,
+    refused: u64,
+    /// Requests whose connection was made but that got no answer (in flight in the server
+    /// that was killed).
+    cut: u64,
+}
+
+async fn connect_load(
+    addr: std::net::SocketAddr,
+    until: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> ConnectLoad {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut seen = ConnectLoad::default();
+    while !until.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut stream = match tokio::net::TcpStream::connect(addr).await {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                seen.refused += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Err(e) => panic!("connect: {e}"),
+        };
+        let exchange = async {
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        match tokio::time::timeout(Duration::from_secs(30), exchange).await {
+            Ok(Ok(answer)) if answer.starts_with(b"HTTP/1.1 200") => seen.ok += 1,
+            _ => seen.cut += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    seen
+}
+
+/// systemd's socket activation, with the test as systemd: it holds the service's and the
+/// API's sockets. `kill -9` of the server under load refuses no connection: they wait in
+/// the backlog until the restarted server accepts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_under_socket_activation_refuses_no_connection() {
+    let mut h = Harness::start_socket_activated().await;
+    let api = h.server_file()["api"].as_str().unwrap().to_owned();
+    let out = h.deploy("v1", &App::default()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let pids = replica_pids(&h.status().await);
+
+    let until = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(connect_load(h.listen, until.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    h.kill9_server();
+    // Down for a moment, as a crashed service is before systemd restarts it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let restarted = Instant::now();
+    h.start_server().await;
+    eprintln!("restarted and serving in {:?}", restarted.elapsed());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    until.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = ConnectLoad::default();
+    for worker in workers {
+        let seen = worker.await.unwrap();
+        total.ok += seen.ok;
+        total.refused += seen.refused;
+        total.cut += seen.cut;
+    }
+    eprintln!("kill -9 under socket activation: {total:?}");
+    assert_eq!(total.refused, 0, "{total:?}");
+    assert!(total.ok > 50, "{total:?}");
+    // Only requests in flight in the killed process can be lost.
+    assert!(total.cut <= 4, "{total:?}");
+    // The same API address, the same replicas.
+    assert_eq!(h.server_file()["api"].as_str().unwrap(), api);
+    assert_eq!(replica_pids(&h.status().await), pids);
+}
