@@ -191,6 +191,11 @@ pub enum Command {
         /// start), leaving a quarter of it to the API, the database and the replicas.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_connections: Option<u64>,
+        /// On SIGTERM/SIGINT, finish in-flight requests and exit leaving the replicas
+        /// running, for a supervisor (systemd, a container runtime) that starts the server
+        /// again: the next server adopts them. Without it the server stops its replicas.
+        #[arg(long, env = "RUNWAY_KEEP_REPLICAS")]
+        keep_replicas: bool,
         /// Run only while holding this Kubernetes Lease (NAMESPACE/NAME): with two runway
         /// replicas in a cluster, one drives and the other waits to take over.
         #[arg(long, env = "RUNWAY_LEADER_LEASE", value_name = "NAMESPACE/NAME", value_parser = parse_lease)]

@@ -117,10 +117,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             tls_key,
             insecure_http,
             max_connections,
+            keep_replicas,
             ..
         } => {
             runway_server::run(runway_server::ServerOptions {
                 max_connections: *max_connections,
+                keep_replicas: *keep_replicas,
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
                 metrics_listen: *metrics_listen,

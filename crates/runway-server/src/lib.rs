@@ -36,6 +36,8 @@ pub struct ServerOptions {
     /// The most client connections the proxies hold at once (`None`: from the open-file
     /// limit, see [`connection_limit`]).
     pub max_connections: Option<u64>,
+    /// At SIGTERM/SIGINT, leave the replicas running for the next server to adopt.
+    pub keep_replicas: bool,
 }
 
 /// `--leader-lease`: the Lease a server must hold to run.
@@ -161,12 +163,28 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     }
     listen::serve(api_listener, app, tls.map(|t| t.config), stopping.clone()).await?;
     let _ = offering.await;
-    if handed_over.is_cancelled() {
-        eprintln!("runway server handing over: finishing in-flight requests, replicas stay");
+    if handed_over.is_cancelled() || opts.keep_replicas {
+        if handed_over.is_cancelled() {
+            eprintln!("runway server handing over: finishing in-flight requests, replicas stay");
+        } else {
+            eprintln!(
+                "runway server stopping: finishing in-flight requests, replicas stay for the \
+                 next server (--keep-replicas)"
+            );
+        }
         stopping.cancel();
         let _ = keeper.await;
         engine.hand_over().await;
-        eprintln!("runway server handed over");
+        if handed_over.is_cancelled() {
+            eprintln!("runway server handed over");
+        } else {
+            eprintln!("runway server stopped; its replicas run on");
+        }
+        // server.json stays when handing over (the successor writes its own once it holds
+        // the lock); without a successor it would name a server that is gone.
+        if !handed_over.is_cancelled() {
+            state_dir::remove_server_file(&state_dir);
+        }
         // As after a crash, the successor resumes whatever was under way; nothing here
         // may stop a replica on its way out (no destructors, no runtime shutdown).
         std::process::exit(0);

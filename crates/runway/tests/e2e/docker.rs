@@ -1316,3 +1316,170 @@ async fn logs_follow_a_container_and_show_each_line_once() {
         assert_eq!(times, 1, "line {n} shown {times} times:\n{shown}");
     }
 }
+
+/// runway's own container image (deploy/container/Dockerfile, built by
+/// scripts/container-image from this binary on a base of the libraries it links): the
+/// server starts in it as an unprivileged user with its state in the volume, the CLI in the
+/// container drives it, a service deployed in it serves through a published port, and
+/// `docker stop` ends it cleanly.
+#[tokio::test]
+async fn runway_runs_in_its_own_container_image() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let n = std::process::id();
+    // The base: the C library and the other libraries runway links, and /tmp (no registry
+    // here for debian:bookworm-slim, which is the Dockerfile's default).
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/:/bin/false\n").unwrap();
+    let ldd = Command::new("ldd").arg(RUNWAY).output().unwrap();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            let target = rootfs.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(path, &target).unwrap();
+        }
+    }
+    let tar = dir.join("base.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let base = format!("runway-e2e-base-{n}:1");
+    let image = format!("runway-e2e-self-{n}:1");
+    let name = format!("runway-e2e-self-{n}");
+    let out = docker(&["import", tar.to_str().unwrap(), &base]);
+    assert!(out.status.success(), "{}", text(&out));
+    struct Cleanup(Vec<String>, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = docker(&["rm", "-f", &self.1]);
+            for image in &self.0 {
+                let _ = docker(&["rmi", "-f", image]);
+            }
+        }
+    }
+    let _cleanup = Cleanup(vec![image.clone(), base.clone()], name.clone());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/container-image");
+    let out = Command::new(&script)
+        .arg(&image)
+        .env("RUNWAY_BINARY", RUNWAY)
+        .env("BASE_IMAGE", &base)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::7070",
+        "-p",
+        "127.0.0.1::8080",
+        &image,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec", "-w", "/var/lib/runway", name.as_str(), "runway"];
+        all.extend_from_slice(args);
+        docker(&all)
+    };
+    let started = Instant::now();
+    loop {
+        let out = exec(&["status"]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server in the container did not start: {}\n{}",
+            text(&out),
+            text(&docker(&["logs", &name]))
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Not root, in its volume.
+    let out = docker(&[
+        "inspect",
+        "--format",
+        "{{.Config.User}} {{json .Config.Volumes}}",
+        &name,
+    ]);
+    let inspected = String::from_utf8_lossy(&out.stdout);
+    assert!(inspected.starts_with("65532:65532"), "{inspected}");
+    assert!(inspected.contains("/var/lib/runway"), "{inspected}");
+
+    // A service in the container, published.
+    let config = r#"[service]
+name = "web"
+listen = "0.0.0.0:8080"
+
+[run]
+command = ["/usr/local/bin/runway", "demo-app", "--port", "{port}", "--version", "{version}"]
+replicas = 2
+
+[health]
+path = "/health/ready"
+interval = "300ms"
+deadline = "20s"
+"#;
+    let file = dir.join("runway.toml");
+    std::fs::write(&file, config).unwrap();
+    let out = docker(&[
+        "cp",
+        file.to_str().unwrap(),
+        &format!("{name}:/var/lib/runway/runway.toml"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = exec(&["deploy", "v1"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out),
+        text(&docker(&["logs", &name]))
+    );
+    let port = |inner: &str| -> std::net::SocketAddr {
+        let out = docker(&["port", &name, inner]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no published port for {inner}: {}", text(&out)))
+    };
+    let (status, version, _) = http_get(port("8080/tcp"), "/").await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
+    // The API on its published port: the document needs no token.
+    let api = port("7070/tcp");
+    let (status, _, body) = http_get(api, "/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"openapi\""));
+
+    let stopped = Instant::now();
+    let out = docker(&["stop", "-t", "30", &name]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        text(&docker(&["logs", &name]))
+    );
+    eprintln!(
+        "runway's image: deployed in it, served through it, stopped in {:?}",
+        stopped.elapsed()
+    );
+}

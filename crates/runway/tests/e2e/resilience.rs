@@ -301,11 +301,16 @@ async fn connect_load(
 }
 
 /// systemd's socket activation, with the test as systemd: it holds the service's and the
-/// API's sockets. `kill -9` of the server under load refuses no connection: they wait in
-/// the backlog until the restarted server accepts them.
+/// API's sockets. `kill -9` of the server under load, and a restart by SIGTERM with
+/// `--keep-replicas` (the unit's), refuse no connection: they wait in the backlog until the
+/// restarted server accepts them, and the replicas are the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_under_socket_activation_refuses_no_connection() {
     let mut h = Harness::start_socket_activated().await;
+    // As the shipped unit runs it: a stop (a `systemctl restart`) leaves the replicas.
+    h.server_args = vec!["--keep-replicas".into()];
+    h.stop_server();
+    h.start_server().await;
     let api = h.server_file()["api"].as_str().unwrap().to_owned();
     let out = h.deploy("v1", &App::default()).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -323,6 +328,10 @@ async fn a_server_killed_under_socket_activation_refuses_no_connection() {
     h.start_server().await;
     eprintln!("restarted and serving in {:?}", restarted.elapsed());
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A restart by SIGTERM (systemctl restart, an upgrade with the unit): the same.
+    h.stop_server();
+    h.start_server().await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     until.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut total = ConnectLoad::default();
     for worker in workers {
@@ -331,7 +340,7 @@ async fn a_server_killed_under_socket_activation_refuses_no_connection() {
         total.refused += seen.refused;
         total.cut += seen.cut;
     }
-    eprintln!("kill -9 under socket activation: {total:?}");
+    eprintln!("kill -9, then SIGTERM, under socket activation: {total:?}");
     assert_eq!(total.refused, 0, "{total:?}");
     assert!(total.ok > 50, "{total:?}");
     // Only requests in flight in the killed process can be lost.
@@ -339,4 +348,125 @@ async fn a_server_killed_under_socket_activation_refuses_no_connection() {
     // The same API address, the same replicas.
     assert_eq!(h.server_file()["api"].as_str().unwrap(), api);
     assert_eq!(replica_pids(&h.status().await), pids);
+}
+
+/// The shipped units (deploy/systemd) pass `systemd-analyze verify` (with ExecStart
+/// pointed at this build's binary), and the socket unit names what runway looks for.
+#[test]
+fn the_systemd_units_verify() {
+    let units = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let service = std::fs::read_to_string(units.join("runway.service")).unwrap();
+    assert!(
+        service.contains("ExecStart=/usr/local/bin/runway server --keep-replicas"),
+        "{service}"
+    );
+    assert!(service.contains("KillMode=process"), "{service}");
+    std::fs::write(
+        dir.path().join("runway.service"),
+        service.replace("/usr/local/bin/runway", crate::harness::RUNWAY),
+    )
+    .unwrap();
+    let socket = std::fs::read_to_string(units.join("runway.socket")).unwrap();
+    assert!(socket.contains("FileDescriptorName=api"), "{socket}");
+    assert!(socket.contains("FileDescriptorName=metrics"), "{socket}");
+    std::fs::write(dir.path().join("runway.socket"), socket).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no", "./runway.socket", "./runway.service"])
+        .current_dir(dir.path())
+        .output()
+        .expect("systemd-analyze (Debian: systemd)");
+    assert!(out.status.success(), "{}", text(&out));
+    // Unknown keys are only warned about: none may be.
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+
+    // The flags in ExecStart are the server's.
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let mut args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    args.push("--help");
+    let out = std::process::Command::new(crate::harness::RUNWAY)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// systemd's own implementation of socket activation (`systemd-socket-activate`, which
+/// binds, waits for a first connection, sets LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID and execs)
+/// starts a server that serves the API and a service on the sockets it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemds_socket_activation_hands_runway_its_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let api = crate::harness::free_addr();
+    let listen = crate::harness::free_addr();
+    let mut server = std::process::Command::new("systemd-socket-activate")
+        .arg(format!("--listen={api}"))
+        .arg("--fdname=api")
+        .arg(format!("--listen={listen}"))
+        .arg("--fdname=web")
+        .arg(crate::harness::RUNWAY)
+        .args(["server", "--state-dir"])
+        .arg(&state)
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .spawn()
+        .expect("systemd-socket-activate (Debian: systemd)");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut server);
+    // Like systemd, it starts the program at the first connection (which then waits in the
+    // backlog for the server to accept it).
+    let started = Instant::now();
+    let _first = loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(api).await {
+            break stream;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nothing listens on {api}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let info = loop {
+        if let Ok(text) = std::fs::read_to_string(state.join("server.json")) {
+            if let Ok(info) = serde_json::from_str::<serde_json::Value>(&text) {
+                break info;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no server.json: {}",
+            std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(info["api"].as_str().unwrap(), api.to_string());
+
+    let config = format!(
+        "[service]\nname = \"web\"\nlisten = \"{listen}\"\n\n[run]\ncommand = [{:?}, \"demo-app\", \
+         \"--port\", \"{{port}}\", \"--version\", \"{{version}}\"]\nreplicas = 1\n\n[health]\npath = \
+         \"/health/ready\"\ninterval = \"300ms\"\n",
+        crate::harness::RUNWAY
+    );
+    std::fs::write(dir.path().join("runway.toml"), config).unwrap();
+    let out = std::process::Command::new(crate::harness::RUNWAY)
+        .args(["deploy", "v1"])
+        .current_dir(dir.path())
+        .env("RUNWAY_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, version, _) = crate::harness::http_get(listen, "/").await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
 }
