@@ -44,6 +44,17 @@ mod upgrade;
 mod upstream;
 mod worker;
 
+/// Entry points for the fuzz targets (fuzz/ at the workspace root); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Feeds `bytes`, a replica's response, to the fast path's parser as a connection
+    /// would (the head in two reads split at `split`, the body in reads of `step` bytes);
+    /// panics when the parser breaks one of its invariants.
+    pub fn upstream_response(bytes: &[u8], head_request: bool, split: usize, step: usize) {
+        crate::upstream::exercise(bytes, head_request, split, step);
+    }
+}
+
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;

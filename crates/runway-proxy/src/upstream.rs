@@ -755,9 +755,101 @@ pub(crate) fn release(pool: &Pool, conn: Conn, now: Instant) {
     pool.put(conn, now);
 }
 
+/// Runs a replica's response, as raw bytes, through the parser of the fast path the way a
+/// connection meets it (see `crate::fuzzing`): the head is fed in two reads split at `split`,
+/// then the body in reads of `step` bytes. Panics when the parser breaks an invariant: a
+/// body longer than its framing allows or than the bytes given, or a decoder that stops
+/// consuming bytes it has (a wedged connection).
+pub(crate) fn exercise(bytes: &[u8], head_request: bool, split: usize, step: usize) {
+    let split = split.min(bytes.len());
+    let mut buf = BytesMut::from(&bytes[..split]);
+    let mut scratch = Vec::new();
+    let mut map = HeaderMap::new();
+    let head = match parse_head(&mut buf, head_request, &mut scratch, &mut map) {
+        Ok(Some(head)) => {
+            buf.extend_from_slice(&bytes[split..]);
+            head
+        }
+        Ok(None) => {
+            buf.extend_from_slice(&bytes[split..]);
+            match parse_head(&mut buf, head_request, &mut scratch, &mut map) {
+                Ok(Some(head)) => head,
+                Ok(None) | Err(_) => return,
+            }
+        }
+        Err(_) => return,
+    };
+    if head.status.is_informational() {
+        panic!("an interim response was taken for the final one");
+    }
+    if let Some(length) = head.headers.get(CONTENT_LENGTH) {
+        assert!(
+            head.framing != Framing::Chunked,
+            "a chunked response kept its Content-Length: {length:?}"
+        );
+    }
+    let mut decoder = Decoder {
+        state: match head.framing {
+            Framing::Empty => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize(0, 0),
+            Framing::Close => State::Close,
+        },
+        trailer_bytes: 0,
+    };
+    let body_bytes = buf.len();
+    let rest = buf.split();
+    let mut out = 0usize;
+    let step = step.max(1);
+    for piece in rest.chunks(step) {
+        buf.extend_from_slice(piece);
+        let mut rounds = 0usize;
+        loop {
+            let before = buf.len();
+            match decoder.decode(&mut buf) {
+                Ok(Some(data)) => out += data.len(),
+                Ok(None) => break,
+                Err(_) => return,
+            }
+            rounds += 1;
+            assert!(
+                buf.len() < before || rounds <= 2,
+                "the body decoder returned data without consuming bytes"
+            );
+        }
+        // What is left unread is only ever what a state cannot take yet.
+        if !buf.is_empty() {
+            assert!(
+                matches!(decoder.state, State::Done),
+                "the decoder left {} bytes unread in {:?}",
+                buf.len(),
+                decoder.state
+            );
+            break;
+        }
+    }
+    assert!(out <= body_bytes, "more body ({out}) than bytes ({body_bytes})");
+    if let Framing::Length(n) = head.framing {
+        assert!(out as u64 <= n, "more body ({out}) than Content-Length {n}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fuzzing_entry_point_takes_whole_responses() {
+        exercise(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            false,
+            7,
+            3,
+        );
+        exercise(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, 100, 1);
+        exercise(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, 0, 1);
+        exercise(b"garbage", false, 3, 1);
+    }
 
     fn decode_all(state: State, input: &[u8]) -> Result<(Vec<u8>, State), BodyError> {
         let mut decoder = Decoder {
