@@ -828,7 +828,10 @@ pub(crate) fn exercise(bytes: &[u8], head_request: bool, split: usize, step: usi
             break;
         }
     }
-    assert!(out <= body_bytes, "more body ({out}) than bytes ({body_bytes})");
+    assert!(
+        out <= body_bytes,
+        "more body ({out}) than bytes ({body_bytes})"
+    );
     if let Framing::Length(n) = head.framing {
         assert!(out as u64 <= n, "more body ({out}) than Content-Length {n}");
     }
@@ -846,8 +849,18 @@ mod tests {
             7,
             3,
         );
-        exercise(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, 100, 1);
-        exercise(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, 0, 1);
+        exercise(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+            false,
+            100,
+            1,
+        );
+        exercise(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            false,
+            0,
+            1,
+        );
         exercise(b"garbage", false, 3, 1);
     }
 
