@@ -36,6 +36,7 @@ use crate::headers::{self, X_REQUEST_ID};
 use crate::local;
 use crate::metrics::{ClientError, Outcome, ReleaseStats, RequestRecord};
 use crate::routes::{BackendGuard, BackendState, Router};
+use crate::streamed;
 use crate::upgrade;
 use crate::upstream;
 use crate::Inner;
@@ -228,12 +229,24 @@ pub(crate) async fn handle(
             }
             None => {
                 let upstream = request.build(&backend, body.for_attempt(), attempt == attempts);
-                backend
-                    .client
-                    .request(upstream)
-                    .await
-                    .map(Answer::Hyper)
-                    .map_err(AttemptError::Hyper)
+                // A streamed body goes on a connection of its own, reset if the client's
+                // body fails (see `streamed`); upgrades and CONNECT use the pool.
+                let streamed = body
+                    .watch()
+                    .filter(|_| client_upgrade.is_none() && request.method != Method::CONNECT)
+                    .cloned();
+                match streamed {
+                    Some(watch) => streamed::send(&backend, upstream, watch)
+                        .await
+                        .map(Answer::Hyper)
+                        .map_err(AttemptError::Streamed),
+                    None => backend
+                        .client
+                        .request(upstream)
+                        .await
+                        .map(Answer::Hyper)
+                        .map_err(AttemptError::Hyper),
+                }
             }
         };
         match result {
@@ -483,6 +496,7 @@ enum Answer {
 enum AttemptError {
     Hyper(hyper_util::client::legacy::Error),
     Fast(upstream::UpstreamError),
+    Streamed(streamed::StreamedError),
 }
 
 impl AttemptError {
@@ -490,6 +504,7 @@ impl AttemptError {
         match self {
             AttemptError::Hyper(error) => error.is_connect(),
             AttemptError::Fast(error) => error.is_connect(),
+            AttemptError::Streamed(error) => error.is_connect(),
         }
     }
 
@@ -498,6 +513,7 @@ impl AttemptError {
         match self {
             AttemptError::Hyper(error) => is_timeout(error),
             AttemptError::Fast(error) => error.is_timeout(),
+            AttemptError::Streamed(error) => error.is_timeout(),
         }
     }
 }
@@ -507,6 +523,7 @@ impl std::fmt::Display for AttemptError {
         match self {
             AttemptError::Hyper(error) => ErrorChain(error).fmt(f),
             AttemptError::Fast(error) => error.fmt(f),
+            AttemptError::Streamed(error) => error.fmt(f),
         }
     }
 }

@@ -39,6 +39,7 @@ mod metrics;
 mod modes;
 mod routes;
 mod server;
+mod streamed;
 mod timeouts;
 mod upgrade;
 mod upstream;

@@ -309,3 +309,85 @@ async fn an_h2c_upgrade_is_not_forwarded_unless_configured() {
     })
     .await;
 }
+
+/// A replica that reads one request's body and says how its connection ended: after how
+/// many body bytes, and whether with a clean end of stream or a reset.
+async fn ending_backend() -> (
+    SocketAddr,
+    tokio::sync::mpsc::Receiver<(usize, &'static str)>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = vec![0u8; 64 * 1024];
+                let ended = loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) => break "end of stream",
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break "reset",
+                        Err(_) => break "error",
+                    }
+                };
+                let head_end = seen
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(seen.len(), |p| p + 4);
+                let _ = tx.send((seen.len() - head_end, ended)).await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn a_body_the_client_gives_up_on_reaches_the_replica_as_a_reset_never_as_an_end() {
+    let (backend, mut ended) = ending_backend().await;
+    let proxy = RunningProxy::start("svc").await;
+    proxy.proxy.set_routes(vec![runway_proxy::ReleaseRoute {
+        release: "v1".into(),
+        weight: 100,
+        backends: vec![runway_proxy::Backend {
+            id: "r1".into(),
+            addr: backend,
+        }],
+    }]);
+
+    // 4 MB announced (streamed: too large to buffer), 1.5 MB sent, then the client is gone.
+    let mut client = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    client
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 4000000\r\n\r\n")
+        .await
+        .unwrap();
+    client.write_all(&vec![b'x'; 1_500_000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(client);
+    let (bytes, how) = bounded(ended.recv()).await.unwrap();
+    eprintln!("content-length body cut at {bytes} bytes: the replica saw {how}");
+    assert!(bytes < 4_000_000);
+    assert_eq!(how, "reset", "after {bytes} bytes");
+
+    // Chunked: a good chunk, then a broken one.
+    let mut client = RawConn::connect(proxy.addr).await;
+    let mut request =
+        b"POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n"
+            .to_vec();
+    request.extend_from_slice(&vec![b'y'; 0x10000]);
+    request.extend_from_slice(b"\r\nzz\r\n");
+    let answer = bounded(conn_answer(&mut client, request)).await;
+    assert_eq!(answer, 400);
+    let (bytes, how) = bounded(ended.recv()).await.unwrap();
+    eprintln!("chunked body broken after {bytes} bytes: the replica saw {how}");
+    assert_eq!(how, "reset", "after {bytes} bytes");
+}
+
+async fn conn_answer(conn: &mut RawConn, request: Vec<u8>) -> u16 {
+    conn.exchange_bytes(request).await.unwrap().status
+}
