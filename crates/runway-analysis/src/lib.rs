@@ -67,6 +67,8 @@ pub mod bounds;
 pub mod condition;
 pub mod evidence;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod judge;
 pub mod mannwhitney;
 pub mod stats;

@@ -196,6 +196,11 @@ pub enum Command {
         /// again: the next server adopts them. Without it the server stops its replicas.
         #[arg(long, env = "RUNWAY_KEEP_REPLICAS")]
         keep_replicas: bool,
+        /// When another server runs on the state dir, take its listening sockets over (an
+        /// upgrade in place: it finishes its requests and exits, its replicas are adopted)
+        /// instead of refusing to start.
+        #[arg(long)]
+        take_over: bool,
         /// Run only while holding this Kubernetes Lease (NAMESPACE/NAME): with two runway
         /// replicas in a cluster, one drives and the other waits to take over.
         #[arg(long, env = "RUNWAY_LEADER_LEASE", value_name = "NAMESPACE/NAME", value_parser = parse_lease)]

@@ -118,11 +118,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             insecure_http,
             max_connections,
             keep_replicas,
+            take_over,
             ..
         } => {
             runway_server::run(runway_server::ServerOptions {
                 max_connections: *max_connections,
                 keep_replicas: *keep_replicas,
+                take_over: *take_over,
                 state_dir: cli.state_dir(),
                 api_listen: *api_listen,
                 metrics_listen: *metrics_listen,

@@ -21,7 +21,7 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
-/// Why an HTTP/1 request is refused with `400` before anything else, as nginx refuses it.
+/// Why an HTTP/1 request is refused with `400` before anything else.
 /// Each is a way for a client to make the proxy and the replica disagree about what the
 /// request is (request smuggling, cache and routing confusion):
 ///
@@ -29,8 +29,10 @@ static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 /// * HTTP/1.1 without `Host` (RFC 9112 §3.2: a server MUST answer 400);
 /// * an absolute-form target (`GET http://other.example/ HTTP/1.1`): what a forward proxy
 ///   is sent, where the target's authority overrides `Host`; a replica behind runway would
-///   see one site and the proxy's logs and routing another. (`CONNECT`'s authority-form
-///   is the one exception, and is forwarded as such.)
+///   see one site and the proxy's logs and routing another. RFC 9112 §3.2.2 asks servers to
+///   accept it and nginx does (using the target's host); runway is only ever a reverse
+///   proxy, whose clients send origin-form, so it refuses it as a smuggling vector.
+///   (`CONNECT`'s authority-form is the one exception, and is forwarded as such.)
 ///
 /// hyper itself refuses the framing attacks before a request reaches the proxy:
 /// conflicting `Content-Length`s, a `Transfer-Encoding` that does not end in `chunked` or
@@ -63,12 +65,12 @@ pub(crate) fn malformed<B>(req: &Request<B>) -> Option<&'static str> {
 
 /// Whether `req` asks to switch to HTTP/2 in clear text (`Upgrade: h2c`).
 pub(crate) fn upgrades_to_h2c<B>(req: &Request<B>) -> bool {
+    // On the bytes: a value with obs-text in it must not hide its h2c.
     req.headers()
         .get_all(UPGRADE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|protocol| protocol.trim().eq_ignore_ascii_case("h2c"))
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .any(|protocol| protocol.trim_ascii().eq_ignore_ascii_case(b"h2c"))
 }
 
 /// Drops an `Upgrade: h2c` (and its `HTTP2-Settings`): the request goes on as plain

@@ -54,6 +54,20 @@ pub mod fuzzing {
     pub fn upstream_response(bytes: &[u8], head_request: bool, split: usize, step: usize) {
         crate::upstream::exercise(bytes, head_request, split, step);
     }
+
+    /// The fuzz target's input: its first three bytes choose how the response arrives
+    /// (HEAD or not, where the head is split, the body's read size), the rest is it.
+    pub fn upstream_response_input(data: &[u8]) {
+        let [flags, split, step, rest @ ..] = data else {
+            return;
+        };
+        upstream_response(
+            rest,
+            flags & 1 == 1,
+            usize::from(*split) * 2,
+            usize::from(*step % 64) + 1,
+        );
+    }
 }
 
 use std::fmt;

@@ -33,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::admission::Admitted;
 use crate::timeouts::{ConnClock, REQUEST_TIMEOUT_ANSWER};
 
 /// Longest a closed connection lingers in all.
@@ -47,16 +48,21 @@ pub(crate) struct Lingering {
     /// The client closed its side (a read returned EOF) or the socket failed:
     /// nothing can be left unread, close at once.
     done: bool,
-    /// The connection's timeouts: told of every read, and whether to say `408` at the end.
+    /// The connection's timeouts: told of every read and of writes the client is slow to
+    /// take, and whether to say `408` at the end.
     clock: Arc<ConnClock>,
+    /// The connection's place under the connection limit: held as long as the socket is,
+    /// through a WebSocket tunnel and the lingering close.
+    admitted: Option<Admitted>,
 }
 
 impl Lingering {
-    pub(crate) fn new(stream: TcpStream, clock: Arc<ConnClock>) -> Lingering {
+    pub(crate) fn new(stream: TcpStream, clock: Arc<ConnClock>, admitted: Admitted) -> Lingering {
         Lingering {
             stream: Some(stream),
             done: false,
             clock,
+            admitted: Some(admitted),
         }
     }
 
@@ -100,10 +106,13 @@ impl AsyncWrite for Lingering {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut().stream() {
+        let this = self.get_mut();
+        let result = match this.stream() {
             Ok(stream) => stream.poll_write(cx, buf),
-            Err(error) => Poll::Ready(Err(error)),
-        }
+            Err(error) => return Poll::Ready(Err(error)),
+        };
+        this.clock.on_write(result.is_pending());
+        result
     }
 
     fn poll_write_vectored(
@@ -111,10 +120,13 @@ impl AsyncWrite for Lingering {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut().stream() {
+        let this = self.get_mut();
+        let result = match this.stream() {
             Ok(stream) => stream.poll_write_vectored(cx, bufs),
-            Err(error) => Poll::Ready(Err(error)),
-        }
+            Err(error) => return Poll::Ready(Err(error)),
+        };
+        this.clock.on_write(result.is_pending());
+        result
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -150,10 +162,14 @@ impl Drop for Lingering {
             .clock
             .says_request_timeout()
             .then_some(REQUEST_TIMEOUT_ANSWER);
+        let admitted = self.admitted.take();
         // Outside a runtime (cannot happen for served connections) the
         // socket just closes.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(linger(stream, farewell));
+            runtime.spawn(async move {
+                linger(stream, farewell).await;
+                drop(admitted);
+            });
         }
     }
 }

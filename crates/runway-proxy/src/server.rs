@@ -87,7 +87,6 @@ pub(crate) async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         worker::spawn(move || async move {
-            let _admitted = admitted;
             let stream = match TcpStream::from_std(stream) {
                 Ok(stream) => stream,
                 Err(error) => {
@@ -110,7 +109,7 @@ pub(crate) async fn serve(
                     }
                 })
             };
-            let io = TokioIo::new(Lingering::new(stream, Arc::clone(&clock)));
+            let io = TokioIo::new(Lingering::new(stream, Arc::clone(&clock), admitted));
             let connection = builder
                 .serve_connection_with_upgrades(io, service)
                 .into_owned();

@@ -6,9 +6,11 @@
 //! (FIN), a replica that reads "until the length or the end of the stream" (Python's
 //! `rfile.read(n)`, many CGI-style readers) would see a short body end cleanly and might act
 //! on it. So a streamed body goes on a connection of its own (not the pool's, where other
-//! requests would share its fate), and when the client's body fails, that connection is
-//! reset (`SO_LINGER` 0, then close: RST). The replica's next read fails with
-//! `ECONNRESET`: what it has is not a request. nginx avoids the case by buffering every body
+//! requests would share its fate), set to reset on close (`SO_LINGER` 0: RST) from the
+//! start, and only once the body has ended cleanly is the ordinary close restored. A
+//! client that gives up, a broken chunked encoding, a request dropped mid-way or the
+//! proxy's process exiting all reset it: the replica's next read fails with `ECONNRESET`,
+//! what it has is not a request. nginx avoids the case by buffering every body
 //! to disk first; runway buffers up to 1 MiB (and retries those) and streams the rest.
 
 use std::io;
@@ -35,10 +37,12 @@ struct ResetOnFailure {
 
 impl Drop for ResetOnFailure {
     fn drop(&mut self) {
-        if self.watch.failed().is_some() {
-            // SO_LINGER 0: the close sends RST, and nothing blocks (no data is waited for).
-            if let Err(error) = self.stream.set_zero_linger() {
-                debug!(%error, "cannot reset the replica's connection");
+        // The connection was set to reset on close when it was made (so that a process
+        // exit mid-upload resets it too); a body that ended cleanly closes normally.
+        if self.watch.ended().is_some() && self.watch.failed().is_none() {
+            #[allow(deprecated)] // SO_LINGER off: an ordinary close, which never blocks
+            if let Err(error) = self.stream.set_linger(None) {
+                debug!(%error, "cannot restore the replica connection's close");
             }
         }
     }
@@ -130,6 +134,10 @@ pub(crate) async fn send(
             Ok(Ok(stream)) => stream,
         };
     let _ = stream.set_nodelay(true);
+    // Reset on close until the body has ended cleanly (see `ResetOnFailure`).
+    if let Err(error) = stream.set_zero_linger() {
+        debug!(%error, "cannot set the replica connection to reset");
+    }
     let io = TokioIo::new(ResetOnFailure { stream, watch });
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
@@ -146,6 +154,12 @@ pub(crate) async fn send(
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *request.uri_mut() = Uri::from(path);
+    // As the other paths do: a request without Host (HTTP/1.0) names the replica.
+    if !request.headers().contains_key(http::header::HOST) {
+        if let Ok(host) = http::HeaderValue::from_str(backend.authority.as_str()) {
+            request.headers_mut().insert(http::header::HOST, host);
+        }
+    }
     sender
         .send_request(request)
         .await

@@ -83,6 +83,9 @@ pub(crate) struct ConnClock {
     head_expired: AtomicBool,
     /// Whether the first read was seen (to look for the HTTP/2 preface once).
     first_read: AtomicBool,
+    /// The last write could not be taken whole (the client reads slowly): hyper may still
+    /// hold response bytes, so the connection is busy, and no `408` may be written into it.
+    writing: AtomicBool,
 }
 
 impl ConnClock {
@@ -96,6 +99,7 @@ impl ConnClock {
             h2: AtomicBool::new(false),
             head_expired: AtomicBool::new(false),
             first_read: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
         })
     }
 
@@ -120,6 +124,14 @@ impl ConnClock {
         if self.phase.load(Ordering::Relaxed) == IDLE && !self.h2.load(Ordering::Relaxed) {
             self.since.store(self.now_ms(), Ordering::Relaxed);
             self.phase.store(HEAD, Ordering::Relaxed);
+        }
+    }
+
+    /// A write to the client returned `pending` (the client is slow to read) or completed.
+    #[inline]
+    pub(crate) fn on_write(&self, pending: bool) {
+        if self.writing.load(Ordering::Relaxed) != pending {
+            self.writing.store(pending, Ordering::Relaxed);
         }
     }
 
@@ -156,6 +168,10 @@ impl ConnClock {
 
     /// Whether a deadline has passed at `now`.
     fn expired(&self, limits: &Limits, now: Instant) -> Option<Expired> {
+        // Response bytes the client has not taken yet: still serving.
+        if self.writing.load(Ordering::Relaxed) {
+            return None;
+        }
         let since = self.origin + Duration::from_millis(self.since.load(Ordering::Relaxed));
         match self.phase.load(Ordering::Relaxed) {
             HEAD if now >= since + limits.header => Some(Expired::Head),

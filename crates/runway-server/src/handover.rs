@@ -120,6 +120,20 @@ struct Frame {
     more: bool,
 }
 
+/// [`take_over`], once `check` accepts the running server's API address (from its
+/// server.json): a server that would refuse to serve there must not take it over.
+pub async fn take_over_checked(
+    state_dir: &Path,
+    check: impl FnOnce(std::net::SocketAddr) -> Result<()>,
+) -> Result<Option<Listeners>> {
+    if let Some(api) = crate::state_dir::read_server_file(state_dir)
+        .and_then(|f| f.api.parse::<std::net::SocketAddr>().ok())
+    {
+        check(api)?;
+    }
+    take_over(state_dir).await
+}
+
 /// Asks the server that holds `state_dir` for its listeners; they are this process's
 /// once this returns. `Ok(None)` when no server offers them (an older runway, or one that
 /// is stopping).
@@ -128,15 +142,12 @@ pub async fn take_over(state_dir: &Path) -> Result<Option<Listeners>> {
     tokio::task::spawn_blocking(move || {
         let mut stream = match UnixStream::connect(&path) {
             Ok(stream) => stream,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                return Ok(None)
+            // Nobody offers (no socket, a stale one, a path too long for a unix socket): the
+            // caller says who holds the state dir.
+            Err(e) => {
+                tracing::debug!("no handover from {}: {e}", path.display());
+                return Ok(None);
             }
-            Err(e) => return Err(e).with_context(|| format!("connecting to {}", path.display())),
         };
         stream.set_read_timeout(Some(PATIENCE))?;
         stream.set_write_timeout(Some(PATIENCE))?;

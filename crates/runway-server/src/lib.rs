@@ -38,6 +38,9 @@ pub struct ServerOptions {
     pub max_connections: Option<u64>,
     /// At SIGTERM/SIGINT, leave the replicas running for the next server to adopt.
     pub keep_replicas: bool,
+    /// When another server holds the state dir, take its listeners over (an upgrade in
+    /// place) instead of refusing to start.
+    pub take_over: bool,
 }
 
 /// `--leader-lease`: the Lease a server must hold to run.
@@ -59,12 +62,23 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         listen::check_exposure(api.local_addr()?, opts.tls.is_some(), opts.insecure_http)?;
     }
     let state_dir = state_dir::prepare(&opts.state_dir)?;
+    let mut token_of_predecessor = None;
     let (_lock, inherited) = match state_dir::try_lock(&state_dir)? {
         Some(lock) => (lock, systemd),
+        // Says who holds it, and how to upgrade in place.
+        None if !opts.take_over => (state_dir::lock(&state_dir)?, systemd),
         // A server runs on this state dir: take its listeners over (an upgrade), then wait
-        // for it to finish its requests and exit.
-        None => match handover::take_over(&state_dir).await? {
+        // for it to finish its requests and exit. Its API's address must pass the same
+        // check as this server's flags would (no TLS for an API off loopback, say).
+        None => match handover::take_over_checked(&state_dir, |api| {
+            listen::check_exposure(api, opts.tls.is_some(), opts.insecure_http)
+        })
+        .await?
+        {
             Some(taken) => {
+                // The same token: a CLI call made during the takeover, with the token of the
+                // server.json it read, is answered by this server.
+                token_of_predecessor = state_dir::read_server_file(&state_dir).map(|f| f.token);
                 eprintln!(
                     "runway server taking over: the running server hands over its listeners, \
                      finishes its requests and exits"
@@ -106,7 +120,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         .await
         .context("recovering state from the last run")?;
 
-    let token = state_dir::new_token();
+    let token = token_of_predecessor.unwrap_or_else(state_dir::new_token);
     // Cancelled at SIGTERM/SIGINT: event streams end with it, so they do not hold the
     // graceful shutdown up.
     let stopping = tokio_util::sync::CancellationToken::new();
@@ -152,17 +166,37 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     // A successor that took the listeners over ends this server as SIGTERM would, except
     // that the replicas stay for it to adopt.
     let handed_over = tokio_util::sync::CancellationToken::new();
-    let offering = handover::offer(&state_dir, offered, handed_over.clone(), stopping.clone())?;
+    // Without the handover socket (a state dir path too long for a unix socket, say) the
+    // server runs as before; only an upgrade in place is not possible.
+    let offering = match handover::offer(&state_dir, offered, handed_over.clone(), stopping.clone())
     {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::warn!("no handover socket, so no upgrade in place: {e:#}");
+            None
+        }
+    };
+    // Once handing over (or stopping with --keep-replicas), the proxies stop accepting and
+    // drain at the same time as the API, not after it.
+    let proxies_drained = {
         let stopping = stopping.clone();
         let handed_over = handed_over.clone();
+        let engine = engine.clone();
+        let keep_replicas = opts.keep_replicas;
         tokio::spawn(async move {
-            handed_over.cancelled().await;
-            stopping.cancel();
-        });
-    }
+            tokio::select! {
+                () = handed_over.cancelled() => stopping.cancel(),
+                () = stopping.cancelled() => {}
+            }
+            if handed_over.is_cancelled() || keep_replicas {
+                engine.hand_over().await;
+            }
+        })
+    };
     listen::serve(api_listener, app, tls.map(|t| t.config), stopping.clone()).await?;
-    let _ = offering.await;
+    if let Some(offering) = offering {
+        let _ = offering.await;
+    }
     if handed_over.is_cancelled() || opts.keep_replicas {
         if handed_over.is_cancelled() {
             eprintln!("runway server handing over: finishing in-flight requests, replicas stay");
@@ -174,7 +208,7 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         }
         stopping.cancel();
         let _ = keeper.await;
-        engine.hand_over().await;
+        let _ = proxies_drained.await;
         if handed_over.is_cancelled() {
             eprintln!("runway server handed over");
         } else {

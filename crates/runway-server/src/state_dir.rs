@@ -303,7 +303,7 @@ pub fn lock(dir: &Path) -> Result<fs::File> {
                 .map(|s| format!(" (pid {})", s.pid))
                 .unwrap_or_default();
             anyhow::bail!(
-                "another runway server{pid} already uses the state dir {}; stop it first or use another --state-dir",
+                "another runway server{pid} already uses the state dir {}; stop it first, use another --state-dir, or upgrade it in place with `runway server --take-over`",
                 dir.display()
             )
         }

@@ -42,6 +42,8 @@
 
 mod duration;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod incidents;
 mod model;
 pub mod notify;

@@ -294,7 +294,7 @@ impl Harness {
     /// success). How long the old one took to go.
     pub async fn take_over_server(&mut self) -> Duration {
         let mut old = self.server.take().expect("a running server");
-        let new = self.server_command().spawn().unwrap();
+        let new = self.server_command().arg("--take-over").spawn().unwrap();
         let pid = new.id();
         self.server = Some(new);
         let started = Instant::now();
