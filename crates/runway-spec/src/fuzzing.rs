@@ -1,6 +1,8 @@
 //! The properties the fuzz targets (fuzz/ at the workspace root) check, here so that the
 //! normal test suite replays the fuzzers' corpora through the very same checks
 //! (tests/fuzz_corpus.rs). Not an API.
+// A property that does not hold is a panic: that is what the fuzzer catches.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 /// runway.toml as any bytes: a spec or located errors, never a panic; an accepted spec
 /// validates (or says why not), and reads back from its JSON form unchanged; errors render
