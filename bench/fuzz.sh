@@ -40,8 +40,8 @@ crashed=0
 printf '%-18s %8s %14s %10s %8s %s\n' target seconds executions exec/s corpus crashes
 for target in "${targets[@]}"; do
   log="$logs/$target.log"
-  execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}' | tail -1)
-  speed=$(grep -oE 'stat::average_exec_per_sec: [0-9]+' "$log" | awk '{print $2}' | tail -1)
+  execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
+  speed=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
   corpus=$(find "corpus/$target" -type f | wc -l)
   crashes=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
   if grep -qE '^==[0-9]+==ERROR|panicked at|deadly signal' "$log"; then
