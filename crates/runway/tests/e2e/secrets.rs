@@ -37,7 +37,8 @@ fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             files_under(&path, out);
-        } else {
+        } else if path.is_file() {
+            // A socket (the server's handover.sock) holds no bytes to read.
             out.push(path);
         }
     }
