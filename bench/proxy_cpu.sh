@@ -27,31 +27,7 @@ write_config "$WORK/runway.toml" "$LISTEN" 1
 "$RUNWAY" -f "$WORK/runway.toml" deploy v1 >/dev/null
 BACKEND_PORT=$("$RUNWAY" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["replicas"][0]["port"])')
 
-NGINX_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes auto;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-sleep 0.5
+start_nginx "$BACKEND_PORT"
 
 # CPU ticks of a process and its children's threads: nginx's master and workers.
 ticks_of() {

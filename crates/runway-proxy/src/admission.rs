@@ -120,27 +120,34 @@ pub(crate) fn refuse(stream: TcpStream) {
     });
 }
 
+/// The status of a fixed answer the proxy writes itself, checking that its
+/// `content-length` is exactly the body that follows its head.
+#[cfg(test)]
+pub(crate) fn status_of_a_whole_answer(answer: &[u8]) -> u16 {
+    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head) = response.parse(answer).unwrap() else {
+        panic!("incomplete")
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name == "content-length")
+        .unwrap();
+    assert_eq!(
+        std::str::from_utf8(length.value).unwrap(),
+        (answer.len() - head).to_string()
+    );
+    response.code.unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_503_says_its_own_length() {
-        let mut headers = [httparse::EMPTY_HEADER; 8];
-        let mut response = httparse::Response::new(&mut headers);
-        let httparse::Status::Complete(head) = response.parse(OVER_LIMIT_ANSWER).unwrap() else {
-            panic!("incomplete")
-        };
-        assert_eq!(response.code, Some(503));
-        let length = response
-            .headers
-            .iter()
-            .find(|h| h.name == "content-length")
-            .unwrap();
-        assert_eq!(
-            std::str::from_utf8(length.value).unwrap(),
-            (OVER_LIMIT_ANSWER.len() - head).to_string()
-        );
+        assert_eq!(status_of_a_whole_answer(OVER_LIMIT_ANSWER), 503);
     }
 
     #[test]

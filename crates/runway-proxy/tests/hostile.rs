@@ -114,6 +114,18 @@ async fn an_idle_keep_alive_connection_closes_quietly_and_a_busy_one_is_never_cu
     );
 }
 
+/// Sends all of `proxy`'s traffic to the replica at `backend`.
+fn route_to(proxy: &RunningProxy, backend: SocketAddr) {
+    proxy.proxy.set_routes(vec![runway_proxy::ReleaseRoute {
+        release: "v1".into(),
+        weight: 100,
+        backends: vec![runway_proxy::Backend {
+            id: "r1".into(),
+            addr: backend,
+        }],
+    }]);
+}
+
 /// A replica that records every byte it is sent and answers each connection's first
 /// request `200`.
 async fn recording_backend() -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
@@ -170,14 +182,7 @@ async fn refused(proxy: SocketAddr, request: &[u8]) -> (u16, bool) {
 async fn requests_a_replica_could_read_differently_are_refused_and_never_forwarded() {
     let (backend, seen) = recording_backend().await;
     let proxy = RunningProxy::start("svc").await;
-    proxy.proxy.set_routes(vec![runway_proxy::ReleaseRoute {
-        release: "v1".into(),
-        weight: 100,
-        backends: vec![runway_proxy::Backend {
-            id: "r1".into(),
-            addr: backend,
-        }],
-    }]);
+    route_to(&proxy, backend);
 
     let cases: &[(&str, &[u8])] = &[
         (
@@ -268,20 +273,10 @@ async fn requests_a_replica_could_read_differently_are_refused_and_never_forward
 #[tokio::test]
 async fn an_h2c_upgrade_is_not_forwarded_unless_configured() {
     let (backend, seen) = recording_backend().await;
-    let route = |proxy: &RunningProxy| {
-        proxy.proxy.set_routes(vec![runway_proxy::ReleaseRoute {
-            release: "v1".into(),
-            weight: 100,
-            backends: vec![runway_proxy::Backend {
-                id: "r1".into(),
-                addr: backend,
-            }],
-        }])
-    };
     let request = b"GET /h2c HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
 
     let proxy = RunningProxy::start("svc").await;
-    route(&proxy);
+    route_to(&proxy, backend);
     let (status, _) = bounded(refused(proxy.addr, request)).await;
     assert_eq!(status, 200, "served as plain HTTP/1.1");
     let forwarded = String::from_utf8_lossy(&seen.lock().unwrap()).to_ascii_lowercase();
@@ -298,7 +293,7 @@ async fn an_h2c_upgrade_is_not_forwarded_unless_configured() {
         },
     )
     .await;
-    route(&proxy);
+    route_to(&proxy, backend);
     let mut conn = RawConn::connect(proxy.addr).await;
     conn.write(request).await.unwrap();
     // The replica is asked to upgrade (it answers 200, so nothing switches).
@@ -351,14 +346,7 @@ async fn ending_backend() -> (
 async fn a_body_the_client_gives_up_on_reaches_the_replica_as_a_reset_never_as_an_end() {
     let (backend, mut ended) = ending_backend().await;
     let proxy = RunningProxy::start("svc").await;
-    proxy.proxy.set_routes(vec![runway_proxy::ReleaseRoute {
-        release: "v1".into(),
-        weight: 100,
-        backends: vec![runway_proxy::Backend {
-            id: "r1".into(),
-            addr: backend,
-        }],
-    }]);
+    route_to(&proxy, backend);
 
     // 4 MB announced (streamed: too large to buffer), 1.5 MB sent, then the client is gone.
     let mut client = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();

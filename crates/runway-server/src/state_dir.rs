@@ -289,16 +289,9 @@ pub async fn wait_for_lock(dir: &Path, within: std::time::Duration) -> Result<fs
 /// Holds an exclusive lock on the state dir for the server's lifetime: two servers on one state
 /// dir would fight over the same replicas.
 pub fn lock(dir: &Path) -> Result<fs::File> {
-    let path = dir.join(LOCK_FILE);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => {
+    match try_lock(dir)? {
+        Some(file) => Ok(file),
+        None => {
             let pid = read_server_file(dir)
                 .map(|s| format!(" (pid {})", s.pid))
                 .unwrap_or_default();
@@ -306,9 +299,6 @@ pub fn lock(dir: &Path) -> Result<fs::File> {
                 "another runway server{pid} already uses the state dir {}; stop it first, use another --state-dir, or upgrade it in place with `runway server --take-over`",
                 dir.display()
             )
-        }
-        Err(fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
         }
     }
 }
