@@ -156,3 +156,14 @@ CONF
   PIDS+=("$NGINX_PID")
   sleep 0.5
 }
+
+# start_proxied_backend: one replica of the demo app deployed by runway (LISTEN is its
+# service's address, BACKEND_PORT the replica's own port), and nginx in front of that same
+# replica (NGINX_PORT): the three targets of the proxy benchmarks.
+start_proxied_backend() {
+  LISTEN="127.0.0.1:$(free_port)"
+  write_config "$WORK/runway.toml" "$LISTEN" 1
+  "$RUNWAY" -f "$WORK/runway.toml" deploy v1 >/dev/null
+  BACKEND_PORT=$("$RUNWAY" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["replicas"][0]["port"])')
+  start_nginx "$BACKEND_PORT"
+}

@@ -10,12 +10,7 @@ need wrk:wrk nginx:nginx-light
 build
 start_server
 
-LISTEN="127.0.0.1:$(free_port)"
-write_config "$WORK/runway.toml" "$LISTEN" 1
-"$RUNWAY" -f "$WORK/runway.toml" deploy v1 >/dev/null
-BACKEND_PORT=$("$RUNWAY" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["replicas"][0]["port"])')
-
-start_nginx "$BACKEND_PORT"
+start_proxied_backend
 
 # run TARGET_URL -> "req/s p50_ms p99_ms errors"
 run() {

@@ -22,12 +22,7 @@ fi
 build
 start_server
 
-LISTEN="127.0.0.1:$(free_port)"
-write_config "$WORK/runway.toml" "$LISTEN" 1
-"$RUNWAY" -f "$WORK/runway.toml" deploy v1 >/dev/null
-BACKEND_PORT=$("$RUNWAY" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["replicas"][0]["port"])')
-
-start_nginx "$BACKEND_PORT"
+start_proxied_backend
 
 # CPU ticks of a process and its children's threads: nginx's master and workers.
 ticks_of() {

@@ -596,6 +596,19 @@ struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder for a body framed as `framing` says.
+    fn for_framing(framing: Framing) -> Decoder {
+        Decoder {
+            state: match framing {
+                Framing::Empty => State::Done,
+                Framing::Length(n) => State::Length(n),
+                Framing::Chunked => State::ChunkSize(0, 0),
+                Framing::Close => State::Close,
+            },
+            trailer_bytes: 0,
+        }
+    }
+
     /// Takes the next piece of body out of `buf`, then consumes any framing
     /// bytes behind it (so the end is known as early as possible).
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, BodyError> {
@@ -681,18 +694,9 @@ pub(crate) struct FastBody {
 
 impl FastBody {
     pub(crate) fn new(head: &ResponseHead, conn: Conn) -> FastBody {
-        let state = match head.framing {
-            Framing::Empty => State::Done,
-            Framing::Length(n) => State::Length(n),
-            Framing::Chunked => State::ChunkSize(0, 0),
-            Framing::Close => State::Close,
-        };
         FastBody {
             conn: Some(conn),
-            decoder: Decoder {
-                state,
-                trailer_bytes: 0,
-            },
+            decoder: Decoder::for_framing(head.framing),
             keep_alive: head.keep_alive,
         }
     }
@@ -788,15 +792,7 @@ pub(crate) fn exercise(bytes: &[u8], head_request: bool, split: usize, step: usi
             "a chunked response kept its Content-Length: {length:?}"
         );
     }
-    let mut decoder = Decoder {
-        state: match head.framing {
-            Framing::Empty => State::Done,
-            Framing::Length(n) => State::Length(n),
-            Framing::Chunked => State::ChunkSize(0, 0),
-            Framing::Close => State::Close,
-        },
-        trailer_bytes: 0,
-    };
+    let mut decoder = Decoder::for_framing(head.framing);
     let body_bytes = buf.len();
     let rest = buf.split();
     let mut out = 0usize;

@@ -197,8 +197,9 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
     if let Some(offering) = offering {
         let _ = offering.await;
     }
-    if handed_over.is_cancelled() || opts.keep_replicas {
-        if handed_over.is_cancelled() {
+    let handing_over = handed_over.is_cancelled();
+    if handing_over || opts.keep_replicas {
+        if handing_over {
             eprintln!("runway server handing over: finishing in-flight requests, replicas stay");
         } else {
             eprintln!(
@@ -209,15 +210,13 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         stopping.cancel();
         let _ = keeper.await;
         let _ = proxies_drained.await;
-        if handed_over.is_cancelled() {
+        if handing_over {
+            // server.json stays: the successor writes its own once it holds the lock.
             eprintln!("runway server handed over");
         } else {
-            eprintln!("runway server stopped; its replicas run on");
-        }
-        // server.json stays when handing over (the successor writes its own once it holds
-        // the lock); without a successor it would name a server that is gone.
-        if !handed_over.is_cancelled() {
+            // Without a successor it would name a server that is gone.
             state_dir::remove_server_file(&state_dir);
+            eprintln!("runway server stopped; its replicas run on");
         }
         // As after a crash, the successor resumes whatever was under way; nothing here
         // may stop a replica on its way out (no destructors, no runtime shutdown).

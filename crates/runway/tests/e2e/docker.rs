@@ -74,29 +74,10 @@ impl DemoImage {
         // The libraries the binaries link, where the loader looks for them.
         let binaries = std::iter::once(Path::new(RUNWAY)).chain(extra.iter().copied());
         for binary in binaries {
-            let ldd = Command::new("ldd").arg(binary).output().unwrap();
-            for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-                let path = line
-                    .split_whitespace()
-                    .find(|word| word.starts_with('/'))
-                    .map(Path::new);
-                if let Some(path) = path {
-                    let target = rootfs.join(path.strip_prefix("/").unwrap());
-                    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                    std::fs::copy(path, &target).unwrap();
-                }
-            }
+            copy_linked_libraries(binary, &rootfs);
         }
         let tar = dir.join("rootfs.tar");
-        let packed = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(packed.success());
+        pack(&rootfs, &tar);
         let first = format!("{repo}:{}", versions[0]);
         let out = docker(&["import", tar.to_str().unwrap(), &first]);
         assert!(out.status.success(), "docker import: {}", text(&out));
@@ -110,6 +91,36 @@ impl DemoImage {
             _dir: tmp,
         }
     }
+}
+
+/// Copies the shared libraries `binary` links (as ldd finds them) into `rootfs`, at the
+/// paths where the loader looks for them.
+fn copy_linked_libraries(binary: &Path, rootfs: &Path) {
+    let ldd = Command::new("ldd").arg(binary).output().unwrap();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split_whitespace()
+            .find(|word| word.starts_with('/'))
+            .map(Path::new);
+        if let Some(path) = path {
+            let target = rootfs.join(path.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(path, &target).unwrap();
+        }
+    }
+}
+
+/// `rootfs` as the tar archive `tar`, for `docker import`.
+fn pack(rootfs: &Path, tar: &Path) {
+    let packed = Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .arg("-cf")
+        .arg(tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(packed.success());
 }
 
 impl Drop for DemoImage {
@@ -1339,24 +1350,9 @@ async fn runway_runs_in_its_own_container_image() {
     .unwrap();
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/:/bin/false\n").unwrap();
-    let ldd = Command::new("ldd").arg(RUNWAY).output().unwrap();
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
-            let target = rootfs.join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(path, &target).unwrap();
-        }
-    }
+    copy_linked_libraries(Path::new(RUNWAY), &rootfs);
     let tar = dir.join("base.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
+    pack(&rootfs, &tar);
     let base = format!("runway-e2e-base-{n}:1");
     let image = format!("runway-e2e-self-{n}:1");
     let name = format!("runway-e2e-self-{n}");

@@ -272,17 +272,26 @@ impl Harness {
         let child = self.server_command().spawn().unwrap();
         let pid = child.id();
         self.server = Some(child);
-        let client = self.client();
-        let started = Instant::now();
+        self.wait_until_serving(pid, Instant::now() + Duration::from_secs(20))
+            .await;
+    }
+
+    /// Waits until the server with `pid` answers the API (the client reads server.json
+    /// anew each time: a successor writes its own).
+    async fn wait_until_serving(&self, pid: u32, deadline: Instant) {
         loop {
-            if let Ok(info) = client.get::<runway_wire::api::ServerInfo>("/v1/info").await {
+            if let Ok(info) = self
+                .client()
+                .get::<runway_wire::api::ServerInfo>("/v1/info")
+                .await
+            {
                 if info.pid == pid {
                     return;
                 }
             }
             assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "server did not start:\n{}",
+                Instant::now() < deadline,
+                "server {pid} did not start:\n{}",
                 self.server_log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -315,23 +324,8 @@ impl Harness {
             "the old server exited with {status}:\n{}",
             self.server_log()
         );
-        loop {
-            if let Ok(info) = self
-                .client()
-                .get::<runway_wire::api::ServerInfo>("/v1/info")
-                .await
-            {
-                if info.pid == pid {
-                    break;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the new server did not start:\n{}",
-                self.server_log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_until_serving(pid, started + Duration::from_secs(30))
+            .await;
         gone
     }
 
