@@ -70,6 +70,16 @@ fn project_service(cli: &Cli) -> Option<String> {
 }
 
 fn print_status(status: &StatusView) {
+    if let Some(f) = &status.store_fault {
+        println!(
+            "state store: refusing writes since {} ({}); {} held, written by runway once it \
+             takes writes again; running operations were stopped and taken back, new ones are \
+             refused: free space for the state dir",
+            f.since,
+            f.error,
+            super::deploy::plural(f.held_writes, "write")
+        );
+    }
     if status.services.is_empty() {
         println!("no services yet: deploy one with `runway deploy VERSION`");
     }

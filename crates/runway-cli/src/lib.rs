@@ -346,7 +346,9 @@ pub fn exit_status_of(error: &anyhow::Error) -> u8 {
         Some(ClientError::Api { code, .. }) => match code {
             ErrorCode::InvalidRequest => exit::INVALID,
             ErrorCode::NotFound => exit::NOT_FOUND,
-            ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => exit::REFUSED,
+            ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict | ErrorCode::Unavailable => {
+                exit::REFUSED
+            }
             ErrorCode::Unauthorized => exit::NO_SERVER,
             ErrorCode::Forbidden => exit::FORBIDDEN,
             ErrorCode::Failed | ErrorCode::Internal => exit::FAILED,

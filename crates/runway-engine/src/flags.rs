@@ -601,9 +601,12 @@ impl Engine {
             reason = reason.as_deref().unwrap_or(""),
             "flag rollout ended"
         );
-        if let Err(e) = self.store.finish_deployment(id, status, reason.as_deref()) {
-            tracing::error!(deployment = %id, "cannot record the outcome: {e:#}");
-        }
+        self.write_or_hold(super::store_faults::HeldWrite::Outcome {
+            id,
+            status,
+            reason,
+            at: runway_wire::record::now(),
+        });
         self.journal_tick.send_modify(|t| *t += 1);
         drop(guard);
     }

@@ -40,6 +40,7 @@ pub mod schedule;
 mod secret_ops;
 pub mod secrets;
 mod service;
+pub mod store_faults;
 pub mod tasks;
 pub mod text;
 pub mod traffic;
@@ -152,6 +153,9 @@ pub enum EngineError {
     /// The operation ran and did not succeed.
     #[error("{0}")]
     Failed(String),
+    /// The engine cannot do it now: its store refuses writes (store_faults.rs).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -162,6 +166,7 @@ impl EngineError {
             EngineError::BadRequest(_) => ErrorCode::InvalidRequest,
             EngineError::NotFound(_) => ErrorCode::NotFound,
             EngineError::Busy(_) => ErrorCode::Busy,
+            EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::Frozen(_) => ErrorCode::Frozen,
             EngineError::Conflict(_) => ErrorCode::Conflict,
             EngineError::Forbidden(_) => ErrorCode::Forbidden,
@@ -308,6 +313,8 @@ pub struct Engine {
     controls: Mutex<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<canary::Control>>>,
     /// The scheduled-checks task of each service, to replace when its release changes.
     schedulers: schedule::Schedulers,
+    /// Writes the store refused (a full disk), held until it takes them again.
+    store_faults: Arc<store_faults::StoreFaults>,
 }
 
 impl Engine {
@@ -332,8 +339,10 @@ impl Engine {
             journal_tick: watch::Sender::new(0),
             controls: Mutex::new(BTreeMap::new()),
             schedulers: Mutex::new(BTreeMap::new()),
+            store_faults: Arc::default(),
         });
         Engine::follow_notices(&engine);
+        Engine::keep_retrying_held_writes(&engine);
         engine
     }
 
@@ -387,9 +396,12 @@ impl Engine {
         ) {
             tracing::info!(deployment = %deployment_id, %detail, "deployment {name}");
         }
-        if let Err(e) = self.store.journal(deployment_id, &name, detail) {
-            tracing::error!(deployment = %deployment_id, "cannot write journal entry {name}: {e:#}");
-        }
+        self.write_or_hold(store_faults::HeldWrite::Journal {
+            id: deployment_id,
+            event: name,
+            detail,
+            at: runway_wire::record::now(),
+        });
         // The notices follow the journal (feed.rs): they are told of this entry from there.
         self.journal_tick.send_modify(|t| *t += 1);
     }
@@ -937,6 +949,7 @@ impl Engine {
     }
 
     async fn start_operation(self: &Arc<Self>, op: NewOperation<'_>) -> Result<Deployment> {
+        self.store_writable()?;
         let NewOperation {
             kind,
             version,
@@ -1222,6 +1235,7 @@ impl Engine {
                 .store
                 .history(Some(&svc.name), 20)?
                 .into_iter()
+                .map(|d| self.overlay(d))
                 .take_while(|d| d.id > since)
                 .find(|d| matches!(d.status, Status::Failed | Status::RolledBack));
             services.push(ServiceView {
@@ -1245,6 +1259,7 @@ impl Engine {
         Ok(StatusView {
             at: runway_wire::record::now(),
             services,
+            store_fault: self.store_fault(),
         })
     }
 

@@ -11,6 +11,7 @@ use runway_spec::{HookPhase, StrategySpec};
 
 use super::hooks::HookContext;
 use super::runbook::SchemaPlan;
+use super::store_faults::HeldWrite;
 use super::{Engine, Failure, Preflight, Release, Service};
 use runway_wire::record::{Kind, Status};
 
@@ -202,16 +203,17 @@ impl Engine {
             // The target serves alone: no split or stickiness of a canary may outlive it.
             svc.set_weights(None);
             svc.router.set_sticky(false);
-            if let Err(e) = self.store.set_serving_release(&svc.name, Some(id)) {
-                tracing::error!(deployment = %id, "cannot record the serving release: {e:#}");
-            }
+            self.write_or_hold(HeldWrite::Serving {
+                service: svc.name.clone(),
+                release: Some(id),
+            });
             if let Some(r) = replaced {
-                if let Err(e) = self
-                    .store
-                    .record_rolled_back(&svc.name, &r.version, r.after, id)
-                {
-                    tracing::error!("cannot record the rollback of {}: {e:#}", r.version);
-                }
+                self.write_or_hold(HeldWrite::RolledBack {
+                    service: svc.name.clone(),
+                    version: r.version,
+                    after: r.after,
+                    by: id,
+                });
             }
             self.unfreeze(&svc.name);
             self.schedule_checks(&svc.name);
@@ -225,9 +227,12 @@ impl Engine {
             reason = reason.as_deref().unwrap_or(""),
             "deployment ended"
         );
-        if let Err(e) = self.store.finish_deployment(id, status, reason.as_deref()) {
-            tracing::error!(deployment = %id, "cannot record the outcome: {e:#}");
-        }
+        self.write_or_hold(HeldWrite::Outcome {
+            id,
+            status,
+            reason: reason.clone(),
+            at: runway_wire::record::now(),
+        });
         self.open_incidents_after(svc, id, status, reason.as_deref(), replaced_version);
         self.journal_tick.send_modify(|t| *t += 1);
     }
@@ -316,6 +321,15 @@ impl Engine {
             if let Some(period) = self.monitoring_period(id, target) {
                 outcome = self.monitor(svc, id, target, previous, period).await;
             }
+        }
+        // A rollout stopped because the store refuses writes says so, not "aborted".
+        if let (Err(failure), Some(why)) = (&mut outcome, self.store_refusal()) {
+            failure.reason = if failure.reason.starts_with("aborted by an operator") {
+                why
+            } else {
+                format!("{}; {why}", failure.reason)
+            };
+            failure.rolled_back = true;
         }
         match outcome {
             Ok(()) => Ended::Served,
@@ -426,6 +440,9 @@ impl Engine {
             Preflight::NotApplicable => {}
         }
         if !self.stage_done(id, "pre-deploy") {
+            if let Some(why) = self.store_refusal() {
+                return self.failed_before_any_change(ctx, target, why).await;
+            }
             if let Err(reason) = self
                 .run_phase_hooks(ctx, target, HookPhase::PreDeploy, true)
                 .await
@@ -433,6 +450,9 @@ impl Engine {
                 return self.failed_before_any_change(ctx, target, reason).await;
             }
             self.stage_finished(id, "pre-deploy");
+        }
+        if let Some(why) = self.store_refusal() {
+            return self.failed_before_any_change(ctx, target, why).await;
         }
         let mut outcome = if recreate {
             self.run_recreate(svc, id, ctx, target)
@@ -450,9 +470,20 @@ impl Engine {
                     Ok(SchemaPlan::Freeze { .. })
                 )
             });
-            self.execute(svc, id, target, previous, progressive, keep)
-                .await
+            match self.store_refusal() {
+                // The migration ran: the way back takes it back.
+                Some(why) => Err(Failure::rolled_back(why)),
+                None => {
+                    self.execute(svc, id, target, previous, progressive, keep)
+                        .await
+                }
+            }
         };
+        if outcome.is_ok() {
+            if let Some(why) = self.store_refusal() {
+                outcome = Err(Failure::rolled_back(why));
+            }
+        }
         if outcome.is_ok() && (progressive || recreate) {
             // The new release has all traffic (or, recreated, is about to): verify it once
             // more, as a whole.
@@ -467,6 +498,15 @@ impl Engine {
             if let Some(period) = self.monitoring_period(id, target) {
                 outcome = self.monitor(svc, id, target, previous, period).await;
             }
+        }
+        // A rollout stopped because the store refuses writes says so, not "aborted".
+        if let (Err(failure), Some(why)) = (&mut outcome, self.store_refusal()) {
+            failure.reason = if failure.reason.starts_with("aborted by an operator") {
+                why
+            } else {
+                format!("{}; {why}", failure.reason)
+            };
+            failure.rolled_back = true;
         }
         match outcome {
             Ok(()) => {

@@ -20,6 +20,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub trait Records: Send + Sync {
+    /// Whether `error` (returned by a write) is the host's (a full disk, an I/O error, a
+    /// filesystem gone read-only, the file locked): a write refused so is held and tried again
+    /// (store_faults.rs); any other refusal would be refused again.
+    fn is_unavailable(&self, error: &anyhow::Error) -> bool;
     // Deployments and their journals.
     fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<DeploymentId>;
     fn deployment(&self, id: DeploymentId) -> Result<Option<Deployment>>;
@@ -35,6 +39,17 @@ pub trait Records: Send + Sync {
         id: DeploymentId,
         status: Status,
         reason: Option<&str>,
+    ) -> Result<()> {
+        self.finish_deployment_at(id, status, reason, &runway_wire::record::now())
+    }
+    /// [`Records::finish_deployment`], ended at `at` (RFC 3339): an outcome the store refused
+    /// when it happened, written once it takes writes again (store_faults.rs).
+    fn finish_deployment_at(
+        &self,
+        id: DeploymentId,
+        status: Status,
+        reason: Option<&str>,
+        at: &str,
     ) -> Result<()>;
     /// A deployment that waited for approval starts: `awaiting_approval` becomes `running`,
     /// with the release that serves now as its previous one (false when it was not waiting
@@ -68,6 +83,17 @@ pub trait Records: Send + Sync {
         deployment_id: DeploymentId,
         event: &str,
         detail: serde_json::Value,
+    ) -> Result<i64> {
+        self.journal_at(deployment_id, event, detail, &runway_wire::record::now())
+    }
+    /// [`Records::journal`], for an entry of time `at` (RFC 3339): one the store refused when
+    /// it happened, written once it takes writes again (store_faults.rs).
+    fn journal_at(
+        &self,
+        deployment_id: DeploymentId,
+        event: &str,
+        detail: serde_json::Value,
+        at: &str,
     ) -> Result<i64>;
     /// Entries after sequence number `after`.
     fn journal_since(&self, deployment_id: DeploymentId, after: i64) -> Result<Vec<JournalEntry>>;

@@ -939,8 +939,8 @@ async fn history(
                 q.kind,
                 q.limit.unwrap_or(50),
             )?
-            .iter()
-            .map(DeploymentView::from)
+            .into_iter()
+            .map(|d| DeploymentView::from(api.engine.overlay(d)))
             .collect(),
     ))
 }
@@ -1212,13 +1212,13 @@ async fn deployment(
     State(api): State<Api>,
     Path(id): Path<DeploymentId>,
 ) -> ApiResult<DeploymentDetail> {
-    let store = &api.store;
-    let deployment = store
+    let deployment = api
+        .engine
         .deployment(id)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
     Ok(Json(DeploymentDetail {
         deployment: deployment.into(),
-        journal: store.journal_since(id, 0)?,
+        journal: api.store.journal_since(id, 0)?,
     }))
 }
 
@@ -1234,11 +1234,11 @@ async fn events(
     let mut ticks = api.engine.journal_ticks();
     loop {
         ticks.borrow_and_update();
-        let store = &api.store;
-        let deployment = store
+        let deployment = api
+            .engine
             .deployment(id)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no deployment #{id}")))?;
-        let journal = store.journal_since(id, after)?;
+        let journal = api.store.journal_since(id, after)?;
         if !journal.is_empty() || deployment.status != Status::Running {
             return Ok(Json(DeploymentDetail {
                 deployment: deployment.into(),

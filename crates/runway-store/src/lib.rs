@@ -46,6 +46,10 @@ impl Store {
             .with_context(|| format!("opening state database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The write-ahead log is cut back to nothing once checkpointed: it stays small, and on
+        // a full disk the next write is refused at once (a log left at its largest would take
+        // writes into its old space for a while, and the fault would be seen late).
+        conn.pragma_update(None, "journal_size_limit", 0)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::upgrade(&mut conn)
             .with_context(|| format!("opening state database {}", path.display()))?;
@@ -54,6 +58,15 @@ impl Store {
             conn: Mutex::new(conn),
             vault: secrets::Vault::new(key_file),
         })
+    }
+
+    /// Makes the store refuse every write as a filesystem gone read-only would (SQLite's
+    /// `query_only`), or take writes again: how the engine's tests hold a store fault
+    /// (store_faults.rs) without a full disk. Reads work throughout.
+    #[doc(hidden)]
+    pub fn refuse_writes(&self, refuse: bool) -> Result<()> {
+        self.conn().pragma_update(None, "query_only", refuse)?;
+        Ok(())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

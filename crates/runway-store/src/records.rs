@@ -16,6 +16,20 @@ use crate::{
 };
 
 impl Records for Store {
+    fn is_unavailable(&self, error: &anyhow::Error) -> bool {
+        use rusqlite::ErrorCode::*;
+        error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<rusqlite::Error>(),
+                Some(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        DiskFull | SystemIoFailure | ReadOnly | CannotOpen | DatabaseBusy | DatabaseLocked
+                    )
+            )
+        })
+    }
+
     fn insert_deployment(&self, d: NewDeployment<'_>) -> Result<DeploymentId> {
         let spec = serde_json::to_string(d.spec)?;
         let conn = self.conn();
@@ -167,15 +181,16 @@ impl Records for Store {
         Ok(())
     }
 
-    fn finish_deployment(
+    fn finish_deployment_at(
         &self,
         id: DeploymentId,
         status: Status,
         reason: Option<&str>,
+        at: &str,
     ) -> Result<()> {
         self.conn().execute(
             "UPDATE deployments SET status = ?2, reason = COALESCE(?3, reason), finished_at = ?4 WHERE id = ?1",
-            params![id, status.as_str(), reason, now()],
+            params![id, status.as_str(), reason, at],
         )?;
         Ok(())
     }
@@ -200,11 +215,12 @@ impl Records for Store {
         Ok(())
     }
 
-    fn journal(
+    fn journal_at(
         &self,
         deployment_id: DeploymentId,
         event: &str,
         detail: serde_json::Value,
+        at: &str,
     ) -> Result<i64> {
         let conn = self.conn();
         let seq: i64 = conn.query_row(
@@ -214,7 +230,7 @@ impl Records for Store {
         )?;
         conn.execute(
             "INSERT INTO journal (deployment_id, seq, at, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![deployment_id, seq, now(), event, detail.to_string()],
+            params![deployment_id, seq, at, event, detail.to_string()],
         )?;
         Ok(seq)
     }

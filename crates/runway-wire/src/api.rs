@@ -469,6 +469,23 @@ pub struct StatusView {
     #[serde(default)]
     pub at: String,
     pub services: Vec<ServiceView>,
+    /// Set while the state store refuses writes (a full disk): runway holds what it could not
+    /// write, has stopped the running operations, starts no new ones, and writes what it holds
+    /// by itself once the store takes writes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_fault: Option<StoreFaultView>,
+}
+
+/// The state store refusing writes, as `status` tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StoreFaultView {
+    /// When the first write was refused (RFC 3339).
+    pub since: String,
+    /// The store's newest refusal, as it said it ("database or disk is full").
+    pub error: String,
+    /// Writes held in memory, to write once the store takes them.
+    pub held_writes: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -30,10 +30,13 @@ pub enum ErrorCode {
     Failed,
     /// A fault in the server; its log has the details.
     Internal,
+    /// The server cannot do it now, through no fault of the request: its state store refuses
+    /// writes (a full disk). It recovers by itself; try again later.
+    Unavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -43,6 +46,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::Failed,
         ErrorCode::Internal,
+        ErrorCode::Unavailable,
     ];
 
     pub fn http_status(self) -> u16 {
@@ -53,6 +57,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Busy | ErrorCode::Frozen | ErrorCode::Conflict => 409,
             ErrorCode::Failed | ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -63,6 +68,7 @@ impl ErrorCode {
             403 => ErrorCode::Forbidden,
             404 => ErrorCode::NotFound,
             409 => ErrorCode::Conflict,
+            503 => ErrorCode::Unavailable,
             400..=499 => ErrorCode::InvalidRequest,
             _ => ErrorCode::Internal,
         }
@@ -89,6 +95,9 @@ impl ErrorCode {
             ErrorCode::Conflict => "`runway status` shows the service's state",
             ErrorCode::Failed => "the message says why; `runway logs` shows what the replicas said",
             ErrorCode::Internal => "the server's log has the details",
+            ErrorCode::Unavailable => {
+                "`runway status` says why; runway recovers by itself once the cause is gone                  (free space for its state dir), then try again"
+            }
         }
     }
 }
@@ -148,6 +157,7 @@ mod tests {
             ("conflict", 409),
             ("failed", 500),
             ("internal", 500),
+            ("unavailable", 503),
         ];
         assert_eq!(named, expected.map(|(n, s)| (n.to_string(), s)).to_vec());
         for code in ErrorCode::ALL {

@@ -151,7 +151,9 @@ async fn follow_deployment(
         ticks.borrow_and_update();
         // The status before the entries: an ended deployment's last entries are all written
         // by the time its status says so.
-        let Some(d) = api.store.deployment(id)? else {
+        // With the outcome the store has not taken yet (a full disk): the follower sees the
+        // deployment end.
+        let Some(d) = api.engine.deployment(id)? else {
             return Ok(());
         };
         // What the live charts need: the router's counters and the canary's standing.

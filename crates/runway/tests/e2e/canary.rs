@@ -45,18 +45,6 @@ async fn deployment(h: &Harness, id: i64) -> serde_json::Value {
         .unwrap()
 }
 
-/// Starts `runway deploy` in the background; returns its eventual output.
-fn deploy_in_background(
-    h: &Harness,
-    file: &std::path::Path,
-    version: &str,
-) -> tokio::task::JoinHandle<std::process::Output> {
-    let mut cmd = std::process::Command::new(RUNWAY);
-    cmd.args(["-f", file.to_str().unwrap(), "deploy", version])
-        .env("RUNWAY_STATE_DIR", h.state_path());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-}
-
 /// Waits until `runway status --json` satisfies `pred` for the canary view (10 s at most).
 async fn wait_canary(
     h: &Harness,
@@ -217,7 +205,7 @@ async fn a_canary_that_gets_no_traffic_is_never_promoted_and_abort_rolls_it_back
         "interval = \"300ms\"\nmin_requests = 10\ninconclusive_limit = 3\n",
     ));
     let file = h.write("canary.toml", &app);
-    let cli = deploy_in_background(&h, &file, "v2");
+    let cli = h.deploy_in_background(&file, "v2");
     let view = wait_canary(&h, "a pause for lack of data", |c| !c["paused"].is_null()).await;
     assert_eq!(view["step"], 1, "it moved on without data: {view}");
     assert!(
@@ -253,7 +241,7 @@ async fn manual_pause_promote_and_the_weight_is_per_request() {
         FAST_ANALYSIS,
     ));
     let file = h.write("canary.toml", &app);
-    let cli = deploy_in_background(&h, &file, "v2");
+    let cli = h.deploy_in_background(&file, "v2");
     wait_canary(&h, "step 1 at 10%", |c| c["weight"] == 10).await;
 
     // 10,000 requests at weight 10: the canary's share is 10% ± 1 point.
@@ -325,7 +313,7 @@ async fn a_canary_resumes_mid_pause_after_kill_9_with_its_history() {
         FAST_ANALYSIS,
     ));
     let file = h.write("canary.toml", &app);
-    let cli = deploy_in_background(&h, &file, "v2");
+    let cli = h.deploy_in_background(&file, "v2");
     let before = wait_canary(&h, "two judged intervals", |c| {
         c["intervals_judged"].as_u64() >= Some(2)
     })
@@ -521,7 +509,7 @@ async fn a_sticky_canary_keeps_each_client_on_the_release_it_first_got() {
         "[strategy]\nkind = \"canary\"\nsticky = true\nsteps = [{ weight = 50, pause = \"manual\" }, { weight = 100 }]\n",
     );
     let file = h.write("sticky.toml", &app);
-    let cli = deploy_in_background(&h, &file, "v2");
+    let cli = h.deploy_in_background(&file, "v2");
     wait_canary(&h, "step 1 at 50%", |c| c["weight"] == 50).await;
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..40 {

@@ -467,6 +467,19 @@ deadline = "{deadline}"
             .await
     }
 
+    /// Starts `runway -f FILE deploy VERSION` in the background; returns its eventual output.
+    pub fn deploy_in_background(
+        &self,
+        file: &Path,
+        version: &str,
+    ) -> tokio::task::JoinHandle<Output> {
+        let mut cmd = Command::new(RUNWAY);
+        cmd.args(["-f", file.to_str().unwrap(), "deploy", version])
+            .current_dir(self.dir.path())
+            .env("RUNWAY_STATE_DIR", &self.state);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    }
+
     pub async fn status(&self) -> serde_json::Value {
         let out = self.runway(&["status", "--json"]).await;
         assert!(out.status.success(), "status failed: {}", text(&out));

@@ -9,6 +9,7 @@ mod dashboard;
 mod docker;
 mod examples;
 mod flags;
+mod full_disk;
 mod harness;
 mod incidents;
 mod json_docs;

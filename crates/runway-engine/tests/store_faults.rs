@@ -1,0 +1,121 @@
+//! The state store refusing writes in the middle of a canary (store_faults.rs): the rollout
+//! stops and goes back to the stable release, its outcome is held and shown, nothing new
+//! starts, and once the store takes writes again everything held is written, in order, with
+//! the times it happened. On fakes and the real store, which refuses writes here as a
+//! filesystem gone read-only does; crates/runway/tests/e2e/resilience.rs fills a real disk.
+
+mod common;
+
+use runway_wire::api::DeployRequest;
+use std::time::Duration;
+
+use common::{all, Harness};
+use runway_engine::records::Records;
+use runway_engine::EngineError;
+use runway_fakes::Traffic;
+use runway_wire::record::Status;
+use runway_wire::Event;
+
+const CANARY: &str = r#"
+[strategy]
+kind = "canary"
+steps = [{ weight = 10, pause = "manual" }, { weight = 100 }]
+
+[analysis]
+interval = "10s"
+"#;
+
+const ROLLING: &str = "[strategy]\nkind = \"rolling\"\n";
+
+fn healthy() -> Traffic {
+    Traffic::new(50, 0, Duration::from_millis(40))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_refuses_writes_stops_the_canary_and_everything_held_is_written_after() {
+    let h = Harness::new();
+    let engine = h.engine();
+    h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
+    h.router().script("v1", healthy());
+    h.router().script("v2", healthy());
+    let id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
+    h.journaled(&engine, id, |e| matches!(e, Event::CanaryStep { .. }))
+        .await;
+    let written_before = h.events(id).len();
+
+    h.store.refuse_writes(true).unwrap();
+    // The next analysis interval's entry is refused: the fault begins there.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let fault = engine.store_fault().expect("the fault is seen");
+    assert!(fault.error.contains("readonly"), "{fault:?}");
+    assert!(fault.held_writes >= 1);
+
+    // The canary went back: v1 alone serves, v2's instances are gone.
+    let mut waited = 0;
+    while engine.service("web").unwrap().operation().is_some() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+        assert!(waited < 6000, "the operation did not stop");
+    }
+    assert_eq!(h.running(), all("v1", 3));
+    assert_eq!(h.router().endpoints().get("v2"), None);
+    // The store still says running; what the engine shows is the held outcome.
+    assert_eq!(h.deployment(id).status, Status::Running);
+    let shown = engine.deployment(id).unwrap().unwrap();
+    assert_eq!(shown.status, Status::RolledBack);
+    let reason = shown.reason.unwrap();
+    assert!(
+        reason.starts_with("the state store refused a write"),
+        "{reason}"
+    );
+    assert!(!reason.contains("aborted by an operator"), "{reason}");
+    let status = engine.status().await.unwrap();
+    assert!(status.store_fault.is_some());
+    assert_eq!(
+        status.services[0].last_failure.as_ref().map(|d| d.status),
+        Some(Status::RolledBack)
+    );
+    assert_eq!(h.events(id).len(), written_before, "nothing half-written");
+
+    // Nothing new starts while the store refuses writes.
+    let base_dir = h.dir.path().to_string_lossy().to_string();
+    let refused = engine
+        .deploy(
+            DeployRequest::new("v3", h.spec(CANARY), &base_dir),
+            "tester",
+        )
+        .await
+        .expect_err("a deploy is refused");
+    assert!(matches!(refused, EngineError::Unavailable(_)), "{refused}");
+    assert_eq!(refused.code(), runway_wire::ErrorCode::Unavailable);
+
+    // Space returns: within a retry everything held is written, in order (the journal's
+    // entries, and the outcome, which is no entry).
+    let held = engine.store_fault().unwrap().held_writes as usize;
+    h.store.refuse_writes(false).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(engine.store_fault().is_none(), "the fault is over");
+    let d = h.deployment(id);
+    assert_eq!(d.status, Status::RolledBack);
+    assert_eq!(d.reason.as_deref(), Some(reason.as_str()));
+    let events = h.events(id);
+    assert_eq!(events.len(), written_before + held - 1, "{events:#?}");
+    let tail: Vec<&str> = events[written_before..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::RollingBack { .. } => Some("rolling-back"),
+            Event::Reverted { .. } => Some("reverted"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tail, ["rolling-back", "reverted"]);
+    // The entries keep the times they happened at, before the store took them.
+    let entries = h.store.journal_since(id, 0).unwrap();
+    let last = entries.last().unwrap();
+    assert!(d.finished_at.as_deref().unwrap() >= last.at.as_str());
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+
+    // And the next deployment runs as ever.
+    let d = h.deploy_and_wait(&engine, "v3", h.spec(ROLLING)).await;
+    assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+}
