@@ -305,7 +305,11 @@ pub fn document() -> Value {
         }
         responses.insert(
             "5XX".into(),
-            error_answer("500 failed (an operation that ran and did not succeed) or internal."),
+            error_answer(
+                "500 failed (an operation that ran and did not succeed) or internal; 503 \
+                 unavailable (the state store refuses writes: `status` says why; try again \
+                 once it recovers).",
+            ),
         );
         let method = operation.method.to_ascii_lowercase();
         let role = required_role(&operation.method.parse().expect("a method"), operation.path);
