@@ -315,7 +315,7 @@ async function show() {
   const draw = async () => {
     try {
       const content = await view(arg ? decodeURIComponent(arg) : undefined);
-      root.replaceChildren(...[content].flat());
+      root.replaceChildren(...[content].flat().filter((c) => c !== null && c !== undefined));
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 401)) {
         root.replaceChildren(h("p", { class: "error", role: "alert" }, `Could not load this view: ${e.message}`));
@@ -363,7 +363,14 @@ async function viewServices() {
       svc.metrics.length ? [h("h3", {}, "Traffic by release"),
         table(["Release", "Requests", "Errors", "p50", "p95", "p99"], metrics)] : null);
   });
-  return [h("h1", {}, "Services"),
+  // The state store refusing writes (a full disk) concerns every service: said above them all.
+  const fault = status.store_fault
+    ? h("p", { class: "error", role: "alert", "data-store-fault": "" },
+      `The state store refuses writes since ${status.store_fault.since} (${status.store_fault.error}): `
+      + `${status.store_fault.held_writes} held, written once it takes writes again. Running operations `
+      + "were stopped and taken back; new ones are refused. Free space for the state dir.")
+    : null;
+  return [h("h1", {}, "Services"), fault,
     cards.length ? h("div", { class: "cards" }, cards) : h("p", { class: "muted" }, "No service has been deployed yet: `runway deploy VERSION`.")];
 }
 
