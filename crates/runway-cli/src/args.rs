@@ -201,6 +201,12 @@ pub enum Command {
         /// instead of refusing to start.
         #[arg(long)]
         take_over: bool,
+        /// How long an ended deployment keeps its full journal, and a stopped replica its
+        /// log files. After that, of entries repeated while a stage lasted (an analysis every
+        /// interval), only the last of each run stays, and the logs go. Records, reasons and
+        /// the deciding verdicts stay for ever. 720h is 30 days; `forever` keeps everything.
+        #[arg(long, default_value = "720h", value_name = "DURATION", value_parser = parse_retention)]
+        retention: Retention,
         /// Run only while holding this Kubernetes Lease (NAMESPACE/NAME): with two runway
         /// replicas in a cluster, one drives and the other waits to take over.
         #[arg(long, env = "RUNWAY_LEADER_LEASE", value_name = "NAMESPACE/NAME", value_parser = parse_lease)]
@@ -1056,6 +1062,19 @@ pub enum NodesCommand {
         #[command(flatten)]
         target: ServiceArgs,
     },
+}
+
+/// `--retention`: a duration, or `forever`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<std::time::Duration>);
+
+fn parse_retention(s: &str) -> Result<Retention, String> {
+    if s == "forever" {
+        return Ok(Retention(None));
+    }
+    runway_spec::parse_duration(s)
+        .map(|keep_for| Retention(Some(keep_for)))
+        .map_err(|e| format!("{e}; or `forever` to keep everything"))
 }
 
 fn parse_window(s: &str) -> Result<std::time::Duration, String> {

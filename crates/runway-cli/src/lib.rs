@@ -119,9 +119,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             max_connections,
             keep_replicas,
             take_over,
+            retention,
             ..
         } => {
             runway_server::run(runway_server::ServerOptions {
+                retention: retention.0,
                 max_connections: *max_connections,
                 keep_replicas: *keep_replicas,
                 take_over: *take_over,

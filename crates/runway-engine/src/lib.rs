@@ -34,6 +34,7 @@ mod recovery;
 mod recreate;
 mod remove;
 pub mod replica;
+pub mod retention;
 pub mod router;
 pub mod runbook;
 pub mod schedule;

@@ -90,6 +90,19 @@ pub trait Platform: Send + Sync {
     /// A file read for a local process, the Docker API's log stream, a pod's log on
     /// Kubernetes. An error says why there is nothing to read.
     fn read_log(&self, service: &str, replica: &str, read: LogRead) -> Result<LogChunk, String>;
+
+    /// Removes the output runway keeps of replicas that are not `running` (`(service,
+    /// replica)`) and wrote nothing since `older_than` (the retention pass, retention.rs);
+    /// how many files went. A platform that keeps no output of its own (a cluster's logs are
+    /// its own business) has nothing to remove.
+    fn prune_logs(
+        &self,
+        older_than: std::time::SystemTime,
+        running: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<u64, String> {
+        let _ = (older_than, running);
+        Ok(0)
+    }
 }
 
 /// What [`Platform::read_log`] reads.

@@ -95,6 +95,14 @@ pub trait Records: Send + Sync {
         detail: serde_json::Value,
         at: &str,
     ) -> Result<i64>;
+    /// Deployments that ended (not running, not waiting for approval) at or after `from` and
+    /// before `until` (RFC 3339), oldest first, leaving out those with an incident still open:
+    /// the ones whose journal the retention pass thins (retention.rs).
+    fn ended_between(&self, from: Option<&str>, until: &str) -> Result<Vec<DeploymentId>>;
+    /// Thins deployment `id`'s journal: of consecutive entries of one of the `repeated` kinds
+    /// (an analysis every interval), only the last stays, the one that decided. Returns how
+    /// many entries went.
+    fn thin_journal(&self, id: DeploymentId, repeated: &[&str]) -> Result<u64>;
     /// Entries after sequence number `after`.
     fn journal_since(&self, deployment_id: DeploymentId, after: i64) -> Result<Vec<JournalEntry>>;
     /// Journal entries of every deployment (of `service`, when given) after `cursor`, oldest

@@ -117,6 +117,19 @@ impl Platform for ProcessPlatform {
         };
         Ok(LogChunk { lines, cursor })
     }
+
+    fn prune_logs(
+        &self,
+        older_than: std::time::SystemTime,
+        running: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<u64, String> {
+        logfile::prune(&self.state_dir, older_than, running).map_err(|e| {
+            format!(
+                "pruning the replicas' logs in {}: {e}",
+                self.state_dir.display()
+            )
+        })
+    }
 }
 
 /// What the process platform keeps in a replica's row to find it again after a server

@@ -62,6 +62,47 @@ fn generation_path(path: &Path, generation: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Removes the log files (and their rotated generations) under `state_dir` of replicas not in
+/// `running` (`(service, replica)`) that nothing has written to since `older_than`: the output
+/// of replicas long stopped. Returns how many files went.
+pub fn prune(
+    state_dir: &Path,
+    older_than: std::time::SystemTime,
+    running: &std::collections::BTreeSet<(String, String)>,
+) -> io::Result<u64> {
+    let root = state_dir.join("logs");
+    let services = match fs::read_dir(&root) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for service in services {
+        let service = service?;
+        if !service.file_type()?.is_dir() {
+            continue;
+        }
+        let service_name = service.file_name().to_string_lossy().to_string();
+        for file in fs::read_dir(service.path())? {
+            let file = file?;
+            let name = file.file_name().to_string_lossy().to_string();
+            // `web-3.log`, or a rotated `web-3.log.2`.
+            let Some((replica, _)) = name.split_once(".log") else {
+                continue;
+            };
+            if running.contains(&(service_name.clone(), replica.to_string())) {
+                continue;
+            }
+            let meta = file.metadata()?;
+            if meta.is_file() && meta.modified()? < older_than {
+                fs::remove_file(file.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// The last `n` lines of a file, reading only its tail.
 pub fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<String>> {
     let mut file = File::open(path)?;
@@ -108,6 +149,36 @@ pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<String>, u64)> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Only logs of replicas not running and quiet since the line go, rotated generations with
+    /// them; a running replica's log stays however old.
+    #[test]
+    fn prune_removes_the_quiet_logs_of_stopped_replicas_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |service: &str, name: &str| {
+            let path = dir.path().join("logs").join(service).join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, "a line\n").unwrap();
+            path
+        };
+        let stopped = write("web", "web-1.log");
+        let rotated = write("web", "web-1.log.1");
+        let running = write("web", "web-2.log");
+        let other = write("api", "api-1.log");
+        let running_set = [("web".to_string(), "web-2".to_string())].into();
+
+        // Before the line: nothing goes.
+        let line = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        assert_eq!(prune(dir.path(), line, &running_set).unwrap(), 0);
+
+        let line = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        assert_eq!(prune(dir.path(), line, &running_set).unwrap(), 3);
+        assert!(!stopped.exists() && !rotated.exists() && !other.exists());
+        assert!(running.exists());
+        // No logs dir at all: nothing to do.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(prune(empty.path(), line, &running_set).unwrap(), 0);
+    }
 
     #[test]
     fn a_log_file_is_readable_by_its_owner_only() {

@@ -7,6 +7,7 @@ pub mod handover;
 pub mod listen;
 pub mod openapi;
 mod platforms;
+mod retention;
 pub mod session;
 pub mod state_dir;
 
@@ -41,6 +42,9 @@ pub struct ServerOptions {
     /// When another server holds the state dir, take its listeners over (an upgrade in
     /// place) instead of refusing to start.
     pub take_over: bool,
+    /// How long the full journal of an ended deployment and the logs of stopped replicas are
+    /// kept (`None`: for ever); see retention.rs.
+    pub retention: Option<std::time::Duration>,
 }
 
 /// `--leader-lease`: the Lease a server must hold to run.
@@ -151,6 +155,9 @@ pub async fn run(opts: ServerOptions) -> Result<()> {
         server_file,
         stopping.clone(),
     ));
+    if let Some(keep_for) = opts.retention {
+        tokio::spawn(retention::keep(engine.clone(), keep_for, stopping.clone()));
+    }
     tracing::info!(api = %api_addr, metrics = %metrics_addr, state_dir = %state_dir.display(), "runway server ready");
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(

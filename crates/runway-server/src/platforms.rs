@@ -94,6 +94,16 @@ impl Platform for ByRelease {
             self.process.read_log(service, replica, read)
         }
     }
+
+    /// Both keep their replicas' output files in the state dir's `logs/`, which the process
+    /// platform prunes (a container's own log goes with the container).
+    fn prune_logs(
+        &self,
+        older_than: std::time::SystemTime,
+        running: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<u64, String> {
+        self.process.prune_logs(older_than, running)
+    }
 }
 
 /// Hooks run where the release runs: in a one-off container of a `[docker]` release's image,

@@ -212,6 +212,133 @@ mod tests {
         );
     }
 
+    fn ended(store: &Store, version: &str, at: &str) -> runway_wire::id::DeploymentId {
+        let spec = spec();
+        let id = store
+            .insert_deployment(NewDeployment {
+                service: "web",
+                kind: Kind::Deploy,
+                version,
+                previous_version: None,
+                previous_release_id: None,
+                spec: &spec,
+                base_dir: "/srv/web",
+                requested_by: "tester",
+                request_reason: None,
+                deploy_type: None,
+                digest: None,
+                commit: None,
+                commit_time: None,
+                status: Status::Running,
+            })
+            .unwrap();
+        let entries = [
+            ("started", serde_json::json!({})),
+            ("replica_starting", serde_json::json!({"replica": "web-4"})),
+            (
+                "replica_unhealthy",
+                serde_json::json!({"replica": "web-4", "n": 1}),
+            ),
+            (
+                "replica_unhealthy",
+                serde_json::json!({"replica": "web-4", "n": 2}),
+            ),
+            ("replica_routed", serde_json::json!({"replica": "web-4"})),
+            ("canary_step", serde_json::json!({"weight": 10})),
+            ("analysis", serde_json::json!({"look": 1})),
+            ("analysis", serde_json::json!({"look": 2})),
+            ("analysis", serde_json::json!({"look": 3})),
+            ("promoted", serde_json::json!({})),
+            ("analysis", serde_json::json!({"look": 4})),
+            ("analysis", serde_json::json!({"look": 5})),
+            ("succeeded", serde_json::json!({})),
+        ];
+        for (event, detail) in entries {
+            store.journal_at(id, event, detail, at).unwrap();
+        }
+        store
+            .finish_deployment_at(id, Status::Succeeded, None, at)
+            .unwrap();
+        id
+    }
+
+    /// Retention thins a journal to its story: of each run of repeated entries (per replica),
+    /// the last; the deployments it looks at are those that ended in the window, without an
+    /// open incident.
+    #[test]
+    fn a_thinned_journal_keeps_the_last_of_each_run_and_every_other_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let old = ended(&store, "v1", "2026-01-01T00:00:00Z");
+        let open = ended(&store, "v2", "2026-01-02T00:00:00Z");
+        let recent = ended(&store, "v3", "2026-06-01T00:00:00Z");
+        store
+            .insert_incident(&runway_wire::incident::Incident {
+                id: 0,
+                service: "web".into(),
+                deployment: Some(open),
+                cause: "rolled_back".into(),
+                severity: "SEV-2".into(),
+                title: "v2 rolled back".into(),
+                opened_at: "2026-01-02T00:00:00Z".into(),
+                impact: Default::default(),
+                acked_at: None,
+                acked_by: None,
+                resolved_at: None,
+                resolved_by: None,
+                resolution: None,
+            })
+            .unwrap();
+
+        let due = store.ended_between(None, "2026-03-01T00:00:00Z").unwrap();
+        assert_eq!(
+            due,
+            vec![old],
+            "not the one with an open incident, not the recent one"
+        );
+        assert!(store
+            .ended_between(Some("2026-01-03T00:00:00Z"), "2026-03-01T00:00:00Z")
+            .unwrap()
+            .is_empty());
+
+        let removed = store
+            .thin_journal(old, &["analysis", "replica_unhealthy"])
+            .unwrap();
+        assert_eq!(removed, 4);
+        let kept: Vec<(String, serde_json::Value)> = store
+            .journal_since(old, 0)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event, e.detail))
+            .collect();
+        let names: Vec<&str> = kept.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "started",
+                "replica_starting",
+                "replica_unhealthy",
+                "replica_routed",
+                "canary_step",
+                "analysis",
+                "promoted",
+                "analysis",
+                "succeeded"
+            ]
+        );
+        assert_eq!(kept[2].1["n"], 2, "the last word of the replica");
+        assert_eq!(kept[5].1["look"], 3, "the analysis that decided the step");
+        assert_eq!(kept[7].1["look"], 5);
+        // Again: nothing more goes. The others are untouched.
+        assert_eq!(store.thin_journal(old, &["analysis"]).unwrap(), 0);
+        assert_eq!(store.journal_since(recent, 0).unwrap().len(), 13);
+        // A new entry after thinning still takes the next place.
+        assert_eq!(
+            store.journal(old, "note", serde_json::json!({})).unwrap(),
+            14
+        );
+    }
+
     #[test]
     fn deployments_round_trip_with_their_config() {
         let dir = tempfile::tempdir().unwrap();

@@ -235,6 +235,43 @@ impl Records for Store {
         Ok(seq)
     }
 
+    fn ended_between(&self, from: Option<&str>, until: &str) -> Result<Vec<DeploymentId>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM deployments
+             WHERE finished_at IS NOT NULL AND finished_at >= ?1 AND finished_at < ?2
+               AND status NOT IN ('running', 'awaiting_approval')
+               AND id NOT IN (SELECT deployment_id FROM incidents
+                              WHERE resolved_at IS NULL AND deployment_id IS NOT NULL)
+             ORDER BY finished_at, id",
+        )?;
+        let rows = stmt.query_map(params![from.unwrap_or(""), until], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn thin_journal(&self, id: DeploymentId, repeated: &[&str]) -> Result<u64> {
+        let kinds = serde_json::to_string(repeated)?;
+        // A segment is what lies between two entries of other kinds; within one, of each
+        // kind (and replica) only the newest entry stays.
+        let removed = self.conn().execute(
+            "WITH kinds AS (SELECT value AS kind FROM json_each(?2)),
+             marked AS (
+                 SELECT id, seq, event, json_extract(detail, '$.replica') AS replica,
+                        SUM(CASE WHEN event IN (SELECT kind FROM kinds) THEN 0 ELSE 1 END)
+                            OVER (ORDER BY seq) AS segment
+                 FROM journal WHERE deployment_id = ?1
+             ),
+             ranked AS (
+                 SELECT id, ROW_NUMBER() OVER (
+                            PARTITION BY segment, event, replica ORDER BY seq DESC) AS nth
+                 FROM marked WHERE event IN (SELECT kind FROM kinds)
+             )
+             DELETE FROM journal WHERE id IN (SELECT id FROM ranked WHERE nth > 1)",
+            params![id, kinds],
+        )?;
+        Ok(removed as u64)
+    }
+
     fn journal_since(&self, deployment_id: DeploymentId, after: i64) -> Result<Vec<JournalEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(

@@ -20,6 +20,7 @@ mod policy;
 mod prometheus;
 mod recovery;
 mod resilience;
+mod retention;
 mod roles;
 mod rolling;
 mod runbook;
