@@ -267,6 +267,7 @@ impl Engine {
         reason: Option<&str>,
         by: &str,
     ) -> Result<u64> {
+        self.store_writable()?;
         let definition = serde_json::to_value(flag).map_err(anyhow::Error::from)?;
         let revision = self
             .store
@@ -297,6 +298,8 @@ impl Engine {
         by: &str,
         status: Status,
     ) -> Result<DeploymentId> {
+        // A flag change is recorded as a deployment: not while the store refuses writes.
+        self.store_writable()?;
         let base_dir = serving.base_dir.to_string_lossy().to_string();
         Ok(self.store.insert_deployment(NewDeployment {
             service,
