@@ -128,7 +128,15 @@ pub(crate) async fn handle(
     if let Some(refused) = inner.modes.refuse(&mut req) {
         let version = req.version();
         let expects_continue = local::expects_continue(req.headers());
-        return Ok(local::after_body(refused, version, expects_continue, req.into_body()).await);
+        // Boxed, as every rare path's future: `handle`'s own future stays small, and hyper
+        // moves it once per request (see `server`).
+        return Ok(Box::pin(local::after_body(
+            refused,
+            version,
+            expects_continue,
+            req.into_body(),
+        ))
+        .await);
     }
     let is_upgrade = headers::is_upgrade_request(&req);
     let client_upgrade = is_upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -236,13 +244,11 @@ pub(crate) async fn handle(
                     .filter(|_| client_upgrade.is_none() && request.method != Method::CONNECT)
                     .cloned();
                 match streamed {
-                    Some(watch) => streamed::send(&backend, upstream, watch)
+                    Some(watch) => Box::pin(streamed::send(&backend, upstream, watch))
                         .await
                         .map(Answer::Hyper)
                         .map_err(AttemptError::Streamed),
-                    None => backend
-                        .client
-                        .request(upstream)
+                    None => Box::pin(backend.client.request(upstream))
                         .await
                         .map(Answer::Hyper)
                         .map_err(AttemptError::Hyper),
@@ -325,7 +331,15 @@ pub(crate) async fn handle(
             match body {
                 RequestBody::Once {
                     body: Some(unsent), ..
-                } => local::after_body(response, version, expects_continue, unsent).await,
+                } => {
+                    Box::pin(local::after_body(
+                        response,
+                        version,
+                        expects_continue,
+                        unsent,
+                    ))
+                    .await
+                }
                 // Buffered: read completely already.
                 _ => response,
             }

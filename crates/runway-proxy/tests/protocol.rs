@@ -173,6 +173,48 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert!(TcpStream::connect(proxy.addr).await.is_err());
 }
 
+/// Idle keep-alive connections close at once when the proxy shuts down, busy ones after
+/// their request (`drain`): the proxy's task ends as soon as they have, not after its grace.
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let a = TestBackend::start("a").await;
+    let mut proxy = RunningProxy::start("svc").await;
+    proxy.proxy.set_routes(vec![release("v1", 1, &[&a])]);
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut conn = TcpStream::connect(proxy.addr).await.unwrap();
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        idle.push(conn);
+    }
+    let slow = tokio::spawn({
+        let (client, url) = (client(), proxy.url("/gate"));
+        async move { get(&client, &url).await }
+    });
+    eventually("slow request in flight", || proxy.proxy.in_flight("a") == 1).await;
+
+    let started = std::time::Instant::now();
+    proxy.shutdown();
+    for mut conn in idle {
+        let mut buf = [0u8; 64];
+        let n = bounded(conn.read(&mut buf)).await.unwrap_or(0);
+        assert_eq!(n, 0, "an idle connection closed without a word");
+    }
+    a.gate.add_permits(1);
+    let answer = bounded(slow).await.unwrap();
+    assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "a"));
+    bounded(&mut proxy.task).await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the drain took {:?}",
+        started.elapsed()
+    );
+}
+
 /// A backend speaking raw HTTP/1.1 with canned answers, to check every way a
 /// response body can be delimited. Counts the connections it accepted.
 async fn raw_backend() -> (
