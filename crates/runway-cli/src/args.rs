@@ -1072,9 +1072,14 @@ fn parse_retention(s: &str) -> Result<Retention, String> {
     if s == "forever" {
         return Ok(Retention(None));
     }
-    runway_spec::parse_duration(s)
-        .map(|keep_for| Retention(Some(keep_for)))
-        .map_err(|e| format!("{e}; or `forever` to keep everything"))
+    match runway_spec::parse_duration(s) {
+        Ok(keep_for) if keep_for.is_zero() => Err(format!(
+            "`{s}` would thin every ended deployment's journal at once; to keep everything, \
+             say `forever`"
+        )),
+        Ok(keep_for) => Ok(Retention(Some(keep_for))),
+        Err(e) => Err(format!("{e}; or `forever` to keep everything")),
+    }
 }
 
 fn parse_window(s: &str) -> Result<std::time::Duration, String> {

@@ -316,6 +316,9 @@ pub struct Engine {
     schedulers: schedule::Schedulers,
     /// Writes the store refused (a full disk), held until it takes them again.
     store_faults: Arc<store_faults::StoreFaults>,
+    /// The rollouts stopped because the store refused writes, by service, with why: their
+    /// outcome says so (and not "aborted by an operator").
+    store_stops: Mutex<BTreeMap<String, String>>,
 }
 
 impl Engine {
@@ -341,6 +344,7 @@ impl Engine {
             controls: Mutex::new(BTreeMap::new()),
             schedulers: Mutex::new(BTreeMap::new()),
             store_faults: Arc::default(),
+            store_stops: Mutex::new(BTreeMap::new()),
         });
         Engine::follow_notices(&engine);
         Engine::keep_retrying_held_writes(&engine);
@@ -1124,7 +1128,12 @@ impl Engine {
         self.controls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(svc.name.clone(), tx);
+            .insert(svc.name.clone(), tx.clone());
+        // A store fault that began since the last stage's look stopped the rollouts there
+        // were; this one was not among them yet.
+        if self.store_fault().is_some() {
+            self.stop_rollout(&svc.name, &tx);
+        }
         let outcome = match &target.spec.strategy {
             StrategySpec::Canary(canary) => {
                 self.run_canary(svc, id, target, stable, canary, rx).await
@@ -1158,12 +1167,19 @@ impl Engine {
 
     /// Sends a command to the service's running canary or blue-green rollout.
     pub fn control(&self, service: &str, control: canary::Control, by: &str) -> Result<String> {
-        let controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = controls.get(service).ok_or_else(|| {
-            EngineError::Conflict(format!(
-                "service `{service}` has no canary in progress; `runway status` shows what runs"
-            ))
-        })?;
+        // The lock is let go before the journal is written: a write the store refuses stops
+        // every rollout (store_faults.rs), which takes this lock too.
+        let tx = self
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(service)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::Conflict(format!(
+                    "service `{service}` has no canary in progress; `runway status` shows what runs"
+                ))
+            })?;
         let running = self.service(service).ok().and_then(|s| s.operation());
         if let Some(op) = running {
             self.journal(

@@ -58,7 +58,10 @@ impl Engine {
         self.controls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(svc.name.clone(), tx);
+            .insert(svc.name.clone(), tx.clone());
+        if self.store_fault().is_some() {
+            self.stop_rollout(&svc.name, &tx);
+        }
         let watched = self
             .watch(svc, id, target, &stable, period, (&analysis, &mut controls))
             .await;

@@ -322,14 +322,11 @@ impl Engine {
                 outcome = self.monitor(svc, id, target, previous, period).await;
             }
         }
-        // A rollout stopped because the store refuses writes says so, not "aborted".
-        if let (Err(failure), Some(why)) = (&mut outcome, self.store_refusal()) {
-            failure.reason = if failure.reason.starts_with("aborted by an operator") {
-                why
-            } else {
-                format!("{}; {why}", failure.reason)
-            };
-            failure.rolled_back = true;
+        // A rollout the store's refusal stopped says so, not "aborted by an operator".
+        if let Some(why) = self.take_store_stop(&svc.name) {
+            if let Err(failure) = &mut outcome {
+                *failure = Failure::rolled_back(why);
+            }
         }
         match outcome {
             Ok(()) => Ended::Served,
@@ -499,14 +496,11 @@ impl Engine {
                 outcome = self.monitor(svc, id, target, previous, period).await;
             }
         }
-        // A rollout stopped because the store refuses writes says so, not "aborted".
-        if let (Err(failure), Some(why)) = (&mut outcome, self.store_refusal()) {
-            failure.reason = if failure.reason.starts_with("aborted by an operator") {
-                why
-            } else {
-                format!("{}; {why}", failure.reason)
-            };
-            failure.rolled_back = true;
+        // A rollout the store's refusal stopped says so, not "aborted by an operator".
+        if let Some(why) = self.take_store_stop(&svc.name) {
+            if let Err(failure) = &mut outcome {
+                *failure = Failure::rolled_back(why);
+            }
         }
         match outcome {
             Ok(()) => {

@@ -265,10 +265,40 @@ impl Engine {
     /// takes it back, as `runway abort` would: the reason it records is the store's
     /// ([`StoreFaults::refusal`]). Other steps stop at the next stage of the runbook.
     fn stop_rollouts(&self) {
-        let controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
-        for tx in controls.values() {
-            let _ = tx.send(Control::Abort);
+        let controls: Vec<_> = self
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(service, tx)| (service.clone(), tx.clone()))
+            .collect();
+        for (service, tx) in controls {
+            self.stop_rollout(&service, &tx);
         }
+    }
+
+    /// Stops `service`'s rollout, noting that the store's refusal did.
+    pub(crate) fn stop_rollout(
+        &self,
+        service: &str,
+        tx: &tokio::sync::mpsc::UnboundedSender<Control>,
+    ) {
+        let Some(why) = self.store_faults.refusal() else {
+            return;
+        };
+        self.store_stops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(service.to_string(), why);
+        let _ = tx.send(Control::Abort);
+    }
+
+    /// Why `service`'s rollout was stopped by a store fault, if it was (once).
+    pub(crate) fn take_store_stop(&self, service: &str) -> Option<String> {
+        self.store_stops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(service)
     }
 
     /// Why an operation stops here, if the store refuses writes.
@@ -304,7 +334,12 @@ impl Engine {
                     tokio::time::sleep(RETRY_EVERY).await;
                     let Some(engine) = weak.upgrade() else { return };
                     let held = faults.view().map_or(0, |f| f.held_writes);
-                    if faults.retry(&*engine.store) {
+                    // SQLite calls block (up to its busy timeout): not on a runtime worker.
+                    let (store, retrying) = (Arc::clone(&engine.store), Arc::clone(&faults));
+                    let over = tokio::task::spawn_blocking(move || retrying.retry(&*store))
+                        .await
+                        .unwrap_or(false);
+                    if over {
                         tracing::info!("the state store takes writes again: wrote the {held} held");
                         engine.journal_tick.send_modify(|t| *t += 1);
                         break;

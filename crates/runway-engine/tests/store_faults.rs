@@ -2,7 +2,7 @@
 //! stops and goes back to the stable release, its outcome is held and shown, nothing new
 //! starts, and once the store takes writes again everything held is written, in order, with
 //! the times it happened. On fakes and the real store, which refuses writes here as a
-//! filesystem gone read-only does; crates/runway/tests/e2e/resilience.rs fills a real disk.
+//! filesystem gone read-only does; crates/runway/tests/e2e/full_disk.rs fills a real disk.
 
 mod common;
 
@@ -118,4 +118,53 @@ async fn a_store_that_refuses_writes_stops_the_canary_and_everything_held_is_wri
     // And the next deployment runs as ever.
     let d = h.deploy_and_wait(&engine, "v3", h.spec(ROLLING)).await;
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
+}
+
+/// `runway pause` (or promote, abort) whose journal entry is the first write the store
+/// refuses: the command returns, and the rollout it would have steered is stopped by the
+/// fault, with the store's reason rather than an operator's.
+#[tokio::test(start_paused = true)]
+async fn a_command_whose_entry_meets_the_fault_returns_and_the_rollout_stops() {
+    use runway_engine::canary::Control;
+    let h = Harness::new();
+    let engine = h.engine();
+    h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
+    h.router().script("v1", healthy());
+    h.router().script("v2", healthy());
+    let id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
+    h.journaled(&engine, id, |e| matches!(e, Event::CanaryStep { .. }))
+        .await;
+
+    h.store.refuse_writes(true).unwrap();
+    // On a thread of its own, with a deadline: a command that deadlocked would hang here.
+    let (done, answer) = std::sync::mpsc::channel();
+    let commanding = engine.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(commanding.control("web", Control::Pause, "tester"));
+    });
+    let answered = answer
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the command returned");
+    assert!(answered.is_ok(), "{answered:?}");
+    assert!(engine.store_fault().is_some());
+
+    let mut waited = 0;
+    while engine.service("web").unwrap().operation().is_some() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+        assert!(waited < 6000, "the operation did not stop");
+    }
+    let shown = engine.deployment(id).unwrap().unwrap();
+    assert_eq!(shown.status, Status::RolledBack);
+    let reason = shown.reason.unwrap();
+    assert!(
+        reason.starts_with("the state store refused a write"),
+        "{reason}"
+    );
+    assert_eq!(h.running(), all("v1", 3));
+
+    h.store.refuse_writes(false).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(engine.store_fault().is_none());
+    assert_eq!(h.deployment(id).status, Status::RolledBack);
 }

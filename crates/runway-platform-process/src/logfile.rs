@@ -86,8 +86,7 @@ pub fn prune(
         for file in fs::read_dir(service.path())? {
             let file = file?;
             let name = file.file_name().to_string_lossy().to_string();
-            // `web-3.log`, or a rotated `web-3.log.2`.
-            let Some((replica, _)) = name.split_once(".log") else {
+            let Some(replica) = replica_of_log_file(&name) else {
                 continue;
             };
             if running.contains(&(service_name.clone(), replica.to_string())) {
@@ -101,6 +100,16 @@ pub fn prune(
         }
     }
     Ok(removed)
+}
+
+/// The replica whose log `file_name` is: `web-3.log`, or a rotated `web-3.log.2` (a service
+/// name may hold dots, so the suffix is matched from the end).
+fn replica_of_log_file(file_name: &str) -> Option<&str> {
+    if let Some(replica) = file_name.strip_suffix(".log") {
+        return Some(replica);
+    }
+    let (replica, generation) = file_name.rsplit_once(".log.")?;
+    (!generation.is_empty() && generation.bytes().all(|b| b.is_ascii_digit())).then_some(replica)
 }
 
 /// The last `n` lines of a file, reading only its tail.
@@ -161,11 +170,26 @@ mod tests {
             fs::write(&path, "a line\n").unwrap();
             path
         };
+        assert_eq!(
+            replica_of_log_file("api.logger-7.log"),
+            Some("api.logger-7")
+        );
+        assert_eq!(
+            replica_of_log_file("api.logger-7.log.12"),
+            Some("api.logger-7")
+        );
+        assert_eq!(replica_of_log_file("web-1.log.x"), None);
+        assert_eq!(replica_of_log_file("notes.txt"), None);
+        let dotted = write("api.logger", "api.logger-7.log");
         let stopped = write("web", "web-1.log");
         let rotated = write("web", "web-1.log.1");
         let running = write("web", "web-2.log");
         let other = write("api", "api-1.log");
-        let running_set = [("web".to_string(), "web-2".to_string())].into();
+        let running_set = [
+            ("web".to_string(), "web-2".to_string()),
+            ("api.logger".to_string(), "api.logger-7".to_string()),
+        ]
+        .into();
 
         // Before the line: nothing goes.
         let line = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
@@ -174,7 +198,7 @@ mod tests {
         let line = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
         assert_eq!(prune(dir.path(), line, &running_set).unwrap(), 3);
         assert!(!stopped.exists() && !rotated.exists() && !other.exists());
-        assert!(running.exists());
+        assert!(running.exists() && dotted.exists());
         // No logs dir at all: nothing to do.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(prune(empty.path(), line, &running_set).unwrap(), 0);

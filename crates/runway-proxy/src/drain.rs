@@ -38,8 +38,9 @@ pub(crate) struct Drain {
 }
 
 impl Drain {
-    /// `connection`, ended gracefully when [`Drain::shutdown`] is called.
-    pub(crate) fn watch<C: GracefulConnection>(&self, connection: C) -> Drained<C> {
+    /// A connection's place, taken as it is accepted (before it is handed to a worker
+    /// thread, so that a shutdown right after the accept waits for it too).
+    pub(crate) fn register(&self) -> Registration {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let waker = Arc::new(AtomicWaker::new());
         self.shared
@@ -47,14 +48,10 @@ impl Drain {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, Arc::clone(&waker));
-        Drained {
-            connection: Box::pin(connection),
-            registration: Registration {
-                shared: Arc::clone(&self.shared),
-                id,
-                waker,
-            },
-            shutting_down: false,
+        Registration {
+            shared: Arc::clone(&self.shared),
+            id,
+            waker,
         }
     }
 
@@ -79,11 +76,23 @@ impl Drain {
     }
 }
 
-/// A connection's place in its [`Drain`]; removed when the connection ends.
-struct Registration {
+/// A connection's place in its [`Drain`]; removed when the connection ends (or was never
+/// served).
+pub(crate) struct Registration {
     shared: Arc<Shared>,
     id: u64,
     waker: Arc<AtomicWaker>,
+}
+
+impl Registration {
+    /// `connection`, ended gracefully when [`Drain::shutdown`] is called.
+    pub(crate) fn watch<C: GracefulConnection>(self, connection: C) -> Drained<C> {
+        Drained {
+            connection: Box::pin(connection),
+            registration: self,
+            shutting_down: false,
+        }
+    }
 }
 
 impl Drop for Registration {

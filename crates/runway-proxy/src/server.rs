@@ -85,7 +85,7 @@ pub(crate) async fn serve(
         };
         let inner = Arc::clone(&inner);
         let builder = builder.clone();
-        let drain = drain.clone();
+        let registration = drain.register();
         worker::spawn(move || async move {
             let stream = match TcpStream::from_std(stream) {
                 Ok(stream) => stream,
@@ -116,7 +116,7 @@ pub(crate) async fn serve(
             let connection = builder
                 .serve_connection_with_upgrades(io, service)
                 .into_owned();
-            let served = drain.watch(connection);
+            let served = registration.watch(connection);
             match timeouts::watch(served, &clock, limits).await {
                 None => {}
                 Some(Expired::Head) => debug!(%peer, "request head too slow, answered 408"),

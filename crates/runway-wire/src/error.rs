@@ -96,7 +96,8 @@ impl ErrorCode {
             ErrorCode::Failed => "the message says why; `runway logs` shows what the replicas said",
             ErrorCode::Internal => "the server's log has the details",
             ErrorCode::Unavailable => {
-                "`runway status` says why; runway recovers by itself once the cause is gone                  (free space for its state dir), then try again"
+                "`runway status` says why; runway recovers by itself once the cause is gone \
+                 (free space for its state dir), then try again"
             }
         }
     }
