@@ -117,8 +117,9 @@ impl Service {
 
     /// Sets (or with None, clears) explicit per-release weights, and applies them at once.
     pub fn set_weights(&self, weights: Option<BTreeMap<String, u32>>) {
-        *lock(&self.weights) = weights;
-        self.sync_routes();
+        let mut current = lock(&self.weights);
+        *current = weights;
+        self.route(&current);
     }
 
     pub fn weights(&self) -> Option<BTreeMap<String, u32>> {
@@ -127,6 +128,16 @@ impl Service {
 
     /// Routes every routable replica (see [`splits`]).
     pub fn sync_routes(&self) {
+        let weights = lock(&self.weights);
+        self.route(&weights);
+    }
+
+    /// Sets the routes from the replicas and `weights`, whose lock the caller holds until
+    /// the routes are set: two syncs at once (a health change's and a canary step's) then
+    /// set them one after the other, each from what is current, and the older routes can
+    /// never land last (a canary step's weight overwritten by routes computed just before
+    /// it, for good: its canary got no request).
+    fn route(&self, weights: &Option<BTreeMap<String, u32>>) {
         let routable: Vec<(String, Endpoint)> = self
             .replicas()
             .iter()
@@ -139,8 +150,7 @@ impl Service {
                 (r.version.clone(), endpoint)
             })
             .collect();
-        self.router
-            .set_splits(splits(routable, self.weights().as_ref()));
+        self.router.set_splits(splits(routable, weights.as_ref()));
     }
 }
 
