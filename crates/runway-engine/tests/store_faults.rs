@@ -168,3 +168,58 @@ async fn a_command_whose_entry_meets_the_fault_returns_and_the_rollout_stops() {
     assert!(engine.store_fault().is_none());
     assert_eq!(h.deployment(id).status, Status::RolledBack);
 }
+
+/// A fault that begins while a `pre-deploy` hook runs (a rolling update: no rollout to stop)
+/// stops the deployment at the next stage: failed, before any change, v1 untouched.
+#[tokio::test(start_paused = true)]
+async fn a_fault_during_the_pre_deploy_hooks_stops_the_deployment_before_any_change() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let spec = h.spec(
+        "[strategy]\nkind = \"rolling\"\n\n[[hooks.run]]\nat = \"pre-deploy\"\ncommand = [\"notify-team\"]\n",
+    );
+    h.deploy_and_wait(&engine, "v1", spec.clone()).await;
+    h.fakes.tasks.takes("notify-team", Duration::from_secs(10));
+    let starts = h.fakes.platform.starts().len();
+    let id = h.deploy(&engine, "v2", spec.clone()).await;
+    h.journaled(
+        &engine,
+        id,
+        |e| matches!(e, Event::HookStarted { phase, .. } if phase == "pre-deploy"),
+    )
+    .await;
+    h.store.refuse_writes(true).unwrap();
+
+    let mut waited = 0;
+    while engine.service("web").unwrap().operation().is_some() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+        assert!(waited < 6000, "the operation did not stop");
+    }
+    let shown = engine.deployment(id).unwrap().unwrap();
+    assert_eq!(shown.status, Status::Failed, "{:?}", shown.reason);
+    assert!(
+        shown
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("the state store refused a write")),
+        "{:?}",
+        shown.reason
+    );
+    assert_eq!(h.fakes.platform.starts().len(), starts, "no replica started");
+    assert_eq!(h.running(), all("v1", 3));
+
+    h.store.refuse_writes(false).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(engine.store_fault().is_none());
+    let d = h.deployment(id);
+    assert_eq!(d.status, Status::Failed);
+    assert!(h.events(id).iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            before_change: Some(true),
+            ..
+        }
+    )));
+    assert_eq!(h.serving_version().as_deref(), Some("v1"));
+}
