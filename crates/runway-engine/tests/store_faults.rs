@@ -206,7 +206,11 @@ async fn a_fault_during_the_pre_deploy_hooks_stops_the_deployment_before_any_cha
         "{:?}",
         shown.reason
     );
-    assert_eq!(h.fakes.platform.starts().len(), starts, "no replica started");
+    assert_eq!(
+        h.fakes.platform.starts().len(),
+        starts,
+        "no replica started"
+    );
     assert_eq!(h.running(), all("v1", 3));
 
     h.store.refuse_writes(false).unwrap();
