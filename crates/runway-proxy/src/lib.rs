@@ -31,7 +31,6 @@
 
 mod admission;
 mod body;
-mod drain;
 mod forward;
 mod headers;
 mod linger;

@@ -2,9 +2,9 @@
 //!
 //! hyper-util's `auto` builder serves HTTP/1.1 with keep-alive and detects
 //! HTTP/2 prior knowledge (h2c) per connection, so benchmarks and gRPC-style
-//! clients both work on one port. Each connection is registered with the
-//! listener's [`Drain`]: on shutdown, idle keep-alive connections close at
-//! once and busy ones after their current requests, bounded by
+//! clients both work on one port. Each connection is registered with a
+//! `GracefulShutdown` watcher: on shutdown, idle keep-alive connections close
+//! at once and busy ones after their current requests, bounded by
 //! [`SHUTDOWN_GRACE`]. Accepted connections are served on the proxy's worker
 //! threads (see `worker`), not on the runtime running the accept loop. Each
 //! socket is wrapped in [`Lingering`], so a connection the proxy ends while
@@ -18,11 +18,11 @@ use http::header::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::admission;
-use crate::drain::Drain;
 use crate::forward;
 use crate::linger::Lingering;
 use crate::timeouts::{self, ConnClock, Expired, TimedBody};
@@ -46,7 +46,7 @@ pub(crate) async fn serve(
     // idle timeouts are the proxy's own (see `timeouts`).
     let builder = auto::Builder::new(TokioExecutor::new());
 
-    let drain = Drain::default();
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -85,7 +85,7 @@ pub(crate) async fn serve(
         };
         let inner = Arc::clone(&inner);
         let builder = builder.clone();
-        let registration = drain.register();
+        let watcher = graceful.watcher();
         worker::spawn(move || async move {
             let stream = match TcpStream::from_std(stream) {
                 Ok(stream) => stream,
@@ -116,7 +116,7 @@ pub(crate) async fn serve(
             let connection = builder
                 .serve_connection_with_upgrades(io, service)
                 .into_owned();
-            let served = registration.watch(connection);
+            let served = watcher.watch(connection);
             match timeouts::watch(served, &clock, limits).await {
                 None => {}
                 Some(Expired::Head) => debug!(%peer, "request head too slow, answered 408"),
@@ -128,7 +128,7 @@ pub(crate) async fn serve(
     drop(listener);
     info!(service = %inner.service, "proxy shutting down, draining connections");
     tokio::select! {
-        () = drain.shutdown() => debug!(service = %inner.service, "all connections closed"),
+        () = graceful.shutdown() => debug!(service = %inner.service, "all connections closed"),
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             warn!(service = %inner.service, "connections still open after {SHUTDOWN_GRACE:?}, giving up");
         }
