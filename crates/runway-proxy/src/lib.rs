@@ -31,6 +31,7 @@
 
 mod admission;
 mod body;
+mod drain;
 mod forward;
 mod headers;
 mod linger;

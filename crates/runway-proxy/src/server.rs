@@ -2,10 +2,11 @@
 //!
 //! hyper-util's `auto` builder serves HTTP/1.1 with keep-alive and detects
 //! HTTP/2 prior knowledge (h2c) per connection, so benchmarks and gRPC-style
-//! clients both work on one port. Each connection is registered with a
-//! `GracefulShutdown` watcher: on shutdown, idle keep-alive connections close
-//! at once and busy ones after their current requests, bounded by
-//! [`SHUTDOWN_GRACE`]. Accepted connections are served on the proxy's worker
+//! clients both work on one port. Each connection is registered with the
+//! listener's [`Drain`] as it is accepted: on shutdown, an HTTP/1 connection
+//! ends after its next answer (which says `Connection: close`) or after a
+//! short grace when it stays silent, an HTTP/2 one is told `GOAWAY`, all
+//! bounded by [`SHUTDOWN_GRACE`] (see `drain`). Accepted connections are served on the proxy's worker
 //! threads (see `worker`), not on the runtime running the accept loop. Each
 //! socket is wrapped in [`Lingering`], so a connection the proxy ends while
 //! the client is still sending closes with FIN, not RST (see `linger`).
@@ -14,15 +15,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderValue;
+use http::header::{HeaderValue, CONNECTION};
+use http::StatusCode;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::admission;
+use crate::drain::Drain;
 use crate::forward;
 use crate::linger::Lingering;
 use crate::timeouts::{self, ConnClock, Expired, TimedBody};
@@ -46,7 +48,7 @@ pub(crate) async fn serve(
     // idle timeouts are the proxy's own (see `timeouts`).
     let builder = auto::Builder::new(TokioExecutor::new());
 
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -85,7 +87,7 @@ pub(crate) async fn serve(
         };
         let inner = Arc::clone(&inner);
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let registration = drain.register();
         worker::spawn(move || async move {
             let stream = match TcpStream::from_std(stream) {
                 Ok(stream) => stream,
@@ -105,7 +107,15 @@ pub(crate) async fn serve(
                     // this one holds the request, not `handle`'s state (about 2 KiB), which
                     // goes to the heap as it starts.
                     async move {
-                        let response = Box::pin(forward::handle(inner, client_ip, req)).await?;
+                        let mut response = Box::pin(forward::handle(inner, client_ip, req)).await?;
+                        // Draining: this answer is the connection's last (see `drain`).
+                        if in_flight.closing()
+                            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+                        {
+                            response
+                                .headers_mut()
+                                .insert(CONNECTION, HeaderValue::from_static("close"));
+                        }
                         Ok::<_, std::convert::Infallible>(
                             response.map(|body| TimedBody::new(body, in_flight)),
                         )
@@ -116,7 +126,7 @@ pub(crate) async fn serve(
             let connection = builder
                 .serve_connection_with_upgrades(io, service)
                 .into_owned();
-            let served = watcher.watch(connection);
+            let served = registration.watch(connection, Arc::clone(&clock));
             match timeouts::watch(served, &clock, limits).await {
                 None => {}
                 Some(Expired::Head) => debug!(%peer, "request head too slow, answered 408"),
@@ -128,7 +138,7 @@ pub(crate) async fn serve(
     drop(listener);
     info!(service = %inner.service, "proxy shutting down, draining connections");
     tokio::select! {
-        () = graceful.shutdown() => debug!(service = %inner.service, "all connections closed"),
+        () = drain.shutdown() => debug!(service = %inner.service, "all connections closed"),
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             warn!(service = %inner.service, "connections still open after {SHUTDOWN_GRACE:?}, giving up");
         }

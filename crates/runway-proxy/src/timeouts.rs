@@ -86,6 +86,8 @@ pub(crate) struct ConnClock {
     /// The last write could not be taken whole (the client reads slowly): hyper may still
     /// hold response bytes, so the connection is busy, and no `408` may be written into it.
     writing: AtomicBool,
+    /// The server is draining: the next response says `Connection: close` (see `drain`).
+    closing: AtomicBool,
 }
 
 impl ConnClock {
@@ -100,6 +102,7 @@ impl ConnClock {
             head_expired: AtomicBool::new(false),
             first_read: AtomicBool::new(false),
             writing: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -180,6 +183,22 @@ impl ConnClock {
         }
     }
 
+    /// Whether the client spoke HTTP/2 (prior knowledge).
+    pub(crate) fn is_h2(&self) -> bool {
+        self.h2.load(Ordering::Relaxed)
+    }
+
+    /// The server is draining: this HTTP/1 connection ends after its next response.
+    pub(crate) fn close_after_response(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a response must say `Connection: close` (see [`Self::close_after_response`]).
+    #[inline]
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
     /// Whether the socket must answer `408` as it closes: the header timeout ended an
     /// HTTP/1 connection.
     pub(crate) fn says_request_timeout(&self) -> bool {
@@ -191,6 +210,14 @@ impl ConnClock {
 /// drops the response body after its last frame, or early when the client went away).
 pub(crate) struct InFlight {
     clock: Arc<ConnClock>,
+}
+
+impl InFlight {
+    /// Whether this request's answer must close its connection (the server is draining).
+    #[inline]
+    pub(crate) fn closing(&self) -> bool {
+        self.clock.closing()
+    }
 }
 
 impl Drop for InFlight {

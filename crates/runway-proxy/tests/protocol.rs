@@ -173,15 +173,16 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert!(TcpStream::connect(proxy.addr).await.is_err());
 }
 
-/// Idle keep-alive connections close at once when the proxy shuts down, busy ones after
-/// their request (`drain`): the proxy's task ends as soon as they have, not after its grace.
+/// When the proxy shuts down, a keep-alive connection ends after its next answer, which says
+/// `Connection: close`; a silent one after a short grace; a busy one after its request
+/// (`drain`). The proxy's task ends as soon as they have, not after its long grace.
 #[tokio::test]
-async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+async fn shutdown_answers_each_keep_alive_connections_next_request_then_closes_it() {
     let a = TestBackend::start("a").await;
     let mut proxy = RunningProxy::start("svc").await;
     proxy.proxy.set_routes(vec![release("v1", 1, &[&a])]);
     let mut idle = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let mut conn = TcpStream::connect(proxy.addr).await.unwrap();
         conn.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
             .await
@@ -191,6 +192,7 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once() {
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
         idle.push(conn);
     }
+    let mut silent = idle.pop().unwrap();
     let slow = tokio::spawn({
         let (client, url) = (client(), proxy.url("/gate"));
         async move { get(&client, &url).await }
@@ -199,11 +201,33 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once() {
 
     let started = std::time::Instant::now();
     proxy.shutdown();
+    // A client that sends on its idle connection as the drain runs is answered, told
+    // `Connection: close`, and the connection ends after that answer: no request is lost
+    // to a connection closed under it.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     for mut conn in idle {
-        let mut buf = [0u8; 64];
-        let n = bounded(conn.read(&mut buf)).await.unwrap_or(0);
-        assert_eq!(n, 0, "an idle connection closed without a word");
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        bounded(conn.read_to_end(&mut answer)).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        assert!(
+            answer.ends_with("\r\n\r\na"),
+            "one answer, then the end: {answer}"
+        );
     }
+    // A connection that stays silent is closed, without a word, after the grace.
+    let mut buf = [0u8; 64];
+    let n = bounded(silent.read(&mut buf)).await.unwrap_or(0);
+    assert_eq!(n, 0, "a silent connection closed without a word");
+    let closed_after = started.elapsed();
+    assert!(
+        closed_after >= std::time::Duration::from_millis(1500),
+        "closed after {closed_after:?}, before its grace"
+    );
     a.gate.add_permits(1);
     let answer = bounded(slow).await.unwrap();
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "a"));
