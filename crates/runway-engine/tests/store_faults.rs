@@ -9,10 +9,9 @@ mod common;
 use runway_wire::api::DeployRequest;
 use std::time::Duration;
 
-use common::{all, Harness};
+use common::{all, healthy_traffic, Harness};
 use runway_engine::records::Records;
 use runway_engine::EngineError;
-use runway_fakes::Traffic;
 use runway_wire::record::Status;
 use runway_wire::Event;
 
@@ -27,17 +26,13 @@ interval = "10s"
 
 const ROLLING: &str = "[strategy]\nkind = \"rolling\"\n";
 
-fn healthy() -> Traffic {
-    Traffic::new(50, 0, Duration::from_millis(40))
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_store_that_refuses_writes_stops_the_canary_and_everything_held_is_written_after() {
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
-    h.router().script("v1", healthy());
-    h.router().script("v2", healthy());
+    h.router().script("v1", healthy_traffic());
+    h.router().script("v2", healthy_traffic());
     let id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
     h.journaled(&engine, id, |e| matches!(e, Event::CanaryStep { .. }))
         .await;
@@ -51,12 +46,7 @@ async fn a_store_that_refuses_writes_stops_the_canary_and_everything_held_is_wri
     assert!(fault.held_writes >= 1);
 
     // The canary went back: v1 alone serves, v2's instances are gone.
-    let mut waited = 0;
-    while engine.service("web").unwrap().operation().is_some() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-        assert!(waited < 6000, "the operation did not stop");
-    }
+    h.operation_stopped(&engine).await;
     assert_eq!(h.running(), all("v1", 3));
     assert_eq!(h.router().endpoints().get("v2"), None);
     // The store still says running; what the engine shows is the held outcome.
@@ -129,8 +119,8 @@ async fn a_command_whose_entry_meets_the_fault_returns_and_the_rollout_stops() {
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
-    h.router().script("v1", healthy());
-    h.router().script("v2", healthy());
+    h.router().script("v1", healthy_traffic());
+    h.router().script("v2", healthy_traffic());
     let id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
     h.journaled(&engine, id, |e| matches!(e, Event::CanaryStep { .. }))
         .await;
@@ -148,12 +138,7 @@ async fn a_command_whose_entry_meets_the_fault_returns_and_the_rollout_stops() {
     assert!(answered.is_ok(), "{answered:?}");
     assert!(engine.store_fault().is_some());
 
-    let mut waited = 0;
-    while engine.service("web").unwrap().operation().is_some() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-        assert!(waited < 6000, "the operation did not stop");
-    }
+    h.operation_stopped(&engine).await;
     let shown = engine.deployment(id).unwrap().unwrap();
     assert_eq!(shown.status, Status::RolledBack);
     let reason = shown.reason.unwrap();
@@ -190,12 +175,7 @@ async fn a_fault_during_the_pre_deploy_hooks_stops_the_deployment_before_any_cha
     .await;
     h.store.refuse_writes(true).unwrap();
 
-    let mut waited = 0;
-    while engine.service("web").unwrap().operation().is_some() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-        assert!(waited < 6000, "the operation did not stop");
-    }
+    h.operation_stopped(&engine).await;
     let shown = engine.deployment(id).unwrap().unwrap();
     assert_eq!(shown.status, Status::Failed, "{:?}", shown.reason);
     assert!(

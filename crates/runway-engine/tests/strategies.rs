@@ -8,7 +8,7 @@ mod common;
 use runway_wire::api::DeployRequest;
 use std::time::Duration;
 
-use common::{all, Harness};
+use common::{all, healthy_traffic, Harness};
 use runway_engine::canary::Control;
 use runway_fakes::{Behavior, Traffic};
 use runway_wire::record::Status;
@@ -230,17 +230,13 @@ interval = "10s"
 "#;
 
 /// 50 requests a second, none failed, 40 ms each.
-fn healthy() -> Traffic {
-    Traffic::new(50, 0, Duration::from_millis(40))
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_good_canary_is_promoted_through_every_step_by_the_analysis() {
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
-    h.router().script("v1", healthy());
-    h.router().script("v2", healthy());
+    h.router().script("v1", healthy_traffic());
+    h.router().script("v2", healthy_traffic());
 
     let d = h.deploy_and_wait(&engine, "v2", h.spec(CANARY)).await;
     assert_eq!(d.status, Status::Succeeded, "{:?}", d.reason);
@@ -268,7 +264,7 @@ async fn a_canary_that_fails_is_rolled_back_with_the_numbers_that_decided_it() {
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
-    h.router().script("v1", healthy());
+    h.router().script("v1", healthy_traffic());
     h.router()
         .script("v2", Traffic::new(50, 10, Duration::from_millis(40)));
 
@@ -294,7 +290,7 @@ async fn a_canary_without_requests_is_never_promoted_it_pauses_and_abort_rolls_i
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
-    h.router().script("v1", healthy());
+    h.router().script("v1", healthy_traffic());
     // v2 gets no request: every interval is inconclusive.
 
     let id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
@@ -328,7 +324,7 @@ async fn pause_if_pauses_for_a_human_and_promote_goes_on() {
         "{CANARY}\n[[analysis.metrics]]\nname = \"errors\"\nsource = \"proxy\"\nmetric = \"error_rate\"\nfail_if = \"> 0.2\"\npause_if = \"> 0.01\"\n"
     );
     h.deploy_and_wait(&engine, "v1", h.spec(&canary)).await;
-    h.router().script("v1", healthy());
+    h.router().script("v1", healthy_traffic());
     h.router()
         .script("v2", Traffic::new(100, 5, Duration::from_millis(40)));
 
@@ -363,8 +359,8 @@ async fn a_manual_step_waits_for_promote() {
     let engine = h.engine();
     let manual = "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 20, pause = \"manual\" }, { weight = 100 }]\n[analysis]\ninterval = \"10s\"\n";
     h.deploy_and_wait(&engine, "v1", h.spec(manual)).await;
-    h.router().script("v1", healthy());
-    h.router().script("v2", healthy());
+    h.router().script("v1", healthy_traffic());
+    h.router().script("v2", healthy_traffic());
 
     let id = h.deploy(&engine, "v2", h.spec(manual)).await;
     h.journaled(&engine, id, |e| {
@@ -497,7 +493,7 @@ async fn a_second_operation_on_a_busy_service_is_refused_with_what_holds_it() {
     let h = Harness::new();
     let engine = h.engine();
     h.deploy_and_wait(&engine, "v1", h.spec(CANARY)).await;
-    h.router().script("v1", healthy());
+    h.router().script("v1", healthy_traffic());
     let _id = h.deploy(&engine, "v2", h.spec(CANARY)).await;
     let base_dir = h.dir.path().to_string_lossy().to_string();
     let refused = engine
@@ -534,8 +530,8 @@ query = 'sum(app_errors{version="{version}"})'
 fail_if = "> 0.05"
 "#;
     h.deploy_and_wait(&engine, "v1", h.spec(canary)).await;
-    h.router().script("v1", healthy());
-    h.router().script("v2", healthy());
+    h.router().script("v1", healthy_traffic());
+    h.router().script("v2", healthy_traffic());
     let queries = &h.fakes.queries;
     queries.answer(r#"sum(app_errors{version="v1"})"#, Ok(Some(0.0)));
     queries.answer(r#"sum(app_errors{version="v2"})"#, Ok(Some(0.4)));

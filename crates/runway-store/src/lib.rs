@@ -170,27 +170,7 @@ mod tests {
     fn a_status_word_from_a_newer_runway_is_not_read_as_running_and_breaks_no_history() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
-        let spec = spec();
-        let deploy = |version: &str| {
-            store
-                .insert_deployment(NewDeployment {
-                    service: "web",
-                    kind: Kind::Deploy,
-                    version,
-                    previous_version: None,
-                    previous_release_id: None,
-                    spec: &spec,
-                    base_dir: "/srv/web",
-                    requested_by: "tester",
-                    request_reason: None,
-                    deploy_type: None,
-                    digest: None,
-                    commit: None,
-                    commit_time: None,
-                    status: Status::Running,
-                })
-                .unwrap()
-        };
+        let deploy = |version: &str| running(&store, version);
         let old = deploy("v1");
         let newer = deploy("v2");
         store
@@ -212,9 +192,10 @@ mod tests {
         );
     }
 
-    fn ended(store: &Store, version: &str, at: &str) -> runway_wire::id::DeploymentId {
+    /// A deployment of `version` of `web`, just inserted: running.
+    fn running(store: &Store, version: &str) -> runway_wire::id::DeploymentId {
         let spec = spec();
-        let id = store
+        store
             .insert_deployment(NewDeployment {
                 service: "web",
                 kind: Kind::Deploy,
@@ -231,7 +212,11 @@ mod tests {
                 commit_time: None,
                 status: Status::Running,
             })
-            .unwrap();
+            .unwrap()
+    }
+
+    fn ended(store: &Store, version: &str, at: &str) -> runway_wire::id::DeploymentId {
+        let id = running(store, version);
         let entries = [
             ("started", serde_json::json!({})),
             ("replica_starting", serde_json::json!({"replica": "web-4"})),
@@ -343,25 +328,7 @@ mod tests {
     fn deployments_round_trip_with_their_config() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db")).unwrap();
-        let spec = spec();
-        let id = store
-            .insert_deployment(NewDeployment {
-                service: "web",
-                kind: Kind::Deploy,
-                version: "v1",
-                previous_version: None,
-                previous_release_id: None,
-                spec: &spec,
-                base_dir: "/srv/web",
-                requested_by: "tester",
-                request_reason: None,
-                deploy_type: None,
-                digest: None,
-                commit: None,
-                commit_time: None,
-                status: Status::Running,
-            })
-            .unwrap();
+        let id = running(&store, "v1");
         store
             .journal(id, "started", serde_json::json!({"x": 1}))
             .unwrap();
@@ -377,7 +344,7 @@ mod tests {
         let store = Store::open(&dir.path().join("state.db")).unwrap();
         let d = store.deployment(id).unwrap().unwrap();
         assert_eq!(d.status, Status::Succeeded);
-        assert_eq!(d.spec.as_ref(), Some(&spec));
+        assert_eq!(d.spec.as_ref(), Some(&spec()));
         assert_eq!(d.base_dir, "/srv/web");
         assert!(d.finished_at.is_some());
         let journal = store.journal_since(id, 0).unwrap();

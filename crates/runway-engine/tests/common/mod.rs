@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use runway_engine::records::Records;
 use runway_engine::Engine;
-use runway_fakes::{FakeRouter, Fakes};
+use runway_fakes::{FakeRouter, Fakes, Traffic};
 use runway_spec::Spec;
 use runway_store::Store;
 use runway_wire::id::DeploymentId;
@@ -133,6 +133,20 @@ impl Harness {
         ended
     }
 
+    /// Waits until service `web` has no operation (one stopped without its outcome written,
+    /// say); at most ten virtual minutes.
+    pub async fn operation_stopped(&self, engine: &Arc<Engine>) {
+        let busy = || engine.service("web").is_ok_and(|s| s.operation().is_some());
+        let wait = async {
+            while busy() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(600), wait)
+            .await
+            .expect("the operation did not stop within ten virtual minutes");
+    }
+
     /// Waits until deployment `id`'s journal has an event that `matches`.
     pub async fn journaled(
         &self,
@@ -188,6 +202,12 @@ impl Harness {
             .expect("the store reads")?;
         Some(self.deployment(id).version)
     }
+}
+
+/// What a healthy release answers in the fake router: 50 requests an interval, none
+/// failed, 40 ms each.
+pub fn healthy_traffic() -> Traffic {
+    Traffic::new(50, 0, Duration::from_millis(40))
 }
 
 /// `n` times `version`.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use runway_demo_app::load::Load;
 
-use crate::harness::{get_with_headers, text, App, Harness, RUNWAY};
+use crate::harness::{events, get_with_headers, text, App, Harness, RUNWAY};
 
 const WORKERS: u64 = 6;
 const RPS: u64 = 300;
@@ -18,15 +18,6 @@ fn canary(steps: &str, analysis: &str) -> String {
 /// judge never promotes on less), so `max_intervals` leaves room for them at this load.
 const FAST_ANALYSIS: &str = "interval = \"500ms\"\nfailure_limit = 2\nmin_requests = 10\n\
      inconclusive_limit = 4\nmax_intervals = 120\n";
-
-fn events(detail: &serde_json::Value) -> Vec<String> {
-    detail["journal"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// The journal entries of one kind (e.g. every judged interval, `"analysis"`), oldest first.
 fn journaled<'a>(detail: &'a serde_json::Value, event: &str) -> Vec<&'a serde_json::Value> {
@@ -51,19 +42,13 @@ async fn wait_canary(
     what: &str,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let status = h.status().await;
-        let canary = status["services"][0]["deployment"]["canary"].clone();
-        if !canary.is_null() && pred(&canary) {
-            return canary;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}; last: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = h
+        .status_until(what, Duration::from_secs(15), |status| {
+            let canary = &status["services"][0]["deployment"]["canary"];
+            !canary.is_null() && pred(canary)
+        })
+        .await;
+    status["services"][0]["deployment"]["canary"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

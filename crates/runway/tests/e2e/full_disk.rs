@@ -75,18 +75,10 @@ async fn a_full_disk_stops_the_canary_safely_and_the_server_recovers_by_itself()
     );
     let file = h.write("canary.toml", &canary);
     let cli = h.deploy_in_background(&file, "v2");
-    let started = Instant::now();
-    loop {
-        let status = h.status().await;
-        if status["services"][0]["deployment"]["canary"]["weight"] == 10 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no canary at 10%: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    h.status_until("a canary at 10%", Duration::from_secs(30), |status| {
+        status["services"][0]["deployment"]["canary"]["weight"] == 10
+    })
+    .await;
 
     let filler = fill(h.state_path());
     let full_at = Instant::now();
@@ -114,22 +106,17 @@ async fn a_full_disk_stops_the_canary_safely_and_the_server_recovers_by_itself()
     crate::json_docs::assert_shape(&shapes, "StatusView", &status, &[]);
     crate::json_docs::assert_shape(&shapes, "StoreFault", fault, &[]);
     assert_eq!(status["services"][0]["serving"][0]["version"], "v1");
-    let started = Instant::now();
-    loop {
-        let status = h.status().await;
-        let replicas = status["services"][0]["replicas"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if replicas.iter().all(|r| r["version"] == "v1") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the canary's replicas stayed: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let status = h
+        .status_until(
+            "the canary's replicas gone",
+            Duration::from_secs(30),
+            |status| {
+                status["services"][0]["replicas"]
+                    .as_array()
+                    .is_some_and(|replicas| replicas.iter().all(|r| r["version"] == "v1"))
+            },
+        )
+        .await;
     assert_eq!(
         status["services"][0]["last_failure"]["status"], "rolled_back",
         "{status}"
@@ -149,17 +136,10 @@ async fn a_full_disk_stops_the_canary_safely_and_the_server_recovers_by_itself()
     // Space returns: the server writes what it held by itself.
     std::fs::remove_file(&filler).unwrap();
     let freed_at = Instant::now();
-    loop {
-        let status = h.status().await;
-        if status.get("store_fault").is_none() {
-            break;
-        }
-        assert!(
-            freed_at.elapsed() < Duration::from_secs(15),
-            "the fault did not end: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    h.status_until("the fault's end", Duration::from_secs(15), |status| {
+        status.get("store_fault").is_none()
+    })
+    .await;
     eprintln!(
         "held writes written {:?} after space returned",
         freed_at.elapsed()

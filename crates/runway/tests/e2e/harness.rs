@@ -486,6 +486,28 @@ deadline = "{deadline}"
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Polls `runway status --json` until `pred` holds for it, and returns it; fails after
+    /// `timeout`, naming `what` and the last status.
+    pub async fn status_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let status = self.status().await;
+            if pred(&status) {
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "timed out waiting for {what}; last: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn history(&self) -> Vec<serde_json::Value> {
         let out = self.runway(&["history", "--json"]).await;
         assert!(out.status.success(), "history failed: {}", text(&out));
@@ -527,6 +549,22 @@ impl Drop for Harness {
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The kinds of a deployment's journal entries (`runway history ID --json`'s `journal`),
+/// oldest first.
+pub fn events(detail: &serde_json::Value) -> Vec<String> {
+    detail["journal"]
+        .as_array()
+        .expect("a deployment's detail has a journal")
+        .iter()
+        .map(|e| {
+            e["event"]
+                .as_str()
+                .expect("an entry has a kind")
+                .to_string()
+        })
         .collect()
 }
 

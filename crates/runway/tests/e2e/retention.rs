@@ -6,16 +6,7 @@ use std::time::{Duration, Instant};
 
 use runway_demo_app::load::Load;
 
-use crate::harness::{text, App, Harness};
-
-fn journal(detail: &serde_json::Value) -> Vec<String> {
-    detail["journal"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_string())
-        .collect()
-}
+use crate::harness::{events, text, App, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_deployment_keeps_its_story_and_stopped_replicas_lose_their_logs() {
@@ -35,7 +26,7 @@ async fn an_ended_deployment_keeps_its_story_and_stopped_replicas_lose_their_log
     let v2 = history.iter().find(|d| d["version"] == "v2").unwrap()["id"].clone();
     let path = format!("/v1/deployments/{v2}");
     let before: serde_json::Value = h.client().get(&path).await.unwrap();
-    let before = journal(&before);
+    let before = events(&before);
     let analyses = |events: &[String]| events.iter().filter(|e| *e == "analysis").count();
     assert!(analyses(&before) >= 4, "{before:?}");
     let logs = h.state_path().join("logs").join("web");
@@ -54,7 +45,7 @@ async fn an_ended_deployment_keeps_its_story_and_stopped_replicas_lose_their_log
     let started = Instant::now();
     let after = loop {
         let detail: serde_json::Value = h.client().get(&path).await.unwrap();
-        let after = journal(&detail);
+        let after = events(&detail);
         if analyses(&after) < analyses(&before) {
             break after;
         }
