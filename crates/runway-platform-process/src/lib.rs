@@ -11,6 +11,7 @@
 
 pub mod health;
 pub mod logfile;
+pub mod open_files;
 pub mod process;
 mod tasks;
 

@@ -44,7 +44,9 @@ impl Process {
         let log_err = log
             .try_clone()
             .map_err(|e| format!("cannot open log file {}: {e}", log_path.display()))?;
-        let child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        crate::open_files::apply(&mut command);
+        let child = command
             .args(&cmd.argv[1..])
             .envs(&env)
             .current_dir(&cmd.dir)

@@ -50,7 +50,9 @@ async fn execute(
     } else {
         PathBuf::from(program)
     };
-    let spawned = tokio::process::Command::new(&program_path)
+    let mut command = tokio::process::Command::new(&program_path);
+    crate::open_files::apply(&mut command);
+    let spawned = command
         .args(args)
         .envs(env)
         .current_dir(dir)

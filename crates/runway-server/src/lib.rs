@@ -245,12 +245,16 @@ const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The proxies' connection limit, and the open-file limit it was derived from. The soft
 /// open-file limit is raised to the hard one first (as nginx's `worker_rlimit_nofile` and
 /// Go's runtime do): the soft default of 1,024 is a leftover of `select(2)`, and each client
-/// connection holds a descriptor. `--max-connections` overrides the derived limit.
+/// connection holds a descriptor. Replicas, hooks and migrations start with the limit the
+/// server started with (`open_files`). `--max-connections` overrides the derived limit.
 fn connection_limit(configured: Option<u64>) -> (usize, u64) {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let open_files = match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => hard,
+            Ok(()) => {
+                runway_platform_process::open_files::children_start_with(soft, hard);
+                hard
+            }
             Err(e) => {
                 tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
                 soft
