@@ -69,7 +69,7 @@ run() {
   before=$(ticks_of "$@")
   oha -z "$DURATION" -q "$RATE" -c 64 --latency-correction --no-tui --output-format json "$url" >"$WORK/oha.json" 2>/dev/null
   after=$(ticks_of "$@")
-  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" || true; fi
   python3 - "$WORK/oha.json" "$before" "$after" "$WORK/perf.out" <<'PY'
 import json, os, sys
 r = json.load(open(sys.argv[1]))

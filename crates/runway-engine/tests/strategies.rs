@@ -229,7 +229,6 @@ steps = [{ weight = 10, pause = "1m" }, { weight = 50, pause = "1m" }, { weight 
 interval = "10s"
 "#;
 
-/// 50 requests a second, none failed, 40 ms each.
 #[tokio::test(start_paused = true)]
 async fn a_good_canary_is_promoted_through_every_step_by_the_analysis() {
     let h = Harness::new();

@@ -16,8 +16,11 @@
 //!   the listening socket now. A request in flight as the drain starts is answered the same
 //!   way.
 //! * An HTTP/1 connection that sends nothing for [`IDLE_GRACE`] after the drain began is
-//!   closed then (hyper's graceful shutdown: it is idle, so at once). The race remains only
-//!   for a connection idle that long, whose client is unlikely to pick that very moment.
+//!   closed then (hyper's graceful shutdown: it is idle, so at once). One still busy then (a
+//!   long response begun before the drain) gets another grace. The race remains only for a
+//!   connection idle that long, whose client is unlikely to pick that very moment.
+//! * An upgrade request (a WebSocket) on a draining connection is answered `503` with
+//!   `Retry-After: 1`: a tunnel opened now would be cut as this server exits.
 //! * An HTTP/2 connection is told `GOAWAY` at once (hyper's graceful shutdown). That has no
 //!   race: the frame names the last stream the server took, and the client retries the rest.
 //!
@@ -26,7 +29,8 @@
 //! connection is polled: a lock shared by every connection on every worker thread, taken
 //! several times per request (its cache line bouncing between cores showed in profiles of
 //! the proxy at full load). Here a connection registers its task's waker in a slot of its
-//! own (an atomic swap per poll, no shared lock); the shutdown raises the flag, wakes every
+//! own (`AtomicWaker::register`, a compare-and-swap or two, and an atomic load per poll; no
+//! shared lock); the shutdown raises the flag, wakes every
 //! registered connection, and waits until the last one has ended. The registry's lock is
 //! taken once as a connection is accepted and once as it ends.
 
@@ -186,9 +190,23 @@ impl<C: GracefulConnection> Future for Drained<C> {
                 }
             }
             State::Closing(grace) => {
-                if grace.as_mut().poll(cx).is_ready() {
+                if this.clock.is_h2() {
+                    // Its first bytes arrived after the drain began: HTTP/2 after all.
                     this.state = State::ShuttingDown;
                     this.connection.as_mut().graceful_shutdown();
+                } else if grace.as_mut().poll(cx).is_ready() {
+                    if this.clock.is_busy() {
+                        // A response under way (begun before the drain, so without the
+                        // `close`): closing after it could meet the client's next request.
+                        // The grace starts again; SHUTDOWN_GRACE bounds the whole drain.
+                        grace
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + IDLE_GRACE);
+                        let _ = grace.as_mut().poll(cx);
+                    } else {
+                        this.state = State::ShuttingDown;
+                        this.connection.as_mut().graceful_shutdown();
+                    }
                 }
             }
             State::ShuttingDown => {}

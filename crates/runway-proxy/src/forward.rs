@@ -356,6 +356,27 @@ pub(crate) async fn handle(
     })
 }
 
+/// The answer to an upgrade request (a WebSocket, say) on a connection of a draining proxy:
+/// `503` with `Retry-After: 1`, the connection's last, so that the client opens its tunnel
+/// through the successor instead of one this server would cut as it exits.
+pub(crate) fn refuse_upgrade_while_draining(req: &Request<Incoming>) -> Response<ProxyBody> {
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .cloned()
+        .unwrap_or_else(headers::new_request_id);
+    let mut response = local_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the proxy is restarting: retry",
+        request_id,
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    local::mark_last(&mut response, req.version());
+    response
+}
+
 /// The `400` for a request body the client failed; the connection cannot be
 /// used further.
 fn bad_request_body(request_id: HeaderValue, version: Version) -> Response<ProxyBody> {

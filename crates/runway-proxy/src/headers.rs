@@ -222,7 +222,7 @@ fn next_random() -> u64 {
     })
 }
 
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut value = (u128::from(next_random()) << 64) | u128::from(next_random());
     let mut text = [0u8; 32];

@@ -90,11 +90,25 @@ pub(crate) fn close_unless(
     version: Version,
     body_consumed: bool,
 ) {
-    if !body_consumed && version < Version::HTTP_2 {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+    if !body_consumed {
+        mark_last(response, version);
     }
+}
+
+/// Makes `response` its HTTP/1 connection's last: `Connection: close`, after which hyper
+/// closes the connection. An HTTP/1.0 request's answer is also marked 1.0, so hyper ends
+/// the connection without adding the `keep-alive` a 1.0 keep-alive client asked for (which
+/// would contradict the `close`). HTTP/2 has no such header (its end is `GOAWAY`).
+pub(crate) fn mark_last<B>(response: &mut Response<B>, version: Version) {
+    if version >= Version::HTTP_2 {
+        return;
+    }
+    if version == Version::HTTP_10 {
+        *response.version_mut() = Version::HTTP_10;
+    }
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// Drains `body` (see [`drain`]) and marks `response` accordingly.

@@ -15,8 +15,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderValue, CONNECTION};
-use http::StatusCode;
+use http::header::HeaderValue;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -26,7 +27,9 @@ use tracing::{debug, info, warn};
 use crate::admission;
 use crate::drain::Drain;
 use crate::forward;
+use crate::headers;
 use crate::linger::Lingering;
+use crate::local;
 use crate::timeouts::{self, ConnClock, Expired, TimedBody};
 use crate::worker;
 use crate::Inner;
@@ -100,21 +103,27 @@ pub(crate) async fn serve(
             let limits = inner.client_limits.timeouts();
             let service = {
                 let clock = Arc::clone(&clock);
-                service_fn(move |req| {
+                service_fn(move |req: Request<Incoming>| {
                     let in_flight = clock.begin();
                     let (inner, client_ip) = (Arc::clone(&inner), client_ip.clone());
+                    let version = req.version();
+                    // Draining: a tunnel opened now would be cut as this server exits, so
+                    // the client is sent to the successor (see `drain`).
+                    let refused = (in_flight.closing() && headers::is_upgrade_request(&req))
+                        .then(|| forward::refuse_upgrade_while_draining(&req));
                     // hyper moves the future it gets into its dispatcher once per request:
                     // this one holds the request, not `handle`'s state (about 2 KiB), which
                     // goes to the heap as it starts.
                     async move {
-                        let mut response = Box::pin(forward::handle(inner, client_ip, req)).await?;
+                        let mut response = match refused {
+                            Some(refused) => refused,
+                            None => Box::pin(forward::handle(inner, client_ip, req)).await?,
+                        };
                         // Draining: this answer is the connection's last (see `drain`).
                         if in_flight.closing()
                             && response.status() != StatusCode::SWITCHING_PROTOCOLS
                         {
-                            response
-                                .headers_mut()
-                                .insert(CONNECTION, HeaderValue::from_static("close"));
+                            local::mark_last(&mut response, version);
                         }
                         Ok::<_, std::convert::Infallible>(
                             response.map(|body| TimedBody::new(body, in_flight)),

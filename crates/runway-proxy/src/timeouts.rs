@@ -188,6 +188,11 @@ impl ConnClock {
         self.h2.load(Ordering::Relaxed)
     }
 
+    /// Whether a request is in flight or response bytes wait for the client.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0 || self.writing.load(Ordering::Relaxed)
+    }
+
     /// The server is draining: this HTTP/1 connection ends after its next response.
     pub(crate) fn close_after_response(&self) {
         self.closing.store(true, Ordering::Relaxed);

@@ -182,7 +182,7 @@ async fn shutdown_answers_each_keep_alive_connections_next_request_then_closes_i
     let mut proxy = RunningProxy::start("svc").await;
     proxy.proxy.set_routes(vec![release("v1", 1, &[&a])]);
     let mut idle = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         let mut conn = TcpStream::connect(proxy.addr).await.unwrap();
         conn.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
             .await
@@ -202,16 +202,31 @@ async fn shutdown_answers_each_keep_alive_connections_next_request_then_closes_i
     let started = std::time::Instant::now();
     proxy.shutdown();
     // A client that sends on its idle connection as the drain runs is answered, told
-    // `Connection: close`, and the connection ends after that answer: no request is lost
-    // to a connection closed under it.
+    // `Connection: close`, and the connection ends right after that answer (not at the
+    // grace): no request is lost to a connection closed under it. A WebSocket upgrade is
+    // refused (its tunnel would be cut as the server exits), and an HTTP/1.0 keep-alive
+    // client is answered in 1.0, without a `keep-alive` contradicting the `close`.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    for mut conn in idle {
-        conn.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-            .await
-            .unwrap();
+    let requests: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"GET / HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n\r\n",
+    ];
+    let mut answers = Vec::new();
+    for (mut conn, request) in idle.into_iter().zip(requests) {
+        conn.write_all(request).await.unwrap();
         let mut answer = Vec::new();
         bounded(conn.read_to_end(&mut answer)).await.unwrap();
-        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        answers.push(String::from_utf8_lossy(&answer).to_lowercase());
+    }
+    let ended_after = started.elapsed();
+    assert!(
+        ended_after < std::time::Duration::from_millis(1500),
+        "the answered connections ended {ended_after:?} after the drain began: at the grace, \
+         not after their answers"
+    );
+    for answer in &answers[..2] {
         assert!(answer.starts_with("http/1.1 200"), "{answer}");
         assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
         assert!(
@@ -219,6 +234,14 @@ async fn shutdown_answers_each_keep_alive_connections_next_request_then_closes_i
             "one answer, then the end: {answer}"
         );
     }
+    let upgrade = &answers[2];
+    assert!(upgrade.starts_with("http/1.1 503"), "{upgrade}");
+    assert!(upgrade.contains("\r\nretry-after: 1\r\n"), "{upgrade}");
+    assert!(upgrade.contains("\r\nconnection: close\r\n"), "{upgrade}");
+    let http10 = &answers[3];
+    assert!(http10.starts_with("http/1.0 200"), "{http10}");
+    assert!(http10.contains("\r\nconnection: close\r\n"), "{http10}");
+    assert!(!http10.contains("keep-alive"), "{http10}");
     // A connection that stays silent is closed, without a word, after the grace.
     let mut buf = [0u8; 64];
     let n = bounded(silent.read(&mut buf)).await.unwrap_or(0);

@@ -136,7 +136,13 @@ impl Harness {
     /// Waits until service `web` has no operation (one stopped without its outcome written,
     /// say); at most ten virtual minutes.
     pub async fn operation_stopped(&self, engine: &Arc<Engine>) {
-        let busy = || engine.service("web").is_ok_and(|s| s.operation().is_some());
+        let busy = || {
+            engine
+                .service("web")
+                .expect("service web exists")
+                .operation()
+                .is_some()
+        };
         let wait = async {
             while busy() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -204,7 +210,7 @@ impl Harness {
     }
 }
 
-/// What a healthy release answers in the fake router: 50 requests an interval, none
+/// What a healthy release answers in the fake router: 50 requests a second, none
 /// failed, 40 ms each.
 pub fn healthy_traffic() -> Traffic {
     Traffic::new(50, 0, Duration::from_millis(40))

@@ -106,6 +106,10 @@ async fn a_full_disk_stops_the_canary_safely_and_the_server_recovers_by_itself()
     crate::json_docs::assert_shape(&shapes, "StatusView", &status, &[]);
     crate::json_docs::assert_shape(&shapes, "StoreFault", fault, &[]);
     assert_eq!(status["services"][0]["serving"][0]["version"], "v1");
+    assert_eq!(
+        status["services"][0]["last_failure"]["status"], "rolled_back",
+        "{status}"
+    );
     let status = h
         .status_until(
             "the canary's replicas gone",
