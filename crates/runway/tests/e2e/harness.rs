@@ -18,7 +18,7 @@ pub struct Harness {
     /// Flags the server starts with after `--state-dir` (set before `start_server`).
     pub server_args: Vec<String>,
     /// The open-file limit (soft and hard) the server starts with, when set.
-    pub server_open_files: Option<u64>,
+    pub server_open_files: Option<(u64, u64)>,
     /// Listening sockets the test holds and passes to every server it starts, as systemd's
     /// socket activation does (`LISTEN_FDS`, names in `LISTEN_FDNAMES`).
     pub server_sockets: Vec<(String, std::net::TcpListener)>,
@@ -251,15 +251,15 @@ impl Harness {
             .envs(self.server_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log);
-        if let Some(limit) = self.server_open_files {
+        if let Some((soft, hard)) = self.server_open_files {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
             unsafe {
                 command.pre_exec(move || {
                     nix::sys::resource::setrlimit(
                         nix::sys::resource::Resource::RLIMIT_NOFILE,
-                        limit,
-                        limit,
+                        soft,
+                        hard,
                     )
                     .map_err(std::io::Error::from)
                 });

@@ -86,7 +86,7 @@ async fn a_thousand_silent_connections_leave_the_api_working_and_the_proxy_recov
 
     let mut h = Harness::start().await;
     h.stop_server();
-    h.server_open_files = Some(1024);
+    h.server_open_files = Some((1024, 1024));
     h.start_server().await;
     let app = App {
         replicas: 1,
@@ -177,6 +177,42 @@ async fn a_thousand_silent_connections_leave_the_api_working_and_the_proxy_recov
     let log = h.server_log();
     assert!(!log.contains("Too many open files"), "{log}");
     drop(held);
+}
+
+/// The soft open-file limit in `/proc/PID/limits`.
+fn soft_open_files(pid: i64) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// The server raises its own open-file limit for its connections; its replicas start with
+/// the limit the server started with, as they would from a shell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_start_with_the_open_file_limit_the_server_started_with() {
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    assert!(
+        hard >= 2048,
+        "this test needs a hard open-file limit of 2,048: {hard}"
+    );
+    let mut h = Harness::start().await;
+    h.stop_server();
+    h.server_open_files = Some((1000, hard));
+    h.start_server().await;
+    let out = h.deploy("v1", &App::default()).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let server = h.server_file()["pid"].as_i64().unwrap();
+    assert_eq!(soft_open_files(server), hard, "the server raised its own");
+    let pids = replica_pids(&h.status().await);
+    assert_eq!(pids.len(), 3);
+    for pid in pids {
+        assert_eq!(soft_open_files(pid), 1000, "replica {pid}");
+    }
 }
 
 /// A GET on a new connection: the answer's status line, `None` when the connection ended
