@@ -12,7 +12,7 @@
 #    (health probes once a second), a small overcount against it.
 # Kernel time is not counted: callgrind sees user space only (system calls per request are in
 # bench/proxy_cpu.sh). Under valgrind both run about 50 times slower, one thread at a time.
-# Usage: bench/proxy_instructions.sh [REQUESTS]   (default 20000)
+# Usage: [CALLGRIND_KEEP=DIR] bench/proxy_instructions.sh [REQUESTS]   (default 20000)
 source "$(dirname "$0")/lib.sh"
 REQUESTS=${1:-20000}
 need valgrind:valgrind nginx:nginx-light
@@ -33,11 +33,11 @@ load() {
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sum(int(n) for c, n in r.get("statusCodeDistribution", {}).items() if c.startswith("2")))' "$WORK/oha.json"
 }
 
-# instructions OUT_PREFIX -> the instructions in every dump file under that prefix that a
-# `callgrind_control -d` wrote (the part after zeroing)
+# instructions OUT_FILE -> the instructions in the dump that `callgrind_control -d` wrote
+# (OUT_FILE.1: the part after zeroing)
 instructions() {
   local total=0 file n
-  for file in "$1".*.1; do
+  for file in "$1".1; do
     [ -f "$file" ] || continue
     n=$(awk '/^(summary|totals):/ {print $2; exit}' "$file")
     total=$((total + ${n:-0}))
@@ -97,6 +97,12 @@ callgrind_control -z "$VG_RUNWAY" >/dev/null
 RUNWAY_OK=$(load "http://$LISTEN2/")
 callgrind_control -d "$VG_RUNWAY" >/dev/null
 RUNWAY_I=$(instructions "$WORK/runway.cg.$VG_RUNWAY")
+# CALLGRIND_KEEP=DIR keeps both dumps, for callgrind_annotate.
+if [ -n "${CALLGRIND_KEEP:-}" ]; then
+  mkdir -p "$CALLGRIND_KEEP"
+  cp "$WORK/runway.cg.$VG_RUNWAY.1" "$CALLGRIND_KEEP/runway.callgrind"
+  cp "$WORK/nginx.cg.$VG_NGINX.1" "$CALLGRIND_KEEP/nginx.callgrind"
+fi
 
 echo
 echo "### Proxy user-space instructions per request (callgrind), oha -n $REQUESTS -c 16"

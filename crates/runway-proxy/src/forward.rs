@@ -32,7 +32,7 @@ use hyper::upgrade::OnUpgrade;
 use tracing::debug;
 
 use crate::body::{ClientBody, ClientBodyWatch, Completion, ProxyBody, UpstreamBody};
-use crate::headers::{self, X_REQUEST_ID};
+use crate::headers::{self, Seen, X_REQUEST_ID};
 use crate::local;
 use crate::metrics::{ClientError, Outcome, ReleaseStats, RequestRecord};
 use crate::routes::{BackendGuard, BackendState, Router};
@@ -113,15 +113,17 @@ pub(crate) async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     // A request the proxy and a replica could read differently is refused
     // first, and its connection ends (what follows it cannot be trusted).
-    if let Some(why) = headers::malformed(&req) {
+    let mut seen = Seen::scan(req.headers());
+    if let Some(why) = headers::malformed(&req, &seen) {
         debug!(why, "malformed request refused");
         let request_id = headers::ensure_request_id(req.headers_mut());
         let mut response = local_response(StatusCode::BAD_REQUEST, why, request_id);
         local::close_unless(&mut response, req.version(), false);
         return Ok(response);
     }
-    if headers::upgrades_to_h2c(&req) && !inner.client_limits.h2c_upgrade() {
+    if seen.upgrade && headers::upgrades_to_h2c(&req) && !inner.client_limits.h2c_upgrade() {
         headers::drop_h2c_upgrade(&mut req);
+        seen.upgrade = false;
     }
     // Maintenance / read-only (one atomic load while neither is on). A
     // refused request's body is read and discarded first (see `local`).
@@ -138,29 +140,42 @@ pub(crate) async fn handle(
         ))
         .await);
     }
-    let is_upgrade = headers::is_upgrade_request(&req);
+    let is_upgrade = seen.upgrade && headers::is_upgrade_request(&req);
     let client_upgrade = is_upgrade.then(|| hyper::upgrade::on(&mut req));
 
     let (parts, body) = req.into_parts();
     let (method, uri, version, mut headers) =
         (parts.method, parts.uri, parts.version, parts.headers);
-    if !headers.contains_key(HOST) {
+    if seen.hosts == 0 {
         // HTTP/2 carries the host in the `:authority` pseudo-header.
         if let Some(authority) = uri.authority() {
             if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
                 headers.insert(HOST, host);
+                seen.hosts = 1;
             }
         }
     }
-    headers::strip_hop_by_hop(&mut headers, is_upgrade);
+    if seen.hop_by_hop {
+        headers::strip_hop_by_hop(&mut headers, is_upgrade);
+        // `Connection` may have named any header for removal.
+        seen = Seen::scan(&headers);
+    }
     // Any `100 Continue` is sent to the client by hyper as the body is read;
     // the backend gets the body without waiting. Whether the client waits is
     // remembered for an own answer that leaves a streamed body unread.
-    let expects_continue = headers
-        .remove(EXPECT)
-        .is_some_and(|value| local::is_100_continue(&value));
-    let request_id = headers::ensure_request_id(&mut headers);
-    headers::set_forwarded(&mut headers, &client_ip);
+    let expects_continue = seen.expect
+        && headers
+            .remove(EXPECT)
+            .is_some_and(|value| local::is_100_continue(&value));
+    let request_id = match seen
+        .request_id
+        .then(|| headers.get(&X_REQUEST_ID))
+        .flatten()
+    {
+        Some(id) => id.clone(),
+        None => headers::insert_request_id(&mut headers),
+    };
+    headers::set_forwarded(&mut headers, &client_ip, &seen);
 
     let mut body = match RequestBody::read(body).await {
         Ok(body) => body,
@@ -192,7 +207,7 @@ pub(crate) async fn handle(
     };
 
     let sticky = inner.sticky.load(std::sync::atomic::Ordering::Relaxed);
-    let pin = pinned_release(&request.headers, sticky);
+    let pin = pinned_release(&request.headers, seen.force, sticky);
     // Plain exchanges take the fast path (see `upstream`); upgrades and
     // streamed bodies go through hyper's client.
     let fast_body = match &body {
@@ -427,11 +442,13 @@ struct Pin {
     forced: bool,
 }
 
-fn pinned_release(headers: &http::HeaderMap, sticky: bool) -> Option<Pin> {
+fn pinned_release(headers: &http::HeaderMap, forced: bool, sticky: bool) -> Option<Pin> {
     // A pre-built name: looking up by `&str` would parse it per request.
-    static FORCE: http::header::HeaderName =
-        http::header::HeaderName::from_static(crate::FORCE_HEADER);
-    if let Some(forced) = headers.get(&FORCE).and_then(|v| v.to_str().ok()) {
+    if let Some(forced) = forced
+        .then(|| headers.get(&headers::FORCE))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+    {
         return Some(Pin {
             release: forced.trim().to_owned(),
             forced: true,

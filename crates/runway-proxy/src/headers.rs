@@ -20,6 +20,57 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+/// The header that forces a release (see `crate::FORCE_HEADER`).
+pub(crate) static FORCE: HeaderName = HeaderName::from_static(crate::FORCE_HEADER);
+
+/// What a request's headers hold that the proxy acts on, found in one pass over them.
+///
+/// Each `HeaderMap` lookup hashes the name (the bytes of a custom one) and probes the table;
+/// a request that was looked up a dozen times (Host twice, Upgrade, Expect, the request id,
+/// X-Forwarded-For, the force header...) spent more instructions on that than nginx spends
+/// on its whole header handling (bench/proxy_instructions.sh). One pass comparing names,
+/// most of them by their standard-header tag, tells which lookups are needed at all: in the
+/// common request, none but the inserts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// Host values (up to 2: more than one is refused anyway).
+    pub(crate) hosts: u8,
+    pub(crate) upgrade: bool,
+    pub(crate) expect: bool,
+    pub(crate) request_id: bool,
+    pub(crate) forwarded_for: bool,
+    pub(crate) forwarded_host: bool,
+    pub(crate) force: bool,
+    /// A hop-by-hop header (Connection, Keep-Alive, TE, Upgrade, Proxy-*...).
+    pub(crate) hop_by_hop: bool,
+}
+
+impl Seen {
+    pub(crate) fn scan(headers: &HeaderMap) -> Seen {
+        let mut seen = Seen::default();
+        for (name, _) in headers {
+            if *name == HOST {
+                seen.hosts = seen.hosts.saturating_add(1).min(2);
+                continue;
+            }
+            if *name == http::header::EXPECT {
+                seen.expect = true;
+            } else if *name == X_REQUEST_ID {
+                seen.request_id = true;
+            } else if *name == X_FORWARDED_FOR {
+                seen.forwarded_for = true;
+            } else if *name == X_FORWARDED_HOST {
+                seen.forwarded_host = true;
+            } else if *name == FORCE {
+                seen.force = true;
+            } else if is_hop_by_hop(name) {
+                seen.hop_by_hop = true;
+                seen.upgrade |= *name == UPGRADE;
+            }
+        }
+        seen
+    }
+}
 
 /// Why an HTTP/1 request is refused with `400` before anything else.
 /// Each is a way for a client to make the proxy and the replica disagree about what the
@@ -43,16 +94,14 @@ static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 /// as chunked, and the connection ends after the answer, so whatever was hidden behind the
 /// chunked body is never read as a request (nginx answers `400` instead; hyper parses the
 /// head and keeps no trace of the removed length, so the proxy cannot).
-pub(crate) fn malformed<B>(req: &Request<B>) -> Option<&'static str> {
+pub(crate) fn malformed<B>(req: &Request<B>, seen: &Seen) -> Option<&'static str> {
     if req.version() >= Version::HTTP_2 {
         return None;
     }
-    let mut hosts = req.headers().get_all(HOST).iter();
-    let first = hosts.next();
-    if hosts.next().is_some() {
+    if seen.hosts > 1 {
         return Some("more than one Host header");
     }
-    if first.is_none() && req.version() == Version::HTTP_11 {
+    if seen.hosts == 0 && req.version() == Version::HTTP_11 {
         return Some("an HTTP/1.1 request needs a Host header");
     }
     if req.method() != Method::CONNECT
@@ -174,8 +223,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 
 /// Sets `X-Forwarded-For` (appending the client to an existing chain),
 /// `X-Forwarded-Proto` and `X-Forwarded-Host` (from `Host`).
-pub(crate) fn set_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue) {
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+pub(crate) fn set_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue, seen: &Seen) {
+    let forwarded_for = match seen
+        .forwarded_for
+        .then(|| headers.get(&X_FORWARDED_FOR))
+        .flatten()
+    {
         None => client_ip.clone(),
         Some(_) => {
             let mut chain = Vec::with_capacity(64);
@@ -189,10 +242,20 @@ pub(crate) fn set_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue) {
     };
     headers.insert(&X_FORWARDED_FOR, forwarded_for);
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    match headers.get(HOST).cloned() {
-        Some(host) => headers.insert(&X_FORWARDED_HOST, host),
-        None => headers.remove(&X_FORWARDED_HOST),
-    };
+    match seen
+        .hosts
+        .gt(&0)
+        .then(|| headers.get(HOST).cloned())
+        .flatten()
+    {
+        Some(host) => {
+            headers.insert(&X_FORWARDED_HOST, host);
+        }
+        None if seen.forwarded_host => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+        None => {}
+    }
 }
 
 /// Returns the request's `X-Request-Id`, generating a 128-bit hex id (and
@@ -201,6 +264,11 @@ pub(crate) fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
     if let Some(id) = headers.get(&X_REQUEST_ID) {
         return id.clone();
     }
+    insert_request_id(headers)
+}
+
+/// Gives a request that has no `X-Request-Id` (its [`Seen`] says so) a new one.
+pub(crate) fn insert_request_id(headers: &mut HeaderMap) -> HeaderValue {
     let id = new_request_id();
     headers.insert(&X_REQUEST_ID, id.clone());
     id
@@ -238,6 +306,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_pass_sees_what_the_proxy_acts_on() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Seen::scan(&headers), Seen::default());
+        headers.append(HOST, HeaderValue::from_static("a"));
+        headers.append(HOST, HeaderValue::from_static("b"));
+        headers.append(HOST, HeaderValue::from_static("c"));
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("id"));
+        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        headers.insert(&FORCE, HeaderValue::from_static("v2"));
+        headers.insert(
+            http::header::EXPECT,
+            HeaderValue::from_static("100-continue"),
+        );
+        headers.insert("x-other", HeaderValue::from_static("1"));
+        let seen = Seen::scan(&headers);
+        assert_eq!(
+            seen,
+            Seen {
+                hosts: 2,
+                expect: true,
+                request_id: true,
+                forwarded_for: true,
+                force: true,
+                ..Seen::default()
+            }
+        );
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        let seen = Seen::scan(&headers);
+        assert!(seen.upgrade && seen.hop_by_hop);
+        let mut headers = HeaderMap::new();
+        headers.insert("proxy-authorization", HeaderValue::from_static("x"));
+        assert!(Seen::scan(&headers).hop_by_hop);
+    }
+
+    #[test]
     fn strips_hop_by_hop_and_listed_headers() {
         let mut headers = HeaderMap::new();
         headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, X-Secret"));
@@ -267,7 +370,8 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         headers.insert(HOST, HeaderValue::from_static("example.test"));
-        set_forwarded(&mut headers, &HeaderValue::from_static("127.0.0.1"));
+        let seen = Seen::scan(&headers);
+        set_forwarded(&mut headers, &HeaderValue::from_static("127.0.0.1"), &seen);
         assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
         assert_eq!(headers[&X_FORWARDED_PROTO], "http");
         assert_eq!(headers[&X_FORWARDED_HOST], "example.test");

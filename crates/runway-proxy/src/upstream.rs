@@ -89,6 +89,39 @@ pub(crate) struct Connection {
     /// An empty header map for the next response head: the client's request
     /// headers of the previous exchange, recycled (see `recycle_headers`).
     spare_headers: HeaderMap,
+    /// The header names this replica sent before.
+    names: NameCache,
+}
+
+/// The most header names a connection remembers.
+const NAME_CACHE: usize = 16;
+
+/// The header names a replica sent before on one connection: a replica answers with the
+/// same few every time. A name found here is cloned (for a custom name such as
+/// `x-version`, a reference count) instead of being checked, lower-cased and, when custom,
+/// allocated again for every response (`HeaderName::from_bytes` showed in instruction
+/// counts of the proxy, bench/proxy_instructions.sh).
+#[derive(Default)]
+pub(crate) struct NameCache {
+    names: Vec<HeaderName>,
+}
+
+impl NameCache {
+    fn name(&mut self, raw: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+        // A remembered name is valid and lower case, so a field name equal to it but for
+        // ASCII case is that name.
+        if let Some(name) = self.names.iter().find(|name| {
+            let known = name.as_str().as_bytes();
+            known.len() == raw.len() && known.eq_ignore_ascii_case(raw)
+        }) {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        if self.names.len() < NAME_CACHE {
+            self.names.push(name.clone());
+        }
+        Ok(name)
+    }
 }
 
 impl Connection {
@@ -99,6 +132,7 @@ impl Connection {
             write_buf: Vec::with_capacity(1024),
             scratch: Vec::new(),
             spare_headers: HeaderMap::new(),
+            names: NameCache::default(),
         }
     }
 
@@ -378,6 +412,7 @@ async fn read_head(conn: &mut Conn, head_request: bool) -> Result<ResponseHead, 
                 head_request,
                 &mut conn.scratch,
                 &mut conn.spare_headers,
+                &mut conn.names,
             )? {
                 return Ok(head);
             }
@@ -426,6 +461,7 @@ fn parse_head(
     head_request: bool,
     scratch: &mut Vec<[usize; 4]>,
     map: &mut HeaderMap,
+    names: &mut NameCache,
 ) -> Result<Option<ResponseHead>, UpstreamError> {
     loop {
         let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -478,7 +514,8 @@ fn parse_head(
         let mut chunked = None;
         let mut close = !http11;
         for &[name_start, name_end, value_start, value_end] in scratch.iter() {
-            let name = HeaderName::from_bytes(&head[name_start..name_end])
+            let name = names
+                .name(&head[name_start..name_end])
                 .map_err(|_| UpstreamError::Protocol("invalid header name"))?;
             let raw = &head[value_start..value_end];
             if name == CONTENT_LENGTH {
@@ -769,14 +806,15 @@ pub(crate) fn exercise(bytes: &[u8], head_request: bool, split: usize, step: usi
     let mut buf = BytesMut::from(&bytes[..split]);
     let mut scratch = Vec::new();
     let mut map = HeaderMap::new();
-    let head = match parse_head(&mut buf, head_request, &mut scratch, &mut map) {
+    let mut names = NameCache::default();
+    let head = match parse_head(&mut buf, head_request, &mut scratch, &mut map, &mut names) {
         Ok(Some(head)) => {
             buf.extend_from_slice(&bytes[split..]);
             head
         }
         Ok(None) => {
             buf.extend_from_slice(&bytes[split..]);
-            match parse_head(&mut buf, head_request, &mut scratch, &mut map) {
+            match parse_head(&mut buf, head_request, &mut scratch, &mut map, &mut names) {
                 Ok(Some(head)) => head,
                 Ok(None) | Err(_) => return,
             }
@@ -905,53 +943,127 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello"[..],
         );
-        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
-            .unwrap()
-            .unwrap();
+        let head = parse_head(
+            &mut buf,
+            false,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(head.status, StatusCode::OK);
         assert_eq!(head.headers["x-a"], "b");
         assert_eq!((head.framing, head.keep_alive), (Framing::Length(5), true));
         assert_eq!(&buf[..], b"hello");
 
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"[..]);
-        let head = parse_head(&mut buf, true, &mut Vec::new(), &mut HeaderMap::new())
-            .unwrap()
-            .unwrap();
+        let head = parse_head(
+            &mut buf,
+            true,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(head.framing, Framing::Empty);
 
         let mut buf = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nbody"[..]);
-        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
-            .unwrap()
-            .unwrap();
+        let head = parse_head(
+            &mut buf,
+            false,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Close, false));
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
         );
-        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
-            .unwrap()
-            .unwrap();
+        let head = parse_head(
+            &mut buf,
+            false,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false));
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
         );
-        let head = parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
-            .unwrap()
-            .unwrap();
+        let head = parse_head(
+            &mut buf,
+            false,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(head.framing, Framing::Chunked);
         assert!(!head.headers.contains_key(CONTENT_LENGTH));
 
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Le"[..]);
-        assert!(
-            parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new())
-                .unwrap()
-                .is_none()
-        );
+        assert!(parse_head(
+            &mut buf,
+            false,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default()
+        )
+        .unwrap()
+        .is_none());
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
         );
-        assert!(parse_head(&mut buf, false, &mut Vec::new(), &mut HeaderMap::new()).is_err());
+        assert!(parse_head(
+            &mut buf,
+            false,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default()
+        )
+        .is_err());
+    }
+
+    /// Names remembered from earlier responses on a connection are the same names, whatever
+    /// case the replica writes them in; an invalid name is refused all the same.
+    #[test]
+    fn remembered_header_names_are_the_names_the_replica_sent() {
+        let mut names = NameCache::default();
+        let mut parse = |raw: &[u8]| {
+            let mut buf = BytesMut::from(raw);
+            parse_head(
+                &mut buf,
+                false,
+                &mut Vec::new(),
+                &mut HeaderMap::new(),
+                &mut names,
+            )
+        };
+        let first = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Version: v1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let again = parse(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nX-VERSION: v2\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let keys = |head: &ResponseHead| {
+            head.headers
+                .keys()
+                .map(|name| name.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&first), ["content-length", "x-version"]);
+        assert_eq!(keys(&again), keys(&first));
+        assert_eq!(again.headers["x-version"], "v2");
+        assert!(parse(b"HTTP/1.1 200 OK\r\nX-Versio\x01: v3\r\n\r\n").is_err());
     }
 }
