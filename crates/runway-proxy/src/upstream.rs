@@ -97,28 +97,25 @@ pub(crate) struct Connection {
 const NAME_CACHE: usize = 16;
 
 /// The header names a replica sent before on one connection: a replica answers with the
-/// same few every time. A name found here is cloned (for a custom name such as
-/// `x-version`, a reference count) instead of being checked, lower-cased and, when custom,
-/// allocated again for every response (`HeaderName::from_bytes` showed in instruction
-/// counts of the proxy, bench/proxy_instructions.sh).
+/// same few every time, spelt the same way. A field name found here, byte for byte, is
+/// cloned (for a custom name such as `x-version`, a reference count) instead of being
+/// checked, lower-cased and, when custom, allocated again for every response
+/// (`HeaderName::from_bytes` showed in instruction counts of the proxy,
+/// bench/proxy_instructions.sh).
 #[derive(Default)]
 pub(crate) struct NameCache {
-    names: Vec<HeaderName>,
+    /// Each name as the replica wrote it, and as parsed.
+    names: Vec<(Box<[u8]>, HeaderName)>,
 }
 
 impl NameCache {
     fn name(&mut self, raw: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
-        // A remembered name is valid and lower case, so a field name equal to it but for
-        // ASCII case is that name.
-        if let Some(name) = self.names.iter().find(|name| {
-            let known = name.as_str().as_bytes();
-            known.len() == raw.len() && known.eq_ignore_ascii_case(raw)
-        }) {
+        if let Some((_, name)) = self.names.iter().find(|(sent, _)| **sent == *raw) {
             return Ok(name.clone());
         }
         let name = HeaderName::from_bytes(raw)?;
         if self.names.len() < NAME_CACHE {
-            self.names.push(name.clone());
+            self.names.push((raw.into(), name.clone()));
         }
         Ok(name)
     }
