@@ -167,9 +167,6 @@ pub(crate) async fn handle(
         && headers
             .remove(EXPECT)
             .is_some_and(|value| local::is_100_continue(&value));
-    // Room for the request id and the three forwarded headers at once: growing hyper's
-    // snug map one insert at a time rehashed it up to twice per request.
-    headers.reserve(4);
     let request_id = match seen
         .request_id
         .then(|| headers.get(&X_REQUEST_ID))
