@@ -155,9 +155,8 @@ pub(crate) async fn handle(
             }
         }
     }
-    if seen.hop_by_hop {
-        headers::strip_hop_by_hop(&mut headers, is_upgrade);
-        // `Connection` may have named any header for removal.
+    // `Connection` may have named any header for removal: then look again.
+    if seen.hop_by_hop && headers::strip_hop_by_hop(&mut headers, is_upgrade) {
         seen = Seen::scan(&headers);
     }
     // Any `100 Continue` is sent to the client by hyper as the body is read;
@@ -167,6 +166,20 @@ pub(crate) async fn handle(
         && headers
             .remove(EXPECT)
             .is_some_and(|value| local::is_100_continue(&value));
+    // What `seen` says is what the headers hold (but the hop-by-hop ones, gone now).
+    debug_assert_eq!(
+        Seen {
+            expect: false,
+            hop_by_hop: false,
+            upgrade: false,
+            ..seen
+        },
+        Seen {
+            hop_by_hop: false,
+            upgrade: false,
+            ..Seen::scan(&headers)
+        }
+    );
     let request_id = match seen
         .request_id
         .then(|| headers.get(&X_REQUEST_ID))

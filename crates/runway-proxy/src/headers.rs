@@ -26,11 +26,11 @@ pub(crate) static FORCE: HeaderName = HeaderName::from_static(crate::FORCE_HEADE
 /// What a request's headers hold that the proxy acts on, found in one pass over them.
 ///
 /// Each `HeaderMap` lookup hashes the name (the bytes of a custom one) and probes the table,
-/// and a request used to be looked up a dozen times (Host twice, Upgrade, Expect, the request
+/// and a request used to be looked up a dozen times (Host three times, Upgrade, Expect, the request
 /// id, X-Forwarded-For, the force header...); in instruction counts of the proxy
 /// (bench/proxy_instructions.sh) header-map work was its largest share after `memcpy`. One
-/// pass comparing names, by length first, tells which lookups are needed at all: in the
-/// common request, none but the inserts.
+/// pass comparing names, by length first, tells which lookups are needed at all: for a
+/// request without hop-by-hop headers, none but the inserts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// Host values (up to 2: more than one is refused anyway).
@@ -163,11 +163,12 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a
 /// `Connection: upgrade` survive so the upgrade handshake can pass through.
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// Returns whether `Connection` named other headers, which were removed too.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
     // Nearly all messages have none: one pass over the names instead of a
     // lookup per hop-by-hop name.
     if !headers.keys().any(is_hop_by_hop) {
-        return;
+        return false;
     }
     // Headers named in `Connection` are hop-by-hop too. Only allocate when
     // one that is not removed anyway is listed (rare).
@@ -176,7 +177,8 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             .iter()
             .any(|known| token.eq_ignore_ascii_case(known))
     };
-    if connection_tokens(headers).any(|token| !is_known(token)) {
+    let lists_others = connection_tokens(headers).any(|token| !is_known(token));
+    if lists_others {
         let listed: Vec<HeaderName> = connection_tokens(headers)
             .filter(|token| !is_known(token))
             .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
@@ -217,6 +219,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.remove(CONNECTION);
         headers.remove(UPGRADE);
     }
+    lists_others
 }
 
 /// Sets `X-Forwarded-For` (appending the client to an existing chain),
@@ -336,6 +339,68 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("proxy-authorization", HeaderValue::from_static("x"));
         assert!(Seen::scan(&headers).hop_by_hop);
+    }
+
+    /// The one pass says what the map lookups it replaced said, for names of every length it
+    /// tells apart (a failed guard falls through to the next arm: `proxy-connection` is as
+    /// long as `x-forwarded-host`, `proxy-foobar` as `x-request-id`).
+    #[test]
+    fn one_pass_says_what_the_lookups_said() {
+        let names = [
+            "host",
+            "expect",
+            "x-request-id",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-runway-release",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-connection",
+            "proxy-foobar",
+            "proxy-authorization",
+            "proxy-x",
+            "accept",
+            "user-agent",
+            "x-other",
+            "hosts",
+            "x-request-ix",
+            "x-forwarded-fox",
+            "cookie",
+            "content-length",
+        ];
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i..] {
+                let mut headers = HeaderMap::new();
+                headers.append(*a, HeaderValue::from_static("1"));
+                headers.append(*b, HeaderValue::from_static("2"));
+                let looked_up = Seen {
+                    hosts: headers.get_all(HOST).iter().count().min(2) as u8,
+                    upgrade: headers.contains_key(UPGRADE),
+                    expect: headers.contains_key(http::header::EXPECT),
+                    request_id: headers.contains_key(&X_REQUEST_ID),
+                    forwarded_for: headers.contains_key(&X_FORWARDED_FOR),
+                    forwarded_host: headers.contains_key(&X_FORWARDED_HOST),
+                    force: headers.contains_key(&FORCE),
+                    hop_by_hop: headers.keys().any(is_hop_by_hop),
+                };
+                assert_eq!(Seen::scan(&headers), looked_up, "{a}, {b}");
+            }
+        }
+    }
+
+    /// A client's X-Forwarded-Host goes when the request has no Host to set it from.
+    #[test]
+    fn a_forwarded_host_without_host_is_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("spoofed.test"));
+        let seen = Seen::scan(&headers);
+        set_forwarded(&mut headers, &HeaderValue::from_static("127.0.0.1"), &seen);
+        assert!(!headers.contains_key(&X_FORWARDED_HOST));
+        assert_eq!(headers[&X_FORWARDED_FOR], "127.0.0.1");
     }
 
     #[test]
