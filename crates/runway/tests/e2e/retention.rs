@@ -15,9 +15,15 @@ async fn an_ended_deployment_keeps_its_story_and_stopped_replicas_lose_their_log
     let load = Load::start(h.listen, "/", 2, 200);
     let canary = App::default().strategy(
         "[strategy]\nkind = \"canary\"\nsteps = [{ weight = 50, pause = \"3s\" }, { weight = 100 }]\n\n\
-         [analysis]\ninterval = \"300ms\"\nmin_requests = 10\n",
+         [analysis]\ninterval = \"300ms\"\nmin_requests = 10\nmax_intervals = 400\n",
     );
-    let out = h.deploy("v2", &canary).await;
+    // The judge never promotes on a p99 of too few canary requests (about a thousand): on a
+    // loaded CI machine that can take longer than the default 60 intervals of 300 ms, and
+    // the step then waits for a human. 400 leaves room; the timeout turns a wait into a
+    // failure instead of a hang.
+    let out = tokio::time::timeout(Duration::from_secs(180), h.deploy("v2", &canary))
+        .await
+        .expect("the canary of v2 ended within 3 minutes");
     assert!(out.status.success(), "{}", text(&out));
     let seen = load.stop().await;
     assert_eq!(seen.failed, 0);
