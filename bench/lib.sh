@@ -127,13 +127,22 @@ machine() {
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); runway $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
 }
 
-# start_nginx BACKEND_PORT: nginx as a keep-alive reverse proxy to 127.0.0.1:BACKEND_PORT (the
-# reference of the proxy benchmarks); sets NGINX_PORT and NGINX_PID.
-start_nginx() {
+# need_oha: the load generator of the fixed-rate and instruction benchmarks.
+need_oha() {
+  if ! command -v oha >/dev/null; then
+    echo "installing oha (cargo install oha --locked)" >&2
+    cargo install oha --locked >&2
+  fi
+}
+
+# write_nginx_conf BACKEND_PORT [PROCESSES]: the reference proxy's configuration, nginx as a
+# keep-alive reverse proxy to 127.0.0.1:BACKEND_PORT, in $WORK/nginx/nginx.conf; PROCESSES
+# (default "worker_processes auto;") sets its processes. Sets NGINX_PORT.
+write_nginx_conf() {
   NGINX_PORT=$(free_port)
   mkdir -p "$WORK/nginx"
   cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes auto;
+${2:-worker_processes auto;}
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
@@ -151,6 +160,12 @@ http {
   }
 }
 CONF
+}
+
+# start_nginx BACKEND_PORT: nginx as a keep-alive reverse proxy to 127.0.0.1:BACKEND_PORT (the
+# reference of the proxy benchmarks); sets NGINX_PORT and NGINX_PID.
+start_nginx() {
+  write_nginx_conf "$1"
   nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")

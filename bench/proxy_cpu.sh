@@ -19,10 +19,7 @@ source "$(dirname "$0")/lib.sh"
 ROUNDS=${1:-5}
 DURATION=${2:-10s}
 need wrk:wrk nginx:nginx-light
-if ! command -v oha >/dev/null; then
-  echo "installing oha (cargo install oha --locked)" >&2
-  cargo install oha --locked >&2
-fi
+need_oha
 build
 start_server
 

@@ -16,10 +16,7 @@
 source "$(dirname "$0")/lib.sh"
 REQUESTS=${1:-20000}
 need valgrind:valgrind nginx:nginx-light
-if ! command -v oha >/dev/null; then
-  echo "installing oha (cargo install oha --locked)" >&2
-  cargo install oha --locked >&2
-fi
+need_oha
 build
 start_server
 LISTEN="127.0.0.1:$(free_port)"
@@ -49,28 +46,8 @@ wait_for() { for _ in $(seq 300); do eval "$1" && return 0; sleep 0.1; done; ech
 serves() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ]; }
 
 # nginx: one process (master_process off) so that one callgrind file holds it all.
-NGINX_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-master_process off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-}
-CONF
+write_nginx_conf "$BACKEND_PORT" "worker_processes 1;
+master_process off;"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/nginx.cg.%p" \
   nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx.valgrind" &
 VG_NGINX=$!

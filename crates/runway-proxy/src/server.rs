@@ -6,8 +6,9 @@
 //! listener's [`Drain`] as it is accepted: on shutdown, an HTTP/1 connection
 //! ends after its next answer (which says `Connection: close`) or after a
 //! short grace when it stays silent, an HTTP/2 one is told `GOAWAY`, all
-//! bounded by [`SHUTDOWN_GRACE`] (see `drain`). Accepted connections are served on the proxy's worker
-//! threads (see `worker`), not on the runtime running the accept loop. Each
+//! bounded by [`SHUTDOWN_GRACE`] (see `drain`). Accepted connections are
+//! served on the proxy's worker threads (see `worker`), not on the runtime
+//! running the accept loop. Each
 //! socket is wrapped in [`Lingering`], so a connection the proxy ends while
 //! the client is still sending closes with FIN, not RST (see `linger`).
 

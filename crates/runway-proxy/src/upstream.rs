@@ -935,100 +935,59 @@ mod tests {
         assert!(decode_all(State::ChunkSize(0, 0), b"ffffffffffffffffff\r\n").is_err());
     }
 
+    /// `parse_head` as a new connection meets its first response.
+    fn parse_fresh(
+        buf: &mut BytesMut,
+        head_request: bool,
+    ) -> Result<Option<ResponseHead>, UpstreamError> {
+        parse_head(
+            buf,
+            head_request,
+            &mut Vec::new(),
+            &mut HeaderMap::new(),
+            &mut NameCache::default(),
+        )
+    }
+
     #[test]
     fn heads_are_parsed_with_their_framing() {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello"[..],
         );
-        let head = parse_head(
-            &mut buf,
-            false,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default(),
-        )
-        .unwrap()
-        .unwrap();
+        let head = parse_fresh(&mut buf, false).unwrap().unwrap();
         assert_eq!(head.status, StatusCode::OK);
         assert_eq!(head.headers["x-a"], "b");
         assert_eq!((head.framing, head.keep_alive), (Framing::Length(5), true));
         assert_eq!(&buf[..], b"hello");
 
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"[..]);
-        let head = parse_head(
-            &mut buf,
-            true,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default(),
-        )
-        .unwrap()
-        .unwrap();
+        let head = parse_fresh(&mut buf, true).unwrap().unwrap();
         assert_eq!(head.framing, Framing::Empty);
 
         let mut buf = BytesMut::from(&b"HTTP/1.0 200 OK\r\n\r\nbody"[..]);
-        let head = parse_head(
-            &mut buf,
-            false,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default(),
-        )
-        .unwrap()
-        .unwrap();
+        let head = parse_fresh(&mut buf, false).unwrap().unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Close, false));
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"[..],
         );
-        let head = parse_head(
-            &mut buf,
-            false,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default(),
-        )
-        .unwrap()
-        .unwrap();
+        let head = parse_fresh(&mut buf, false).unwrap().unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false));
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
         );
-        let head = parse_head(
-            &mut buf,
-            false,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default(),
-        )
-        .unwrap()
-        .unwrap();
+        let head = parse_fresh(&mut buf, false).unwrap().unwrap();
         assert_eq!(head.framing, Framing::Chunked);
         assert!(!head.headers.contains_key(CONTENT_LENGTH));
 
         let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Le"[..]);
-        assert!(parse_head(
-            &mut buf,
-            false,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default()
-        )
-        .unwrap()
-        .is_none());
+        assert!(parse_fresh(&mut buf, false).unwrap().is_none());
 
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
         );
-        assert!(parse_head(
-            &mut buf,
-            false,
-            &mut Vec::new(),
-            &mut HeaderMap::new(),
-            &mut NameCache::default()
-        )
-        .is_err());
+        assert!(parse_fresh(&mut buf, false).is_err());
     }
 
     /// A remembered name is returned only for the very bytes it was sent as; another name of
