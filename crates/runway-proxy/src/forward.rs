@@ -351,11 +351,20 @@ pub(crate) async fn handle(
 
     Ok(match record {
         None => {
-            let response = local_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no healthy replica",
-                request_id,
+            // No replica, maybe because a mode came on while the body arrived and the old
+            // release was retired behind it: then this request gets the mode's answer too.
+            let refused = inner.modes.refuse_request(
+                &request.method,
+                request.path.path(),
+                &mut request.headers,
             );
+            let response = refused.unwrap_or_else(|| {
+                local_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no healthy replica",
+                    request_id,
+                )
+            });
             match body {
                 RequestBody::Once {
                     body: Some(unsent), ..

@@ -234,15 +234,30 @@ impl Modes {
 
     #[cold]
     fn refuse_slow<B>(&self, req: &mut Request<B>) -> Option<Response<ProxyBody>> {
+        let mut headers = std::mem::take(req.headers_mut());
+        let answer = self.refuse_request(req.method(), req.uri().path(), &mut headers);
+        *req.headers_mut() = headers;
+        answer
+    }
+
+    /// The proxy's own answer when a mode now refuses a request of `method` to `path`; `None`
+    /// to proxy it. For a request admitted before a mode came on that then finds no replica
+    /// (the old release was retired behind the page while its body arrived): it gets the
+    /// page too, not "no healthy replica".
+    #[cold]
+    pub(crate) fn refuse_request(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &mut HeaderMap,
+    ) -> Option<Response<ProxyBody>> {
         let active = self.active.load();
         let active = active.as_deref()?;
         // Maintenance first: a request both modes refuse gets its answer.
         let refusal = match &active.maintenance {
-            Some(mode) if !mode.allow.iter().any(|rule| rule.matches(req.uri().path())) => {
-                &mode.refusal
-            }
+            Some(mode) if !mode.allow.iter().any(|rule| rule.matches(path)) => &mode.refusal,
             _ => match &active.read_only {
-                Some(mode) if !is_read(req.method()) => &mode.refusal,
+                Some(mode) if !is_read(method) => &mode.refusal,
                 _ => return None,
             },
         };
@@ -251,7 +266,7 @@ impl Modes {
             Reason::ReadOnly => &self.refused_read_only,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        Some(answer(refusal, req.headers_mut()))
+        Some(answer(refusal, headers))
     }
 }
 

@@ -474,3 +474,61 @@ async fn without_a_mode_requests_are_proxied_unchanged() {
     let text = render_prometheus(std::slice::from_ref(&proxy.proxy));
     assert!(text.contains(r#"runway_requests_refused_total{service="svc",reason="maintenance"} 0"#));
 }
+
+/// A recreate turns the page on and then retires the old release. A request admitted just
+/// before the page, whose body was still arriving when the old release left, finds no
+/// replica: it gets the page (as every request after it), not "no healthy replica" in plain
+/// text that a JSON client cannot read. (Seen with a Python `requests` client POSTing 64 KiB
+/// during `runway deploy` of a recreate.)
+#[tokio::test]
+async fn a_request_admitted_before_the_page_whose_replicas_then_left_gets_the_page() {
+    let (proxy, _a) = started().await;
+    let mut conn = common::raw::RawConn::connect(proxy.addr).await;
+    let req = common::raw::request(
+        "POST",
+        "/echo",
+        &[("Accept", "application/json"), ("Expect", "100-continue")],
+        64 * 1024,
+        common::raw::Framing::Length,
+    );
+    conn.write(&req.head).await.unwrap();
+    // hyper sends `100 Continue` once the proxy reads the body: the request is past the
+    // modes' check, admitted while no mode was on.
+    let interim = bounded(conn.read_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".len()))
+        .await
+        .unwrap();
+    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+
+    // The page goes up, then the old release is retired.
+    proxy.proxy.set_maintenance(Some(maintenance(&[])));
+    proxy.proxy.set_routes(Vec::new());
+
+    conn.write(&req.body).await.unwrap();
+    let answer = bounded(conn.read_answer()).await.unwrap();
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.header("retry-after"), Some("2"));
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).expect("a JSON body");
+    assert_eq!(json["error"], "maintenance");
+    assert_eq!(
+        proxy.proxy.refused(),
+        RefusedCounts {
+            maintenance: 1,
+            read_only: 0
+        }
+    );
+
+    // Without a mode, a request that finds no replica is still told so.
+    proxy.proxy.set_maintenance(None);
+    let answer = bounded(conn.exchange(&common::raw::request(
+        "GET",
+        "/",
+        &[("Accept", "application/json")],
+        0,
+        common::raw::Framing::Length,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.text(), "no healthy replica");
+}
