@@ -450,6 +450,28 @@ async fn command_exit_code_and_stdout_regex() {
     assert_pass(&r);
 }
 
+/// A command check's program starts with the context's open-file limit (the server's own
+/// before it raised it), not the inherited one; without one it inherits.
+#[tokio::test]
+async fn command_starts_with_the_contexts_open_file_limit() {
+    let (soft, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let wanted = (soft / 2).max(32);
+    assert_ne!(wanted, soft);
+    let ulimit = |expected: u64| {
+        spec(
+            "c",
+            command(&["sh", "-c", "ulimit -n"], Some(&format!("^{expected}$"))),
+        )
+    };
+    let limited = Context {
+        open_files: Some((wanted, hard)),
+        ..ctx()
+    };
+    assert_pass(&one(&ulimit(wanted), &limited).await);
+    assert_pass(&one(&ulimit(soft), &ctx()).await);
+}
+
 #[tokio::test]
 async fn command_env_secrets_are_masked_and_timeouts_kill() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,8 @@ pub fn context(
         secrets: secrets.shared(),
         replica_addrs: replicas,
         workdir: PathBuf::from(base_dir),
+        // Set by the runner that knows the server's own limits (runway-server's LocalChecks).
+        open_files: None,
     }
 }
 

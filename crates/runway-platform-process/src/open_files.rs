@@ -21,6 +21,12 @@ pub fn children_start_with(soft: u64, hard: u64) {
     let _ = STARTED_WITH.set((soft, hard));
 }
 
+/// The limits recorded by [`children_start_with`], if any: for runners of other children
+/// (runway-server's command checks).
+pub fn started_with() -> Option<(u64, u64)> {
+    STARTED_WITH.get().copied()
+}
+
 /// Makes `command`'s process start with the recorded limits, when some were recorded.
 pub(crate) fn apply(command: &mut tokio::process::Command) {
     if let Some(&(soft, hard)) = STARTED_WITH.get() {

@@ -370,7 +370,8 @@ pub fn embedded_engine(store: Arc<Store>, state_dir: &std::path::Path) -> Arc<En
     })
 }
 
-/// `[[checks]]` run from this host by runway-checks.
+/// `[[checks]]` run from this host by runway-checks. A command check's program starts with
+/// the open-file limit the server started with, as replicas and hooks do.
 pub struct LocalChecks;
 
 impl runway_engine::checks::CheckRunner for LocalChecks {
@@ -379,7 +380,13 @@ impl runway_engine::checks::CheckRunner for LocalChecks {
         checks: &'a [runway_checks::CheckSpec],
         context: &'a runway_checks::Context,
     ) -> runway_engine::router::BoxFuture<'a, Vec<runway_checks::CheckResult>> {
-        Box::pin(runway_checks::run_checks(checks, context))
+        Box::pin(async move {
+            let context = runway_checks::Context {
+                open_files: runway_platform_process::open_files::started_with(),
+                ..context.clone()
+            };
+            runway_checks::run_checks(checks, &context).await
+        })
     }
 }
 

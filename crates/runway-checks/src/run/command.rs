@@ -46,6 +46,21 @@ pub(super) async fn run(cmd: &Command<'_>, ctx: &Context) -> Result<String, Stri
     if !ctx.workdir.as_os_str().is_empty() {
         command.current_dir(&ctx.workdir);
     }
+    if let Some((soft, hard)) = ctx.open_files {
+        // SAFETY: the closure runs in the forked child before `exec`; it makes one system
+        // call (setrlimit is async-signal-safe), allocates nothing and takes no lock. Should
+        // it fail, the program keeps the inherited limit.
+        unsafe {
+            command.pre_exec(move || {
+                let _ = nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_NOFILE,
+                    soft,
+                    hard,
+                );
+                Ok(())
+            });
+        }
+    }
     let out = command
         .output()
         .await

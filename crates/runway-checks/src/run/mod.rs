@@ -121,6 +121,10 @@ pub struct Context {
     pub replica_addrs: Vec<String>,
     /// Base of relative paths (disk, file, tls file, command program and cwd).
     pub workdir: PathBuf,
+    /// The open-file limits (soft, hard) a command check's program starts with: the
+    /// server's own before it raised them for its proxies' connections, so that a check
+    /// behaves as it does from a shell. `None`: the program inherits this process's.
+    pub open_files: Option<(u64, u64)>,
 }
 
 impl fmt::Debug for Context {
@@ -131,6 +135,7 @@ impl fmt::Debug for Context {
             .field("secrets", &self.secrets.is_some())
             .field("replica_addrs", &self.replica_addrs)
             .field("workdir", &self.workdir)
+            .field("open_files", &self.open_files)
             .finish()
     }
 }

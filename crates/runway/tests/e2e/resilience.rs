@@ -189,8 +189,8 @@ fn soft_open_files(pid: i64) -> u64 {
     line.split_whitespace().nth(3).unwrap().parse().unwrap()
 }
 
-/// The server raises its own open-file limit for its connections; its replicas start with
-/// the limit the server started with, as they would from a shell.
+/// The server raises its own open-file limit for its connections; its replicas and its
+/// command checks start with the limit the server started with, as they would from a shell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_start_with_the_open_file_limit_the_server_started_with() {
     let (_, hard) =
@@ -203,7 +203,13 @@ async fn replicas_start_with_the_open_file_limit_the_server_started_with() {
     h.stop_server();
     h.server_open_files = Some((1000, hard));
     h.start_server().await;
-    let out = h.deploy("v1", &App::default()).await;
+    // A blocking check before the rollout: the deployment fails unless its program sees 1000.
+    let app = App::default().strategy(
+        "[[checks]]\nname = \"open files\"\nkind = \"command\"\n\
+         command = [\"sh\", \"-c\", \"ulimit -n\"]\nexpect_stdout = \"^1000$\"\n\
+         phases = [\"preflight\"]\n",
+    );
+    let out = h.deploy("v1", &app).await;
     assert!(out.status.success(), "{}", text(&out));
 
     let server = h.server_file()["pid"].as_i64().unwrap();
