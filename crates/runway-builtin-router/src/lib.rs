@@ -180,11 +180,13 @@ impl TrafficRouter for BuiltinRouter {
     }
 
     fn set_client_limits(&self, limits: &runway_spec::ProxySpec) {
-        self.proxy.set_client_limits(
-            limits.header_timeout.into(),
-            limits.idle_timeout.into(),
-            limits.h2c_upgrade,
-        );
+        self.proxy.set_client_limits(&runway_proxy::ClientSettings {
+            header_timeout: limits.header_timeout.into(),
+            idle_timeout: limits.idle_timeout.into(),
+            body_timeout: limits.body_timeout.into(),
+            send_timeout: limits.send_timeout.into(),
+            h2c_upgrade: limits.h2c_upgrade,
+        });
     }
 
     fn set_maintenance(&self, page: Option<MaintenancePage>) {

@@ -24,6 +24,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::metrics::{ClientError, Outcome, RequestRecord};
 use crate::routes::BackendGuard;
+use crate::timeouts::ClockedBody;
 use crate::upstream::{self, Conn, FastBody};
 
 /// Error type of [`ProxyBody`]: hyper's or the fast path's.
@@ -64,12 +65,12 @@ impl ClientBodyWatch {
 
 /// The client's request body on its way to a backend, watched.
 pub(crate) struct ClientBody {
-    inner: Incoming,
+    inner: ClockedBody,
     watch: Arc<ClientBodyWatch>,
 }
 
 impl ClientBody {
-    pub(crate) fn new(inner: Incoming) -> ClientBody {
+    pub(crate) fn new(inner: ClockedBody) -> ClientBody {
         ClientBody {
             inner,
             watch: Arc::default(),

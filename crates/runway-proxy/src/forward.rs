@@ -37,6 +37,7 @@ use crate::local;
 use crate::metrics::{ClientError, Outcome, ReleaseStats, RequestRecord};
 use crate::routes::{BackendGuard, BackendState, Router};
 use crate::streamed;
+use crate::timeouts::ClockedBody;
 use crate::upgrade;
 use crate::upstream;
 use crate::Inner;
@@ -60,7 +61,7 @@ enum RequestBody {
 }
 
 impl RequestBody {
-    async fn read(body: Incoming) -> Result<RequestBody, hyper::Error> {
+    async fn read(body: ClockedBody) -> Result<RequestBody, hyper::Error> {
         match body.size_hint().exact() {
             Some(0) => Ok(RequestBody::Replayable(Bytes::new())),
             Some(len) if len <= MAX_BUFFERED_BODY => {
@@ -109,7 +110,7 @@ impl RequestBody {
 pub(crate) async fn handle(
     inner: Arc<Inner>,
     client_ip: HeaderValue,
-    mut req: Request<Incoming>,
+    mut req: Request<ClockedBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     // A request the proxy and a replica could read differently is refused
     // first, and its connection ends (what follows it cannot be trusted).

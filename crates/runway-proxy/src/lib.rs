@@ -102,6 +102,11 @@ pub struct ProxyConfig {
     pub header_timeout: Duration,
     /// How long a keep-alive connection stays open with no request; then it closes.
     pub idle_timeout: Duration,
+    /// How long the proxy waits for the next bytes of an HTTP/1 request body; then `408`
+    /// (when no answer has begun) and the connection ends.
+    pub body_timeout: Duration,
+    /// How long a client may take no byte of its answer; then the connection ends.
+    pub send_timeout: Duration,
     /// Forward `Upgrade: h2c` to the replicas. Off: the header is dropped and the request
     /// is served as plain HTTP/1.1 (as nginx does), so a client cannot switch a
     /// connection to a protocol nobody checks past the proxy.
@@ -114,6 +119,10 @@ impl ProxyConfig {
     pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(15);
     /// `idle_timeout` when not configured (nginx's `keepalive_timeout` is 75 s).
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+    /// `body_timeout` when not configured (nginx's `client_body_timeout`).
+    pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `send_timeout` when not configured (nginx's `send_timeout`).
+    pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 impl Default for ProxyConfig {
@@ -123,7 +132,33 @@ impl Default for ProxyConfig {
             max_retries: 2,
             header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+            send_timeout: Self::DEFAULT_SEND_TIMEOUT,
             h2c_upgrade: false,
+        }
+    }
+}
+
+/// [`ProxyConfig`]'s settings for clients, which [`Proxy::set_client_limits`] changes while
+/// the proxy serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub send_timeout: Duration,
+    pub h2c_upgrade: bool,
+}
+
+impl ClientSettings {
+    /// The client settings of `config`.
+    pub fn of(config: &ProxyConfig) -> ClientSettings {
+        ClientSettings {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            body_timeout: config.body_timeout,
+            send_timeout: config.send_timeout,
+            h2c_upgrade: config.h2c_upgrade,
         }
     }
 }
@@ -200,47 +235,51 @@ pub(crate) struct Inner {
     pub(crate) modes: Modes,
     /// Requests the client failed (see [`Proxy::client_errors`]).
     pub(crate) client_errors: ClientErrors,
-    /// The header and idle timeouts and the h2c switch, changeable while serving.
+    /// The client timeouts and the h2c switch, changeable while serving.
     pub(crate) client_limits: ClientLimits,
 }
 
 /// [`ProxyConfig`]'s client-facing settings, changeable while serving
 /// ([`Proxy::set_client_limits`]): a new connection takes the timeouts of its accept,
 /// a request the h2c switch of its arrival.
+#[derive(Default)]
 pub(crate) struct ClientLimits {
     header_timeout_ms: std::sync::atomic::AtomicU64,
     idle_timeout_ms: std::sync::atomic::AtomicU64,
+    body_timeout_ms: std::sync::atomic::AtomicU64,
+    send_timeout_ms: std::sync::atomic::AtomicU64,
     h2c_upgrade: std::sync::atomic::AtomicBool,
 }
 
 impl ClientLimits {
     fn new(config: &ProxyConfig) -> ClientLimits {
-        let limits = ClientLimits {
-            header_timeout_ms: Default::default(),
-            idle_timeout_ms: Default::default(),
-            h2c_upgrade: Default::default(),
-        };
-        limits.set(
-            config.header_timeout,
-            config.idle_timeout,
-            config.h2c_upgrade,
-        );
+        let limits = ClientLimits::default();
+        limits.set(&ClientSettings::of(config));
         limits
     }
 
-    fn set(&self, header_timeout: Duration, idle_timeout: Duration, h2c_upgrade: bool) {
+    fn set(&self, settings: &ClientSettings) {
         use std::sync::atomic::Ordering::Relaxed;
         let ms = |d: Duration| (d.as_millis() as u64).max(1);
-        self.header_timeout_ms.store(ms(header_timeout), Relaxed);
-        self.idle_timeout_ms.store(ms(idle_timeout), Relaxed);
-        self.h2c_upgrade.store(h2c_upgrade, Relaxed);
+        self.header_timeout_ms
+            .store(ms(settings.header_timeout), Relaxed);
+        self.idle_timeout_ms
+            .store(ms(settings.idle_timeout), Relaxed);
+        self.body_timeout_ms
+            .store(ms(settings.body_timeout), Relaxed);
+        self.send_timeout_ms
+            .store(ms(settings.send_timeout), Relaxed);
+        self.h2c_upgrade.store(settings.h2c_upgrade, Relaxed);
     }
 
     pub(crate) fn timeouts(&self) -> timeouts::Limits {
         use std::sync::atomic::Ordering::Relaxed;
+        let load = |ms: &std::sync::atomic::AtomicU64| Duration::from_millis(ms.load(Relaxed));
         timeouts::Limits {
-            header: Duration::from_millis(self.header_timeout_ms.load(Relaxed)),
-            idle: Duration::from_millis(self.idle_timeout_ms.load(Relaxed)),
+            header: load(&self.header_timeout_ms),
+            idle: load(&self.idle_timeout_ms),
+            body: load(&self.body_timeout_ms),
+            send: load(&self.send_timeout_ms),
         }
     }
 
@@ -275,18 +314,10 @@ impl Proxy {
         }
     }
 
-    /// Changes the header and idle timeouts (for connections accepted from now on) and
-    /// whether `Upgrade: h2c` is forwarded (from the next request on); see
-    /// [`ProxyConfig`].
-    pub fn set_client_limits(
-        &self,
-        header_timeout: Duration,
-        idle_timeout: Duration,
-        h2c_upgrade: bool,
-    ) {
-        self.inner
-            .client_limits
-            .set(header_timeout, idle_timeout, h2c_upgrade);
+    /// Changes the client timeouts (for connections accepted from now on) and whether
+    /// `Upgrade: h2c` is forwarded (from the next request on); see [`ProxyConfig`].
+    pub fn set_client_limits(&self, settings: &ClientSettings) {
+        self.inner.client_limits.set(settings);
     }
 
     /// The service name this proxy was created for (the `service` label).

@@ -34,7 +34,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::admission::Admitted;
-use crate::timeouts::{ConnClock, REQUEST_TIMEOUT_ANSWER};
+use crate::timeouts::ConnClock;
 
 /// Longest a closed connection lingers in all.
 pub(crate) const LINGER_TOTAL: Duration = Duration::from_secs(10);
@@ -158,10 +158,7 @@ impl Drop for Lingering {
         if self.done {
             return;
         }
-        let farewell = self
-            .clock
-            .says_request_timeout()
-            .then_some(REQUEST_TIMEOUT_ANSWER);
+        let farewell = self.clock.farewell();
         let admitted = self.admitted.take();
         // Outside a runtime (cannot happen for served connections) the
         // socket just closes.

@@ -31,7 +31,8 @@ use crate::forward;
 use crate::headers;
 use crate::linger::Lingering;
 use crate::local;
-use crate::timeouts::{self, ConnClock, Expired, TimedBody};
+use crate::metrics::ClientError;
+use crate::timeouts::{self, ClockedBody, ConnClock, Expired, TimedBody};
 use crate::worker;
 use crate::Inner;
 
@@ -100,10 +101,11 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            let clock = ConnClock::new();
+            let clock = ConnClock::for_socket(std::os::fd::AsRawFd::as_raw_fd(&stream));
             let limits = inner.client_limits.timeouts();
             let service = {
                 let clock = Arc::clone(&clock);
+                let inner = Arc::clone(&inner);
                 service_fn(move |req: Request<Incoming>| {
                     let in_flight = clock.begin();
                     let (inner, client_ip) = (Arc::clone(&inner), client_ip.clone());
@@ -118,8 +120,13 @@ pub(crate) async fn serve(
                     async move {
                         let mut response = match refused {
                             Some(refused) => refused,
-                            None => Box::pin(forward::handle(inner, client_ip, req)).await?,
+                            None => {
+                                let clock = Arc::clone(in_flight.clock());
+                                let req = req.map(|body| ClockedBody::new(body, clock));
+                                Box::pin(forward::handle(inner, client_ip, req)).await?
+                            }
                         };
+                        in_flight.clock().answered();
                         // Draining: this answer is the connection's last (see `drain`).
                         if in_flight.closing()
                             && response.status() != StatusCode::SWITCHING_PROTOCOLS
@@ -141,6 +148,12 @@ pub(crate) async fn serve(
                 None => {}
                 Some(Expired::Head) => debug!(%peer, "request head too slow, answered 408"),
                 Some(Expired::Idle) => debug!(%peer, "idle keep-alive connection closed"),
+                Some(Expired::Body) => {
+                    // The client stopped sending its body: its failure, in no release's counts.
+                    inner.client_errors.count(ClientError::ClientAborted);
+                    debug!(%peer, "request body too slow, connection closed")
+                }
+                Some(Expired::Send) => debug!(%peer, "client took no answer byte in time, closed"),
             }
         });
     }

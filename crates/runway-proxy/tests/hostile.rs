@@ -18,6 +18,8 @@ fn quick_timeouts() -> ProxyConfig {
     ProxyConfig {
         header_timeout: Duration::from_millis(800),
         idle_timeout: Duration::from_millis(1500),
+        body_timeout: Duration::from_millis(800),
+        send_timeout: Duration::from_millis(800),
         ..ProxyConfig::default()
     }
 }
@@ -378,4 +380,104 @@ async fn a_body_the_client_gives_up_on_reaches_the_replica_as_a_reset_never_as_a
 
 async fn conn_answer(conn: &mut RawConn, request: Vec<u8>) -> u16 {
     conn.exchange_bytes(request).await.unwrap().status
+}
+
+/// A "slow POST": a client that stops sending its body (buffered or streamed) is answered
+/// `408` at the body timeout and its connection ends, counted as the client's failure; one
+/// whose bytes come slowly but keep coming is served.
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_at_the_body_timeout() {
+    let (proxy, _backend) = proxy_with(quick_timeouts()).await;
+    let heads: [&[u8]; 2] = [
+        // Buffered (a length up to 1 MiB): nothing reaches the replica yet.
+        b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n0123456789",
+        // Streamed (chunked): the replica has the first chunk and waits for the rest.
+        b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n",
+    ];
+    for (i, head) in heads.into_iter().enumerate() {
+        let mut conn = RawConn::connect(proxy.addr).await;
+        conn.write(head).await.unwrap();
+        let started = Instant::now();
+        let answer = bounded(conn.read_answer()).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(answer.status, 408, "{}", answer.text());
+        assert_eq!(answer.text(), "the request body did not arrive in time");
+        assert!(answer.closes(), "{:?}", answer.headers);
+        assert!(
+            took >= Duration::from_millis(750) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        conn.expect_fin().await.unwrap();
+        assert_eq!(proxy.proxy.client_errors().client_aborted, i as u64 + 1);
+    }
+    assert!(proxy.proxy.metrics().iter().all(|m| m.requests == 0));
+
+    // Ten bytes, one every 300 ms: slower in all than the timeout, never silent that long.
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.write(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n")
+        .await
+        .unwrap();
+    for byte in b"0123456789" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        conn.write(&[*byte]).await.unwrap();
+    }
+    let answer = bounded(conn.read_answer()).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.text(), "0123456789");
+}
+
+/// A client that takes no byte of its answer is cut at the send timeout; one that reads
+/// slowly, but reads, gets all of it.
+#[tokio::test]
+async fn a_client_that_takes_no_answer_byte_is_cut_at_the_send_timeout() {
+    // Longer than the others: a slow reader's pause on a loaded machine must stay below it.
+    let send_timeout = Duration::from_millis(1500);
+    let (proxy, _backend) = proxy_with(ProxyConfig {
+        send_timeout,
+        ..quick_timeouts()
+    })
+    .await;
+    const SIZE: usize = 32 * 1024 * 1024;
+    let request = format!("GET /bytes/{SIZE} HTTP/1.1\r\nHost: test\r\n\r\n");
+    // A small receive buffer, so that the answer fills it soon.
+    let connect = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        socket.connect(proxy.addr).await.unwrap()
+    };
+
+    let mut reader = connect().await;
+    reader.write_all(request.as_bytes()).await.unwrap();
+    // Read 64 KiB every 200 ms for 4 s (slower than the answer comes, so the proxy's writes
+    // wait longer than the send timeout for room in its send buffer), then the rest.
+    let mut received = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    let slow_until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < slow_until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let n = bounded(reader.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "the connection ended after {received} bytes");
+        received += n;
+    }
+    let mut rest = Vec::new();
+    bounded(reader.read_to_end(&mut rest)).await.unwrap();
+    received += rest.len();
+    let head = 100; // status line and headers, about
+    assert!(
+        received > SIZE && received < SIZE + head + 100,
+        "{received}"
+    );
+
+    let mut silent = connect().await;
+    silent.write_all(request.as_bytes()).await.unwrap();
+    // Three send timeouts without reading, then whatever the buffers held and the end.
+    tokio::time::sleep(send_timeout * 3).await;
+    let mut got = Vec::new();
+    let _ = bounded(silent.read_to_end(&mut got)).await;
+    assert!(got.len() < SIZE / 2, "{} bytes: not cut", got.len());
+    assert!(
+        got.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got[..got.len().min(80)])
+    );
 }

@@ -505,6 +505,13 @@ pub struct ProxySpec {
     /// How long a keep-alive connection stays open without a request; then it closes.
     /// Greater than 0. Defaults to 75s.
     pub idle_timeout: Dur,
+    /// How long the proxy waits for the next bytes of an HTTP/1 request body (a client that
+    /// trickles or stops its upload); then `408` and the connection ends. Greater than 0.
+    /// Defaults to 60s.
+    pub body_timeout: Dur,
+    /// How long a client may take no byte of its answer; then the connection ends. Greater
+    /// than 0. Defaults to 60s.
+    pub send_timeout: Dur,
     /// Forward `Upgrade: h2c` requests to the replicas. Off by default: the header is
     /// dropped and the request served as HTTP/1.1, as nginx does.
     pub h2c_upgrade: bool,
@@ -515,6 +522,10 @@ impl ProxySpec {
     pub const DEFAULT_HEADER_TIMEOUT: Dur = Dur::from_secs(15);
     /// `idle_timeout` when not given.
     pub const DEFAULT_IDLE_TIMEOUT: Dur = Dur::from_secs(75);
+    /// `body_timeout` when not given.
+    pub const DEFAULT_BODY_TIMEOUT: Dur = Dur::from_secs(60);
+    /// `send_timeout` when not given.
+    pub const DEFAULT_SEND_TIMEOUT: Dur = Dur::from_secs(60);
 
     /// Whether nothing was configured (the JSON form then omits the section).
     pub fn is_default(&self) -> bool {
@@ -527,6 +538,8 @@ impl Default for ProxySpec {
         ProxySpec {
             header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+            send_timeout: Self::DEFAULT_SEND_TIMEOUT,
             h2c_upgrade: false,
         }
     }

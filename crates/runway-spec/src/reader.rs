@@ -88,7 +88,16 @@ const SECTIONS: &[(&str, &[&str])] = &[
     // which knows their own keys).
     ("hooks", &["backup", "migrate", "run"]),
     ("maintenance", &["message", "retry_after", "allow"]),
-    ("proxy", &["header_timeout", "idle_timeout", "h2c_upgrade"]),
+    (
+        "proxy",
+        &[
+            "header_timeout",
+            "idle_timeout",
+            "body_timeout",
+            "send_timeout",
+            "h2c_upgrade",
+        ],
+    ),
     // `[deploy]` and `[types.NAME]` (see `reader/policy.rs`, which knows their keys).
     ("deploy", &["default_type", "timezone", "windows", "freeze"]),
     ("types", &[]),
@@ -346,6 +355,8 @@ fn read_proxy(root: &Section<'_>) -> Result<ProxySpec, SpecError> {
     for (key, example, value) in [
         ("header_timeout", "15s", &mut proxy.header_timeout),
         ("idle_timeout", "75s", &mut proxy.idle_timeout),
+        ("body_timeout", "60s", &mut proxy.body_timeout),
+        ("send_timeout", "60s", &mut proxy.send_timeout),
     ] {
         if let Some(d) = sec.duration(key, example)? {
             sec.src

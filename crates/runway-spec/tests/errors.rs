@@ -828,6 +828,18 @@ fn proxy_limits() {
         "idle_timeout = \"75s\"",
     );
     assert_error(
+        &with("body_timeout = \"0ms\""),
+        (22, 16),
+        "`body_timeout` must be greater than 0",
+        "body_timeout = \"60s\"",
+    );
+    assert_error(
+        &with("send_timeout = \"soon\""),
+        (22, 16),
+        "`send_timeout`",
+        "send_timeout = \"60s\"",
+    );
+    assert_error(
         &with("h2c_upgrade = \"yes\""),
         (22, 15),
         "a boolean",

@@ -454,15 +454,20 @@ fn proxy_limits_default_and_are_read() {
     assert_eq!(spec.proxy, runway_spec::ProxySpec::default());
     assert_eq!(spec.proxy.header_timeout, Dur::from_secs(15));
     assert_eq!(spec.proxy.idle_timeout, Dur::from_secs(75));
+    assert_eq!(spec.proxy.body_timeout, Dur::from_secs(60));
+    assert_eq!(spec.proxy.send_timeout, Dur::from_secs(60));
     assert!(!spec.proxy.h2c_upgrade);
     // Absent, it is not in the JSON form either.
     assert!(serde_json::to_value(&spec).unwrap().get("proxy").is_none());
 
     let spec = parse(&format!(
-        "{MINIMAL}\n[proxy]\nheader_timeout = \"5s\"\nidle_timeout = \"2m\"\nh2c_upgrade = true\n"
+        "{MINIMAL}\n[proxy]\nheader_timeout = \"5s\"\nidle_timeout = \"2m\"\nh2c_upgrade = true\n\
+         body_timeout = \"20s\"\nsend_timeout = \"90s\"\n"
     ));
     assert_eq!(spec.proxy.header_timeout, Dur::from_secs(5));
     assert_eq!(spec.proxy.idle_timeout, Dur::from_secs(120));
+    assert_eq!(spec.proxy.body_timeout, Dur::from_secs(20));
+    assert_eq!(spec.proxy.send_timeout, Dur::from_secs(90));
     assert!(spec.proxy.h2c_upgrade);
     let json = serde_json::to_value(&spec).unwrap();
     let back: Spec = serde_json::from_value(json).unwrap();

@@ -165,6 +165,8 @@ async fn handle(
         _ => {
             if let Some(code) = path.strip_prefix("/status/") {
                 status = StatusCode::from_u16(code.parse().unwrap()).unwrap();
+            } else if let Some(size) = path.strip_prefix("/bytes/") {
+                body = Bytes::from(vec![b'x'; size.parse().unwrap()]);
             }
         }
     }
