@@ -235,6 +235,8 @@ pub(crate) async fn handle(
     let mut record: Option<RequestRecord> = None;
     let mut tried: Vec<Arc<BackendState>> = Vec::new();
     let mut failure_status = StatusCode::BAD_GATEWAY;
+    // Every attempt failed to connect: no replica saw the request.
+    let mut only_connect_failures = true;
     for attempt in 1..=attempts {
         let prefer = record.as_ref().map(RequestRecord::stats);
         let Some((stats, backend)) = choose(&inner.router, prefer, &tried, pin.as_ref()) else {
@@ -327,6 +329,8 @@ pub(crate) async fn handle(
                 }
                 if error.is_connect() {
                     backend.eject();
+                } else {
+                    only_connect_failures = false;
                 }
                 let retryable = error.is_connect() || retry_any_failure;
                 failure_status = if error.is_timeout() {
@@ -383,8 +387,27 @@ pub(crate) async fn handle(
             }
         }
         Some(record) => {
-            record.finish(Outcome::Failed);
-            let mut response = local_response(failure_status, "upstream unavailable", request_id);
+            // Replicas that refused connections because they were being retired behind a
+            // mode that came on meanwhile: the mode's answer, in no release's counts.
+            let refused = only_connect_failures
+                .then(|| {
+                    inner.modes.refuse_request(
+                        &request.method,
+                        request.path.path(),
+                        &mut request.headers,
+                    )
+                })
+                .flatten();
+            let mut response = match refused {
+                Some(refused) => {
+                    drop(record);
+                    refused
+                }
+                None => {
+                    record.finish(Outcome::Failed);
+                    local_response(failure_status, "upstream unavailable", request_id)
+                }
+            };
             // A streamed body went to the failed attempt: the connection can
             // only be reused when it was read to its end.
             let consumed = body.watch().is_none_or(|watch| watch.ended().is_some());

@@ -153,7 +153,10 @@ pub(crate) async fn serve(
                     inner.client_errors.count(ClientError::ClientAborted);
                     debug!(%peer, "request body too slow, connection closed")
                 }
-                Some(Expired::Send) => debug!(%peer, "client took no answer byte in time, closed"),
+                Some(Expired::Send) => {
+                    inner.client_errors.count(ClientError::ClientAborted);
+                    debug!(%peer, "client took no answer byte in time, closed")
+                }
             }
         });
     }

@@ -3,8 +3,8 @@
 //! Without them a slowloris client (a request head sent a byte at a time) or a silent one
 //! (a connection opened and never used, or a keep-alive connection left idle) holds its
 //! socket, its task and a file descriptor for ever, and enough of them stop the proxy and
-//! the control API together. The two are what nginx calls `client_header_timeout` and
-//! `keepalive_timeout`:
+//! the control API together. The first two are what nginx calls `client_header_timeout`
+//! and `keepalive_timeout`:
 //!
 //! * **Header read timeout** ([`crate::ProxyConfig::header_timeout`]): from the moment a
 //!   connection is accepted, or the first byte of a next request arrives on a keep-alive
@@ -20,19 +20,28 @@
 //!   the client gets `408` (when no answer has begun) and the connection ends. A "slow POST"
 //!   that trickles a body, or stops sending it, would otherwise hold its connection for ever.
 //!   The time runs only while the proxy asks for body bytes and the client has none to give
-//!   ([`ClockedBody`]), never while a replica is slow to take them. HTTP/1 only: an HTTP/2
+//!   ([`ClockedBody`]), never while a replica is slow to take them, nor once the answer has
+//!   begun (a replica may stream an answer while the upload pauses). HTTP/1 only: an HTTP/2
 //!   connection carries other streams, which one slow stream must not cut.
 //! * **Send timeout** ([`crate::ProxyConfig::send_timeout`]): while the client takes no
-//!   byte of its answer (nginx's `send_timeout`: a write that stays pending), at most this
-//!   long; then the connection ends. A client that reads slowly but reads is never cut.
+//!   byte of its answer (a write to its socket stays pending), at most this long, give or
+//!   take the quarter of it between two looks; then the connection ends. nginx's
+//!   `send_timeout` counts between two writes, which cuts a client that reads slowly through
+//!   a large socket send buffer; here the kernel is asked how many bytes the client
+//!   acknowledged ([`bytes_acked`]), so a client that reads slowly, but reads, is never cut.
+//!   On HTTP/2 it applies to the connection's socket: a stream the client holds back by flow
+//!   control (no `WINDOW_UPDATE`) blocks no write, and is not cut.
 //!
-//! hyper has one timer for both (its `header_read_timeout` also runs while a keep-alive
-//! connection is idle) and arms a boxed timer per request. Here a [`ConnClock`] per
-//! connection keeps the phase in a few atomics: the socket wrapper marks the first byte of
-//! a request head, the request's response body marks its end when hyper drops it. One task
-//! per connection ([`watch`]) sleeps until the phase's deadline, so the cost per request is
-//! two clock reads and a few relaxed stores, and a connection wakes up only when one of its
-//! deadlines is reached.
+//! hyper has one timer for the first two (its `header_read_timeout` also runs while a
+//! keep-alive connection is idle) and arms a boxed timer per request. Here a [`ConnClock`]
+//! per connection keeps the phase in a few atomics: the socket wrapper marks the first byte
+//! of a request head and a write that waits, the request body's polls mark a wait for the
+//! client, the request's response body marks its end when hyper drops it. One task per
+//! connection ([`watch`]) sleeps until the phase's deadline, so the cost per request is two
+//! clock reads, a few relaxed stores and one reference count (the body's clock), and a
+//! connection wakes up only when one of its deadlines is reached. The flags and their times
+//! are separate relaxed atomics: a connection, its requests and its watcher run on one
+//! worker thread (see `worker`).
 //!
 //! HTTP/2 connections (prior knowledge) are noticed by their preface: their reads while idle
 //! are control frames (PING, SETTINGS), not a request head, so only the idle timeout applies
@@ -112,7 +121,8 @@ pub(crate) struct ConnClock {
     writing: AtomicBool,
     /// Since when (ms after `origin`) the client took no byte, while `writing`.
     writing_since: AtomicU64,
-    /// The bytes the client had acknowledged then (see [`bytes_acked`]).
+    /// The bytes the client had acknowledged at the watcher's last look (see
+    /// [`bytes_acked`]).
     acked: AtomicU64,
     /// The connection's socket, to ask the kernel what the client acknowledged; `None` in
     /// tests of the clock alone (then a write pending counts as no byte taken).
@@ -192,9 +202,6 @@ impl ConnClock {
         if self.writing.load(Ordering::Relaxed) != pending {
             if pending {
                 self.writing_since.store(self.now_ms(), Ordering::Relaxed);
-                if let Some(acked) = self.socket.and_then(bytes_acked) {
-                    self.acked.store(acked, Ordering::Relaxed);
-                }
             }
             self.writing.store(pending, Ordering::Relaxed);
         }
@@ -247,7 +254,11 @@ impl ConnClock {
         let since = Duration::from_millis(self.since.load(Ordering::Relaxed));
         let look_again = Instant::now() + limits.header.min(limits.idle);
         if self.writing.load(Ordering::Relaxed) {
-            return self.at(&self.writing_since, limits.send).min(look_again);
+            // Looks at least four times a send timeout, to see whether the client took bytes.
+            return self
+                .at(&self.writing_since, limits.send)
+                .min(look_again)
+                .min(Instant::now() + limits.send / 4);
         }
         match self.phase.load(Ordering::Relaxed) {
             HEAD => self.origin + since + limits.header,
@@ -264,9 +275,12 @@ impl ConnClock {
         self.origin + Duration::from_millis(since.load(Ordering::Relaxed)) + after
     }
 
-    /// Whether the body timeout runs: an HTTP/1 request waits for its body's next bytes.
+    /// Whether the body timeout runs: an HTTP/1 request waits for its body's next bytes, and
+    /// its answer has not begun (a replica may stream an answer while the upload pauses).
     fn waits_for_body(&self) -> bool {
-        self.body_waiting.load(Ordering::Relaxed) && !self.h2.load(Ordering::Relaxed)
+        self.body_waiting.load(Ordering::Relaxed)
+            && !self.h2.load(Ordering::Relaxed)
+            && !self.answered.load(Ordering::Relaxed)
     }
 
     /// Whether a deadline has passed at `now`.
@@ -274,18 +288,17 @@ impl ConnClock {
         // Response bytes the client has not taken yet: still serving, unless it took none
         // for the send timeout.
         if self.writing.load(Ordering::Relaxed) {
-            if now < self.at(&self.writing_since, limits.send) {
-                return None;
-            }
-            // The write waited that long, but a client that reads slowly frees room in a
-            // large send buffer slowly: it took bytes, so its time starts again.
+            // A client that reads slowly frees room in a large send buffer slowly, so a write
+            // can wait long while the client takes bytes: each look that finds more bytes
+            // acknowledged than the last starts its time again.
             if let Some(acked) = self.socket.and_then(bytes_acked) {
                 if acked > self.acked.swap(acked, Ordering::Relaxed) {
-                    self.writing_since.store(self.now_ms(), Ordering::Relaxed);
+                    let since = now.saturating_duration_since(self.origin).as_millis() as u64;
+                    self.writing_since.store(since, Ordering::Relaxed);
                     return None;
                 }
             }
-            return Some(Expired::Send);
+            return (now >= self.at(&self.writing_since, limits.send)).then_some(Expired::Send);
         }
         let since = self.origin + Duration::from_millis(self.since.load(Ordering::Relaxed));
         match self.phase.load(Ordering::Relaxed) {
@@ -405,10 +418,11 @@ impl Body for TimedBody {
 
 /// The bytes the peer of TCP socket `socket` acknowledged (`TCP_INFO`'s `tcpi_bytes_acked`,
 /// Linux 4.1 and later); `None` when the kernel does not say.
+#[cfg(target_os = "linux")]
 fn bytes_acked(socket: RawFd) -> Option<u64> {
     // SAFETY: `tcp_info` is plain data, valid zeroed; getsockopt writes at most `len` bytes
-    // into it and says how many it wrote. A closed or reused descriptor only gives an error
-    // or another socket's figures (a timeout decision, nothing unsafe).
+    // into it and says how many it wrote. The descriptor is open: this runs from the
+    // watcher while the connection future, which owns the socket (`Lingering`), is alive.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
     let done = unsafe {
@@ -422,6 +436,12 @@ fn bytes_acked(socket: RawFd) -> Option<u64> {
     };
     let needed = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
     (done == 0 && len as usize >= needed).then_some(info.tcpi_bytes_acked)
+}
+
+/// Other systems do not say: a write pending counts as no byte taken (nginx's rule).
+#[cfg(not(target_os = "linux"))]
+fn bytes_acked(_socket: RawFd) -> Option<u64> {
+    None
 }
 
 /// A client's request body whose polls tell its connection's clock when the proxy waits on
@@ -605,6 +625,25 @@ mod tests {
         // Once an answer began, the connection just ends.
         clock.answered();
         assert_eq!(clock.farewell(), None);
+        drop(request);
+    }
+
+    /// Once the answer has begun (a replica streams it while the upload pauses), a wait for
+    /// the body does not end the connection.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_wait_after_the_answer_began_does_not_end_the_connection() {
+        let clock = ConnClock::new();
+        clock.on_read(b"POST /stream HTTP/1.1\r\n");
+        let request = clock.begin();
+        clock.answered();
+        clock.on_body(true);
+        let watched = {
+            let clock = Arc::clone(&clock);
+            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
+        };
+        tokio::time::sleep(LIMITS.body * 10).await;
+        assert!(!watched.is_finished());
+        watched.abort();
         drop(request);
     }
 

@@ -518,8 +518,34 @@ async fn a_request_admitted_before_the_page_whose_replicas_then_left_gets_the_pa
         }
     );
 
+    // The same when the retired release is still routed but refuses connections: the page,
+    // not `502 upstream unavailable`, and no failure charged to that release.
+    proxy.proxy.set_maintenance(None);
+    proxy.proxy.set_routes(vec![release("v1", 1, &[&_a])]);
+    let retired = TestBackend::start("retired").await;
+    let mut conn = common::raw::RawConn::connect(proxy.addr).await;
+    conn.write(&req.head).await.unwrap();
+    let interim = bounded(conn.read_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".len()))
+        .await
+        .unwrap();
+    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    proxy.proxy.set_maintenance(Some(maintenance(&[])));
+    proxy.proxy.set_routes(vec![release("v1", 1, &[&retired])]);
+    retired.kill();
+    conn.write(&req.body).await.unwrap();
+    let answer = bounded(conn.read_answer()).await.unwrap();
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(proxy.proxy.refused().maintenance, 2);
+    assert!(
+        proxy.proxy.metrics().iter().all(|m| m.failed == 0),
+        "{:?}",
+        proxy.proxy.metrics()
+    );
+
     // Without a mode, a request that finds no replica is still told so.
     proxy.proxy.set_maintenance(None);
+    proxy.proxy.set_routes(Vec::new());
     let answer = bounded(conn.exchange(&common::raw::request(
         "GET",
         "/",
