@@ -235,7 +235,7 @@ pub(crate) async fn handle(
     let mut record: Option<RequestRecord> = None;
     let mut tried: Vec<Arc<BackendState>> = Vec::new();
     let mut failure_status = StatusCode::BAD_GATEWAY;
-    // Every attempt failed to connect: no replica saw the request.
+    // No attempt reached a replica (none was made, or each failed to connect).
     let mut only_connect_failures = true;
     for attempt in 1..=attempts {
         let prefer = record.as_ref().map(RequestRecord::stats);
@@ -354,15 +354,18 @@ pub(crate) async fn handle(
         }
     }
 
+    // No replica saw the request: none was left to choose, or each refused the connection.
+    // Maybe a mode came on while the body arrived and the old release was retired behind it
+    // (a recreate): then this request gets the mode's answer too, in no release's counts.
+    let refused = if only_connect_failures {
+        inner
+            .modes
+            .refuse_request(&request.method, request.path.path(), &mut request.headers)
+    } else {
+        None
+    };
     Ok(match record {
         None => {
-            // No replica, maybe because a mode came on while the body arrived and the old
-            // release was retired behind it: then this request gets the mode's answer too.
-            let refused = inner.modes.refuse_request(
-                &request.method,
-                request.path.path(),
-                &mut request.headers,
-            );
             let response = refused.unwrap_or_else(|| {
                 local_response(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -387,17 +390,6 @@ pub(crate) async fn handle(
             }
         }
         Some(record) => {
-            // Replicas that refused connections because they were being retired behind a
-            // mode that came on meanwhile: the mode's answer, in no release's counts.
-            let refused = only_connect_failures
-                .then(|| {
-                    inner.modes.refuse_request(
-                        &request.method,
-                        request.path.path(),
-                        &mut request.headers,
-                    )
-                })
-                .flatten();
             let mut response = match refused {
                 Some(refused) => {
                     drop(record);

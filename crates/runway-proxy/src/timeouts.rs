@@ -539,6 +539,12 @@ mod tests {
         send: Duration::from_secs(45),
     };
 
+    /// The watcher of a connection that never ends by itself, on a task of its own.
+    fn watched(clock: &Arc<ConnClock>) -> tokio::task::JoinHandle<Option<Expired>> {
+        let clock = Arc::clone(clock);
+        tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
+    }
+
     #[test]
     fn the_408_says_its_own_length() {
         assert_eq!(
@@ -578,10 +584,7 @@ mod tests {
         let clock = ConnClock::new();
         clock.on_read(b"GET /slow HTTP/1.1\r\n");
         let request = clock.begin();
-        let watched = {
-            let clock = Arc::clone(&clock);
-            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
-        };
+        let watched = watched(&clock);
         // A request served for five minutes: no deadline applies.
         tokio::time::sleep(Duration::from_secs(300)).await;
         assert!(!watched.is_finished());
@@ -603,10 +606,7 @@ mod tests {
         let clock = ConnClock::new();
         clock.on_read(b"POST /upload HTTP/1.1\r\n");
         let request = clock.begin();
-        let watched = {
-            let clock = Arc::clone(&clock);
-            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
-        };
+        let watched = watched(&clock);
         // Not polled for five minutes (the replica reads slowly): no deadline.
         tokio::time::sleep(Duration::from_secs(300)).await;
         assert!(!watched.is_finished());
@@ -637,10 +637,7 @@ mod tests {
         let request = clock.begin();
         clock.answered();
         clock.on_body(true);
-        let watched = {
-            let clock = Arc::clone(&clock);
-            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
-        };
+        let watched = watched(&clock);
         tokio::time::sleep(LIMITS.body * 10).await;
         assert!(!watched.is_finished());
         watched.abort();
@@ -654,10 +651,7 @@ mod tests {
         let clock = ConnClock::new();
         clock.on_read(b"GET /big HTTP/1.1\r\n");
         let request = clock.begin();
-        let watched = {
-            let clock = Arc::clone(&clock);
-            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
-        };
+        let watched = watched(&clock);
         for _ in 0..10 {
             clock.on_write(true);
             tokio::time::sleep(LIMITS.send - Duration::from_secs(1)).await;
@@ -679,10 +673,7 @@ mod tests {
         clock.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
         let request = clock.begin();
         clock.on_body(true);
-        let watched = {
-            let clock = Arc::clone(&clock);
-            tokio::spawn(async move { watch(std::future::pending::<()>(), &clock, LIMITS).await })
-        };
+        let watched = watched(&clock);
         tokio::time::sleep(LIMITS.body * 10).await;
         assert!(!watched.is_finished());
         watched.abort();

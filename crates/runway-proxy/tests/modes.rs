@@ -475,6 +475,21 @@ async fn without_a_mode_requests_are_proxied_unchanged() {
     assert!(text.contains(r#"runway_requests_refused_total{service="svc",reason="maintenance"} 0"#));
 }
 
+/// A connection on which `req`'s head (with `Expect: 100-continue`) was sent and admitted:
+/// hyper sends `100 Continue` once the proxy reads the body, so the request is past the
+/// modes' check. Its body is the caller's to send.
+async fn admitted(
+    proxy: std::net::SocketAddr,
+    req: &common::raw::RawRequest,
+) -> common::raw::RawConn {
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut conn = common::raw::RawConn::connect(proxy).await;
+    conn.write(&req.head).await.unwrap();
+    let interim = bounded(conn.read_bytes(CONTINUE.len())).await.unwrap();
+    assert_eq!(interim, CONTINUE);
+    conn
+}
+
 /// A recreate turns the page on and then retires the old release. A request admitted just
 /// before the page, whose body was still arriving when the old release left, finds no
 /// replica: it gets the page (as every request after it), not "no healthy replica" in plain
@@ -483,7 +498,6 @@ async fn without_a_mode_requests_are_proxied_unchanged() {
 #[tokio::test]
 async fn a_request_admitted_before_the_page_whose_replicas_then_left_gets_the_page() {
     let (proxy, _a) = started().await;
-    let mut conn = common::raw::RawConn::connect(proxy.addr).await;
     let req = common::raw::request(
         "POST",
         "/echo",
@@ -491,13 +505,7 @@ async fn a_request_admitted_before_the_page_whose_replicas_then_left_gets_the_pa
         64 * 1024,
         common::raw::Framing::Length,
     );
-    conn.write(&req.head).await.unwrap();
-    // hyper sends `100 Continue` once the proxy reads the body: the request is past the
-    // modes' check, admitted while no mode was on.
-    let interim = bounded(conn.read_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".len()))
-        .await
-        .unwrap();
-    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut conn = admitted(proxy.addr, &req).await;
 
     // The page goes up, then the old release is retired.
     proxy.proxy.set_maintenance(Some(maintenance(&[])));
@@ -523,12 +531,7 @@ async fn a_request_admitted_before_the_page_whose_replicas_then_left_gets_the_pa
     proxy.proxy.set_maintenance(None);
     proxy.proxy.set_routes(vec![release("v1", 1, &[&_a])]);
     let retired = TestBackend::start("retired").await;
-    let mut conn = common::raw::RawConn::connect(proxy.addr).await;
-    conn.write(&req.head).await.unwrap();
-    let interim = bounded(conn.read_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".len()))
-        .await
-        .unwrap();
-    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut conn = admitted(proxy.addr, &req).await;
     proxy.proxy.set_maintenance(Some(maintenance(&[])));
     proxy.proxy.set_routes(vec![release("v1", 1, &[&retired])]);
     retired.kill();
